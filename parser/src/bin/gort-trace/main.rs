@@ -1,0 +1,2 @@
+//! `gort-trace`: dump, validate and summarise Go execution traces.
+fn main() {}

@@ -1,0 +1,2 @@
+//! Reader, validator and printer for Go 1.22/1.23 execution traces.
+#![forbid(unsafe_code)]

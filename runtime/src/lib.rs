@@ -1,0 +1,1 @@
+//! gort's runtime: an M:N scheduler of stackful goroutines.
