@@ -57,6 +57,12 @@ pub enum ErrorKind {
     BadTestFile,
     /// Input that the format allows but this parser does not handle.
     Unsupported,
+    /// An event names a string, stack or PC that its generation does not define.
+    UnknownId,
+    /// No thread's next event can be ordered (`broken trace: failed to advance`).
+    Stalled,
+    /// The stricter validator rejected an event sequence the reader accepted.
+    Validation,
 }
 
 impl ErrorKind {
@@ -78,6 +84,9 @@ impl ErrorKind {
             ErrorKind::Text => "malformed text trace",
             ErrorKind::BadTestFile => "malformed test file",
             ErrorKind::Unsupported => "unsupported input",
+            ErrorKind::UnknownId => "reference to an undefined ID",
+            ErrorKind::Stalled => "broken trace: failed to advance",
+            ErrorKind::Validation => "trace failed validation",
         }
     }
 }
