@@ -1,0 +1,661 @@
+//! Goroutine stacks: carved from large mappings, guarded, and pooled.
+//!
+//! One `corosensei::DefaultStack` costs two kernel mappings (a `PROT_NONE` guard and the stack),
+//! and `vm.max_map_count` (65530 by default) caps a process near 32k of them. gort must hold
+//! 100,000 live goroutines, so a [`StackPool`] maps stacks in chunks instead:
+//!
+//! ```text
+//!  chunk start                                                                  chunk end
+//!  |<------------------ stride ------------------>|<------------ stride ------------>|
+//!  +-------+------------------------------+-------+-------+-----------------+-------+--
+//!  | guard |  usable stack (grows down)   |header | guard |      ...        |header | ..
+//!  +-------+------------------------------+-------+-------+-----------------+-------+--
+//!  ^ limit()                              ^ base()
+//!          |<------------- size (the goroutine stack limit) ------------->|
+//! ```
+//!
+//! - A chunk is ONE anonymous `MAP_NORESERVE` read/write mapping of up to [`CHUNK_STACKS`]
+//!   slots; memory is committed lazily, page by page, as a goroutine touches it (about one
+//!   4 KiB page for a goroutine that never goes deep).
+//! - Each slot begins with a one-page guard. [`GuardKind::Madvise`] installs it with
+//!   `madvise(MADV_GUARD_INSTALL)` (Linux 6.13+), which marks page-table entries and does not
+//!   split the mapping: a chunk stays one kernel mapping whatever its stack count.
+//!   [`GuardKind::Mprotect`] is the fallback when that call returns `EINVAL`: `mprotect`
+//!   splits the mapping into two per stack, so `vm.max_map_count` again limits a process to
+//!   about 32k stacks, and carving past it fails with `ENOMEM`.
+//! - The top [`HEADER_BYTES`] of each slot are the header: the owner word written by
+//!   [`PooledStack::set_owner`] and read by the overflow handler (`super::overflow`). The
+//!   coroutine's frames live strictly below [`Stack::base`].
+//!
+//! # Pool
+//!
+//! Free stacks sit in two tiers, after Go's per-P stack cache:
+//!
+//! 1. a per-thread cache of up to [`CACHE_STACKS`] stacks for the pool the thread last used:
+//!    `get`/`put` touch only it, with no atomic read-modify-write, no lock and no syscall;
+//! 2. the pool's global lists, behind a mutex, which a cache refills from or spills to in
+//!    batches of [`CACHE_BATCH`].
+//!
+//! When the global lists are empty a new chunk is carved (one `mmap` and one guard call per
+//! slot). Stacks are never unmapped while the pool lives, so in steady state the spawn path
+//! makes no syscall.
+//!
+//! Memory policy: the global list keeps up to `retained` stacks *warm* (their pages stay
+//! committed, ready for reuse). A stack spilled to the global list while it already holds
+//! `retained` warm stacks is released with `madvise(MADV_DONTNEED)` first and kept on a
+//! *cold* list: it keeps its address space and guard, but no memory. `get` prefers warm
+//! stacks. After a burst of 100k goroutines ends, resident stack memory therefore falls back
+//! to about `retained` stacks plus one cache per thread. The default is
+//! [`DEFAULT_RETAINED_STACKS`]. Stacks held by parked goroutines are not touched: their
+//! memory is what the goroutine actually used, page by page.
+//!
+//! # Lifetime
+//!
+//! The pool unmaps its chunks when dropped with no stack handed out. Dropping it while a
+//! stack is still live is a bug (debug builds assert); release builds then leak the chunks
+//! rather than unmap memory a coroutine may still run on, so a [`PooledStack`] can never
+//! dangle.
+//!
+//! N.B. the per-thread cache is reached through `#[inline(never)]` functions only, so no
+//! thread-local address is ever cached across a goroutine switch by an inlining caller.
+
+// N.B. shared state here uses std atomics and `Arc` directly, not the loom shim: this module
+// is never modelled under loom (it maps memory), and the overflow handler reads the same
+// words from a signal handler.
+#![allow(clippy::disallowed_types)]
+
+use std::cell::RefCell;
+use std::io;
+use std::num::NonZeroUsize;
+use std::ptr;
+use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicU8, AtomicUsize, Ordering};
+use std::sync::{Arc, Weak};
+
+use corosensei::stack::{Stack, StackPointer};
+use parking_lot::Mutex;
+
+use super::overflow::{self, Registration};
+
+/// Smallest stack a pool hands out, in bytes: the default panic hook alone needs ~22 KiB.
+pub(crate) const MIN_STACK_BYTES: usize = 64 * 1024;
+/// The runtime's default goroutine stack size, in bytes.
+pub(crate) const DEFAULT_STACK_BYTES: usize = 256 * 1024;
+/// Bytes at the top of each slot reserved for the header (owner word); keeps `base` 64-aligned.
+pub(super) const HEADER_BYTES: usize = 64;
+/// Most slots carved by one `mmap`.
+pub(crate) const CHUNK_STACKS: usize = 256;
+/// Upper bound on one chunk's mapping, so huge stack sizes carve fewer slots per chunk.
+const MAX_CHUNK_BYTES: usize = 1 << 30;
+/// Capacity of a thread's cache of free stacks.
+pub(crate) const CACHE_STACKS: usize = 32;
+/// Stacks moved between a thread cache and the global lists at a time.
+pub(crate) const CACHE_BATCH: usize = CACHE_STACKS / 2;
+/// Free stacks the global list keeps committed before it releases memory.
+pub(crate) const DEFAULT_RETAINED_STACKS: usize = 1024;
+/// `MADV_GUARD_INSTALL` from Linux 6.13's `<asm-generic/mman-common.h>` (not yet in `libc`).
+const MADV_GUARD_INSTALL: libc::c_int = 102;
+
+/// How a pool makes the guard page at the low end of each stack.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GuardKind {
+    /// `madvise(MADV_GUARD_INSTALL)`: no mapping split; a chunk is one kernel mapping.
+    Madvise,
+    /// `mprotect(PROT_NONE)`: two kernel mappings per stack (limits a process to ~32k stacks).
+    Mprotect,
+}
+
+const GUARD_UNKNOWN: u8 = 0;
+const GUARD_MADVISE: u8 = 1;
+const GUARD_MPROTECT: u8 = 2;
+/// The kernel's guard support, probed once per process.
+static KERNEL_GUARD: AtomicU8 = AtomicU8::new(GUARD_UNKNOWN);
+/// Source of pool ids; a stack records its pool's id so `put` can reject a foreign stack.
+static NEXT_POOL_ID: AtomicU64 = AtomicU64::new(1);
+
+impl GuardKind {
+    /// The best guard this kernel supports (probed once: `EINVAL` means no guard regions).
+    pub(crate) fn detect() -> GuardKind {
+        match KERNEL_GUARD.load(Ordering::Relaxed) {
+            GUARD_MADVISE => return GuardKind::Madvise,
+            GUARD_MPROTECT => return GuardKind::Mprotect,
+            _ => {}
+        }
+        let page = page_size();
+        let kind = match Mapping::new(2 * page) {
+            Ok(probe) => match install_guard(probe.start, page, GuardKind::Madvise) {
+                Err(e) if e.raw_os_error() == Some(libc::EINVAL) => GuardKind::Mprotect,
+                // Any other failure is not a verdict on the kernel: carving reports it.
+                _ => GuardKind::Madvise,
+            },
+            Err(_) => GuardKind::Madvise,
+        };
+        let code = if kind == GuardKind::Madvise { GUARD_MADVISE } else { GUARD_MPROTECT };
+        KERNEL_GUARD.store(code, Ordering::Relaxed);
+        kind
+    }
+}
+
+/// Slot geometry shared by every stack of one pool.
+#[derive(Clone, Copy, Debug)]
+struct Geometry {
+    /// Guard bytes at the low end of a slot (one page).
+    guard: usize,
+    /// Bytes above the guard: usable stack plus header; the reported stack limit.
+    size: usize,
+    /// `guard + size`: distance between slots.
+    stride: usize,
+    /// Slots per chunk.
+    per_chunk: usize,
+}
+
+impl Geometry {
+    fn new(stack_size: usize) -> io::Result<Geometry> {
+        let page = page_size();
+        let size = stack_size
+            .max(MIN_STACK_BYTES)
+            .checked_next_multiple_of(page)
+            .ok_or_else(|| too_large(stack_size))?;
+        let stride = size.checked_add(page).ok_or_else(|| too_large(stack_size))?;
+        let per_chunk = (MAX_CHUNK_BYTES / stride).clamp(1, CHUNK_STACKS);
+        stride.checked_mul(per_chunk).ok_or_else(|| too_large(stack_size))?;
+        Ok(Geometry { guard: page, size, stride, per_chunk })
+    }
+
+    fn chunk_bytes(&self) -> usize {
+        self.stride * self.per_chunk
+    }
+
+    /// The usable range of a slot: above its guard, below the header.
+    fn stack_of(&self, slot: usize, pool: u64) -> PooledStack {
+        let base = slot + self.stride - HEADER_BYTES;
+        PooledStack {
+            // N.B. a slot address comes from a successful mmap, which never returns page 0.
+            limit: NonZeroUsize::new(slot).unwrap_or(NonZeroUsize::MIN),
+            base: NonZeroUsize::new(base).unwrap_or(NonZeroUsize::MIN),
+            pool,
+        }
+    }
+}
+
+fn too_large(stack_size: usize) -> io::Error {
+    io::Error::new(
+        io::ErrorKind::InvalidInput,
+        format!("goroutine stack size {stack_size} is too large for a stack chunk"),
+    )
+}
+
+fn page_size() -> usize {
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    usize::try_from(page).ok().filter(|p| p.is_power_of_two()).unwrap_or(4096)
+}
+
+/// An anonymous read/write `MAP_NORESERVE` mapping, unmapped on drop.
+#[derive(Debug)]
+struct Mapping {
+    start: usize,
+    len: usize,
+}
+
+impl Mapping {
+    fn new(len: usize) -> io::Result<Mapping> {
+        let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS | libc::MAP_NORESERVE;
+        let prot = libc::PROT_READ | libc::PROT_WRITE;
+        // SAFETY: a fresh anonymous mapping at an address of the kernel's choosing (no
+        // MAP_FIXED) cannot alias or replace any existing memory.
+        let addr = unsafe { libc::mmap(ptr::null_mut(), len, prot, flags, -1, 0) };
+        if addr == libc::MAP_FAILED {
+            let e = io::Error::last_os_error();
+            return Err(io::Error::new(
+                e.kind(),
+                format!("mmap of a {len}-byte goroutine stack chunk failed: {e}"),
+            ));
+        }
+        Ok(Mapping { start: addr as usize, len })
+    }
+}
+
+impl Drop for Mapping {
+    fn drop(&mut self) {
+        // SAFETY: `start..start + len` is a mapping this value created and owns; every stack
+        // carved from it has been returned (see `Shared::drop`), so nothing still uses it.
+        let rc = unsafe { libc::munmap(self.start as *mut libc::c_void, self.len) };
+        debug_assert_eq!(rc, 0, "munmap of a goroutine stack chunk failed");
+    }
+}
+
+fn install_guard(addr: usize, len: usize, kind: GuardKind) -> io::Result<()> {
+    let rc = match kind {
+        // SAFETY: `addr..addr + len` is page-aligned and inside a mapping owned by the
+        // caller that no stack uses yet; a guard region only makes those pages fault.
+        GuardKind::Madvise => unsafe {
+            libc::madvise(addr as *mut libc::c_void, len, MADV_GUARD_INSTALL)
+        },
+        // SAFETY: as above; PROT_NONE only makes those pages fault.
+        GuardKind::Mprotect => unsafe {
+            libc::mprotect(addr as *mut libc::c_void, len, libc::PROT_NONE)
+        },
+    };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(io::Error::last_os_error())
+    }
+}
+
+/// One carved chunk: its guarded mapping, registered with the overflow handler.
+#[derive(Debug)]
+struct Chunk {
+    // N.B. field order is drop order: unregister before unmapping.
+    _registration: Registration,
+    mapping: Mapping,
+}
+
+impl Chunk {
+    fn carve(geometry: &Geometry, guard: GuardKind) -> io::Result<Chunk> {
+        let mapping = Mapping::new(geometry.chunk_bytes())?;
+        for i in 0..geometry.per_chunk {
+            let slot = mapping.start + i * geometry.stride;
+            if let Err(e) = install_guard(slot, geometry.guard, guard) {
+                let hint = if e.raw_os_error() == Some(libc::ENOMEM) {
+                    " (vm.max_map_count reached: mprotect guards cost two mappings per stack)"
+                } else {
+                    ""
+                };
+                return Err(io::Error::new(
+                    e.kind(),
+                    format!("installing the {guard:?} guard page of goroutine stack {i} of a new chunk failed: {e}{hint}"),
+                ));
+            }
+        }
+        let registration = overflow::register(
+            mapping.start,
+            mapping.len,
+            geometry.stride,
+            geometry.guard,
+            geometry.size,
+        )?;
+        Ok(Chunk { _registration: registration, mapping })
+    }
+
+    fn slots<'a>(&self, geometry: &'a Geometry) -> impl DoubleEndedIterator<Item = usize> + 'a {
+        let start = self.mapping.start;
+        (0..geometry.per_chunk).map(move |i| start + i * geometry.stride)
+    }
+}
+
+/// A goroutine stack from a [`StackPool`]; return it with [`StackPool::put`].
+///
+/// Dropping it instead leaks the stack (it stays counted by [`StackPool::live`]).
+#[derive(Debug)]
+pub(crate) struct PooledStack {
+    /// Lowest address of the slot, guard included.
+    limit: NonZeroUsize,
+    /// Top of the usable stack; the header lies just above.
+    base: NonZeroUsize,
+    /// Id of the pool that carved it.
+    pool: u64,
+}
+
+impl PooledStack {
+    /// Records which goroutine runs on this stack, for the overflow report.
+    pub(crate) fn set_owner(&mut self, goroutine_id: u64) {
+        self.owner_word().store(goroutine_id, Ordering::Relaxed);
+    }
+
+    /// The goroutine id last recorded by [`set_owner`](Self::set_owner) (0 after release).
+    pub(crate) fn owner(&self) -> u64 {
+        self.owner_word().load(Ordering::Relaxed)
+    }
+
+    fn owner_word(&self) -> &AtomicU64 {
+        let word = self.base.get() as *mut u64;
+        // SAFETY: `base..base + HEADER_BYTES` is this slot's header inside a live chunk (a
+        // pool never unmaps a chunk while any of its stacks is handed out); `base` is 64-byte
+        // aligned; coroutine frames lie strictly below `base`, so the word is accessed only
+        // atomically, by this handle and by the overflow handler; the returned borrow is tied
+        // to `&self`, which keeps the mapping alive.
+        unsafe { AtomicU64::from_ptr(word) }
+    }
+}
+
+// SAFETY: `limit..base` lies in a read/write mapping that stays mapped while this handle
+// exists (see `Shared::drop`); its low page is a guard page that faults on access, and the
+// usable part is at least MIN_STACK_BYTES - HEADER_BYTES > corosensei's 4 KiB minimum. Both
+// ends are 64-byte aligned (slots and strides are page multiples), satisfying
+// STACK_ALIGNMENT. The handle is the stack's only owner until it is given back by value.
+unsafe impl Stack for PooledStack {
+    #[inline]
+    fn base(&self) -> StackPointer {
+        self.base
+    }
+
+    #[inline]
+    fn limit(&self) -> StackPointer {
+        self.limit
+    }
+}
+
+/// A pool of guarded goroutine stacks of one size; `Sync`, shared by every worker.
+#[derive(Debug)]
+pub(crate) struct StackPool {
+    shared: Arc<Shared>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    id: u64,
+    geometry: Geometry,
+    guard: GuardKind,
+    retained: usize,
+    global: Mutex<Global>,
+    live: Mutex<LiveCount>,
+    allocated: AtomicUsize,
+    reserved: AtomicUsize,
+    released: AtomicUsize,
+}
+
+/// The global free lists (slot addresses) and every chunk.
+#[derive(Debug, Default)]
+struct Global {
+    warm: Vec<usize>,
+    cold: Vec<usize>,
+    chunks: Vec<Chunk>,
+}
+
+/// `live()` = `retired` + the sum of each bound thread's net hand-outs.
+#[derive(Debug, Default)]
+struct LiveCount {
+    retired: isize,
+    threads: Vec<Arc<AtomicIsize>>,
+}
+
+impl StackPool {
+    /// A pool of `stack_size`-byte stacks (rounded up to pages, at least [`MIN_STACK_BYTES`]),
+    /// with the kernel's best guard and [`DEFAULT_RETAINED_STACKS`]. Maps nothing yet.
+    ///
+    /// # Errors
+    ///
+    /// `InvalidInput` if `stack_size` cannot be laid out in a chunk.
+    pub(crate) fn new(stack_size: usize) -> io::Result<StackPool> {
+        StackPool::with_options(stack_size, DEFAULT_RETAINED_STACKS, GuardKind::detect())
+    }
+
+    /// Like [`new`](Self::new), with the warm-stack retention and the guard kind chosen.
+    ///
+    /// # Errors
+    ///
+    /// As [`new`](Self::new).
+    pub(crate) fn with_options(
+        stack_size: usize,
+        retained: usize,
+        guard: GuardKind,
+    ) -> io::Result<StackPool> {
+        let geometry = Geometry::new(stack_size)?;
+        Ok(StackPool {
+            shared: Arc::new(Shared {
+                id: NEXT_POOL_ID.fetch_add(1, Ordering::Relaxed),
+                geometry,
+                guard,
+                retained,
+                global: Mutex::new(Global::default()),
+                live: Mutex::new(LiveCount::default()),
+                allocated: AtomicUsize::new(0),
+                reserved: AtomicUsize::new(0),
+                released: AtomicUsize::new(0),
+            }),
+        })
+    }
+
+    /// A free stack: from this thread's cache without a syscall when it has one, else from
+    /// the global lists, else from a newly carved chunk.
+    ///
+    /// # Errors
+    ///
+    /// The OS error (with context) when a new chunk cannot be mapped or guarded.
+    #[inline]
+    pub(crate) fn get(&self) -> io::Result<PooledStack> {
+        let slot = cache_get(&self.shared)?;
+        Ok(self.shared.geometry.stack_of(slot, self.shared.id))
+    }
+
+    /// Gives a stack back for reuse.
+    ///
+    /// # Panics
+    ///
+    /// If `stack` came from another pool.
+    #[inline]
+    pub(crate) fn put(&self, stack: PooledStack) {
+        assert_eq!(stack.pool, self.shared.id, "goroutine stack returned to a pool that did not carve it");
+        cache_put(&self.shared, stack.limit.get());
+    }
+
+    /// The goroutine stack limit: usable bytes plus the header, a page multiple.
+    pub(crate) fn stack_size(&self) -> usize {
+        self.shared.geometry.size
+    }
+
+    /// How this pool's guard pages are made.
+    pub(crate) fn guard_kind(&self) -> GuardKind {
+        self.shared.guard
+    }
+
+    /// Stacks handed out and not yet returned.
+    pub(crate) fn live(&self) -> usize {
+        self.shared.live()
+    }
+
+    /// Stacks carved in total.
+    pub(crate) fn allocated(&self) -> usize {
+        self.shared.allocated.load(Ordering::Relaxed)
+    }
+
+    /// Address space mapped for stacks, in bytes (memory is committed only when touched).
+    pub(crate) fn reserved_bytes(&self) -> usize {
+        self.shared.reserved.load(Ordering::Relaxed)
+    }
+
+    /// Stacks whose memory has been released with `MADV_DONTNEED` so far.
+    pub(crate) fn released(&self) -> usize {
+        self.shared.released.load(Ordering::Relaxed)
+    }
+}
+
+impl Shared {
+    fn live(&self) -> usize {
+        let live = self.live.lock();
+        let sum = live.threads.iter().map(|t| t.load(Ordering::Relaxed)).sum::<isize>();
+        usize::try_from(live.retired + sum).unwrap_or(0)
+    }
+
+    /// Moves up to `want` free slots into `out`, carving a chunk if none is free.
+    fn take(&self, out: &mut Vec<usize>, want: usize) -> io::Result<()> {
+        if self.take_free(out, want) {
+            return Ok(());
+        }
+        // Carve outside the lock: other threads keep reusing stacks meanwhile.
+        let chunk = Chunk::carve(&self.geometry, self.guard)?;
+        let mut global = self.global.lock();
+        global.warm.extend(chunk.slots(&self.geometry).rev());
+        global.chunks.push(chunk);
+        self.allocated.fetch_add(self.geometry.per_chunk, Ordering::Relaxed);
+        self.reserved.fetch_add(self.geometry.chunk_bytes(), Ordering::Relaxed);
+        drop(global);
+        self.take_free(out, want);
+        Ok(())
+    }
+
+    /// Takes up to `want` free slots, warm ones first; false when there were none.
+    fn take_free(&self, out: &mut Vec<usize>, want: usize) -> bool {
+        let mut guard = self.global.lock();
+        let global = &mut *guard;
+        let before = out.len();
+        for list in [&mut global.warm, &mut global.cold] {
+            let n = (want - (out.len() - before)).min(list.len());
+            out.extend(list.drain(list.len() - n..));
+        }
+        out.len() > before
+    }
+
+    /// Returns free slots to the global lists, releasing the memory of those beyond the
+    /// warm retention. The retention check is a snapshot: racing spills may overshoot it.
+    fn give_back(&self, slots: &[usize]) {
+        let room = self.retained.saturating_sub(self.global.lock().warm.len());
+        let (warm, cold) = slots.split_at(room.min(slots.len()));
+        for &slot in cold {
+            self.release(slot);
+        }
+        let mut global = self.global.lock();
+        global.warm.extend_from_slice(warm);
+        global.cold.extend_from_slice(cold);
+    }
+
+    fn release(&self, slot: usize) {
+        let addr = slot + self.geometry.guard;
+        // SAFETY: `addr..addr + size` is the usable part and header of a free slot in one of
+        // this pool's chunks; no coroutine runs on a free stack, so dropping its pages (they
+        // read back as zeros) loses nothing. The guard page is outside the range.
+        let rc = unsafe {
+            libc::madvise(addr as *mut libc::c_void, self.geometry.size, libc::MADV_DONTNEED)
+        };
+        debug_assert_eq!(rc, 0, "MADV_DONTNEED on a free goroutine stack failed");
+        self.released.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The slow path when the thread cache is unusable (its thread is exiting).
+    fn get_uncached(&self) -> io::Result<usize> {
+        let mut one = Vec::with_capacity(1);
+        self.take(&mut one, 1)?;
+        self.live.lock().retired += 1;
+        one.pop().ok_or_else(|| io::Error::other("goroutine stack pool yielded no stack"))
+    }
+
+    fn put_uncached(&self, slot: usize) {
+        self.give_back(&[slot]);
+        self.live.lock().retired -= 1;
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let live = self.live();
+        debug_assert_eq!(live, 0, "goroutine stack pool dropped with stacks still in use");
+        if live != 0 {
+            // Never unmap memory a coroutine may still run on: leak every chunk instead.
+            std::mem::forget(std::mem::take(&mut self.global.get_mut().chunks));
+        }
+    }
+}
+
+/// A thread's cache of free stacks, bound to one pool at a time.
+struct ThreadCache {
+    /// The bound pool; `Weak` keeps its allocation, so pointer identity stays unique.
+    pool: Weak<Shared>,
+    slots: Vec<usize>,
+    /// Stacks this thread got minus stacks it put, for the bound pool.
+    net: isize,
+    /// `net`, published for `live()`; written only by this thread.
+    published: Option<Arc<AtomicIsize>>,
+}
+
+impl ThreadCache {
+    const EMPTY: ThreadCache =
+        ThreadCache { pool: Weak::new(), slots: Vec::new(), net: 0, published: None };
+
+    #[inline]
+    fn bind(&mut self, shared: &Arc<Shared>) {
+        if !ptr::eq(self.pool.as_ptr(), Arc::as_ptr(shared)) {
+            self.rebind(shared);
+        }
+    }
+
+    #[cold]
+    fn rebind(&mut self, shared: &Arc<Shared>) {
+        self.unbind();
+        let published = Arc::new(AtomicIsize::new(0));
+        shared.live.lock().threads.push(Arc::clone(&published));
+        self.published = Some(published);
+        self.pool = Arc::downgrade(shared);
+        self.slots.reserve(CACHE_STACKS);
+    }
+
+    /// Gives cached stacks back and folds this thread's count into the pool's.
+    fn unbind(&mut self) {
+        if let Some(shared) = self.pool.upgrade() {
+            shared.give_back(&self.slots);
+            let mut live = shared.live.lock();
+            live.retired += self.net;
+            if let Some(mine) = &self.published {
+                live.threads.retain(|t| !Arc::ptr_eq(t, mine));
+            }
+        }
+        // A dead pool's slots are unmapped addresses: just forget them.
+        self.slots.clear();
+        self.net = 0;
+        self.published = None;
+        self.pool = Weak::new();
+    }
+
+    #[inline]
+    fn count(&mut self, delta: isize) {
+        self.net += delta;
+        if let Some(published) = &self.published {
+            published.store(self.net, Ordering::Relaxed);
+        }
+    }
+}
+
+impl Drop for ThreadCache {
+    fn drop(&mut self) {
+        self.unbind();
+    }
+}
+
+thread_local! {
+    static CACHE: RefCell<ThreadCache> = const { RefCell::new(ThreadCache::EMPTY) };
+}
+
+#[inline(never)]
+fn cache_get(shared: &Arc<Shared>) -> io::Result<usize> {
+    let cached = CACHE.try_with(|cache| {
+        let mut cache = cache.borrow_mut();
+        cache.bind(shared);
+        let slot = match cache.slots.pop() {
+            Some(slot) => slot,
+            None => refill(shared, &mut cache.slots)?,
+        };
+        cache.count(1);
+        Ok(slot)
+    });
+    // The cache is gone only while this thread's thread-locals are being destroyed.
+    cached.unwrap_or_else(|_| shared.get_uncached())
+}
+
+#[cold]
+fn refill(shared: &Shared, slots: &mut Vec<usize>) -> io::Result<usize> {
+    shared.take(slots, CACHE_BATCH)?;
+    slots.pop().ok_or_else(|| io::Error::other("goroutine stack pool yielded no stack"))
+}
+
+#[inline(never)]
+fn cache_put(shared: &Arc<Shared>, slot: usize) {
+    let cached = CACHE.try_with(|cache| {
+        let mut cache = cache.borrow_mut();
+        cache.bind(shared);
+        if cache.slots.len() >= CACHE_STACKS {
+            spill(shared, &mut cache.slots);
+        }
+        cache.slots.push(slot);
+        cache.count(-1);
+    });
+    if cached.is_err() {
+        shared.put_uncached(slot);
+    }
+}
+
+#[cold]
+fn spill(shared: &Shared, slots: &mut Vec<usize>) {
+    let keep = slots.len().saturating_sub(CACHE_BATCH);
+    shared.give_back(&slots[keep..]);
+    slots.truncate(keep);
+}
