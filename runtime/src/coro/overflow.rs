@@ -176,7 +176,12 @@ fn find_guard(addr: usize) -> Option<GuardHit> {
         if offset % stride < guard {
             let slot = start + offset / stride * stride;
             let base = slot + stride - HEADER_BYTES;
-            return Some(GuardHit { slot, base, size, low: slot + guard });
+            return Some(GuardHit {
+                slot,
+                base,
+                size,
+                low: slot + guard,
+            });
         }
     }
     None
@@ -190,7 +195,10 @@ struct Report {
 
 impl Report {
     fn new() -> Report {
-        Report { buf: [0; 512], len: 0 }
+        Report {
+            buf: [0; 512],
+            len: 0,
+        }
     }
 
     fn text(&mut self, s: &str) -> &mut Report {
@@ -363,7 +371,10 @@ pub(crate) fn install() -> io::Result<()> {
         None => Ok(()),
         Some(errno) => {
             let e = io::Error::from_raw_os_error(errno);
-            Err(io::Error::new(e.kind(), format!("installing the goroutine stack overflow handler failed: {e}")))
+            Err(io::Error::new(
+                e.kind(),
+                format!("installing the goroutine stack overflow handler failed: {e}"),
+            ))
         }
     }
 }
@@ -409,7 +420,11 @@ impl Drop for AltStack {
         // SAFETY: a null new stack only queries into `current`.
         unsafe { libc::sigaltstack(ptr::null(), &mut current) };
         if current.ss_sp as usize == self.map + page {
-            let disable = libc::stack_t { ss_sp: ptr::null_mut(), ss_flags: libc::SS_DISABLE, ss_size: 0 };
+            let disable = libc::stack_t {
+                ss_sp: ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
             // SAFETY: disabling the alternate stack is always valid outside a handler, and
             // a thread-local destructor does not run inside one.
             unsafe { libc::sigaltstack(&disable, ptr::null_mut()) };
@@ -427,7 +442,10 @@ thread_local! {
 fn page_size() -> usize {
     // SAFETY: sysconf only reads a system constant.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(page).ok().filter(|p| p.is_power_of_two()).unwrap_or(4096)
+    usize::try_from(page)
+        .ok()
+        .filter(|p| p.is_power_of_two())
+        .unwrap_or(4096)
 }
 
 /// Makes sure the calling thread has an alternate signal stack, so the overflow handler can
@@ -450,7 +468,10 @@ pub(crate) fn ensure_altstack() -> io::Result<()> {
     let page = page_size();
     // SAFETY: getauxval only reads the auxiliary vector; 0 means "unknown".
     let min = unsafe { libc::getauxval(libc::AT_MINSIGSTKSZ) } as usize;
-    let size = min.max(libc::SIGSTKSZ).max(MIN_ALTSTACK_BYTES).next_multiple_of(page);
+    let size = min
+        .max(libc::SIGSTKSZ)
+        .max(MIN_ALTSTACK_BYTES)
+        .next_multiple_of(page);
     let len = size + page;
     let prot = libc::PROT_READ | libc::PROT_WRITE;
     let flags = libc::MAP_PRIVATE | libc::MAP_ANONYMOUS;
@@ -459,12 +480,19 @@ pub(crate) fn ensure_altstack() -> io::Result<()> {
     if map == libc::MAP_FAILED {
         return Err(io::Error::last_os_error());
     }
-    let alt = AltStack { map: map as usize, len };
+    let alt = AltStack {
+        map: map as usize,
+        len,
+    };
     // SAFETY: the first page of our own fresh mapping becomes a guard; nothing uses it.
     if unsafe { libc::mprotect(map, page, libc::PROT_NONE) } != 0 {
         return Err(io::Error::last_os_error());
     }
-    let stack = libc::stack_t { ss_sp: (alt.map + page) as *mut libc::c_void, ss_flags: 0, ss_size: size };
+    let stack = libc::stack_t {
+        ss_sp: (alt.map + page) as *mut libc::c_void,
+        ss_flags: 0,
+        ss_size: size,
+    };
     // SAFETY: `stack` describes `size` writable bytes that stay mapped until the thread-local
     // `AltStack` below is destroyed, which first disables them as the signal stack.
     if unsafe { libc::sigaltstack(&stack, ptr::null_mut()) } != 0 {
@@ -472,4 +500,126 @@ pub(crate) fn ensure_altstack() -> io::Result<()> {
     }
     ALTSTACK.set(Some(alt));
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    // N.B. these registrations name address ranges nobody maps (the top of the lower half):
+    // the handler only compares numbers, and no test here faults.
+    const FAKE: usize = 0x7fff_0000_0000;
+
+    #[test]
+    fn report_reads_like_go() {
+        let hit = GuardHit {
+            slot: 0x1000,
+            base: 0x41fc0,
+            size: 262_144,
+            low: 0x2000,
+        };
+        let r = Report::overflow(0x1ff8, hit, 17);
+        assert_eq!(
+            std::str::from_utf8(r.as_bytes()).expect("ascii"),
+            "runtime: goroutine stack exceeds 262144-byte limit\n\
+             runtime: addr=0x1ff8 stack=[0x2000, 0x41fc0]\n\
+             fatal error: stack overflow\n\ngoroutine 17 [running]:\n"
+        );
+        let mut r = Report::new();
+        r.decimal(0)
+            .text(" ")
+            .decimal(u64::MAX)
+            .text(" ")
+            .hex(0)
+            .text(" ")
+            .hex(usize::MAX);
+        assert_eq!(
+            r.as_bytes(),
+            b"0 18446744073709551615 0x0 0xffffffffffffffff"
+        );
+    }
+
+    #[test]
+    fn report_truncates_instead_of_overflowing_its_buffer() {
+        let mut r = Report::new();
+        for _ in 0..100 {
+            r.text("0123456789");
+        }
+        assert_eq!(r.as_bytes().len(), 512);
+    }
+
+    #[test]
+    fn guard_lookup_finds_only_guard_pages_of_registered_chunks() {
+        let (stride, guard, size) = (0x11000, 0x1000, 0x10000);
+        let start = FAKE;
+        let reg = register(start, 4 * stride, stride, guard, size).expect("register");
+        let hit = find_guard(start + 2 * stride + 8).expect("in the third slot's guard");
+        assert_eq!(
+            hit,
+            GuardHit {
+                slot: start + 2 * stride,
+                base: start + 3 * stride - HEADER_BYTES,
+                size,
+                low: start + 2 * stride + guard,
+            }
+        );
+        assert_eq!(
+            find_guard(start + 2 * stride + guard),
+            None,
+            "first usable byte"
+        );
+        assert_eq!(find_guard(start - 1), None, "below the chunk");
+        assert_eq!(find_guard(start + 4 * stride), None, "past the chunk");
+        drop(reg);
+        assert_eq!(
+            find_guard(start + 8),
+            None,
+            "a dropped registration is forgotten"
+        );
+    }
+
+    #[test]
+    fn install_is_idempotent_and_altstack_is_set() {
+        install().expect("first install");
+        install().expect("second install");
+        std::thread::spawn(|| {
+            ensure_altstack().expect("altstack");
+            // SAFETY: all-zero is a valid stack_t.
+            let mut current: libc::stack_t = unsafe { mem::zeroed() };
+            // SAFETY: a null new stack only queries into `current`.
+            assert_eq!(unsafe { libc::sigaltstack(ptr::null(), &mut current) }, 0);
+            assert_eq!(current.ss_flags & libc::SS_DISABLE, 0);
+            assert!(current.ss_size >= libc::SIGSTKSZ);
+        })
+        .join()
+        .expect("thread");
+    }
+
+    #[test]
+    fn ensure_altstack_maps_one_where_none_is_set() {
+        std::thread::spawn(|| {
+            let disable = libc::stack_t {
+                ss_sp: ptr::null_mut(),
+                ss_flags: libc::SS_DISABLE,
+                ss_size: 0,
+            };
+            // SAFETY: disabling this thread's alternate stack outside a handler is valid; std
+            // does not free its own until the thread exits.
+            assert_eq!(unsafe { libc::sigaltstack(&disable, ptr::null_mut()) }, 0);
+            ensure_altstack().expect("altstack");
+            // SAFETY: all-zero is a valid stack_t.
+            let mut current: libc::stack_t = unsafe { mem::zeroed() };
+            // SAFETY: a null new stack only queries into `current`.
+            assert_eq!(unsafe { libc::sigaltstack(ptr::null(), &mut current) }, 0);
+            assert_eq!(current.ss_flags & libc::SS_DISABLE, 0);
+            assert!(current.ss_size >= MIN_ALTSTACK_BYTES);
+            let mine = ALTSTACK
+                .take()
+                .expect("the thread-local records the mapping");
+            assert_eq!(current.ss_sp as usize, mine.map + page_size());
+            ALTSTACK.set(Some(mine));
+        })
+        .join()
+        .expect("thread");
+    }
 }

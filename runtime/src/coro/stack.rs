@@ -129,7 +129,11 @@ impl GuardKind {
             },
             Err(_) => GuardKind::Madvise,
         };
-        let code = if kind == GuardKind::Madvise { GUARD_MADVISE } else { GUARD_MPROTECT };
+        let code = if kind == GuardKind::Madvise {
+            GUARD_MADVISE
+        } else {
+            GUARD_MPROTECT
+        };
         KERNEL_GUARD.store(code, Ordering::Relaxed);
         kind
     }
@@ -155,10 +159,19 @@ impl Geometry {
             .max(MIN_STACK_BYTES)
             .checked_next_multiple_of(page)
             .ok_or_else(|| too_large(stack_size))?;
-        let stride = size.checked_add(page).ok_or_else(|| too_large(stack_size))?;
+        let stride = size
+            .checked_add(page)
+            .ok_or_else(|| too_large(stack_size))?;
         let per_chunk = (MAX_CHUNK_BYTES / stride).clamp(1, CHUNK_STACKS);
-        stride.checked_mul(per_chunk).ok_or_else(|| too_large(stack_size))?;
-        Ok(Geometry { guard: page, size, stride, per_chunk })
+        stride
+            .checked_mul(per_chunk)
+            .ok_or_else(|| too_large(stack_size))?;
+        Ok(Geometry {
+            guard: page,
+            size,
+            stride,
+            per_chunk,
+        })
     }
 
     fn chunk_bytes(&self) -> usize {
@@ -187,7 +200,10 @@ fn too_large(stack_size: usize) -> io::Error {
 fn page_size() -> usize {
     // SAFETY: sysconf only reads a system constant.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(page).ok().filter(|p| p.is_power_of_two()).unwrap_or(4096)
+    usize::try_from(page)
+        .ok()
+        .filter(|p| p.is_power_of_two())
+        .unwrap_or(4096)
 }
 
 /// An anonymous read/write `MAP_NORESERVE` mapping, unmapped on drop.
@@ -211,7 +227,10 @@ impl Mapping {
                 format!("mmap of a {len}-byte goroutine stack chunk failed: {e}"),
             ));
         }
-        Ok(Mapping { start: addr as usize, len })
+        Ok(Mapping {
+            start: addr as usize,
+            len,
+        })
     }
 }
 
@@ -275,7 +294,10 @@ impl Chunk {
             geometry.guard,
             geometry.size,
         )?;
-        Ok(Chunk { _registration: registration, mapping })
+        Ok(Chunk {
+            _registration: registration,
+            mapping,
+        })
     }
 
     fn slots<'a>(&self, geometry: &'a Geometry) -> impl DoubleEndedIterator<Item = usize> + 'a {
@@ -426,7 +448,10 @@ impl StackPool {
     /// If `stack` came from another pool.
     #[inline]
     pub(crate) fn put(&self, stack: PooledStack) {
-        assert_eq!(stack.pool, self.shared.id, "goroutine stack returned to a pool that did not carve it");
+        assert_eq!(
+            stack.pool, self.shared.id,
+            "goroutine stack returned to a pool that did not carve it"
+        );
         cache_put(&self.shared, stack.limit.get());
     }
 
@@ -464,7 +489,11 @@ impl StackPool {
 impl Shared {
     fn live(&self) -> usize {
         let live = self.live.lock();
-        let sum = live.threads.iter().map(|t| t.load(Ordering::Relaxed)).sum::<isize>();
+        let sum = live
+            .threads
+            .iter()
+            .map(|t| t.load(Ordering::Relaxed))
+            .sum::<isize>();
         usize::try_from(live.retired + sum).unwrap_or(0)
     }
 
@@ -478,8 +507,10 @@ impl Shared {
         let mut global = self.global.lock();
         global.warm.extend(chunk.slots(&self.geometry).rev());
         global.chunks.push(chunk);
-        self.allocated.fetch_add(self.geometry.per_chunk, Ordering::Relaxed);
-        self.reserved.fetch_add(self.geometry.chunk_bytes(), Ordering::Relaxed);
+        self.allocated
+            .fetch_add(self.geometry.per_chunk, Ordering::Relaxed);
+        self.reserved
+            .fetch_add(self.geometry.chunk_bytes(), Ordering::Relaxed);
         drop(global);
         self.take_free(out, want);
         Ok(())
@@ -516,7 +547,11 @@ impl Shared {
         // this pool's chunks; no coroutine runs on a free stack, so dropping its pages (they
         // read back as zeros) loses nothing. The guard page is outside the range.
         let rc = unsafe {
-            libc::madvise(addr as *mut libc::c_void, self.geometry.size, libc::MADV_DONTNEED)
+            libc::madvise(
+                addr as *mut libc::c_void,
+                self.geometry.size,
+                libc::MADV_DONTNEED,
+            )
         };
         debug_assert_eq!(rc, 0, "MADV_DONTNEED on a free goroutine stack failed");
         self.released.fetch_add(1, Ordering::Relaxed);
@@ -527,7 +562,8 @@ impl Shared {
         let mut one = Vec::with_capacity(1);
         self.take(&mut one, 1)?;
         self.live.lock().retired += 1;
-        one.pop().ok_or_else(|| io::Error::other("goroutine stack pool yielded no stack"))
+        one.pop()
+            .ok_or_else(|| io::Error::other("goroutine stack pool yielded no stack"))
     }
 
     fn put_uncached(&self, slot: usize) {
@@ -563,8 +599,12 @@ struct ThreadCache {
 }
 
 impl ThreadCache {
-    const EMPTY: ThreadCache =
-        ThreadCache { pool: Weak::new(), slots: Vec::new(), net: 0, published: None };
+    const EMPTY: ThreadCache = ThreadCache {
+        pool: Weak::new(),
+        slots: Vec::new(),
+        net: 0,
+        published: None,
+    };
 
     #[inline]
     fn bind(&mut self, shared: &Arc<Shared>) {
@@ -638,7 +678,9 @@ fn cache_get(shared: &Arc<Shared>) -> io::Result<usize> {
 #[cold]
 fn refill(shared: &Shared, slots: &mut Vec<usize>) -> io::Result<usize> {
     shared.take(slots, CACHE_BATCH)?;
-    slots.pop().ok_or_else(|| io::Error::other("goroutine stack pool yielded no stack"))
+    slots
+        .pop()
+        .ok_or_else(|| io::Error::other("goroutine stack pool yielded no stack"))
 }
 
 #[inline(never)]
@@ -674,7 +716,9 @@ mod tests {
     const CHILD_ENV: &str = "GORT_STACK_TEST_CHILD";
 
     fn maps_lines() -> usize {
-        std::fs::read_to_string("/proc/self/maps").map(|m| m.lines().count()).unwrap_or(0)
+        std::fs::read_to_string("/proc/self/maps")
+            .map(|m| m.lines().count())
+            .unwrap_or(0)
     }
 
     /// Resident bytes of `pool`'s chunks, by `mincore`: immune to other tests' allocations.
@@ -699,7 +743,12 @@ mod tests {
         let module = module_path!().split_once("::").map_or("", |(_, rest)| rest);
         let exe = std::env::current_exe().expect("the test binary's path");
         let mut cmd = Command::new(exe);
-        cmd.args(["--exact", &format!("{module}::{name}"), "--nocapture", "--test-threads=1"]);
+        cmd.args([
+            "--exact",
+            &format!("{module}::{name}"),
+            "--nocapture",
+            "--test-threads=1",
+        ]);
         cmd.env(CHILD_ENV, mode);
         for (k, v) in env {
             cmd.env(k, v);
@@ -752,7 +801,10 @@ mod tests {
         let (base, limit) = (stack.base().get(), stack.limit().get());
         assert_eq!(limit % page_size(), 0);
         assert_eq!(base % corosensei::stack::STACK_ALIGNMENT, 0);
-        assert_eq!(base - limit, page_size() + DEFAULT_STACK_BYTES - HEADER_BYTES);
+        assert_eq!(
+            base - limit,
+            page_size() + DEFAULT_STACK_BYTES - HEADER_BYTES
+        );
         assert_eq!(pool.stack_size(), DEFAULT_STACK_BYTES);
         pool.put(stack);
     }
@@ -761,7 +813,11 @@ mod tests {
     fn hundred_thousand_live_stacks_share_few_mappings() {
         const N: usize = 100_000;
         let pool = StackPool::new(DEFAULT_STACK_BYTES).expect("pool");
-        assert_eq!(pool.guard_kind(), GuardKind::Madvise, "this kernel has MADV_GUARD_INSTALL");
+        assert_eq!(
+            pool.guard_kind(),
+            GuardKind::Madvise,
+            "this kernel has MADV_GUARD_INSTALL"
+        );
         let maps_before = maps_lines();
         let mut stacks = Vec::with_capacity(N);
         for i in 0..N {
@@ -773,7 +829,10 @@ mod tests {
         let (maps_after, rss) = (maps_lines(), resident_bytes(&pool));
         assert_eq!(pool.live(), N);
         assert!(pool.allocated() >= N && pool.allocated() < N + CHUNK_STACKS);
-        assert_eq!(pool.reserved_bytes(), pool.allocated() / CHUNK_STACKS * (CHUNK_STACKS * (DEFAULT_STACK_BYTES + page_size())));
+        assert_eq!(
+            pool.reserved_bytes(),
+            pool.allocated() / CHUNK_STACKS * (CHUNK_STACKS * (DEFAULT_STACK_BYTES + page_size()))
+        );
         let grew = maps_after.saturating_sub(maps_before);
         let rss_per_stack = rss / N;
         eprintln!(
@@ -782,9 +841,15 @@ mod tests {
             rss >> 20,
             pool.reserved_bytes() >> 30,
         );
-        assert!(grew < 1_000, "kernel mappings grew by {grew} for {N} stacks");
+        assert!(
+            grew < 1_000,
+            "kernel mappings grew by {grew} for {N} stacks"
+        );
         assert!(rss_per_stack >= page_size(), "every stack was touched");
-        assert!(rss_per_stack < 2 * page_size(), "{rss_per_stack} bytes of RSS per stack");
+        assert!(
+            rss_per_stack < 2 * page_size(),
+            "{rss_per_stack} bytes of RSS per stack"
+        );
         for (i, stack) in stacks.iter().enumerate() {
             assert_eq!(stack.owner(), i as u64 + 1);
         }
@@ -793,13 +858,23 @@ mod tests {
             pool.put(stack);
         }
         let kept = resident_bytes(&pool);
-        eprintln!("after returning them: resident {} KiB, {} stacks released", kept >> 10, pool.released());
+        eprintln!(
+            "after returning them: resident {} KiB, {} stacks released",
+            kept >> 10,
+            pool.released()
+        );
         assert_eq!(pool.live(), 0);
         assert!(pool.released() >= N - DEFAULT_RETAINED_STACKS - CACHE_STACKS);
         let warm = (DEFAULT_RETAINED_STACKS + CACHE_STACKS) * page_size();
-        assert!(kept <= warm, "{kept} bytes still resident after release; at most {warm} expected");
+        assert!(
+            kept <= warm,
+            "{kept} bytes still resident after release; at most {warm} expected"
+        );
         drop(pool);
-        assert!(maps_lines() <= maps_before + 50, "dropping the pool unmaps its chunks");
+        assert!(
+            maps_lines() <= maps_before + 50,
+            "dropping the pool unmaps its chunks"
+        );
     }
 
     #[test]
@@ -814,7 +889,11 @@ mod tests {
                 pool.put(stack);
             }
         }
-        assert_eq!(pool.allocated(), CHUNK_STACKS, "one chunk serves every cycle");
+        assert_eq!(
+            pool.allocated(),
+            CHUNK_STACKS,
+            "one chunk serves every cycle"
+        );
         assert_eq!(pool.live(), 0);
         assert_eq!(pool.released(), 0, "nothing beyond the retention was freed");
     }
@@ -825,7 +904,9 @@ mod tests {
         for _ in 0..50 {
             let getter = Arc::clone(&pool);
             let stacks = std::thread::spawn(move || {
-                (0..40).map(|_| getter.get().expect("stack")).collect::<Vec<_>>()
+                (0..40)
+                    .map(|_| getter.get().expect("stack"))
+                    .collect::<Vec<_>>()
             })
             .join()
             .expect("getter thread");
@@ -836,13 +917,20 @@ mod tests {
                 .expect("putter thread");
             assert_eq!(pool.live(), 0);
         }
-        assert_eq!(pool.allocated(), CHUNK_STACKS, "exited threads gave their caches back");
+        assert_eq!(
+            pool.allocated(),
+            CHUNK_STACKS,
+            "exited threads gave their caches back"
+        );
     }
 
     #[test]
     fn counters_track_live_allocated_and_reserved() {
         let pool = StackPool::with_options(100_000, 0, GuardKind::detect()).expect("pool");
-        assert_eq!((pool.live(), pool.allocated(), pool.reserved_bytes()), (0, 0, 0));
+        assert_eq!(
+            (pool.live(), pool.allocated(), pool.reserved_bytes()),
+            (0, 0, 0)
+        );
         let stacks: Vec<_> = (0..3).map(|_| pool.get().expect("stack")).collect();
         let size = 100_000usize.next_multiple_of(page_size());
         assert_eq!((pool.live(), pool.allocated()), (3, CHUNK_STACKS));
@@ -850,7 +938,9 @@ mod tests {
         stacks.into_iter().for_each(|s| pool.put(s));
         assert_eq!(pool.live(), 0);
         // Retention 0: spilling a cache releases what it spills.
-        let stacks: Vec<_> = (0..CACHE_STACKS + 1).map(|_| pool.get().expect("stack")).collect();
+        let stacks: Vec<_> = (0..CACHE_STACKS + 1)
+            .map(|_| pool.get().expect("stack"))
+            .collect();
         stacks.into_iter().for_each(|s| pool.put(s));
         assert_eq!(pool.released(), CACHE_BATCH);
     }
@@ -886,7 +976,11 @@ mod tests {
 
     /// In a child: a coroutine on a pooled stack of `mode`'s guard kind recurses forever.
     fn overflow_child(mode: &str) -> ! {
-        let guard = if mode == "mprotect" { GuardKind::Mprotect } else { GuardKind::Madvise };
+        let guard = if mode == "mprotect" {
+            GuardKind::Mprotect
+        } else {
+            GuardKind::Madvise
+        };
         overflow::install().expect("install the overflow handler");
         overflow::ensure_altstack().expect("alternate signal stack");
         let pool = StackPool::with_options(DEFAULT_STACK_BYTES, 16, guard).expect("pool");
@@ -900,12 +994,20 @@ mod tests {
 
     fn assert_go_overflow_report(out: &Output) {
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert_eq!(out.status.code(), Some(2), "child status {:?}, stderr:\n{stderr}", out.status);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "child status {:?}, stderr:\n{stderr}",
+            out.status
+        );
         assert!(
             stderr.contains("runtime: goroutine stack exceeds 262144-byte limit\n"),
             "stderr:\n{stderr}"
         );
-        assert!(stderr.contains("\nfatal error: stack overflow\n\ngoroutine 17 [running]:\n"), "stderr:\n{stderr}");
+        assert!(
+            stderr.contains("\nfatal error: stack overflow\n\ngoroutine 17 [running]:\n"),
+            "stderr:\n{stderr}"
+        );
     }
 
     #[test]
@@ -913,7 +1015,11 @@ mod tests {
         if let Some(mode) = child_mode() {
             overflow_child(&mode);
         }
-        let out = run_child("overflow_on_a_madvise_guard_reports_like_go_and_exits_2", "madvise", &[]);
+        let out = run_child(
+            "overflow_on_a_madvise_guard_reports_like_go_and_exits_2",
+            "madvise",
+            &[],
+        );
         assert_go_overflow_report(&out);
     }
 
@@ -922,7 +1028,11 @@ mod tests {
         if let Some(mode) = child_mode() {
             overflow_child(&mode);
         }
-        let out = run_child("overflow_on_an_mprotect_guard_reports_like_go_and_exits_2", "mprotect", &[]);
+        let out = run_child(
+            "overflow_on_an_mprotect_guard_reports_like_go_and_exits_2",
+            "mprotect",
+            &[],
+        );
         assert_go_overflow_report(&out);
     }
 
@@ -930,14 +1040,26 @@ mod tests {
     fn thread_stack_overflow_still_reaches_std_handler() {
         if child_mode().is_some() {
             overflow::install().expect("install the overflow handler");
-            let t = std::thread::Builder::new().stack_size(256 * 1024).spawn(|| recurse(0));
+            let t = std::thread::Builder::new()
+                .stack_size(256 * 1024)
+                .spawn(|| recurse(0));
             let _ = t.expect("spawn").join();
             std::process::exit(3);
         }
-        let out = run_child("thread_stack_overflow_still_reaches_std_handler", "thread", &[]);
+        let out = run_child(
+            "thread_stack_overflow_still_reaches_std_handler",
+            "thread",
+            &[],
+        );
         let stderr = String::from_utf8_lossy(&out.stderr);
-        assert!(stderr.contains("has overflowed its stack"), "std's report is missing:\n{stderr}");
-        assert!(!stderr.contains("goroutine"), "a thread overflow was reported as a goroutine's:\n{stderr}");
+        assert!(
+            stderr.contains("has overflowed its stack"),
+            "std's report is missing:\n{stderr}"
+        );
+        assert!(
+            !stderr.contains("goroutine"),
+            "a thread overflow was reported as a goroutine's:\n{stderr}"
+        );
         assert_ne!(out.status.code(), Some(2));
         assert_ne!(out.status.code(), Some(3));
     }
@@ -948,7 +1070,10 @@ mod tests {
         let before = maps_lines();
         let stack = pool.get().expect("stack");
         let grew = maps_lines().saturating_sub(before);
-        assert!(grew >= 2 * CHUNK_STACKS - 1, "only {grew} new mappings for {CHUNK_STACKS} mprotect guards");
+        assert!(
+            grew >= 2 * CHUNK_STACKS - 1,
+            "only {grew} new mappings for {CHUNK_STACKS} mprotect guards"
+        );
         pool.put(stack);
     }
 
@@ -962,7 +1087,10 @@ mod tests {
         });
         let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| co.resume(())));
         let payload = caught.expect_err("the panic reaches the resumer");
-        assert_eq!(payload.downcast_ref::<&str>(), Some(&"a goroutine panicked on purpose"));
+        assert_eq!(
+            payload.downcast_ref::<&str>(),
+            Some(&"a goroutine panicked on purpose")
+        );
         let stack = co.into_stack();
         let used = high_water(&stack, &geometry);
         pool.put(stack);
@@ -978,14 +1106,26 @@ mod tests {
             return;
         }
         let used = panic_in_a_coroutine();
-        eprintln!("panic with the default hook used {used} bytes of a {DEFAULT_STACK_BYTES}-byte stack");
-        assert!(used > 1024 && used < DEFAULT_STACK_BYTES / 2, "{used} bytes");
+        eprintln!(
+            "panic with the default hook used {used} bytes of a {DEFAULT_STACK_BYTES}-byte stack"
+        );
+        assert!(
+            used > 1024 && used < DEFAULT_STACK_BYTES / 2,
+            "{used} bytes"
+        );
         // With a symbolised backtrace, the hook's deepest path, in a fresh process.
-        let out = run_child("default_panic_hook_fits_in_a_default_stack", "panic", &[("RUST_BACKTRACE", "full")]);
+        let out = run_child(
+            "default_panic_hook_fits_in_a_default_stack",
+            "panic",
+            &[("RUST_BACKTRACE", "full")],
+        );
         let stdout = String::from_utf8_lossy(&out.stdout);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(out.status.success(), "child {:?}:\n{stderr}", out.status);
-        assert!(stderr.contains("a goroutine panicked on purpose"), "{stderr}");
+        assert!(
+            stderr.contains("a goroutine panicked on purpose"),
+            "{stderr}"
+        );
         assert!(stderr.contains("stack backtrace:"), "{stderr}");
         let used: usize = stdout
             .lines()
