@@ -2,5 +2,7 @@
 #![forbid(unsafe_code)]
 
 pub mod error;
+pub mod raw;
+pub mod testfile;
 
 pub use error::{Error, ErrorKind, Result};

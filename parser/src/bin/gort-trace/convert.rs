@@ -1,21 +1,49 @@
 //! `gort-trace text2bin` and `bin2text`: between the text form and the wire form.
+//!
+//! `IN` defaults to standard input and `OUT` to standard output; `-` names
+//! them explicitly. Conversion is all-or-nothing: nothing is written when the
+//! input is malformed.
 
-use std::io::Write;
+use std::io::{Read, Write};
+
+use gort_parser::raw::{binary_to_text, text_to_binary};
 
 /// Runs `gort-trace text2bin [IN [OUT]]`.
 pub(crate) fn text2bin(
-    _i: Option<&str>,
-    _o: Option<&str>,
-    _out: &mut dyn Write,
+    input: Option<&str>,
+    output: Option<&str>,
+    stdout: &mut dyn Write,
 ) -> crate::CmdResult {
-    Err("unimplemented".into())
+    let text = read_input(input)?;
+    let bin = text_to_binary(&text)?;
+    write_output(output, &bin, stdout)
 }
 
 /// Runs `gort-trace bin2text [IN [OUT]]`.
 pub(crate) fn bin2text(
-    _i: Option<&str>,
-    _o: Option<&str>,
-    _out: &mut dyn Write,
+    input: Option<&str>,
+    output: Option<&str>,
+    stdout: &mut dyn Write,
 ) -> crate::CmdResult {
-    Err("unimplemented".into())
+    let bin = read_input(input)?;
+    let text = binary_to_text(&bin)?;
+    write_output(output, text.as_bytes(), stdout)
+}
+
+fn read_input(path: Option<&str>) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+    match path {
+        None | Some("-") => {
+            let mut buf = Vec::new();
+            std::io::stdin().lock().read_to_end(&mut buf)?;
+            Ok(buf)
+        }
+        Some(p) => std::fs::read(p).map_err(|e| format!("{p}: {e}").into()),
+    }
+}
+
+fn write_output(path: Option<&str>, bytes: &[u8], stdout: &mut dyn Write) -> crate::CmdResult {
+    match path {
+        None | Some("-") => Ok(stdout.write_all(bytes)?),
+        Some(p) => std::fs::write(p, bytes).map_err(|e| format!("{p}: {e}").into()),
+    }
 }

@@ -1,9 +1,43 @@
-//! `gort-trace dump --raw`: wire-level events, as `go tool trace -d=2`.
+//! `gort-trace dump --raw`: wire-level events, as `go tool trace -d=2` prints them.
+//!
+//! The file is read whole and decoded zero-copy; event texts are gathered in
+//! one string and handed to the output in large pieces (Go writes one line per
+//! system call). Events before an error are printed, then the error is
+//! returned, as Go does.
 
 use std::io::Write;
 use std::path::Path;
 
+use gort_parser::raw::Reader;
+
+/// Bytes of text gathered before each write.
+const FLUSH_AT: usize = 256 << 10;
+
 /// Runs `gort-trace dump --raw FILE`.
-pub(crate) fn run(_path: &Path, _out: &mut dyn Write) -> crate::CmdResult {
-    Err("gort-trace dump --raw: unimplemented".into())
+pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
+    let input = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    dump(&input, out)
+}
+
+/// Writes the `-d=2` text of every event of `input` to `out`.
+pub(crate) fn dump(input: &[u8], out: &mut dyn Write) -> crate::CmdResult {
+    let reader = Reader::new(input)?;
+    let mut text = String::with_capacity(FLUSH_AT + 4096);
+    for ev in reader {
+        let ev = match ev {
+            Ok(ev) => ev,
+            Err(e) => {
+                out.write_all(text.as_bytes())?;
+                return Err(e.into());
+            }
+        };
+        ev.write_text(&mut text);
+        text.push('\n');
+        if text.len() >= FLUSH_AT {
+            out.write_all(text.as_bytes())?;
+            text.clear();
+        }
+    }
+    out.write_all(text.as_bytes())?;
+    Ok(())
 }

@@ -1,0 +1,353 @@
+//! One wire-level event: type byte, arguments, stack frames, data.
+//!
+//! A [`RawEvent`] is what the raw reader decodes and the raw writer encodes.
+//! It borrows what it can from the input: stack frames stay encoded (decoded
+//! on demand by [`RawEvent::frames`]) and string data is a slice of the input.
+//! When the input spelled the event in a non-minimal way (runtimes pad batch
+//! sizes to ten bytes so they can patch them), the event keeps its exact
+//! bytes so that writing it back reproduces the input.
+
+use std::borrow::Cow;
+use std::fmt;
+
+use gort_tracer::wire::varint::{read_uvarint, write_uvarint};
+use gort_tracer::wire::EventType;
+
+use super::quote::write_quoted;
+use crate::error::{Error, ErrorKind, Result};
+
+/// Most arguments (before stack frames) any event type has.
+pub const MAX_ARGS: usize = {
+    let mut max = 0;
+    let mut i = 0;
+    while i < EventType::ALL.len() {
+        let n = EventType::ALL[i].arg_count();
+        if n > max {
+            max = n;
+        }
+        i += 1;
+    }
+    max
+};
+
+/// Field names of the four values of a stack frame, in wire order.
+pub const FRAME_FIELDS: [&str; 4] = ["pc", "func", "file", "line"];
+
+/// A wire event, decoded without any validation.
+///
+/// The type byte may be one that Go 1.23 leaves undefined but its raw reader
+/// still accepts (50 to 127): such an event has no arguments and an empty name,
+/// exactly as Go's raw reader reports it.
+#[derive(Clone, PartialEq, Eq)]
+pub struct RawEvent<'a> {
+    ty: u8,
+    nargs: u8,
+    args: [u64; MAX_ARGS],
+    /// Stack frames as consecutive uvarints (four per frame).
+    frames: Cow<'a, [u8]>,
+    /// Number of uvarints in `frames`.
+    frame_values: usize,
+    data: Option<Cow<'a, [u8]>>,
+    /// The event's exact encoding, kept only when it is not the minimal one.
+    wire: Option<Cow<'a, [u8]>>,
+}
+
+impl<'a> RawEvent<'a> {
+    /// An event of type `ty` with arguments `args` (for timed events the
+    /// first one is the timestamp delta), no frames and no data.
+    ///
+    /// # Errors
+    ///
+    /// [`ErrorKind::BadBatch`] if `args` does not have the length the event
+    /// table gives for `ty`.
+    pub fn new(ty: EventType, args: &[u64]) -> Result<RawEvent<'static>> {
+        if args.len() != ty.arg_count() {
+            return Err(Error::new(
+                ErrorKind::BadBatch,
+                format!(
+                    "{} takes {} arguments, got {}",
+                    ty.name(),
+                    ty.arg_count(),
+                    args.len()
+                ),
+            ));
+        }
+        let mut a = [0u64; MAX_ARGS];
+        a[..args.len()].copy_from_slice(args);
+        Ok(RawEvent::from_parts(ty as u8, a, args.len()))
+    }
+
+    /// Assembles an event from decoded pieces (`nargs <= MAX_ARGS`).
+    pub(crate) fn from_parts(ty: u8, args: [u64; MAX_ARGS], nargs: usize) -> RawEvent<'a> {
+        RawEvent {
+            ty,
+            nargs: nargs.min(MAX_ARGS) as u8,
+            args,
+            frames: Cow::Borrowed(&[]),
+            frame_values: 0,
+            data: None,
+            wire: None,
+        }
+    }
+
+    /// Sets the frames from their encoded uvarints (`count` values).
+    pub(crate) fn set_encoded_frames(&mut self, frames: Cow<'a, [u8]>, count: usize) {
+        self.frames = frames;
+        self.frame_values = count;
+    }
+
+    /// Records the event's exact, non-minimal encoding.
+    pub(crate) fn set_wire(&mut self, wire: Cow<'a, [u8]>) {
+        self.wire = Some(wire);
+    }
+
+    /// Replaces the stack frames (for `Stack` events; `[pc, func, file, line]`
+    /// each). The `nframes` argument is not changed.
+    #[must_use]
+    pub fn with_frames(mut self, frames: &[[u64; 4]]) -> RawEvent<'a> {
+        let mut enc = Vec::with_capacity(frames.len() * 8);
+        for v in frames.iter().flatten() {
+            write_uvarint(&mut enc, *v);
+        }
+        self.frames = Cow::Owned(enc);
+        self.frame_values = frames.len() * 4;
+        self.wire = None;
+        self
+    }
+
+    /// Replaces the trailing data (for `String` and `ExperimentalBatch`).
+    #[must_use]
+    pub fn with_data(mut self, data: impl Into<Cow<'a, [u8]>>) -> RawEvent<'a> {
+        self.data = Some(data.into());
+        self.wire = None;
+        self
+    }
+
+    /// The type byte as read.
+    #[inline]
+    pub fn type_byte(&self) -> u8 {
+        self.ty
+    }
+
+    /// The event type, or `None` for a byte Go 1.23 leaves undefined.
+    #[inline]
+    pub fn event_type(&self) -> Option<EventType> {
+        EventType::from_u8(self.ty)
+    }
+
+    /// The event's Go name (empty for undefined type bytes, as in Go).
+    #[inline]
+    pub fn name(&self) -> &'static str {
+        self.event_type().map_or("", EventType::name)
+    }
+
+    /// The arguments in wire order, without stack frames.
+    #[inline]
+    pub fn args(&self) -> &[u64] {
+        &self.args[..usize::from(self.nargs)]
+    }
+
+    /// The argument called `name` in the event table (`"g"`, `"size"`, ...).
+    pub fn arg(&self, name: &str) -> Option<u64> {
+        let spec = self.event_type()?.spec();
+        let i = spec.args.iter().position(|&n| n == name)?;
+        self.args().get(i).copied()
+    }
+
+    /// Number of stack-frame values (four per frame).
+    #[inline]
+    pub fn frame_value_count(&self) -> usize {
+        self.frame_values
+    }
+
+    /// The stack frames, `[pc, func, file, line]` each.
+    pub fn frames(&self) -> Frames<'_> {
+        Frames {
+            bytes: &self.frames,
+            left: self.frame_values / 4,
+        }
+    }
+
+    /// The trailing data, if the event has any (Go's raw reader reports an
+    /// empty string as no data).
+    #[inline]
+    pub fn data(&self) -> Option<&[u8]> {
+        self.data.as_deref()
+    }
+
+    /// The exact input bytes of this event, when they differ from the minimal
+    /// encoding of its values.
+    #[inline]
+    pub fn wire_bytes(&self) -> Option<&[u8]> {
+        self.wire.as_deref()
+    }
+
+    /// The stack frames' encoded uvarints.
+    pub(crate) fn encoded_frames(&self) -> &[u8] {
+        &self.frames
+    }
+
+    /// Copies whatever is borrowed, so the event outlives its input.
+    pub fn into_owned(self) -> RawEvent<'static> {
+        RawEvent {
+            ty: self.ty,
+            nargs: self.nargs,
+            args: self.args,
+            frames: Cow::Owned(self.frames.into_owned()),
+            frame_values: self.frame_values,
+            data: self.data.map(|d| Cow::Owned(d.into_owned())),
+            wire: self.wire.map(|w| Cow::Owned(w.into_owned())),
+        }
+    }
+
+    /// Appends the event's text form (Go's `raw.Event.String()`, the
+    /// `go tool trace -d=2` line, without the final newline) to `out`.
+    pub fn write_text(&self, out: &mut String) {
+        out.push_str(self.name());
+        if let Some(t) = self.event_type() {
+            for (name, &v) in t.spec().args.iter().zip(self.args()) {
+                out.push(' ');
+                out.push_str(name);
+                out.push('=');
+                push_u64(out, v);
+            }
+        }
+        for (i, v) in self.frame_values().enumerate() {
+            out.push_str(if i % 4 == 0 { "\n\t" } else { " " });
+            out.push_str(FRAME_FIELDS[i % 4]);
+            out.push('=');
+            push_u64(out, v);
+        }
+        if let Some(d) = self.data() {
+            out.push_str("\n\tdata=");
+            write_quoted(out, d);
+        }
+    }
+
+    fn frame_values(&self) -> impl Iterator<Item = u64> + '_ {
+        self.frames().flatten()
+    }
+}
+
+/// Appends `v` in decimal.
+#[inline]
+fn push_u64(out: &mut String, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    // Only ASCII digits were written.
+    out.extend(buf[i..].iter().map(|&b| char::from(b)));
+}
+
+impl fmt::Display for RawEvent<'_> {
+    /// Go's `raw.Event.String()`: the `-d=2` line(s) for this event.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut s = String::new();
+        self.write_text(&mut s);
+        f.write_str(&s)
+    }
+}
+
+impl fmt::Debug for RawEvent<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let mut d = f.debug_struct("RawEvent");
+        d.field("ty", &self.ty)
+            .field("name", &self.name())
+            .field("args", &self.args());
+        if self.frame_values > 0 {
+            d.field("frames", &self.frames().collect::<Vec<_>>());
+        }
+        if let Some(data) = self.data() {
+            d.field("data", &super::quote::quote(data));
+        }
+        if let Some(w) = self.wire_bytes() {
+            d.field("wire_len", &w.len());
+        }
+        d.finish()
+    }
+}
+
+/// Iterator over a [`RawEvent`]'s stack frames, `[pc, func, file, line]` each.
+#[derive(Clone, Debug)]
+pub struct Frames<'e> {
+    bytes: &'e [u8],
+    left: usize,
+}
+
+impl Iterator for Frames<'_> {
+    type Item = [u64; 4];
+
+    fn next(&mut self) -> Option<[u64; 4]> {
+        if self.left == 0 {
+            return None;
+        }
+        let mut frame = [0u64; 4];
+        for v in &mut frame {
+            // The bytes were checked when the event was built.
+            let (x, n) = read_uvarint(self.bytes).ok()?;
+            *v = x;
+            self.bytes = self.bytes.get(n..)?;
+        }
+        self.left -= 1;
+        Some(frame)
+    }
+
+    fn size_hint(&self) -> (usize, Option<usize>) {
+        (0, Some(self.left))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_args_covers_the_table() {
+        assert_eq!(MAX_ARGS, 5);
+    }
+
+    #[test]
+    fn text_form_matches_go() {
+        let ev = RawEvent::new(EventType::GoStatus, &[1, 1, 7, 2]).unwrap();
+        assert_eq!(ev.to_string(), "GoStatus dt=1 g=1 m=7 gstatus=2");
+        let st = RawEvent::new(EventType::Stack, &[1, 2])
+            .unwrap()
+            .with_frames(&[[4198400, 1, 2, 10], [5, 6, 7, 8]]);
+        assert_eq!(
+            st.to_string(),
+            "Stack id=1 nframes=2\n\tpc=4198400 func=1 file=2 line=10\n\tpc=5 func=6 file=7 line=8"
+        );
+        let s = RawEvent::new(EventType::String, &[3])
+            .unwrap()
+            .with_data(&b"a\"\x00"[..]);
+        assert_eq!(s.to_string(), "String id=3\n\tdata=\"a\\\"\\x00\"");
+        assert_eq!(
+            RawEvent::new(EventType::Stacks, &[]).unwrap().to_string(),
+            "Stacks"
+        );
+        assert_eq!(s.arg("id"), Some(3));
+        assert_eq!(s.arg("nope"), None);
+    }
+
+    #[test]
+    fn new_checks_the_argument_count() {
+        let e = RawEvent::new(EventType::GoStart, &[1, 2]).unwrap_err();
+        assert_eq!(e.kind(), ErrorKind::BadBatch);
+    }
+
+    #[test]
+    fn push_u64_prints_extremes() {
+        let mut s = String::new();
+        push_u64(&mut s, 0);
+        s.push(' ');
+        push_u64(&mut s, u64::MAX);
+        assert_eq!(s, "0 18446744073709551615");
+    }
+}

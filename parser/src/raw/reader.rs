@@ -1,0 +1,588 @@
+//! Binary trace to [`RawEvent`]s, linearly, with no validation.
+//!
+//! Decoding follows Go 1.23's `internal/trace/raw` reader, the one behind
+//! `go tool trace -d=2`:
+//!
+//! 1. The 16-byte header must read `go 1.22 trace` or `go 1.23 trace` (plus
+//!    three NULs).
+//! 2. Each event starts with a type byte. The end of input here is the normal
+//!    end of the trace. A byte of 0 or above the last defined event (136) is an
+//!    error; bytes 50 to 127 are accepted as argument-less, nameless events.
+//! 3. The arguments follow as uvarints, as many as the event table gives for
+//!    the type; batch headers are ordinary events here.
+//! 4. A `Stack` event then has `nframes` frames of four uvarints (none when
+//!    `nframes` does not fit a signed 64-bit integer, as Go converts it to
+//!    `int`).
+//! 5. `String` and `ExperimentalBatch` then have a uvarint length and that
+//!    many bytes (none when the length does not fit a signed 64-bit integer).
+//!
+//! End of input just before any uvarint of steps 3 to 5, or inside the data of
+//! step 5, ends the trace normally and drops the incomplete event: Go's reader
+//! sees a plain `io.EOF` there. End of input inside a uvarint is an
+//! `unexpected EOF` error. A uvarint longer than ten bytes, or above
+//! `u64::MAX`, is an error too.
+//!
+//! The decoder never allocates from a length field: frames and data are
+//! slices of input that is already there, and the streaming reader grows its
+//! buffer only by what it actually reads.
+
+use std::borrow::Cow;
+use std::io::Read;
+
+use gort_tracer::wire::header::{parse_header, Version, HEADER_LEN};
+use gort_tracer::wire::EventType;
+
+use super::event::{RawEvent, MAX_ARGS};
+use crate::error::{Error, ErrorKind, Result};
+
+/// Go's message for a uvarint that does not fit 64 bits.
+const OVERFLOW: &str = "binary: varint overflows a 64-bit integer";
+
+/// Highest type byte Go 1.23's raw reader accepts.
+const LAST_TYPE: u8 = {
+    let all = EventType::ALL;
+    all[all.len() - 1] as u8
+};
+
+/// Reads the trace header at the start of `input`; returns the Go minor
+/// version (22 or 23).
+///
+/// # Errors
+///
+/// [`ErrorKind::BadHeader`] if `input` is not a Go trace,
+/// [`ErrorKind::UnsupportedVersion`] for another format version.
+pub fn read_header(input: &[u8]) -> Result<u32> {
+    let head = input.get(..HEADER_LEN).unwrap_or(input);
+    match parse_header(head) {
+        Version::Go1(v) if head.len() == HEADER_LEN => Ok(v),
+        Version::Unsupported(v) => Err(Error::from_kind(ErrorKind::UnsupportedVersion(v))),
+        _ => Err(Error::from_kind(ErrorKind::BadHeader)),
+    }
+}
+
+/// What [`decode`] found at the start of its input.
+#[derive(Debug)]
+pub(crate) enum Step<'a> {
+    /// A complete event and its length in bytes.
+    Event(RawEvent<'a>, usize),
+    /// The normal end of the trace (only when the input is final).
+    End,
+    /// More input is needed to decide (only when the input is not final).
+    NeedMore,
+}
+
+/// Why a uvarint could not be read.
+enum Stop {
+    /// No byte at all: a clean end.
+    Empty,
+    /// The input ended inside the uvarint.
+    Partial,
+    /// Too long or too large.
+    Overflow,
+}
+
+/// A position in the input plus whether everything so far was minimal.
+struct Cursor<'a> {
+    buf: &'a [u8],
+    pos: usize,
+    minimal: bool,
+}
+
+impl Cursor<'_> {
+    #[inline]
+    fn uvarint(&mut self) -> std::result::Result<u64, Stop> {
+        let rest = self.buf.get(self.pos..).unwrap_or_default();
+        match rest.first() {
+            None => Err(Stop::Empty),
+            Some(&b) if b < 0x80 => {
+                self.pos += 1;
+                Ok(u64::from(b))
+            }
+            Some(_) => self.uvarint_long(rest),
+        }
+    }
+
+    fn uvarint_long(&mut self, rest: &[u8]) -> std::result::Result<u64, Stop> {
+        let mut v = 0u64;
+        for (i, &b) in rest.iter().enumerate().take(10) {
+            if i == 9 && b > 1 {
+                return Err(Stop::Overflow);
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+            if b < 0x80 {
+                // Non-minimal: a zero final group after the first byte.
+                if b == 0 {
+                    self.minimal = false;
+                }
+                self.pos += i + 1;
+                return Ok(v);
+            }
+        }
+        if rest.len() >= 10 {
+            Err(Stop::Overflow)
+        } else {
+            Err(Stop::Partial)
+        }
+    }
+}
+
+/// Decodes the event at the start of `buf`. `at_end` says whether `buf`
+/// holds everything that is left of the input.
+pub(crate) fn decode(buf: &[u8], at_end: bool) -> Result<Step<'_>> {
+    let Some(&ty) = buf.first() else {
+        return Ok(if at_end { Step::End } else { Step::NeedMore });
+    };
+    if ty == 0 || ty > LAST_TYPE {
+        return Err(Error::from_kind(ErrorKind::UnknownEvent(ty)));
+    }
+    let spec = EventType::from_u8(ty).map(EventType::spec);
+    let name = spec.map_or("", |s| s.name);
+    let mut cur = Cursor {
+        buf,
+        pos: 1,
+        minimal: true,
+    };
+    // Turns a short read into the step Go's reader takes.
+    let stop = |s: Stop| -> Result<Step<'static>> {
+        match s {
+            _ if !at_end && !matches!(s, Stop::Overflow) => Ok(Step::NeedMore),
+            Stop::Empty => Ok(Step::End),
+            Stop::Partial => {
+                Err(Error::new(ErrorKind::UnexpectedEof, "unexpected EOF").event(name))
+            }
+            Stop::Overflow => Err(Error::new(ErrorKind::BadVarint, OVERFLOW).event(name)),
+        }
+    };
+
+    let nargs = spec.map_or(0, |s| s.args.len()).min(MAX_ARGS);
+    let mut args = [0u64; MAX_ARGS];
+    for a in &mut args[..nargs] {
+        match cur.uvarint() {
+            Ok(v) => *a = v,
+            Err(s) => return stop(s),
+        }
+    }
+
+    let mut frames: &[u8] = &[];
+    let mut frame_values = 0usize;
+    if spec.is_some_and(|s| s.is_stack) {
+        // Go converts the count to `int`: a count above i64::MAX reads no frame.
+        let n = i64::try_from(args[1]).unwrap_or(0);
+        let start = cur.pos;
+        let mut read = 0i64;
+        // Each frame takes at least four bytes, so input runs out first if `n` lies.
+        while read < n {
+            for _ in 0..4 {
+                if let Err(s) = cur.uvarint() {
+                    return stop(s);
+                }
+            }
+            read += 1;
+        }
+        frames = &buf[start..cur.pos];
+        frame_values = (read as usize).saturating_mul(4);
+    }
+
+    let mut data: Option<&[u8]> = None;
+    if spec.is_some_and(|s| s.has_data) {
+        let len = match cur.uvarint() {
+            Ok(v) => v,
+            Err(s) => return stop(s),
+        };
+        match usize::try_from(len)
+            .ok()
+            .filter(|&l| i64::try_from(l).is_ok())
+        {
+            Some(len) => {
+                let left = buf.len() - cur.pos;
+                if len > left {
+                    return Ok(if at_end { Step::End } else { Step::NeedMore });
+                }
+                if len > 0 {
+                    data = Some(&buf[cur.pos..cur.pos + len]);
+                }
+                cur.pos += len;
+            }
+            // Go reads no bytes for a length that is negative as `int`; writing
+            // the event back as zero-length data would change it.
+            None => cur.minimal = false,
+        }
+    }
+
+    let mut ev = RawEvent::from_parts(ty, args, nargs);
+    ev.set_encoded_frames(Cow::Borrowed(frames), frame_values);
+    if let Some(d) = data {
+        ev = ev.with_data(d);
+    }
+    if !cur.minimal {
+        ev.set_wire(Cow::Borrowed(&buf[..cur.pos]));
+    }
+    Ok(Step::Event(ev, cur.pos))
+}
+
+/// Zero-copy raw reader over a trace held in memory.
+///
+/// Yields every event in file order and stops after the first error.
+///
+/// # Examples
+///
+/// ```
+/// use gort_parser::raw::Reader;
+///
+/// // Header, then a batch header and a frequency event.
+/// let mut trace = b"go 1.23 trace\0\0\0".to_vec();
+/// trace.extend_from_slice(&[1, 1, 0, 0, 2, 8, 100]);
+/// let mut r = Reader::new(&trace).unwrap();
+/// assert_eq!(r.next().unwrap().unwrap().to_string(), "EventBatch gen=1 m=0 time=0 size=2");
+/// assert_eq!(r.next().unwrap().unwrap().to_string(), "Frequency freq=100");
+/// assert!(r.next().is_none());
+/// ```
+#[derive(Debug, Clone)]
+pub struct Reader<'a> {
+    input: &'a [u8],
+    pos: usize,
+    version: u32,
+    done: bool,
+}
+
+impl<'a> Reader<'a> {
+    /// Checks the header of `input` and positions the reader after it.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_header`].
+    pub fn new(input: &'a [u8]) -> Result<Reader<'a>> {
+        let version = read_header(input)?;
+        Ok(Reader {
+            input,
+            pos: HEADER_LEN,
+            version,
+            done: false,
+        })
+    }
+
+    /// The Go minor version in the header (22 or 23).
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Byte offset of the next event.
+    pub fn offset(&self) -> usize {
+        self.pos
+    }
+
+    /// Decodes the next event; `Ok(None)` at the end of the trace.
+    ///
+    /// # Errors
+    ///
+    /// See the module documentation. After an error the reader is finished.
+    pub fn read_event(&mut self) -> Result<Option<RawEvent<'a>>> {
+        if self.done {
+            return Ok(None);
+        }
+        let rest = self.input.get(self.pos..).unwrap_or_default();
+        match decode(rest, true) {
+            Ok(Step::Event(ev, n)) => {
+                self.pos += n;
+                Ok(Some(ev))
+            }
+            Ok(Step::End | Step::NeedMore) => {
+                self.done = true;
+                Ok(None)
+            }
+            Err(e) => {
+                self.done = true;
+                Err(e.at_offset(self.pos as u64))
+            }
+        }
+    }
+}
+
+impl<'a> Iterator for Reader<'a> {
+    type Item = Result<RawEvent<'a>>;
+
+    #[inline]
+    fn next(&mut self) -> Option<Self::Item> {
+        self.read_event().transpose()
+    }
+}
+
+impl std::iter::FusedIterator for Reader<'_> {}
+
+/// Raw reader over any [`Read`], buffering as little as each event needs.
+///
+/// Events borrow the reader's buffer, so each must be dropped (or made
+/// owned with [`RawEvent::into_owned`]) before the next call.
+#[derive(Debug)]
+pub struct StreamReader<R> {
+    src: R,
+    buf: Vec<u8>,
+    /// Start of undecoded bytes in `buf`.
+    start: usize,
+    /// Stream offset of `buf[0]`.
+    base: u64,
+    eof: bool,
+    done: bool,
+    version: u32,
+}
+
+/// Smallest read the stream reader asks for.
+const CHUNK: usize = 64 << 10;
+
+impl<R: Read> StreamReader<R> {
+    /// Reads and checks the header.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_header`], or [`ErrorKind::Io`] if reading fails.
+    pub fn new(src: R) -> Result<StreamReader<R>> {
+        let mut r = StreamReader {
+            src,
+            buf: Vec::new(),
+            start: 0,
+            base: 0,
+            eof: false,
+            done: false,
+            version: 0,
+        };
+        while r.buf.len() < HEADER_LEN && !r.eof {
+            r.fill()?;
+        }
+        r.version = read_header(&r.buf)?;
+        r.start = HEADER_LEN;
+        Ok(r)
+    }
+
+    /// The Go minor version in the header (22 or 23).
+    pub fn version(&self) -> u32 {
+        self.version
+    }
+
+    /// Stream offset of the next event.
+    pub fn offset(&self) -> u64 {
+        self.base + self.start as u64
+    }
+
+    /// Reads at least one more chunk of input (or notes the end).
+    fn fill(&mut self) -> Result<()> {
+        if self.start > 0 && self.start >= self.buf.len() / 2 {
+            self.buf.drain(..self.start);
+            self.base += self.start as u64;
+            self.start = 0;
+        }
+        // Grow geometrically so a long event is re-decoded O(log n) times.
+        let want = CHUNK.max(self.buf.len() - self.start);
+        let old = self.buf.len();
+        self.buf.resize(old + want, 0);
+        let got = loop {
+            match self.src.read(&mut self.buf[old..]) {
+                Ok(n) => break n,
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
+                Err(e) => {
+                    self.buf.truncate(old);
+                    return Err(Error::from(e).at_offset(self.base + old as u64));
+                }
+            }
+        };
+        self.buf.truncate(old + got);
+        if got == 0 {
+            self.eof = true;
+        }
+        Ok(())
+    }
+
+    /// Decodes the next event; `Ok(None)` at the end of the trace.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reader::read_event`], plus I/O errors. After an error the reader
+    /// is finished.
+    pub fn read_event(&mut self) -> Result<Option<RawEvent<'_>>> {
+        if self.done {
+            return Ok(None);
+        }
+        // Decide first with shared borrows, then return a fresh borrow: the
+        // event must borrow `self.buf` only after the last `fill`.
+        let len = loop {
+            let rest = self.buf.get(self.start..).unwrap_or_default();
+            match decode(rest, self.eof) {
+                Ok(Step::Event(_, n)) => break n,
+                Ok(Step::End) => {
+                    self.done = true;
+                    return Ok(None);
+                }
+                Ok(Step::NeedMore) => {
+                    if let Err(e) = self.fill() {
+                        self.done = true;
+                        return Err(e);
+                    }
+                }
+                Err(e) => {
+                    self.done = true;
+                    return Err(e.at_offset(self.offset()));
+                }
+            }
+        };
+        let at = self.start;
+        self.start += len;
+        match decode(&self.buf[at..at + len], true) {
+            Ok(Step::Event(ev, _)) => Ok(Some(ev)),
+            // The same bytes decoded a moment ago; anything else is impossible.
+            _ => {
+                self.done = true;
+                Err(Error::new(
+                    ErrorKind::BadBatch,
+                    "event changed on re-decoding",
+                ))
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn trace(body: &[u8]) -> Vec<u8> {
+        let mut t = b"go 1.23 trace\0\0\0".to_vec();
+        t.extend_from_slice(body);
+        t
+    }
+
+    fn texts(input: &[u8]) -> (Vec<String>, Option<Error>) {
+        let mut out = Vec::new();
+        for ev in Reader::new(input).unwrap() {
+            match ev {
+                Ok(ev) => out.push(ev.to_string()),
+                Err(e) => return (out, Some(e)),
+            }
+        }
+        (out, None)
+    }
+
+    #[test]
+    fn header_errors() {
+        assert_eq!(Reader::new(b"").unwrap_err().kind(), ErrorKind::BadHeader);
+        assert_eq!(
+            Reader::new(b"go 1.23 trace\0\0").unwrap_err().kind(),
+            ErrorKind::BadHeader
+        );
+        assert_eq!(
+            Reader::new(b"go 1.21 trace\0\0\0").unwrap_err().kind(),
+            ErrorKind::UnsupportedVersion(21)
+        );
+        assert_eq!(Reader::new(b"go 1.22 trace\0\0\0").unwrap().version(), 22);
+    }
+
+    #[test]
+    fn eof_before_an_argument_ends_quietly() {
+        // GoStart dt=1 g=2, then EOF before g_seq.
+        let t = trace(&[8, 5, 16, 1, 2]);
+        let (evs, err) = texts(&t);
+        assert_eq!(evs, ["Frequency freq=5"]);
+        assert!(err.is_none());
+    }
+
+    #[test]
+    fn eof_inside_a_varint_is_an_error() {
+        let t = trace(&[8, 0x80]);
+        let (evs, err) = texts(&t);
+        assert!(evs.is_empty());
+        let e = err.unwrap();
+        assert_eq!(e.kind(), ErrorKind::UnexpectedEof);
+        assert_eq!(e.offset(), Some(16));
+    }
+
+    #[test]
+    fn eof_inside_data_ends_quietly() {
+        let t = trace(&[5, 1, 4, b'a', b'b']);
+        assert_eq!(texts(&t), (vec![], None));
+    }
+
+    #[test]
+    fn type_bytes_like_go() {
+        let (evs, err) = texts(&trace(&[60, 0]));
+        assert_eq!(evs, [""]);
+        assert_eq!(err.unwrap().kind(), ErrorKind::UnknownEvent(0));
+        let (_, err) = texts(&trace(&[137]));
+        assert_eq!(
+            err.unwrap().to_string(),
+            "offset 16: invalid event type: 137"
+        );
+    }
+
+    #[test]
+    fn overflow_is_an_error() {
+        let mut body = vec![8];
+        body.extend_from_slice(&[0xff; 9]);
+        body.push(2);
+        let (_, err) = texts(&trace(&body));
+        assert_eq!(err.unwrap().kind(), ErrorKind::BadVarint);
+        let mut body = vec![8];
+        body.extend_from_slice(&[0xff; 11]);
+        let (_, err) = texts(&trace(&body));
+        assert_eq!(err.unwrap().kind(), ErrorKind::BadVarint);
+    }
+
+    #[test]
+    fn huge_counts_read_nothing_like_go() {
+        // Stack id=1 nframes=2^63 -> no frames; String with length 2^63 -> no data.
+        let mut body = vec![3, 1];
+        body.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
+        body.extend_from_slice(&[5, 2]);
+        body.extend_from_slice(&[0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x80, 0x01]);
+        body.extend_from_slice(&[4]);
+        let t = trace(&body);
+        let (evs, err) = texts(&t);
+        assert!(err.is_none());
+        assert_eq!(
+            evs,
+            [
+                "Stack id=1 nframes=9223372036854775808",
+                "String id=2",
+                "Strings"
+            ]
+        );
+    }
+
+    #[test]
+    fn padded_sizes_keep_their_bytes() {
+        let mut body = vec![1, 1, 0, 0];
+        body.extend_from_slice(&gort_tracer::wire::varint::padded_uvarint(2));
+        body.extend_from_slice(&[8, 100]);
+        let t = trace(&body);
+        let ev = Reader::new(&t).unwrap().next().unwrap().unwrap();
+        assert_eq!(ev.args(), [1, 0, 0, 2]);
+        assert_eq!(ev.wire_bytes(), Some(&body[..14]));
+    }
+
+    #[test]
+    fn stream_reader_matches_slice_reader_with_tiny_reads() {
+        struct Dribble<'a>(&'a [u8]);
+        impl Read for Dribble<'_> {
+            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
+                let n = out.len().min(self.0.len()).min(3);
+                out[..n].copy_from_slice(&self.0[..n]);
+                self.0 = &self.0[n..];
+                Ok(n)
+            }
+        }
+        let mut body = vec![1, 1, 0, 0, 30, 8, 100, 3, 1, 2];
+        body.extend_from_slice(&[1, 2, 3, 4, 0xff, 0x01, 6, 7, 8]);
+        body.extend_from_slice(&[5, 1, 5]);
+        body.extend_from_slice(b"hello");
+        body.extend_from_slice(&[16, 1]);
+        let t = trace(&body);
+        let want: Vec<String> = Reader::new(&t)
+            .unwrap()
+            .map(|e| e.unwrap().to_string())
+            .collect();
+        let mut s = StreamReader::new(Dribble(&t)).unwrap();
+        let mut got = Vec::new();
+        while let Some(ev) = s.read_event().unwrap() {
+            got.push(ev.to_string());
+        }
+        assert_eq!(got, want);
+        assert_eq!(want.len(), 4);
+    }
+}
