@@ -187,6 +187,12 @@ fn find_guard(addr: usize) -> Option<GuardHit> {
     None
 }
 
+/// Whether `addr` lies in a registered guard page (for the pool's tests).
+#[cfg(test)]
+pub(super) fn find_guard_for_test(addr: usize) -> Option<usize> {
+    find_guard(addr).map(|hit| hit.slot)
+}
+
 /// A fixed buffer for the report: no allocation, no `core::fmt`.
 struct Report {
     buf: [u8; 512],

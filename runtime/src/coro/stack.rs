@@ -1135,4 +1135,62 @@ mod tests {
         eprintln!("panic with RUST_BACKTRACE=full used {used} bytes of a {DEFAULT_STACK_BYTES}-byte stack");
         assert!(used < DEFAULT_STACK_BYTES - 4096, "{used} bytes");
     }
+
+    #[test]
+    fn pool_is_send_and_sync_and_stacks_are_send() {
+        fn send_sync<T: Send + Sync>() {}
+        fn send<T: Send>() {}
+        send_sync::<StackPool>();
+        send::<PooledStack>();
+    }
+
+    #[test]
+    fn dropping_the_pool_unmaps_and_unregisters_its_chunks() {
+        // In a child, so no other test maps memory into the freed range before the check.
+        if child_mode().is_some() {
+            let pool = StackPool::new(MIN_STACK_BYTES).expect("pool");
+            let stacks: Vec<_> = (0..CHUNK_STACKS + 1)
+                .map(|_| pool.get().expect("stack"))
+                .collect();
+            stacks.into_iter().for_each(|s| pool.put(s));
+            let chunks: Vec<(usize, usize)> = pool
+                .shared
+                .global
+                .lock()
+                .chunks
+                .iter()
+                .map(|c| (c.mapping.start, c.mapping.len))
+                .collect();
+            assert_eq!(chunks.len(), 2);
+            drop(pool);
+            let mut vec = vec![0u8; chunks[0].1 / page_size()];
+            for (start, len) in chunks {
+                // SAFETY: mincore only inspects the range and writes one byte per page into
+                // `vec`, which is large enough; an unmapped range makes it fail with ENOMEM.
+                let rc =
+                    unsafe { libc::mincore(start as *mut libc::c_void, len, vec.as_mut_ptr()) };
+                let errno = io::Error::last_os_error().raw_os_error();
+                assert!(
+                    rc == -1 && errno == Some(libc::ENOMEM),
+                    "chunk at {start:#x} is still mapped"
+                );
+                assert!(
+                    overflow::find_guard_for_test(start).is_none(),
+                    "chunk at {start:#x} is still registered"
+                );
+            }
+            return;
+        }
+        let out = run_child(
+            "dropping_the_pool_unmaps_and_unregisters_its_chunks",
+            "unmap",
+            &[],
+        );
+        assert!(
+            out.status.success(),
+            "{}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+    }
 }
