@@ -79,6 +79,7 @@ use super::overflow::{self, Registration};
 /// Smallest stack a pool hands out, in bytes: the default panic hook alone needs ~22 KiB.
 pub(crate) const MIN_STACK_BYTES: usize = 64 * 1024;
 /// The runtime's default goroutine stack size, in bytes.
+#[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const DEFAULT_STACK_BYTES: usize = 256 * 1024;
 /// Bytes at the top of each slot reserved for the header (owner word); keeps `base` 64-aligned.
 pub(super) const HEADER_BYTES: usize = 64;
@@ -326,6 +327,7 @@ impl PooledStack {
     }
 
     /// The goroutine id last recorded by [`set_owner`](Self::set_owner) (0 after release).
+    #[cfg_attr(not(test), allow(dead_code))]
     pub(crate) fn owner(&self) -> u64 {
         self.owner_word().load(Ordering::Relaxed)
     }
@@ -455,6 +457,15 @@ impl StackPool {
         cache_put(&self.shared, stack.limit.get());
     }
 
+    /// Stacks handed out and not yet returned.
+    pub(crate) fn live(&self) -> usize {
+        self.shared.live()
+    }
+}
+
+// Observability for tests, diagnostics and the runtime's checks; a build need not call each.
+#[cfg_attr(not(test), allow(dead_code))]
+impl StackPool {
     /// The goroutine stack limit: usable bytes plus the header, a page multiple.
     pub(crate) fn stack_size(&self) -> usize {
         self.shared.geometry.size
@@ -463,11 +474,6 @@ impl StackPool {
     /// How this pool's guard pages are made.
     pub(crate) fn guard_kind(&self) -> GuardKind {
         self.shared.guard
-    }
-
-    /// Stacks handed out and not yet returned.
-    pub(crate) fn live(&self) -> usize {
-        self.shared.live()
     }
 
     /// Stacks carved in total.
