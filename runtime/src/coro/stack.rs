@@ -23,6 +23,9 @@
 //!   [`GuardKind::Mprotect`] is the fallback when that call returns `EINVAL`: `mprotect`
 //!   splits the mapping into two per stack, so `vm.max_map_count` again limits a process to
 //!   about 32k stacks, and carving past it fails with `ENOMEM`.
+//! - One guard page is enough for Rust code: frames larger than a page touch every page on
+//!   the way down (stack probes), so none can step over the guard into the stack below.
+//!   Foreign code built without stack-clash protection could.
 //! - The top [`HEADER_BYTES`] of each slot are the header: the owner word written by
 //!   [`PooledStack::set_owner`] and read by the overflow handler (`super::overflow`). The
 //!   coroutine's frames live strictly below [`Stack::base`].
@@ -48,6 +51,10 @@
 //! to about `retained` stacks plus one cache per thread. The default is
 //! [`DEFAULT_RETAINED_STACKS`]. Stacks held by parked goroutines are not touched: their
 //! memory is what the goroutine actually used, page by page.
+//!
+//! `MAP_NORESERVE` keeps the reserved address space (about 25 GiB for 100k default stacks) out
+//! of the commit charge under the default `vm.overcommit_memory` modes 0 and 1; mode 2 (strict
+//! accounting) ignores the flag and would refuse such a reservation.
 //!
 //! # Lifetime
 //!
