@@ -1078,6 +1078,34 @@ mod tests {
     }
 
     #[test]
+    fn other_faults_keep_their_default_action() {
+        if child_mode().is_some() {
+            overflow::install().expect("install the overflow handler");
+            let pool = StackPool::new(MIN_STACK_BYTES).expect("pool");
+            let stack = pool.get().expect("stack");
+            let page = Mapping::new(page_size()).expect("mapping");
+            install_guard(page.start, page_size(), GuardKind::Mprotect).expect("PROT_NONE");
+            // SAFETY: the address is this child's own page-aligned mapping, so the read can
+            // touch no other memory; it is PROT_NONE, so the read faults before producing a
+            // value, which is what this child exists to do.
+            let v = unsafe { ptr::read_volatile(page.start as *const u8) };
+            eprintln!("read {v} from a PROT_NONE page");
+            pool.put(stack);
+            std::process::exit(3);
+        }
+        let out = run_child("other_faults_keep_their_default_action", "fault", &[]);
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        use std::os::unix::process::ExitStatusExt;
+        assert_eq!(
+            out.status.signal(),
+            Some(libc::SIGSEGV),
+            "{:?}:\n{stderr}",
+            out.status
+        );
+        assert!(!stderr.contains("goroutine"), "{stderr}");
+    }
+
+    #[test]
     fn mprotect_guards_cost_two_mappings_per_stack() {
         let pool = StackPool::with_options(MIN_STACK_BYTES, 16, GuardKind::Mprotect).expect("pool");
         let before = maps_lines();
