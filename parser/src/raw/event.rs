@@ -13,7 +13,8 @@ use std::fmt;
 use gort_tracer::wire::varint::{read_uvarint, write_uvarint};
 use gort_tracer::wire::EventType;
 
-use super::quote::write_quoted;
+use super::quote::quote_into;
+use super::sink::TextSink;
 use crate::error::{Error, ErrorKind, Result};
 
 /// Most arguments (before stack frames) any event type has.
@@ -203,47 +204,40 @@ impl<'a> RawEvent<'a> {
     /// Appends the event's text form (Go's `raw.Event.String()`, the
     /// `go tool trace -d=2` line, without the final newline) to `out`.
     pub fn write_text(&self, out: &mut String) {
-        out.push_str(self.name());
+        self.text_into(out);
+    }
+
+    /// Like [`write_text`](Self::write_text), into a byte buffer (the text is
+    /// always valid UTF-8).
+    pub fn write_text_bytes(&self, out: &mut Vec<u8>) {
+        self.text_into(out);
+    }
+
+    fn text_into<O: TextSink>(&self, out: &mut O) {
+        out.put(self.name());
         if let Some(t) = self.event_type() {
             for (name, &v) in t.spec().args.iter().zip(self.args()) {
-                out.push(' ');
-                out.push_str(name);
-                out.push('=');
-                push_u64(out, v);
+                out.put_ascii(b' ');
+                out.put(name);
+                out.put_ascii(b'=');
+                out.put_u64(v);
             }
         }
         for (i, v) in self.frame_values().enumerate() {
-            out.push_str(if i % 4 == 0 { "\n\t" } else { " " });
-            out.push_str(FRAME_FIELDS[i % 4]);
-            out.push('=');
-            push_u64(out, v);
+            out.put(if i % 4 == 0 { "\n\t" } else { " " });
+            out.put(FRAME_FIELDS[i % 4]);
+            out.put_ascii(b'=');
+            out.put_u64(v);
         }
         if let Some(d) = self.data() {
-            out.push_str("\n\tdata=");
-            write_quoted(out, d);
+            out.put("\n\tdata=");
+            quote_into(out, d);
         }
     }
 
     fn frame_values(&self) -> impl Iterator<Item = u64> + '_ {
         self.frames().flatten()
     }
-}
-
-/// Appends `v` in decimal.
-#[inline]
-fn push_u64(out: &mut String, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
-        }
-    }
-    // Only ASCII digits were written.
-    out.extend(buf[i..].iter().map(|&b| char::from(b)));
 }
 
 impl fmt::Display for RawEvent<'_> {
@@ -340,14 +334,5 @@ mod tests {
     fn new_checks_the_argument_count() {
         let e = RawEvent::new(EventType::GoStart, &[1, 2]).unwrap_err();
         assert_eq!(e.kind(), ErrorKind::BadBatch);
-    }
-
-    #[test]
-    fn push_u64_prints_extremes() {
-        let mut s = String::new();
-        push_u64(&mut s, 0);
-        s.push(' ');
-        push_u64(&mut s, u64::MAX);
-        assert_eq!(s, "0 18446744073709551615");
     }
 }

@@ -14,6 +14,7 @@
 //!    `\uNNNN`, or `\UNNNNNNNN` above U+FFFF.
 
 use super::isprint;
+use super::sink::TextSink;
 use crate::error::{Error, ErrorKind, Result};
 
 const LOWER_HEX: &[u8; 16] = b"0123456789abcdef";
@@ -36,18 +37,33 @@ pub fn quote(bytes: &[u8]) -> String {
 
 /// Appends Go's `strconv.Quote(string(bytes))` to `out`.
 pub fn write_quoted(out: &mut String, bytes: &[u8]) {
-    out.push('"');
+    quote_into(out, bytes);
+}
+
+/// Appends Go's `strconv.Quote(string(bytes))` to a byte buffer (always
+/// valid UTF-8).
+pub fn write_quoted_bytes(out: &mut Vec<u8>, bytes: &[u8]) {
+    quote_into(out, bytes);
+}
+
+/// Whether Go's `strconv.IsPrint` (and so `strconv.Quote`) treats `c` as
+/// printable, per Go 1.23's Unicode 15.0.0 tables.
+pub fn is_go_printable(c: char) -> bool {
+    isprint::is_print(c)
+}
+
+pub(crate) fn quote_into<O: TextSink>(out: &mut O, bytes: &[u8]) {
+    out.put_ascii(b'"');
     for chunk in bytes.utf8_chunks() {
-        let valid = chunk.valid();
         // Fast path: a run of printable ASCII needing no escape is copied whole.
-        let mut rest = valid;
+        let mut rest = chunk.valid();
         while !rest.is_empty() {
             let plain = rest
                 .bytes()
                 .position(|b| !(0x20..0x7f).contains(&b) || b == b'"' || b == b'\\')
                 .unwrap_or(rest.len());
             let (head, tail) = rest.split_at(plain);
-            out.push_str(head);
+            out.put(head);
             let mut chars = tail.chars();
             if let Some(c) = chars.next() {
                 push_rune(out, c);
@@ -60,48 +76,42 @@ pub fn write_quoted(out: &mut String, bytes: &[u8]) {
             push_hex_byte(out, b);
         }
     }
-    out.push('"');
+    out.put_ascii(b'"');
 }
 
-/// Whether Go's `strconv.IsPrint` (and so `strconv.Quote`) treats `c` as
-/// printable, per Go 1.23's Unicode 15.0.0 tables.
-pub fn is_go_printable(c: char) -> bool {
-    isprint::is_print(c)
+fn push_hex_byte<O: TextSink>(out: &mut O, b: u8) {
+    out.put("\\x");
+    out.put_ascii(LOWER_HEX[usize::from(b >> 4)]);
+    out.put_ascii(LOWER_HEX[usize::from(b & 0xf)]);
 }
 
-fn push_hex_byte(out: &mut String, b: u8) {
-    out.push_str("\\x");
-    out.push(char::from(LOWER_HEX[usize::from(b >> 4)]));
-    out.push(char::from(LOWER_HEX[usize::from(b & 0xf)]));
-}
-
-fn push_rune(out: &mut String, c: char) {
+fn push_rune<O: TextSink>(out: &mut O, c: char) {
     match c {
         '"' | '\\' => {
-            out.push('\\');
-            out.push(c);
+            out.put_ascii(b'\\');
+            out.put_char(c);
         }
-        c if isprint::is_print(c) => out.push(c),
-        '\x07' => out.push_str("\\a"),
-        '\x08' => out.push_str("\\b"),
-        '\x0c' => out.push_str("\\f"),
-        '\n' => out.push_str("\\n"),
-        '\r' => out.push_str("\\r"),
-        '\t' => out.push_str("\\t"),
-        '\x0b' => out.push_str("\\v"),
+        c if isprint::is_print(c) => out.put_char(c),
+        '\x07' => out.put("\\a"),
+        '\x08' => out.put("\\b"),
+        '\x0c' => out.put("\\f"),
+        '\n' => out.put("\\n"),
+        '\r' => out.put("\\r"),
+        '\t' => out.put("\\t"),
+        '\x0b' => out.put("\\v"),
         c if c < ' ' || c == '\x7f' => push_hex_byte(out, c as u8),
         c => {
             let v = u32::from(c);
             let digits = if v < 0x10000 {
-                out.push_str("\\u");
+                out.put("\\u");
                 4
             } else {
-                out.push_str("\\U");
+                out.put("\\U");
                 8
             };
             for i in (0..digits).rev() {
                 let nibble = (v >> (4 * i)) & 0xf;
-                out.push(char::from(LOWER_HEX[nibble as usize]));
+                out.put_ascii(LOWER_HEX[nibble as usize]);
             }
         }
     }

@@ -38,10 +38,38 @@ use crate::error::{Error, ErrorKind, Result};
 /// Go's message for a uvarint that does not fit 64 bits.
 const OVERFLOW: &str = "binary: varint overflows a 64-bit integer";
 
-/// Highest type byte Go 1.23's raw reader accepts.
-const LAST_TYPE: u8 = {
+/// How to decode one type byte: argument count and trailers.
+#[derive(Clone, Copy)]
+struct Shape {
+    /// Accepted by Go's raw reader (1 to the last defined type).
+    known: bool,
+    nargs: u8,
+    stack: bool,
+    data: bool,
+}
+
+/// [`Shape`] of every type byte, built from the event table at compile time.
+static SHAPES: [Shape; 256] = {
     let all = EventType::ALL;
-    all[all.len() - 1] as u8
+    let last = all[all.len() - 1] as usize;
+    let mut t = [Shape {
+        known: false,
+        nargs: 0,
+        stack: false,
+        data: false,
+    }; 256];
+    let mut b = 1;
+    while b <= last {
+        t[b].known = true;
+        if let Some(ty) = EventType::from_u8(b as u8) {
+            let spec = ty.spec();
+            t[b].nargs = spec.args.len() as u8;
+            t[b].stack = spec.is_stack;
+            t[b].data = spec.has_data;
+        }
+        b += 1;
+    }
+    t
 };
 
 /// Reads the trace header at the start of `input`; returns the Go minor
@@ -132,11 +160,11 @@ pub(crate) fn decode(buf: &[u8], at_end: bool) -> Result<Step<'_>> {
     let Some(&ty) = buf.first() else {
         return Ok(if at_end { Step::End } else { Step::NeedMore });
     };
-    if ty == 0 || ty > LAST_TYPE {
+    let shape = SHAPES[usize::from(ty)];
+    if !shape.known {
         return Err(Error::from_kind(ErrorKind::UnknownEvent(ty)));
     }
-    let spec = EventType::from_u8(ty).map(EventType::spec);
-    let name = spec.map_or("", |s| s.name);
+    let name = || EventType::from_u8(ty).map_or("", EventType::name);
     let mut cur = Cursor {
         buf,
         pos: 1,
@@ -148,13 +176,13 @@ pub(crate) fn decode(buf: &[u8], at_end: bool) -> Result<Step<'_>> {
             _ if !at_end && !matches!(s, Stop::Overflow) => Ok(Step::NeedMore),
             Stop::Empty => Ok(Step::End),
             Stop::Partial => {
-                Err(Error::new(ErrorKind::UnexpectedEof, "unexpected EOF").event(name))
+                Err(Error::new(ErrorKind::UnexpectedEof, "unexpected EOF").event(name()))
             }
-            Stop::Overflow => Err(Error::new(ErrorKind::BadVarint, OVERFLOW).event(name)),
+            Stop::Overflow => Err(Error::new(ErrorKind::BadVarint, OVERFLOW).event(name())),
         }
     };
 
-    let nargs = spec.map_or(0, |s| s.args.len()).min(MAX_ARGS);
+    let nargs = usize::from(shape.nargs).min(MAX_ARGS);
     let mut args = [0u64; MAX_ARGS];
     for a in &mut args[..nargs] {
         match cur.uvarint() {
@@ -165,7 +193,7 @@ pub(crate) fn decode(buf: &[u8], at_end: bool) -> Result<Step<'_>> {
 
     let mut frames: &[u8] = &[];
     let mut frame_values = 0usize;
-    if spec.is_some_and(|s| s.is_stack) {
+    if shape.stack {
         // Go converts the count to `int`: a count above i64::MAX reads no frame.
         let n = i64::try_from(args[1]).unwrap_or(0);
         let start = cur.pos;
@@ -184,7 +212,7 @@ pub(crate) fn decode(buf: &[u8], at_end: bool) -> Result<Step<'_>> {
     }
 
     let mut data: Option<&[u8]> = None;
-    if spec.is_some_and(|s| s.has_data) {
+    if shape.data {
         let len = match cur.uvarint() {
             Ok(v) => v,
             Err(s) => return stop(s),

@@ -22,22 +22,22 @@ pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
 /// Writes the `-d=2` text of every event of `input` to `out`.
 pub(crate) fn dump(input: &[u8], out: &mut dyn Write) -> crate::CmdResult {
     let reader = Reader::new(input)?;
-    let mut text = String::with_capacity(FLUSH_AT + 4096);
+    let mut text = Vec::with_capacity(FLUSH_AT + 4096);
     for ev in reader {
         let ev = match ev {
             Ok(ev) => ev,
             Err(e) => {
-                out.write_all(text.as_bytes())?;
+                out.write_all(&text)?;
                 return Err(e.into());
             }
         };
-        ev.write_text(&mut text);
-        text.push('\n');
+        ev.write_text_bytes(&mut text);
+        text.push(b'\n');
         if text.len() >= FLUSH_AT {
-            out.write_all(text.as_bytes())?;
+            out.write_all(&text)?;
             text.clear();
         }
     }
-    out.write_all(text.as_bytes())?;
+    out.write_all(&text)?;
     Ok(())
 }
