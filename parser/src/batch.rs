@@ -1,0 +1,494 @@
+//! Batch framing: read batch headers and locate batch data, from a byte slice
+//! (zero-copy) or from any `std::io::Read` (copied into a per-generation buffer).
+//!
+//! A batch is `01 gen m time size data[size]` or, for experimental side data,
+//! `31 exp gen m time size data[size]` (see [`gort_tracer::wire`]). This module
+//! knows nothing about events: it hands out [`Batch`] records whose data is a
+//! byte range of the current generation's [`Storage`], and classifies a batch
+//! by its first data byte ([`BatchKind`]).
+//!
+//! Errors read like Go's `internal/trace` reader (`error reading batch gen:
+//! unexpected EOF`, `invalid batch size 70000, maximum is 65536`, ...). An EOF
+//! exactly at a batch boundary, or right after an experimental batch's type
+//! byte (Go reads that byte without promoting EOF), is a clean end of input.
+
+use std::io::{self, BufRead, Read};
+
+use gort_tracer::wire::limits::MAX_BATCH_BYTES;
+use gort_tracer::wire::varint::MAX_VARINT_BYTES;
+use gort_tracer::wire::EventType;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::resources::ThreadId;
+
+/// Bytes that batch data ranges point into: the whole input (zero-copy) or a
+/// buffer owning one generation's batches.
+#[derive(Debug)]
+pub(crate) enum Storage<'a> {
+    /// Ranges are offsets into the caller's slice.
+    Borrowed(&'a [u8]),
+    /// Ranges are offsets into this buffer.
+    Owned(Vec<u8>),
+}
+
+impl Storage<'_> {
+    #[inline]
+    pub(crate) fn bytes(&self) -> &[u8] {
+        match self {
+            Storage::Borrowed(b) => b,
+            Storage::Owned(v) => v,
+        }
+    }
+}
+
+/// What a batch holds, decided by its first data byte (and its experiment).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum BatchKind {
+    /// The string table (`Strings` first).
+    Strings,
+    /// The stack table (`Stacks` first).
+    Stacks,
+    /// CPU samples (`CPUSamples` first).
+    CpuSamples,
+    /// The generation's clock frequency (`Frequency` first).
+    Frequency,
+    /// Side data of an experiment, opaque to the reader.
+    Experimental(u8),
+    /// Timed events of one thread (anything else, including an empty batch).
+    Events,
+}
+
+/// One batch: its header fields and where its data is.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Batch {
+    /// The thread that wrote it ([`ThreadId::NONE`] for side tables).
+    pub(crate) m: ThreadId,
+    /// The base timestamp, in trace clock units.
+    pub(crate) time: u64,
+    /// The experiment (0: none).
+    pub(crate) exp: u8,
+    /// Start of the data in the generation's storage.
+    pub(crate) start: usize,
+    /// End (exclusive) of the data.
+    pub(crate) end: usize,
+    /// Byte offset of the batch header in the input, for error context.
+    pub(crate) offset: u64,
+}
+
+impl Batch {
+    /// The batch's data, given the storage it points into.
+    #[inline]
+    pub(crate) fn data<'s>(&self, storage: &'s [u8]) -> &'s [u8] {
+        storage.get(self.start..self.end).unwrap_or(&[])
+    }
+
+    /// Classifies the batch by its experiment and first data byte.
+    pub(crate) fn kind(&self, storage: &[u8]) -> BatchKind {
+        if self.exp != 0 {
+            return BatchKind::Experimental(self.exp);
+        }
+        match self.data(storage).first().copied().and_then(EventType::from_u8) {
+            Some(EventType::Strings) => BatchKind::Strings,
+            Some(EventType::Stacks) => BatchKind::Stacks,
+            Some(EventType::CPUSamples) => BatchKind::CpuSamples,
+            Some(EventType::Frequency) => BatchKind::Frequency,
+            _ => BatchKind::Events,
+        }
+    }
+}
+
+/// Go's `go122.EventString`: the spec name, `""` for unnamed numbers below the
+/// end of the table, `Invalid(N)` above it.
+pub(crate) fn event_string(typ: u8) -> String {
+    match EventType::from_u8(typ) {
+        Some(t) => t.name().to_string(),
+        None if typ <= 136 => String::new(),
+        None => format!("Invalid({typ})"),
+    }
+}
+
+/// Why reading a varint from a byte stream failed, in Go's words.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum VarintFail {
+    /// No byte at all (`EOF`).
+    Eof,
+    /// The stream ended inside the varint (`unexpected EOF`).
+    Truncated,
+    /// Too long or too large.
+    Overflow,
+}
+
+impl VarintFail {
+    /// The text of Go's `binary.ReadUvarint` error.
+    pub(crate) fn go_text(self) -> &'static str {
+        match self {
+            VarintFail::Eof => "EOF",
+            VarintFail::Truncated => "unexpected EOF",
+            VarintFail::Overflow => "binary: varint overflows a 64-bit integer",
+        }
+    }
+
+    /// As an [`Error`] whose message is `context` followed by Go's text.
+    pub(crate) fn error(self, context: &str) -> Error {
+        let kind = match self {
+            VarintFail::Overflow => ErrorKind::BadVarint,
+            _ => ErrorKind::UnexpectedEof,
+        };
+        Error::new(kind, format!("{context}{}", self.go_text()))
+    }
+}
+
+/// Reads a uvarint from the front of `buf` like Go's `binary.ReadUvarint`
+/// over a byte reader; returns the value and its length.
+#[inline]
+pub(crate) fn read_uvarint(buf: &[u8]) -> std::result::Result<(u64, usize), VarintFail> {
+    let mut v: u64 = 0;
+    for (i, &b) in buf.iter().enumerate().take(MAX_VARINT_BYTES) {
+        if b < 0x80 {
+            if i == MAX_VARINT_BYTES - 1 && b > 1 {
+                return Err(VarintFail::Overflow);
+            }
+            return Ok((v | (u64::from(b) << (7 * i)), i + 1));
+        }
+        v |= u64::from(b & 0x7f) << (7 * i);
+    }
+    if buf.len() >= MAX_VARINT_BYTES {
+        Err(VarintFail::Overflow)
+    } else if buf.is_empty() {
+        Err(VarintFail::Eof)
+    } else {
+        Err(VarintFail::Truncated)
+    }
+}
+
+/// A source of batches for one trace: yields batch records and owns (or
+/// borrows) the bytes they point into.
+pub(crate) trait BatchSource<'a> {
+    /// Reads the next batch and its generation number; `None` at a clean end.
+    fn next_batch(&mut self) -> Result<Option<(u64, Batch)>>;
+
+    /// Bytes of the generation being read so far.
+    fn bytes(&self) -> &[u8];
+
+    /// Closes the current generation: returns the storage its batches point
+    /// into. `spill`, if any, is the first batch of the next generation (already
+    /// read); it is moved into the next generation's storage.
+    fn finish_generation(&mut self, spill: Option<&mut Batch>) -> Storage<'a>;
+}
+
+/// Batch header fields, in wire order.
+struct Header {
+    exp: u8,
+    gen: u64,
+    m: u64,
+    time: u64,
+    size: u64,
+}
+
+/// Byte-at-a-time access used to decode batch headers.
+trait ByteRead {
+    fn read_byte(&mut self) -> Result<Option<u8>>;
+
+    fn read_uvarint(&mut self) -> std::result::Result<u64, Result<VarintFail>> {
+        let mut v: u64 = 0;
+        for i in 0..MAX_VARINT_BYTES {
+            let b = match self.read_byte() {
+                Ok(Some(b)) => b,
+                Ok(None) if i == 0 => return Err(Ok(VarintFail::Eof)),
+                Ok(None) => return Err(Ok(VarintFail::Truncated)),
+                Err(e) => return Err(Err(e)),
+            };
+            if b < 0x80 {
+                if i == MAX_VARINT_BYTES - 1 && b > 1 {
+                    return Err(Ok(VarintFail::Overflow));
+                }
+                return Ok(v | (u64::from(b) << (7 * i)));
+            }
+            v |= u64::from(b & 0x7f) << (7 * i);
+        }
+        Err(Ok(VarintFail::Overflow))
+    }
+}
+
+/// Reads a batch header; `Ok(None)` at a clean end of input.
+fn read_header(r: &mut impl ByteRead) -> Result<Option<Header>> {
+    let Some(typ) = r.read_byte()? else {
+        return Ok(None);
+    };
+    let exp = match EventType::from_u8(typ) {
+        Some(EventType::EventBatch) => 0,
+        Some(EventType::ExperimentalBatch) => match r.read_byte()? {
+            Some(e) => e,
+            None => return Ok(None),
+        },
+        _ => {
+            return Err(Error::new(
+                ErrorKind::BadBatch,
+                format!("expected batch event, got {}", event_string(typ)),
+            ))
+        }
+    };
+    let mut field = |what: &str| -> Result<u64> {
+        match r.read_uvarint() {
+            Ok(v) => Ok(v),
+            Err(Ok(fail)) => Err(fail.error(&format!("error reading batch {what}: "))),
+            Err(Err(e)) => Err(e),
+        }
+    };
+    let gen = field("gen")?;
+    let m = field("M ID")?;
+    let time = field("timestamp")?;
+    let size = field("size")?;
+    if size > MAX_BATCH_BYTES as u64 {
+        return Err(Error::new(
+            ErrorKind::BatchTooLarge,
+            format!("invalid batch size {size}, maximum is {MAX_BATCH_BYTES}"),
+        ));
+    }
+    Ok(Some(Header {
+        exp,
+        gen,
+        m,
+        time,
+        size,
+    }))
+}
+
+/// Batches of a trace held in memory: data ranges point into the slice itself.
+#[derive(Debug)]
+pub(crate) struct SliceSource<'a> {
+    data: &'a [u8],
+    pos: usize,
+}
+
+impl<'a> SliceSource<'a> {
+    /// Batches of `data`, starting at `pos` (just after the file header).
+    pub(crate) fn new(data: &'a [u8], pos: usize) -> SliceSource<'a> {
+        SliceSource { data, pos }
+    }
+}
+
+impl ByteRead for SliceSource<'_> {
+    #[inline]
+    fn read_byte(&mut self) -> Result<Option<u8>> {
+        let b = self.data.get(self.pos).copied();
+        if b.is_some() {
+            self.pos += 1;
+        }
+        Ok(b)
+    }
+}
+
+impl<'a> BatchSource<'a> for SliceSource<'a> {
+    fn next_batch(&mut self) -> Result<Option<(u64, Batch)>> {
+        let offset = self.pos as u64;
+        let Some(h) = read_header(self).map_err(|e| e.at_offset(offset))? else {
+            return Ok(None);
+        };
+        // `size` is at most MAX_BATCH_BYTES, so this cannot overflow.
+        let want = h.size as usize;
+        let avail = self.data.len() - self.pos;
+        if avail < want {
+            self.pos = self.data.len();
+            return Err(Error::new(
+                ErrorKind::UnexpectedEof,
+                format!("failed to read full batch: read {avail} but wanted {want}"),
+            )
+            .at_offset(offset));
+        }
+        let start = self.pos;
+        self.pos += want;
+        Ok(Some((
+            h.gen,
+            Batch {
+                m: ThreadId::from_wire(h.m),
+                time: h.time,
+                exp: h.exp,
+                start,
+                end: self.pos,
+                offset,
+            },
+        )))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        self.data
+    }
+
+    fn finish_generation(&mut self, _spill: Option<&mut Batch>) -> Storage<'a> {
+        Storage::Borrowed(self.data)
+    }
+}
+
+/// Batches read from a stream: each generation's batch data is copied into
+/// one buffer, which the generation's tables and events then share.
+#[derive(Debug)]
+pub(crate) struct StreamSource<R> {
+    r: R,
+    offset: u64,
+    buf: Vec<u8>,
+}
+
+impl<R: BufRead> StreamSource<R> {
+    /// Batches of `r`, whose file header has been consumed (`offset` bytes).
+    pub(crate) fn new(r: R, offset: u64) -> StreamSource<R> {
+        StreamSource {
+            r,
+            offset,
+            buf: Vec::new(),
+        }
+    }
+}
+
+impl<R: BufRead> ByteRead for StreamSource<R> {
+    #[inline]
+    fn read_byte(&mut self) -> Result<Option<u8>> {
+        loop {
+            match self.r.fill_buf() {
+                Ok([]) => return Ok(None),
+                Ok(b) => {
+                    let v = b[0];
+                    self.r.consume(1);
+                    self.offset += 1;
+                    return Ok(Some(v));
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                Err(e) => return Err(Error::from(e).at_offset(self.offset)),
+            }
+        }
+    }
+}
+
+impl<'a, R: BufRead> BatchSource<'a> for StreamSource<R> {
+    fn next_batch(&mut self) -> Result<Option<(u64, Batch)>> {
+        let offset = self.offset;
+        let Some(h) = read_header(self).map_err(|e| e.at_offset(offset))? else {
+            return Ok(None);
+        };
+        let want = h.size as usize;
+        let start = self.buf.len();
+        self.buf.reserve(want);
+        let got = (&mut self.r)
+            .take(h.size)
+            .read_to_end(&mut self.buf)
+            .map_err(|e| Error::from(e).at_offset(offset))?;
+        self.offset += got as u64;
+        if got != want {
+            self.buf.truncate(start);
+            return Err(Error::new(
+                ErrorKind::UnexpectedEof,
+                format!("failed to read full batch: read {got} but wanted {want}"),
+            )
+            .at_offset(offset));
+        }
+        Ok(Some((
+            h.gen,
+            Batch {
+                m: ThreadId::from_wire(h.m),
+                time: h.time,
+                exp: h.exp,
+                start,
+                end: self.buf.len(),
+                offset,
+            },
+        )))
+    }
+
+    fn bytes(&self) -> &[u8] {
+        &self.buf
+    }
+
+    fn finish_generation(&mut self, spill: Option<&mut Batch>) -> Storage<'a> {
+        let rest = match spill {
+            Some(b) => {
+                let tail = self.buf.split_off(b.start.min(self.buf.len()));
+                b.end -= b.start;
+                b.start = 0;
+                tail
+            }
+            None => Vec::new(),
+        };
+        let mut done = std::mem::replace(&mut self.buf, rest);
+        if done.capacity() > done.len() + done.len() / 4 {
+            done.shrink_to_fit();
+        }
+        Storage::Owned(done)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn batch_bytes(gen: u64, m: u64, time: u64, data: &[u8]) -> Vec<u8> {
+        let mut v = vec![1];
+        for x in [gen, m, time, data.len() as u64] {
+            gort_tracer::wire::varint::write_uvarint(&mut v, x);
+        }
+        v.extend_from_slice(data);
+        v
+    }
+
+    #[test]
+    fn slice_and_stream_sources_agree() {
+        let mut input = batch_bytes(1, u64::MAX, 5, &[8, 3]);
+        input.extend(batch_bytes(1, 7, 9, &[0x0b, 1]));
+        input.extend(batch_bytes(2, 7, 11, &[0x0b, 2]));
+        let mut s = SliceSource::new(&input, 0);
+        let mut t = StreamSource::new(&input[..], 0);
+        for _ in 0..3 {
+            let (ga, a) = s.next_batch().unwrap().unwrap();
+            let (gb, b) = t.next_batch().unwrap().unwrap();
+            assert_eq!(ga, gb);
+            assert_eq!((a.m, a.time), (b.m, b.time));
+            assert_eq!(a.data(s.bytes()), b.data(t.bytes()));
+        }
+        assert!(s.next_batch().unwrap().is_none());
+        assert!(t.next_batch().unwrap().is_none());
+    }
+
+    #[test]
+    fn stream_source_moves_the_spilled_batch() {
+        let mut input = batch_bytes(1, 3, 5, &[0x0b, 1]);
+        input.extend(batch_bytes(2, 3, 9, &[0x0b, 2, 2]));
+        let mut t = StreamSource::new(&input[..], 0);
+        let (_, first) = t.next_batch().unwrap().unwrap();
+        let (_, mut spill) = t.next_batch().unwrap().unwrap();
+        let st = t.finish_generation(Some(&mut spill));
+        assert_eq!(first.data(st.bytes()), &[0x0b, 1]);
+        assert_eq!(spill.data(t.bytes()), &[0x0b, 2, 2]);
+    }
+
+    #[test]
+    fn header_errors_read_like_go() {
+        let err = |input: &[u8]| {
+            SliceSource::new(input, 0)
+                .next_batch()
+                .unwrap_err()
+                .message()
+        };
+        assert_eq!(err(&[2]), "expected batch event, got Stacks");
+        assert_eq!(err(&[0]), "expected batch event, got ");
+        assert_eq!(err(&[200]), "expected batch event, got Invalid(200)");
+        assert_eq!(err(&[1, 1, 0x80]), "error reading batch M ID: unexpected EOF");
+        assert_eq!(err(&[1, 1, 1]), "error reading batch timestamp: EOF");
+        assert_eq!(
+            err(&[1, 1, 1, 1, 0x80, 0x80, 0x08]),
+            "invalid batch size 131072, maximum is 65536"
+        );
+        assert_eq!(
+            err(&[1, 1, 1, 1, 3, 0]),
+            "failed to read full batch: read 1 but wanted 3"
+        );
+        // EOF right after an experimental batch's type byte ends the input.
+        assert!(SliceSource::new(&[0x31], 0).next_batch().unwrap().is_none());
+    }
+
+    #[test]
+    fn varints_match_go() {
+        assert_eq!(read_uvarint(&[]), Err(VarintFail::Eof));
+        assert_eq!(read_uvarint(&[0x80]), Err(VarintFail::Truncated));
+        assert_eq!(read_uvarint(&[0xff; 10]), Err(VarintFail::Overflow));
+        assert_eq!(read_uvarint(&[0x85, 0x80, 0x00]), Ok((5, 3)));
+    }
+}

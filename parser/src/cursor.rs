@@ -1,0 +1,328 @@
+//! Per-thread batch cursors and the frontier: a min-heap of cursors keyed by
+//! the time of each cursor's next event.
+//!
+//! A cursor walks one thread's event batches of a generation in file order,
+//! decoding one timed event at a time generically from
+//! [`EventType::spec`]. Times are converted as Go converts them: the batch's
+//! base time and every delta are scaled separately by the frequency and
+//! summed, and the base is re-read at every batch start (and whenever the
+//! running time is exactly 0).
+//!
+//! Tie-breaking: Go orders cursors with equal times by the accident of map
+//! iteration, so its output can change between runs. Here the heap key is
+//! `(time, thread ID)`: with equal times the lower thread ID goes first, and
+//! the order is the same on every run.
+
+use gort_tracer::wire::EventType;
+
+use crate::batch::{read_uvarint, Batch};
+use crate::error::{Error, ErrorKind, Result};
+use crate::resources::ThreadId;
+use crate::tables::Frequency;
+
+/// Room for the arguments of any timed event (without `dt`), plus the extra
+/// slots the ordering fills in (old states, task parents).
+pub(crate) const MAX_ARGS: usize = 5;
+
+/// A decoded timed event: its type, time in ns and arguments without `dt`.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct BaseEvent {
+    /// The wire type.
+    pub(crate) typ: EventType,
+    /// Time in nanoseconds.
+    pub(crate) time: i64,
+    /// Arguments after `dt`, then extra slots.
+    pub(crate) args: [u64; MAX_ARGS],
+}
+
+impl BaseEvent {
+    /// An event built by the reader itself.
+    pub(crate) fn synthetic(typ: EventType, time: i64, args: &[u64]) -> BaseEvent {
+        let mut a = [0u64; MAX_ARGS];
+        for (d, s) in a.iter_mut().zip(args) {
+            *d = *s;
+        }
+        BaseEvent {
+            typ,
+            time,
+            args: a,
+        }
+    }
+
+    /// Index of the first extra slot (after the event's own arguments).
+    #[inline]
+    pub(crate) fn extra_index(&self) -> usize {
+        self.typ.arg_count().saturating_sub(1)
+    }
+
+    /// Sets extra slot `i`.
+    #[inline]
+    pub(crate) fn set_extra(&mut self, i: usize, v: u64) {
+        let at = self.extra_index() + i;
+        if let Some(a) = self.args.get_mut(at) {
+            *a = v;
+        }
+    }
+
+    /// Extra slot `i`.
+    #[inline]
+    pub(crate) fn extra(&self, i: usize) -> u64 {
+        self.args.get(self.extra_index() + i).copied().unwrap_or(0)
+    }
+}
+
+/// One thread's position in its event batches.
+#[derive(Debug)]
+pub(crate) struct Cursor {
+    /// The thread.
+    pub(crate) m: ThreadId,
+    batches: Vec<Batch>,
+    idx: usize,
+    off: usize,
+    last_ts: i64,
+    /// The next event of this thread (valid after `advance` returned true).
+    pub(crate) ev: BaseEvent,
+}
+
+impl Cursor {
+    /// A cursor over `batches`, positioned before the first event.
+    pub(crate) fn new(m: ThreadId, batches: Vec<Batch>) -> Cursor {
+        Cursor {
+            m,
+            batches,
+            idx: 0,
+            off: 0,
+            last_ts: 0,
+            ev: BaseEvent::synthetic(EventType::ProcStop, 0, &[]),
+        }
+    }
+
+    /// Decodes the next event into `self.ev`; false when none is left.
+    pub(crate) fn advance(&mut self, storage: &[u8], freq: Frequency) -> Result<bool> {
+        loop {
+            let Some(b) = self.batches.get(self.idx) else {
+                return Ok(false);
+            };
+            if self.off < b.end - b.start {
+                break;
+            }
+            self.idx += 1;
+            self.off = 0;
+            self.last_ts = 0;
+        }
+        let b = self.batches[self.idx];
+        if self.last_ts == 0 {
+            self.last_ts = freq.to_ns(b.time);
+        }
+        let data = b.data(storage).get(self.off..).unwrap_or(&[]);
+        let (n, dt) = decode_timed(data, &mut self.ev).map_err(|e| {
+            e.on_thread(self.m.0)
+                .at_offset(b.offset + (self.off as u64))
+        })?;
+        self.ev.time = freq.to_ns(dt).wrapping_add(self.last_ts);
+        self.last_ts = self.ev.time;
+        self.off += n;
+        Ok(true)
+    }
+
+    #[inline]
+    fn key(&self) -> (i64, ThreadId) {
+        (self.ev.time, self.m)
+    }
+}
+
+/// Decodes one timed event from the front of `data`; returns its length and
+/// its raw time delta.
+#[inline]
+fn decode_timed(data: &[u8], ev: &mut BaseEvent) -> Result<(usize, u64)> {
+    let Some(&t) = data.first() else {
+        return Err(Error::new(ErrorKind::UnexpectedEof, "unexpected end of batch"));
+    };
+    let typ = match EventType::from_u8(t) {
+        Some(typ) if typ.spec().timed => typ,
+        _ if t > 136 => {
+            return Err(Error::new(
+                ErrorKind::UnknownEvent(t),
+                format!("found invalid event type: {t}"),
+            ))
+        }
+        _ => {
+            return Err(Error::new(
+                ErrorKind::UnknownEvent(t),
+                format!("found event without a timestamp: type={t}"),
+            ))
+        }
+    };
+    let mut n = 1;
+    let (dt, k) = read_uvarint(&data[n..]).map_err(|_| {
+        Error::new(ErrorKind::BadVarint, "found invalid uvarint for timestamp")
+    })?;
+    n += k;
+    ev.typ = typ;
+    ev.args = [0; MAX_ARGS];
+    let count = typ.arg_count() - 1;
+    for a in ev.args.iter_mut().take(count) {
+        let (v, k) = read_uvarint(data.get(n..).unwrap_or(&[]))
+            .map_err(|_| Error::new(ErrorKind::BadVarint, "found invalid uvarint"))?;
+        *a = v;
+        n += k;
+    }
+    Ok((n, dt))
+}
+
+/// Cursors with a pending event, as a binary min-heap on `(time, thread)`.
+#[derive(Debug, Default)]
+pub(crate) struct Frontier {
+    heap: Vec<Cursor>,
+}
+
+impl Frontier {
+    /// Number of cursors.
+    #[inline]
+    pub(crate) fn len(&self) -> usize {
+        self.heap.len()
+    }
+
+    /// True if no cursor is left.
+    #[inline]
+    pub(crate) fn is_empty(&self) -> bool {
+        self.heap.is_empty()
+    }
+
+    /// The cursor at heap position `i`.
+    #[inline]
+    pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut Cursor> {
+        self.heap.get_mut(i)
+    }
+
+    /// All cursors, in heap order.
+    pub(crate) fn cursors(&self) -> &[Cursor] {
+        &self.heap
+    }
+
+    /// The earliest pending time.
+    #[inline]
+    pub(crate) fn min_time(&self) -> Option<i64> {
+        self.heap.first().map(|c| c.ev.time)
+    }
+
+    /// Adds a cursor whose event is loaded.
+    pub(crate) fn push(&mut self, c: Cursor) {
+        self.heap.push(c);
+        self.sift_up(self.heap.len() - 1);
+    }
+
+    /// Restores the heap after the cursor at `i` moved to a later event.
+    pub(crate) fn update(&mut self, i: usize) {
+        if self.sift_up(i) == i {
+            self.sift_down(i);
+        }
+    }
+
+    /// Removes the cursor at `i`.
+    pub(crate) fn remove(&mut self, i: usize) {
+        let last = self.heap.len() - 1;
+        self.heap.swap(i, last);
+        self.heap.pop();
+        if i < self.heap.len() {
+            self.update(i);
+        }
+    }
+
+    /// Sorts the cursors by key; a sorted array is still a valid heap, and
+    /// positions then follow the order in which to try them.
+    pub(crate) fn sort(&mut self) {
+        self.heap.sort_by_key(|c| c.key());
+    }
+
+    fn sift_up(&mut self, mut i: usize) -> usize {
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            if self.heap[parent].key() <= self.heap[i].key() {
+                break;
+            }
+            self.heap.swap(parent, i);
+            i = parent;
+        }
+        i
+    }
+
+    fn sift_down(&mut self, mut i: usize) {
+        let n = self.heap.len();
+        loop {
+            let mut m = i;
+            for c in [2 * i + 1, 2 * i + 2] {
+                if c < n && self.heap[c].key() < self.heap[m].key() {
+                    m = c;
+                }
+            }
+            if m == i {
+                return;
+            }
+            self.heap.swap(i, m);
+            i = m;
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn cursor(m: i64, time: i64) -> Cursor {
+        let mut c = Cursor::new(ThreadId(m), Vec::new());
+        c.ev.time = time;
+        c
+    }
+
+    #[test]
+    fn heap_orders_by_time_then_thread() {
+        let mut f = Frontier::default();
+        for (m, t) in [(5, 10), (2, 10), (9, 3), (1, 20), (-1, 10)] {
+            f.push(cursor(m, t));
+        }
+        let mut order = Vec::new();
+        while !f.is_empty() {
+            let c = &f.cursors()[0];
+            order.push((c.ev.time, c.m.0));
+            f.remove(0);
+        }
+        assert_eq!(order, [(3, 9), (10, -1), (10, 2), (10, 5), (20, 1)]);
+    }
+
+    #[test]
+    fn decodes_timed_events_from_the_spec() {
+        let mut ev = BaseEvent::synthetic(EventType::ProcStop, 0, &[]);
+        // GoStatus dt=1 g=1 m=7 gstatus=2
+        let (n, dt) = decode_timed(&[0x19, 1, 1, 7, 2, 0xff], &mut ev).unwrap();
+        assert_eq!((n, dt, ev.typ), (5, 1, EventType::GoStatus));
+        assert_eq!(&ev.args[..3], &[1, 7, 2]);
+        let e = decode_timed(&[0x08, 1], &mut ev).unwrap_err();
+        assert_eq!(e.message(), "found event without a timestamp: type=8");
+        let e = decode_timed(&[200], &mut ev).unwrap_err();
+        assert_eq!(e.message(), "found invalid event type: 200");
+        let e = decode_timed(&[0x19, 1, 1], &mut ev).unwrap_err();
+        assert_eq!(e.message(), "found invalid uvarint");
+    }
+
+    #[test]
+    fn times_rebase_at_each_batch() {
+        // Two batches of ProcStop events: base 10 then base 100, 64 ns units.
+        let storage = [0x0b, 1, 0x0b, 2, 0x0b, 0];
+        let b = |start, end, time| Batch {
+            m: ThreadId(1),
+            time,
+            exp: 0,
+            start,
+            end,
+            offset: 0,
+        };
+        let mut c = Cursor::new(ThreadId(1), vec![b(0, 4, 10), b(4, 6, 100)]);
+        let f = Frequency::from_units_per_second(15_625_000);
+        let mut times = Vec::new();
+        while c.advance(&storage, f).unwrap() {
+            times.push(c.ev.time);
+        }
+        assert_eq!(times, [11 * 64, 13 * 64, 100 * 64]);
+    }
+}

@@ -1,0 +1,267 @@
+//! The `-d=1` text of an event, written straight into a byte buffer.
+//!
+//! Layout (Go's `Event.String()`):
+//!
+//! ```text
+//! M=<m> P=<p> G=<g> <Kind> Time=<ns><kind-specific suffix>
+//! [\nTransitionStack=\n(\t<func> @ 0x<pc>\n\t\t<file>:<line>\n)*]
+//! [\nStack=\n(\t<func> @ 0x<pc>\n\t\t<file>:<line>\n)*]
+//! ```
+//!
+//! Strings in the suffix are quoted as Go's `%q` does; frame names are
+//! written raw.
+
+use crate::raw::write_quoted;
+use crate::resources::{ResourceId, Transition};
+
+use super::{Event, EventKind, Stack};
+
+/// Appends `v` in decimal.
+#[inline]
+pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (v % 10) as u8;
+        v /= 10;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends `v` in decimal.
+#[inline]
+pub(crate) fn push_i64(out: &mut Vec<u8>, v: i64) {
+    if v < 0 {
+        out.push(b'-');
+    }
+    push_u64(out, v.unsigned_abs());
+}
+
+/// Appends `v` in lower-case hex, without prefix.
+#[inline]
+fn push_hex(out: &mut Vec<u8>, mut v: u64) {
+    const HEX: &[u8; 16] = b"0123456789abcdef";
+    let mut buf = [0u8; 16];
+    let mut i = buf.len();
+    loop {
+        i -= 1;
+        buf[i] = HEX[(v & 15) as usize];
+        v >>= 4;
+        if v == 0 {
+            break;
+        }
+    }
+    out.extend_from_slice(&buf[i..]);
+}
+
+/// Appends Go's `%q` of `s`.
+#[inline]
+fn push_quoted(out: &mut Vec<u8>, s: &[u8]) {
+    if s
+        .iter()
+        .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
+    {
+        out.push(b'"');
+        out.extend_from_slice(s);
+        out.push(b'"');
+    } else {
+        let mut q = String::with_capacity(s.len() + 8);
+        write_quoted(&mut q, s);
+        out.extend_from_slice(q.as_bytes());
+    }
+}
+
+fn push_resource(out: &mut Vec<u8>, r: ResourceId) {
+    let (name, id): (&[u8], i64) = match r {
+        ResourceId::None => {
+            out.extend_from_slice(b"None");
+            return;
+        }
+        ResourceId::Goroutine(g) => (b"Goroutine(", g.0),
+        ResourceId::Proc(p) => (b"Proc(", p.0),
+        ResourceId::Thread(m) => (b"Thread(", m.0),
+    };
+    out.extend_from_slice(name);
+    push_i64(out, id);
+    out.push(b')');
+}
+
+fn push_frames(out: &mut Vec<u8>, stack: &Stack<'_>) {
+    for f in stack.frames() {
+        out.push(b'\t');
+        out.extend_from_slice(f.func);
+        out.extend_from_slice(b" @ 0x");
+        push_hex(out, f.pc);
+        out.extend_from_slice(b"\n\t\t");
+        out.extend_from_slice(f.file);
+        out.push(b':');
+        push_u64(out, f.line);
+        out.push(b'\n');
+    }
+}
+
+/// Appends the event's text (without a final newline).
+pub(crate) fn write(e: &Event<'_>, out: &mut Vec<u8>) {
+    out.extend_from_slice(b"M=");
+    push_i64(out, e.ctx.m.0);
+    out.extend_from_slice(b" P=");
+    push_i64(out, e.ctx.p.0);
+    out.extend_from_slice(b" G=");
+    push_i64(out, e.ctx.g.0);
+    out.push(b' ');
+    let kind = e.kind();
+    out.extend_from_slice(kind.name().as_bytes());
+    out.extend_from_slice(b" Time=");
+    push_i64(out, e.time);
+    match kind {
+        EventKind::Sync | EventKind::StackSample => {}
+        EventKind::Metric => {
+            if let Some(m) = e.metric() {
+                out.extend_from_slice(b" Name=");
+                push_quoted(out, m.name.as_bytes());
+                out.extend_from_slice(b" Value=Uint64(");
+                push_u64(out, m.value);
+                out.push(b')');
+            }
+        }
+        EventKind::Label => {
+            if let Some(l) = e.label() {
+                out.extend_from_slice(b" Label=");
+                push_quoted(out, l.label);
+                out.extend_from_slice(b" Resource=");
+                push_resource(out, l.resource);
+            }
+        }
+        EventKind::RangeBegin | EventKind::RangeActive | EventKind::RangeEnd => {
+            if let Some(r) = e.range() {
+                out.extend_from_slice(b" Name=");
+                push_quoted(out, &r.name);
+                out.extend_from_slice(b" Scope=");
+                push_resource(out, r.scope);
+            }
+            if kind == EventKind::RangeEnd {
+                out.extend_from_slice(b" Attributes=[");
+                for (i, a) in e.range_attributes().iter().enumerate() {
+                    if i != 0 {
+                        out.push(b' ');
+                    }
+                    push_quoted(out, a.name.as_bytes());
+                    out.extend_from_slice(b"=Uint64(");
+                    push_u64(out, a.value);
+                    out.push(b')');
+                }
+                out.push(b']');
+            }
+        }
+        EventKind::TaskBegin | EventKind::TaskEnd => {
+            if let Some(t) = e.task() {
+                out.extend_from_slice(b" ID=");
+                push_u64(out, t.id.0);
+                out.extend_from_slice(b" Parent=");
+                push_u64(out, t.parent.0);
+                out.extend_from_slice(b" Type=");
+                push_quoted(out, t.kind);
+            }
+        }
+        EventKind::RegionBegin | EventKind::RegionEnd => {
+            if let Some(r) = e.region() {
+                out.extend_from_slice(b" Task=");
+                push_u64(out, r.task.0);
+                out.extend_from_slice(b" Type=");
+                push_quoted(out, r.kind);
+            }
+        }
+        EventKind::Log => {
+            if let Some(l) = e.log() {
+                out.extend_from_slice(b" Task=");
+                push_u64(out, l.task.0);
+                out.extend_from_slice(b" Category=");
+                push_quoted(out, l.category);
+                out.extend_from_slice(b" Message=");
+                push_quoted(out, l.message);
+            }
+        }
+        EventKind::StateTransition => {
+            if let Some(s) = e.state_transition() {
+                out.extend_from_slice(b" Resource=");
+                push_resource(out, s.transition.resource());
+                out.extend_from_slice(b" Reason=");
+                push_quoted(out, s.reason);
+                match s.transition {
+                    Transition::Goroutine { id, from, to } => {
+                        out.extend_from_slice(b" GoID=");
+                        push_i64(out, id.0);
+                        out.push(b' ');
+                        out.extend_from_slice(from.name().as_bytes());
+                        out.extend_from_slice(b"->");
+                        out.extend_from_slice(to.name().as_bytes());
+                    }
+                    Transition::Proc { id, from, to } => {
+                        out.extend_from_slice(b" ProcID=");
+                        push_i64(out, id.0);
+                        out.push(b' ');
+                        out.extend_from_slice(from.name().as_bytes());
+                        out.extend_from_slice(b"->");
+                        out.extend_from_slice(to.name().as_bytes());
+                    }
+                }
+                if let Some(stack) = &s.stack {
+                    out.extend_from_slice(b"\nTransitionStack=\n");
+                    push_frames(out, stack);
+                }
+            }
+        }
+        EventKind::Experimental => {
+            if let Some(x) = e.experimental() {
+                out.extend_from_slice(b" Name=");
+                out.extend_from_slice(x.name.as_bytes());
+                out.extend_from_slice(b" ArgNames=[");
+                out.extend_from_slice(x.arg_names.join(" ").as_bytes());
+                out.extend_from_slice(b"] Args=[");
+                for (i, a) in x.args.iter().enumerate() {
+                    if i != 0 {
+                        out.push(b' ');
+                    }
+                    push_u64(out, *a);
+                }
+                out.push(b']');
+            }
+        }
+    }
+    if let Some(stack) = e.stack() {
+        out.extend_from_slice(b"\nStack=\n");
+        push_frames(out, &stack);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn numbers_print_like_go() {
+        let mut out = Vec::new();
+        push_i64(&mut out, -1);
+        out.push(b' ');
+        push_u64(&mut out, u64::MAX);
+        out.push(b' ');
+        push_hex(&mut out, 0x49c928);
+        out.push(b' ');
+        push_i64(&mut out, i64::MIN);
+        assert_eq!(
+            String::from_utf8(out).unwrap(),
+            "-1 18446744073709551615 49c928 -9223372036854775808"
+        );
+    }
+
+    #[test]
+    fn quoting_escapes_like_go() {
+        let mut out = Vec::new();
+        push_quoted(&mut out, b"a\"b\\c\n\xff");
+        assert_eq!(String::from_utf8(out).unwrap(), r#""a\"b\\c\n\xff""#);
+    }
+}

@@ -1,0 +1,254 @@
+//! The ordering engine: replays the scheduler's state to decide whether a
+//! thread's next event can happen now, and turns accepted events into the
+//! output queue.
+//!
+//! [`Ordering::advance`] looks up the thread's context (the P and goroutine it
+//! holds before the event), dispatches on the event type to one family
+//! handler, and on success stores the handler's new context for the thread.
+//! Each handler returns [`Step::Advanced`], [`Step::NotYet`] (a precondition
+//! that another thread's event will satisfy, typically a sequence number), or
+//! an error (the trace is broken).
+//!
+//! State survives generation boundaries. The first generation seen is the
+//! *initial* one: there, resources may appear without prior history
+//! (`Undetermined` old states, active ranges declared rather than checked).
+
+mod annotation;
+mod goroutine;
+mod proc;
+mod range;
+pub(crate) mod state;
+mod syscall;
+
+use std::collections::VecDeque;
+use std::fmt::Write as _;
+use std::sync::Arc;
+
+use gort_tracer::wire::EventType;
+
+use crate::cursor::BaseEvent;
+use crate::error::Result;
+use crate::resources::{GoId, ProcId, ThreadId};
+use crate::tables::{IdMap, Tables};
+
+use state::{go_status_name, proc_status_name, GState, MState, PState, SchedCtx};
+
+/// What a handler decided.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Step {
+    /// The event happened; the thread's context is now this.
+    Advanced(SchedCtx),
+    /// The event cannot happen yet; try other threads first.
+    NotYet,
+}
+
+/// An accepted event waiting to be returned.
+#[derive(Clone, Debug)]
+pub(crate) struct Queued {
+    pub(crate) ctx: SchedCtx,
+    pub(crate) base: BaseEvent,
+    /// For a task end: the task's type, carried over from its begin.
+    pub(crate) task_type: Option<Arc<[u8]>>,
+}
+
+/// State of the GC mark phase.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GcState {
+    Undetermined,
+    NotRunning,
+    Running,
+}
+
+/// An active user task.
+#[derive(Clone, Debug)]
+pub(crate) struct TaskState {
+    pub(crate) name: Arc<[u8]>,
+    pub(crate) parent: u64,
+}
+
+/// The scheduler state replayed from the trace.
+#[derive(Debug)]
+pub(crate) struct Ordering {
+    pub(crate) gs: IdMap<i64, GState>,
+    pub(crate) ps: IdMap<i64, PState>,
+    pub(crate) ms: IdMap<i64, MState>,
+    pub(crate) tasks: IdMap<u64, TaskState>,
+    pub(crate) gc_seq: u64,
+    pub(crate) gc: GcState,
+    pub(crate) initial_gen: u64,
+    pub(crate) queue: VecDeque<Queued>,
+}
+
+/// What a handler gets to look at.
+pub(crate) struct Input<'e, 't> {
+    pub(crate) ev: &'e mut BaseEvent,
+    pub(crate) tables: &'e Tables<'t>,
+    pub(crate) gen: u64,
+    pub(crate) ctx: SchedCtx,
+}
+
+impl Ordering {
+    pub(crate) fn new() -> Ordering {
+        Ordering {
+            gs: IdMap::default(),
+            ps: IdMap::default(),
+            ms: IdMap::default(),
+            tasks: IdMap::default(),
+            gc_seq: 0,
+            gc: GcState::Undetermined,
+            initial_gen: 0,
+            queue: VecDeque::new(),
+        }
+    }
+
+    /// Tries to advance `ev`, the next event of thread `m` in generation `gen`.
+    pub(crate) fn advance(
+        &mut self,
+        ev: &mut BaseEvent,
+        tables: &Tables<'_>,
+        m: ThreadId,
+        gen: u64,
+    ) -> Result<bool> {
+        if self.initial_gen == 0 {
+            self.initial_gen = gen;
+        }
+        let ctx = if m.is_some() {
+            let ms = self.ms.entry(m.0).or_insert(MState {
+                g: GoId::NONE,
+                p: ProcId::NONE,
+            });
+            SchedCtx { m, p: ms.p, g: ms.g }
+        } else {
+            SchedCtx::NONE
+        };
+        let mut i = Input {
+            ev,
+            tables,
+            gen,
+            ctx,
+        };
+        use EventType as E;
+        let step = match i.ev.typ {
+            E::ProcsChange | E::GoLabel | E::UserLog => self.advance_annotation(&mut i),
+            E::ProcStart => self.advance_proc_start(&mut i),
+            E::ProcStop => self.advance_proc_stop(&mut i),
+            E::ProcSteal => self.advance_proc_steal(&mut i),
+            E::ProcStatus => self.advance_proc_status(&mut i),
+            E::GoCreate | E::GoCreateBlocked => self.advance_go_create(&mut i),
+            E::GoCreateSyscall => self.advance_go_create_syscall(&mut i),
+            E::GoStart => self.advance_go_start(&mut i),
+            E::GoDestroy | E::GoStop | E::GoBlock => self.advance_go_stop_exec(&mut i),
+            E::GoDestroySyscall => self.advance_go_destroy_syscall(&mut i),
+            E::GoUnblock => self.advance_go_unblock(&mut i),
+            E::GoSwitch | E::GoSwitchDestroy => self.advance_go_switch(&mut i),
+            E::GoSyscallBegin => self.advance_go_syscall_begin(&mut i),
+            E::GoSyscallEnd => self.advance_go_syscall_end(&mut i),
+            E::GoSyscallEndBlocked => self.advance_go_syscall_end_blocked(&mut i),
+            E::GoStatus | E::GoStatusStack => self.advance_go_status(&mut i),
+            E::STWBegin | E::GCMarkAssistBegin => self.advance_go_range_begin(&mut i),
+            E::STWEnd | E::GCMarkAssistEnd => self.advance_go_range_end(&mut i),
+            E::GCMarkAssistActive => self.advance_go_range_active(&mut i),
+            E::GCActive => self.advance_gc_active(&mut i),
+            E::GCBegin => self.advance_gc_begin(&mut i),
+            E::GCEnd => self.advance_gc_end(&mut i),
+            E::GCSweepActive => self.advance_gc_sweep_active(&mut i),
+            E::GCSweepBegin => self.advance_gc_sweep_begin(&mut i),
+            E::GCSweepEnd => self.advance_gc_sweep_end(&mut i),
+            E::HeapAlloc | E::HeapGoal => self.advance_heap_metric(&mut i),
+            E::UserTaskBegin => self.advance_user_task_begin(&mut i),
+            E::UserTaskEnd => self.advance_user_task_end(&mut i),
+            E::UserRegionBegin => self.advance_user_region_begin(&mut i),
+            E::UserRegionEnd => self.advance_user_region_end(&mut i),
+            E::Span
+            | E::SpanAlloc
+            | E::SpanFree
+            | E::HeapObject
+            | E::HeapObjectAlloc
+            | E::HeapObjectFree
+            | E::GoroutineStack
+            | E::GoroutineStackAlloc
+            | E::GoroutineStackFree => self.advance_experimental(&mut i),
+            E::EventBatch
+            | E::Stacks
+            | E::Stack
+            | E::Strings
+            | E::String
+            | E::CPUSamples
+            | E::CPUSample
+            | E::Frequency
+            | E::ExperimentalBatch => Err(state::invalid(format!(
+                "bad event type found while ordering: {}",
+                i.ev.typ as u8
+            ))),
+        }?;
+        match step {
+            Step::Advanced(new) => {
+                if m.is_some() {
+                    if let Some(ms) = self.ms.get_mut(&m.0) {
+                        ms.p = new.p;
+                        ms.g = new.g;
+                    }
+                }
+                Ok(true)
+            }
+            Step::NotYet => Ok(false),
+        }
+    }
+
+    /// Queues an accepted event.
+    #[inline]
+    pub(crate) fn push(&mut self, ctx: SchedCtx, base: BaseEvent) {
+        self.queue.push_back(Queued {
+            ctx,
+            base,
+            task_type: None,
+        });
+    }
+
+    /// The next accepted event, if any.
+    #[inline]
+    pub(crate) fn next(&mut self) -> Option<Queued> {
+        self.queue.pop_front()
+    }
+
+    /// A listing of all goroutine, P, thread and GC state (for stall reports),
+    /// in ascending ID order.
+    pub(crate) fn dump(&self) -> String {
+        let mut s = String::new();
+        let mut gs: Vec<_> = self.gs.iter().collect();
+        gs.sort_by_key(|(id, _)| **id);
+        for (id, st) in gs {
+            let _ = writeln!(
+                s,
+                "G {id} [status={} seq={}]",
+                go_status_name(st.status),
+                st.seq
+            );
+        }
+        s.push('\n');
+        let mut ps: Vec<_> = self.ps.iter().collect();
+        ps.sort_by_key(|(id, _)| **id);
+        for (id, st) in ps {
+            let _ = writeln!(
+                s,
+                "P {id} [status={} seq={}]",
+                proc_status_name(st.status),
+                st.seq
+            );
+        }
+        s.push('\n');
+        let mut ms: Vec<_> = self.ms.iter().collect();
+        ms.sort_by_key(|(id, _)| **id);
+        for (id, st) in ms {
+            let _ = writeln!(s, "M {id} [g={} p={}]", st.g, st.p);
+        }
+        s.push('\n');
+        let gc = match self.gc {
+            GcState::Undetermined => "Undetermined",
+            GcState::NotRunning => "NotRunning",
+            GcState::Running => "Running",
+        };
+        let _ = writeln!(s, "GC {} {gc}", self.gc_seq);
+        s
+    }
+}

@@ -1,0 +1,345 @@
+//! What the ordering engine remembers about each goroutine, P and thread:
+//! wire statuses, sequence counters, active ranges and regions.
+
+use std::fmt;
+use std::sync::Arc;
+
+use gort_tracer::wire::EventType;
+
+use crate::error::{Error, ErrorKind, Result};
+use crate::resources::{GoId, ProcId, ThreadId};
+
+/// A scheduling context: the thread, and the P and goroutine it holds.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct SchedCtx {
+    /// The thread.
+    pub(crate) m: ThreadId,
+    /// The P it holds.
+    pub(crate) p: ProcId,
+    /// The goroutine it runs.
+    pub(crate) g: GoId,
+}
+
+impl SchedCtx {
+    /// No thread, no P, no goroutine.
+    pub(crate) const NONE: SchedCtx = SchedCtx {
+        m: ThreadId::NONE,
+        p: ProcId::NONE,
+        g: GoId::NONE,
+    };
+}
+
+/// A requirement on one part of the context.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Need {
+    /// Must be absent.
+    Not,
+    /// Either way.
+    May,
+    /// Must be present.
+    Must,
+}
+
+/// Requirements on an event's (M, P, G) context.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Reqs {
+    pub(crate) m: Need,
+    pub(crate) p: Need,
+    pub(crate) g: Need,
+}
+
+/// Thread, P and goroutine all required (user goroutine events).
+pub(crate) const USER_GO: Reqs = Reqs {
+    m: Need::Must,
+    p: Need::Must,
+    g: Need::Must,
+};
+
+/// Checks `ctx` against `reqs`, with Go's messages.
+pub(crate) fn check_ctx(ctx: SchedCtx, reqs: Reqs) -> Result<()> {
+    let parts = [
+        (reqs.m, ctx.m.is_some(), "a thread"),
+        (reqs.p, ctx.p.is_some(), "a proc"),
+        (reqs.g, ctx.g.is_some(), "a goroutine"),
+    ];
+    for (need, have, what) in parts {
+        let msg = match (need, have) {
+            (Need::Must, false) => format!("expected {what} but didn't have one"),
+            (Need::Not, true) => format!("expected no {} but had one", &what[2..]),
+            _ => continue,
+        };
+        return Err(Error::new(ErrorKind::InvalidTransition, msg));
+    }
+    Ok(())
+}
+
+/// A per-generation sequence number: `(generation, n)`.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct Seq {
+    pub(crate) gen: u64,
+    pub(crate) n: u64,
+}
+
+impl Seq {
+    /// True if `self` comes right after `prev` in the same generation.
+    #[inline]
+    pub(crate) fn succeeds(self, prev: Seq) -> bool {
+        self.gen == prev.gen && self.n == prev.n.wrapping_add(1)
+    }
+}
+
+impl fmt::Display for Seq {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{} (gen={})", self.n, self.gen)
+    }
+}
+
+/// Go's name for a wire goroutine status (`Bad` for anything unnamed).
+pub(crate) fn go_status_name(s: u8) -> &'static str {
+    match s {
+        1 => "Runnable",
+        2 => "Running",
+        3 => "Syscall",
+        4 => "Waiting",
+        _ => "Bad",
+    }
+}
+
+/// Go's name for a wire P status (`Bad` for anything unnamed, including
+/// `SyscallAbandoned`).
+pub(crate) fn proc_status_name(s: u8) -> &'static str {
+    match s {
+        1 => "Running",
+        2 => "Idle",
+        3 => "Syscall",
+        _ => "Bad",
+    }
+}
+
+/// Wire goroutine statuses.
+pub(crate) mod gs {
+    pub(crate) const RUNNABLE: u8 = 1;
+    pub(crate) const RUNNING: u8 = 2;
+    pub(crate) const SYSCALL: u8 = 3;
+    pub(crate) const WAITING: u8 = 4;
+}
+
+/// Wire P statuses.
+pub(crate) mod ps {
+    pub(crate) const RUNNING: u8 = 1;
+    pub(crate) const IDLE: u8 = 2;
+    pub(crate) const SYSCALL: u8 = 3;
+    pub(crate) const SYSCALL_ABANDONED: u8 = 4;
+}
+
+/// A kind of time range bound to a resource: its begin event and, for
+/// stop-the-world, the kind string ID.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct RangeType {
+    pub(crate) typ: EventType,
+    pub(crate) desc: u64,
+}
+
+impl RangeType {
+    /// The range an event belongs to (an end or active event maps to its begin).
+    pub(crate) fn of(typ: EventType, desc: u64) -> RangeType {
+        RangeType {
+            typ: typ.spec().start_ev.unwrap_or(typ),
+            desc,
+        }
+    }
+}
+
+impl fmt::Display for RangeType {
+    /// Go's `%v` of its range struct: `{35 0}`.
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{{} {}}}", self.typ as u8, self.desc)
+    }
+}
+
+/// Ranges in flight on one resource.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct Ranges(Vec<RangeType>);
+
+impl Ranges {
+    fn has(&self, r: RangeType) -> bool {
+        self.0.contains(&r)
+    }
+
+    /// Starts range `r`; error if it is already active.
+    pub(crate) fn begin(&mut self, r: RangeType) -> Result<()> {
+        if self.has(r) {
+            return Err(invalid(format!(
+                "discovered event already in-flight for when starting event {}",
+                r.typ.name()
+            )));
+        }
+        self.0.push(r);
+        Ok(())
+    }
+
+    /// In the first generation, adds `r`; later, requires it to be active.
+    pub(crate) fn active(&mut self, r: RangeType, initial_gen: bool) -> Result<()> {
+        if initial_gen {
+            if self.has(r) {
+                return Err(invalid(format!(
+                    "found named active range already in first gen: {r}"
+                )));
+            }
+            self.0.push(r);
+        } else if !self.has(r) {
+            let list: Vec<String> = self.0.iter().map(|r| r.to_string()).collect();
+            return Err(invalid(format!(
+                "resource is missing active range: {} [{}]",
+                r.typ.name(),
+                list.join(" ")
+            )));
+        }
+        Ok(())
+    }
+
+    /// Ends the range that `end` closes; returns its description.
+    pub(crate) fn end(&mut self, end: EventType) -> Result<u64> {
+        let start = end.spec().start_ev.unwrap_or(end);
+        let Some(i) = self.0.iter().position(|r| r.typ == start) else {
+            return Err(invalid(format!(
+                "tried to end event {}, but not in-flight",
+                start.name()
+            )));
+        };
+        Ok(self.0.swap_remove(i).desc)
+    }
+
+    /// True if any range is active.
+    pub(crate) fn any(&self) -> bool {
+        !self.0.is_empty()
+    }
+}
+
+/// A user region open on a goroutine: task and name (the name resolved,
+/// because string IDs change between generations).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub(crate) struct Region {
+    pub(crate) task: u64,
+    pub(crate) name: Arc<[u8]>,
+}
+
+impl fmt::Display for Region {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "{{{} {}}}", self.task, String::from_utf8_lossy(&self.name))
+    }
+}
+
+/// What is known about a goroutine.
+#[derive(Clone, Debug)]
+pub(crate) struct GState {
+    pub(crate) status: u8,
+    pub(crate) seq: Seq,
+    pub(crate) regions: Vec<Region>,
+    pub(crate) ranges: Ranges,
+}
+
+impl GState {
+    pub(crate) fn new(status: u8, seq: Seq) -> GState {
+        GState {
+            status,
+            seq,
+            regions: Vec::new(),
+            ranges: Ranges::default(),
+        }
+    }
+
+    /// Closes region `r`; an end with no open region is accepted (it began
+    /// before the trace did).
+    pub(crate) fn end_region(&mut self, id: GoId, r: &Region) -> Result<()> {
+        match self.regions.last() {
+            None => Ok(()),
+            Some(top) if top == r => {
+                self.regions.pop();
+                Ok(())
+            }
+            Some(top) => Err(invalid(format!(
+                "misuse of region in goroutine {id}: region end {r} when the inner-most active region start event is {top}"
+            ))),
+        }
+    }
+}
+
+/// What is known about a P.
+#[derive(Clone, Debug)]
+pub(crate) struct PState {
+    pub(crate) status: u8,
+    pub(crate) seq: Seq,
+    pub(crate) ranges: Ranges,
+}
+
+/// The goroutine and P a thread holds.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct MState {
+    pub(crate) g: GoId,
+    pub(crate) p: ProcId,
+}
+
+/// An error about an impossible state change.
+pub(crate) fn invalid(msg: String) -> Error {
+    Error::new(ErrorKind::InvalidTransition, msg)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn context_checks_read_like_go() {
+        let e = check_ctx(SchedCtx::NONE, USER_GO).unwrap_err();
+        assert_eq!(e.message(), "expected a thread but didn't have one");
+        let ctx = SchedCtx {
+            m: ThreadId(1),
+            p: ProcId(0),
+            g: GoId(3),
+        };
+        let reqs = Reqs {
+            m: Need::Must,
+            p: Need::Not,
+            g: Need::May,
+        };
+        assert_eq!(
+            check_ctx(ctx, reqs).unwrap_err().message(),
+            "expected no proc but had one"
+        );
+        assert!(check_ctx(ctx, USER_GO).is_ok());
+    }
+
+    #[test]
+    fn ranges_begin_end_and_active() {
+        let mut r = Ranges::default();
+        let assist = RangeType::of(EventType::GCMarkAssistBegin, 0);
+        r.begin(assist).unwrap();
+        assert!(r.begin(assist).is_err());
+        assert_eq!(r.end(EventType::GCMarkAssistEnd).unwrap(), 0);
+        assert_eq!(
+            r.end(EventType::GCMarkAssistEnd).unwrap_err().message(),
+            "tried to end event GCMarkAssistBegin, but not in-flight"
+        );
+        let active = RangeType::of(EventType::GCMarkAssistActive, 0);
+        assert_eq!(active, assist);
+        assert_eq!(
+            r.active(active, false).unwrap_err().message(),
+            "resource is missing active range: GCMarkAssistBegin []"
+        );
+        r.active(active, true).unwrap();
+        assert_eq!(
+            r.active(active, true).unwrap_err().message(),
+            "found named active range already in first gen: {35 0}"
+        );
+    }
+
+    #[test]
+    fn sequences_continue_only_within_a_generation() {
+        let a = Seq { gen: 2, n: 4 };
+        assert!(Seq { gen: 2, n: 5 }.succeeds(a));
+        assert!(!Seq { gen: 3, n: 5 }.succeeds(a));
+        assert!(!Seq { gen: 2, n: 6 }.succeeds(a));
+        assert_eq!(a.to_string(), "4 (gen=2)");
+    }
+}
