@@ -1,1 +1,60 @@
-//! gort's runtime: an M:N scheduler of stackful goroutines.
+//! gort's runtime: Go's G/M/P scheduler of stackful goroutines for Rust.
+//!
+//! ```
+//! gort_runtime::run(|| {
+//!     let (tx, rx) = gort_runtime::chan::<u64>(0);
+//!     let h = gort_runtime::go(move || (1..=10).for_each(|i| tx.send(i).unwrap()));
+//!     assert_eq!(rx.iter().sum::<u64>(), 55);
+//!     h.join().unwrap();
+//! });
+//! ```
+//!
+//! Glossary (Go's names, then gort's):
+//! - **G**, a goroutine: `Task`, a corosensei coroutine on a pooled stack.
+//! - **M**, a machine: `Worker`, an OS thread that runs goroutines.
+//! - **P**, a processor: `Proc`, the slot an M must hold to run goroutines;
+//!   there are `procs` of them (Go's GOMAXPROCS), each with a local run queue.
+//!
+//! Thread affinity: goroutines migrate between threads at blocking calls;
+//! never hold thread-local references or std lock guards across one (see
+//! [`go`]).
+//!
+//! Cargo features: `trace` (default) compiles in the execution-tracer hooks,
+//! which cost one plain load each while tracing is off.
+
+mod api;
+mod builder;
+mod chan;
+mod coro;
+mod coroutine;
+mod loom;
+mod park;
+mod pull;
+mod runtime;
+mod sched;
+mod syscall;
+mod task;
+mod trace;
+mod trace_api;
+
+pub mod sync;
+
+/// Pull iterators: Go's `iter.Pull` on a direct coroutine switch.
+pub mod iter {
+    pub use crate::pull::{pull, Pull};
+}
+
+pub use api::{go, goroutine_id, lock_os_thread, run, sleep, unlock_os_thread, yield_now};
+pub use builder::{Builder, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+pub use chan::{chan, IntoIter, Iter, Receiver, SendError, Sender, TryRecvError, TrySendError};
+pub use runtime::Runtime;
+pub use syscall::syscall;
+pub use task::join::JoinHandle;
+
+/// Prints a Go-style fatal error and aborts: for broken runtime invariants,
+/// never for user errors.
+#[cold]
+pub(crate) fn fatal(msg: &str) -> ! {
+    eprintln!("fatal error: {msg}");
+    std::process::abort()
+}

@@ -1,0 +1,85 @@
+//! `Builder`: configures and starts a [`Runtime`](crate::Runtime).
+
+use crate::runtime::Runtime;
+use std::io;
+
+/// The smallest goroutine stack reserve accepted, in bytes.
+pub const MIN_STACK_SIZE: usize = 64 << 10;
+/// The default goroutine stack reserve, in bytes: address space, not memory
+/// (stacks are committed lazily); large enough for a panic with the default
+/// hook.
+pub const DEFAULT_STACK_SIZE: usize = 256 << 10;
+
+/// Configures a [`Runtime`].
+///
+/// ```
+/// let rt = gort::Runtime::builder().procs(2).stack_size(128 << 10).build().unwrap();
+/// assert_eq!(rt.block_on(|| 6 * 7), 42);
+/// ```
+#[derive(Clone, Debug)]
+pub struct Builder {
+    procs: Option<usize>,
+    stack_size: usize,
+}
+
+impl Default for Builder {
+    fn default() -> Self {
+        Builder {
+            procs: None,
+            stack_size: DEFAULT_STACK_SIZE,
+        }
+    }
+}
+
+impl Builder {
+    /// A builder with the defaults: one P per available core, 256 KiB stacks.
+    pub fn new() -> Builder {
+        Builder::default()
+    }
+
+    /// The number of Ps (Go's GOMAXPROCS): how many goroutines run at once.
+    pub fn procs(mut self, n: usize) -> Builder {
+        self.procs = Some(n);
+        self
+    }
+
+    /// The stack reserve of each goroutine, in bytes (rounded up to pages).
+    pub fn stack_size(mut self, bytes: usize) -> Builder {
+        self.stack_size = bytes;
+        self
+    }
+
+    /// Starts the runtime.
+    ///
+    /// # Errors
+    /// `InvalidInput` for `procs(0)` or a stack size below
+    /// [`MIN_STACK_SIZE`]; the OS error if stack memory cannot be reserved.
+    pub fn build(self) -> io::Result<Runtime> {
+        let procs = match self.procs {
+            Some(0) => {
+                return Err(io::Error::new(
+                    io::ErrorKind::InvalidInput,
+                    "gort: procs must be at least 1 (got 0)",
+                ))
+            }
+            Some(n) => n,
+            None => std::thread::available_parallelism().map_or(1, |n| n.get()),
+        };
+        if procs > 1024 {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!("gort: procs must be at most 1024 (got {procs})"),
+            ));
+        }
+        if self.stack_size < MIN_STACK_SIZE {
+            return Err(io::Error::new(
+                io::ErrorKind::InvalidInput,
+                format!(
+                    "gort: stack_size must be at least {MIN_STACK_SIZE} bytes (got {})",
+                    self.stack_size
+                ),
+            ));
+        }
+        Runtime::start(procs, self.stack_size)
+    }
+}

@@ -1,0 +1,450 @@
+//! Channels: Go's `chan T`, buffered or unbuffered (rendezvous), closable.
+//!
+//! One lock per channel guards the buffer and two FIFO queues of blocked
+//! senders and receivers. A value meets a waiting partner directly: a sender
+//! that finds a blocked receiver hands the value into the receiver's slot and
+//! wakes it; a receiver that takes from a full buffer refills it from the
+//! first blocked sender. Wake-ups happen after the lock is released.
+
+use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
+use crate::loom::sync::{Arc, Mutex};
+use crate::park::{self, Waiter};
+use crate::task::WaitReason;
+use std::collections::VecDeque;
+use std::fmt;
+
+const WAITING: u8 = 0;
+const DONE: u8 = 1;
+const CLOSED: u8 = 2;
+
+struct Slot<T> {
+    waiter: Waiter,
+    value: Mutex<Option<T>>,
+    state: AtomicU8,
+}
+
+impl<T> Slot<T> {
+    fn new(value: Option<T>) -> Arc<Slot<T>> {
+        Arc::new(Slot {
+            waiter: Waiter::current(),
+            value: Mutex::new(value),
+            state: AtomicU8::new(WAITING),
+        })
+    }
+
+    /// Completes the slot (chan lock held by the caller) and returns the
+    /// waiter to wake once the lock is released.
+    fn finish(&self, how: u8) -> Waiter {
+        // Release: pairs with the Acquire load in the waiting loop, so the
+        // value written before is visible to the woken side.
+        self.state.store(how, Release);
+        self.waiter.clone()
+    }
+
+    fn wait(&self, reason: WaitReason) -> u8 {
+        loop {
+            let s = self.state.load(Acquire);
+            if s != WAITING {
+                return s;
+            }
+            park::park(reason);
+        }
+    }
+}
+
+struct State<T> {
+    buf: VecDeque<T>,
+    closed: bool,
+    recvq: VecDeque<Arc<Slot<T>>>,
+    sendq: VecDeque<Arc<Slot<T>>>,
+    senders: usize,
+    receivers: usize,
+}
+
+struct Chan<T> {
+    cap: usize,
+    state: Mutex<State<T>>,
+}
+
+/// The sending half of a channel. Cloneable; when the last `Sender` is
+/// dropped the channel is closed.
+pub struct Sender<T> {
+    chan: Arc<Chan<T>>,
+}
+
+/// The receiving half of a channel. Cloneable (several goroutines may
+/// receive); iterating receives until the channel is closed and drained.
+pub struct Receiver<T> {
+    chan: Arc<Chan<T>>,
+}
+
+/// A send failed because the channel is closed (or has no receivers left);
+/// the value comes back.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub struct SendError<T>(pub T);
+
+impl<T> fmt::Debug for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("SendError(..)")
+    }
+}
+
+impl<T> fmt::Display for SendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("send on a closed channel")
+    }
+}
+
+impl<T> std::error::Error for SendError<T> {}
+
+/// Why a non-blocking receive returned nothing.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum TryRecvError {
+    /// Nothing is ready now.
+    Empty,
+    /// The channel is closed and drained.
+    Closed,
+}
+
+/// Why a non-blocking send did not happen.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum TrySendError<T> {
+    /// The buffer is full and no receiver waits.
+    Full(T),
+    /// The channel is closed.
+    Closed(T),
+}
+
+impl<T> fmt::Debug for TrySendError<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TrySendError::Full(_) => f.write_str("Full(..)"),
+            TrySendError::Closed(_) => f.write_str("Closed(..)"),
+        }
+    }
+}
+
+/// Creates a channel with room for `cap` values; `cap = 0` is an unbuffered
+/// channel where every send waits for its receiver (Go's `make(chan T)`).
+///
+/// ```
+/// gort::run(|| {
+///     let (tx, rx) = gort::chan::<i32>(0);
+///     gort::go(move || {
+///         for i in 0..3 {
+///             tx.send(i).unwrap();
+///         }
+///     });
+///     let got: Vec<i32> = rx.into_iter().collect();
+///     assert_eq!(got, [0, 1, 2]);
+/// });
+/// ```
+pub fn chan<T: Send>(cap: usize) -> (Sender<T>, Receiver<T>) {
+    let chan = Arc::new(Chan {
+        cap,
+        state: Mutex::new(State {
+            buf: VecDeque::with_capacity(cap.min(1024)),
+            closed: false,
+            recvq: VecDeque::new(),
+            sendq: VecDeque::new(),
+            senders: 1,
+            receivers: 1,
+        }),
+    });
+    (Sender { chan: chan.clone() }, Receiver { chan })
+}
+
+impl<T> Sender<T> {
+    /// Sends `v`, blocking the goroutine until a receiver takes it
+    /// (unbuffered) or there is room in the buffer.
+    ///
+    /// # Errors
+    /// [`SendError`] with the value if the channel is closed, or closes while
+    /// waiting, or every `Receiver` is gone.
+    pub fn send(&self, v: T) -> Result<(), SendError<T>> {
+        let mut s = self.chan.state.lock();
+        if s.closed || s.receivers == 0 {
+            return Err(SendError(v));
+        }
+        if let Some(r) = s.recvq.pop_front() {
+            *r.value.lock() = Some(v);
+            let w = r.finish(DONE);
+            drop(s);
+            w.wake();
+            return Ok(());
+        }
+        if s.buf.len() < self.chan.cap {
+            s.buf.push_back(v);
+            return Ok(());
+        }
+        let slot = Slot::new(Some(v));
+        s.sendq.push_back(slot.clone());
+        drop(s);
+        match slot.wait(WaitReason::ChanSend) {
+            DONE => Ok(()),
+            _ => match slot.value.lock().take() {
+                Some(v) => Err(SendError(v)),
+                None => Ok(()),
+            },
+        }
+    }
+
+    /// Sends without blocking.
+    ///
+    /// # Errors
+    /// [`TrySendError::Full`] if it would block, [`TrySendError::Closed`] if
+    /// the channel is closed.
+    pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
+        let mut s = self.chan.state.lock();
+        if s.closed || s.receivers == 0 {
+            return Err(TrySendError::Closed(v));
+        }
+        if let Some(r) = s.recvq.pop_front() {
+            *r.value.lock() = Some(v);
+            let w = r.finish(DONE);
+            drop(s);
+            w.wake();
+            return Ok(());
+        }
+        if s.buf.len() < self.chan.cap {
+            s.buf.push_back(v);
+            return Ok(());
+        }
+        Err(TrySendError::Full(v))
+    }
+
+    /// Closes the channel (Go's `close(ch)`): receivers drain what is
+    /// buffered, then get `None`; blocked and later senders get an error.
+    /// Closing twice is harmless.
+    pub fn close(&self) {
+        self.chan.close();
+    }
+
+    /// Whether the channel is closed.
+    pub fn is_closed(&self) -> bool {
+        self.chan.state.lock().closed
+    }
+
+    /// Values buffered now.
+    pub fn len(&self) -> usize {
+        self.chan.state.lock().buf.len()
+    }
+
+    /// Whether no value is buffered now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The buffer capacity.
+    pub fn capacity(&self) -> usize {
+        self.chan.cap
+    }
+}
+
+impl<T> Chan<T> {
+    fn close(&self) {
+        let mut s = self.state.lock();
+        if s.closed {
+            return;
+        }
+        s.closed = true;
+        let mut wake: Vec<Waiter> = Vec::with_capacity(s.recvq.len() + s.sendq.len());
+        for r in s.recvq.drain(..) {
+            wake.push(r.finish(CLOSED));
+        }
+        for w in s.sendq.drain(..) {
+            wake.push(w.finish(CLOSED));
+        }
+        drop(s);
+        for w in wake {
+            w.wake();
+        }
+    }
+}
+
+impl<T> Receiver<T> {
+    /// Receives the next value, blocking the goroutine until one is sent.
+    /// Returns `None` once the channel is closed and drained.
+    pub fn recv(&self) -> Option<T> {
+        let mut s = self.chan.state.lock();
+        match Self::take_ready(&mut s) {
+            Ok((v, wake)) => {
+                drop(s);
+                if let Some(w) = wake {
+                    w.wake();
+                }
+                return Some(v);
+            }
+            Err(TryRecvError::Closed) => return None,
+            Err(TryRecvError::Empty) => {}
+        }
+        let slot = Slot::new(None);
+        s.recvq.push_back(slot.clone());
+        drop(s);
+        match slot.wait(WaitReason::ChanReceive) {
+            DONE => slot.value.lock().take(),
+            _ => None,
+        }
+    }
+
+    /// Receives without blocking.
+    ///
+    /// # Errors
+    /// [`TryRecvError::Empty`] if nothing is ready, [`TryRecvError::Closed`]
+    /// if the channel is closed and drained.
+    pub fn try_recv(&self) -> Result<T, TryRecvError> {
+        let mut s = self.chan.state.lock();
+        let (v, wake) = Self::take_ready(&mut s)?;
+        drop(s);
+        if let Some(w) = wake {
+            w.wake();
+        }
+        Ok(v)
+    }
+
+    fn take_ready(s: &mut State<T>) -> Result<(T, Option<Waiter>), TryRecvError> {
+        if let Some(v) = s.buf.pop_front() {
+            // Refill the buffer from the first blocked sender.
+            let mut wake = None;
+            if let Some(snd) = s.sendq.pop_front() {
+                if let Some(x) = snd.value.lock().take() {
+                    s.buf.push_back(x);
+                }
+                wake = Some(snd.finish(DONE));
+            }
+            return Ok((v, wake));
+        }
+        if let Some(snd) = s.sendq.pop_front() {
+            let v = snd.value.lock().take();
+            let w = snd.finish(DONE);
+            return match v {
+                Some(v) => Ok((v, Some(w))),
+                None => Err(TryRecvError::Empty),
+            };
+        }
+        if s.closed || s.senders == 0 {
+            return Err(TryRecvError::Closed);
+        }
+        Err(TryRecvError::Empty)
+    }
+
+    /// An iterator that receives until the channel is closed and drained.
+    pub fn iter(&self) -> Iter<'_, T> {
+        Iter { rx: self }
+    }
+
+    /// Values buffered now.
+    pub fn len(&self) -> usize {
+        self.chan.state.lock().buf.len()
+    }
+
+    /// Whether no value is buffered now.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+/// Borrowing iterator over received values ([`Receiver::iter`]).
+#[derive(Debug)]
+pub struct Iter<'a, T> {
+    rx: &'a Receiver<T>,
+}
+
+impl<T> Iterator for Iter<'_, T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv()
+    }
+}
+
+/// Owning iterator over received values.
+#[derive(Debug)]
+pub struct IntoIter<T> {
+    rx: Receiver<T>,
+}
+
+impl<T> Iterator for IntoIter<T> {
+    type Item = T;
+    fn next(&mut self) -> Option<T> {
+        self.rx.recv()
+    }
+}
+
+impl<T> IntoIterator for Receiver<T> {
+    type Item = T;
+    type IntoIter = IntoIter<T>;
+    fn into_iter(self) -> IntoIter<T> {
+        IntoIter { rx: self }
+    }
+}
+
+impl<'a, T> IntoIterator for &'a Receiver<T> {
+    type Item = T;
+    type IntoIter = Iter<'a, T>;
+    fn into_iter(self) -> Iter<'a, T> {
+        self.iter()
+    }
+}
+
+impl<T> Clone for Sender<T> {
+    fn clone(&self) -> Self {
+        self.chan.state.lock().senders += 1;
+        Sender {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Clone for Receiver<T> {
+    fn clone(&self) -> Self {
+        self.chan.state.lock().receivers += 1;
+        Receiver {
+            chan: self.chan.clone(),
+        }
+    }
+}
+
+impl<T> Drop for Sender<T> {
+    fn drop(&mut self) {
+        let last = {
+            let mut s = self.chan.state.lock();
+            s.senders -= 1;
+            s.senders == 0
+        };
+        if last {
+            self.chan.close();
+        }
+    }
+}
+
+impl<T> Drop for Receiver<T> {
+    fn drop(&mut self) {
+        let mut s = self.chan.state.lock();
+        s.receivers -= 1;
+        if s.receivers > 0 {
+            return;
+        }
+        // No one will ever receive: fail blocked senders.
+        let wake: Vec<Waiter> = s.sendq.drain(..).map(|w| w.finish(CLOSED)).collect();
+        drop(s);
+        for w in wake {
+            w.wake();
+        }
+    }
+}
+
+impl<T> fmt::Debug for Sender<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Sender")
+            .field("capacity", &self.chan.cap)
+            .finish()
+    }
+}
+
+impl<T> fmt::Debug for Receiver<T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Receiver")
+            .field("capacity", &self.chan.cap)
+            .finish()
+    }
+}

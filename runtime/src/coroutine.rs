@@ -1,0 +1,171 @@
+//! Coroutines: goroutines that start blocked and take turns with their caller
+//! on one M (Go's `newcoro`/`coroswitch`), the layer under `pull()`.
+//!
+//! A [`CoroLink`] joins a coroutine goroutine to whoever is waiting on it:
+//!
+//! ```text
+//!            coroswitch (caller -> coro)             coroswitch (coro -> caller)
+//!   link.coro:   Some(coro) -> None                     None -> Some(coro)
+//!   link.caller: None -> Some(caller)                   Some(caller) -> None
+//! ```
+//!
+//! Each switch moves two `TaskRef`s between the link and the M's "current"
+//! slot: ownership moves, no reference count changes, no run queue, no lock,
+//! no allocation. The M's loop performs the switch (`Worker::switch_to`,
+//! `switch_back`), so a coroutine that blocks inside (a channel receive)
+//! parks like any goroutine while its caller stays waiting, and the hand-back
+//! happens on whichever M the coroutine runs on when it yields.
+//!
+//! Exclusive access to the link's cells: the caller side touches them only
+//! from `next`/`stop` (serialised by `Pull`'s state word), the M touches them
+//! only while that caller is suspended in the switch, and the coroutine only
+//! while it runs, which is exactly when the caller waits.
+
+use crate::coro::{self, Req, Resume};
+use crate::loom::cell::UnsafeCell;
+use crate::sched::context::current_worker;
+use crate::sched::worker::Worker;
+use crate::task::state::{transition, Status, WaitReason};
+use crate::task::{Task, TaskRef};
+use std::ptr::NonNull;
+
+/// The meeting point of a coroutine and its caller.
+#[derive(Debug, Default)]
+pub(crate) struct CoroLink {
+    coro: UnsafeCell<Option<TaskRef>>,
+    caller: UnsafeCell<Option<TaskRef>>,
+}
+
+// SAFETY: see the module doc: the cells are touched by one side at a time, and
+// every hand-over between threads passes through the run queues, the park
+// word or `Pull`'s state word (release/acquire).
+unsafe impl Sync for CoroLink {}
+// SAFETY: as above.
+unsafe impl Send for CoroLink {}
+
+impl CoroLink {
+    #[inline(always)]
+    pub(crate) fn take_coro(&self) -> TaskRef {
+        // SAFETY: exclusive access (module doc).
+        match self.coro.with_mut(|p| unsafe { (*p).take() }) {
+            Some(t) => t,
+            None => crate::fatal("coroutine switch to a coroutine that is running or finished"),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_coro(&self, t: TaskRef) {
+        // SAFETY: exclusive access (module doc).
+        self.coro.with_mut(|p| unsafe { *p = Some(t) });
+    }
+
+    #[inline(always)]
+    pub(crate) fn take_caller(&self) -> TaskRef {
+        // SAFETY: exclusive access (module doc).
+        match self.caller.with_mut(|p| unsafe { (*p).take() }) {
+            Some(t) => t,
+            None => crate::fatal("coroutine switch back with no caller waiting"),
+        }
+    }
+
+    #[inline(always)]
+    pub(crate) fn set_caller(&self, t: TaskRef) {
+        // SAFETY: exclusive access (module doc).
+        self.caller.with_mut(|p| unsafe { *p = Some(t) });
+    }
+
+    /// Takes the coroutine out, if it has not exited.
+    pub(crate) fn take_coro_if_any(&self) -> Option<TaskRef> {
+        // SAFETY: called by the `Pull` owner when no switch is in progress.
+        self.coro.with_mut(|p| unsafe { (*p).take() })
+    }
+
+    /// Whether the coroutine goroutine still exists (not yet exited).
+    pub(crate) fn coro_alive(&self) -> bool {
+        // SAFETY: called by the caller side between switches (module doc).
+        self.coro.with(|p| unsafe { (*p).is_some() })
+    }
+}
+
+/// Creates a coroutine goroutine that starts blocked (Go's `newcoro`): it is
+/// in no run queue and first runs when its caller switches to it.
+#[track_caller]
+pub(crate) fn newcoro<F>(
+    link: NonNull<CoroLink>,
+    func: &'static str,
+    body: F,
+) -> std::io::Result<()>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let site = std::panic::Location::caller();
+    let w = current_worker();
+    if w.is_null() {
+        panic!(
+            "gort::iter::pull called outside a gort runtime (use gort::run or Runtime::block_on)"
+        );
+    }
+    // SAFETY: a non-null current worker is alive while this thread runs its loop.
+    let w = unsafe { &*w };
+    let t = w.shared.new_task(site, func, move |_first| body())?;
+    transition(&t, Status::Waiting, WaitReason::Coroutine);
+    if let Some(p) = w.proc() {
+        p.register(&t);
+    }
+    crate::trace::go_create(w, &t, true);
+    // SAFETY: the link is new and owned by the `Pull` being built.
+    unsafe { link.as_ref() }.set_coro(t);
+    Ok(())
+}
+
+/// Switches from the running goroutine to the coroutine of `link` and
+/// returns when it switches back (yields) or exits.
+#[inline(always)]
+pub(crate) fn coroswitch(link: NonNull<CoroLink>) -> Resume {
+    let (_, t) = running();
+    // SAFETY: `t` is the running goroutine.
+    unsafe { coro::suspend(t.yielder(), Req::Switch(link)) }
+}
+
+/// From inside a coroutine: switches back to the goroutine waiting on it.
+#[inline(always)]
+pub(crate) fn coroswitch_back(link: NonNull<CoroLink>) -> Resume {
+    let (_, t) = running();
+    // SAFETY: `t` is the running goroutine.
+    unsafe { coro::suspend(t.yielder(), Req::SwitchBack(link)) }
+}
+
+/// Marks the running coroutine so that its exit switches to the caller
+/// waiting in `link` (Go's `coroexit`).
+pub(crate) fn set_exit_link(link: NonNull<CoroLink>) {
+    let (_, t) = running();
+    t.exit_link.with_mut(|p| {
+        // SAFETY: only the task itself and, after it exits, its M touch this.
+        unsafe { *p = Some(link) }
+    });
+}
+
+/// Takes the exit link of a finished task.
+pub(crate) fn take_exit_link(t: &Task) -> Option<NonNull<CoroLink>> {
+    // SAFETY: `t` has finished on this M; nobody else touches the field.
+    t.exit_link.with_mut(|p| unsafe { (*p).take() })
+}
+
+/// The running goroutine and its M.
+#[inline(always)]
+fn running() -> (&'static Worker, &'static Task) {
+    let w = current_worker();
+    if w.is_null() {
+        panic!("gort: coroutine operation outside a gort runtime");
+    }
+    // SAFETY: the worker outlives any goroutine code running on its thread;
+    // the 'static lifetimes never escape the callers in this module, which
+    // use them only before suspending.
+    let w: &'static Worker = unsafe { &*w };
+    let t = w.cur.get();
+    if t.is_null() {
+        panic!("gort: coroutine operation outside a goroutine");
+    }
+    // SAFETY: `cur` is the running task, alive while it runs.
+    (w, unsafe { &*t })
+}

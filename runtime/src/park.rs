@@ -1,0 +1,196 @@
+//! Blocking a goroutine without blocking its thread (Go's gopark/goready).
+//!
+//! Each task has a park word:
+//!
+//! ```text
+//!   EMPTY     running (or runnable), no wake-up pending
+//!   NOTIFIED  a wake-up arrived while it was not parked: the next park
+//!             returns at once (one token; tokens do not accumulate)
+//!   PARKED    suspended, in no queue; the unparker that moves it back to
+//!             EMPTY owns the duty of scheduling it
+//! ```
+//!
+//! Protocol (no lost wake-up):
+//! 1. `park(reason)`: if a token is pending, consume it and return. Else
+//!    record the reason and suspend to the M with `Req::Park`.
+//! 2. The M ([`commit`]) CASes EMPTY -> PARKED. On failure a token arrived
+//!    between 1 and 2: it consumes it and resumes the goroutine at once.
+//! 3. `unpark(t)`: EMPTY -> NOTIFIED (the parker will see it in 1 or 2), or
+//!    PARKED -> EMPTY followed by queueing `t` (exactly one unparker wins).
+//!
+//! Callers re-check their condition after `park` returns: a stale token can
+//! make a park return early.
+//!
+//! Outside a goroutine (a plain thread using a channel), the same calls block
+//! the thread with `std::thread::park`.
+
+use crate::coro::{self, Req, Resume};
+use crate::loom::sync::atomic::Ordering::*;
+use crate::sched::context::current_worker;
+use crate::sched::worker::Worker;
+use crate::task::state::{transition, Status, WaitReason};
+use crate::task::{Task, TaskRef};
+use crate::trace as tr;
+
+const EMPTY: u8 = 0;
+const NOTIFIED: u8 = 1;
+const PARKED: u8 = 2;
+
+/// Something that can block and be woken: the current goroutine, or the
+/// current plain thread.
+#[derive(Clone, Debug)]
+pub(crate) enum Waiter {
+    Task(TaskRef),
+    Thread(std::thread::Thread),
+}
+
+/// The running goroutine, if this thread runs one.
+#[inline]
+pub(crate) fn current_task() -> Option<TaskRef> {
+    let w = current_worker();
+    if w.is_null() {
+        return None;
+    }
+    // SAFETY: a non-null current worker is alive for the whole time this
+    // thread runs its loop, which includes any goroutine code.
+    let w = unsafe { &*w };
+    let t = w.cur.get();
+    if t.is_null() {
+        return None;
+    }
+    // SAFETY: `cur` points at the running task, kept alive by the loop; we
+    // take a new strong reference from it.
+    unsafe {
+        std::sync::Arc::increment_strong_count(t);
+        Some(std::sync::Arc::from_raw(t))
+    }
+}
+
+impl Waiter {
+    /// The caller, as a waiter.
+    pub(crate) fn current() -> Waiter {
+        match current_task() {
+            Some(t) => Waiter::Task(t),
+            None => Waiter::Thread(std::thread::current()),
+        }
+    }
+
+    /// Wakes the waiter (see the module protocol).
+    pub(crate) fn wake(&self) {
+        match self {
+            Waiter::Task(t) => unpark(t),
+            Waiter::Thread(th) => th.unpark(),
+        }
+    }
+}
+
+/// Blocks the caller until woken (a goroutine parks; a thread parks its thread).
+pub(crate) fn park(reason: WaitReason) {
+    let w = current_worker();
+    if w.is_null() || {
+        // SAFETY: see `current_task`.
+        unsafe { (*w).cur.get().is_null() }
+    } {
+        std::thread::park();
+        return;
+    }
+    // SAFETY: as above.
+    let w = unsafe { &*w };
+    // SAFETY: we are the goroutine `cur` points at.
+    let t = unsafe { w.current_task() };
+    park_task(w, t, reason);
+}
+
+/// Parks the running goroutine `t` (running on `w`).
+pub(crate) fn park_task(w: &Worker, t: &Task, reason: WaitReason) {
+    if t.park
+        .compare_exchange(NOTIFIED, EMPTY, AcqRel, Acquire)
+        .is_ok()
+    {
+        return;
+    }
+    if std::thread::panicking() {
+        crate::fatal(
+            "a goroutine tried to block while panicking (a Drop that blocks during unwinding)",
+        );
+    }
+    if w.in_syscall.get() {
+        panic!("gort: a goroutine blocked on the runtime inside gort::syscall; block outside the closure instead");
+    }
+    t.reason.store(reason as u8, Relaxed);
+    // SAFETY: `t` is the running goroutine; its yielder is valid.
+    let how = unsafe { coro::suspend(t.yielder(), Req::Park) };
+    if how == Resume::Cancel {
+        std::panic::resume_unwind(Box::new(coro::Cancelled));
+    }
+}
+
+/// The M's half of a park: commits `t` to PARKED, or, if a wake-up already
+/// arrived, keeps running it. Returns whether `t` is now parked.
+pub(crate) fn commit(w: &Worker, t: &TaskRef) -> bool {
+    let reason = t.wait_reason_pending();
+    tr::go_block(w, t, reason);
+    transition(t, Status::Waiting, reason);
+    // AcqRel: release publishes the goroutine's writes (and its suspended
+    // stack) to the unparker that schedules it; acquire pairs with an
+    // unparker's release of NOTIFIED.
+    match t.park.compare_exchange(EMPTY, PARKED, AcqRel, Acquire) {
+        Ok(_) => true,
+        Err(_) => {
+            // NOTIFIED: consume the token and run on.
+            t.park.store(EMPTY, Relaxed);
+            tr::go_unblock(w, t);
+            transition(t, Status::Runnable, WaitReason::Unspecified);
+            tr::go_start(w, t);
+            false
+        }
+    }
+}
+
+/// Wakes `t` (see the module protocol).
+pub(crate) fn unpark(t: &TaskRef) {
+    let mut cur = t.park.load(Acquire);
+    loop {
+        match cur {
+            NOTIFIED => return,
+            EMPTY => match t.park.compare_exchange(EMPTY, NOTIFIED, AcqRel, Acquire) {
+                Ok(_) => return,
+                Err(a) => cur = a,
+            },
+            _ => match t.park.compare_exchange(PARKED, EMPTY, AcqRel, Acquire) {
+                Ok(_) => {
+                    ready(t.clone());
+                    return;
+                }
+                Err(a) => cur = a,
+            },
+        }
+    }
+}
+
+/// Queues a parked goroutine that this thread just claimed.
+fn ready(t: TaskRef) {
+    let w = current_worker();
+    if w.is_null() {
+        let shared = t.shared.clone();
+        t.unblock_pending.store(true, Relaxed);
+        shared.ready_from_outside(t);
+        return;
+    }
+    // SAFETY: see `current_task`.
+    let w = unsafe { &*w };
+    if !std::sync::Arc::ptr_eq(&w.shared, &t.shared) || w.in_syscall.get() || w.p.get().is_none() {
+        let shared = t.shared.clone();
+        t.unblock_pending.store(true, Relaxed);
+        shared.ready_from_outside(t);
+        return;
+    }
+    w.ready(t);
+}
+
+impl Task {
+    /// The reason recorded by the pending park.
+    pub(crate) fn wait_reason_pending(&self) -> WaitReason {
+        WaitReason::from_u8(self.reason.load(Relaxed))
+    }
+}

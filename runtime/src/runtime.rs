@@ -1,0 +1,183 @@
+//! `Runtime`: starting, running a main goroutine, and shutting down.
+
+use crate::builder::Builder;
+use crate::loom::sync::atomic::Ordering::*;
+use crate::loom::sync::Arc;
+use crate::sched::{sysmon, Shared};
+use crate::task::join::JoinSlot;
+use crate::task::TaskRef;
+use std::io;
+use std::panic::{self, AssertUnwindSafe};
+
+/// A gort runtime: Ps, the Ms (threads) that run goroutines on them, and the
+/// goroutine stacks.
+///
+/// Threads start on demand and park when idle. Dropping the runtime stops
+/// every M, unwinds any goroutine still blocked and frees every stack; a
+/// goroutine that is running when the runtime is dropped is waited for.
+#[derive(Debug)]
+pub struct Runtime {
+    shared: Arc<Shared>,
+    sysmon: Option<std::thread::JoinHandle<()>>,
+}
+
+impl Runtime {
+    /// A [`Builder`] with default settings.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A runtime with default settings.
+    ///
+    /// # Errors
+    /// As [`Builder::build`].
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+
+    pub(crate) fn start(procs: usize, stack_size: usize) -> io::Result<Runtime> {
+        crate::coro::overflow::install();
+        let shared = Arc::new(Shared::new(procs, stack_size)?);
+        let s2 = shared.clone();
+        let sysmon = std::thread::Builder::new()
+            .name("gort-sysmon".into())
+            .spawn(move || sysmon::run(s2))?;
+        Ok(Runtime {
+            shared,
+            sysmon: Some(sysmon),
+        })
+    }
+
+    /// The number of Ps.
+    pub fn procs(&self) -> usize {
+        self.shared.procs.len()
+    }
+
+    /// Runs `f` as a main goroutine and returns its result. The first call
+    /// on a runtime runs goroutine 1.
+    ///
+    /// With `GORT_TRACE=FILE` in the environment, the whole call is traced
+    /// into `FILE`.
+    ///
+    /// # Panics
+    /// Re-raises a panic of `f`. Panics with Go's message
+    /// `all goroutines are asleep - deadlock!` when every goroutine is
+    /// blocked and nothing (timer, syscall) can wake one.
+    #[track_caller]
+    pub fn block_on<F, T>(&self, f: F) -> T
+    where
+        F: FnOnce() -> T + Send + 'static,
+        T: Send + 'static,
+    {
+        let site = std::panic::Location::caller();
+        let slot = JoinSlot::<T>::new();
+        let slot2 = slot.clone();
+        let env_trace = crate::trace_api::env_trace_path();
+        let body = move |_first| {
+            let guard = env_trace.map(crate::trace_api::EnvTrace::start);
+            let r = panic::catch_unwind(AssertUnwindSafe(f));
+            drop(guard);
+            slot2.complete(r);
+        };
+        let t: TaskRef = match self.shared.new_task(site, std::any::type_name::<F>(), body) {
+            Ok(t) => t,
+            Err(e) => panic!("gort: cannot allocate the main goroutine's stack: {e}"),
+        };
+        self.shared
+            .orphans
+            .lock()
+            .push(std::sync::Arc::downgrade(&t));
+        let me = std::thread::current();
+        {
+            let mut s = self.shared.sched.lock();
+            s.main_waiting += 1;
+            s.main_threads.push(me.clone());
+        }
+        self.shared.push_global(std::iter::once(t));
+        let deadlock = loop {
+            if slot.is_done() {
+                break false;
+            }
+            {
+                let s = self.shared.sched.lock();
+                if s.deadlock {
+                    break true;
+                }
+            }
+            std::thread::park();
+        };
+        {
+            let mut s = self.shared.sched.lock();
+            s.main_waiting -= 1;
+            if s.main_waiting == 0 {
+                // Goroutines stuck by a reported deadlock stay stuck, but a
+                // later block_on starts with a clean verdict.
+                s.deadlock = false;
+            }
+            if let Some(i) = s.main_threads.iter().position(|th| th.id() == me.id()) {
+                s.main_threads.swap_remove(i);
+            }
+        }
+        if deadlock && !slot.is_done() {
+            panic!("all goroutines are asleep - deadlock!");
+        }
+        match slot.wait() {
+            Ok(v) => v,
+            Err(p) => panic::resume_unwind(p),
+        }
+    }
+
+    /// Stack statistics: (stacks handed out now, stacks carved in total).
+    pub fn stack_stats(&self) -> (usize, usize) {
+        (self.shared.stacks.live(), self.shared.stacks.allocated())
+    }
+
+    /// Live goroutines (created and not yet finished).
+    pub fn live_goroutines(&self) -> usize {
+        self.shared.live.load(Relaxed)
+    }
+}
+
+impl Drop for Runtime {
+    fn drop(&mut self) {
+        let shared = &self.shared;
+        shared.shutting_down.store(true, Release);
+        let threads = {
+            let mut s = shared.sched.lock();
+            s.shutdown = true;
+            for h in s.handles.values() {
+                h.unparker.unpark();
+            }
+            shared.sched_cv.notify_all();
+            std::mem::take(&mut s.threads)
+        };
+        shared.timers.shutdown();
+        for t in threads {
+            let _ = t.join();
+        }
+        if let Some(j) = self.sysmon.take() {
+            let _ = j.join();
+        }
+        // Every M is gone: unwind what is left, queued or blocked.
+        let mut tasks: Vec<TaskRef> = Vec::new();
+        {
+            let mut s = shared.sched.lock();
+            tasks.extend(s.global.drain(..));
+        }
+        for p in shared.procs.iter() {
+            // SAFETY: every M has exited, so no thread holds this P.
+            let l = unsafe { p.local() };
+            tasks.extend(l.runnext.take());
+            while let Some(t) = l.queue.pop() {
+                tasks.push(t);
+            }
+            tasks.extend(p.registry.lock().drain(..).filter_map(|w| w.upgrade()));
+        }
+        tasks.extend(shared.orphans.lock().drain(..).filter_map(|w| w.upgrade()));
+        for t in &tasks {
+            // SAFETY: no M runs any goroutine any more.
+            unsafe { t.cancel() };
+        }
+        drop(tasks);
+    }
+}

@@ -1,0 +1,295 @@
+//! The scheduler's shared state and the operations every M uses.
+//!
+//! Overview (Go's G/M/P model; `Task` = G, `Worker` = M, `Proc` = P):
+//!
+//! 1. An M runs goroutines only while it holds a P. It looks for work in its
+//!    P's `runnext` slot, then the P's local queue, the global queue (first,
+//!    every 61st pick, for fairness), then steals half of another P's queue.
+//! 2. Finding nothing, it gives its P back to the idle list and parks
+//!    ([`worker`]). Whoever makes work appear and sees an idle P with no
+//!    spinning M hands that P to an idle M (or starts a new one): [`Shared::wakep`].
+//! 3. A goroutine made ready by a goroutine goes to its P's `runnext`, so a
+//!    ping-pong pair stays on one P; made ready from outside (timers, plain
+//!    threads) it goes to the global queue.
+//! 4. When every M is idle, no syscall is in flight and no timer is pending,
+//!    nothing can ever run again: the runtime reports a deadlock.
+
+pub(crate) mod context;
+pub(crate) mod proc;
+pub(crate) mod queue;
+pub(crate) mod sysmon;
+pub(crate) mod worker;
+
+use crate::coro::StackPool;
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::task::TaskRef;
+use crossbeam_utils::sync::Unparker;
+use proc::Proc;
+use std::collections::VecDeque;
+
+/// An M as other threads see it: how to wake it and what to hand it.
+pub(crate) struct WorkerHandle {
+    pub(crate) id: usize,
+    pub(crate) unparker: Unparker,
+    /// A P (and optionally a task to run first) handed to this M while it
+    /// sleeps; taken by the M when it wakes.
+    pub(crate) handoff: Mutex<Option<Handoff>>,
+}
+
+impl std::fmt::Debug for WorkerHandle {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("WorkerHandle")
+            .field("id", &self.id)
+            .finish()
+    }
+}
+
+/// What an idle M is handed when woken.
+#[derive(Debug)]
+pub(crate) struct Handoff {
+    pub(crate) p: usize,
+    pub(crate) task: Option<TaskRef>,
+    pub(crate) spinning: bool,
+}
+
+/// State under the scheduler lock (Go's `sched.lock`).
+#[derive(Debug, Default)]
+pub(crate) struct Sched {
+    pub(crate) global: VecDeque<TaskRef>,
+    pub(crate) idle_procs: Vec<usize>,
+    pub(crate) idle_workers: Vec<Arc<WorkerHandle>>,
+    /// Worker threads alive.
+    pub(crate) nworkers: usize,
+    /// Of those, parked without a P (idle, or locked and waiting).
+    pub(crate) nidle: usize,
+    pub(crate) next_worker_id: usize,
+    pub(crate) threads: Vec<std::thread::JoinHandle<()>>,
+    pub(crate) shutdown: bool,
+    /// Set once a deadlock was found; `block_on` reports it.
+    pub(crate) deadlock: bool,
+    /// Stop-the-world in progress: Ms park their P here at their next
+    /// scheduling point.
+    pub(crate) stw: bool,
+    /// Every live M, by ID, for hand-offs to wired Ms.
+    pub(crate) handles: std::collections::HashMap<usize, Arc<WorkerHandle>>,
+    /// `block_on` calls waiting for their main goroutine.
+    pub(crate) main_waiting: usize,
+    /// Their threads, woken when a deadlock is found.
+    pub(crate) main_threads: Vec<std::thread::Thread>,
+}
+
+/// Everything the Ms of one runtime share.
+pub(crate) struct Shared {
+    pub(crate) procs: Box<[Proc]>,
+    pub(crate) sched: Mutex<Sched>,
+    /// Signalled when `deadlock` or a stop-the-world changes.
+    pub(crate) sched_cv: Condvar,
+    pub(crate) stacks: StackPool,
+    pub(crate) next_goid: AtomicU64,
+    pub(crate) npidle: AtomicUsize,
+    pub(crate) nspinning: AtomicUsize,
+    /// Goroutines inside `gort::syscall`.
+    pub(crate) in_syscall: AtomicUsize,
+    /// Live goroutines (created, not yet finished).
+    pub(crate) live: AtomicUsize,
+    /// Length hint of the global queue, readable without the lock.
+    pub(crate) global_len: AtomicUsize,
+    pub(crate) timers: sysmon::Timers,
+    pub(crate) stack_size: usize,
+    pub(crate) shutting_down: AtomicBool,
+    /// Hint for `stw_requested`; the truth is `Sched::stw`.
+    pub(crate) stw_flag: AtomicBool,
+    /// Goroutines created outside any P (main goroutines).
+    pub(crate) orphans: Mutex<Vec<std::sync::Weak<crate::task::Task>>>,
+    pub(crate) epoch: std::time::Instant,
+}
+
+impl std::fmt::Debug for Shared {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Shared")
+            .field("procs", &self.procs.len())
+            .finish()
+    }
+}
+
+impl Shared {
+    pub(crate) fn new(procs: usize, stack_size: usize) -> std::io::Result<Shared> {
+        let stacks = StackPool::new(stack_size)?;
+        let sched = Sched {
+            idle_procs: (0..procs).rev().collect(),
+            ..Sched::default()
+        };
+        Ok(Shared {
+            procs: (0..procs).map(Proc::new).collect(),
+            sched: Mutex::new(sched),
+            sched_cv: Condvar::new(),
+            stacks,
+            next_goid: AtomicU64::new(1),
+            npidle: AtomicUsize::new(procs),
+            nspinning: AtomicUsize::new(0),
+            in_syscall: AtomicUsize::new(0),
+            live: AtomicUsize::new(0),
+            global_len: AtomicUsize::new(0),
+            timers: sysmon::Timers::default(),
+            stack_size,
+            shutting_down: AtomicBool::new(false),
+            stw_flag: AtomicBool::new(false),
+            orphans: Mutex::new(Vec::new()),
+            epoch: std::time::Instant::now(),
+        })
+    }
+
+    /// Nanoseconds since the runtime started.
+    pub(crate) fn now_ns(&self) -> u64 {
+        self.epoch.elapsed().as_nanos() as u64
+    }
+
+    /// Appends tasks to the global queue and wakes Ms to run them.
+    pub(crate) fn push_global(self: &Arc<Self>, tasks: impl IntoIterator<Item = TaskRef>) {
+        let mut s = self.sched.lock();
+        for t in tasks {
+            s.global.push_back(t);
+        }
+        self.global_len.store(s.global.len(), Relaxed);
+        self.wake_idle_locked(&mut s);
+    }
+
+    /// Wakes one idle M with an idle P, if both exist (sched lock held).
+    pub(crate) fn wake_idle_locked(self: &Arc<Self>, s: &mut Sched) {
+        if s.stw || s.shutdown {
+            return;
+        }
+        if let Some(p) = s.idle_procs.pop() {
+            self.npidle.fetch_sub(1, SeqCst);
+            self.nspinning.fetch_add(1, SeqCst);
+            self.start_m_locked(
+                s,
+                Handoff {
+                    p,
+                    task: None,
+                    spinning: true,
+                },
+            );
+        }
+    }
+
+    /// Wakes an M to look for work if a P is idle and no M is already
+    /// looking (Go's `wakep`).
+    #[inline]
+    pub(crate) fn wakep(self: &Arc<Self>) {
+        // SeqCst: pairs with the idle path's SeqCst increment of `npidle`
+        // followed by its re-check of every run queue (a Dekker handshake:
+        // either we see the idle P, or it sees our queued work).
+        if self.npidle.load(SeqCst) == 0 || self.nspinning.load(SeqCst) != 0 {
+            return;
+        }
+        self.wakep_slow();
+    }
+
+    #[cold]
+    fn wakep_slow(self: &Arc<Self>) {
+        let mut s = self.sched.lock();
+        if self.nspinning.load(SeqCst) != 0 {
+            return;
+        }
+        self.wake_idle_locked(&mut s);
+    }
+
+    /// Gives `h.p` to an idle M, or starts a new M with it.
+    pub(crate) fn start_m_locked(self: &Arc<Self>, s: &mut Sched, h: Handoff) {
+        self.procs[h.p].status.store(proc::RUNNING, Release);
+        if let Some(w) = s.idle_workers.pop() {
+            s.nidle -= 1;
+            *w.handoff.lock() = Some(h);
+            w.unparker.unpark();
+            return;
+        }
+        let id = s.next_worker_id;
+        s.next_worker_id += 1;
+        s.nworkers += 1;
+        let shared = self.clone();
+        let spawned = std::thread::Builder::new()
+            .name(format!("gort-m{id}"))
+            .stack_size(256 << 10)
+            .spawn(move || worker::run(shared, id, Some(h), None));
+        match spawned {
+            Ok(j) => s.threads.push(j),
+            Err(e) => crate::fatal(&format!("cannot start an M (worker thread): {e}")),
+        }
+    }
+
+    /// Whether a stop-the-world waits for this M's P.
+    #[inline(always)]
+    pub(crate) fn stw_requested(&self) -> bool {
+        self.stw_flag.load(Relaxed)
+    }
+
+    /// Reports a deadlock if nothing can ever run again (sched lock held).
+    pub(crate) fn check_deadlock(&self, s: &mut Sched) {
+        if s.main_waiting == 0 || s.deadlock || s.shutdown || s.stw {
+            return;
+        }
+        if s.nidle < s.nworkers || !s.global.is_empty() {
+            return;
+        }
+        if self.in_syscall.load(SeqCst) != 0 || self.timers.pending() != 0 {
+            return;
+        }
+        if self.procs.iter().any(|p| p.has_work_hint()) {
+            return;
+        }
+        s.deadlock = true;
+        self.sched_cv.notify_all();
+        for th in &s.main_threads {
+            th.unpark();
+        }
+    }
+
+    /// Frees a finished goroutine's coroutine and stack.
+    pub(crate) fn free_task(&self, t: &crate::task::Task) {
+        // SAFETY: `t` finished on this thread; nobody else touches its
+        // coroutine any more.
+        let coro = unsafe { t.with_coro(|c| c.take()) };
+        if let Some(c) = coro {
+            self.stacks.put(c.into_stack());
+        }
+        self.live.fetch_sub(1, Relaxed);
+    }
+
+    /// Creates a goroutine (not yet queued) running `body` on a pooled stack.
+    pub(crate) fn new_task<F>(
+        self: &Arc<Self>,
+        site: &'static std::panic::Location<'static>,
+        func: &'static str,
+        body: F,
+    ) -> std::io::Result<TaskRef>
+    where
+        F: FnOnce(crate::coro::Resume) + Send + 'static,
+    {
+        let id = self.next_goid.fetch_add(1, Relaxed);
+        let mut stack = self.stacks.get()?;
+        stack.set_owner(id);
+        let t = Arc::new(crate::task::Task::new(id, site, func, self.clone()));
+        let addr = Arc::as_ptr(&t) as usize;
+        let set_yielder = move |y| {
+            // SAFETY: the task owns this coroutine, so it is alive whenever
+            // the coroutine runs; only the task itself writes its yielder.
+            unsafe { (*(addr as *const crate::task::Task)).set_yielder(y) }
+        };
+        let coro = crate::coro::Coro::new(stack, set_yielder, body);
+        // SAFETY: the task is new; nobody else can see it yet.
+        unsafe { t.set_coro(coro) };
+        self.live.fetch_add(1, Relaxed);
+        Ok(t)
+    }
+
+    /// Hands a runnable task to the scheduler from a thread that holds no P.
+    pub(crate) fn ready_from_outside(self: &Arc<Self>, t: TaskRef) {
+        self.push_global(std::iter::once(t));
+    }
+}
+
+/// The worker IDs of this process start from here on the trace wire, so that
+/// they never collide with the "no thread" value and read like thread IDs.
+pub(crate) const WIRE_M_BASE: u64 = 1;

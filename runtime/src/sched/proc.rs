@@ -1,0 +1,119 @@
+//! `Proc`: a P, the scheduling slot an M must hold to run goroutines.
+//!
+//! A P owns a local run queue and a `runnext` slot. Owner-only state lives in
+//! [`ProcLocal`], reached only by the M holding the P ([`Proc::local`]).
+//!
+//! ```text
+//!   status   meaning                         who may change it
+//!   IDLE     in the idle list                 the M that takes it (under sched lock)
+//!   RUNNING  held by an M running code        its M
+//!   SYSCALL  held by an M in a syscall        its M (back to RUNNING) or sysmon (retake)
+//!   STOPPED  parked for a stop-the-world      the STW coordinator
+//! ```
+
+use super::queue::{self, Local, Steal};
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
+use crate::loom::sync::Mutex;
+use crate::task::TaskRef;
+
+pub(crate) const IDLE: u8 = 0;
+pub(crate) const RUNNING: u8 = 1;
+pub(crate) const SYSCALL: u8 = 2;
+
+/// State only the holding M touches.
+#[derive(Debug)]
+pub(crate) struct ProcLocal {
+    pub(crate) queue: Local<TaskRef>,
+    pub(crate) runnext: Option<TaskRef>,
+    /// Scheduling decisions made on this P (for the global-queue fairness check).
+    pub(crate) tick: u32,
+    /// Consecutive picks from `runnext` (bounded, so a ping-pong pair cannot
+    /// starve the rest of the queue).
+    pub(crate) runnext_streak: u32,
+}
+
+/// A P.
+pub(crate) struct Proc {
+    pub(crate) id: usize,
+    pub(crate) status: AtomicU8,
+    /// Incremented on every syscall entry; sysmon uses it to see a syscall
+    /// that has lasted across two of its checks.
+    pub(crate) syscall_tick: AtomicU64,
+    /// Trace clock reading (ns since runtime start) at syscall entry.
+    pub(crate) syscall_since: AtomicU64,
+    /// The worker that entered the current syscall while holding this P.
+    pub(crate) syscall_m: AtomicU64,
+    /// 0, or 1 + the worker a syscall-retake took this P from (for the
+    /// trace's `ProcSteal`); read by the M that acquires the P next.
+    pub(crate) stolen_from: AtomicU64,
+    pub(crate) steal: Steal<TaskRef>,
+    local: UnsafeCell<ProcLocal>,
+    /// Weak references to goroutines created on this P (for shutdown and
+    /// trace status enumeration); compacted as it grows.
+    pub(crate) registry: Mutex<Vec<std::sync::Weak<crate::task::Task>>>,
+}
+
+// SAFETY: `local` is accessed only by the M holding the P (see `Proc::local`);
+// P ownership moves between Ms through the sched lock or the status CAS,
+// which order those accesses.
+unsafe impl Sync for Proc {}
+// SAFETY: as above.
+unsafe impl Send for Proc {}
+
+impl std::fmt::Debug for Proc {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Proc")
+            .field("id", &self.id)
+            .field("status", &self.status.load(Relaxed))
+            .finish()
+    }
+}
+
+impl Proc {
+    pub(crate) fn new(id: usize) -> Proc {
+        let (q, steal) = queue::local();
+        Proc {
+            id,
+            status: AtomicU8::new(IDLE),
+            syscall_tick: AtomicU64::new(0),
+            syscall_since: AtomicU64::new(0),
+            syscall_m: AtomicU64::new(0),
+            stolen_from: AtomicU64::new(0),
+            steal,
+            local: UnsafeCell::new(ProcLocal {
+                queue: q,
+                runnext: None,
+                tick: 0,
+                runnext_streak: 0,
+            }),
+            registry: Mutex::new(Vec::new()),
+        }
+    }
+
+    /// The P's owner-only state.
+    ///
+    /// # Safety
+    /// The caller's thread must hold this P, and must not let two results of
+    /// this function be alive at once.
+    #[inline(always)]
+    #[allow(clippy::mut_from_ref)]
+    pub(crate) unsafe fn local(&self) -> &mut ProcLocal {
+        // SAFETY: exclusive access is guaranteed by the caller.
+        self.local.with_mut(|p| unsafe { &mut *p })
+    }
+
+    /// Whether the P has queued work (a snapshot, for any thread).
+    pub(crate) fn has_work_hint(&self) -> bool {
+        !self.steal.is_empty()
+    }
+
+    /// Records a goroutine created on this P.
+    pub(crate) fn register(&self, t: &TaskRef) {
+        let mut r = self.registry.lock();
+        if r.len() >= 64 && r.len().is_power_of_two() {
+            r.retain(|w| w.strong_count() > 0);
+        }
+        r.push(std::sync::Arc::downgrade(t));
+    }
+}

@@ -1,0 +1,87 @@
+//! `syscall`: running a blocking OS call without starving other goroutines
+//! (Go's entersyscall/exitsyscall).
+//!
+//! 1. Enter: the goroutine goes to `Syscall`; its P to `SYSCALL`; sysmon is
+//!    told to watch.
+//! 2. The call runs on the goroutine's own stack and thread. If it lasts long
+//!    and the P has work, sysmon takes the P and hands it to another M.
+//! 3. Exit: the goroutine CASes its old P back to RUNNING (fast path); if it
+//!    was taken, it takes any idle P; if there is none it asks its M to queue
+//!    it on the global queue and waits to be scheduled like any goroutine.
+
+use crate::coro::{self, Req};
+use crate::loom::sync::atomic::Ordering::*;
+use crate::sched::context::current_worker;
+use crate::sched::proc;
+use crate::task::state::{transition, Status, WaitReason};
+use crate::trace as tr;
+use std::panic::{self, AssertUnwindSafe};
+
+/// Runs `f`, a call that may block in the OS, the way Go runs a system call.
+///
+/// While `f` blocks, other goroutines keep running: if it lasts more than
+/// about 20 µs and other goroutines are waiting, the P is handed to another
+/// thread. When `f` returns, the goroutine gets a P back (its own if it is
+/// still free) or waits in the run queue for one.
+///
+/// `f` must not use the runtime's blocking operations (channels, `sleep`,
+/// `join`, `pull`): it runs outside the scheduler. Outside a goroutine, `f`
+/// simply runs.
+///
+/// ```
+/// gort::run(|| {
+///     let n = gort::syscall(|| std::fs::read("/dev/null").map(|v| v.len()));
+///     assert_eq!(n.unwrap(), 0);
+/// });
+/// ```
+pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
+    let wp = current_worker();
+    // SAFETY: a non-null current worker is alive while its thread runs
+    // goroutine code.
+    let Some(w) = (unsafe { wp.as_ref() }) else {
+        return f();
+    };
+    let tp = w.cur.get();
+    let Some(pid) = w.p.get() else { return f() };
+    if tp.is_null() || w.in_syscall.get() {
+        return f();
+    }
+    // SAFETY: `cur` is the running goroutine (us).
+    let t = unsafe { &*tp };
+    let p = &w.shared.procs[pid];
+    tr::go_syscall_begin(w, t, pid);
+    transition(t, Status::Syscall, WaitReason::Unspecified);
+    w.in_syscall.set(true);
+    w.shared.in_syscall.fetch_add(1, SeqCst);
+    p.syscall_m.store(w.handle.id as u64 + 1, Relaxed);
+    p.syscall_tick.fetch_add(1, Release);
+    // Release: publishes the P's state to a sysmon that takes it.
+    p.status.store(proc::SYSCALL, Release);
+    w.shared.timers.poke();
+
+    let r = panic::catch_unwind(AssertUnwindSafe(f));
+
+    let reacquired_own = w.try_reacquire_after_syscall(pid);
+    if reacquired_own {
+        let same = w.p.get() == Some(pid);
+        tr::go_syscall_end(w, t, !same);
+        transition(t, Status::Running, WaitReason::Unspecified);
+        w.in_syscall.set(false);
+        w.shared.in_syscall.fetch_sub(1, SeqCst);
+    } else {
+        // No P: the M queues us; we continue on whichever M runs us next.
+        tr::go_syscall_end_blocked_no_p(w, t);
+        w.in_syscall.set(false);
+        // The M counts us out of `in_syscall` once we are queued.
+        w.shared.in_syscall.fetch_sub(1, SeqCst);
+        // SAFETY: we are the running goroutine.
+        let how = unsafe { coro::suspend(t.yielder(), Req::SyscallNoP) };
+        if how == coro::Resume::Cancel {
+            panic::resume_unwind(Box::new(coro::Cancelled));
+        }
+    }
+    match r {
+        Ok(v) => v,
+        Err(p) => panic::resume_unwind(p),
+    }
+}

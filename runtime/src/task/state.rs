@@ -1,0 +1,104 @@
+//! Goroutine status and wait reasons, and the one function that changes them.
+//!
+//! ```text
+//!   Runnable --start--> Running --park--> Waiting(reason) --ready--> Runnable
+//!      ^                  |  |  \--syscall--> Syscall --exit--> Running | Runnable
+//!      +------yield-------+  +--exit--> Dead
+//!   coroutines: Waiting(coroutine) <--switch--> Running
+//! ```
+//!
+//! Every status change goes through [`transition`], so the tracer hooks one
+//! place (`crate::trace`).
+
+use super::Task;
+use crate::loom::sync::atomic::Ordering::*;
+
+/// A goroutine's scheduling status.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum Status {
+    /// In a run queue, or about to be.
+    Runnable = 0,
+    /// Running on an M.
+    Running = 1,
+    /// Blocked; see [`WaitReason`].
+    Waiting = 2,
+    /// In a blocking system call (`gort::syscall`).
+    Syscall = 3,
+    /// Finished.
+    Dead = 4,
+}
+
+impl Status {
+    pub(crate) fn from_u8(v: u8) -> Status {
+        match v {
+            0 => Status::Runnable,
+            1 => Status::Running,
+            2 => Status::Waiting,
+            3 => Status::Syscall,
+            _ => Status::Dead,
+        }
+    }
+}
+
+/// Why a goroutine waits. The strings are Go's, so traces read like Go's.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(u8)]
+pub(crate) enum WaitReason {
+    /// No reason recorded.
+    Unspecified = 0,
+    /// `chan` receive.
+    ChanReceive,
+    /// `chan` send.
+    ChanSend,
+    /// `sync::Mutex`, `WaitGroup`, `JoinHandle::join`.
+    Sync,
+    /// `gort::sleep`.
+    Sleep,
+    /// A coroutine waiting to be switched to, or its caller.
+    Coroutine,
+    /// A runtime-internal wait.
+    SystemGoroutine,
+    /// Waiting on a `select!`.
+    Select,
+}
+
+impl WaitReason {
+    pub(crate) fn from_u8(v: u8) -> WaitReason {
+        match v {
+            1 => WaitReason::ChanReceive,
+            2 => WaitReason::ChanSend,
+            3 => WaitReason::Sync,
+            4 => WaitReason::Sleep,
+            5 => WaitReason::Coroutine,
+            6 => WaitReason::SystemGoroutine,
+            7 => WaitReason::Select,
+            _ => WaitReason::Unspecified,
+        }
+    }
+
+    /// Go's trace string for this reason.
+    pub(crate) fn as_str(self) -> &'static str {
+        match self {
+            WaitReason::Unspecified => "unspecified",
+            WaitReason::ChanReceive => "chan receive",
+            WaitReason::ChanSend => "chan send",
+            WaitReason::Sync => "sync",
+            WaitReason::Sleep => "sleep",
+            WaitReason::Coroutine => "coroutine",
+            WaitReason::SystemGoroutine => "system goroutine wait",
+            WaitReason::Select => "select",
+        }
+    }
+}
+
+/// Sets `t`'s status (and wait reason). The single place statuses change;
+/// trace events for the change are written by the caller's hook in
+/// `crate::trace`, inside the same tracer critical section.
+#[inline(always)]
+pub(crate) fn transition(t: &Task, to: Status, reason: WaitReason) {
+    if to == Status::Waiting {
+        t.reason.store(reason as u8, Relaxed);
+    }
+    t.status.store(to as u8, Relaxed);
+}

@@ -1,0 +1,36 @@
+//! Runtime -> tracer hooks: the only place that maps tasks, workers and Ps
+//! onto trace IDs. Each hook starts with the tracer's plain enabled check.
+#![allow(dead_code, unused_variables)]
+
+use crate::sched::worker::Worker;
+use crate::task::{Task, WaitReason};
+
+#[inline(always)]
+pub(crate) fn proc_start(w: &Worker, p: usize) {}
+#[inline(always)]
+pub(crate) fn proc_stop(w: &Worker) {}
+#[inline(always)]
+pub(crate) fn go_create(w: &Worker, t: &Task, blocked: bool) {}
+#[inline(always)]
+pub(crate) fn go_start(w: &Worker, t: &Task) {
+    if t.unblock_pending.load(std::sync::atomic::Ordering::Relaxed) {
+        t.unblock_pending
+            .store(false, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+#[inline(always)]
+pub(crate) fn go_stop(w: &Worker, t: &Task) {}
+#[inline(always)]
+pub(crate) fn go_block(w: &Worker, t: &Task, reason: WaitReason) {}
+#[inline(always)]
+pub(crate) fn go_unblock(w: &Worker, t: &Task) {}
+#[inline(always)]
+pub(crate) fn go_switch(w: &Worker, cur: &Task, target: &Task, destroy: bool) {}
+#[inline(always)]
+pub(crate) fn go_destroy(w: &Worker, t: &Task) {}
+#[inline(always)]
+pub(crate) fn go_syscall_begin(w: &Worker, t: &Task, p: usize) {}
+#[inline(always)]
+pub(crate) fn go_syscall_end(w: &Worker, t: &Task, other_p: bool) {}
+#[inline(always)]
+pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task) {}
