@@ -8,10 +8,14 @@
 //! summed, and the base is re-read at every batch start (and whenever the
 //! running time is exactly 0).
 //!
-//! Tie-breaking: Go orders cursors with equal times by the accident of map
-//! iteration, so its output can change between runs. Here the heap key is
-//! `(time, thread ID)`: with equal times the lower thread ID goes first, and
-//! the order is the same on every run.
+//! Tie-breaking: the heap compares times only and moves entries exactly as
+//! Go's reader does (strict comparisons; a cursor whose next event ties with
+//! another's stays where it is, so the thread that just advanced keeps going;
+//! removal sifts the entry to the root first). Go builds its heap in map
+//! iteration order, which varies between runs; here cursors are inserted in
+//! ascending thread-ID order, so the result is the same on every run and
+//! equals Go's whenever Go's own result does not depend on that order.
+//! Sorting for the slow path is stable, as Go's sort is for small frontiers.
 
 use gort_tracer::wire::EventType;
 
@@ -124,11 +128,6 @@ impl Cursor {
         self.off += n;
         Ok(true)
     }
-
-    #[inline]
-    fn key(&self) -> (i64, ThreadId) {
-        (self.ev.time, self.m)
-    }
 }
 
 /// Decodes one timed event from the front of `data`; returns its length and
@@ -170,7 +169,7 @@ fn decode_timed(data: &[u8], ev: &mut BaseEvent) -> Result<(usize, u64)> {
     Ok((n, dt))
 }
 
-/// Cursors with a pending event, as a binary min-heap on `(time, thread)`.
+/// Cursors with a pending event, as a binary min-heap on time.
 #[derive(Debug, Default)]
 pub(crate) struct Frontier {
     heap: Vec<Cursor>,
@@ -219,26 +218,33 @@ impl Frontier {
         }
     }
 
-    /// Removes the cursor at `i`.
-    pub(crate) fn remove(&mut self, i: usize) {
-        let last = self.heap.len() - 1;
-        self.heap.swap(i, last);
-        self.heap.pop();
-        if i < self.heap.len() {
-            self.update(i);
+    /// Removes the cursor at `i`: moves it to the root regardless of times,
+    /// swaps it with the last entry, drops it and sifts the new root down.
+    pub(crate) fn remove(&mut self, mut i: usize) {
+        if i >= self.heap.len() {
+            return;
         }
+        while i > 0 {
+            let parent = (i - 1) / 2;
+            self.heap.swap(parent, i);
+            i = parent;
+        }
+        let last = self.heap.len() - 1;
+        self.heap.swap(0, last);
+        self.heap.pop();
+        self.sift_down(0);
     }
 
-    /// Sorts the cursors by key; a sorted array is still a valid heap, and
-    /// positions then follow the order in which to try them.
+    /// Sorts the cursors by time (stably); a sorted array is still a valid
+    /// heap, and positions then follow the order in which to try them.
     pub(crate) fn sort(&mut self) {
-        self.heap.sort_by_key(|c| c.key());
+        self.heap.sort_by_key(|c| c.ev.time);
     }
 
     fn sift_up(&mut self, mut i: usize) -> usize {
         while i > 0 {
             let parent = (i - 1) / 2;
-            if self.heap[parent].key() <= self.heap[i].key() {
+            if self.heap[parent].ev.time <= self.heap[i].ev.time {
                 break;
             }
             self.heap.swap(parent, i);
@@ -251,8 +257,13 @@ impl Frontier {
         let n = self.heap.len();
         loop {
             let mut m = i;
+            let mut t = match self.heap.get(i) {
+                Some(c) => c.ev.time,
+                None => return,
+            };
             for c in [2 * i + 1, 2 * i + 2] {
-                if c < n && self.heap[c].key() < self.heap[m].key() {
+                if c < n && self.heap[c].ev.time < t {
+                    t = self.heap[c].ev.time;
                     m = c;
                 }
             }
@@ -276,9 +287,9 @@ mod tests {
     }
 
     #[test]
-    fn heap_orders_by_time_then_thread() {
+    fn heap_orders_by_time_and_keeps_ties_in_place() {
         let mut f = Frontier::default();
-        for (m, t) in [(5, 10), (2, 10), (9, 3), (1, 20), (-1, 10)] {
+        for (m, t) in [(-1, 10), (1, 20), (2, 10), (5, 10), (9, 3)] {
             f.push(cursor(m, t));
         }
         let mut order = Vec::new();
@@ -287,7 +298,19 @@ mod tests {
             order.push((c.ev.time, c.m.0));
             f.remove(0);
         }
-        assert_eq!(order, [(3, 9), (10, -1), (10, 2), (10, 5), (20, 1)]);
+        // Go's removal moves the last entry to the root; equal times do not
+        // sift past each other.
+        assert_eq!(order, [(3, 9), (10, 5), (10, -1), (10, 2), (20, 1)]);
+
+        // The root whose next event ties with a child's stays at the root.
+        let mut f = Frontier::default();
+        f.push(cursor(1, 5));
+        f.push(cursor(2, 7));
+        if let Some(c) = f.get_mut(0) {
+            c.ev.time = 7;
+        }
+        f.update(0);
+        assert_eq!(f.cursors()[0].m, ThreadId(1));
     }
 
     #[test]
