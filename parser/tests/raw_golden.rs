@@ -17,7 +17,10 @@ fn dump_matches_go_d2_byte_for_byte() {
                 .split(|&b| b == b'\n')
                 .zip(want.split(|&b| b == b'\n'))
                 .position(|(a, b)| a != b);
-            panic!("{}: -d=2 text differs (first at line {line:?})", path.display());
+            panic!(
+                "{}: -d=2 text differs (first at line {line:?})",
+                path.display()
+            );
         }
     }
 }
@@ -35,7 +38,11 @@ fn read_then_write_gives_back_the_same_bytes() {
             w.write_event(&ev).unwrap();
         }
         assert!(padded > 0, "{}: runtimes pad batch sizes", path.display());
-        assert!(w.finish().unwrap() == bin, "{}: re-encoding differs", path.display());
+        assert!(
+            w.finish().unwrap() == bin,
+            "{}: re-encoding differs",
+            path.display()
+        );
     }
 }
 
@@ -67,10 +74,18 @@ fn text_form_round_trips() {
         // The text is the header line plus Go's -d=2 dump.
         let mut want = b"Trace Go1.23\n".to_vec();
         want.extend_from_slice(&golden_d2(&path));
-        assert!(text.as_bytes() == want, "{}: text form differs", path.display());
+        assert!(
+            text.as_bytes() == want,
+            "{}: text form differs",
+            path.display()
+        );
         // Text to binary gives minimal encodings, so compare through the text.
         let bin2 = text_to_binary(text.as_bytes()).unwrap();
-        assert!(bin2.len() < bin.len(), "{}: padding is dropped", path.display());
+        assert!(
+            bin2.len() < bin.len(),
+            "{}: padding is dropped",
+            path.display()
+        );
         assert!(
             binary_to_text(&bin2).unwrap() == text,
             "{}: text -> binary -> text differs",

@@ -68,7 +68,9 @@ fn quote_matches_go_strconv_quote() {
     // A deterministic mix: every single byte, pairs around UTF-8 edges, and
     // pseudo-random strings biased towards multi-byte sequences.
     let mut inputs: Vec<Vec<u8>> = (0..=255u8).map(|b| vec![b]).collect();
-    for c in [0x7f, 0x80, 0xa0, 0xad, 0x2028, 0xfeff, 0xfffd, 0xe0001, 0x10ffff, 0x1f600] {
+    for c in [
+        0x7f, 0x80, 0xa0, 0xad, 0x2028, 0xfeff, 0xfffd, 0xe0001, 0x10ffff, 0x1f600,
+    ] {
         let ch = char::from_u32(c).unwrap();
         inputs.push(ch.to_string().into_bytes());
     }
@@ -116,7 +118,10 @@ func main() {{
 	}}
 }}
 "#,
-        hex.iter().map(|h| format!("{h:?}")).collect::<Vec<_>>().join(",")
+        hex.iter()
+            .map(|h| format!("{h:?}"))
+            .collect::<Vec<_>>()
+            .join(",")
     );
     let go = go_run("quote", &src);
     let go_lines: Vec<&str> = go.lines().collect();

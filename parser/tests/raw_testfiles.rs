@@ -15,7 +15,11 @@ fn every_go_test_file_parses_into_a_binary_trace() {
         .filter(|p| p.extension().is_some_and(|x| x == "test"))
         .collect();
     paths.sort();
-    assert!(paths.len() >= 20, "expected Go's test files in {}", dir.display());
+    assert!(
+        paths.len() >= 20,
+        "expected Go's test files in {}",
+        dir.display()
+    );
     let (mut ok, mut fail) = (0, 0);
     for path in &paths {
         let src = std::fs::read(path).unwrap();
@@ -41,7 +45,12 @@ fn every_go_test_file_parses_into_a_binary_trace() {
         assert_eq!(events, from_text, "{}", path.display());
         // And binary -> text -> binary is the identity on Go's minimal encoding.
         let text = binary_to_text(&t.trace).unwrap();
-        assert_eq!(text_to_binary(text.as_bytes()).unwrap(), t.trace, "{}", path.display());
+        assert_eq!(
+            text_to_binary(text.as_bytes()).unwrap(),
+            t.trace,
+            "{}",
+            path.display()
+        );
         assert_eq!(t.version, Reader::new(&t.trace).unwrap().version());
     }
     assert!(ok > 0 && fail > 0, "{ok} SUCCESS and {fail} FAILURE files");

@@ -4,7 +4,9 @@
 //! `go tool trace -d=2`:
 //!
 //! 1. The 16-byte header must read `go 1.22 trace` or `go 1.23 trace` (plus
-//!    three NULs).
+//!    three NULs). Like Go, the readers also accept the older versions Go
+//!    knows by number (1.11, 1.19, 1.21) but have no event table for them, so
+//!    the first event of such a trace is an invalid event type.
 //! 2. Each event starts with a type byte. The end of input here is the normal
 //!    end of the trace. A byte of 0 or above the last defined event (136) is an
 //!    error; bytes 50 to 127 are accepted as argument-less, nameless events.
@@ -39,7 +41,7 @@ use crate::error::{Error, ErrorKind, Result};
 const OVERFLOW: &str = "binary: varint overflows a 64-bit integer";
 
 /// How to decode one type byte: argument count and trailers.
-#[derive(Clone, Copy)]
+#[derive(Clone, Copy, Debug)]
 struct Shape {
     /// Accepted by Go's raw reader (1 to the last defined type).
     known: bool,
@@ -88,9 +90,33 @@ pub fn read_header(input: &[u8]) -> Result<u32> {
     }
 }
 
+/// Versions that Go's raw reader accepts in a header although it has no
+/// event table for them (pre-1.22 formats): every event byte is then invalid.
+const TABLELESS: [u32; 3] = [11, 19, 21];
+
+/// The shape table for a trace with no event table.
+static NO_SHAPES: [Shape; 256] = [Shape {
+    known: false,
+    nargs: 0,
+    stack: false,
+    data: false,
+}; 256];
+
+/// Reads the header as Go's raw reader does: [`read_header`], except that the
+/// pre-1.22 versions Go knows by number are accepted with no event table.
+fn raw_header(input: &[u8]) -> Result<(u32, &'static [Shape; 256])> {
+    match read_header(input) {
+        Ok(v) => Ok((v, &SHAPES)),
+        Err(e) => match e.kind() {
+            ErrorKind::UnsupportedVersion(v) if TABLELESS.contains(&v) => Ok((v, &NO_SHAPES)),
+            _ => Err(e),
+        },
+    }
+}
+
 /// What [`decode`] found at the start of its input.
 #[derive(Debug)]
-pub(crate) enum Step<'a> {
+enum Step<'a> {
     /// A complete event and its length in bytes.
     Event(RawEvent<'a>, usize),
     /// The normal end of the trace (only when the input is final).
@@ -156,11 +182,11 @@ impl Cursor<'_> {
 
 /// Decodes the event at the start of `buf`. `at_end` says whether `buf`
 /// holds everything that is left of the input.
-pub(crate) fn decode(buf: &[u8], at_end: bool) -> Result<Step<'_>> {
+fn decode<'a>(buf: &'a [u8], at_end: bool, shapes: &[Shape; 256]) -> Result<Step<'a>> {
     let Some(&ty) = buf.first() else {
         return Ok(if at_end { Step::End } else { Step::NeedMore });
     };
-    let shape = SHAPES[usize::from(ty)];
+    let shape = shapes[usize::from(ty)];
     if !shape.known {
         return Err(Error::from_kind(ErrorKind::UnknownEvent(ty)));
     }
@@ -270,6 +296,7 @@ pub struct Reader<'a> {
     input: &'a [u8],
     pos: usize,
     version: u32,
+    shapes: &'static [Shape; 256],
     done: bool,
 }
 
@@ -280,16 +307,18 @@ impl<'a> Reader<'a> {
     ///
     /// As [`read_header`].
     pub fn new(input: &'a [u8]) -> Result<Reader<'a>> {
-        let version = read_header(input)?;
+        let (version, shapes) = raw_header(input)?;
         Ok(Reader {
             input,
             pos: HEADER_LEN,
             version,
+            shapes,
             done: false,
         })
     }
 
-    /// The Go minor version in the header (22 or 23).
+    /// The Go minor version in the header (22 or 23; see the module
+    /// documentation for older ones).
     pub fn version(&self) -> u32 {
         self.version
     }
@@ -309,7 +338,7 @@ impl<'a> Reader<'a> {
             return Ok(None);
         }
         let rest = self.input.get(self.pos..).unwrap_or_default();
-        match decode(rest, true) {
+        match decode(rest, true, self.shapes) {
             Ok(Step::Event(ev, n)) => {
                 self.pos += n;
                 Ok(Some(ev))
@@ -352,6 +381,7 @@ pub struct StreamReader<R> {
     eof: bool,
     done: bool,
     version: u32,
+    shapes: &'static [Shape; 256],
 }
 
 /// Smallest read the stream reader asks for.
@@ -372,16 +402,18 @@ impl<R: Read> StreamReader<R> {
             eof: false,
             done: false,
             version: 0,
+            shapes: &NO_SHAPES,
         };
         while r.buf.len() < HEADER_LEN && !r.eof {
             r.fill()?;
         }
-        r.version = read_header(&r.buf)?;
+        (r.version, r.shapes) = raw_header(&r.buf)?;
         r.start = HEADER_LEN;
         Ok(r)
     }
 
-    /// The Go minor version in the header (22 or 23).
+    /// The Go minor version in the header (22 or 23; see the module
+    /// documentation for older ones).
     pub fn version(&self) -> u32 {
         self.version
     }
@@ -433,7 +465,7 @@ impl<R: Read> StreamReader<R> {
         // event must borrow `self.buf` only after the last `fill`.
         let len = loop {
             let rest = self.buf.get(self.start..).unwrap_or_default();
-            match decode(rest, self.eof) {
+            match decode(rest, self.eof, self.shapes) {
                 Ok(Step::Event(_, n)) => break n,
                 Ok(Step::End) => {
                     self.done = true;
@@ -453,7 +485,7 @@ impl<R: Read> StreamReader<R> {
         };
         let at = self.start;
         self.start += len;
-        match decode(&self.buf[at..at + len], true) {
+        match decode(&self.buf[at..at + len], true, self.shapes) {
             Ok(Step::Event(ev, _)) => Ok(Some(ev)),
             // The same bytes decoded a moment ago; anything else is impossible.
             _ => {
@@ -496,9 +528,18 @@ mod tests {
             ErrorKind::BadHeader
         );
         assert_eq!(
-            Reader::new(b"go 1.21 trace\0\0\0").unwrap_err().kind(),
-            ErrorKind::UnsupportedVersion(21)
+            Reader::new(b"go 1.20 trace\0\0\0").unwrap_err().kind(),
+            ErrorKind::UnsupportedVersion(20)
         );
+        // Go accepts a 1.21 header in the raw reader but decodes no event.
+        let old = b"go 1.21 trace\0\0\0\x01\x01";
+        let mut r = Reader::new(old).unwrap();
+        assert_eq!(r.version(), 21);
+        assert_eq!(
+            r.next().unwrap().unwrap_err().kind(),
+            ErrorKind::UnknownEvent(1)
+        );
+        assert_eq!(Reader::new(&old[..16]).unwrap().count(), 0);
         assert_eq!(Reader::new(b"go 1.22 trace\0\0\0").unwrap().version(), 22);
     }
 

@@ -21,7 +21,11 @@ pub(crate) fn golden_traces() -> Vec<PathBuf> {
         .filter(|p| p.extension().is_some_and(|x| x == "trace"))
         .collect();
     v.sort();
-    assert!(v.len() >= 10, "expected the golden traces in {}", dir.display());
+    assert!(
+        v.len() >= 10,
+        "expected the golden traces in {}",
+        dir.display()
+    );
     v
 }
 
@@ -48,14 +52,23 @@ pub(crate) fn goroot() -> PathBuf {
     let out = Command::new(&script)
         .arg("goroot")
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}; this test needs Go 1.23.9", script.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}; this test needs Go 1.23.9",
+                script.display()
+            )
+        });
     assert!(
         out.status.success(),
         "scripts/go-oracle goroot failed (Go 1.23.9 is needed): {}",
         String::from_utf8_lossy(&out.stderr)
     );
     let root = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
-    assert!(root.join("src/internal/trace").is_dir(), "no Go sources under {}", root.display());
+    assert!(
+        root.join("src/internal/trace").is_dir(),
+        "no Go sources under {}",
+        root.display()
+    );
     root
 }
 
@@ -65,7 +78,12 @@ pub(crate) fn oracle(args: &[&std::ffi::OsStr]) -> (bool, Vec<u8>, String) {
     let out = Command::new(&script)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e}; this test needs Go 1.23.9", script.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e}; this test needs Go 1.23.9",
+                script.display()
+            )
+        });
     if out.status.code() == Some(2) {
         panic!(
             "scripts/go-oracle {:?} could not run Go: {}",
@@ -73,7 +91,11 @@ pub(crate) fn oracle(args: &[&std::ffi::OsStr]) -> (bool, Vec<u8>, String) {
             String::from_utf8_lossy(&out.stderr)
         );
     }
-    (out.status.success(), out.stdout, String::from_utf8_lossy(&out.stderr).into_owned())
+    (
+        out.status.success(),
+        out.stdout,
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
 }
 
 /// The text Go's `-d=2` would print for `bin`, with our reader: the event
