@@ -17,6 +17,7 @@
 pub(crate) mod context;
 pub(crate) mod proc;
 pub(crate) mod queue;
+mod stw;
 pub(crate) mod sysmon;
 pub(crate) mod worker;
 
@@ -71,6 +72,8 @@ pub(crate) struct Sched {
     /// Stop-the-world in progress: Ms park their P here at their next
     /// scheduling point.
     pub(crate) stw: bool,
+    /// Ms waiting (with their P) for the stop-the-world to end.
+    pub(crate) stw_stopped: usize,
     /// Every live M, by ID, for hand-offs to wired Ms.
     pub(crate) handles: std::collections::HashMap<usize, Arc<WorkerHandle>>,
     /// `block_on` calls waiting for their main goroutine.

@@ -53,6 +53,9 @@ pub(crate) struct Worker {
     exit: Cell<bool>,
     /// A goroutine to run before looking at queues.
     next: Cell<Option<TaskRef>>,
+    /// A goroutine that was running on this M when it stopped for the world;
+    /// it continues without a new start.
+    resume: Cell<Option<TaskRef>>,
     /// Inside `gort::syscall`: readies go through the global queue.
     pub(crate) in_syscall: Cell<bool>,
 }
@@ -86,6 +89,7 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, handoff: Option<Handoff>, _unu
         spinning: Cell::new(false),
         exit: Cell::new(false),
         next: Cell::new(None),
+        resume: Cell::new(None),
         in_syscall: Cell::new(false),
     };
     set_current_worker(&w);
@@ -162,6 +166,10 @@ impl Worker {
     /// Returns `None` only at shutdown.
     fn find_runnable(&self) -> Option<TaskRef> {
         loop {
+            if self.p.get().is_some() && self.shared.stw_requested() {
+                self.stop_for_stw();
+                continue;
+            }
             if let Some(t) = self.next.take() {
                 return Some(t);
             }
@@ -170,10 +178,6 @@ impl Worker {
             }
             if self.p.get().is_none() {
                 self.idle_without_p();
-                continue;
-            }
-            if self.shared.stw_requested() {
-                self.stop_for_stw();
                 continue;
             }
             if let Some(t) = self.find_local_or_global() {
@@ -474,41 +478,19 @@ impl Worker {
         h.unparker.unpark();
     }
 
-    /// Parks this M's P for a stop-the-world and waits for the restart.
+    /// Waits, still holding the P, until a stop-the-world ends.
     #[cold]
     fn stop_for_stw(&self) {
-        let Some(pid) = self.p.get() else { return };
         let mut s = self.shared.sched.lock();
         if !s.stw {
             return;
         }
-        self.p.set(None);
-        if self.spinning.replace(false) {
-            self.shared.nspinning.fetch_sub(1, SeqCst);
-        }
-        self.shared.procs[pid].status.store(proc::IDLE, Release);
-        s.idle_procs.push(pid);
-        self.shared.npidle.fetch_add(1, SeqCst);
+        s.stw_stopped += 1;
         self.shared.sched_cv.notify_all();
         while s.stw {
             self.shared.sched_cv.wait(&mut s);
         }
-        // Take a P back if one is idle; otherwise go idle.
-        if let Some(pos) = s.idle_procs.iter().position(|&p| p == pid) {
-            s.idle_procs.swap_remove(pos);
-            self.shared.npidle.fetch_sub(1, SeqCst);
-            drop(s);
-            self.acquire_p(pid);
-        } else if let Some(p) = s.idle_procs.pop() {
-            self.shared.npidle.fetch_sub(1, SeqCst);
-            drop(s);
-            self.acquire_p(p);
-        } else {
-            s.nidle += 1;
-            s.idle_workers.push(self.handle.clone());
-            drop(s);
-            self.idle_wait();
-        }
+        s.stw_stopped -= 1;
     }
 
     /// Runs `t` and whatever it hands the M to, until the M must pick anew.
@@ -555,6 +537,12 @@ impl Worker {
                     Some(next) => t = next,
                     None => return,
                 },
+            }
+            // A goroutine that keeps running on this M without returning to
+            // the loop (coroutine switches) still stops for the world.
+            if self.shared.stw_requested() {
+                self.resume.set(Some(t));
+                return;
             }
         }
     }
