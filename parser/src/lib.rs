@@ -12,6 +12,7 @@ mod reader;
 mod resources;
 mod tables;
 pub mod testfile;
+mod validate;
 
 pub use error::{Error, ErrorKind, Result};
 pub use event::{
@@ -21,3 +22,4 @@ pub use event::{
 pub use reader::Reader;
 pub use resources::{GoId, GoState, ProcId, ProcState, ResourceId, TaskId, ThreadId, Transition};
 pub use tables::Frame;
+pub use validate::Validator;
