@@ -129,6 +129,57 @@ pub fn parse_expectation(data: &[u8]) -> Result<Expectation> {
     }
 }
 
+/// The byte-string values of a Go fuzzing corpus file: a
+/// `go test fuzz v1` line, then one `[]byte("...")` or `string("...")`
+/// literal per line (Go's own trace-reader corpus has one `[]byte` each).
+///
+/// # Errors
+///
+/// [`ErrorKind::BadTestFile`] for a missing version line or a value of
+/// another type or form.
+///
+/// # Examples
+///
+/// ```
+/// use gort_parser::testfile::go_fuzz_values;
+///
+/// let v = go_fuzz_values(b"go test fuzz v1\n[]byte(\"go\\x00\")\n").unwrap();
+/// assert_eq!(v, [b"go\x00".to_vec()]);
+/// ```
+pub fn go_fuzz_values(data: &[u8]) -> Result<Vec<Vec<u8>>> {
+    let bad = |m: String| Error::new(ErrorKind::BadTestFile, m);
+    let mut lines = data.split(|&b| b == b'\n');
+    if lines.next().map(trim_cr) != Some(b"go test fuzz v1") {
+        return Err(bad(
+            "not a Go fuzz corpus file (no \"go test fuzz v1\" line)".into(),
+        ));
+    }
+    let mut values = Vec::new();
+    for (i, line) in lines.enumerate() {
+        let line = trim_cr(line);
+        if line.is_empty() {
+            continue;
+        }
+        let lit = line
+            .strip_prefix(b"[]byte(")
+            .or_else(|| line.strip_prefix(b"string("))
+            .and_then(|l| l.strip_suffix(b")"))
+            .ok_or_else(|| {
+                bad(format!(
+                    "line {}: expected []byte(...) or string(...), got {}",
+                    i + 2,
+                    String::from_utf8_lossy(line)
+                ))
+            })?;
+        values.push(unquote(lit).map_err(|e| bad(format!("line {}: {}", i + 2, e.message())))?);
+    }
+    Ok(values)
+}
+
+fn trim_cr(line: &[u8]) -> &[u8] {
+    line.strip_suffix(b"\r").unwrap_or(line)
+}
+
 /// The files of a txtar archive, as `(name, data)` pairs; the leading comment
 /// is dropped. A marker line is `-- NAME --`; the last file's data gets a
 /// final newline if it lacks one.
@@ -207,6 +258,22 @@ mod tests {
         for bad in [&b"FAILURE\n"[..], b"FAILURE x", b"MAYBE"] {
             assert_eq!(
                 parse_expectation(bad).unwrap_err().kind(),
+                ErrorKind::BadTestFile
+            );
+        }
+    }
+
+    #[test]
+    fn go_fuzz_corpus_values() {
+        let v = go_fuzz_values(b"go test fuzz v1\r\n[]byte(\"a\\x01\")\nstring(`b`)\n").unwrap();
+        assert_eq!(v, [b"a\x01".to_vec(), b"b".to_vec()]);
+        for bad in [
+            &b"[]byte(\"a\")"[..],
+            b"go test fuzz v1\nint(3)",
+            b"go test fuzz v1\n[]byte(\"a)",
+        ] {
+            assert_eq!(
+                go_fuzz_values(bad).unwrap_err().kind(),
                 ErrorKind::BadTestFile
             );
         }
