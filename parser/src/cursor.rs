@@ -68,11 +68,6 @@ impl BaseEvent {
         }
     }
 
-    /// Extra slot `i`.
-    #[inline]
-    pub(crate) fn extra(&self, i: usize) -> u64 {
-        self.args.get(self.extra_index() + i).copied().unwrap_or(0)
-    }
 }
 
 /// One thread's position in its event batches.

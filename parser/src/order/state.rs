@@ -209,11 +209,6 @@ impl Ranges {
         };
         Ok(self.0.swap_remove(i).desc)
     }
-
-    /// True if any range is active.
-    pub(crate) fn any(&self) -> bool {
-        !self.0.is_empty()
-    }
 }
 
 /// A user region open on a goroutine: task and name (the name resolved,
