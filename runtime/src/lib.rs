@@ -35,9 +35,16 @@ mod sched;
 mod syscall;
 mod task;
 mod trace;
+#[cfg(feature = "trace")]
 mod trace_api;
 
 pub mod sync;
+
+/// Execution tracing in Go 1.23's format, and user annotations.
+#[cfg(feature = "trace")]
+pub mod trace {
+    pub use crate::trace_api::*;
+}
 
 /// Pull iterators: Go's `iter.Pull` on a direct coroutine switch.
 pub mod iter {

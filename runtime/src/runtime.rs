@@ -38,6 +38,9 @@ impl Runtime {
     pub(crate) fn start(procs: usize, stack_size: usize) -> io::Result<Runtime> {
         crate::coro::overflow::install();
         let shared = Arc::new(Shared::new(procs, stack_size)?);
+        crate::sched::RUNTIMES
+            .lock()
+            .push(std::sync::Arc::downgrade(&shared));
         let s2 = shared.clone();
         let sysmon = std::thread::Builder::new()
             .name("gort-sysmon".into())
@@ -72,9 +75,13 @@ impl Runtime {
         let site = std::panic::Location::caller();
         let slot = JoinSlot::<T>::new();
         let slot2 = slot.clone();
-        let env_trace = crate::trace_api::env_trace_path();
+        let env_trace = crate::trace::env_wanted();
         let body = move |_first| {
-            let guard = env_trace.map(crate::trace_api::EnvTrace::start);
+            let guard = if env_trace {
+                crate::trace::env_guard()
+            } else {
+                None
+            };
             let r = panic::catch_unwind(AssertUnwindSafe(f));
             drop(guard);
             slot2.complete(r);

@@ -13,6 +13,7 @@ use crate::coro::{self, Req};
 use crate::loom::sync::atomic::Ordering::*;
 use crate::sched::context::current_worker;
 use crate::sched::proc;
+use crate::sched::worker::Reacquired;
 use crate::task::state::{transition, Status, WaitReason};
 use crate::trace as tr;
 use std::panic::{self, AssertUnwindSafe};
@@ -61,10 +62,13 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
 
     let r = panic::catch_unwind(AssertUnwindSafe(f));
 
-    let reacquired_own = w.try_reacquire_after_syscall(pid);
-    if reacquired_own {
-        let same = w.p.get() == Some(pid);
-        tr::go_syscall_end(w, t, !same);
+    let back = w.try_reacquire_after_syscall(pid);
+    if back != Reacquired::None {
+        if back == Reacquired::Own {
+            tr::go_syscall_end(w, t);
+        } else {
+            tr::go_syscall_end_blocked(w, t);
+        }
         transition(t, Status::Running, WaitReason::Unspecified);
         w.in_syscall.set(false);
         w.shared.in_syscall.fetch_sub(1, SeqCst);

@@ -1,5 +1,307 @@
-//! Public tracing API (`gort::trace`).
-#![allow(dead_code)]
+//! `gort::trace`: execution tracing in Go 1.23's format, and user annotations.
+//!
+//! ```no_run
+//! gort::run(|| {
+//!     gort::trace::start(std::fs::File::create("out.trace").unwrap()).unwrap();
+//!     let task = gort::trace::new_task("work");
+//!     task.with_region("step", || gort::trace::log("phase", "one"));
+//!     drop(task);
+//!     gort::trace::stop().unwrap();
+//! });
+//! // go tool trace out.trace
+//! ```
+//!
+//! Starting and stopping stop the world (every goroutine of every gort runtime
+//! in the process reaches a scheduling point), because the tracer's enabled
+//! flag is read without synchronisation on every scheduling event. Set
+//! `GORT_TRACE=FILE` to trace every `block_on` of a program into `FILE`
+//! without code changes.
+
+use crate::api::running;
+use crate::loom::sync::Arc;
+use crate::sched::{Shared, RUNTIMES};
+use std::fmt;
+use std::io::Write;
+use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
+
+pub use gort_tracer::Config;
+
+/// Why tracing could not start or stop cleanly.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum Error {
+    /// `start` while a trace is being written.
+    AlreadyRunning,
+    /// `stop` with no trace running.
+    NotRunning,
+    /// `start`/`stop` called outside a goroutine.
+    NotInRuntime,
+    /// The writer failed (the trace stopped at that point; the program went on).
+    Write(std::io::Error),
+    /// The writer panicked (the trace stopped at that point).
+    WriterPanicked(String),
+}
+
+impl fmt::Display for Error {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Error::AlreadyRunning => f.write_str("gort::trace: tracing is already running"),
+            Error::NotRunning => f.write_str("gort::trace: tracing is not running"),
+            Error::NotInRuntime => {
+                f.write_str("gort::trace: start/stop must be called from a goroutine")
+            }
+            Error::Write(e) => write!(f, "gort::trace: the trace writer failed: {e}"),
+            Error::WriterPanicked(m) => write!(f, "gort::trace: the trace writer panicked: {m}"),
+        }
+    }
+}
+
+impl std::error::Error for Error {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            Error::Write(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// Serialises start/stop across the process.
+static SESSION: parking_lot::Mutex<bool> = parking_lot::Mutex::new(false);
+
+/// Every live runtime, for the process-wide stop-the-world.
+fn all_runtimes() -> Vec<Arc<Shared>> {
+    let mut r = RUNTIMES.lock();
+    r.retain(|w| w.strong_count() > 0);
+    r.iter().filter_map(|w| w.upgrade()).collect()
+}
+
+/// Starts tracing into `w` with the default [`Config`] (1 s generations,
+/// stacks on).
+///
+/// # Errors
+/// [`Error::AlreadyRunning`], [`Error::NotInRuntime`].
+pub fn start(w: impl Write + Send + 'static) -> Result<(), Error> {
+    start_with(w, Config::default())
+}
+
+/// Starts tracing into `w` with `cfg`.
+///
+/// # Errors
+/// As [`start`].
+pub fn start_with(w: impl Write + Send + 'static, cfg: Config) -> Result<(), Error> {
+    let Some((wk, t)) = running() else {
+        return Err(Error::NotInRuntime);
+    };
+    let Some(pid) = wk.p.get() else {
+        return Err(Error::NotInRuntime);
+    };
+    let mut session = SESSION.lock();
+    if *session {
+        return Err(Error::AlreadyRunning);
+    }
+    let me = wk.shared.clone();
+    let rts = all_runtimes();
+    for rt in &rts {
+        rt.stop_the_world(if Arc::ptr_eq(rt, &me) {
+            Some(pid)
+        } else {
+            None
+        });
+    }
+    // SAFETY: every M of every runtime is stopped at a scheduling point (or
+    // idle, or in a syscall whose return waits on its runtime's sched lock),
+    // and each restarts only through `start_the_world`, which takes that lock:
+    // the tracer's contract for flipping its flag.
+    let r = unsafe { gort_tracer::start(Box::new(w), cfg, Some(std::sync::Arc::new(Source))) };
+    if r.is_ok() {
+        crate::trace::emit_start(wk, t, &rts);
+        *session = true;
+    }
+    for rt in &rts {
+        rt.start_the_world();
+    }
+    r.map_err(|_| Error::AlreadyRunning)
+}
+
+/// Stops tracing: flushes every buffer, finishes the trace and returns what
+/// was written, or the writer's first error.
+///
+/// # Errors
+/// [`Error::NotRunning`], [`Error::NotInRuntime`], or the writer's failure.
+pub fn stop() -> Result<gort_tracer::Stats, Error> {
+    let Some((wk, _)) = running() else {
+        return Err(Error::NotInRuntime);
+    };
+    let Some(pid) = wk.p.get() else {
+        return Err(Error::NotInRuntime);
+    };
+    let mut session = SESSION.lock();
+    if !*session {
+        return Err(Error::NotRunning);
+    }
+    let me = wk.shared.clone();
+    let rts = all_runtimes();
+    for rt in &rts {
+        rt.stop_the_world(if Arc::ptr_eq(rt, &me) {
+            Some(pid)
+        } else {
+            None
+        });
+    }
+    // SAFETY: as in `start_with`.
+    unsafe { gort_tracer::begin_stop() };
+    for rt in &rts {
+        rt.start_the_world();
+    }
+    *session = false;
+    drop(session);
+    gort_tracer::finish_stop().map_err(|e| match e {
+        gort_tracer::TraceError::Io(e) => Error::Write(e),
+        gort_tracer::TraceError::Panicked(m) => Error::WriterPanicked(m),
+        #[allow(unreachable_patterns)]
+        _ => Error::NotRunning,
+    })
+}
+
+/// Whether a trace is being written.
+pub fn is_running() -> bool {
+    *SESSION.lock()
+}
+
+/// The runtime's goroutines and Ps, for the tracer's end-of-generation
+/// statuses.
+struct Source;
+
+impl gort_tracer::StatusSource for Source {
+    fn for_each_goroutine(
+        &self,
+        f: &mut dyn FnMut(u64, &gort_tracer::GoTrace, gort_tracer::wire::GoStatus, Option<u64>),
+    ) {
+        for rt in all_runtimes() {
+            let mut visit = |t: &crate::task::Task| {
+                let st = match t.status() {
+                    crate::task::Status::Runnable => gort_tracer::wire::GoStatus::Runnable,
+                    crate::task::Status::Waiting => gort_tracer::wire::GoStatus::Waiting,
+                    // Running and in-syscall goroutines are described by their
+                    // own M's events; dead ones need nothing.
+                    _ => return,
+                };
+                f(crate::trace::wire_g(t), &t.trace, st, None);
+            };
+            for p in rt.procs.iter() {
+                let reg: Vec<_> = p
+                    .registry
+                    .lock()
+                    .iter()
+                    .filter_map(|w| w.upgrade())
+                    .collect();
+                reg.iter().for_each(|t| visit(t));
+            }
+            let orphans: Vec<_> = rt
+                .orphans
+                .lock()
+                .iter()
+                .filter_map(|w| w.upgrade())
+                .collect();
+            orphans.iter().for_each(|t| visit(t));
+        }
+    }
+}
+
+static NEXT_TASK: AtomicU64 = AtomicU64::new(1);
+
+/// A user task (Go's `trace.Task`): a logical operation spanning goroutines.
+/// Ends when dropped.
+#[derive(Debug)]
+pub struct Task {
+    id: u64,
+}
+
+/// Begins a task named `name` (Go's `trace.NewTask`).
+pub fn new_task(name: &str) -> Task {
+    let id = NEXT_TASK.fetch_add(1, Relaxed);
+    crate::trace::user_task_begin(id, 0, name);
+    Task { id }
+}
+
+impl Task {
+    /// The task's ID.
+    pub fn id(&self) -> u64 {
+        self.id
+    }
+
+    /// Begins a subtask of this task.
+    pub fn new_child(&self, name: &str) -> Task {
+        let id = NEXT_TASK.fetch_add(1, Relaxed);
+        crate::trace::user_task_begin(id, self.id, name);
+        Task { id }
+    }
+
+    /// Runs `f` inside a region named `name` of this task.
+    pub fn with_region<R>(&self, name: &str, f: impl FnOnce() -> R) -> R {
+        let _r = Region::begin(self.id, name);
+        f()
+    }
+
+    /// Starts a region of this task; it ends when the returned value drops.
+    pub fn start_region(&self, name: &str) -> Region {
+        Region::begin(self.id, name)
+    }
+
+    /// Logs `message` under `category` in this task.
+    pub fn log(&self, category: &str, message: &str) {
+        crate::trace::user_log(self.id, category, message);
+    }
+}
+
+impl Drop for Task {
+    fn drop(&mut self) {
+        crate::trace::user_task_end(self.id);
+    }
+}
+
+/// A region of a goroutine's execution (Go's `trace.Region`); ends when
+/// dropped or on [`Region::end`]. Begin and end it on the same goroutine.
+#[derive(Debug)]
+pub struct Region {
+    task: u64,
+    name: String,
+}
+
+impl Region {
+    fn begin(task: u64, name: &str) -> Region {
+        crate::trace::user_region_begin(task, name);
+        Region {
+            task,
+            name: name.to_owned(),
+        }
+    }
+
+    /// Ends the region.
+    pub fn end(self) {}
+}
+
+impl Drop for Region {
+    fn drop(&mut self) {
+        crate::trace::user_region_end(self.task, &self.name);
+    }
+}
+
+/// Runs `f` inside a region named `name` of the background task.
+pub fn with_region<R>(name: &str, f: impl FnOnce() -> R) -> R {
+    let _r = Region::begin(0, name);
+    f()
+}
+
+/// Starts a region of the background task.
+pub fn start_region(name: &str) -> Region {
+    Region::begin(0, name)
+}
+
+/// Logs `message` under `category` (Go's `trace.Log`), in the background task.
+pub fn log(category: &str, message: &str) {
+    crate::trace::user_log(0, category, message);
+}
 
 /// The `GORT_TRACE` path, if set.
 pub(crate) fn env_trace_path() -> Option<std::path::PathBuf> {
@@ -9,10 +311,35 @@ pub(crate) fn env_trace_path() -> Option<std::path::PathBuf> {
 }
 
 /// Tracing for the length of a `block_on` (from `GORT_TRACE`).
-pub(crate) struct EnvTrace;
+pub(crate) struct EnvTrace {
+    on: bool,
+}
 
 impl EnvTrace {
-    pub(crate) fn start(_path: std::path::PathBuf) -> EnvTrace {
-        EnvTrace
+    pub(crate) fn start(path: std::path::PathBuf) -> EnvTrace {
+        let on = match std::fs::File::create(&path) {
+            Ok(f) => match start(std::io::BufWriter::new(f)) {
+                Ok(()) => true,
+                Err(e) => {
+                    eprintln!("gort: GORT_TRACE={}: {e}", path.display());
+                    false
+                }
+            },
+            Err(e) => {
+                eprintln!("gort: GORT_TRACE={}: {e}", path.display());
+                false
+            }
+        };
+        EnvTrace { on }
+    }
+}
+
+impl Drop for EnvTrace {
+    fn drop(&mut self) {
+        if self.on {
+            if let Err(e) = stop() {
+                eprintln!("gort: GORT_TRACE: {e}");
+            }
+        }
     }
 }

@@ -36,6 +36,8 @@ pub(crate) struct WorkerHandle {
     /// A P (and optionally a task to run first) handed to this M while it
     /// sleeps; taken by the M when it wakes.
     pub(crate) handoff: Mutex<Option<Handoff>>,
+    #[cfg(feature = "trace")]
+    pub(crate) trace: std::sync::Arc<crate::trace::ThreadTrace>,
 }
 
 impl std::fmt::Debug for WorkerHandle {
@@ -64,7 +66,6 @@ pub(crate) struct Sched {
     pub(crate) nworkers: usize,
     /// Of those, parked without a P (idle, or locked and waiting).
     pub(crate) nidle: usize,
-    pub(crate) next_worker_id: usize,
     pub(crate) threads: Vec<std::thread::JoinHandle<()>>,
     pub(crate) shutdown: bool,
     /// Set once a deadlock was found; `block_on` reports it.
@@ -106,7 +107,19 @@ pub(crate) struct Shared {
     /// Goroutines created outside any P (main goroutines).
     pub(crate) orphans: Mutex<Vec<std::sync::Weak<crate::task::Task>>>,
     pub(crate) epoch: std::time::Instant,
+    /// This runtime's number in the process (0 for the first).
+    pub(crate) serial: u64,
 }
+
+/// Worker (M) numbers are process-wide, so that traces of several runtimes
+/// never give two threads one ID.
+static NEXT_WORKER: AtomicUsize = AtomicUsize::new(0);
+/// Runtime serial numbers.
+static NEXT_RUNTIME: AtomicU64 = AtomicU64::new(0);
+/// Every live runtime, for process-wide stop-the-world (the tracer's flag is
+/// process-wide).
+pub(crate) static RUNTIMES: parking_lot::Mutex<Vec<std::sync::Weak<Shared>>> =
+    parking_lot::Mutex::new(Vec::new());
 
 impl std::fmt::Debug for Shared {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -140,6 +153,7 @@ impl Shared {
             stw_flag: AtomicBool::new(false),
             orphans: Mutex::new(Vec::new()),
             epoch: std::time::Instant::now(),
+            serial: NEXT_RUNTIME.fetch_add(1, Relaxed),
         })
     }
 
@@ -208,8 +222,7 @@ impl Shared {
             w.unparker.unpark();
             return;
         }
-        let id = s.next_worker_id;
-        s.next_worker_id += 1;
+        let id = NEXT_WORKER.fetch_add(1, Relaxed);
         s.nworkers += 1;
         let shared = self.clone();
         let spawned = std::thread::Builder::new()

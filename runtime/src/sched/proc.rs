@@ -52,6 +52,8 @@ pub(crate) struct Proc {
     /// Weak references to goroutines created on this P (for shutdown and
     /// trace status enumeration); compacted as it grows.
     pub(crate) registry: Mutex<Vec<std::sync::Weak<crate::task::Task>>>,
+    #[cfg(feature = "trace")]
+    pub(crate) trace: gort_tracer::ProcTrace,
 }
 
 // SAFETY: `local` is accessed only by the M holding the P (see `Proc::local`);
@@ -88,6 +90,8 @@ impl Proc {
                 runnext_streak: 0,
             }),
             registry: Mutex::new(Vec::new()),
+            #[cfg(feature = "trace")]
+            trace: gort_tracer::ProcTrace::default(),
         }
     }
 

@@ -27,28 +27,29 @@ use crate::loom::sync::Arc;
 use std::time::Duration;
 
 impl Shared {
-    /// Stops every P except `mine` (the caller's).
-    pub(crate) fn stop_the_world(self: &Arc<Self>, mine: usize) {
+    /// Stops every P except `mine` (the caller's, when it runs on this runtime).
+    pub(crate) fn stop_the_world(self: &Arc<Self>, mine: Option<usize>) {
         let mut s = self.sched.lock();
         while s.stw {
             self.sched_cv.wait(&mut s);
         }
         s.stw = true;
         self.stw_flag.store(true, SeqCst);
-        let others = self.procs.len() - 1;
+        let others = self.procs.len() - usize::from(mine.is_some());
         loop {
             for (i, p) in self.procs.iter().enumerate() {
-                if i != mine
+                if Some(i) != mine
                     && p.status.load(Acquire) == proc::SYSCALL
                     && p.status
                         .compare_exchange(proc::SYSCALL, proc::IDLE, AcqRel, Acquire)
                         .is_ok()
                 {
+                    p.stolen_from.store(p.syscall_m.load(Relaxed), Relaxed);
                     s.idle_procs.push(i);
                     self.npidle.fetch_add(1, SeqCst);
                 }
             }
-            let stopped = s.idle_procs.iter().filter(|&&i| i != mine).count() + s.stw_stopped;
+            let stopped = s.idle_procs.iter().filter(|&&i| Some(i) != mine).count() + s.stw_stopped;
             if stopped >= others {
                 return;
             }

@@ -77,6 +77,8 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, handoff: Option<Handoff>, _unu
         id,
         unparker: parker.unparker().clone(),
         handoff: Mutex::new(handoff),
+        #[cfg(feature = "trace")]
+        trace: tr::register_thread(id),
     });
     shared.sched.lock().handles.insert(id, handle.clone());
     let w = Worker {
@@ -101,6 +103,8 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, handoff: Option<Handoff>, _unu
     s.handles.remove(&id);
     w.shared.sched_cv.notify_all();
     drop(s);
+    #[cfg(feature = "trace")]
+    w.handle.trace.retire();
 }
 
 impl Worker {
@@ -710,10 +714,21 @@ impl Worker {
             self.shared.npidle.fetch_sub(1, SeqCst);
             drop(s);
             self.acquire_p(pid);
-            return true;
+            return Reacquired::Other;
         }
-        false
+        Reacquired::None
     }
+}
+
+/// How a goroutine got a P back after a syscall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reacquired {
+    /// Its own P, untouched meanwhile.
+    Own,
+    /// Another (or its own, after a steal) idle P.
+    Other,
+    /// None available.
+    None,
 }
 
 fn fastrand(n: usize) -> usize {

@@ -47,6 +47,9 @@ pub(crate) struct Task {
     pub(crate) unblock_pending: AtomicBool,
     /// The runtime the task belongs to.
     pub(crate) shared: Arc<crate::sched::Shared>,
+    /// Per-goroutine tracer state.
+    #[cfg(feature = "trace")]
+    pub(crate) trace: gort_tracer::GoTrace,
 }
 
 // SAFETY: the `UnsafeCell` fields are accessed only by the thread that runs
@@ -86,6 +89,8 @@ impl Task {
             exit_link: UnsafeCell::new(None),
             unblock_pending: AtomicBool::new(false),
             shared,
+            #[cfg(feature = "trace")]
+            trace: gort_tracer::GoTrace::default(),
         }
     }
 

@@ -1,5 +1,4 @@
-//! Runtime -> tracer hooks: the only place that maps tasks, workers and Ps
-//! onto trace IDs. Each hook starts with the tracer's plain enabled check.
+//! The hooks with the tracer compiled out: all empty.
 #![allow(dead_code, unused_variables)]
 
 use crate::sched::worker::Worker;
@@ -12,12 +11,7 @@ pub(crate) fn proc_stop(w: &Worker) {}
 #[inline(always)]
 pub(crate) fn go_create(w: &Worker, t: &Task, blocked: bool) {}
 #[inline(always)]
-pub(crate) fn go_start(w: &Worker, t: &Task) {
-    if t.unblock_pending.load(std::sync::atomic::Ordering::Relaxed) {
-        t.unblock_pending
-            .store(false, std::sync::atomic::Ordering::Relaxed);
-    }
-}
+pub(crate) fn go_start(w: &Worker, t: &Task) {}
 #[inline(always)]
 pub(crate) fn go_stop(w: &Worker, t: &Task) {}
 #[inline(always)]
@@ -31,6 +25,8 @@ pub(crate) fn go_destroy(w: &Worker, t: &Task) {}
 #[inline(always)]
 pub(crate) fn go_syscall_begin(w: &Worker, t: &Task, p: usize) {}
 #[inline(always)]
-pub(crate) fn go_syscall_end(w: &Worker, t: &Task, other_p: bool) {}
+pub(crate) fn go_syscall_end(w: &Worker, t: &Task) {}
+#[inline(always)]
+pub(crate) fn go_syscall_end_blocked(w: &Worker, t: &Task) {}
 #[inline(always)]
 pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task) {}

@@ -1,0 +1,278 @@
+//! The hooks with the tracer compiled in.
+//!
+//! Each hook is `acquire` (inlined: one plain load of the enabled flag, then
+//! a cold call only when tracing is on) followed by a writer call that passes
+//! the M's P and goroutine with the statuses they had just before the event.
+//! Call sites invoke a hook right before the matching `transition`, within
+//! the same scheduling step on the same M.
+//!
+//! Trace IDs: a goroutine's wire ID is its runtime ID (main = 1) for the first
+//! runtime of the process, and carries the runtime's serial number in bits
+//! 40.. for later ones; P IDs are offset by 1024 per runtime; M IDs are
+//! process-wide worker numbers. So traces of programs with several runtimes
+//! stay valid.
+
+use crate::sched::worker::Worker;
+use crate::task::{Task, WaitReason};
+use gort_tracer::wire::{GoStatus, ProcStatus};
+use gort_tracer::{acquire, Frame, GoTrace, ProcTrace};
+use std::sync::atomic::Ordering::Relaxed;
+
+pub(crate) use gort_tracer::ThreadTrace;
+
+/// Registers a worker thread with the tracer.
+pub(crate) fn register_thread(m: usize) -> std::sync::Arc<ThreadTrace> {
+    ThreadTrace::register(m as u64)
+}
+
+#[inline(always)]
+pub(crate) fn wire_g(t: &Task) -> u64 {
+    let serial = t.shared.serial;
+    if serial == 0 {
+        t.id
+    } else {
+        (serial << 40) | t.id
+    }
+}
+
+#[inline(always)]
+fn wire_p(w: &Worker, p: usize) -> u64 {
+    w.shared.serial * 1024 + p as u64
+}
+
+#[inline(always)]
+fn pctx(w: &Worker, st: ProcStatus) -> Option<(u64, &ProcTrace, ProcStatus)> {
+    w.p.get()
+        .map(|i| (wire_p(w, i), &w.shared.procs[i].trace, st))
+}
+
+#[inline(always)]
+fn gctx(t: &Task, st: GoStatus) -> Option<(u64, &GoTrace, GoStatus)> {
+    Some((wire_g(t), &t.trace, st))
+}
+
+/// The goroutine running on `w`, if any (null in the M's loop).
+#[inline(always)]
+fn cur(w: &Worker) -> Option<&Task> {
+    // SAFETY: `cur` is null or the running task, kept alive by the loop.
+    unsafe { w.cur.get().as_ref() }
+}
+
+/// One frame naming the goroutine's function at its creation site.
+fn create_frames(t: &Task) -> [Frame; 1] {
+    [Frame {
+        pc: t.site as *const _ as u64,
+        func: t.func,
+        file: t.site.file(),
+        line: t.site.line(),
+    }]
+}
+
+pub(crate) fn proc_start(w: &Worker, p: usize) {
+    let pr = &w.shared.procs[p];
+    let stolen = pr.stolen_from.load(Relaxed);
+    let Some(mut l) = acquire(&w.handle.trace) else {
+        if stolen != 0 {
+            pr.stolen_from.store(0, Relaxed);
+        }
+        return;
+    };
+    let wp = wire_p(w, p);
+    if stolen != 0 {
+        pr.stolen_from.store(0, Relaxed);
+        l.writer(None, None)
+            .proc_steal(wp, &pr.trace, stolen - 1)
+            .proc_start(wp, &pr.trace);
+    } else {
+        l.writer(Some((wp, &pr.trace, ProcStatus::Idle)), None)
+            .proc_start(wp, &pr.trace);
+    }
+}
+
+pub(crate) fn proc_stop(w: &Worker) {
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        l.writer(pctx(w, ProcStatus::Running), None).proc_stop();
+    }
+}
+
+pub(crate) fn go_create(w: &Worker, t: &Task, blocked: bool) {
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        let c = cur(w);
+        let new_stack = l.stack(&create_frames(t));
+        let stack = match c {
+            Some(c) => l.stack(&[Frame {
+                pc: t.site as *const _ as u64 + 1,
+                func: c.func,
+                file: t.site.file(),
+                line: t.site.line(),
+            }]),
+            None => 0,
+        };
+        let mut ew = l.writer(
+            pctx(w, ProcStatus::Running),
+            c.and_then(|c| gctx(c, GoStatus::Running)),
+        );
+        if blocked {
+            ew.go_create_blocked(wire_g(t), &t.trace, new_stack, stack);
+        } else {
+            ew.go_create(wire_g(t), &t.trace, new_stack, stack);
+        }
+    }
+}
+
+pub(crate) fn go_start(w: &Worker, t: &Task) {
+    let pending = t.unblock_pending.load(Relaxed);
+    if pending {
+        t.unblock_pending.store(false, Relaxed);
+    }
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        let mut ew = l.writer(pctx(w, ProcStatus::Running), None);
+        if pending {
+            ew.go_unblock(wire_g(t), &t.trace, 0);
+        }
+        ew.go_start(wire_g(t), &t.trace);
+    }
+}
+
+pub(crate) fn go_stop(w: &Worker, t: &Task) {
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
+            .go_stop("runtime.Gosched", 0);
+    }
+}
+
+pub(crate) fn go_block(w: &Worker, t: &Task, reason: WaitReason) {
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
+            .go_block(reason.as_str(), 0);
+    }
+}
+
+pub(crate) fn go_unblock(w: &Worker, t: &Task) {
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        let g = cur(w).and_then(|c| gctx(c, GoStatus::Running));
+        l.writer(pctx(w, ProcStatus::Running), g)
+            .go_unblock(wire_g(t), &t.trace, 0);
+    }
+}
+
+#[inline(always)]
+pub(crate) fn go_switch(w: &Worker, from: &Task, target: &Task, destroy: bool) {
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        let mut ew = l.writer(pctx(w, ProcStatus::Running), gctx(from, GoStatus::Running));
+        if destroy {
+            ew.go_switch_destroy(wire_g(target), &target.trace);
+        } else {
+            ew.go_switch(wire_g(target), &target.trace);
+        }
+    }
+}
+
+pub(crate) fn go_destroy(w: &Worker, t: &Task) {
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
+            .go_destroy();
+    }
+}
+
+pub(crate) fn go_syscall_begin(w: &Worker, t: &Task, p: usize) {
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        let pr = &w.shared.procs[p];
+        l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
+            .go_syscall_begin(wire_p(w, p), &pr.trace, 0);
+    }
+}
+
+/// Returned from a syscall on the P it entered with.
+pub(crate) fn go_syscall_end(w: &Worker, t: &Task) {
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        l.writer(pctx(w, ProcStatus::Syscall), gctx(t, GoStatus::Syscall))
+            .go_syscall_end();
+    }
+}
+
+/// Returned from a syscall whose P was taken, and got another P: the
+/// goroutine is runnable, then starts again on the new P.
+pub(crate) fn go_syscall_end_blocked(w: &Worker, t: &Task) {
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Syscall))
+            .go_syscall_end_blocked()
+            .go_start(wire_g(t), &t.trace);
+    }
+}
+
+/// Returned from a syscall whose P was taken, with no P to be had: the
+/// goroutine is runnable and goes to the global queue.
+pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task) {
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        l.writer(None, gctx(t, GoStatus::Syscall))
+            .go_syscall_end_blocked();
+    }
+}
+
+/// The events that open a trace, written by the goroutine `t` that started it
+/// on `w`, with every runtime in `rts` stopped.
+pub(crate) fn emit_start(
+    w: &Worker,
+    t: &Task,
+    rts: &[crate::loom::sync::Arc<crate::sched::Shared>],
+) {
+    let Some(mut l) = acquire(&w.handle.trace) else {
+        return;
+    };
+    let mut ew = l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running));
+    ew.stw_begin("start trace", 0)
+        .procs_change(w.shared.procs.len() as u64, 0);
+    for rt in rts {
+        let idle: Vec<usize> = rt.sched.lock().idle_procs.clone();
+        for i in idle {
+            let p = &rt.procs[i];
+            // A P taken from a syscall gets its status from the steal.
+            if Some(i) != w.p.get() && p.stolen_from.load(Relaxed) == 0 {
+                ew.proc_status(rt.serial * 1024 + i as u64, &p.trace, ProcStatus::Idle);
+            }
+        }
+    }
+    ew.stw_end();
+}
+
+/// Runs `f` with a writer in the context of the running goroutine, if any.
+fn with_goroutine(f: impl FnOnce(&mut gort_tracer::EventWriter<'_, '_>)) {
+    let Some((w, t)) = crate::api::running() else {
+        return;
+    };
+    if let Some(mut l) = acquire(&w.handle.trace) {
+        let mut ew = l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running));
+        f(&mut ew);
+    }
+}
+
+pub(crate) fn user_task_begin(id: u64, parent: u64, name: &str) {
+    with_goroutine(|ew| {
+        ew.user_task_begin(id, parent, name, 0);
+    });
+}
+
+pub(crate) fn user_task_end(id: u64) {
+    with_goroutine(|ew| {
+        ew.user_task_end(id, 0);
+    });
+}
+
+pub(crate) fn user_region_begin(task: u64, name: &str) {
+    with_goroutine(|ew| {
+        ew.user_region_begin(task, name, 0);
+    });
+}
+
+pub(crate) fn user_region_end(task: u64, name: &str) {
+    with_goroutine(|ew| {
+        ew.user_region_end(task, name, 0);
+    });
+}
+
+pub(crate) fn user_log(task: u64, key: &str, value: &str) {
+    with_goroutine(|ew| {
+        ew.user_log(task, key, value, 0);
+    });
+}
