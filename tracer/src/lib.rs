@@ -1,10 +1,106 @@
 //! gort's execution tracer: Go 1.23's trace wire format and its writer.
 //!
 //! Traces written here are Go 1.23 execution traces (`go 1.23 trace` header):
-//! `go tool trace` from Go 1.23 or later opens them, and `gort-parser` reads
-//! them back.
+//! `go tool trace` from Go 1.23 or later opens them, Go's `gotracevalidate`
+//! accepts them, and `gort-parser` reads them back.
 //!
 //! - [`wire`]: the format itself (event table, varints, header, statuses). It
 //!   depends on nothing else in this crate; the parser uses it alone.
+//! - the writer (feature `writer`, on by default): everything below.
+//!
+//! # API (what the runtime calls)
+//!
+//! The tracer never sees runtime types: only plain IDs and three small state
+//! structs the runtime embeds in its own M, G and P structures.
+//!
+//! | item | role |
+//! |---|---|
+//! | [`enabled()`] | one plain load of the global flag; `#[inline(always)]` |
+//! | [`ThreadTrace::register`]`(m) -> Arc<ThreadTrace>` / [`ThreadTrace::retire`] | per M: seqlock, two buffers, caches; listed for the advancer |
+//! | [`GoTrace`], [`ProcTrace`] (`Default`) | per G / per P: status-written stamps and sequence counters |
+//! | [`acquire`]`(&ThreadTrace) -> Option<Locker>` | `None` when off; else holds the M's seqlock (`!Send`, drop releases) |
+//! | [`Locker::string`], [`Locker::stack`]`(&[Frame])` | per-generation string and stack IDs |
+//! | [`Locker::writer`]`(p, g) -> EventWriter` | the M's P and G with their status just before the event; lazy statuses |
+//! | [`EventWriter`] methods | one per event: `go_create`, `go_start`, `go_block`, `go_switch`, `proc_steal`, ... |
+//! | [`Config`], [`start`], [`begin_stop`], [`finish_stop`] | session control (`start`/`begin_stop` with the world stopped) |
+//! | [`StatusSource`] | optional: lets the advancer write end-of-generation statuses |
+//! | [`Stats`], [`StartError`], [`TraceError`] | results |
+//!
+//! A scheduling step looks like this:
+//!
+//! ```
+//! use gort_tracer::{acquire, GoTrace, ProcTrace, ThreadTrace};
+//! use gort_tracer::wire::{GoStatus, ProcStatus};
+//!
+//! let m = ThreadTrace::register(7);
+//! let (p, g, next) = (ProcTrace::default(), GoTrace::default(), GoTrace::default());
+//! // ... the runtime changes states under the locker, then:
+//! if let Some(mut l) = acquire(&m) {
+//!     l.writer(Some((0, &p, ProcStatus::Running)), Some((1, &g, GoStatus::Running)))
+//!         .go_unblock(2, &next, 0);
+//! } // tracing is off here: nothing was written
+//! m.retire();
+//! ```
+//!
+//! Rules for the runtime: change a traced resource's status only while
+//! holding its M's locker, and write the event under the same locker; never
+//! park or switch stacks while holding a locker; keep one `ThreadTrace` per
+//! thread.
+//!
+//! # Cargo features
+//!
+//! - `writer` (default): the writer. Without it only [`wire`] is built.
+//!
+//! # Design
+//!
+//! `locker` (flag, seqlock), `emit` (events and lazy statuses), `writer`
+//! (batch encoding), `buf` (byte buffers), `strings`/`stacks` (interning),
+//! `status` (per-resource state), `registry` (per-M state), `generation`
+//! (advance protocol), `sink` (ordered output thread), `clock`, `session`.
+//! Shared state comes from the `loom` shim so the protocols can be model
+//! checked with `--cfg loom`.
 
 pub mod wire;
+
+#[cfg(feature = "writer")]
+mod buf;
+#[cfg(feature = "writer")]
+mod clock;
+#[cfg(feature = "writer")]
+mod emit;
+#[cfg(feature = "writer")]
+mod generation;
+#[cfg(feature = "writer")]
+mod locker;
+#[cfg(feature = "writer")]
+mod loom;
+#[cfg(feature = "writer")]
+mod registry;
+#[cfg(feature = "writer")]
+mod session;
+#[cfg(feature = "writer")]
+mod sink;
+#[cfg(feature = "writer")]
+mod stacks;
+#[cfg(feature = "writer")]
+mod status;
+#[cfg(feature = "writer")]
+mod strings;
+#[cfg(feature = "writer")]
+mod writer;
+
+#[cfg(all(test, feature = "writer"))]
+mod tests;
+
+#[cfg(feature = "writer")]
+pub use crate::{
+    emit::EventWriter,
+    locker::{acquire, enabled, Locker},
+    registry::ThreadTrace,
+    session::{
+        advance_now, begin_stop, finish_stop, has_failed, start, Config, StartError, StatusSource,
+        Stats, TraceError,
+    },
+    stacks::Frame,
+    status::{GoTrace, ProcTrace},
+};

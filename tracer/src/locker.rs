@@ -1,0 +1,253 @@
+//! The enabled flag, the per-M seqlock and the locker that writes events.
+//!
+//! # Fast path
+//!
+//! [`enabled`] is one plain load of a global `bool`. [`acquire`] inlines that
+//! check and returns `None` when tracing is off; otherwise it calls a `#[cold]`
+//! slow path that takes this M's seqlock (even → odd, by CAS so a second
+//! holder or a re-entrant call gets `None` instead of a data race), loads the
+//! generation, and returns a [`Locker`] bound to that generation. Dropping the
+//! locker makes the seqlock even again.
+//!
+//! # The flag's soundness argument
+//!
+//! [`FLAGS`] is an `UnsafeCell` read without synchronisation by every M on
+//! every event. That is sound because it is written only by
+//! [`set_flags`], an `unsafe fn` whose callers (`start`, `begin_stop`) promise
+//! the world is stopped:
+//!
+//! 1. while a write happens, no thread executes code that reads the flag
+//!    (stopped Ms run nothing; the runtime never parks while holding a
+//!    `Locker`, so no locker reads flags either), and the tracer's own
+//!    threads (advancer, sink) never read it;
+//! 2. every M, before it runs again and reads the flag, synchronises with the
+//!    thread that stopped the world (the lock or condvar that restarts it), so
+//!    the write happens-before every later read, and every earlier read
+//!    happened-before the write (the stop handshake).
+//!
+//! So no read is concurrent with a write: there is no data race, and no
+//! atomic is needed. The generation number, by contrast, changes while Ms run
+//! (the advancer bumps it), and is an atomic.
+//!
+//! # Seqlock and generation (Go's protocol)
+//!
+//! A holder does `CAS seq even→odd (SeqCst)`, then `load gen (SeqCst)`. The
+//! advancer does `store gen = N+1 (SeqCst)`, then, per M, `load seq (SeqCst)`.
+//! By the single total order of `SeqCst` operations, either the holder sees
+//! `N+1`, or the advancer sees the seqlock odd and waits for it. Once the
+//! advancer has seen an M's seqlock even after the bump, that M can no longer
+//! write generation `N`, and its `N` buffer is final.
+
+use std::marker::PhantomData;
+use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
+
+use crate::clock::Clock;
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::AtomicU64;
+use crate::registry::ThreadTrace;
+use crate::stacks::Frame;
+use crate::wire::EventType;
+
+/// Settings the Ms read without synchronisation (see the module doc).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Flags {
+    /// Tracing is on.
+    pub(crate) enabled: bool,
+    /// Stacks are recorded (otherwise every stack ID is 0).
+    pub(crate) stacks: bool,
+    /// Size of each M's batch buffers.
+    pub(crate) buf_bytes: usize,
+    /// Timestamp source.
+    pub(crate) clock: Clock,
+}
+
+/// The cell holding [`Flags`].
+struct FlagCell(UnsafeCell<Flags>);
+
+// SAFETY: the cell is written only through `set_flags`, whose contract (the
+// world is stopped, with a happens-before edge to every later read) rules out
+// any read concurrent with a write; see the module doc. Reads may run
+// concurrently with each other, which is fine for a `Copy` value.
+unsafe impl Sync for FlagCell {}
+
+crate::loom::global! {
+    /// The session flags.
+    static FLAGS: FlagCell = FlagCell(UnsafeCell::new(Flags {
+        enabled: false,
+        stacks: true,
+        buf_bytes: 64 << 10,
+        clock: Clock::Tsc,
+    }));
+}
+
+crate::loom::global! {
+    /// The current generation; 0 when no session is running.
+    static GEN: AtomicU64 = AtomicU64::new(0);
+}
+
+/// Whether tracing is on: one plain (non-atomic) load.
+#[inline(always)]
+pub fn enabled() -> bool {
+    FLAGS.0.with(|p| {
+        // SAFETY: see `FlagCell`: no write can be concurrent with this read.
+        unsafe { (*p).enabled }
+    })
+}
+
+/// The session flags (meaningful while a locker is held).
+#[inline(always)]
+pub(crate) fn flags() -> Flags {
+    FLAGS.0.with(|p| {
+        // SAFETY: as in `enabled`.
+        unsafe { *p }
+    })
+}
+
+/// Replaces the session flags.
+///
+/// # Safety
+///
+/// The world is stopped: no thread runs code that calls [`enabled`] or
+/// [`acquire`] or holds a [`Locker`], and every such thread will
+/// synchronise-with the caller (for example through the lock or condvar that
+/// restarts it) before it reads the flags again.
+pub(crate) unsafe fn set_flags(f: Flags) {
+    FLAGS.0.with_mut(|p| {
+        // SAFETY: the caller guarantees no concurrent reader (see above).
+        unsafe { *p = f }
+    });
+}
+
+/// The current generation (0 when off).
+#[inline]
+pub(crate) fn current_gen() -> u64 {
+    GEN.load(SeqCst)
+}
+
+/// Publishes a new current generation (`SeqCst`: see the module doc).
+pub(crate) fn set_gen(gen: u64) {
+    GEN.store(gen, SeqCst);
+}
+
+/// Takes `t`'s seqlock if tracing is on, for writing events of the current
+/// generation.
+///
+/// Returns `None` when tracing is off, when `t` is already locked (a
+/// re-entrant call, or another thread using the same `ThreadTrace`), or when
+/// `t` has retired. Keep the locker for one scheduling step: never across a
+/// park or a stack switch.
+#[inline]
+pub fn acquire(t: &ThreadTrace) -> Option<Locker<'_>> {
+    if !enabled() {
+        return None;
+    }
+    acquire_slow(t)
+}
+
+#[cold]
+fn acquire_slow(t: &ThreadTrace) -> Option<Locker<'_>> {
+    let s = t.seq.load(Relaxed);
+    if s & 1 == 1 {
+        return None;
+    }
+    // `SeqCst`: the Dekker pairing with the advancer (module doc).
+    if t.seq.compare_exchange(s, s + 1, SeqCst, Relaxed).is_err() {
+        return None;
+    }
+    let gen = GEN.load(SeqCst);
+    if gen == 0 {
+        // Pairs with the next holder's CAS and the advancer's load.
+        t.seq.store(s + 2, Release);
+        return None;
+    }
+    Some(Locker {
+        t,
+        gen,
+        seq: s + 1,
+        flags: flags(),
+        _not_send: PhantomData,
+    })
+}
+
+/// The right to write events for one M in one generation (a held seqlock).
+///
+/// Obtained from [`acquire`]; released on drop. It is `!Send`: it must be
+/// dropped on the thread that took it.
+///
+/// ```compile_fail
+/// fn assert_send<T: Send>() {}
+/// assert_send::<gort_tracer::Locker<'static>>();
+/// ```
+#[derive(Debug)]
+pub struct Locker<'t> {
+    pub(crate) t: &'t ThreadTrace,
+    pub(crate) gen: u64,
+    seq: u64,
+    pub(crate) flags: Flags,
+    _not_send: PhantomData<*mut ()>,
+}
+
+impl Drop for Locker<'_> {
+    #[inline]
+    fn drop(&mut self) {
+        // `Release` pairs with the advancer's `SeqCst` load in
+        // `ThreadTrace::take_finished` and with the next holder's CAS: every
+        // buffer write of this hold happens-before them.
+        self.t.seq.store(self.seq + 1, Release);
+    }
+}
+
+impl<'t> Locker<'t> {
+    /// The generation this locker writes.
+    pub fn gen(&self) -> u64 {
+        self.gen
+    }
+
+    /// The M's thread ID.
+    pub fn m_id(&self) -> u64 {
+        self.t.m_id()
+    }
+
+    /// The ID of `s` in this generation's string table (first 1 KiB kept;
+    /// the empty string is 0).
+    #[inline]
+    pub fn string(&mut self, s: &str) -> u64 {
+        let gen = self.gen;
+        // SAFETY: this locker holds the M's seqlock.
+        unsafe { self.t.with_caches(|c| c.strings.intern(gen, s.as_bytes())) }
+    }
+
+    /// The ID of the stack `frames` (leaf first; the first 128 frames kept)
+    /// in this generation's stack table; 0 for an empty stack or when stacks
+    /// are off in the [`Config`](crate::Config).
+    #[inline]
+    pub fn stack(&mut self, frames: &[Frame]) -> u64 {
+        if !self.flags.stacks {
+            return 0;
+        }
+        let gen = self.gen;
+        // SAFETY: this locker holds the M's seqlock.
+        unsafe { self.t.with_caches(|c| c.stacks.intern(gen, frames)) }
+    }
+
+    /// Appends one timed event (`args` without the time delta).
+    #[inline]
+    pub(crate) fn event(&mut self, ty: EventType, args: &[u64]) {
+        let (t, gen, flags) = (self.t, self.gen, &self.flags);
+        // SAFETY: this locker holds the M's seqlock and loaded `gen` under it.
+        unsafe { t.with_buf(gen, |slot| crate::writer::write_event(t, slot, gen, flags, ty, args)) }
+    }
+}
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn locker_is_not_send_but_thread_trace_is_sync() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<ThreadTrace>();
+        assert_send_sync::<crate::GoTrace>();
+        assert_send_sync::<crate::ProcTrace>();
+    }
+}

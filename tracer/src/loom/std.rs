@@ -1,0 +1,96 @@
+//! The shim's normal side: std atomics and threads, parking_lot locks.
+
+#![allow(unused_imports)]
+
+#![allow(clippy::disallowed_types)]
+
+pub(crate) mod sync {
+    pub(crate) use std::sync::Arc;
+
+    /// A mutex without poisoning (parking_lot's).
+    #[derive(Debug, Default)]
+    pub(crate) struct Mutex<T>(parking_lot::Mutex<T>);
+
+    /// The guard of a [`Mutex`].
+    pub(crate) type MutexGuard<'a, T> = parking_lot::MutexGuard<'a, T>;
+
+    impl<T> Mutex<T> {
+        pub(crate) const fn new(v: T) -> Self {
+            Mutex(parking_lot::const_mutex(v))
+        }
+
+        #[inline]
+        pub(crate) fn lock(&self) -> MutexGuard<'_, T> {
+            self.0.lock()
+        }
+    }
+
+    /// A condition variable whose waits take and return the guard.
+    #[derive(Debug, Default)]
+    pub(crate) struct Condvar(parking_lot::Condvar);
+
+    impl Condvar {
+        pub(crate) const fn new() -> Self {
+            Condvar(parking_lot::Condvar::new())
+        }
+
+        pub(crate) fn wait<'a, T>(&self, mut g: MutexGuard<'a, T>) -> MutexGuard<'a, T> {
+            self.0.wait(&mut g);
+            g
+        }
+
+        /// Waits at most `d`; the flag says whether the time ran out.
+        pub(crate) fn wait_timeout<'a, T>(
+            &self,
+            mut g: MutexGuard<'a, T>,
+            d: std::time::Duration,
+        ) -> (MutexGuard<'a, T>, bool) {
+            let r = self.0.wait_for(&mut g, d);
+            (g, r.timed_out())
+        }
+
+        pub(crate) fn notify_all(&self) {
+            self.0.notify_all();
+        }
+
+        pub(crate) fn notify_one(&self) {
+            self.0.notify_one();
+        }
+    }
+
+    pub(crate) mod atomic {
+        pub(crate) use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize};
+    }
+}
+
+pub(crate) mod cell {
+    /// `std::cell::UnsafeCell` with loom's closure-based accessors.
+    #[derive(Debug, Default)]
+    pub(crate) struct UnsafeCell<T>(std::cell::UnsafeCell<T>);
+
+    impl<T> UnsafeCell<T> {
+        pub(crate) const fn new(v: T) -> Self {
+            UnsafeCell(std::cell::UnsafeCell::new(v))
+        }
+
+        /// Runs `f` with a shared raw pointer to the value.
+        #[inline(always)]
+        pub(crate) fn with<R>(&self, f: impl FnOnce(*const T) -> R) -> R {
+            f(self.0.get())
+        }
+
+        /// Runs `f` with a unique raw pointer to the value.
+        #[inline(always)]
+        pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
+            f(self.0.get())
+        }
+    }
+}
+
+pub(crate) mod thread {
+    pub(crate) use std::thread::{yield_now, Builder, JoinHandle};
+}
+
+pub(crate) mod hint {
+    pub(crate) use std::hint::spin_loop;
+}

@@ -1,0 +1,382 @@
+//! Session control: configuration, start, stop, errors and statistics.
+//!
+//! A session is one trace file. Its life:
+//!
+//! 1. [`start`] (world stopped): opens the sink (thread writing to the given
+//!    `io::Write`), starts the advancer's timer thread, publishes the first
+//!    generation and switches the enabled flag on. The runtime then writes the
+//!    start events itself through a locker.
+//! 2. While running, the timer thread ends a generation every period.
+//! 3. [`begin_stop`] (world stopped): switches the flag off and tells the
+//!    timer thread to stop. No new locker can be taken from here on.
+//! 4. [`finish_stop`] (world running): joins the timer thread, ends the last
+//!    generation (flushing every M), waits for the sink to write everything,
+//!    and returns the statistics or the writer's first error.
+//!
+//! `start` and `begin_stop` are `unsafe fn`s: they write the enabled flag,
+//! which is sound only with the world stopped (see [`crate::locker`]).
+
+use std::fmt;
+use std::io::{self, Write};
+use std::time::{Duration, Instant};
+
+use crate::buf::MIN_BUF_BYTES;
+use crate::clock::Clock;
+use crate::generation::{self, Advanced, Advancer};
+use crate::locker::{self, Flags};
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::loom::thread::{self, JoinHandle};
+use crate::sink::{self, SinkStats};
+use crate::status::{GoTrace, ProcTrace};
+use crate::wire::limits::MAX_BATCH_BYTES;
+use crate::wire::{GoStatus, ProcStatus};
+
+/// Session settings, built with chained setters from [`Config::default`].
+#[derive(Clone, Copy, Debug)]
+pub struct Config {
+    period: Duration,
+    buf_bytes: usize,
+    stacks: bool,
+}
+
+impl Default for Config {
+    /// A 1 s generation period, 64 KiB buffers, stacks on.
+    fn default() -> Self {
+        Config {
+            period: Duration::from_secs(1),
+            buf_bytes: MAX_BATCH_BYTES,
+            stacks: true,
+        }
+    }
+}
+
+impl Config {
+    /// How long a generation lasts (at least 1 ms).
+    pub fn period(mut self, d: Duration) -> Self {
+        self.period = d.max(Duration::from_millis(1));
+        self
+    }
+
+    /// Size of each M's batch buffers, clamped to 256 B ..= 64 KiB.
+    pub fn buffer_size(mut self, bytes: usize) -> Self {
+        self.buf_bytes = bytes.clamp(MIN_BUF_BYTES, MAX_BATCH_BYTES);
+        self
+    }
+
+    /// Whether stacks are recorded; when off every stack ID is 0.
+    pub fn stacks(mut self, on: bool) -> Self {
+        self.stacks = on;
+        self
+    }
+
+    /// The generation period.
+    pub fn get_period(&self) -> Duration {
+        self.period
+    }
+
+    /// The buffer size in bytes.
+    pub fn get_buffer_size(&self) -> usize {
+        self.buf_bytes
+    }
+
+    /// Whether stacks are recorded.
+    pub fn get_stacks(&self) -> bool {
+        self.stacks
+    }
+}
+
+/// The runtime's view of its goroutines and Ps, for end-of-generation statuses.
+///
+/// Each method calls `f` once per live resource with its ID, its trace state,
+/// its status and, for a running or syscall resource, the thread it is on.
+/// The runtime must change a resource's status only while holding a
+/// [`Locker`](crate::Locker) (and write the matching event under it), so that
+/// a status read here is the one the resource had at the end of the
+/// generation whenever the resource has no event in that generation.
+/// Called from the advancer's thread, with no tracer lock held.
+pub trait StatusSource: Send + Sync {
+    /// Every live goroutine: `(id, trace, status, thread)`.
+    fn goroutines(&self, f: &mut dyn FnMut(u64, &GoTrace, GoStatus, Option<u64>));
+    /// Every P: `(id, trace, status, thread)`.
+    fn procs(&self, f: &mut dyn FnMut(u64, &ProcTrace, ProcStatus, Option<u64>));
+}
+
+/// Why [`start`] failed.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum StartError {
+    /// A session is running (or stopping: `finish_stop` not yet called).
+    AlreadyRunning,
+    /// A tracer thread could not be spawned.
+    Spawn(io::Error),
+}
+
+impl fmt::Display for StartError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StartError::AlreadyRunning => f.write_str("trace start: a trace session is already running"),
+            StartError::Spawn(e) => write!(f, "trace start: cannot spawn a tracer thread: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for StartError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            StartError::Spawn(e) => Some(e),
+            StartError::AlreadyRunning => None,
+        }
+    }
+}
+
+/// Why a session ended badly ([`finish_stop`]).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TraceError {
+    /// The writer returned an error; the trace is incomplete.
+    Io(io::Error),
+    /// The writer panicked (message attached); the trace is incomplete.
+    WriterPanicked(String),
+    /// No session is running.
+    NotRunning,
+    /// [`begin_stop`] has not been called.
+    StillEnabled,
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::Io(e) => write!(f, "trace sink: write failed: {e}"),
+            TraceError::WriterPanicked(m) => write!(f, "trace sink: writer panicked: {m}"),
+            TraceError::NotRunning => f.write_str("trace stop: no trace session is running"),
+            TraceError::StillEnabled => f.write_str("trace stop: begin_stop was not called"),
+        }
+    }
+}
+
+impl std::error::Error for TraceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TraceError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// What a finished session wrote.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct Stats {
+    /// Generations written.
+    pub generations: u64,
+    /// Timed events written (statuses included, table entries not).
+    pub events: u64,
+    /// Bytes written, header included.
+    pub bytes: u64,
+    /// Batches written.
+    pub batches: u64,
+    /// Most bytes waiting for the writer at once.
+    pub peak_queued_bytes: u64,
+}
+
+/// State shared with the timer thread.
+#[derive(Debug)]
+struct Timer {
+    advancer: Mutex<Advancer>,
+    stop: Mutex<bool>,
+    cv: Condvar,
+}
+
+#[derive(Debug)]
+struct Session {
+    timer: Arc<Timer>,
+    timer_thread: Option<JoinHandle<()>>,
+    sink_thread: Option<JoinHandle<(SinkStats, Option<TraceError>)>>,
+    stopping: bool,
+}
+
+crate::loom::global! {
+    static SESSION: Mutex<Option<Session>> = Mutex::new(None);
+}
+
+crate::loom::global! {
+    /// Origin of the monotonic fallback clock, fixed at the first start.
+    static CLOCK_BASE: Mutex<Option<Instant>> = Mutex::new(None);
+}
+
+fn timer_loop(t: &Timer, period: Duration) {
+    let mut stop = t.stop.lock();
+    loop {
+        let (g, timed_out) = t.cv.wait_timeout(stop, period);
+        stop = g;
+        if *stop {
+            return;
+        }
+        if timed_out {
+            drop(stop);
+            let _ = t.advancer.lock().advance(false);
+            stop = t.stop.lock();
+        }
+    }
+}
+
+/// Starts a session writing to `w`.
+///
+/// On success tracing is on: the caller then writes the start events through
+/// a locker (its P's and goroutine's statuses, `ProcsChange`,
+/// `STWBegin("start trace")`/`STWEnd`, `ProcStatus(Idle)` for idle Ps).
+/// `src`, if given, lets the advancer write end-of-generation statuses for
+/// resources that had no event (Go always writes them; without it a goroutine
+/// that exists at start must be mentioned in the first generation, and a
+/// generation in which nothing happens is not ended).
+///
+/// # Errors
+///
+/// [`StartError::AlreadyRunning`] if a session exists (even one stopping), and
+/// [`StartError::Spawn`] if a tracer thread cannot be created (nothing changes).
+///
+/// # Safety
+///
+/// The world is stopped: no thread runs code that calls
+/// [`enabled`](crate::enabled) or [`acquire`](crate::acquire) or holds a
+/// [`Locker`](crate::Locker), and each such thread will synchronise-with the
+/// caller (for example through the lock or condvar that restarts it) before
+/// it calls them again.
+pub unsafe fn start(
+    w: Box<dyn Write + Send>,
+    cfg: Config,
+    src: Option<Arc<dyn StatusSource>>,
+) -> Result<(), StartError> {
+    let mut slot = SESSION.lock();
+    if slot.is_some() {
+        return Err(StartError::AlreadyRunning);
+    }
+    let base = *CLOCK_BASE.lock().get_or_insert_with(Instant::now);
+    let clock = Clock::detect(base);
+    let first = generation::next_first_gen();
+    let sink_thread = sink::open(w, first).map_err(StartError::Spawn)?;
+    let timer = Arc::new(Timer {
+        advancer: Mutex::new(Advancer::new(src, clock)),
+        stop: Mutex::new(false),
+        cv: Condvar::new(),
+    });
+    let t2 = timer.clone();
+    let period = cfg.period;
+    let timer_thread = match thread::Builder::new()
+        .name("gort-trace-advance".into())
+        .spawn(move || timer_loop(&t2, period))
+    {
+        Ok(h) => h,
+        Err(e) => {
+            sink::close();
+            let _ = sink_thread.join();
+            sink::deactivate();
+            return Err(StartError::Spawn(e));
+        }
+    };
+    locker::set_gen(first);
+    let flags = Flags {
+        enabled: true,
+        stacks: cfg.stacks,
+        buf_bytes: cfg.buf_bytes,
+        clock,
+    };
+    // SAFETY: the caller guarantees the world is stopped (our contract is
+    // `set_flags`'s); the tracer's own new threads never read the flags.
+    unsafe { locker::set_flags(flags) };
+    *slot = Some(Session {
+        timer,
+        timer_thread: Some(timer_thread),
+        sink_thread: Some(sink_thread),
+        stopping: false,
+    });
+    Ok(())
+}
+
+/// Switches tracing off: from now on [`acquire`](crate::acquire) returns
+/// `None`. Call [`finish_stop`] once the world runs again. Does nothing if no
+/// session is running. Never blocks on I/O.
+///
+/// # Safety
+///
+/// As for [`start`]: the world is stopped, and every thread that may call the
+/// tracer will synchronise-with the caller before it runs again.
+pub unsafe fn begin_stop() {
+    let mut slot = SESSION.lock();
+    let Some(s) = slot.as_mut() else { return };
+    let mut f = locker::flags();
+    f.enabled = false;
+    // SAFETY: the caller guarantees the world is stopped.
+    unsafe { locker::set_flags(f) };
+    s.stopping = true;
+    *s.timer.stop.lock() = true;
+    s.timer.cv.notify_all();
+}
+
+/// Ends the session after [`begin_stop`]: flushes every M's buffers, writes
+/// the last generation's tables, waits until the writer has everything, and
+/// joins the tracer's threads. Call it with the world running (it waits for
+/// Ms that still hold a locker).
+///
+/// # Errors
+///
+/// The writer's first error ([`TraceError::Io`] or
+/// [`TraceError::WriterPanicked`]; the trace is then incomplete but the
+/// session is over), [`TraceError::NotRunning`] without a session, and
+/// [`TraceError::StillEnabled`] if `begin_stop` was not called (the session
+/// goes on).
+pub fn finish_stop() -> Result<Stats, TraceError> {
+    let mut session = {
+        let mut slot = SESSION.lock();
+        match slot.as_ref() {
+            None => return Err(TraceError::NotRunning),
+            Some(s) if !s.stopping => return Err(TraceError::StillEnabled),
+            Some(_) => {}
+        }
+        match slot.take() {
+            Some(s) => s,
+            None => return Err(TraceError::NotRunning),
+        }
+    };
+    if let Some(h) = session.timer_thread.take() {
+        let _ = h.join();
+    }
+    let generations = {
+        let mut adv = session.timer.advancer.lock();
+        adv.advance(true);
+        adv.written
+    };
+    sink::close();
+    let (stats, err) = match session.sink_thread.take().map(JoinHandle::join) {
+        Some(Ok(r)) => r,
+        Some(Err(_)) | None => (SinkStats::default(), Some(TraceError::WriterPanicked("sink thread died".into()))),
+    };
+    sink::deactivate();
+    match err {
+        Some(e) => Err(e),
+        None => Ok(Stats {
+            generations,
+            events: stats.events,
+            bytes: stats.bytes,
+            batches: stats.batches,
+            peak_queued_bytes: stats.peak_queued_bytes,
+        }),
+    }
+}
+
+/// Whether the running session's writer has failed (its events are being
+/// discarded; [`finish_stop`] will return the error).
+pub fn has_failed() -> bool {
+    sink::failed()
+}
+
+/// Ends the current generation now, as the timer would (for tests and for a
+/// runtime that wants a cut at a known point). Returns whether a generation
+/// was written; false when no session is running or nothing happened.
+pub fn advance_now() -> bool {
+    let timer = match SESSION.lock().as_ref() {
+        Some(s) if !s.stopping => s.timer.clone(),
+        _ => return false,
+    };
+    let r = timer.advancer.lock().advance(false);
+    r == Advanced::Written
+}

@@ -1,0 +1,240 @@
+//! The sink: an ordered queue of finished batches drained into the writer.
+//!
+//! Ms and the advancer [`submit`] finished batches; a dedicated thread writes
+//! them to the session's `io::Write`, so an M never blocks on I/O (it only
+//! takes the queue's mutex for a push). Nothing is dropped while the writer
+//! works: if it falls behind, the queue grows, and its peak size is reported.
+//!
+//! Ordering: batches are queued per generation. The thread writes the header,
+//! then generation `g`'s batches in submission order (so one M's batches stay
+//! in order), and moves on to `g + 1` only after the advancer has declared
+//! `g` complete ([`finish_gen`]). So every batch of `g` precedes every batch
+//! of `g + 1` in the file, although Ms may already be filling `g + 1`.
+//!
+//! Failure: an error or a panic from the writer is sticky. The thread records
+//! it, drops everything queued and stops; later submissions are discarded at
+//! once, so memory does not grow and no one waits. The error is returned by
+//! `finish_stop`.
+
+#![deny(unsafe_code)]
+
+use std::collections::{BTreeMap, VecDeque};
+use std::io::{self, Write};
+use std::panic::{catch_unwind, AssertUnwindSafe};
+
+use crate::buf::TraceBuf;
+use crate::loom::sync::{Condvar, Mutex};
+use crate::loom::thread::{self, JoinHandle};
+use crate::session::TraceError;
+use crate::wire::header::HEADER;
+
+/// Most spare buffers kept for reuse.
+const POOL_MAX: usize = 64;
+
+/// What the sink reports when it is done.
+#[derive(Debug, Default, Clone, Copy)]
+pub(crate) struct SinkStats {
+    /// Bytes written, header included.
+    pub(crate) bytes: u64,
+    /// Batches written.
+    pub(crate) batches: u64,
+    /// Timed events in the written batches.
+    pub(crate) events: u64,
+    /// Largest number of bytes waiting in the queue at once.
+    pub(crate) peak_queued_bytes: u64,
+}
+
+#[derive(Debug)]
+struct State {
+    /// A session's sink thread is accepting batches.
+    active: bool,
+    /// The writer failed; submissions are discarded.
+    failed: bool,
+    /// No more generations will be finished; drain and exit.
+    closing: bool,
+    /// Every generation up to this one is complete.
+    finished_through: u64,
+    queues: BTreeMap<u64, VecDeque<Box<TraceBuf>>>,
+    queued_bytes: u64,
+    stats: SinkStats,
+    pool: Vec<Box<TraceBuf>>,
+}
+
+#[derive(Debug)]
+struct Shared {
+    state: Mutex<State>,
+    cv: Condvar,
+}
+
+crate::loom::global! {
+    static SINK: Shared = Shared {
+        state: Mutex::new(State {
+            active: false,
+            failed: false,
+            closing: false,
+            finished_through: 0,
+            queues: BTreeMap::new(),
+            queued_bytes: 0,
+            stats: SinkStats { bytes: 0, batches: 0, events: 0, peak_queued_bytes: 0 },
+            pool: Vec::new(),
+        }),
+        cv: Condvar::new(),
+    };
+}
+
+/// A batch buffer of `cap` bytes, reused if one is spare.
+pub(crate) fn fresh_buf(cap: usize) -> Box<TraceBuf> {
+    let spare = {
+        let mut s = SINK.state.lock();
+        let i = s.pool.iter().rposition(|b| b.capacity() == cap);
+        i.map(|i| s.pool.swap_remove(i))
+    };
+    spare.unwrap_or_else(|| TraceBuf::new(cap))
+}
+
+fn recycle(s: &mut State, b: Box<TraceBuf>) {
+    if s.pool.len() < POOL_MAX {
+        s.pool.push(b);
+    }
+}
+
+/// Queues a finished batch for writing (patching its size). Discarded when no
+/// session is accepting batches or the writer has failed.
+pub(crate) fn submit(mut b: Box<TraceBuf>) {
+    b.finish();
+    let mut s = SINK.state.lock();
+    if !s.active || s.failed || b.gen() <= s.finished_through {
+        debug_assert!(!s.active || s.failed || b.gen() > s.finished_through, "late batch");
+        recycle(&mut s, b);
+        return;
+    }
+    s.queued_bytes += b.bytes().len() as u64;
+    s.stats.peak_queued_bytes = s.stats.peak_queued_bytes.max(s.queued_bytes);
+    s.queues.entry(b.gen()).or_default().push_back(b);
+    drop(s);
+    SINK.cv.notify_one();
+}
+
+/// Declares generation `gen` (and every earlier one) complete.
+pub(crate) fn finish_gen(gen: u64) {
+    let mut s = SINK.state.lock();
+    s.finished_through = s.finished_through.max(gen);
+    drop(s);
+    SINK.cv.notify_one();
+}
+
+/// Whether the current session's writer has failed.
+pub(crate) fn failed() -> bool {
+    SINK.state.lock().failed
+}
+
+/// Starts accepting batches from generation `first_gen` on and spawns the
+/// thread that writes them to `w`.
+pub(crate) fn open(
+    w: Box<dyn Write + Send>,
+    first_gen: u64,
+) -> io::Result<JoinHandle<(SinkStats, Option<TraceError>)>> {
+    {
+        let mut s = SINK.state.lock();
+        s.active = true;
+        s.failed = false;
+        s.closing = false;
+        s.finished_through = first_gen - 1;
+        s.queues.clear();
+        s.queued_bytes = 0;
+        s.stats = SinkStats::default();
+    }
+    let h = thread::Builder::new()
+        .name("gort-trace-sink".into())
+        .spawn(move || run(w, first_gen));
+    if h.is_err() {
+        SINK.state.lock().active = false;
+    }
+    h
+}
+
+/// Tells the thread to exit once everything finished is written.
+pub(crate) fn close() {
+    SINK.state.lock().closing = true;
+    SINK.cv.notify_all();
+}
+
+/// Stops accepting batches (after the thread has exited).
+pub(crate) fn deactivate() {
+    let mut s = SINK.state.lock();
+    s.active = false;
+    s.queues.clear();
+    s.queued_bytes = 0;
+}
+
+fn panic_message(p: &(dyn std::any::Any + Send)) -> String {
+    p.downcast_ref::<&str>()
+        .map(|s| s.to_string())
+        .or_else(|| p.downcast_ref::<String>().cloned())
+        .unwrap_or_else(|| "non-string panic payload".into())
+}
+
+/// Runs `f` on the writer, turning an error or a panic into a [`TraceError`].
+fn guarded(f: impl FnOnce() -> io::Result<()>) -> Result<(), TraceError> {
+    match catch_unwind(AssertUnwindSafe(f)) {
+        Ok(Ok(())) => Ok(()),
+        Ok(Err(e)) => Err(TraceError::Io(e)),
+        Err(p) => Err(TraceError::WriterPanicked(panic_message(&*p))),
+    }
+}
+
+fn fail(e: TraceError) -> (SinkStats, Option<TraceError>) {
+    let mut s = SINK.state.lock();
+    s.failed = true;
+    s.queues.clear();
+    s.queued_bytes = 0;
+    (s.stats, Some(e))
+}
+
+/// The sink thread's body.
+fn run(mut w: Box<dyn Write + Send>, first_gen: u64) -> (SinkStats, Option<TraceError>) {
+    if let Err(e) = guarded(|| w.write_all(HEADER)) {
+        return fail(e);
+    }
+    SINK.state.lock().stats.bytes += HEADER.len() as u64;
+    let mut reading = first_gen;
+    let mut s = SINK.state.lock();
+    loop {
+        if let Some(b) = s.queues.get_mut(&reading).and_then(VecDeque::pop_front) {
+            drop(s);
+            let r = guarded(|| w.write_all(b.bytes()));
+            s = SINK.state.lock();
+            if let Err(e) = r {
+                drop(s);
+                return fail(e);
+            }
+            let len = b.bytes().len() as u64;
+            s.queued_bytes -= len;
+            s.stats.bytes += len;
+            s.stats.batches += 1;
+            s.stats.events += b.events();
+            recycle(&mut s, b);
+            continue;
+        }
+        if reading <= s.finished_through {
+            s.queues.remove(&reading);
+            reading += 1;
+            continue;
+        }
+        if s.closing {
+            break;
+        }
+        s = SINK.cv.wait(s);
+    }
+    drop(s);
+    let r = guarded(|| w.flush());
+    // A writer whose drop panics must not take the program down either.
+    let dropped = guarded(move || {
+        drop(w);
+        Ok(())
+    });
+    match r.and(dropped) {
+        Ok(()) => (SINK.state.lock().stats, None),
+        Err(e) => fail(e),
+    }
+}
