@@ -46,14 +46,14 @@ impl std::fmt::Debug for TraceBuf {
 
 impl TraceBuf {
     /// An empty buffer of `cap` bytes (clamped to at least [`MIN_BUF_BYTES`]).
-    pub(crate) fn new(cap: usize) -> Box<TraceBuf> {
-        Box::new(TraceBuf {
+    pub(crate) fn new(cap: usize) -> TraceBuf {
+        TraceBuf {
             data: vec![0u8; cap.max(MIN_BUF_BYTES)].into_boxed_slice(),
             pos: 0,
             size_at: 0,
             gen: 0,
             events: 0,
-        })
+        }
     }
 
     /// Capacity in bytes.

@@ -151,7 +151,10 @@ mod tests {
             std::thread::sleep(Duration::from_millis(20));
             let secs = (clock.now() - t0) as f64 / f as f64;
             let wall = w0.elapsed().as_secs_f64();
-            assert!((secs / wall - 1.0).abs() < 0.05, "{clock:?}: {secs} vs {wall}");
+            assert!(
+                (secs / wall - 1.0).abs() < 0.05,
+                "{clock:?}: {secs} vs {wall}"
+            );
         }
     }
 }

@@ -103,9 +103,16 @@ impl EventWriter<'_, '_> {
 
     /// `GoStatus(g, m, status)`, if `g`'s status is not yet written in this
     /// generation; `m` is the thread of a running or syscall goroutine.
-    pub fn go_status(&mut self, g: u64, gt: &GoTrace, m: Option<u64>, status: GoStatus) -> &mut Self {
+    pub fn go_status(
+        &mut self,
+        g: u64,
+        gt: &GoTrace,
+        m: Option<u64>,
+        status: GoStatus,
+    ) -> &mut Self {
         if gt.0.claim(self.l.gen) {
-            self.l.event(E::GoStatus, &[g, m.unwrap_or(NO_THREAD), status as u64]);
+            self.l
+                .event(E::GoStatus, &[g, m.unwrap_or(NO_THREAD), status as u64]);
         }
         self
     }
@@ -130,7 +137,8 @@ impl EventWriter<'_, '_> {
     pub fn proc_steal(&mut self, p: u64, pt: &ProcTrace, victim_m: u64) -> &mut Self {
         let gen = self.l.gen;
         if pt.0.claim(gen) {
-            self.l.event(E::ProcStatus, &[p, ProcStatus::SyscallAbandoned as u64]);
+            self.l
+                .event(E::ProcStatus, &[p, ProcStatus::SyscallAbandoned as u64]);
         }
         let seq = pt.0.next_seq(gen);
         self.ev(E::ProcSteal, &[p, seq, victim_m])
@@ -145,7 +153,13 @@ impl EventWriter<'_, '_> {
 
     /// `GoCreateBlocked`: like [`go_create`](Self::go_create), but the new
     /// goroutine starts waiting (a coroutine).
-    pub fn go_create_blocked(&mut self, new_g: u64, gt: &GoTrace, new_stack: u64, stack: u64) -> &mut Self {
+    pub fn go_create_blocked(
+        &mut self,
+        new_g: u64,
+        gt: &GoTrace,
+        new_stack: u64,
+        stack: u64,
+    ) -> &mut Self {
         gt.0.created(self.l.gen);
         self.ev(E::GoCreateBlocked, &[new_g, new_stack, stack])
     }

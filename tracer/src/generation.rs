@@ -117,12 +117,12 @@ impl Advancer {
     fn record_pending(&self, gen: u64) -> HashMap<Key, Pending> {
         let mut pending = HashMap::new();
         if let Some(src) = &self.source {
-            src.goroutines(&mut |id, t, st, m| {
+            src.for_each_goroutine(&mut |id, t, st, m| {
                 if !t.0.traced_in(gen) {
                     pending.insert((false, id), Pending::Go(st, m));
                 }
             });
-            src.procs(&mut |id, t, st, m| {
+            src.for_each_proc(&mut |id, t, st, m| {
                 if !t.0.traced_in(gen) {
                     pending.insert((true, id), Pending::Proc(st, m));
                 }
@@ -135,14 +135,14 @@ impl Advancer {
     fn still_pending(&self, gen: u64, pending: &mut HashMap<Key, Pending>) {
         let Some(src) = &self.source else { return };
         let mut keep = HashMap::with_capacity(pending.len());
-        src.goroutines(&mut |id, t, _, _| {
+        src.for_each_goroutine(&mut |id, t, _, _| {
             if !t.0.traced_in(gen) {
                 if let Some(p) = pending.get(&(false, id)) {
                     keep.insert((false, id), *p);
                 }
             }
         });
-        src.procs(&mut |id, t, _, _| {
+        src.for_each_proc(&mut |id, t, _, _| {
             if !t.0.traced_in(gen) {
                 if let Some(p) = pending.get(&(true, id)) {
                     keep.insert((true, id), *p);
@@ -167,7 +167,8 @@ impl Advancer {
         locker::set_gen(if stopping { 0 } else { gen + 1 });
 
         let ms = registry::snapshot();
-        let by_id: HashMap<u64, Arc<ThreadTrace>> = ms.iter().map(|t| (t.m_id(), t.clone())).collect();
+        let by_id: HashMap<u64, Arc<ThreadTrace>> =
+            ms.iter().map(|t| (t.m_id(), t.clone())).collect();
         let mut left = ms;
         loop {
             left.retain(|t| match t.take_finished(gen) {
@@ -220,7 +221,11 @@ impl Advancer {
             stacks::table(gen).write_and_clear(&mut strs, &mut stack_batches);
             strs.write_and_clear(&mut string_batches);
         }
-        for b in stack_batches.finish().into_iter().chain(string_batches.finish()) {
+        for b in stack_batches
+            .finish()
+            .into_iter()
+            .chain(string_batches.finish())
+        {
             sink::submit(b);
         }
         sink::finish_gen(gen);
@@ -235,7 +240,7 @@ fn status_batches(
     pending: &HashMap<Key, Pending>,
     ms: &HashMap<u64, Arc<ThreadTrace>>,
     now: u64,
-) -> Vec<Box<crate::buf::TraceBuf>> {
+) -> Vec<crate::buf::TraceBuf> {
     // Deterministic order: Ps before goroutines, then by ID.
     let mut items: Vec<(&Key, &Pending)> = pending.iter().collect();
     items.sort_unstable_by_key(|(k, _)| (!k.0, k.1));
@@ -248,7 +253,11 @@ fn status_batches(
             Pending::Go(st @ (GoStatus::Running | GoStatus::Syscall), Some(m)) => {
                 (m, EventType::GoStatus, [id, m, st as u64])
             }
-            Pending::Proc(ProcStatus::Idle, _) => (NO_THREAD, EventType::ProcStatus, [id, ProcStatus::Idle as u64, 0]),
+            Pending::Proc(ProcStatus::Idle, _) => (
+                NO_THREAD,
+                EventType::ProcStatus,
+                [id, ProcStatus::Idle as u64, 0],
+            ),
             Pending::Proc(st @ (ProcStatus::Running | ProcStatus::Syscall), Some(m)) => {
                 (m, EventType::ProcStatus, [id, st as u64, 0])
             }

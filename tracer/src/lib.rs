@@ -98,8 +98,8 @@ pub use crate::{
     locker::{acquire, enabled, Locker},
     registry::ThreadTrace,
     session::{
-        advance_now, begin_stop, finish_stop, has_failed, start, Config, StartError, StatusSource,
-        Stats, TraceError,
+        advance_now, begin_stop, finish_stop, has_failed, start, Config, StartError, Stats,
+        StatusSource, TraceError,
     },
     stacks::Frame,
     status::{GoTrace, ProcTrace},

@@ -235,7 +235,11 @@ impl<'t> Locker<'t> {
     pub(crate) fn event(&mut self, ty: EventType, args: &[u64]) {
         let (t, gen, flags) = (self.t, self.gen, &self.flags);
         // SAFETY: this locker holds the M's seqlock and loaded `gen` under it.
-        unsafe { t.with_buf(gen, |slot| crate::writer::write_event(t, slot, gen, flags, ty, args)) }
+        unsafe {
+            t.with_buf(gen, |slot| {
+                crate::writer::write_event(t, slot, gen, flags, ty, args)
+            })
+        }
     }
 }
 

@@ -52,7 +52,7 @@ pub struct ThreadTrace {
     retired: AtomicBool,
     /// Last timestamp written by this M, in any of its batches.
     pub(crate) last_time: AtomicU64,
-    bufs: [UnsafeCell<Option<Box<TraceBuf>>>; 2],
+    bufs: [UnsafeCell<Option<TraceBuf>>; 2],
     caches: UnsafeCell<Caches>,
     /// Serialises the advancer and `retire` when they take buffers.
     flush: Mutex<()>,
@@ -75,7 +75,7 @@ pub(crate) enum Take {
     /// The M holds a locker that may still write the generation: try later.
     Busy,
     /// The buffer (if the M wrote anything in that generation).
-    Done(Option<Box<TraceBuf>>),
+    Done(Option<TraceBuf>),
 }
 
 crate::loom::global! {
@@ -152,7 +152,7 @@ impl ThreadTrace {
     pub(crate) unsafe fn with_buf<R>(
         &self,
         gen: u64,
-        f: impl FnOnce(&mut Option<Box<TraceBuf>>) -> R,
+        f: impl FnOnce(&mut Option<TraceBuf>) -> R,
     ) -> R {
         self.bufs[(gen & 1) as usize].with_mut(|p| {
             // SAFETY: per the caller's contract the seqlock excludes other

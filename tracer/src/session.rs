@@ -94,11 +94,16 @@ impl Config {
 /// a status read here is the one the resource had at the end of the
 /// generation whenever the resource has no event in that generation.
 /// Called from the advancer's thread, with no tracer lock held.
+#[allow(clippy::type_complexity)]
 pub trait StatusSource: Send + Sync {
-    /// Every live goroutine: `(id, trace, status, thread)`.
-    fn goroutines(&self, f: &mut dyn FnMut(u64, &GoTrace, GoStatus, Option<u64>));
-    /// Every P: `(id, trace, status, thread)`.
-    fn procs(&self, f: &mut dyn FnMut(u64, &ProcTrace, ProcStatus, Option<u64>));
+    /// Calls `f(id, trace, status, thread)` for every live goroutine.
+    fn for_each_goroutine(&self, f: &mut dyn FnMut(u64, &GoTrace, GoStatus, Option<u64>));
+
+    /// Calls `f(id, trace, status, thread)` for every P. The default lists
+    /// none (Ps then get statuses only from their own events).
+    fn for_each_proc(&self, f: &mut dyn FnMut(u64, &ProcTrace, ProcStatus, Option<u64>)) {
+        let _ = f;
+    }
 }
 
 /// Why [`start`] failed.
@@ -114,7 +119,9 @@ pub enum StartError {
 impl fmt::Display for StartError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
-            StartError::AlreadyRunning => f.write_str("trace start: a trace session is already running"),
+            StartError::AlreadyRunning => {
+                f.write_str("trace start: a trace session is already running")
+            }
             StartError::Spawn(e) => write!(f, "trace start: cannot spawn a tracer thread: {e}"),
         }
     }
@@ -136,7 +143,7 @@ pub enum TraceError {
     /// The writer returned an error; the trace is incomplete.
     Io(io::Error),
     /// The writer panicked (message attached); the trace is incomplete.
-    WriterPanicked(String),
+    Panicked(String),
     /// No session is running.
     NotRunning,
     /// [`begin_stop`] has not been called.
@@ -147,7 +154,7 @@ impl fmt::Display for TraceError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             TraceError::Io(e) => write!(f, "trace sink: write failed: {e}"),
-            TraceError::WriterPanicked(m) => write!(f, "trace sink: writer panicked: {m}"),
+            TraceError::Panicked(m) => write!(f, "trace sink: writer panicked: {m}"),
             TraceError::NotRunning => f.write_str("trace stop: no trace session is running"),
             TraceError::StillEnabled => f.write_str("trace stop: begin_stop was not called"),
         }
@@ -320,7 +327,7 @@ pub unsafe fn begin_stop() {
 /// # Errors
 ///
 /// The writer's first error ([`TraceError::Io`] or
-/// [`TraceError::WriterPanicked`]; the trace is then incomplete but the
+/// [`TraceError::Panicked`]; the trace is then incomplete but the
 /// session is over), [`TraceError::NotRunning`] without a session, and
 /// [`TraceError::StillEnabled`] if `begin_stop` was not called (the session
 /// goes on).
@@ -348,7 +355,10 @@ pub fn finish_stop() -> Result<Stats, TraceError> {
     sink::close();
     let (stats, err) = match session.sink_thread.take().map(JoinHandle::join) {
         Some(Ok(r)) => r,
-        Some(Err(_)) | None => (SinkStats::default(), Some(TraceError::WriterPanicked("sink thread died".into()))),
+        Some(Err(_)) | None => (
+            SinkStats::default(),
+            Some(TraceError::Panicked("sink thread died".into())),
+        ),
     };
     sink::deactivate();
     match err {

@@ -54,10 +54,10 @@ struct State {
     closing: bool,
     /// Every generation up to this one is complete.
     finished_through: u64,
-    queues: BTreeMap<u64, VecDeque<Box<TraceBuf>>>,
+    queues: BTreeMap<u64, VecDeque<TraceBuf>>,
     queued_bytes: u64,
     stats: SinkStats,
-    pool: Vec<Box<TraceBuf>>,
+    pool: Vec<TraceBuf>,
 }
 
 #[derive(Debug)]
@@ -83,7 +83,7 @@ crate::loom::global! {
 }
 
 /// A batch buffer of `cap` bytes, reused if one is spare.
-pub(crate) fn fresh_buf(cap: usize) -> Box<TraceBuf> {
+pub(crate) fn fresh_buf(cap: usize) -> TraceBuf {
     let spare = {
         let mut s = SINK.state.lock();
         let i = s.pool.iter().rposition(|b| b.capacity() == cap);
@@ -92,7 +92,7 @@ pub(crate) fn fresh_buf(cap: usize) -> Box<TraceBuf> {
     spare.unwrap_or_else(|| TraceBuf::new(cap))
 }
 
-fn recycle(s: &mut State, b: Box<TraceBuf>) {
+fn recycle(s: &mut State, b: TraceBuf) {
     if s.pool.len() < POOL_MAX {
         s.pool.push(b);
     }
@@ -100,11 +100,14 @@ fn recycle(s: &mut State, b: Box<TraceBuf>) {
 
 /// Queues a finished batch for writing (patching its size). Discarded when no
 /// session is accepting batches or the writer has failed.
-pub(crate) fn submit(mut b: Box<TraceBuf>) {
+pub(crate) fn submit(mut b: TraceBuf) {
     b.finish();
     let mut s = SINK.state.lock();
     if !s.active || s.failed || b.gen() <= s.finished_through {
-        debug_assert!(!s.active || s.failed || b.gen() > s.finished_through, "late batch");
+        debug_assert!(
+            !s.active || s.failed || b.gen() > s.finished_through,
+            "late batch"
+        );
         recycle(&mut s, b);
         return;
     }
@@ -179,7 +182,7 @@ fn guarded(f: impl FnOnce() -> io::Result<()>) -> Result<(), TraceError> {
     match catch_unwind(AssertUnwindSafe(f)) {
         Ok(Ok(())) => Ok(()),
         Ok(Err(e)) => Err(TraceError::Io(e)),
-        Err(p) => Err(TraceError::WriterPanicked(panic_message(&*p))),
+        Err(p) => Err(TraceError::Panicked(panic_message(&*p))),
     }
 }
 

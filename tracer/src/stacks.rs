@@ -230,7 +230,12 @@ mod tests {
     static FILE: &str = "/src/main.rs";
 
     fn frame(pc: u64, line: u32) -> Frame {
-        Frame { pc, func: MAIN, file: FILE, line }
+        Frame {
+            pc,
+            func: MAIN,
+            file: FILE,
+            line,
+        }
     }
 
     #[test]
@@ -243,7 +248,10 @@ mod tests {
         assert_eq!(t.intern(&a), 1);
         // Same text behind a different pointer is a different key.
         let other: &'static str = Box::leak(String::from("main.main").into_boxed_str());
-        let c = [Frame { func: other, ..frame(0x1000, 10) }];
+        let c = [Frame {
+            func: other,
+            ..frame(0x1000, 10)
+        }];
         assert_eq!(t.intern(&c), 3);
         let mut strings = StringTable::new();
         let mut out = BatchSeq::new(1, u64::MAX, Some(EventType::Stacks), 0);
@@ -252,7 +260,10 @@ mod tests {
         // "main.main" appears once in the string table however many pointers name it.
         assert_eq!(strings.len(), 2);
         let bytes = out.finish()[0].bytes().to_vec();
-        let at = bytes.iter().position(|&x| x == EventType::Stacks as u8).unwrap();
+        let at = bytes
+            .iter()
+            .position(|&x| x == EventType::Stacks as u8)
+            .unwrap();
         // Stacks, then Stack 1 with two frames.
         assert_eq!(bytes[at + 1], EventType::Stack as u8);
         let (id, n1) = read_uvarint(&bytes[at + 2..]).unwrap();
@@ -268,7 +279,11 @@ mod tests {
         assert_eq!(c.intern(g, &[]), 0);
         let long: Vec<Frame> = (0..300).map(|i| frame(0x1000 + i, 1 + i as u32)).collect();
         let id = c.intern(g, &long);
-        assert_eq!(c.intern(g, &long[..MAX_FRAMES]), id, "truncated to MAX_FRAMES");
+        assert_eq!(
+            c.intern(g, &long[..MAX_FRAMES]),
+            id,
+            "truncated to MAX_FRAMES"
+        );
         assert_eq!(c.intern(g, &long), id);
         let short = c.intern(g, &long[..3]);
         assert_ne!(short, id);

@@ -222,8 +222,9 @@ mod tests {
 
     #[test]
     fn hash_spreads_short_strings() {
-        let hs: std::collections::HashSet<u64> =
-            (0..10_000u32).map(|i| hash_bytes(format!("s{i}").as_bytes())).collect();
+        let hs: std::collections::HashSet<u64> = (0..10_000u32)
+            .map(|i| hash_bytes(format!("s{i}").as_bytes()))
+            .collect();
         assert_eq!(hs.len(), 10_000);
         assert_ne!(hash_bytes(b""), hash_bytes(b"\0"));
     }

@@ -42,7 +42,7 @@ fn tick(t: &ThreadTrace, flags: &Flags) -> (u64, u64) {
 #[inline]
 pub(crate) fn write_event(
     t: &ThreadTrace,
-    slot: &mut Option<Box<TraceBuf>>,
+    slot: &mut Option<TraceBuf>,
     gen: u64,
     flags: &Flags,
     ty: EventType,
@@ -73,7 +73,7 @@ pub(crate) fn write_event(
 #[inline(never)]
 fn refill<'a>(
     t: &ThreadTrace,
-    slot: &'a mut Option<Box<TraceBuf>>,
+    slot: &'a mut Option<TraceBuf>,
     gen: u64,
     flags: &Flags,
 ) -> &'a mut TraceBuf {
@@ -98,8 +98,8 @@ pub(crate) struct BatchSeq {
     m: u64,
     head: Option<EventType>,
     last: u64,
-    cur: Option<Box<TraceBuf>>,
-    done: Vec<Box<TraceBuf>>,
+    cur: Option<TraceBuf>,
+    done: Vec<TraceBuf>,
 }
 
 impl BatchSeq {
@@ -137,14 +137,22 @@ impl BatchSeq {
 
     /// Appends an untimed record (a table entry or the frequency).
     pub(crate) fn record(&mut self, ty: EventType, nums: &[u64]) {
-        debug_assert!(ty.spec().is_stack || nums.len() == ty.arg_count(), "{}", ty.name());
+        debug_assert!(
+            ty.spec().is_stack || nums.len() == ty.arg_count(),
+            "{}",
+            ty.name()
+        );
         let b = self.room(TraceBuf::record_bound(nums.len()));
         b.put_record(ty as u8, nums);
     }
 
     /// Appends an untimed record followed by `len data` (a string entry).
     pub(crate) fn record_with_data(&mut self, ty: EventType, nums: &[u64], data: &[u8]) {
-        debug_assert!(ty.spec().has_data && nums.len() == ty.arg_count(), "{}", ty.name());
+        debug_assert!(
+            ty.spec().has_data && nums.len() == ty.arg_count(),
+            "{}",
+            ty.name()
+        );
         let b = self.room(TraceBuf::record_bound(nums.len() + 1) + data.len());
         b.put_record(ty as u8, nums);
         b.put_varint(data.len() as u64);
@@ -171,7 +179,7 @@ impl BatchSeq {
     }
 
     /// The finished batches, sizes patched, in order (empty ones dropped).
-    pub(crate) fn finish(mut self) -> Vec<Box<TraceBuf>> {
+    pub(crate) fn finish(mut self) -> Vec<TraceBuf> {
         if let Some(b) = self.cur.take() {
             self.done.push(b);
         }
@@ -215,10 +223,15 @@ mod tests {
             last_time = hdr[2];
             assert_eq!(hdr[3] as usize, bytes.len() - at, "size patched");
             assert_eq!(bytes[at], EventType::Strings as u8);
-            ids += bytes[at..].iter().filter(|&&x| x == EventType::String as u8).count();
+            ids += bytes[at..]
+                .iter()
+                .filter(|&&x| x == EventType::String as u8)
+                .count();
         }
         assert_eq!(ids, 200);
-        assert!(BatchSeq::new(1, 1, Some(EventType::Stacks), 0).finish().is_empty());
+        assert!(BatchSeq::new(1, 1, Some(EventType::Stacks), 0)
+            .finish()
+            .is_empty());
     }
 
     #[test]

@@ -47,10 +47,7 @@ pub(crate) mod sync {
             g: MutexGuard<'a, T>,
             d: std::time::Duration,
         ) -> (MutexGuard<'a, T>, bool) {
-            let (g, r) = self
-                .0
-                .wait_timeout(g, d)
-                .unwrap_or_else(|e| e.into_inner());
+            let (g, r) = self.0.wait_timeout(g, d).unwrap_or_else(|e| e.into_inner());
             (g, r.timed_out())
         }
 

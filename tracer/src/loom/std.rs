@@ -1,7 +1,6 @@
 //! The shim's normal side: std atomics and threads, parking_lot locks.
 
 #![allow(unused_imports)]
-
 #![allow(clippy::disallowed_types)]
 
 pub(crate) mod sync {
