@@ -87,7 +87,12 @@ impl Batch {
         if self.exp != 0 {
             return BatchKind::Experimental(self.exp);
         }
-        match self.data(storage).first().copied().and_then(EventType::from_u8) {
+        match self
+            .data(storage)
+            .first()
+            .copied()
+            .and_then(EventType::from_u8)
+        {
             Some(EventType::Strings) => BatchKind::Strings,
             Some(EventType::Stacks) => BatchKind::Stacks,
             Some(EventType::CPUSamples) => BatchKind::CpuSamples,
@@ -470,7 +475,10 @@ mod tests {
         assert_eq!(err(&[2]), "expected batch event, got Stacks");
         assert_eq!(err(&[0]), "expected batch event, got ");
         assert_eq!(err(&[200]), "expected batch event, got Invalid(200)");
-        assert_eq!(err(&[1, 1, 0x80]), "error reading batch M ID: unexpected EOF");
+        assert_eq!(
+            err(&[1, 1, 0x80]),
+            "error reading batch M ID: unexpected EOF"
+        );
         assert_eq!(err(&[1, 1, 1]), "error reading batch timestamp: EOF");
         assert_eq!(
             err(&[1, 1, 1, 1, 0x80, 0x80, 0x08]),

@@ -46,11 +46,7 @@ impl BaseEvent {
         for (d, s) in a.iter_mut().zip(args) {
             *d = *s;
         }
-        BaseEvent {
-            typ,
-            time,
-            args: a,
-        }
+        BaseEvent { typ, time, args: a }
     }
 
     /// Index of the first extra slot (after the event's own arguments).
@@ -67,7 +63,6 @@ impl BaseEvent {
             *a = v;
         }
     }
-
 }
 
 /// One thread's position in its event batches.
@@ -130,7 +125,10 @@ impl Cursor {
 #[inline]
 fn decode_timed(data: &[u8], ev: &mut BaseEvent) -> Result<(usize, u64)> {
     let Some(&t) = data.first() else {
-        return Err(Error::new(ErrorKind::UnexpectedEof, "unexpected end of batch"));
+        return Err(Error::new(
+            ErrorKind::UnexpectedEof,
+            "unexpected end of batch",
+        ));
     };
     let typ = match EventType::from_u8(t) {
         Some(typ) if typ.spec().timed => typ,
@@ -148,9 +146,8 @@ fn decode_timed(data: &[u8], ev: &mut BaseEvent) -> Result<(usize, u64)> {
         }
     };
     let mut n = 1;
-    let (dt, k) = read_uvarint(&data[n..]).map_err(|_| {
-        Error::new(ErrorKind::BadVarint, "found invalid uvarint for timestamp")
-    })?;
+    let (dt, k) = read_uvarint(&data[n..])
+        .map_err(|_| Error::new(ErrorKind::BadVarint, "found invalid uvarint for timestamp"))?;
     n += k;
     ev.typ = typ;
     ev.args = [0; MAX_ARGS];

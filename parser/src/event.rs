@@ -375,9 +375,10 @@ impl<'a> Event<'a> {
                 n.push(b')');
                 (Cow::Owned(n), ResourceId::Goroutine(self.ctx.g))
             }
-            E::GCBegin | E::GCActive | E::GCEnd => {
-                (Cow::Borrowed(&b"GC concurrent mark phase"[..]), ResourceId::None)
-            }
+            E::GCBegin | E::GCActive | E::GCEnd => (
+                Cow::Borrowed(&b"GC concurrent mark phase"[..]),
+                ResourceId::None,
+            ),
             // N.B. Go 1.23 scopes GCSweepActive to the current P, not to the
             // P the event names.
             E::GCSweepBegin | E::GCSweepActive | E::GCSweepEnd => (

@@ -89,11 +89,10 @@ pub(crate) fn read_generation<'a, S: BatchSource<'a> + ?Sized>(
             break;
         }
         if g != gen {
-            return Err(Error::new(
-                ErrorKind::GenerationsOutOfOrder,
-                "generations out of order",
-            )
-            .at_offset(batch.offset));
+            return Err(
+                Error::new(ErrorKind::GenerationsOutOfOrder, "generations out of order")
+                    .at_offset(batch.offset),
+            );
         }
         route(src.bytes(), &mut b, &mut threads, batch)
             .map_err(|e| e.in_generation(gen).at_offset(batch.offset))?;

@@ -261,8 +261,7 @@ impl<'a> Reader<'a> {
         {
             return Ok(false);
         }
-        if c
-            .advance(tables.storage(), tables.freq)
+        if c.advance(tables.storage(), tables.freq)
             .map_err(|e| e.in_generation(self.gen))?
         {
             self.frontier.update(i);
@@ -281,8 +280,7 @@ impl<'a> Reader<'a> {
         self.frontier = Frontier::default();
         for (m, batches) in g.threads {
             let mut c = Cursor::new(m, batches);
-            if c
-                .advance(g.tables.storage(), g.tables.freq)
+            if c.advance(g.tables.storage(), g.tables.freq)
                 .map_err(|e| e.in_generation(g.gen))?
             {
                 self.frontier.push(c);

@@ -58,7 +58,7 @@ pub(crate) type IdMap<K, V> = HashMap<K, V, BuildHasherDefault<IdHasher>>;
 pub(crate) fn go_f64_to_i64(f: f64) -> i64 {
     // 2^63 as f64 is exact.
     const LIMIT: f64 = 9_223_372_036_854_775_808.0;
-    if f >= -LIMIT && f < LIMIT {
+    if (-LIMIT..LIMIT).contains(&f) {
         f as i64
     } else {
         i64::MIN
@@ -226,20 +226,6 @@ pub(crate) struct Tables<'a> {
 }
 
 impl<'a> Tables<'a> {
-    /// Tables with nothing defined (used for the Sync of an empty reader).
-    #[cfg(test)]
-    pub(crate) fn empty() -> Tables<'a> {
-        Tables {
-            storage: Storage::Owned(Vec::new()),
-            strings: IdTable::new(),
-            stacks: IdTable::new(),
-            stack_frames: Vec::new(),
-            frames: Vec::new(),
-            freq: Frequency(1.0),
-            exp: Vec::new(),
-        }
-    }
-
     /// The bytes that batch and string ranges point into.
     #[inline]
     pub(crate) fn storage(&self) -> &[u8] {
@@ -512,7 +498,11 @@ impl TablesBuilder {
                     time: 0,
                     m: ThreadId::from_wire(m),
                     p: ProcId::from_wire(p),
-                    g: if g == 0 { GoId::NONE } else { GoId::from_wire(g) },
+                    g: if g == 0 {
+                        GoId::NONE
+                    } else {
+                        GoId::from_wire(g)
+                    },
                     stack,
                 },
             ));
@@ -639,7 +629,9 @@ mod tests {
         // Strings batch: 04 | 05 id=0 len=1 "x"
         let err = t.add_strings(&[4, 5, 0, 1, b'x'], 0, 5).unwrap_err();
         assert_eq!(err.kind(), ErrorKind::DuplicateId);
-        assert!(err.message().starts_with("multiple strings with the same ID: id=0"));
+        assert!(err
+            .message()
+            .starts_with("multiple strings with the same ID: id=0"));
     }
 
     #[test]

@@ -24,7 +24,9 @@ use std::collections::HashMap;
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, EventKind};
 use crate::raw::quote;
-use crate::resources::{GoId, GoState, ProcId, ProcState, ResourceId, TaskId, ThreadId, Transition};
+use crate::resources::{
+    GoId, GoState, ProcId, ProcState, ResourceId, TaskId, ThreadId, Transition,
+};
 
 /// What a thread holds, as the validator tracks it.
 #[derive(Clone, Copy, Debug)]
@@ -112,9 +114,7 @@ impl Validator {
                         Transition::Goroutine { id, from, to } => {
                             self.goroutine(ev, id, from, to, same_stack, &mut errs)
                         }
-                        Transition::Proc { id, from, to } => {
-                            self.proc(ev, id, from, to, &mut errs)
-                        }
+                        Transition::Proc { id, from, to } => self.proc(ev, id, from, to, &mut errs),
                     }
                 }
             }
@@ -219,10 +219,14 @@ impl Validator {
         errs: &mut Vec<String>,
     ) {
         if to == GoState::Undetermined {
-            errs.push(format!("transition to undetermined state for goroutine {id}"));
+            errs.push(format!(
+                "transition to undetermined state for goroutine {id}"
+            ));
         }
         if self.seen_sync && from == GoState::Undetermined {
-            errs.push(format!("undetermined goroutine {id} after first global sync"));
+            errs.push(format!(
+                "undetermined goroutine {id} after first global sync"
+            ));
         }
         if to == GoState::NotExist && self.has_any_range(ResourceId::Goroutine(id)) {
             errs.push(format!("goroutine {id} died with active ranges"));
@@ -239,7 +243,9 @@ impl Validator {
             }
             None => {
                 if from != GoState::Undetermined && from != GoState::NotExist {
-                    errs.push(format!("bad old state for unregistered goroutine {id}: {from}"));
+                    errs.push(format!(
+                        "bad old state for unregistered goroutine {id}: {from}"
+                    ));
                 }
                 self.gs.insert(id, (to, None));
             }
@@ -349,7 +355,9 @@ impl Validator {
                         s.1 = None;
                     }
                 }
-                None => errs.push(format!("stopping proc {id} not bound to any active context")),
+                None => errs.push(format!(
+                    "stopping proc {id} not bound to any active context"
+                )),
             }
         }
     }

@@ -24,7 +24,11 @@ const MODES: &[(&str, &str)] = &[
 
 /// Runs one program in one mode; a description of what went wrong, if anything.
 fn check(prog: &Path, mode: &str, godebug: &str) -> Result<(), String> {
-    let name = prog.file_stem().unwrap_or_default().to_string_lossy().to_string();
+    let name = prog
+        .file_stem()
+        .unwrap_or_default()
+        .to_string_lossy()
+        .to_string();
     let label = format!("{name} [{mode}]");
     let dir = prog.parent().and_then(Path::parent).and_then(Path::parent);
     let out = Command::new(root().join("scripts/go-oracle"))
@@ -33,7 +37,9 @@ fn check(prog: &Path, mode: &str, godebug: &str) -> Result<(), String> {
         .current_dir(dir.unwrap_or(Path::new("/")))
         .env("GODEBUG", format!("tracecheckstackownership=1{godebug}"))
         .output()
-        .map_err(|e| format!("{label}: cannot run scripts/go-oracle (Go 1.23.9 oracle required): {e}"))?;
+        .map_err(|e| {
+            format!("{label}: cannot run scripts/go-oracle (Go 1.23.9 oracle required): {e}")
+        })?;
     if !out.status.success() {
         return Err(format!(
             "{label}: program failed ({}): {}",
@@ -47,13 +53,20 @@ fn check(prog: &Path, mode: &str, godebug: &str) -> Result<(), String> {
     if let Some(e) = err {
         return Err(format!("{label}: our reader failed: {e}"));
     }
-    let file = std::env::temp_dir().join(format!("gort-p2-{}-{name}-{mode}.trace", std::process::id()));
+    let file = std::env::temp_dir().join(format!(
+        "gort-p2-{}-{name}-{mode}.trace",
+        std::process::id()
+    ));
     std::fs::write(&file, &trace).map_err(|e| format!("{label}: {e}"))?;
     let go = oracle(&["dump1", &file.to_string_lossy()]);
     let _ = std::fs::remove_file(&file);
     let go = String::from_utf8(go).map_err(|e| format!("{label}: Go's dump: {e}"))?;
     same_modulo_ties(&ours, &go).map_err(|d| format!("{label}: {d}"))?;
-    println!("ok {label}: {} bytes of trace, {} dump lines", trace.len(), ours.lines().count());
+    println!(
+        "ok {label}: {} bytes of trace, {} dump lines",
+        trace.len(),
+        ours.lines().count()
+    );
     Ok(())
 }
 
@@ -71,7 +84,11 @@ fn go_test_programs_dump_like_go() {
         .filter(|p| p.extension().is_some_and(|x| x == "go"))
         .collect();
     progs.sort();
-    assert!(progs.len() >= 13, "expected Go's 13 test programs, found {}", progs.len());
+    assert!(
+        progs.len() >= 13,
+        "expected Go's 13 test programs, found {}",
+        progs.len()
+    );
     let cgo = cgo_enabled();
     let mut jobs = Vec::new();
     for p in progs {

@@ -31,7 +31,11 @@ fn go_parser_test_files_give_gos_verdicts() {
         .filter(|p| p.extension().is_some_and(|x| x == "test"))
         .collect();
     files.sort();
-    assert!(files.len() >= 20, "expected Go's 20 test files, found {}", files.len());
+    assert!(
+        files.len() >= 20,
+        "expected Go's 20 test files, found {}",
+        files.len()
+    );
     let mut failures = Vec::new();
     let (mut ok, mut fail) = (0, 0);
     for path in &files {
@@ -40,7 +44,9 @@ fn go_parser_test_files_give_gos_verdicts() {
             .unwrap_or_else(|e| panic!("{name}: {e}"));
         match (&t.expect, verdict(&t.trace)) {
             (Expectation::Success, Ok(())) => ok += 1,
-            (Expectation::Success, Err(e)) => failures.push(format!("{name}: unexpected error: {e}")),
+            (Expectation::Success, Err(e)) => {
+                failures.push(format!("{name}: unexpected error: {e}"))
+            }
             (Expectation::Failure(re), Err(e)) => {
                 let re = regex::Regex::new(re).expect("Go's pattern compiles");
                 if re.is_match(&e) {
@@ -55,5 +61,8 @@ fn go_parser_test_files_give_gos_verdicts() {
         }
     }
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(ok > 0 && fail > 0, "both verdicts are exercised ({ok} ok, {fail} failing)");
+    assert!(
+        ok > 0 && fail > 0,
+        "both verdicts are exercised ({ok} ok, {fail} failing)"
+    );
 }

@@ -20,7 +20,10 @@ fn cases() -> Vec<String> {
         })
         .collect();
     names.sort();
-    assert!(names.len() >= 12, "expected the 12 golden traces, found {names:?}");
+    assert!(
+        names.len() >= 12,
+        "expected the 12 golden traces, found {names:?}"
+    );
     names
 }
 

@@ -61,8 +61,7 @@ fn push_hex(out: &mut Vec<u8>, mut v: u64) {
 /// Appends Go's `%q` of `s`.
 #[inline]
 fn push_quoted(out: &mut Vec<u8>, s: &[u8]) {
-    if s
-        .iter()
+    if s.iter()
         .all(|&b| (0x20..0x7f).contains(&b) && b != b'"' && b != b'\\')
     {
         out.push(b'"');

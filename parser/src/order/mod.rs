@@ -117,7 +117,11 @@ impl Ordering {
                 g: GoId::NONE,
                 p: ProcId::NONE,
             });
-            SchedCtx { m, p: ms.p, g: ms.g }
+            SchedCtx {
+                m,
+                p: ms.p,
+                g: ms.g,
+            }
         } else {
             SchedCtx::NONE
         };

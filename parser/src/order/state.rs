@@ -221,7 +221,12 @@ pub(crate) struct Region {
 
 impl fmt::Display for Region {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "{{{} {}}}", self.task, String::from_utf8_lossy(&self.name))
+        write!(
+            f,
+            "{{{} {}}}",
+            self.task,
+            String::from_utf8_lossy(&self.name)
+        )
     }
 }
 

@@ -7,7 +7,9 @@ use crate::cursor::BaseEvent;
 use crate::error::Result;
 use crate::resources::{GoId, ProcId};
 
-use super::state::{check_ctx, gs, invalid, proc_status_name, ps, GState, Need, Reqs, Seq, USER_GO};
+use super::state::{
+    check_ctx, gs, invalid, proc_status_name, ps, GState, Need, Reqs, Seq, USER_GO,
+};
 use super::{Input, Ordering, Step};
 
 impl Ordering {
@@ -175,11 +177,8 @@ impl Ordering {
             }
             p.status = ps::SYSCALL_ABANDONED;
             new.p = ProcId::NONE;
-            let mut steal = BaseEvent::synthetic(
-                EventType::ProcSteal,
-                i.ev.time,
-                &[i.ctx.p.0 as u64],
-            );
+            let mut steal =
+                BaseEvent::synthetic(EventType::ProcSteal, i.ev.time, &[i.ctx.p.0 as u64]);
             steal.set_extra(0, u64::from(ps::SYSCALL));
             self.push(i.ctx, steal);
         }

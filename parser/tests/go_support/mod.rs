@@ -66,7 +66,12 @@ pub(crate) fn oracle(args: &[&str]) -> Vec<u8> {
     let out = Command::new(&script)
         .args(args)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e} (Go 1.23.9 oracle required)", script.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e} (Go 1.23.9 oracle required)",
+                script.display()
+            )
+        });
     assert!(
         out.status.success(),
         "scripts/go-oracle {} failed ({}): {}",
