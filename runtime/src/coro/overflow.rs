@@ -46,7 +46,6 @@ use std::io;
 use std::mem;
 use std::ptr;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
-use std::sync::OnceLock;
 
 use parking_lot::Mutex;
 
@@ -352,37 +351,23 @@ fn chain(sig: libc::c_int, info: *mut libc::siginfo_t, context: *mut libc::c_voi
     }
 }
 
-/// The outcome of the first [`install`]: `None` on success, else the errno.
-static INSTALLED: OnceLock<Option<i32>> = OnceLock::new();
+static INSTALLED: std::sync::Once = std::sync::Once::new();
 
-/// Installs the goroutine overflow handler for `SIGSEGV` and `SIGBUS`. Idempotent: later
-/// calls return the first call's outcome.
+/// Installs the goroutine overflow handler for `SIGSEGV` and `SIGBUS`, once per process;
+/// later calls do nothing.
+///
+/// It cannot fail: `sigaction` only rejects invalid signals and pointers, and these are
+/// valid. (Debug builds assert it.)
 ///
 /// N.B. a handler installed by someone else between our reading the old one and installing
 /// ours would be lost; call this before other threads install fault handlers.
-///
-/// # Errors
-///
-/// The OS error of `sigaction`.
-pub(crate) fn install() -> io::Result<()> {
-    let outcome = INSTALLED.get_or_init(|| {
+pub(crate) fn install() {
+    INSTALLED.call_once(|| {
         for sig in [libc::SIGSEGV, libc::SIGBUS] {
-            if let Err(e) = install_one(sig) {
-                return Some(e.raw_os_error().unwrap_or(libc::EINVAL));
-            }
+            let installed = install_one(sig);
+            debug_assert!(installed.is_ok(), "sigaction({sig}): {installed:?}");
         }
-        None
     });
-    match *outcome {
-        None => Ok(()),
-        Some(errno) => {
-            let e = io::Error::from_raw_os_error(errno);
-            Err(io::Error::new(
-                e.kind(),
-                format!("installing the goroutine stack overflow handler failed: {e}"),
-            ))
-        }
-    }
 }
 
 fn install_one(sig: libc::c_int) -> io::Result<()> {
@@ -455,13 +440,22 @@ fn page_size() -> usize {
 }
 
 /// Makes sure the calling thread has an alternate signal stack, so the overflow handler can
-/// run when the goroutine stack is exhausted. Keeps one that is already set (Rust std sets
-/// one on the threads it spawns); otherwise maps a guarded one, freed at thread exit.
+/// run when the goroutine stack is exhausted; the runtime calls it first thing on every
+/// worker thread. Best effort: see [`try_ensure_altstack`] for what can fail. A thread left
+/// without one still runs; an overflow on it then ends the process with a plain `SIGSEGV`
+/// instead of the report.
+pub(crate) fn ensure_altstack() {
+    let _best_effort = try_ensure_altstack();
+}
+
+/// Like [`ensure_altstack`], reporting failure. Keeps an alternate stack that is already set
+/// (Rust std sets one on the threads it spawns); otherwise maps a guarded one, freed at
+/// thread exit.
 ///
 /// # Errors
 ///
-/// The OS error of `sigaltstack` or `mmap`.
-pub(crate) fn ensure_altstack() -> io::Result<()> {
+/// The OS error of `sigaltstack` or `mmap` (`ENOMEM` when memory or mappings run out).
+pub(crate) fn try_ensure_altstack() -> io::Result<()> {
     // SAFETY: all-zero is a valid stack_t.
     let mut current: libc::stack_t = unsafe { mem::zeroed() };
     // SAFETY: a null new stack only queries into `current`.
@@ -586,10 +580,19 @@ mod tests {
 
     #[test]
     fn install_is_idempotent_and_altstack_is_set() {
-        install().expect("first install");
-        install().expect("second install");
+        install();
+        install();
+        let ours = on_fault as extern "C" fn(_, _, _) as usize;
+        let mut action: libc::sigaction = unsafe_zeroed_sigaction();
+        // SAFETY: a null new action only queries into `action`.
+        let rc = unsafe { libc::sigaction(libc::SIGSEGV, ptr::null(), &mut action) };
+        assert_eq!(rc, 0);
+        assert_eq!(action.sa_sigaction, ours);
+        assert_ne!(action.sa_flags & libc::SA_ONSTACK, 0);
+        let [previous, _] = previous(libc::SIGSEGV);
+        assert_ne!(previous.load(Ordering::Acquire), ours, "installed once");
         std::thread::spawn(|| {
-            ensure_altstack().expect("altstack");
+            try_ensure_altstack().expect("altstack");
             // SAFETY: all-zero is a valid stack_t.
             let mut current: libc::stack_t = unsafe { mem::zeroed() };
             // SAFETY: a null new stack only queries into `current`.
@@ -612,7 +615,7 @@ mod tests {
             // SAFETY: disabling this thread's alternate stack outside a handler is valid; std
             // does not free its own until the thread exits.
             assert_eq!(unsafe { libc::sigaltstack(&disable, ptr::null_mut()) }, 0);
-            ensure_altstack().expect("altstack");
+            try_ensure_altstack().expect("altstack");
             // SAFETY: all-zero is a valid stack_t.
             let mut current: libc::stack_t = unsafe { mem::zeroed() };
             // SAFETY: a null new stack only queries into `current`.
@@ -627,5 +630,10 @@ mod tests {
         })
         .join()
         .expect("thread");
+    }
+
+    fn unsafe_zeroed_sigaction() -> libc::sigaction {
+        // SAFETY: all-zero is a valid sigaction (SIG_DFL, empty mask, no flags).
+        unsafe { mem::zeroed() }
     }
 }
