@@ -10,6 +10,7 @@ mod order;
 pub mod raw;
 mod reader;
 mod resources;
+mod stats;
 mod tables;
 pub mod testfile;
 mod validate;
@@ -21,5 +22,6 @@ pub use event::{
 };
 pub use reader::Reader;
 pub use resources::{GoId, GoState, ProcId, ProcState, ResourceId, TaskId, ThreadId, Transition};
+pub use stats::{GoTimes, Stats};
 pub use tables::Frame;
 pub use validate::Validator;

@@ -120,3 +120,33 @@ fn tie_comparison_accepts_swaps_and_nothing_else() {
     let changed = "M=1 P=0 G=1 Sync Time=10\nM=2 P=0 G=2 Sync Time=11\nM=3 P=0 G=1 Sync Time=20\n";
     assert!(same_modulo_ties(changed, go).is_err());
 }
+
+#[test]
+fn stats_count_switches_and_account_for_time() {
+    for case in ["iterpull_basic", "iterpull_many_p4", "sched_mix_p4"] {
+        let data = fs::read(goldens().join(format!("{case}.trace"))).expect("trace");
+        let d2 = fs::read_to_string(goldens().join(format!("{case}.d2.txt"))).expect("d2");
+        let wire_switches = d2
+            .lines()
+            .filter(|l| l.starts_with("GoSwitch ") || l.starts_with("GoSwitchDestroy "))
+            .count() as u64;
+        let mut st = gort_parser::Stats::new();
+        for ev in Reader::from_slice(&data).expect("header") {
+            st.event(&ev.expect("event"));
+        }
+        st.finish();
+        assert_eq!(st.switches, wire_switches, "{case}");
+        let outs: u64 = st.goroutines.values().map(|g| g.switches_out).sum();
+        let ins: u64 = st.goroutines.values().map(|g| g.switches_in).sum();
+        assert_eq!((outs, ins), (wire_switches, wire_switches), "{case}");
+        assert_eq!(st.by_type.values().sum::<u64>(), st.events, "{case}");
+        let span = st.last - st.first.expect("events");
+        for (id, g) in &st.goroutines {
+            let t = g.running + g.runnable + g.syscall + g.waiting_total() + g.undetermined;
+            assert!(
+                t <= span,
+                "{case}: goroutine {id:?} has {t} ns > span {span}"
+            );
+        }
+    }
+}
