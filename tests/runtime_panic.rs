@@ -1,0 +1,173 @@
+//! Panics and deadlocks: a goroutine's panic reaches `join`, the main
+//! goroutine's reaches `block_on`, and a runtime where nothing can run again
+//! reports Go's deadlock message.
+
+mod runtime_support;
+
+use runtime_support::{expect_panic, panic_text, rt, timed};
+use std::time::Duration;
+
+const DEADLOCK: &str = "all goroutines are asleep - deadlock!";
+
+#[test]
+fn goroutine_panic_reaches_join_as_err() {
+    timed(|| {
+        rt(2).block_on(|| {
+            let err = gort::go(|| -> u32 { panic!("boom") }).join().unwrap_err();
+            assert_eq!(err.downcast_ref::<&str>(), Some(&"boom"));
+
+            let err = gort::go(|| -> u32 { panic!("formatted {}", 42) })
+                .join()
+                .unwrap_err();
+            assert_eq!(err.downcast_ref::<String>().map(String::as_str), Some("formatted 42"));
+
+            // A typed payload survives as is.
+            #[derive(Debug, PartialEq)]
+            struct Custom(u64);
+            let err = gort::go(|| std::panic::panic_any(Custom(7))).join().unwrap_err();
+            assert_eq!(err.downcast_ref::<Custom>(), Some(&Custom(7)));
+
+            // A panic after blocking (so after a possible migration) too.
+            let err = gort::go(|| {
+                gort::sleep(Duration::from_millis(5));
+                gort::yield_now();
+                panic!("late boom")
+            })
+            .join()
+            .unwrap_err();
+            assert_eq!(panic_text(&*err), "late boom");
+
+            // The runtime keeps working.
+            assert_eq!(gort::go(|| 1 + 1).join().unwrap(), 2);
+        });
+    });
+}
+
+#[test]
+fn detached_goroutine_panic_does_not_disturb_others() {
+    timed(|| {
+        rt(2).block_on(|| {
+            for _ in 0..50 {
+                drop(gort::go(|| panic!("nobody joins me")));
+            }
+            let hs: Vec<_> = (0..100u64).map(|i| gort::go(move || i)).collect();
+            let s: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+            assert_eq!(s, 4950);
+        });
+    });
+}
+
+#[test]
+fn main_goroutine_panic_is_reraised_by_block_on() {
+    timed(|| {
+        let rt = rt(2);
+        let msg = expect_panic(|| {
+            rt.block_on(|| {
+                gort::sleep(Duration::from_millis(1));
+                panic!("main boom {}", 1)
+            })
+        });
+        assert_eq!(msg, "main boom 1");
+        // The runtime is still usable.
+        assert_eq!(rt.block_on(|| gort::go(|| 3).join().unwrap()), 3);
+
+        // The payload is re-raised unchanged (resume_unwind, not a new panic).
+        let p = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+            rt.block_on(|| std::panic::panic_any(17u8))
+        }))
+        .unwrap_err();
+        assert_eq!(p.downcast_ref::<u8>(), Some(&17));
+    });
+}
+
+#[test]
+fn gort_run_reraises_a_panic() {
+    timed(|| {
+        let msg = expect_panic(|| gort::run(|| -> () { panic!("run boom") }));
+        assert_eq!(msg, "run boom");
+    });
+}
+
+#[test]
+fn deadlock_main_alone_is_reported() {
+    timed(|| {
+        let msg = expect_panic(|| {
+            rt(2).block_on(|| {
+                let (_tx, rx) = gort::chan::<u32>(0);
+                rx.recv();
+            })
+        });
+        assert_eq!(msg, DEADLOCK);
+    });
+}
+
+#[test]
+fn deadlock_among_several_goroutines_is_reported() {
+    timed(|| {
+        let rt = rt(2);
+        let msg = expect_panic(|| {
+            rt.block_on(|| {
+                let (tx_a, rx_a) = gort::chan::<u32>(0);
+                let (tx_b, rx_b) = gort::chan::<u32>(0);
+                // Each waits for the other: a cycle.
+                let a = gort::go(move || {
+                    rx_b.recv();
+                    tx_a.send(1).unwrap();
+                });
+                let b = gort::go(move || {
+                    rx_a.recv();
+                    tx_b.send(2).unwrap();
+                });
+                a.join().unwrap();
+                b.join().unwrap();
+            })
+        });
+        assert_eq!(msg, DEADLOCK);
+        // The verdict does not stick: the next block_on runs normally.
+        assert_eq!(rt.block_on(|| gort::go(|| 4).join().unwrap()), 4);
+    });
+}
+
+#[test]
+fn deadlock_on_mutex_and_waitgroup_is_reported() {
+    timed(|| {
+        let msg = expect_panic(|| {
+            rt(1).block_on(|| {
+                let m = std::sync::Arc::new(gort::sync::Mutex::new(0));
+                let _g = m.lock();
+                let m2 = m.clone();
+                gort::go(move || *m2.lock() += 1).join().unwrap();
+            })
+        });
+        assert_eq!(msg, DEADLOCK);
+        let msg = expect_panic(|| {
+            rt(2).block_on(|| {
+                let wg = gort::sync::WaitGroup::new();
+                wg.add(1);
+                wg.wait();
+            })
+        });
+        assert_eq!(msg, DEADLOCK);
+    });
+}
+
+#[test]
+fn a_pending_timer_or_syscall_is_not_a_deadlock() {
+    timed(|| {
+        rt(2).block_on(|| {
+            let (tx, rx) = gort::chan::<u32>(0);
+            gort::go(move || {
+                gort::sleep(Duration::from_millis(100));
+                tx.send(1).unwrap();
+            });
+            assert_eq!(rx.recv(), Some(1));
+
+            let (tx, rx) = gort::chan::<u32>(0);
+            gort::go(move || {
+                gort::syscall(|| std::thread::sleep(Duration::from_millis(100)));
+                tx.send(2).unwrap();
+            });
+            assert_eq!(rx.recv(), Some(2));
+        });
+    });
+}
