@@ -63,25 +63,27 @@
 //! rather than unmap memory a coroutine may still run on, so a [`PooledStack`] can never
 //! dangle.
 //!
-//! N.B. the per-thread cache is reached through `#[inline(never)]` functions only, so no
-//! thread-local address is ever cached across a goroutine switch by an inlining caller.
+//! The per-thread cache lives in [`cache`].
 
 // N.B. shared state here uses std atomics and `Arc` directly, not the loom shim: this module
 // is never modelled under loom (it maps memory), and the overflow handler reads the same
 // words from a signal handler.
 #![allow(clippy::disallowed_types)]
 
-use std::cell::RefCell;
 use std::io;
 use std::num::NonZeroUsize;
 use std::ptr;
 use std::sync::atomic::{AtomicIsize, AtomicU64, AtomicU8, AtomicUsize, Ordering};
-use std::sync::{Arc, Weak};
+use std::sync::Arc;
 
 use corosensei::stack::{Stack, StackPointer};
 use parking_lot::Mutex;
 
 use super::overflow::{self, Registration};
+
+mod cache;
+
+use cache::{cache_get, cache_put};
 
 /// Smallest stack a pool hands out, in bytes: the default panic hook alone needs ~22 KiB.
 pub(crate) const MIN_STACK_BYTES: usize = 64 * 1024;
@@ -598,125 +600,6 @@ impl Drop for Shared {
             std::mem::forget(std::mem::take(&mut self.global.get_mut().chunks));
         }
     }
-}
-
-/// A thread's cache of free stacks, bound to one pool at a time.
-struct ThreadCache {
-    /// The bound pool; `Weak` keeps its allocation, so pointer identity stays unique.
-    pool: Weak<Shared>,
-    slots: Vec<usize>,
-    /// Stacks this thread got minus stacks it put, for the bound pool.
-    net: isize,
-    /// `net`, published for `live()`; written only by this thread.
-    published: Option<Arc<AtomicIsize>>,
-}
-
-impl ThreadCache {
-    const EMPTY: ThreadCache = ThreadCache {
-        pool: Weak::new(),
-        slots: Vec::new(),
-        net: 0,
-        published: None,
-    };
-
-    #[inline]
-    fn bind(&mut self, shared: &Arc<Shared>) {
-        if !ptr::eq(self.pool.as_ptr(), Arc::as_ptr(shared)) {
-            self.rebind(shared);
-        }
-    }
-
-    #[cold]
-    fn rebind(&mut self, shared: &Arc<Shared>) {
-        self.unbind();
-        let published = Arc::new(AtomicIsize::new(0));
-        shared.live.lock().threads.push(Arc::clone(&published));
-        self.published = Some(published);
-        self.pool = Arc::downgrade(shared);
-        self.slots.reserve(CACHE_STACKS);
-    }
-
-    /// Gives cached stacks back and folds this thread's count into the pool's.
-    fn unbind(&mut self) {
-        if let Some(shared) = self.pool.upgrade() {
-            shared.give_back(&self.slots);
-            let mut live = shared.live.lock();
-            live.retired += self.net;
-            if let Some(mine) = &self.published {
-                live.threads.retain(|t| !Arc::ptr_eq(t, mine));
-            }
-        }
-        // A dead pool's slots are unmapped addresses: just forget them.
-        self.slots.clear();
-        self.net = 0;
-        self.published = None;
-        self.pool = Weak::new();
-    }
-
-    #[inline]
-    fn count(&mut self, delta: isize) {
-        self.net += delta;
-        if let Some(published) = &self.published {
-            published.store(self.net, Ordering::Relaxed);
-        }
-    }
-}
-
-impl Drop for ThreadCache {
-    fn drop(&mut self) {
-        self.unbind();
-    }
-}
-
-thread_local! {
-    static CACHE: RefCell<ThreadCache> = const { RefCell::new(ThreadCache::EMPTY) };
-}
-
-#[inline(never)]
-fn cache_get(shared: &Arc<Shared>) -> io::Result<usize> {
-    let cached = CACHE.try_with(|cache| {
-        let mut cache = cache.borrow_mut();
-        cache.bind(shared);
-        let slot = match cache.slots.pop() {
-            Some(slot) => slot,
-            None => refill(shared, &mut cache.slots)?,
-        };
-        cache.count(1);
-        Ok(slot)
-    });
-    // The cache is gone only while this thread's thread-locals are being destroyed.
-    cached.unwrap_or_else(|_| shared.get_uncached())
-}
-
-#[cold]
-fn refill(shared: &Shared, slots: &mut Vec<usize>) -> io::Result<usize> {
-    shared.take(slots, CACHE_BATCH)?;
-    slots
-        .pop()
-        .ok_or_else(|| io::Error::other("goroutine stack pool yielded no stack"))
-}
-
-#[inline(never)]
-fn cache_put(shared: &Arc<Shared>, slot: usize) {
-    let cached = CACHE.try_with(|cache| {
-        let mut cache = cache.borrow_mut();
-        cache.bind(shared);
-        if cache.slots.len() >= CACHE_STACKS {
-            spill(shared, &mut cache.slots);
-        }
-        cache.slots.push(slot);
-        cache.count(-1);
-    });
-    if cached.is_err() {
-        shared.put_uncached(slot);
-    }
-}
-
-#[cold]
-fn spill(shared: &Shared, slots: &mut Vec<usize>) {
-    let keep = slots.len().saturating_sub(CACHE_BATCH);
-    shared.give_back(&slots[keep..]);
-    slots.truncate(keep);
 }
 
 #[cfg(test)]
