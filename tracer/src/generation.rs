@@ -3,8 +3,11 @@
 //! A generation is a self-contained chunk of the trace (about one period of
 //! wall time). [`Advancer::advance`] ends generation `N`:
 //!
-//! 1. If a [`StatusSource`] was given, record every goroutine and P whose
-//!    status was not yet written in `N`, with its current status (Go's step 2).
+//! 1. If a [`StatusSource`] was given and tracing is still on, record every
+//!    goroutine and P whose status was not yet written in `N`, with its
+//!    current status (Go's step 2). Once `begin_stop` has switched tracing
+//!    off, the runtime changes states without events, so the final
+//!    generation gets no such statuses.
 //!    A timer-driven advance of a generation in which nothing happened and
 //!    nothing is pending is skipped: every generation must hold an event.
 //! 2. Publish `N + 1` (or 0 when stopping) as the current generation
@@ -27,10 +30,10 @@
 #![deny(unsafe_code)]
 
 use std::collections::HashMap;
-use std::sync::atomic::Ordering::Relaxed;
+use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 use crate::clock::{Calibration, Clock};
-use crate::loom::sync::atomic::AtomicU64;
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64};
 use crate::loom::sync::Arc;
 use crate::loom::thread;
 use crate::registry::{self, Take, ThreadTrace};
@@ -81,6 +84,9 @@ pub(crate) enum Advanced {
 /// The advancer's state for one session.
 pub(crate) struct Advancer {
     source: Option<Arc<dyn StatusSource>>,
+    /// Cleared by `begin_stop`: from then on the runtime changes states
+    /// without events, so the source's view no longer matches the trace.
+    tracing: Arc<AtomicBool>,
     clock: Clock,
     calibration: Calibration,
     frequency: Option<u64>,
@@ -103,9 +109,14 @@ type Key = (bool, u64);
 
 impl Advancer {
     /// An advancer for a session timed by `clock`.
-    pub(crate) fn new(source: Option<Arc<dyn StatusSource>>, clock: Clock) -> Advancer {
+    pub(crate) fn new(
+        source: Option<Arc<dyn StatusSource>>,
+        tracing: Arc<AtomicBool>,
+        clock: Clock,
+    ) -> Advancer {
         Advancer {
             source,
+            tracing,
             clock,
             calibration: Calibration::start(clock),
             frequency: None,
@@ -127,6 +138,14 @@ impl Advancer {
                     pending.insert((true, id), Pending::Proc(st, m));
                 }
             });
+        }
+        // If tracing was switched off before or during the walk, states seen
+        // may have changed without events: describe nothing. `SeqCst` (an
+        // acquire suffices) pairs with the store in `begin_stop`: a state
+        // written after the world restarted happens-after that store, so a
+        // walk that saw one also sees the flag cleared here.
+        if !self.tracing.load(SeqCst) {
+            pending.clear();
         }
         pending
     }

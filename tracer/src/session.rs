@@ -18,12 +18,14 @@
 
 use std::fmt;
 use std::io::{self, Write};
+use std::sync::atomic::Ordering::SeqCst;
 use std::time::{Duration, Instant};
 
 use crate::buf::MIN_BUF_BYTES;
 use crate::clock::Clock;
 use crate::generation::{self, Advanced, Advancer};
 use crate::locker::{self, Flags};
+use crate::loom::sync::atomic::AtomicBool;
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::loom::thread::{self, JoinHandle};
 use crate::sink::{self, SinkStats};
@@ -189,6 +191,8 @@ pub struct Stats {
 #[derive(Debug)]
 struct Timer {
     advancer: Mutex<Advancer>,
+    /// Tracing is on (cleared by `begin_stop`); read by the advancer.
+    tracing: Arc<AtomicBool>,
     stop: Mutex<bool>,
     cv: Condvar,
 }
@@ -234,7 +238,9 @@ fn timer_loop(t: &Timer, period: Duration) {
 /// `src`, if given, lets the advancer write end-of-generation statuses for
 /// resources that had no event (Go always writes them; without it a goroutine
 /// that exists at start must be mentioned in the first generation, and a
-/// generation in which nothing happens is not ended).
+/// generation in which nothing happens is not ended). A session in which
+/// nothing at all is written produces only the header, which Go's reader
+/// rejects: the start events are what make the first generation.
 ///
 /// # Errors
 ///
@@ -261,8 +267,10 @@ pub unsafe fn start(
     let clock = Clock::detect(base);
     let first = generation::next_first_gen();
     let sink_thread = sink::open(w, first).map_err(StartError::Spawn)?;
+    let tracing = Arc::new(AtomicBool::new(true));
     let timer = Arc::new(Timer {
-        advancer: Mutex::new(Advancer::new(src, clock)),
+        advancer: Mutex::new(Advancer::new(src, tracing.clone(), clock)),
+        tracing,
         stop: Mutex::new(false),
         cv: Condvar::new(),
     });
@@ -315,6 +323,8 @@ pub unsafe fn begin_stop() {
     // SAFETY: the caller guarantees the world is stopped.
     unsafe { locker::set_flags(f) };
     s.stopping = true;
+    // Pairs with the advancer's load after its status walk.
+    s.timer.tracing.store(false, SeqCst);
     *s.timer.stop.lock() = true;
     s.timer.cv.notify_all();
 }

@@ -126,9 +126,10 @@ pub(crate) fn finish_gen(gen: u64) {
     SINK.cv.notify_one();
 }
 
-/// Whether the current session's writer has failed.
+/// Whether a session is accepting batches and its writer has failed.
 pub(crate) fn failed() -> bool {
-    SINK.state.lock().failed
+    let s = SINK.state.lock();
+    s.active && s.failed
 }
 
 /// Starts accepting batches from generation `first_gen` on and spawns the

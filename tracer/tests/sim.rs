@@ -65,11 +65,28 @@ fn twenty_sessions_with_short_generations_validate_and_match_counts() {
         assert_eq!(stats.bytes, data.len() as u64, "session {i}: bytes");
         assert_eq!(stats.events, sum.total_events(), "session {i}: events");
         assert_eq!(stats.batches, sum.batches, "session {i}: batches");
-        assert_eq!(stats.generations, sum.gens.len() as u64, "session {i}: generations");
-        assert!(sum.gens.len() >= 2, "session {i}: {} generations", sum.gens.len());
-        assert!(sum.threads.len() >= 3, "session {i}: threads {:?}", sum.threads);
+        assert_eq!(
+            stats.generations,
+            sum.gens.len() as u64,
+            "session {i}: generations"
+        );
+        assert!(
+            sum.gens.len() >= 2,
+            "session {i}: {} generations",
+            sum.gens.len()
+        );
+        assert!(
+            sum.threads.len() >= 3,
+            "session {i}: threads {:?}",
+            sum.threads
+        );
         for &t in COUNTED {
-            assert_eq!(sum.count(t), s.counts.get(t), "session {i}: {} events", t.name());
+            assert_eq!(
+                sum.count(t),
+                s.counts.get(t),
+                "session {i}: {} events",
+                t.name()
+            );
             totals[t as usize] += sum.count(t);
         }
         if i % 5 == 4 {
@@ -80,7 +97,14 @@ fn twenty_sessions_with_short_generations_validate_and_match_counts() {
         files.push(path);
     }
     sim.shutdown();
-    for t in [E::GoSwitch, E::GoSwitchDestroy, E::GoCreateBlocked, E::ProcSteal, E::GoSyscallEndBlocked, E::GoUnblock] {
+    for t in [
+        E::GoSwitch,
+        E::GoSwitchDestroy,
+        E::GoCreateBlocked,
+        E::ProcSteal,
+        E::GoSyscallEndBlocked,
+        E::GoUnblock,
+    ] {
         assert!(totals[t as usize] > 0, "no {} in 20 sessions", t.name());
     }
     validate(&files);

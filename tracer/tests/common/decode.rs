@@ -42,7 +42,8 @@ struct Cur<'a> {
 
 impl Cur<'_> {
     fn uv(&mut self) -> Result<u64, String> {
-        let (v, n) = read_uvarint(&self.b[self.at..]).map_err(|e| format!("varint at {}: {e:?}", self.at))?;
+        let (v, n) = read_uvarint(&self.b[self.at..])
+            .map_err(|e| format!("varint at {}: {e:?}", self.at))?;
         self.at += n;
         Ok(v)
     }
@@ -59,7 +60,10 @@ pub fn decode(data: &[u8]) -> Result<Summary, String> {
         return Err("bad header".into());
     }
     let mut s = Summary::default();
-    let mut c = Cur { b: data, at: HEADER_LEN };
+    let mut c = Cur {
+        b: data,
+        at: HEADER_LEN,
+    };
     let mut last_gen = 0;
     let mut last_time: BTreeMap<(u64, u64), u64> = BTreeMap::new();
     // Per generation: defined string and stack IDs, and referenced ones.
@@ -92,9 +96,15 @@ pub fn decode(data: &[u8]) -> Result<Summary, String> {
         }
         s.batches += 1;
         let end = c.at + size;
-        let mut b = Cur { b: &data[..end], at: c.at };
+        let mut b = Cur {
+            b: &data[..end],
+            at: c.at,
+        };
         let first = *data.get(b.at).ok_or("empty batch")?;
-        let (defs, uses) = (defined.entry(gen).or_default(), used.entry(gen).or_default());
+        let (defs, uses) = (
+            defined.entry(gen).or_default(),
+            used.entry(gen).or_default(),
+        );
         match EventType::from_u8(first) {
             Some(EventType::Frequency) => {
                 b.byte()?;
@@ -162,7 +172,8 @@ pub fn decode(data: &[u8]) -> Result<Summary, String> {
                 }
                 while b.at < end {
                     let t = b.byte()?;
-                    let et = EventType::from_u8(t).ok_or(format!("at {}: event type {t}", b.at - 1))?;
+                    let et =
+                        EventType::from_u8(t).ok_or(format!("at {}: event type {t}", b.at - 1))?;
                     let spec = et.spec();
                     if !spec.timed {
                         return Err(format!("untimed {} in event batch", spec.name));

@@ -15,7 +15,12 @@ pub fn validate(files: &[PathBuf]) {
         .arg("validate")
         .args(files)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e} (the Go oracle is required)", script().display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e} (the Go oracle is required)",
+                script().display()
+            )
+        });
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(

@@ -26,10 +26,25 @@ static F_CORO: &str = "sim.coro";
 static FILE: &str = "/sim/sim.rs";
 
 pub static STACK_A: [Frame; 2] = [
-    Frame { pc: 0x1010, func: F_WORK, file: FILE, line: 10 },
-    Frame { pc: 0x1000, func: F_MAIN, file: FILE, line: 5 },
+    Frame {
+        pc: 0x1010,
+        func: F_WORK,
+        file: FILE,
+        line: 10,
+    },
+    Frame {
+        pc: 0x1000,
+        func: F_MAIN,
+        file: FILE,
+        line: 5,
+    },
 ];
-pub static STACK_B: [Frame; 1] = [Frame { pc: 0x2020, func: F_CORO, file: FILE, line: 20 }];
+pub static STACK_B: [Frame; 1] = [Frame {
+    pc: 0x2020,
+    func: F_CORO,
+    file: FILE,
+    line: 20,
+}];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum GState {
@@ -186,11 +201,17 @@ impl Sim {
         let mut threads = Vec::new();
         for i in 0..workers {
             let w = world.clone();
-            threads.push(thread::spawn(move || worker(&w, 100 + i as u64, 0x9e37_79b9 + i as u64 * 7919)));
+            threads.push(thread::spawn(move || {
+                worker(&w, 100 + i as u64, 0x9e37_79b9 + i as u64 * 7919)
+            }));
         }
         let w = world.clone();
         threads.push(thread::spawn(move || sysmon(&w, 99)));
-        Sim { world, ctrl: ThreadTrace::register(CTRL_M), threads }
+        Sim {
+            world,
+            ctrl: ThreadTrace::register(CTRL_M),
+            threads,
+        }
     }
 
     /// One session: start tracing into `path`, let the world run for `len`,
@@ -214,8 +235,12 @@ impl Sim {
             let main = s.gs[&MAIN_G].0.clone();
             let mut l = acquire(&self.ctrl).expect("tracing is on");
             let stack = l.stack(&STACK_A);
-            let mut ew = l.writer(Some((0, &world.ps[0], ProcStatus::Running)), Some((MAIN_G, &main.trace, GoStatus::Running)));
-            ew.procs_change(world.ps.len() as u64, stack).stw_begin("start trace", stack);
+            let mut ew = l.writer(
+                Some((0, &world.ps[0], ProcStatus::Running)),
+                Some((MAIN_G, &main.trace, GoStatus::Running)),
+            );
+            ew.procs_change(world.ps.len() as u64, stack)
+                .stw_begin("start trace", stack);
             for &p in &s.idle_ps {
                 ew.proc_status(p as u64, &world.ps[p], ProcStatus::Idle);
             }
@@ -232,8 +257,11 @@ impl Sim {
                 let _r = world.stw.read().unwrap();
                 let main = world.sched.lock().unwrap().gs[&MAIN_G].0.clone();
                 if let Some(mut l) = acquire(&self.ctrl) {
-                    l.writer(Some((0, &world.ps[0], ProcStatus::Running)), Some((MAIN_G, &main.trace, GoStatus::Running)))
-                        .user_log(0, "ctrl", "tick", 0);
+                    l.writer(
+                        Some((0, &world.ps[0], ProcStatus::Running)),
+                        Some((MAIN_G, &main.trace, GoStatus::Running)),
+                    )
+                    .user_log(0, "ctrl", "tick", 0);
                     world.counts.add(EventType::UserLog);
                 }
             }
@@ -250,12 +278,30 @@ impl Sim {
     }
 
     /// Stops every thread.
-    pub fn shutdown(self) {
+    pub fn shutdown(mut self) {
+        self.stop_threads();
+    }
+
+    fn stop_threads(&mut self) {
         self.world.stop.store(true, Relaxed);
-        for t in self.threads {
+        for t in self.threads.drain(..) {
             t.join().expect("sim thread");
         }
         self.ctrl.retire();
+    }
+}
+
+impl Drop for Sim {
+    /// Stops the threads even when a test fails midway, so a later test does
+    /// not share the process with a running simulation.
+    fn drop(&mut self) {
+        if !self.threads.is_empty() {
+            self.world.stop.store(true, Relaxed);
+            for t in self.threads.drain(..) {
+                let _ = t.join();
+            }
+            self.ctrl.retire();
+        }
     }
 }
 
@@ -417,7 +463,8 @@ fn worker(w: &World, m: u64, seed: u64) {
                     let mut s = w.sched.lock().unwrap();
                     traced(&t, |l| {
                         let st = l.stack(&STACK_A);
-                        l.writer(pctx, gctx).go_syscall_begin(p as u64, &w.ps[p], st);
+                        l.writer(pctx, gctx)
+                            .go_syscall_begin(p as u64, &w.ps[p], st);
                         c.add(EventType::GoSyscallBegin);
                     });
                     s.pstate[p] = PState::Syscall(m);
@@ -430,7 +477,8 @@ fn worker(w: &World, m: u64, seed: u64) {
                 let gsys = Some((g, &gr.trace, GoStatus::Syscall));
                 if s.pstate[p] == PState::Syscall(m) {
                     traced(&t, |l| {
-                        l.writer(Some((p as u64, &w.ps[p], ProcStatus::Syscall)), gsys).go_syscall_end();
+                        l.writer(Some((p as u64, &w.ps[p], ProcStatus::Syscall)), gsys)
+                            .go_syscall_end();
                         c.add(EventType::GoSyscallEnd);
                     });
                     s.pstate[p] = PState::Running(m);
@@ -459,7 +507,8 @@ fn worker(w: &World, m: u64, seed: u64) {
                     s.next_g += 1;
                     traced(&t, |l| {
                         let (ns, st) = (l.stack(&STACK_B), l.stack(&STACK_A));
-                        l.writer(pctx, gctx).go_create_blocked(cid, &cr.trace, ns, st);
+                        l.writer(pctx, gctx)
+                            .go_create_blocked(cid, &cr.trace, ns, st);
                         c.add(EventType::GoCreateBlocked);
                     });
                     s.gs.insert(cid, (cr.clone(), GState::Waiting));
