@@ -22,46 +22,76 @@
 //! Cargo features: `trace` (default) compiles in the execution-tracer hooks,
 //! which cost one plain load each while tracing is off.
 
+#[cfg(not(loom))]
 mod api;
+#[cfg(not(loom))]
 mod builder;
+#[cfg(not(loom))]
 mod chan;
+#[cfg(not(loom))]
 mod coro;
+#[cfg(not(loom))]
 mod coroutine;
 mod loom;
 mod park;
 mod pull;
+#[cfg(not(loom))]
 mod runtime;
+#[cfg(not(loom))]
 mod sched;
+/// Under loom only the run queue is built (a model's subject): the rest
+/// of the scheduler needs real threads and goroutine stacks.
+#[cfg(loom)]
+mod sched {
+    pub(crate) mod queue;
+}
+#[cfg(not(loom))]
 mod syscall;
+#[cfg(not(loom))]
 mod task;
-mod trace;
+#[cfg(not(loom))]
+mod hooks;
+#[cfg(not(loom))]
 #[cfg(feature = "trace")]
 mod trace_api;
 
+#[cfg(not(loom))]
 pub mod sync;
 
 /// Execution tracing in Go 1.23's format, and user annotations.
+#[cfg(not(loom))]
 #[cfg(feature = "trace")]
 pub mod trace {
     pub use crate::trace_api::*;
 }
 
 /// Pull iterators: Go's `iter.Pull` on a direct coroutine switch.
+#[cfg(not(loom))]
 pub mod iter {
     pub use crate::pull::{pull, Pull};
 }
 
+#[cfg(not(loom))]
 pub use api::{go, goroutine_id, lock_os_thread, run, sleep, unlock_os_thread, yield_now};
+#[cfg(not(loom))]
 pub use builder::{Builder, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+#[cfg(not(loom))]
 pub use chan::{chan, IntoIter, Iter, Receiver, SendError, Sender, TryRecvError, TrySendError};
+#[cfg(not(loom))]
 pub use runtime::Runtime;
+#[cfg(not(loom))]
 pub use syscall::syscall;
+#[cfg(not(loom))]
 pub use task::join::JoinHandle;
 
 /// Prints a Go-style fatal error and aborts: for broken runtime invariants,
 /// never for user errors.
+#[cfg(not(loom))]
 #[cold]
 pub(crate) fn fatal(msg: &str) -> ! {
     eprintln!("fatal error: {msg}");
     std::process::abort()
 }
+
+#[cfg(all(test, loom))]
+mod tests;

@@ -24,20 +24,114 @@
 //! Outside a goroutine (a plain thread using a channel), the same calls block
 //! the thread with `std::thread::park`.
 
+#[cfg(not(loom))]
 use crate::coro::{self, Req, Resume};
-use crate::loom::sync::atomic::Ordering::*;
+use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
+#[cfg(not(loom))]
 use crate::sched::context::current_worker;
+#[cfg(not(loom))]
 use crate::sched::worker::Worker;
+#[cfg(not(loom))]
 use crate::task::state::{transition, Status, WaitReason};
+#[cfg(not(loom))]
 use crate::task::{Task, TaskRef};
-use crate::trace as tr;
+#[cfg(not(loom))]
+use crate::hooks as tr;
 
 const EMPTY: u8 = 0;
 const NOTIFIED: u8 = 1;
 const PARKED: u8 = 2;
 
+/// The faithful protocol (the only one outside the loom models).
+pub(crate) const FAITHFUL: u8 = 0;
+
+/// Broken variants of [`ParkWord`], each one step off the protocol; the loom
+/// models must reject every one.
+#[cfg(loom)]
+pub(crate) mod twin {
+    /// `commit` checks for a token with a load, then stores PARKED: an
+    /// unpark between the two is lost.
+    pub(crate) const COMMIT_LOAD_STORE: u8 = 1;
+    /// `unpark` claims a PARKED task with a `Relaxed` CAS: the claimer does
+    /// not see the suspended goroutine's writes.
+    pub(crate) const UNPARK_RELAXED: u8 = 2;
+}
+
+/// The park word's transitions (see the module doc), over a borrowed word: a
+/// task's `park` field, or a bare word in the loom models. `TWIN` selects a
+/// broken variant in the models; the runtime uses [`FAITHFUL`].
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ParkWord<'a, const TWIN: u8 = FAITHFUL>(pub(crate) &'a AtomicU8);
+
+impl<const TWIN: u8> ParkWord<'_, TWIN> {
+    /// Step 1 (the goroutine): consumes a pending token. True: the park
+    /// returns at once.
+    #[inline]
+    pub(crate) fn take_token(self) -> bool {
+        self.0
+            .compare_exchange(NOTIFIED, EMPTY, AcqRel, Acquire)
+            .is_ok()
+    }
+
+    /// Step 2 (the M, after the goroutine suspended): EMPTY -> PARKED. False:
+    /// a token arrived in between; it is consumed and the goroutine runs on.
+    #[inline]
+    pub(crate) fn commit(self) -> bool {
+        #[cfg(loom)]
+        if TWIN == twin::COMMIT_LOAD_STORE {
+            if self.0.load(Acquire) == EMPTY {
+                self.0.store(PARKED, Release);
+                return true;
+            }
+            self.0.store(EMPTY, Relaxed);
+            return false;
+        }
+        // AcqRel: release publishes the goroutine's writes (and its suspended
+        // stack) to the unparker that schedules it; acquire pairs with an
+        // unparker's release of NOTIFIED.
+        match self.0.compare_exchange(EMPTY, PARKED, AcqRel, Acquire) {
+            Ok(_) => true,
+            Err(_) => {
+                // NOTIFIED: consume the token.
+                self.0.store(EMPTY, Relaxed);
+                false
+            }
+        }
+    }
+
+    /// Step 3 (any thread): wakes the owner of the word. True: the caller
+    /// moved it PARKED -> EMPTY and must schedule the goroutine (exactly one
+    /// caller per park gets true).
+    #[inline]
+    pub(crate) fn unpark(self) -> bool {
+        #[cfg(loom)]
+        let claim = if TWIN == twin::UNPARK_RELAXED {
+            Relaxed
+        } else {
+            AcqRel
+        };
+        #[cfg(not(loom))]
+        let claim = AcqRel;
+        let mut cur = self.0.load(Acquire);
+        loop {
+            match cur {
+                NOTIFIED => return false,
+                EMPTY => match self.0.compare_exchange(EMPTY, NOTIFIED, AcqRel, Acquire) {
+                    Ok(_) => return false,
+                    Err(a) => cur = a,
+                },
+                _ => match self.0.compare_exchange(PARKED, EMPTY, claim, Acquire) {
+                    Ok(_) => return true,
+                    Err(a) => cur = a,
+                },
+            }
+        }
+    }
+}
+
 /// Something that can block and be woken: the current goroutine, or the
 /// current plain thread.
+#[cfg(not(loom))]
 #[derive(Clone, Debug)]
 pub(crate) enum Waiter {
     Task(TaskRef),
@@ -46,6 +140,7 @@ pub(crate) enum Waiter {
 
 /// The running goroutine, if this thread runs one.
 #[inline]
+#[cfg(not(loom))]
 pub(crate) fn current_task() -> Option<TaskRef> {
     let w = current_worker();
     if w.is_null() {
@@ -66,6 +161,7 @@ pub(crate) fn current_task() -> Option<TaskRef> {
     }
 }
 
+#[cfg(not(loom))]
 impl Waiter {
     /// The caller, as a waiter.
     pub(crate) fn current() -> Waiter {
@@ -85,6 +181,7 @@ impl Waiter {
 }
 
 /// Blocks the caller until woken (a goroutine parks; a thread parks its thread).
+#[cfg(not(loom))]
 pub(crate) fn park(reason: WaitReason) {
     let w = current_worker();
     if w.is_null() || {
@@ -102,11 +199,9 @@ pub(crate) fn park(reason: WaitReason) {
 }
 
 /// Parks the running goroutine `t` (running on `w`).
+#[cfg(not(loom))]
 pub(crate) fn park_task(w: &Worker, t: &Task, reason: WaitReason) {
-    if t.park
-        .compare_exchange(NOTIFIED, EMPTY, AcqRel, Acquire)
-        .is_ok()
-    {
+    if ParkWord::<FAITHFUL>(&t.park).take_token() {
         return;
     }
     if std::thread::panicking() {
@@ -127,48 +222,31 @@ pub(crate) fn park_task(w: &Worker, t: &Task, reason: WaitReason) {
 
 /// The M's half of a park: commits `t` to PARKED, or, if a wake-up already
 /// arrived, keeps running it. Returns whether `t` is now parked.
+#[cfg(not(loom))]
 pub(crate) fn commit(w: &Worker, t: &TaskRef) -> bool {
     let reason = t.wait_reason_pending();
     tr::go_block(w, t, reason);
     transition(t, Status::Waiting, reason);
-    // AcqRel: release publishes the goroutine's writes (and its suspended
-    // stack) to the unparker that schedules it; acquire pairs with an
-    // unparker's release of NOTIFIED.
-    match t.park.compare_exchange(EMPTY, PARKED, AcqRel, Acquire) {
-        Ok(_) => true,
-        Err(_) => {
-            // NOTIFIED: consume the token and run on.
-            t.park.store(EMPTY, Relaxed);
-            tr::go_unblock(w, t);
-            transition(t, Status::Runnable, WaitReason::Unspecified);
-            tr::go_start(w, t);
-            false
-        }
+    if ParkWord::<FAITHFUL>(&t.park).commit() {
+        return true;
     }
+    // A token was pending: run on.
+    tr::go_unblock(w, t);
+    transition(t, Status::Runnable, WaitReason::Unspecified);
+    tr::go_start(w, t);
+    false
 }
 
 /// Wakes `t` (see the module protocol).
+#[cfg(not(loom))]
 pub(crate) fn unpark(t: &TaskRef) {
-    let mut cur = t.park.load(Acquire);
-    loop {
-        match cur {
-            NOTIFIED => return,
-            EMPTY => match t.park.compare_exchange(EMPTY, NOTIFIED, AcqRel, Acquire) {
-                Ok(_) => return,
-                Err(a) => cur = a,
-            },
-            _ => match t.park.compare_exchange(PARKED, EMPTY, AcqRel, Acquire) {
-                Ok(_) => {
-                    ready(t.clone());
-                    return;
-                }
-                Err(a) => cur = a,
-            },
-        }
+    if ParkWord::<FAITHFUL>(&t.park).unpark() {
+        ready(t.clone());
     }
 }
 
 /// Queues a parked goroutine that this thread just claimed.
+#[cfg(not(loom))]
 fn ready(t: TaskRef) {
     let w = current_worker();
     if w.is_null() {
@@ -188,6 +266,7 @@ fn ready(t: TaskRef) {
     w.ready(t);
 }
 
+#[cfg(not(loom))]
 impl Task {
     /// The reason recorded by the pending park.
     pub(crate) fn wait_reason_pending(&self) -> WaitReason {

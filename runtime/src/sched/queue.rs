@@ -34,6 +34,21 @@ pub(crate) const CAPACITY: usize = 256;
 pub(crate) const CAPACITY: usize = 4;
 const MASK: u32 = CAPACITY as u32 - 1;
 
+/// The faithful protocol (the only one outside the loom models).
+pub(crate) const FAITHFUL: u8 = 0;
+
+/// Broken variants of the queue, each one step off the protocol; the loom
+/// models must reject every one.
+#[cfg(loom)]
+pub(crate) mod twin {
+    /// `push_back` publishes the new slot with a `Relaxed` store of `tail`:
+    /// a stealer can claim the slot without seeing its contents.
+    pub(crate) const PUBLISH_RELAXED: u8 = 1;
+    /// `push_back` measures free room from `real` instead of `steal`: the
+    /// owner can overwrite slots a stealer is still copying.
+    pub(crate) const ROOM_FROM_REAL: u8 = 2;
+}
+
 struct Inner<T> {
     head: AtomicU64,
     tail: AtomicU32,
@@ -47,17 +62,18 @@ unsafe impl<T: Send> Send for Inner<T> {}
 // SAFETY: as above; shared access never yields `&T` to two threads.
 unsafe impl<T: Send> Sync for Inner<T> {}
 
-/// The owner's handle: push and pop. Exactly one exists per queue.
-pub(crate) struct Local<T> {
+/// The owner's handle: push and pop. Exactly one exists per queue. `TWIN`
+/// selects a broken variant in the loom models.
+pub(crate) struct Local<T, const TWIN: u8 = FAITHFUL> {
     inner: Arc<Inner<T>>,
 }
 
 /// A peer's handle: steal half.
-pub(crate) struct Steal<T> {
+pub(crate) struct Steal<T, const TWIN: u8 = FAITHFUL> {
     inner: Arc<Inner<T>>,
 }
 
-impl<T> Clone for Steal<T> {
+impl<T, const TWIN: u8> Clone for Steal<T, TWIN> {
     fn clone(&self) -> Self {
         Steal {
             inner: self.inner.clone(),
@@ -65,7 +81,7 @@ impl<T> Clone for Steal<T> {
     }
 }
 
-impl<T> std::fmt::Debug for Local<T> {
+impl<T, const TWIN: u8> std::fmt::Debug for Local<T, TWIN> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Local")
             .field("len", &self.inner.len())
@@ -73,7 +89,7 @@ impl<T> std::fmt::Debug for Local<T> {
     }
 }
 
-impl<T> std::fmt::Debug for Steal<T> {
+impl<T, const TWIN: u8> std::fmt::Debug for Steal<T, TWIN> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Steal")
             .field("len", &self.inner.len())
@@ -91,6 +107,11 @@ fn pack(steal: u32, real: u32) -> u64 {
 
 /// Creates an empty queue and its two handles.
 pub(crate) fn local<T>() -> (Local<T>, Steal<T>) {
+    local_variant()
+}
+
+/// [`local`], for a given protocol variant.
+pub(crate) fn local_variant<T, const TWIN: u8>() -> (Local<T, TWIN>, Steal<T, TWIN>) {
     let slots = (0..CAPACITY)
         .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
         .collect();
@@ -127,13 +148,15 @@ impl<T> Inner<T> {
     }
 }
 
-impl<T> Local<T> {
+impl<T, const TWIN: u8> Local<T, TWIN> {
     /// Number of queued items (a snapshot).
+    #[allow(dead_code)]
     pub(crate) fn len(&self) -> usize {
         self.inner.len()
     }
 
     /// Whether the queue is empty (a snapshot).
+    #[allow(dead_code)]
     pub(crate) fn is_empty(&self) -> bool {
         self.len() == 0
     }
@@ -145,15 +168,31 @@ impl<T> Local<T> {
             let (steal, real) = unpack(self.inner.head.load(Acquire));
             // Only this handle writes `tail`.
             let tail = self.inner.tail.load(Relaxed);
-            if tail.wrapping_sub(steal) < CAPACITY as u32 {
+            #[cfg(loom)]
+            let room_from = if TWIN == twin::ROOM_FROM_REAL {
+                real
+            } else {
+                steal
+            };
+            #[cfg(not(loom))]
+            let room_from = steal;
+            if tail.wrapping_sub(room_from) < CAPACITY as u32 {
                 self.inner.slots[(tail & MASK) as usize].with_mut(|p| {
                     // SAFETY: `tail - steal < CAPACITY` means no claimed slot
                     // aliases this one, and only the owner writes free slots.
                     unsafe { (*p).write(t) };
                 });
+                #[cfg(loom)]
+                let publish = if TWIN == twin::PUBLISH_RELAXED {
+                    Relaxed
+                } else {
+                    Release
+                };
+                #[cfg(not(loom))]
+                let publish = Release;
                 // Release: pairs with the Acquire loads of `tail` in pop/steal,
                 // publishing the slot write.
-                self.inner.tail.store(tail.wrapping_add(1), Release);
+                self.inner.tail.store(tail.wrapping_add(1), publish);
                 return;
             }
             if steal != real {
@@ -230,7 +269,7 @@ impl<T> Local<T> {
     }
 }
 
-impl<T> Drop for Local<T> {
+impl<T, const TWIN: u8> Drop for Local<T, TWIN> {
     fn drop(&mut self) {
         while self.pop().is_some() {}
     }
@@ -248,7 +287,7 @@ pub(crate) enum Stolen<T> {
     Got(T),
 }
 
-impl<T> Steal<T> {
+impl<T, const TWIN: u8> Steal<T, TWIN> {
     /// Whether the victim looks empty (a snapshot).
     pub(crate) fn is_empty(&self) -> bool {
         self.inner.len() == 0
@@ -256,7 +295,7 @@ impl<T> Steal<T> {
 
     /// Steals half of the victim's queue into `dst` (which must be empty, as
     /// a thief's own queue is when it steals) and returns one item to run.
-    pub(crate) fn steal_into(&self, dst: &mut Local<T>) -> Stolen<T> {
+    pub(crate) fn steal_into(&self, dst: &mut Local<T, TWIN>) -> Stolen<T> {
         let dst_tail = dst.inner.tail.load(Relaxed);
         let (dst_steal, _) = unpack(dst.inner.head.load(Acquire));
         if dst_tail.wrapping_sub(dst_steal) > CAPACITY as u32 / 2 {
