@@ -1,0 +1,78 @@
+//! Writes seed corpora for the fuzz targets.
+//!
+//! `seed GOROOT OUT_DIR` fills `OUT_DIR/raw_reader` with the golden traces
+//! (the large one cut to its first 64 KiB), Go's `FuzzReader` corpus and Go's
+//! parser test files in binary form, and `OUT_DIR/text` with the same test
+//! files' text traces and the text form of the small golden traces.
+
+use std::path::{Path, PathBuf};
+
+use gort_parser::raw::binary_to_text;
+use gort_parser::testfile;
+
+fn files(dir: &Path, ext: Option<&str>) -> Vec<PathBuf> {
+    let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.expect("dir entry").path())
+        .filter(|p| ext.map_or(true, |x| p.extension().is_some_and(|e| e == x)))
+        .collect();
+    v.sort();
+    v
+}
+
+fn put(dir: &Path, name: &str, bytes: &[u8]) {
+    std::fs::write(dir.join(name), bytes).unwrap_or_else(|e| panic!("{name}: {e}"));
+}
+
+fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let [_, goroot, out] = args.as_slice() else {
+        eprintln!("usage: seed GOROOT OUT_DIR");
+        std::process::exit(2);
+    };
+    let goroot = Path::new(goroot);
+    let raw = Path::new(out).join("raw_reader");
+    let text = Path::new(out).join("text");
+    std::fs::create_dir_all(&raw).expect("create corpus dir");
+    std::fs::create_dir_all(&text).expect("create corpus dir");
+    let golden = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../tests/data/go1.23");
+
+    for p in files(&golden, Some("trace")) {
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        let bin = std::fs::read(&p).expect("read golden");
+        put(
+            &raw,
+            &format!("golden-{name}"),
+            &bin[..bin.len().min(64 << 10)],
+        );
+        if bin.len() <= 16 << 10 {
+            put(
+                &text,
+                &format!("golden-{name}"),
+                binary_to_text(&bin).expect("golden").as_bytes(),
+            );
+        }
+    }
+    let corpus = goroot.join("src/internal/trace/testdata/fuzz/FuzzReader");
+    for p in files(&corpus, None) {
+        let name = p.file_name().unwrap().to_string_lossy().into_owned();
+        let values = testfile::go_fuzz_values(&std::fs::read(&p).expect("read corpus"));
+        for (i, v) in values.expect("Go corpus file").iter().enumerate() {
+            put(&raw, &format!("go-{name}-{i}"), v);
+        }
+    }
+    let tests = goroot.join("src/internal/trace/testdata/tests");
+    for p in files(&tests, Some("test")) {
+        let name = p.file_stem().unwrap().to_string_lossy().into_owned();
+        let src = std::fs::read(&p).expect("read test file");
+        let t = testfile::parse(&src).expect("Go test file");
+        put(&raw, &format!("test-{name}"), &t.trace);
+        put(
+            &text,
+            &format!("test-{name}"),
+            testfile::txtar_files(&src)[1].1,
+        );
+        put(&text, &format!("testfile-{name}"), &src);
+    }
+    println!("seeded {} and {}", raw.display(), text.display());
+}
