@@ -76,7 +76,7 @@ where
         Err(e) => panic!("gort::go: cannot allocate a goroutine stack: {e}"),
     };
     let id = t.id;
-    crate::trace::go_create(w, &t, false);
+    crate::hooks::go_create(w, &t, false);
     w.spawn(t);
     JoinHandle { slot, id }
 }

@@ -112,7 +112,7 @@ where
     if let Some(p) = w.proc() {
         p.register(&t);
     }
-    crate::trace::go_create(w, &t, true);
+    crate::hooks::go_create(w, &t, true);
     // SAFETY: the link is new and owned by the `Pull` being built.
     unsafe { link.as_ref() }.set_coro(t);
     Ok(())

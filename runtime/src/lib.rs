@@ -46,11 +46,11 @@ mod sched {
     pub(crate) mod queue;
 }
 #[cfg(not(loom))]
+mod hooks;
+#[cfg(not(loom))]
 mod syscall;
 #[cfg(not(loom))]
 mod task;
-#[cfg(not(loom))]
-mod hooks;
 #[cfg(not(loom))]
 #[cfg(feature = "trace")]
 mod trace_api;

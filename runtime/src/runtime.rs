@@ -75,10 +75,10 @@ impl Runtime {
         let site = std::panic::Location::caller();
         let slot = JoinSlot::<T>::new();
         let slot2 = slot.clone();
-        let env_trace = crate::trace::env_wanted();
+        let env_trace = crate::hooks::env_wanted();
         let body = move |_first| {
             let guard = if env_trace {
-                crate::trace::env_guard()
+                crate::hooks::env_guard()
             } else {
                 None
             };

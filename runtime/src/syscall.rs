@@ -10,12 +10,12 @@
 //!    it on the global queue and waits to be scheduled like any goroutine.
 
 use crate::coro::{self, Req};
+use crate::hooks as tr;
 use crate::loom::sync::atomic::Ordering::*;
 use crate::sched::context::current_worker;
 use crate::sched::proc;
 use crate::sched::worker::Reacquired;
 use crate::task::state::{transition, Status, WaitReason};
-use crate::trace as tr;
 use std::panic::{self, AssertUnwindSafe};
 
 /// Runs `f`, a call that may block in the OS, the way Go runs a system call.

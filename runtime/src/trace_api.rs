@@ -114,7 +114,7 @@ pub fn start_with(w: impl Write + Send + 'static, cfg: Config) -> Result<(), Err
     // the tracer's contract for flipping its flag.
     let r = unsafe { gort_tracer::start(Box::new(w), cfg, Some(std::sync::Arc::new(Source))) };
     if r.is_ok() {
-        crate::trace::emit_start(wk, t, &rts);
+        crate::hooks::emit_start(wk, t, &rts);
         *session = true;
     }
     for rt in &rts {
@@ -186,7 +186,7 @@ impl gort_tracer::StatusSource for Source {
                     // own M's events; dead ones need nothing.
                     _ => return,
                 };
-                f(crate::trace::wire_g(t), &t.trace, st, None);
+                f(crate::hooks::wire_g(t), &t.trace, st, None);
             };
             for p in rt.procs.iter() {
                 let reg: Vec<_> = p
@@ -220,7 +220,7 @@ pub struct Task {
 /// Begins a task named `name` (Go's `trace.NewTask`).
 pub fn new_task(name: &str) -> Task {
     let id = NEXT_TASK.fetch_add(1, Relaxed);
-    crate::trace::user_task_begin(id, 0, name);
+    crate::hooks::user_task_begin(id, 0, name);
     Task { id }
 }
 
@@ -233,7 +233,7 @@ impl Task {
     /// Begins a subtask of this task.
     pub fn new_child(&self, name: &str) -> Task {
         let id = NEXT_TASK.fetch_add(1, Relaxed);
-        crate::trace::user_task_begin(id, self.id, name);
+        crate::hooks::user_task_begin(id, self.id, name);
         Task { id }
     }
 
@@ -250,13 +250,13 @@ impl Task {
 
     /// Logs `message` under `category` in this task.
     pub fn log(&self, category: &str, message: &str) {
-        crate::trace::user_log(self.id, category, message);
+        crate::hooks::user_log(self.id, category, message);
     }
 }
 
 impl Drop for Task {
     fn drop(&mut self) {
-        crate::trace::user_task_end(self.id);
+        crate::hooks::user_task_end(self.id);
     }
 }
 
@@ -270,7 +270,7 @@ pub struct Region {
 
 impl Region {
     fn begin(task: u64, name: &str) -> Region {
-        crate::trace::user_region_begin(task, name);
+        crate::hooks::user_region_begin(task, name);
         Region {
             task,
             name: name.to_owned(),
@@ -283,7 +283,7 @@ impl Region {
 
 impl Drop for Region {
     fn drop(&mut self) {
-        crate::trace::user_region_end(self.task, &self.name);
+        crate::hooks::user_region_end(self.task, &self.name);
     }
 }
 
@@ -300,7 +300,7 @@ pub fn start_region(name: &str) -> Region {
 
 /// Logs `message` under `category` (Go's `trace.Log`), in the background task.
 pub fn log(category: &str, message: &str) {
-    crate::trace::user_log(0, category, message);
+    crate::hooks::user_log(0, category, message);
 }
 
 /// The `GORT_TRACE` path, if set.

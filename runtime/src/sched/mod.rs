@@ -37,7 +37,7 @@ pub(crate) struct WorkerHandle {
     /// sleeps; taken by the M when it wakes.
     pub(crate) handoff: Mutex<Option<Handoff>>,
     #[cfg(feature = "trace")]
-    pub(crate) trace: std::sync::Arc<crate::trace::ThreadTrace>,
+    pub(crate) trace: std::sync::Arc<crate::hooks::ThreadTrace>,
 }
 
 impl std::fmt::Debug for WorkerHandle {
@@ -100,13 +100,11 @@ pub(crate) struct Shared {
     /// Length hint of the global queue, readable without the lock.
     pub(crate) global_len: AtomicUsize,
     pub(crate) timers: sysmon::Timers,
-    pub(crate) stack_size: usize,
     pub(crate) shutting_down: AtomicBool,
     /// Hint for `stw_requested`; the truth is `Sched::stw`.
     pub(crate) stw_flag: AtomicBool,
     /// Goroutines created outside any P (main goroutines).
     pub(crate) orphans: Mutex<Vec<std::sync::Weak<crate::task::Task>>>,
-    pub(crate) epoch: std::time::Instant,
     /// This runtime's number in the process (0 for the first).
     pub(crate) serial: u64,
 }
@@ -148,18 +146,11 @@ impl Shared {
             live: AtomicUsize::new(0),
             global_len: AtomicUsize::new(0),
             timers: sysmon::Timers::default(),
-            stack_size,
             shutting_down: AtomicBool::new(false),
             stw_flag: AtomicBool::new(false),
             orphans: Mutex::new(Vec::new()),
-            epoch: std::time::Instant::now(),
             serial: NEXT_RUNTIME.fetch_add(1, Relaxed),
         })
-    }
-
-    /// Nanoseconds since the runtime started.
-    pub(crate) fn now_ns(&self) -> u64 {
-        self.epoch.elapsed().as_nanos() as u64
     }
 
     /// Appends tasks to the global queue and wakes Ms to run them.
@@ -305,7 +296,3 @@ impl Shared {
         self.push_global(std::iter::once(t));
     }
 }
-
-/// The worker IDs of this process start from here on the trace wire, so that
-/// they never collide with the "no thread" value and read like thread IDs.
-pub(crate) const WIRE_M_BASE: u64 = 1;

@@ -40,8 +40,6 @@ pub(crate) struct Proc {
     /// Incremented on every syscall entry; sysmon uses it to see a syscall
     /// that has lasted across two of its checks.
     pub(crate) syscall_tick: AtomicU64,
-    /// Trace clock reading (ns since runtime start) at syscall entry.
-    pub(crate) syscall_since: AtomicU64,
     /// The worker that entered the current syscall while holding this P.
     pub(crate) syscall_m: AtomicU64,
     /// 0, or 1 + the worker a syscall-retake took this P from (for the
@@ -79,7 +77,6 @@ impl Proc {
             id,
             status: AtomicU8::new(IDLE),
             syscall_tick: AtomicU64::new(0),
-            syscall_since: AtomicU64::new(0),
             syscall_m: AtomicU64::new(0),
             stolen_from: AtomicU64::new(0),
             steal,

@@ -19,12 +19,12 @@ use super::queue::Stolen;
 use super::{Handoff, Shared, WorkerHandle};
 use crate::coro::{Req, Resume};
 use crate::coroutine::CoroLink;
+use crate::hooks as tr;
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::{Arc, Mutex};
 use crate::park;
 use crate::task::state::{transition, Status, WaitReason};
 use crate::task::TaskRef;
-use crate::trace as tr;
 use crossbeam_utils::sync::Parker;
 use std::cell::Cell;
 use std::ptr::NonNull;
@@ -313,7 +313,7 @@ impl Worker {
     #[cold]
     fn go_idle(&self) {
         let Some(pid) = self.p.get() else { return };
-        let mut s = self.shared.sched.lock();
+        let s = self.shared.sched.lock();
         if !s.global.is_empty() && !s.stw {
             return;
         }
@@ -686,13 +686,13 @@ impl Worker {
     }
 
     /// Parks the M's thread briefly (used by `syscall` when it loses its P).
-    pub(crate) fn try_reacquire_after_syscall(&self, old: usize) -> bool {
+    pub(crate) fn try_reacquire_after_syscall(&self, old: usize) -> Reacquired {
         let p = &self.shared.procs[old];
         if p.status
             .compare_exchange(proc::SYSCALL, proc::RUNNING, AcqRel, Acquire)
             .is_ok()
         {
-            return true;
+            return Reacquired::Own;
         }
         // The P was taken: try any idle P.
         self.p.set(None);

@@ -99,11 +99,6 @@ impl Task {
         Status::from_u8(self.status.load(Relaxed))
     }
 
-    /// The reason of the last wait.
-    pub(crate) fn wait_reason(&self) -> WaitReason {
-        WaitReason::from_u8(self.reason.load(Relaxed))
-    }
-
     /// The worker this task is wired to, if any.
     pub(crate) fn locked_worker(&self) -> Option<usize> {
         match self.locked_to.load(Acquire) {

@@ -8,7 +8,7 @@
 //! ```
 //!
 //! Every status change goes through [`transition`], so the tracer hooks one
-//! place (`crate::trace`).
+//! place (`crate::hooks`).
 
 use super::Task;
 use crate::loom::sync::atomic::Ordering::*;
@@ -94,7 +94,7 @@ impl WaitReason {
 
 /// Sets `t`'s status (and wait reason). The single place statuses change;
 /// trace events for the change are written by the caller's hook in
-/// `crate::trace`, inside the same tracer critical section.
+/// `crate::hooks`, inside the same tracer critical section.
 #[inline(always)]
 pub(crate) fn transition(t: &Task, to: Status, reason: WaitReason) {
     if to == Status::Waiting {
