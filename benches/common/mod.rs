@@ -1,0 +1,100 @@
+//! Helpers shared by the criterion benches: settings sized for a small,
+//! shared machine, runtimes with a chosen number of Ps, and timing inside a
+//! goroutine.
+//!
+//! `gort_trace_api` is a `--cfg` that `scripts/bench-vs-go` sets once
+//! `gort::trace` exists; it builds the tracing-on variants.
+#![allow(dead_code)]
+
+use criterion::Criterion;
+use std::time::{Duration, Instant};
+
+/// Criterion settings that keep one benchmark to about three seconds.
+pub(crate) fn config() -> Criterion {
+    Criterion::default()
+        .sample_size(30)
+        .warm_up_time(Duration::from_millis(500))
+        .measurement_time(Duration::from_secs(2))
+        .without_plots()
+}
+
+/// A runtime with `procs` Ps, or a panic naming why it cannot start.
+pub(crate) fn runtime(procs: usize) -> gort::Runtime {
+    match gort::Runtime::builder().procs(procs).build() {
+        Ok(rt) => rt,
+        Err(e) => panic!("cannot start a gort runtime with {procs} procs: {e}"),
+    }
+}
+
+/// Runs `body(iters)` in a main goroutine of `rt` and returns the time it
+/// took, measured inside the goroutine (so `block_on`'s own hand-off stays
+/// out of the figure).
+pub(crate) fn time_in_goroutine<F>(rt: &gort::Runtime, iters: u64, body: F) -> Duration
+where
+    F: FnOnce(u64) + Send + 'static,
+{
+    rt.block_on(move || {
+        let start = Instant::now();
+        body(iters);
+        start.elapsed()
+    })
+}
+
+/// Whether this build has the tracer hooks compiled in (the `trace`
+/// feature of `gort`, on by default).
+pub(crate) const TRACE_COMPILED_IN: bool = cfg!(feature = "trace");
+
+/// The suffix naming how tracing is set up for a benchmark id: `trace_off`
+/// (hooks compiled in, tracing stopped) or `no_trace_feature` (hooks
+/// compiled out with `--no-default-features`).
+pub(crate) fn trace_off_label() -> &'static str {
+    if TRACE_COMPILED_IN {
+        "trace_off"
+    } else {
+        "no_trace_feature"
+    }
+}
+
+/// Runs `f` while tracing into `io::sink()`.
+#[cfg(gort_trace_api)]
+pub(crate) fn traced<T>(f: impl FnOnce() -> T) -> T {
+    if let Err(e) = gort::trace::start(std::io::sink()) {
+        panic!("cannot start tracing: {e:?}");
+    }
+    let r = f();
+    if let Err(e) = gort::trace::stop() {
+        panic!("cannot stop tracing: {e:?}");
+    }
+    r
+}
+
+/// Times `iters` calls of `next()` on an endless sequence, in one goroutine,
+/// leaving out the creation, the first `next` and the `stop`.
+pub(crate) fn pull_next_loop(iters: u64) -> Duration {
+    let p = gort::iter::pull(|yield_: &mut dyn FnMut(u64) -> bool| {
+        let mut i = 0u64;
+        while yield_(i) {
+            i += 1;
+        }
+    });
+    let _ = p.next(); // the first next starts the coroutine: keep it out
+    let start = Instant::now();
+    let mut sum = 0u64;
+    for _ in 0..iters {
+        sum = sum.wrapping_add(p.next().unwrap_or(0));
+    }
+    let elapsed = start.elapsed();
+    criterion::black_box(sum);
+    p.stop();
+    elapsed
+}
+
+/// The `main` of a bench binary: runs `targets` with [`config`] and the
+/// command-line options criterion understands.
+pub(crate) fn main(targets: &[fn(&mut Criterion)]) {
+    let mut c = config().configure_from_args();
+    for t in targets {
+        t(&mut c);
+    }
+    c.final_summary();
+}

@@ -1,0 +1,71 @@
+//! Context-switch costs: the floor (a bare corosensei resume + suspend round
+//! trip) and gort's `Pull::next()` round trip.
+//!
+//! Benchmark ids (group `switch`):
+//! - `corosensei_resume_suspend`: one `resume` + `suspend` on a `DefaultStack`.
+//! - `pull_next/trace_off`: `next()` on an endless sequence, tracer hooks
+//!   compiled in but tracing stopped.
+//! - `pull_next/trace_on`: the same while tracing into `io::sink()`; built
+//!   only with `--cfg gort_trace_api` (set by `scripts/bench-vs-go` once
+//!   `gort::trace` exists).
+//! - `pull_next/no_trace_feature`: the tracer compiled out:
+//!   `cargo bench --no-default-features --bench switch`.
+
+#![allow(unexpected_cfgs)] // gort_trace_api: see common/mod.rs
+
+mod common;
+
+use corosensei::stack::DefaultStack;
+use corosensei::{Coroutine, CoroutineResult, Yielder};
+use criterion::{black_box, Criterion};
+use std::time::Duration;
+
+fn corosensei_round_trip(c: &mut Criterion) {
+    let stack = match DefaultStack::new(64 << 10) {
+        Ok(s) => s,
+        Err(e) => panic!("cannot allocate a coroutine stack: {e}"),
+    };
+    let mut co = Coroutine::with_stack(stack, |y: &Yielder<u64, u64>, mut v: u64| loop {
+        v = y.suspend(v.wrapping_add(1));
+    });
+    c.bench_function("switch/corosensei_resume_suspend", |b| {
+        let mut v = 0u64;
+        b.iter(|| match co.resume(black_box(v)) {
+            CoroutineResult::Yield(n) => v = n,
+            CoroutineResult::Return(()) => unreachable!("the coroutine loops forever"),
+        })
+    });
+}
+
+/// Times `iters` `next()` calls, excluding the `pull` creation and first
+/// `next`.
+fn time_pull_next(rt: &gort::Runtime, iters: u64) -> Duration {
+    rt.block_on(move || common::pull_next_loop(iters))
+}
+
+fn pull_next_trace_off(c: &mut Criterion) {
+    let rt = common::runtime(1);
+    let id = format!("switch/pull_next/{}", common::trace_off_label());
+    c.bench_function(&id, |b| b.iter_custom(|iters| time_pull_next(&rt, iters)));
+}
+
+/// `next()` round trip while tracing into `io::sink()`.
+#[cfg(gort_trace_api)]
+fn pull_next_trace_on(c: &mut Criterion) {
+    let rt = common::runtime(1);
+    c.bench_function("switch/pull_next/trace_on", |b| {
+        b.iter_custom(|iters| common::traced(|| time_pull_next(&rt, iters)))
+    });
+}
+
+/// Without `gort::trace` there is no tracing-on variant.
+#[cfg(not(gort_trace_api))]
+fn pull_next_trace_on(_c: &mut Criterion) {}
+
+fn main() {
+    common::main(&[
+        corosensei_round_trip,
+        pull_next_trace_off,
+        pull_next_trace_on,
+    ]);
+}
