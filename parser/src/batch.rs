@@ -145,8 +145,17 @@ impl VarintFail {
 
 /// Reads a uvarint from the front of `buf` like Go's `binary.ReadUvarint`
 /// over a byte reader; returns the value and its length.
-#[inline]
+#[inline(always)]
 pub(crate) fn read_uvarint(buf: &[u8]) -> std::result::Result<(u64, usize), VarintFail> {
+    match buf.first() {
+        Some(&b) if b < 0x80 => Ok((u64::from(b), 1)),
+        _ => read_uvarint_long(buf),
+    }
+}
+
+/// [`read_uvarint`] for values of more than one byte.
+#[inline(never)]
+fn read_uvarint_long(buf: &[u8]) -> std::result::Result<(u64, usize), VarintFail> {
     let mut v: u64 = 0;
     for (i, &b) in buf.iter().enumerate().take(MAX_VARINT_BYTES) {
         if b < 0x80 {

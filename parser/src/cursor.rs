@@ -17,12 +17,34 @@
 //! equals Go's whenever Go's own result does not depend on that order.
 //! Sorting for the slow path is stable, as Go's sort is for small frontiers.
 
-use gort_tracer::wire::EventType;
+use gort_tracer::wire::{EventType, Spec};
 
 use crate::batch::{read_uvarint, Batch};
 use crate::error::{Error, ErrorKind, Result};
 use crate::resources::ThreadId;
 use crate::tables::Frequency;
+
+/// Every event type's spec, indexed by type number, built at compile time
+/// (a table load is cheaper on the hot path than `EventType::spec`'s match).
+static SPECS: [Option<&'static Spec>; 256] = {
+    let mut t: [Option<&'static Spec>; 256] = [None; 256];
+    let mut i = 0;
+    while i < EventType::ALL.len() {
+        let e = EventType::ALL[i];
+        t[e as usize] = Some(e.spec());
+        i += 1;
+    }
+    t
+};
+
+/// The spec of `t` (table lookup).
+#[inline]
+pub(crate) fn spec_of(t: EventType) -> &'static Spec {
+    match SPECS[t as usize] {
+        Some(s) => s,
+        None => t.spec(),
+    }
+}
 
 /// Room for the arguments of any timed event (without `dt`), plus the extra
 /// slots the ordering fills in (old states, task parents).
@@ -52,7 +74,7 @@ impl BaseEvent {
     /// Index of the first extra slot (after the event's own arguments).
     #[inline]
     pub(crate) fn extra_index(&self) -> usize {
-        self.typ.arg_count().saturating_sub(1)
+        spec_of(self.typ).args.len().saturating_sub(1)
     }
 
     /// Sets extra slot `i`.
@@ -130,8 +152,9 @@ fn decode_timed(data: &[u8], ev: &mut BaseEvent) -> Result<(usize, u64)> {
             "unexpected end of batch",
         ));
     };
-    let typ = match EventType::from_u8(t) {
-        Some(typ) if typ.spec().timed => typ,
+    let spec = SPECS[t as usize];
+    let (typ, spec) = match (EventType::from_u8(t), spec) {
+        (Some(typ), Some(spec)) if spec.timed => (typ, spec),
         _ if t > 136 => {
             return Err(Error::new(
                 ErrorKind::UnknownEvent(t),
@@ -151,7 +174,7 @@ fn decode_timed(data: &[u8], ev: &mut BaseEvent) -> Result<(usize, u64)> {
     n += k;
     ev.typ = typ;
     ev.args = [0; MAX_ARGS];
-    let count = typ.arg_count() - 1;
+    let count = spec.args.len() - 1;
     for a in ev.args.iter_mut().take(count) {
         let (v, k) = read_uvarint(data.get(n..).unwrap_or(&[]))
             .map_err(|_| Error::new(ErrorKind::BadVarint, "found invalid uvarint"))?;

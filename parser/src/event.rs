@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use gort_tracer::wire::EventType;
 
-use crate::cursor::{BaseEvent, MAX_ARGS};
+use crate::cursor::{spec_of, BaseEvent, MAX_ARGS};
 use crate::order::state::{ps, SchedCtx};
 use crate::resources::{
     GoId, GoState, ProcId, ProcState, ResourceId, TaskId, ThreadId, Transition,
@@ -321,7 +321,7 @@ impl<'a> Event<'a> {
 
     fn extra(&self, i: usize) -> u64 {
         match self.typ {
-            Some(t) => self.arg(t.arg_count().saturating_sub(1) + i),
+            Some(t) => self.arg(spec_of(t).args.len().saturating_sub(1) + i),
             None => 0,
         }
     }
@@ -335,7 +335,7 @@ impl<'a> Event<'a> {
                 id: self.arg(0),
             });
         }
-        let &i = t.spec().stack_ids.first()?;
+        let &i = spec_of(t).stack_ids.first()?;
         let id = self.arg(i - 1);
         (id != 0).then_some(Stack {
             tables: &self.tables,
@@ -560,7 +560,7 @@ impl<'a> Event<'a> {
         let Some(t) = self.typ else {
             return Ok(());
         };
-        let spec = t.spec();
+        let spec = spec_of(t);
         for &i in spec.stack_ids {
             let id = self.arg(i - 1);
             if !self.tables.has_stack(id) {

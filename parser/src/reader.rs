@@ -252,12 +252,12 @@ impl<'a> Reader<'a> {
         let Some(c) = self.frontier.get_mut(i) else {
             return Ok(false);
         };
-        let name = c.ev.typ.name();
+        let typ = c.ev.typ;
         let m = c.m;
         if !self
             .order
             .advance(&mut c.ev, tables, m, self.gen)
-            .map_err(|e| e.in_generation(self.gen).on_thread(m.0).event(name))?
+            .map_err(|e| e.in_generation(self.gen).on_thread(m.0).event(typ.name()))?
         {
             return Ok(false);
         }

@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::resources::{GoId, GoState, ThreadId};
 
 use super::state::{
-    check_ctx, go_status_name, gs, invalid, GState, MState, Need, Reqs, Seq, USER_GO,
+    check_ctx, go_status_name, gs, invalid, GState, MState, Name, Need, Reqs, Seq, USER_GO,
 };
 use super::{Input, Ordering, Step};
 
@@ -135,7 +135,7 @@ impl Ordering {
 
     /// The current goroutine's state, which must be `want` for event `typ`.
     fn current_g(&mut self, i: &Input<'_, '_>, want: u8, want_name: &str) -> Result<&mut GState> {
-        let name = i.ev.typ.name();
+        let name = Name(i.ev.typ);
         let Some(s) = self.gs.get_mut(&i.ctx.g.0) else {
             return Err(invalid(format!(
                 "event {name} for goroutine ({}) that doesn't exist",

@@ -3,7 +3,9 @@
 use crate::error::Result;
 use crate::resources::{ProcId, ProcState, ThreadId};
 
-use super::state::{check_ctx, invalid, proc_status_name, ps, Need, PState, Ranges, Reqs, Seq};
+use super::state::{
+    check_ctx, invalid, proc_status_name, ps, Name, Need, PState, Ranges, Reqs, Seq,
+};
 use super::{Input, Ordering, Step};
 
 impl Ordering {
@@ -109,7 +111,7 @@ impl Ordering {
 
     /// ProcStop: the thread gives up its P.
     pub(super) fn advance_proc_stop(&mut self, i: &mut Input<'_, '_>) -> Result<Step> {
-        let name = i.ev.typ.name();
+        let name = Name(i.ev.typ);
         let Some(s) = self.ps.get_mut(&i.ctx.p.0) else {
             return Err(invalid(format!(
                 "event {name} for proc ({}) that doesn't exist",

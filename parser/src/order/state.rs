@@ -94,6 +94,16 @@ impl fmt::Display for Seq {
     }
 }
 
+/// An event type's name, looked up only when formatted (error paths).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Name(pub(crate) EventType);
+
+impl fmt::Display for Name {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.0.name())
+    }
+}
+
 /// Go's name for a wire goroutine status (`Bad` for anything unnamed).
 pub(crate) fn go_status_name(s: u8) -> &'static str {
     match s {

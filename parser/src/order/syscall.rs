@@ -8,7 +8,7 @@ use crate::error::Result;
 use crate::resources::{GoId, ProcId};
 
 use super::state::{
-    check_ctx, gs, invalid, proc_status_name, ps, GState, Need, Reqs, Seq, USER_GO,
+    check_ctx, gs, invalid, proc_status_name, ps, GState, Name, Need, Reqs, Seq, USER_GO,
 };
 use super::{Input, Ordering, Step};
 
@@ -16,7 +16,7 @@ impl Ordering {
     /// The current goroutine's state for a syscall event; it must be `want`.
     /// (The message names `Running` for every `want`, as Go's does.)
     fn syscall_g(&mut self, i: &Input<'_, '_>, want: u8, want_name: &str) -> Result<()> {
-        let name = i.ev.typ.name();
+        let name = Name(i.ev.typ);
         let Some(s) = self.gs.get_mut(&i.ctx.g.0) else {
             return Err(invalid(format!(
                 "event {name} for goroutine ({}) that doesn't exist",
@@ -42,7 +42,7 @@ impl Ordering {
         check_ctx(i.ctx, USER_GO)?;
         self.syscall_g(i, gs::RUNNING, "Running")?;
         self.set_g_status(i.ctx.g, gs::SYSCALL);
-        let name = i.ev.typ.name();
+        let name = Name(i.ev.typ);
         let Some(p) = self.ps.get_mut(&i.ctx.p.0) else {
             return Err(invalid(format!(
                 "uninitialized proc {} found during {name}",
@@ -71,7 +71,7 @@ impl Ordering {
         check_ctx(i.ctx, USER_GO)?;
         self.syscall_g(i, gs::SYSCALL, "Running")?;
         self.set_g_status(i.ctx.g, gs::RUNNING);
-        let name = i.ev.typ.name();
+        let name = Name(i.ev.typ);
         let Some(p) = self.ps.get_mut(&i.ctx.p.0) else {
             return Err(invalid(format!(
                 "uninitialized proc {} found during {name}",
@@ -161,7 +161,7 @@ impl Ordering {
         let mut new = i.ctx;
         new.g = GoId::NONE;
         if i.ctx.p.is_some() {
-            let name = i.ev.typ.name();
+            let name = Name(i.ev.typ);
             let Some(p) = self.ps.get_mut(&i.ctx.p.0) else {
                 return Err(invalid(format!(
                     "found invalid proc {} during {name}",
