@@ -56,7 +56,7 @@ fn bench_pair(c: &mut Criterion, name: &str, body: fn(u64)) {
         c.bench_function(&id, |b| {
             b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, body))
         });
-        #[cfg(gort_trace_api)]
+        #[cfg(all(gort_trace_api, feature = "trace"))]
         c.bench_function(&format!("chan/{name}/procs{procs}/trace_on"), |b| {
             b.iter_custom(|iters| common::traced(|| common::time_in_goroutine(&rt, iters, body)))
         });

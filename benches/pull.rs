@@ -33,7 +33,7 @@ fn create_next_stop(c: &mut Criterion) {
     c.bench_function(&id, |b| {
         b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, create_next_stop_loop))
     });
-    #[cfg(gort_trace_api)]
+    #[cfg(all(gort_trace_api, feature = "trace"))]
     c.bench_function("pull/create_next_stop/trace_on", |b| {
         b.iter_custom(|iters| {
             common::traced(|| common::time_in_goroutine(&rt, iters, create_next_stop_loop))

@@ -31,7 +31,7 @@ fn spawn_join(c: &mut Criterion) {
         c.bench_function(&id, |b| {
             b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, spawn_join_loop))
         });
-        #[cfg(gort_trace_api)]
+        #[cfg(all(gort_trace_api, feature = "trace"))]
         c.bench_function(&format!("spawn/spawn_join/procs{procs}/trace_on"), |b| {
             b.iter_custom(|iters| {
                 common::traced(|| common::time_in_goroutine(&rt, iters, spawn_join_loop))

@@ -50,7 +50,7 @@ fn pull_next_trace_off(c: &mut Criterion) {
 }
 
 /// `next()` round trip while tracing into `io::sink()`.
-#[cfg(gort_trace_api)]
+#[cfg(all(gort_trace_api, feature = "trace"))]
 fn pull_next_trace_on(c: &mut Criterion) {
     let rt = common::runtime(1);
     c.bench_function("switch/pull_next/trace_on", |b| {
@@ -59,7 +59,7 @@ fn pull_next_trace_on(c: &mut Criterion) {
 }
 
 /// Without `gort::trace` there is no tracing-on variant.
-#[cfg(not(gort_trace_api))]
+#[cfg(not(all(gort_trace_api, feature = "trace")))]
 fn pull_next_trace_on(_c: &mut Criterion) {}
 
 fn main() {

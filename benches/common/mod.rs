@@ -56,7 +56,7 @@ pub(crate) fn trace_off_label() -> &'static str {
 }
 
 /// Runs `f` while tracing into `io::sink()`.
-#[cfg(gort_trace_api)]
+#[cfg(all(gort_trace_api, feature = "trace"))]
 pub(crate) fn traced<T>(f: impl FnOnce() -> T) -> T {
     if let Err(e) = gort::trace::start(std::io::sink()) {
         panic!("cannot start tracing: {e:?}");

@@ -1,0 +1,3 @@
+module gort.invalid/benchgo
+
+go 1.23

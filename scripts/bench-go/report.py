@@ -1,0 +1,213 @@
+"""Builds the gort-vs-Go table for scripts/bench-vs-go.
+
+Inputs: the output of `go test -bench` (any number of -count runs), the
+criterion results under CARGO_TARGET_DIR/criterion (only those written since
+the run started), and the logs of the mem_parked and parse benches. Prints one
+Markdown table and, with --write, puts it into BENCHMARKS.md between the
+bench-vs-go markers.
+"""
+
+import argparse
+import datetime
+import json
+import os
+import re
+import statistics
+import sys
+
+BEGIN = "<!-- bench-vs-go:begin -->"
+END = "<!-- bench-vs-go:end -->"
+
+# (operation, gort criterion full_id, Go benchmark name as printed by go test)
+ROWS = [
+    ("corosensei resume+suspend (the floor)", "switch/corosensei_resume_suspend", None),
+    ("pull next() round trip, procs=1", "switch/pull_next/trace_off", "BenchmarkPullNext/trace=off"),
+    ("pull next(), tracer compiled out", "switch/pull_next/no_trace_feature", "BenchmarkPullNext/trace=off"),
+    ("pull next(), tracing on", "switch/pull_next/trace_on", "BenchmarkPullNext/trace=on"),
+    ("pull next(), procs=2", "pull/next/procs2/trace_off", "BenchmarkPullNext/trace=off-2"),
+    ("Pull create+next+stop", "pull/create_next_stop/trace_off", "BenchmarkPullCreateNextStop/trace=off"),
+    ("Pull create+next+stop, tracing on", "pull/create_next_stop/trace_on", "BenchmarkPullCreateNextStop/trace=on"),
+    ("spawn+join, procs=1", "spawn/spawn_join/procs1/trace_off", "BenchmarkSpawnWait/trace=off"),
+    ("spawn+join, procs=2", "spawn/spawn_join/procs2/trace_off", "BenchmarkSpawnWait/trace=off-2"),
+    ("spawn+join, procs=1, tracing on", "spawn/spawn_join/procs1/trace_on", "BenchmarkSpawnWait/trace=on"),
+    ("spawn+join, procs=2, tracing on", "spawn/spawn_join/procs2/trace_on", "BenchmarkSpawnWait/trace=on-2"),
+    ("unbuffered ping-pong, procs=1", "chan/pingpong_unbuffered/procs1/trace_off", "BenchmarkPingPong/trace=off"),
+    ("unbuffered ping-pong, procs=2", "chan/pingpong_unbuffered/procs2/trace_off", "BenchmarkPingPong/trace=off-2"),
+    ("unbuffered ping-pong, procs=1, tracing on", "chan/pingpong_unbuffered/procs1/trace_on", "BenchmarkPingPong/trace=on"),
+    ("unbuffered ping-pong, procs=2, tracing on", "chan/pingpong_unbuffered/procs2/trace_on", "BenchmarkPingPong/trace=on-2"),
+    ("yield/Gosched round trip, procs=1", "chan/yield_round_trip/procs1/trace_off", "BenchmarkGosched/trace=off"),
+    ("yield/Gosched round trip, procs=2", "chan/yield_round_trip/procs2/trace_off", "BenchmarkGosched/trace=off-2"),
+    ("yield/Gosched round trip, procs=1, tracing on", "chan/yield_round_trip/procs1/trace_on", "BenchmarkGosched/trace=on"),
+    ("yield/Gosched round trip, procs=2, tracing on", "chan/yield_round_trip/procs2/trace_on", "BenchmarkGosched/trace=on-2"),
+]
+
+GO_LINE = re.compile(r"^(Benchmark\S+)\s+\d+\s+([0-9.]+) ns/op(.*)$")
+
+
+def parse_go(path):
+    """name -> list of ns/op; plus the B/goroutine figures of MemParked."""
+    times, mem = {}, []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = GO_LINE.match(line.strip())
+            if not m:
+                continue
+            name, ns, rest = m.group(1), float(m.group(2)), m.group(3)
+            if name.startswith("BenchmarkMemParked"):
+                mm = re.search(r"([-0-9.]+) B/goroutine", rest)
+                if mm:
+                    mem.append(float(mm.group(1)))
+                continue
+            times.setdefault(name, []).append(ns)
+    return times, mem
+
+
+def parse_criterion(root, since):
+    """full_id -> (median ns, lower, upper) for results written since `since`."""
+    out = {}
+    if not os.path.isdir(root):
+        return out
+    for dirpath, _dirs, files in os.walk(root):
+        if os.path.basename(dirpath) != "new" or "estimates.json" not in files:
+            continue
+        est_path = os.path.join(dirpath, "estimates.json")
+        if os.path.getmtime(est_path) < since:
+            continue
+        try:
+            with open(os.path.join(dirpath, "benchmark.json"), encoding="utf-8") as f:
+                full_id = json.load(f)["full_id"]
+            with open(est_path, encoding="utf-8") as f:
+                med = json.load(f)["median"]
+        except (OSError, KeyError, ValueError) as e:
+            print(f"report.py: skipping {dirpath}: {e}", file=sys.stderr)
+            continue
+        ci = med["confidence_interval"]
+        out[full_id] = (med["point_estimate"], ci["lower_bound"], ci["upper_bound"])
+    return out
+
+
+def parse_gort_mem(path):
+    vals = []
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.search(r"bytes_per_goroutine=([-0-9.]+)", line)
+            if m:
+                vals.append(float(m.group(1)))
+    return vals
+
+
+def parse_events(path):
+    """parse/<id> -> (events, bytes) from the parse bench's own lines."""
+    out = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.match(r"^parse/(\S+): events=(\d+) bytes=(\d+)", line.strip())
+            if m:
+                out["parse/" + m.group(1)] = (int(m.group(2)), int(m.group(3)))
+    return out
+
+
+def fmt_ns(ns):
+    if ns >= 1e6:
+        return f"{ns / 1e6:.2f} ms"
+    if ns >= 1e3:
+        return f"{ns / 1e3:.2f} µs"
+    if ns >= 100:
+        return f"{ns:.0f} ns"
+    return f"{ns:.1f} ns"
+
+
+def fmt_spread(lo, hi, unit_fmt):
+    return f"{unit_fmt(lo)}–{unit_fmt(hi)}"
+
+
+def median_spread(vals):
+    return statistics.median(vals), min(vals), max(vals)
+
+
+def build_table(go_times, go_mem, crit, gort_mem, events):
+    lines = [
+        "| operation | gort median [95% CI] | Go median [min–max] | gort/Go |",
+        "| --- | --- | --- | --- |",
+    ]
+    for op, gid, goname in ROWS:
+        g = crit.get(gid)
+        gv = go_times.get(goname) if goname else None
+        if g is None and gv is None:
+            continue
+        gs = f"{fmt_ns(g[0])} [{fmt_spread(g[1], g[2], fmt_ns)}]" if g else "not run"
+        if gv:
+            med, lo, hi = median_spread(gv)
+            gos = f"{fmt_ns(med)} [{fmt_spread(lo, hi, fmt_ns)}]"
+        else:
+            gos = "—" if goname is None else "not run"
+        ratio = f"{g[0] / med:.2f}" if g and gv else "—"
+        lines.append(f"| {op} | {gs} | {gos} | {ratio} |")
+    if gort_mem or go_mem:
+        def fmt_b(v):
+            return f"{v:.0f} B"
+        gs = "not run"
+        if gort_mem:
+            m, lo, hi = median_spread(gort_mem)
+            gs = f"{fmt_b(m)} [{fmt_b(lo)}–{fmt_b(hi)}]"
+        gos = "not run"
+        if go_mem:
+            gm, glo, ghi = median_spread(go_mem)
+            gos = f"{fmt_b(gm)} [{fmt_b(glo)}–{fmt_b(ghi)}]"
+        ratio = f"{m / gm:.2f}" if gort_mem and go_mem and gm > 0 else "—"
+        runs = max(len(gort_mem), len(go_mem))
+        lines.append(f"| memory per parked goroutine (RSS, 100k parked; min–max of {runs} runs) | {gs} | {gos} | {ratio} |")
+    for pid, label in (("parse/raw_reader", "raw reader"), ("parse/ordered_reader", "ordered Reader")):
+        g = crit.get(pid)
+        if g is None:
+            continue
+        ev, size = events.get(pid, (None, None))
+        secs = g[0] / 1e9
+        detail = f"{fmt_ns(g[0])} [{fmt_spread(g[1], g[2], fmt_ns)}]"
+        if size:
+            detail += f"; {size / secs / 1e6:.0f} MB/s"
+        if ev:
+            detail += f", {ev / secs / 1e6:.1f} M events/s"
+        lines.append(f"| parse large.trace, {label} | {detail} | — | — |")
+    return "\n".join(lines)
+
+
+def main():
+    ap = argparse.ArgumentParser()
+    ap.add_argument("--go-log", required=True)
+    ap.add_argument("--criterion-dir", required=True)
+    ap.add_argument("--since", type=float, required=True)
+    ap.add_argument("--gort-log", required=True)
+    ap.add_argument("--notes", default="")
+    ap.add_argument("--write", metavar="BENCHMARKS_MD")
+    a = ap.parse_args()
+
+    go_times, go_mem = parse_go(a.go_log)
+    crit = parse_criterion(a.criterion_dir, a.since)
+    gort_mem = parse_gort_mem(a.gort_log)
+    events = parse_events(a.gort_log)
+    table = build_table(go_times, go_mem, crit, gort_mem, events)
+    print(table)
+    if a.notes:
+        print()
+        print(a.notes)
+    if a.write:
+        stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
+        block = f"{BEGIN}\nLast run: {stamp}. {a.notes}\n\n{table}\n{END}"
+        try:
+            with open(a.write, encoding="utf-8") as f:
+                text = f.read()
+        except FileNotFoundError:
+            text = "# Benchmarks\n\n"
+        if BEGIN in text and END in text:
+            head, rest = text.split(BEGIN, 1)
+            _, tail = rest.split(END, 1)
+            text = head + block + tail
+        else:
+            text = text.rstrip("\n") + "\n\n" + block + "\n"
+        with open(a.write, "w", encoding="utf-8") as f:
+            f.write(text)
+
+
+if __name__ == "__main__":
+    main()
