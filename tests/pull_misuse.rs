@@ -75,7 +75,10 @@ fn reentrant_next_from_inside_the_sequence_panics() {
                 if !y(1) {
                     return;
                 }
-                let this = me2.get().and_then(Weak::upgrade).expect("the Pull is alive");
+                let this = me2
+                    .get()
+                    .and_then(Weak::upgrade)
+                    .expect("the Pull is alive");
                 // Calling our own next from inside the sequence.
                 let v = this.next();
                 y(v.unwrap_or(0) + 100);
@@ -100,7 +103,10 @@ fn reentrant_stop_from_inside_the_sequence_panics() {
             let me: Arc<OnceLock<Weak<Pull<u32>>>> = Arc::new(OnceLock::new());
             let me2 = me.clone();
             let p = Arc::new(pull(move |y: &mut dyn FnMut(u32) -> bool| {
-                let this = me2.get().and_then(Weak::upgrade).expect("the Pull is alive");
+                let this = me2
+                    .get()
+                    .and_then(Weak::upgrade)
+                    .expect("the Pull is alive");
                 this.stop();
                 y(1);
             }));
@@ -146,6 +152,10 @@ fn pull_stays_usable_after_a_next_outside_a_goroutine() {
                 Err(e) => (None, runtime_support::panic_text(&*e)),
             }
         });
-        assert_eq!(v, Some(1), "next inside the runtime after a refused call: {busy_msg}");
+        assert_eq!(
+            v,
+            Some(1),
+            "next inside the runtime after a refused call: {busy_msg}"
+        );
     });
 }

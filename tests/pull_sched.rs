@@ -86,7 +86,10 @@ fn check_bounce(n: u32, a: &Seen, b: &Seen, log: &Log) {
     assert_eq!(vals(b), (0..n).step_by(2).collect::<Vec<_>>());
     assert_eq!(vals(a), (1..n).step_by(2).collect::<Vec<_>>());
     let log = log.lock().unwrap();
-    assert_eq!(log.iter().map(|(v, _)| *v).collect::<Vec<_>>(), (0..n).collect::<Vec<_>>());
+    assert_eq!(
+        log.iter().map(|(v, _)| *v).collect::<Vec<_>>(),
+        (0..n).collect::<Vec<_>>()
+    );
 }
 
 #[test]
@@ -127,10 +130,18 @@ fn bounce_between_two_wired_goroutines_runs_on_two_threads() {
             // Each value was produced on the thread of the goroutine that
             // pulled it, and those are two different threads.
             let threads: HashSet<ThreadId> = log.lock().unwrap().iter().map(|(_, t)| *t).collect();
-            assert_eq!(threads.len(), 2, "the sequence ran on {} thread(s)", threads.len());
+            assert_eq!(
+                threads.len(),
+                2,
+                "the sequence ran on {} thread(s)",
+                threads.len()
+            );
             let log = log.lock().unwrap();
             for (v, t) in a.iter().chain(b.iter()) {
-                assert_eq!(log[*v as usize].1, *t, "value {v} produced off its caller's thread");
+                assert_eq!(
+                    log[*v as usize].1, *t,
+                    "value {v} produced off its caller's thread"
+                );
             }
         });
     });
@@ -266,23 +277,31 @@ fn wired_caller_runs_its_sequence_on_its_thread() {
             gort::go(move || {
                 gort::lock_os_thread();
                 let home = std::thread::current().id();
-                let p = pull(move |y: &mut dyn FnMut((u32, ThreadId, ThreadId)) -> bool| {
-                    for _ in 0..50 {
-                        let before = std::thread::current().id();
-                        // Blocks inside the sequence.
-                        let Some(v) = rx.recv() else { return };
-                        gort::sleep(Duration::from_micros(200));
-                        let after = std::thread::current().id();
-                        if !y((v, before, after)) {
-                            return;
+                let p = pull(
+                    move |y: &mut dyn FnMut((u32, ThreadId, ThreadId)) -> bool| {
+                        for _ in 0..50 {
+                            let before = std::thread::current().id();
+                            // Blocks inside the sequence.
+                            let Some(v) = rx.recv() else { return };
+                            gort::sleep(Duration::from_micros(200));
+                            let after = std::thread::current().id();
+                            if !y((v, before, after)) {
+                                return;
+                            }
                         }
-                    }
-                });
+                    },
+                );
                 let mut n = 0;
                 while let Some((v, before, after)) = p.next() {
                     assert_eq!(v, n);
-                    assert_eq!(before, home, "value {v}: sequence started off the wired thread");
-                    assert_eq!(after, home, "value {v}: sequence resumed off the wired thread");
+                    assert_eq!(
+                        before, home,
+                        "value {v}: sequence started off the wired thread"
+                    );
+                    assert_eq!(
+                        after, home,
+                        "value {v}: sequence resumed off the wired thread"
+                    );
                     assert_eq!(std::thread::current().id(), home);
                     n += 1;
                 }

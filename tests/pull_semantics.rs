@@ -52,11 +52,18 @@ fn runs_to_the_end() {
     timed(|| {
         rt(1).block_on(|| {
             let (p, probe) = probe_range(5);
-            assert!(!probe.started.load(SeqCst), "nothing runs before the first next");
+            assert!(
+                !probe.started.load(SeqCst),
+                "nothing runs before the first next"
+            );
             assert!(!p.is_done());
             for i in 0..5 {
                 assert_eq!(p.next(), Some(i));
-                assert_eq!(probe.yielded.load(SeqCst), i as usize, "the sequence runs ahead of next");
+                assert_eq!(
+                    probe.yielded.load(SeqCst),
+                    i as usize,
+                    "the sequence runs ahead of next"
+                );
             }
             assert!(!probe.finished.load(SeqCst));
             assert_eq!(p.next(), None);
@@ -121,7 +128,10 @@ fn yield_after_refusal_keeps_returning_false() {
             });
             assert_eq!(p.next(), Some(0));
             p.stop();
-            assert_eq!(*results.lock().unwrap(), [false, false, false, false, false]);
+            assert_eq!(
+                *results.lock().unwrap(),
+                [false, false, false, false, false]
+            );
         });
     });
 }
@@ -133,7 +143,10 @@ fn stop_before_start_never_runs_the_body() {
             let (p, probe) = probe_range(3);
             p.stop();
             assert!(p.is_done());
-            assert!(!probe.started.load(SeqCst), "stop before next ran the sequence");
+            assert!(
+                !probe.started.load(SeqCst),
+                "stop before next ran the sequence"
+            );
             assert_eq!(p.next(), None);
             assert!(!probe.started.load(SeqCst));
 

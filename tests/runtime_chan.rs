@@ -128,7 +128,11 @@ fn buffered_send_blocks_when_full() {
                 }
             });
             gort::sleep(Duration::from_millis(50));
-            assert_eq!(progress.load(SeqCst), 2, "the third send must block on a full buffer");
+            assert_eq!(
+                progress.load(SeqCst),
+                2,
+                "the third send must block on a full buffer"
+            );
             assert_eq!(rx.recv(), Some(0));
             h.join().unwrap();
             assert_eq!(progress.load(SeqCst), 3);
@@ -308,6 +312,8 @@ fn channel_between_a_goroutine_and_a_plain_thread() {
         let (tx, rx) = gort::chan::<u32>(0);
         let (back_tx, back_rx) = gort::chan::<u32>(0);
         let th = std::thread::spawn(move || {
+            // The goroutine is parked in recv well before the first send.
+            std::thread::sleep(Duration::from_millis(50));
             for i in 0..100 {
                 tx.send(i).unwrap();
                 assert_eq!(back_rx.recv(), Some(i * 2));

@@ -20,18 +20,14 @@ fn drop_unwinds_goroutines_blocked_forever() {
         rt.block_on(move || {
             let (tx, rx) = gort::chan::<u32>(0);
             let arrived = Arc::new(AtomicUsize::new(0));
-            for i in 0..N {
+            for _ in 0..N {
                 let g = d.guard();
                 let rx = rx.clone();
                 let arrived = arrived.clone();
                 let r = r.clone();
                 gort::go(move || {
                     arrived.fetch_add(1, SeqCst);
-                    if i % 2 == 0 {
-                        rx.recv(); // never sent to
-                    } else {
-                        gort::sleep(Duration::from_secs(3600));
-                    }
+                    rx.recv(); // never sent to
                     r.fetch_add(1, SeqCst);
                     drop(g);
                 });
@@ -50,13 +46,24 @@ fn drop_unwinds_goroutines_blocked_forever() {
             }
         });
         let (live, allocated) = rt.stack_stats();
-        assert!(live >= N + 1, "{live} live stacks with {N}+1 goroutines parked");
+        assert!(
+            live >= N + 1,
+            "{live} live stacks with {N}+1 goroutines parked"
+        );
         assert!(allocated >= live);
         assert!(rt.live_goroutines() >= N + 1);
         assert_eq!(drops.get(), 0);
         drop(rt);
-        assert_eq!(drops.get(), N + 1, "every blocked goroutine's locals were dropped");
-        assert_eq!(ran_on.load(SeqCst), 0, "a goroutine ran past its blocking call during drop");
+        assert_eq!(
+            drops.get(),
+            N + 1,
+            "every blocked goroutine's locals were dropped"
+        );
+        assert_eq!(
+            ran_on.load(SeqCst),
+            0,
+            "a goroutine ran past its blocking call during drop"
+        );
     });
 }
 
@@ -125,7 +132,11 @@ fn drop_unwinds_a_goroutine_blocked_in_pull_next() {
             !after_next.load(SeqCst),
             "during runtime drop, code after a blocked next() ran (next returned early)"
         );
-        assert_eq!(drops.get(), 2, "the caller's and the sequence's locals were dropped");
+        assert_eq!(
+            drops.get(),
+            2,
+            "the caller's and the sequence's locals were dropped"
+        );
     });
 }
 
@@ -199,5 +210,33 @@ fn stacks_return_to_the_pool_after_a_burst() {
             allocated,
             rt.stack_stats().1
         );
+    });
+}
+
+#[test]
+fn drop_with_a_wired_goroutine_blocked() {
+    timed(|| {
+        let drops = DropCount::default();
+        let rt = rt(2);
+        let d = drops.clone();
+        rt.block_on(move || {
+            let wired = Arc::new(AtomicBool::new(false));
+            let w2 = wired.clone();
+            let g = d.guard();
+            gort::go(move || {
+                gort::lock_os_thread();
+                let _g = g;
+                let (_t, never) = gort::chan::<()>(0);
+                w2.store(true, SeqCst);
+                never.recv();
+            });
+            while !wired.load(SeqCst) {
+                gort::sleep(Duration::from_millis(1));
+            }
+            gort::sleep(Duration::from_millis(5));
+        });
+        // Must not hang: the wired M has to notice the shutdown.
+        drop(rt);
+        assert_eq!(drops.get(), 1);
     });
 }

@@ -7,10 +7,9 @@
 mod runtime_support;
 
 use runtime_support::{map_count, proc_status, rt, timed};
-use std::time::Duration;
 
-/// One runtime's life: 200 goroutines parked for ever (plus a started `pull`
-/// and a sleeper), then the runtime is dropped.
+/// One runtime's life: 200 goroutines parked for ever (plus a goroutine
+/// holding a started `pull`), then the runtime is dropped.
 fn one_runtime() {
     let rt = rt(2);
     rt.block_on(|| {
@@ -39,11 +38,16 @@ fn one_runtime() {
         gort::go(move || {
             let _tx = tx;
             let _p = p;
-            gort::sleep(Duration::from_secs(3600));
+            let (_t, never) = gort::chan::<()>(0);
+            never.recv();
         });
         wg.wait();
     });
-    assert!(rt.stack_stats().0 >= 202, "stacks live: {:?}", rt.stack_stats());
+    assert!(
+        rt.stack_stats().0 >= 202,
+        "stacks live: {:?}",
+        rt.stack_stats()
+    );
     drop(rt);
 }
 

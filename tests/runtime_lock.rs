@@ -49,7 +49,10 @@ fn wired_round_trips(rounds: u32) -> (Vec<ThreadId>, Vec<ThreadId>) {
 
 fn check_wired(seen: &[ThreadId], echo: &[ThreadId]) {
     let home = seen[0];
-    assert!(seen.iter().all(|t| *t == home), "a wired goroutine moved between threads");
+    assert!(
+        seen.iter().all(|t| *t == home),
+        "a wired goroutine moved between threads"
+    );
     assert_eq!(echo.len(), 100);
     assert!(
         echo.iter().all(|t| *t != home),
@@ -125,7 +128,11 @@ fn goroutine_exiting_while_wired_does_not_break_the_runtime() {
                     .map(|_| gort::go(|| std::thread::current().id()))
                     .collect();
                 for h in hs {
-                    assert_ne!(h.join().unwrap(), t, "the exited wired goroutine's thread ran goroutines again");
+                    assert_ne!(
+                        h.join().unwrap(),
+                        t,
+                        "the exited wired goroutine's thread ran goroutines again"
+                    );
                 }
             }
         });

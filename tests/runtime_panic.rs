@@ -16,15 +16,20 @@ fn goroutine_panic_reaches_join_as_err() {
             let err = gort::go(|| -> u32 { panic!("boom") }).join().unwrap_err();
             assert_eq!(err.downcast_ref::<&str>(), Some(&"boom"));
 
-            let err = gort::go(|| -> u32 { panic!("formatted {}", 42) })
+            let err = gort::go(|| -> u32 { panic!("formatted {}", std::hint::black_box(42)) })
                 .join()
                 .unwrap_err();
-            assert_eq!(err.downcast_ref::<String>().map(String::as_str), Some("formatted 42"));
+            assert_eq!(
+                err.downcast_ref::<String>().map(String::as_str),
+                Some("formatted 42")
+            );
 
             // A typed payload survives as is.
             #[derive(Debug, PartialEq)]
             struct Custom(u64);
-            let err = gort::go(|| std::panic::panic_any(Custom(7))).join().unwrap_err();
+            let err = gort::go(|| std::panic::panic_any(Custom(7)))
+                .join()
+                .unwrap_err();
             assert_eq!(err.downcast_ref::<Custom>(), Some(&Custom(7)));
 
             // A panic after blocking (so after a possible migration) too.

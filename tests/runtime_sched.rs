@@ -90,7 +90,7 @@ fn work_stealing_moves_goroutines_to_another_m() {
                 // Busy-wait without ever blocking: this M cannot run the
                 // children, so only another M taking them lets this end.
                 let start = Instant::now();
-                while done.load(SeqCst) < N {
+                while done.load(SeqCst) < N / 2 {
                     assert!(
                         start.elapsed() < Duration::from_secs(5),
                         "{} of {N} children ran while their parent's M was busy",
@@ -99,13 +99,21 @@ fn work_stealing_moves_goroutines_to_another_m() {
                     std::hint::spin_loop();
                 }
                 assert_eq!(std::thread::current().id(), home);
-                let threads = threads.lock().unwrap().clone();
-                (home, threads)
+                let stolen = threads.lock().unwrap().clone();
+                // Now block, so the rest can run anywhere.
+                while done.load(SeqCst) < N {
+                    gort::sleep(Duration::from_millis(1));
+                }
+                (home, stolen)
             });
             let (home, threads) = parent.join().unwrap();
             let distinct: HashSet<_> = threads.iter().chain([&home]).collect();
             assert!(distinct.len() > 1, "only one thread ran goroutines");
-            assert!(threads.iter().all(|t| *t != home));
+            assert!(threads.len() >= N / 2);
+            assert!(
+                threads.iter().all(|t| *t != home),
+                "a child ran on its busy parent's thread"
+            );
         });
     });
 }
@@ -225,14 +233,19 @@ fn many_goroutines_in_syscalls_at_once() {
         rt(2).block_on(|| {
             let start = Instant::now();
             let hs: Vec<_> = (0..16)
-                .map(|_| gort::go(|| gort::syscall(|| std::thread::sleep(Duration::from_millis(200)))))
+                .map(|_| {
+                    gort::go(|| gort::syscall(|| std::thread::sleep(Duration::from_millis(200))))
+                })
                 .collect();
             for h in hs {
                 h.join().unwrap();
             }
             // 16 x 200 ms on 2 Ps would take 1.6 s if syscalls held their P.
             let took = start.elapsed();
-            assert!(took < Duration::from_millis(1200), "16 concurrent syscalls took {took:?}");
+            assert!(
+                took < Duration::from_millis(1200),
+                "16 concurrent syscalls took {took:?}"
+            );
         });
     });
 }
@@ -251,7 +264,10 @@ fn sleepers_wake_in_deadline_order() {
                         gort::sleep(Duration::from_millis(ms));
                         let woke = start.elapsed();
                         order.lock().unwrap().push(ms);
-                        assert!(woke >= Duration::from_millis(ms), "{ms} ms sleeper woke at {woke:?}");
+                        assert!(
+                            woke >= Duration::from_millis(ms),
+                            "{ms} ms sleeper woke at {woke:?}"
+                        );
                     })
                 })
                 .collect();
@@ -268,13 +284,18 @@ fn sleep_blocks_the_goroutine_not_the_thread() {
     timed(|| {
         rt(1).block_on(|| {
             let start = Instant::now();
-            let hs: Vec<_> = (0..100).map(|_| gort::go(|| gort::sleep(Duration::from_millis(100)))).collect();
+            let hs: Vec<_> = (0..100)
+                .map(|_| gort::go(|| gort::sleep(Duration::from_millis(100))))
+                .collect();
             for h in hs {
                 h.join().unwrap();
             }
             let took = start.elapsed();
             assert!(took >= Duration::from_millis(100));
-            assert!(took < Duration::from_millis(1000), "100 sleeps of 100 ms on one P took {took:?}");
+            assert!(
+                took < Duration::from_millis(1000),
+                "100 sleeps of 100 ms on one P took {took:?}"
+            );
         });
     });
 }
@@ -348,7 +369,10 @@ fn procs_zero_is_an_error() {
     let e = gort::Runtime::builder().procs(0).build().unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     assert!(e.to_string().contains("procs"), "error text: {e}");
-    let e = gort::Runtime::builder().stack_size(1024).build().unwrap_err();
+    let e = gort::Runtime::builder()
+        .stack_size(1024)
+        .build()
+        .unwrap_err();
     assert_eq!(e.kind(), std::io::ErrorKind::InvalidInput);
     assert!(e.to_string().contains("stack_size"), "error text: {e}");
     let rt = gort::Runtime::builder()
@@ -383,6 +407,51 @@ fn goroutine_ids_and_run() {
             me
         });
         assert_eq!(v, 1, "the first main goroutine is goroutine 1");
+    });
+}
+
+#[test]
+fn block_on_returns_when_main_returns_while_others_sleep() {
+    // Go's rule: the program ends when main returns, whatever the other
+    // goroutines are doing. A goroutine asleep on a long timer must not hold
+    // block_on.
+    timed(|| {
+        let rt = rt(2);
+        let start = Instant::now();
+        let v = rt.block_on(|| {
+            gort::go(|| gort::sleep(Duration::from_secs(3600)));
+            gort::sleep(Duration::from_millis(5));
+            42
+        });
+        assert_eq!(v, 42);
+        assert!(
+            start.elapsed() < Duration::from_secs(2),
+            "block_on took {:?}",
+            start.elapsed()
+        );
+    });
+}
+
+#[test]
+fn block_on_returns_when_main_returns_while_others_run() {
+    timed(|| {
+        let rt = rt(2);
+        let stop = Arc::new(AtomicBool::new(false));
+        let s2 = stop.clone();
+        let start = Instant::now();
+        let v = rt.block_on(move || {
+            gort::go(move || {
+                while !s2.load(SeqCst) {
+                    gort::yield_now();
+                }
+            });
+            gort::yield_now();
+            7
+        });
+        let took = start.elapsed();
+        stop.store(true, SeqCst);
+        assert_eq!(v, 7);
+        assert!(took < Duration::from_secs(2), "block_on took {took:?}");
     });
 }
 

@@ -67,7 +67,10 @@ fn waitgroup_negative_counter_panics() {
                 wg.done();
             })
         });
-        assert!(msg.contains("negative WaitGroup counter"), "panic text: {msg}");
+        assert!(
+            msg.contains("negative WaitGroup counter"),
+            "panic text: {msg}"
+        );
 
         // The counter is left as it was, and a goroutine's panic reaches join.
         rt(1).block_on(|| {
@@ -76,7 +79,10 @@ fn waitgroup_negative_counter_panics() {
             let wg2 = wg.clone();
             let err = gort::go(move || wg2.add(-5)).join().unwrap_err();
             let msg = runtime_support::panic_text(&*err);
-            assert!(msg.contains("negative WaitGroup counter"), "panic text: {msg}");
+            assert!(
+                msg.contains("negative WaitGroup counter"),
+                "panic text: {msg}"
+            );
             assert_eq!(wg.count(), 1);
             wg.done();
             wg.wait();
@@ -103,6 +109,7 @@ fn mutex_100k_contended_increments_are_exact() {
                     let m = m.clone();
                     let threads = threads.clone();
                     gort::go(move || {
+                        let mut mine = HashSet::new();
                         for i in 0..EACH {
                             let mut g = m.lock();
                             g.holders += 1;
@@ -114,12 +121,16 @@ fn mutex_100k_contended_increments_are_exact() {
                             g.n = v + 1;
                             g.holders -= 1;
                             drop(g);
+                            mine.insert(std::thread::current().id());
+                            // Work outside the lock, so both Ps have some.
+                            for _ in 0..64 {
+                                std::hint::spin_loop();
+                            }
                             if i % 1024 == 0 {
-                                let id = std::thread::current().id();
-                                threads.lock().unwrap().insert(id);
                                 gort::yield_now();
                             }
                         }
+                        threads.lock().unwrap().extend(mine);
                     })
                 })
                 .collect();
@@ -127,7 +138,10 @@ fn mutex_100k_contended_increments_are_exact() {
                 h.join().unwrap();
             }
             let seen = threads.lock().unwrap().len();
-            assert!(seen >= 2, "the contenders ran on {seen} thread(s); expected both Ps busy");
+            assert!(
+                seen >= 2,
+                "the contenders ran on {seen} thread(s); expected both Ps busy"
+            );
             let n = m.lock().n;
             n
         });
