@@ -26,6 +26,8 @@
 
 #[cfg(not(loom))]
 use crate::coro::{self, Req, Resume};
+#[cfg(not(loom))]
+use crate::hooks as tr;
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 #[cfg(not(loom))]
 use crate::sched::context::current_worker;
@@ -35,8 +37,6 @@ use crate::sched::worker::Worker;
 use crate::task::state::{transition, Status, WaitReason};
 #[cfg(not(loom))]
 use crate::task::{Task, TaskRef};
-#[cfg(not(loom))]
-use crate::hooks as tr;
 
 const EMPTY: u8 = 0;
 const NOTIFIED: u8 = 1;
@@ -52,8 +52,8 @@ pub(crate) mod twin {
     /// `commit` checks for a token with a load, then stores PARKED: an
     /// unpark between the two is lost.
     pub(crate) const COMMIT_LOAD_STORE: u8 = 1;
-    /// `unpark` claims a PARKED task with a `Relaxed` CAS: the claimer does
-    /// not see the suspended goroutine's writes.
+    /// `unpark` reads and claims a PARKED task with `Relaxed` operations: the
+    /// claimer does not see the suspended goroutine's writes.
     pub(crate) const UNPARK_RELAXED: u8 = 2;
 }
 
@@ -105,14 +105,14 @@ impl<const TWIN: u8> ParkWord<'_, TWIN> {
     #[inline]
     pub(crate) fn unpark(self) -> bool {
         #[cfg(loom)]
-        let claim = if TWIN == twin::UNPARK_RELAXED {
-            Relaxed
+        let (read, claim) = if TWIN == twin::UNPARK_RELAXED {
+            (Relaxed, Relaxed)
         } else {
-            AcqRel
+            (Acquire, AcqRel)
         };
         #[cfg(not(loom))]
-        let claim = AcqRel;
-        let mut cur = self.0.load(Acquire);
+        let (read, claim) = (Acquire, AcqRel);
+        let mut cur = self.0.load(read);
         loop {
             match cur {
                 NOTIFIED => return false,
@@ -120,7 +120,7 @@ impl<const TWIN: u8> ParkWord<'_, TWIN> {
                     Ok(_) => return false,
                     Err(a) => cur = a,
                 },
-                _ => match self.0.compare_exchange(PARKED, EMPTY, claim, Acquire) {
+                _ => match self.0.compare_exchange(PARKED, EMPTY, claim, read) {
                     Ok(_) => return true,
                     Err(a) => cur = a,
                 },

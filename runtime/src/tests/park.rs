@@ -1,1 +1,136 @@
-//! placeholder
+//! Model 5a: goroutine park/unpark through the park word (`park::ParkWord`).
+//!
+//! A goroutine G waits for one value from each of two senders. It starts on
+//! M1 (the model's main thread); each sender, on its own M, delivers a value
+//! and unparks G, and a sender whose unpark claims the parked G runs it next
+//! on its own M (as `ready` puts it in the sender's `runnext`). G's loop is
+//! the runtime's: check the condition, `take_token` (step 1), suspend (its
+//! stack is written), and the M's `commit` (step 2); a failed commit resumes
+//! it at once.
+//!
+//! Checked: no lost wake-up (G always ends with both values), G never runs
+//! on two Ms at once and every M that resumes it sees the stack its last M
+//! wrote (loom checks the `UnsafeCell` stack), and each park is claimed at
+//! most once.
+
+use super::{check, check_rejects};
+use crate::park::{twin, ParkWord, FAITHFUL};
+use loom::cell::UnsafeCell;
+use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
+use loom::sync::{Arc, Mutex};
+
+/// Senders, hence values G waits for.
+const SENDERS: usize = 2;
+
+/// What lives on G's stack.
+#[derive(Debug, Default)]
+struct Stack {
+    /// Values G has seen.
+    received: usize,
+    /// Times G suspended in a park.
+    suspends: usize,
+    /// G returned.
+    done: bool,
+}
+
+struct G {
+    park: AtomicU8,
+    stack: UnsafeCell<Stack>,
+    /// The channel G waits on: values sent so far.
+    mailbox: Mutex<usize>,
+    /// Parks claimed by an unparker (each claim queues G once).
+    claims: AtomicUsize,
+}
+
+/// G's stack, for the M running it.
+fn on_stack<R>(g: &G, f: impl FnOnce(&mut Stack) -> R) -> R {
+    // SAFETY: only the M running G touches its stack; that G runs on one M
+    // at a time is what the model checks (loom reports overlapping access).
+    g.stack.with_mut(|p| f(unsafe { &mut *p }))
+}
+
+/// An M runs G until G parks or returns (`Worker::execute` with
+/// `park::park_task` and `park::commit`).
+fn execute<const TWIN: u8>(g: &G) {
+    loop {
+        let have = *g.mailbox.lock().unwrap();
+        if on_stack(g, |s| {
+            s.received = have;
+            s.done = have == SENDERS;
+            s.done
+        }) {
+            return;
+        }
+        if ParkWord::<TWIN>(&g.park).take_token() {
+            continue;
+        }
+        on_stack(g, |s| s.suspends += 1);
+        if ParkWord::<TWIN>(&g.park).commit() {
+            return;
+        }
+    }
+}
+
+/// A sender on its own M: deliver, unpark, and run G if this unpark claimed it.
+fn send<const TWIN: u8>(g: &G) {
+    *g.mailbox.lock().unwrap() += 1;
+    if ParkWord::<TWIN>(&g.park).unpark() {
+        g.claims.fetch_add(1, Relaxed);
+        execute::<TWIN>(g);
+    }
+}
+
+fn model<const TWIN: u8>() {
+    let g = Arc::new(G {
+        park: AtomicU8::new(0),
+        stack: UnsafeCell::new(Stack::default()),
+        mailbox: Mutex::new(0),
+        claims: AtomicUsize::new(0),
+    });
+    let senders: Vec<_> = (0..SENDERS)
+        .map(|_| {
+            let g = g.clone();
+            loom::thread::spawn(move || send::<TWIN>(&g))
+        })
+        .collect();
+    execute::<TWIN>(&g);
+    for s in senders {
+        s.join().unwrap();
+    }
+    let (done, suspends) = on_stack(&g, |s| (s.done, s.suspends));
+    assert!(
+        done,
+        "lost wake-up: G stays parked although both values were sent"
+    );
+    let claims = g.claims.load(Relaxed);
+    assert!(
+        claims <= suspends,
+        "G was queued {claims} times for {suspends} parks"
+    );
+}
+
+#[test]
+fn loom_park_two_senders_wake_goroutine_on_any_m() {
+    check(
+        "park_two_senders_wake_goroutine_on_any_m",
+        model::<FAITHFUL>,
+    );
+}
+
+#[test]
+#[should_panic(expected = "lost wake-up")]
+fn loom_park_twin_commit_load_store_is_rejected() {
+    check_rejects(
+        "park_twin_commit_load_store",
+        model::<{ twin::COMMIT_LOAD_STORE }>,
+    );
+}
+
+#[test]
+#[should_panic(expected = "Causality violation")]
+fn loom_park_twin_unpark_relaxed_is_rejected() {
+    check_rejects(
+        "park_twin_unpark_relaxed",
+        model::<{ twin::UNPARK_RELAXED }>,
+    );
+}

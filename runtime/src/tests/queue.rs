@@ -56,7 +56,10 @@ fn model<const TWIN: u8>() {
 
 #[test]
 fn loom_runq_owner_push_pop_overflow_vs_thief_steal() {
-    check("runq_owner_push_pop_overflow_vs_thief_steal", model::<FAITHFUL>);
+    check(
+        "runq_owner_push_pop_overflow_vs_thief_steal",
+        model::<FAITHFUL>,
+    );
 }
 
 #[test]
