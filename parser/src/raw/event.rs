@@ -13,6 +13,7 @@ use std::fmt;
 use gort_tracer::wire::varint::{read_uvarint, write_uvarint};
 use gort_tracer::wire::EventType;
 
+use super::pieces::TEXTS;
 use super::quote::quote_into;
 use super::sink::TextSink;
 use crate::error::{Error, ErrorKind, Result};
@@ -214,14 +215,11 @@ impl<'a> RawEvent<'a> {
     }
 
     fn text_into<O: TextSink>(&self, out: &mut O) {
-        out.put(self.name());
-        if let Some(t) = self.event_type() {
-            for (name, &v) in t.spec().args.iter().zip(self.args()) {
-                out.put_ascii(b' ');
-                out.put(name);
-                out.put_ascii(b'=');
-                out.put_u64(v);
-            }
+        let text = &TEXTS[usize::from(self.ty)];
+        out.put_piece(&text.name);
+        for (label, &v) in text.args.iter().zip(self.args()) {
+            out.put_piece(label);
+            out.put_u64(v);
         }
         for (i, v) in self.frame_values().enumerate() {
             out.put(if i % 4 == 0 { "\n\t" } else { " " });

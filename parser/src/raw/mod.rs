@@ -46,6 +46,7 @@
 
 mod event;
 mod isprint;
+mod pieces;
 mod quote;
 mod reader;
 mod sink;

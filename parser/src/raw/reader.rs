@@ -143,7 +143,7 @@ struct Cursor<'a> {
 }
 
 impl Cursor<'_> {
-    #[inline]
+    #[inline(always)]
     fn uvarint(&mut self) -> std::result::Result<u64, Stop> {
         let rest = self.buf.get(self.pos..).unwrap_or_default();
         match rest.first() {
@@ -156,6 +156,7 @@ impl Cursor<'_> {
         }
     }
 
+    #[inline(never)]
     fn uvarint_long(&mut self, rest: &[u8]) -> std::result::Result<u64, Stop> {
         let mut v = 0u64;
         for (i, &b) in rest.iter().enumerate().take(10) {

@@ -14,7 +14,11 @@ pub(crate) trait TextSink {
     fn put_ascii(&mut self, b: u8);
     /// Appends `v` in decimal.
     fn put_u64(&mut self, v: u64);
+    /// Appends a precomputed piece of text.
+    fn put_piece(&mut self, p: &Piece);
 }
+
+use super::pieces::{Piece, PIECE};
 
 /// `"00" "01" ... "99"`: two decimal digits per entry.
 const PAIRS: &[u8; 200] = b"\
@@ -24,10 +28,11 @@ const PAIRS: &[u8; 200] = b"\
 6061626364656667686970717273747576777879\
 8081828384858687888990919293949596979899";
 
-/// Writes the decimal digits of `v` to the end of `buf`; returns where they start.
+/// Writes the decimal digits of `v` so that they end at `buf[20]`; returns
+/// where they start (at least 0, since a `u64` has at most 20 digits).
 #[inline]
-fn digits(mut v: u64, buf: &mut [u8; 20]) -> usize {
-    let mut i = buf.len();
+fn digits(mut v: u64, buf: &mut [u8; 40]) -> usize {
+    let mut i = 20;
     while v >= 100 {
         let p = (v % 100) as usize * 2;
         v /= 100;
@@ -66,9 +71,20 @@ impl TextSink for Vec<u8> {
 
     #[inline]
     fn put_u64(&mut self, v: u64) {
-        let mut buf = [0u8; 20];
+        // Copy a fixed 20-byte window starting at the first digit (a
+        // constant-size copy, no `memcpy` call), then cut what follows them.
+        let mut buf = [0u8; 40];
         let i = digits(v, &mut buf);
-        self.extend_from_slice(&buf[i..]);
+        let len = self.len();
+        self.extend_from_slice(&buf[i..i + 20]);
+        self.truncate(len + (20 - i));
+    }
+
+    #[inline]
+    fn put_piece(&mut self, p: &Piece) {
+        let len = self.len();
+        self.extend_from_slice(&p.bytes);
+        self.truncate(len + usize::from(p.len).min(PIECE));
     }
 }
 
@@ -90,10 +106,15 @@ impl TextSink for String {
 
     #[inline]
     fn put_u64(&mut self, v: u64) {
-        let mut buf = [0u8; 20];
+        let mut buf = [0u8; 40];
         let i = digits(v, &mut buf);
         // ASCII digits only: the conversion cannot fail.
-        self.push_str(std::str::from_utf8(&buf[i..]).unwrap_or_default());
+        self.push_str(std::str::from_utf8(&buf[i..20]).unwrap_or_default());
+    }
+
+    #[inline]
+    fn put_piece(&mut self, p: &Piece) {
+        self.push_str(p.as_str());
     }
 }
 
