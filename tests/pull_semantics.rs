@@ -234,7 +234,7 @@ fn panic_while_stopping_comes_out_of_stop() {
             assert_eq!(p.next(), Some(0));
             assert_eq!(p.next(), Some(1));
             let msg = expect_panic(|| p.stop());
-            assert_eq!(msg, "refused at 2");
+            assert_eq!(msg, "refused at 1");
             assert!(p.is_done());
             assert_eq!(p.next(), None);
             p.stop();

@@ -240,3 +240,31 @@ fn drop_with_a_wired_goroutine_blocked() {
         assert_eq!(drops.get(), 1);
     });
 }
+
+#[test]
+fn drop_with_a_never_started_pull_held_by_a_blocked_goroutine() {
+    timed(|| {
+        let drops = DropCount::default();
+        let rt = rt(2);
+        let d = drops.clone();
+        rt.block_on(move || {
+            let ds = d.guard();
+            let p = gort::iter::pull(move |y: &mut dyn FnMut(u32) -> bool| {
+                let _g = ds;
+                y(1);
+            });
+            let g = d.guard();
+            let (ready_tx, ready_rx) = gort::chan::<()>(1);
+            gort::go(move || {
+                let _g = g;
+                let _p = p; // never started
+                let (_t, never) = gort::chan::<()>(0);
+                ready_tx.send(()).unwrap();
+                never.recv();
+            });
+            ready_rx.recv();
+        });
+        drop(rt);
+        assert_eq!(drops.get(), 2);
+    });
+}
