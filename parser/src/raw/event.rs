@@ -216,11 +216,7 @@ impl<'a> RawEvent<'a> {
 
     fn text_into<O: TextSink>(&self, out: &mut O) {
         let text = &TEXTS[usize::from(self.ty)];
-        out.put_piece(&text.name);
-        for (label, &v) in text.args.iter().zip(self.args()) {
-            out.put_piece(label);
-            out.put_u64(v);
-        }
+        out.put_head(text, self.args());
         for (i, v) in self.frame_values().enumerate() {
             out.put(if i % 4 == 0 { "\n\t" } else { " " });
             out.put(FRAME_FIELDS[i % 4]);

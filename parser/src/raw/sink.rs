@@ -16,9 +16,19 @@ pub(crate) trait TextSink {
     fn put_u64(&mut self, v: u64);
     /// Appends a precomputed piece of text.
     fn put_piece(&mut self, p: &Piece);
+    /// Appends an event's first line: its name, then ` arg=value` for each
+    /// argument (as many as `args` holds, at most [`MAX_ARGS`]).
+    fn put_head(&mut self, text: &TypeText, args: &[u64]) {
+        self.put_piece(&text.name);
+        for (label, &v) in text.args.iter().zip(args) {
+            self.put_piece(label);
+            self.put_u64(v);
+        }
+    }
 }
 
-use super::pieces::{Piece, PIECE};
+use super::event::MAX_ARGS;
+use super::pieces::{Piece, TypeText, PIECE};
 
 /// `"00" "01" ... "99"`: two decimal digits per entry.
 const PAIRS: &[u8; 200] = b"\
@@ -86,6 +96,37 @@ impl TextSink for Vec<u8> {
         self.extend_from_slice(&p.bytes);
         self.truncate(len + usize::from(p.len).min(PIECE));
     }
+
+    /// The whole line is assembled in a stack buffer with fixed-size copies
+    /// and appended with one copy.
+    #[inline]
+    fn put_head(&mut self, text: &TypeText, args: &[u64]) {
+        let mut line = [0u8; HEAD_MAX];
+        let mut n = put_fixed(&mut line, 0, &text.name);
+        for (label, &v) in text.args.iter().zip(args) {
+            n = put_fixed(&mut line, n, label);
+            let mut buf = [0u8; 40];
+            let i = digits(v, &mut buf);
+            if let (Some(dst), Some(src)) = (line.get_mut(n..n + 20), buf.get(i..i + 20)) {
+                dst.copy_from_slice(src);
+            }
+            n += 20 - i;
+        }
+        self.extend_from_slice(&line[..n.min(HEAD_MAX)]);
+    }
+}
+
+/// Longest possible first line: a name and [`MAX_ARGS`] labels and values.
+const HEAD_MAX: usize = PIECE + MAX_ARGS * (PIECE + 20);
+
+/// Copies all [`PIECE`] bytes of `p` to `line[n..]`; returns `n` plus the
+/// piece's real length. `n` stays within the bound [`HEAD_MAX`] allows for.
+#[inline]
+fn put_fixed(line: &mut [u8; HEAD_MAX], n: usize, p: &Piece) -> usize {
+    if let Some(dst) = line.get_mut(n..n + PIECE) {
+        dst.copy_from_slice(&p.bytes);
+    }
+    n + usize::from(p.len).min(PIECE)
 }
 
 impl TextSink for String {
