@@ -152,7 +152,10 @@ impl<T, const TWIN: u8> Core<T, TWIN> {
     /// `next`: runs the coroutine (`switch` returns when it yields or
     /// exits) and takes the value it left. `Ok(None)`: finished.
     #[inline]
-    pub(crate) fn next(&self, switch: impl FnOnce()) -> Result<(Option<T>, Option<Payload>), Enter> {
+    pub(crate) fn next(
+        &self,
+        switch: impl FnOnce(),
+    ) -> Result<(Option<T>, Option<Payload>), Enter> {
         match self.enter() {
             Enter::Entered => {}
             Enter::Done => return Ok((None, None)),
@@ -196,6 +199,7 @@ impl<T, const TWIN: u8> Core<T, TWIN> {
     }
 
     /// The state word's name (for `Debug`).
+    #[cfg_attr(loom, allow(dead_code))]
     fn state_name(&self) -> &'static str {
         match self.state.load(Relaxed) {
             IDLE => "idle",

@@ -53,10 +53,24 @@ pub(crate) fn check(name: &str, f: impl Fn() + Sync + Send + 'static) {
     );
 }
 
-/// Runs a broken twin under loom, expecting loom to reject it: prints after
-/// how many interleavings it failed, then re-raises the failure for the
-/// test's `#[should_panic]`. A twin that passes fails its test.
-pub(crate) fn check_rejects(name: &str, f: impl Fn() + Sync + Send + 'static) {
+/// The text of a panic payload.
+fn panic_text(p: &(dyn std::any::Any + Send)) -> String {
+    if let Some(s) = p.downcast_ref::<String>() {
+        s.clone()
+    } else if let Some(s) = p.downcast_ref::<&str>() {
+        (*s).to_owned()
+    } else {
+        "(non-text panic)".to_owned()
+    }
+}
+
+/// Runs a broken twin under loom, which must reject it with a failure whose
+/// text contains one of `reasons` (a loom "Causality violation", a model's
+/// "lost wake-up", ...). Prints after how many interleavings it failed, then
+/// panics with "loom rejected" for the test's `#[should_panic]`. A twin that
+/// passes, or fails for another reason, panics with a different text, so its
+/// test fails.
+pub(crate) fn check_rejects(name: &str, reasons: &[&str], f: impl Fn() + Sync + Send + 'static) {
     let b = builder();
     let n = Arc::new(AtomicUsize::new(0));
     let counter = n.clone();
@@ -67,18 +81,23 @@ pub(crate) fn check_rejects(name: &str, f: impl Fn() + Sync + Send + 'static) {
             f();
         })
     }));
+    let n = n.load(Relaxed);
     match r {
         Ok(()) => panic!(
-            "loom model {name}: the broken twin passed {} interleavings; the model cannot fail",
-            n.load(Relaxed)
+            "loom model {name}: the broken twin passed {n} interleavings; the model cannot fail"
         ),
         Err(p) => {
-            eprintln!(
-                "loom model {name}: rejected (as it must be) at interleaving {} after {:.2?}",
-                n.load(Relaxed),
-                start.elapsed()
+            let text = panic_text(&*p);
+            assert!(
+                reasons.iter().any(|r| text.contains(r)),
+                "loom model {name}: failed for an unexpected reason: {text}"
             );
-            panic::resume_unwind(p)
+            eprintln!(
+                "loom model {name}: rejected (as it must be) at interleaving {n} after {:.2?}: {}",
+                start.elapsed(),
+                text.lines().next().unwrap_or("")
+            );
+            panic!("loom rejected {name}");
         }
     }
 }
