@@ -273,6 +273,7 @@ mod tests {
 
     #[test]
     fn cache_truncates_and_expires() {
+        let _s = crate::tests::serial();
         let g = 2_000_001;
         let mut c = StackCache::default();
         table(g).write_and_clear(&mut StringTable::new(), &mut BatchSeq::new(g, 0, None, 0));

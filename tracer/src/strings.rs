@@ -200,6 +200,7 @@ mod tests {
 
     #[test]
     fn cache_hits_agree_with_the_table_and_expire_by_generation() {
+        let _s = crate::tests::serial();
         // Generation numbers far from the other tests' so the shared tables
         // (global) do not interfere.
         let mut c = StringCache::default();

@@ -223,10 +223,16 @@ mod tests {
             last_time = hdr[2];
             assert_eq!(hdr[3] as usize, bytes.len() - at, "size patched");
             assert_eq!(bytes[at], EventType::Strings as u8);
-            ids += bytes[at..]
-                .iter()
-                .filter(|&&x| x == EventType::String as u8)
-                .count();
+            at += 1;
+            while at < bytes.len() {
+                assert_eq!(bytes[at], EventType::String as u8);
+                let (_, n) = read_uvarint(&bytes[at + 1..]).unwrap();
+                let (len, m) = read_uvarint(&bytes[at + 1 + n..]).unwrap();
+                assert_eq!(len, 1000);
+                at += 1 + n + m + len as usize;
+                ids += 1;
+            }
+            assert_eq!(at, bytes.len());
         }
         assert_eq!(ids, 200);
         assert!(BatchSeq::new(1, 1, Some(EventType::Stacks), 0)
