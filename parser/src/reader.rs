@@ -151,7 +151,7 @@ impl<'a> Reader<'a> {
         if self.done {
             return Ok(None);
         }
-        match self.step() {
+        match self.step().map(|o| o.and_then(|o| self.event(o))) {
             Ok(Some(mut ev)) => {
                 if let Err(e) = ev.check_ids() {
                     self.done = true;
@@ -174,19 +174,32 @@ impl<'a> Reader<'a> {
         }
     }
 
-    fn event(&self, q: Queued) -> Option<Event<'a>> {
+    /// Turns what [`Self::step`] produced into a public event.
+    #[inline]
+    fn event(&mut self, out: Out) -> Option<Event<'a>> {
         let t = self.tables.clone()?;
-        Some(Event::from_base(t, q.ctx, q.base, q.task_type))
+        Some(match out {
+            Out::Queued(q) => {
+                let task_type = if q.base.typ == gort_tracer::wire::EventType::UserTaskEnd {
+                    self.order.task_type.take()
+                } else {
+                    None
+                };
+                Event::from_base(t, q.ctx, q.base, task_type)
+            }
+            Out::Sync => Event::sync(t, self.last_ts),
+            Out::Sample(s) => sample_event(t, s),
+        })
     }
 
-    fn step(&mut self) -> Result<Option<Event<'a>>> {
+    fn step(&mut self) -> Result<Option<Out>> {
         if let Some(q) = self.order.next() {
-            return Ok(self.event(q));
+            return Ok(Some(Out::Queued(q)));
         }
         if self.frontier.is_empty() && self.next_sample.is_none() {
             if !self.emitted_sync {
                 self.emitted_sync = true;
-                return Ok(self.tables.clone().map(|t| Event::sync(t, self.last_ts)));
+                return Ok(self.tables.is_some().then_some(Out::Sync));
             }
             if let Some(e) = self.deferred.take() {
                 return Err(e);
@@ -197,9 +210,13 @@ impl<'a> Reader<'a> {
             self.load_generation()?;
         }
         if let Some(s) = self.next_sample {
-            if self.frontier.min_time().map_or(true, |t| s.time < t) {
+            let earlier = match self.frontier.min_time() {
+                Some(t) => s.time < t,
+                None => true,
+            };
+            if earlier {
                 self.next_sample = self.samples.next();
-                return Ok(self.tables.clone().map(|t| sample_event(t, s)));
+                return Ok(Some(Out::Sample(s)));
             }
         }
         if self.frontier.is_empty() {
@@ -236,7 +253,7 @@ impl<'a> Reader<'a> {
             }
         }
         match self.order.next() {
-            Some(q) => Ok(self.event(q)),
+            Some(q) => Ok(Some(Out::Queued(q))),
             None => Err(Error::new(
                 ErrorKind::Stalled,
                 "an advanced event produced no output",
@@ -305,6 +322,17 @@ impl<'a> Reader<'a> {
         }
         s
     }
+}
+
+/// What one reader step produced.
+#[derive(Clone, Copy, Debug)]
+enum Out {
+    /// An event accepted by the ordering engine.
+    Queued(Queued),
+    /// The end of the generation.
+    Sync,
+    /// A CPU sample.
+    Sample(CpuSample),
 }
 
 fn sample_event<'a>(tables: Arc<Tables<'a>>, s: CpuSample) -> Event<'a> {

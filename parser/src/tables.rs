@@ -67,18 +67,32 @@ pub(crate) fn go_f64_to_i64(f: f64) -> i64 {
 
 /// Nanoseconds per trace clock unit, computed from a `Frequency` event exactly
 /// as Go does (`1.0 / (freq / 1e9)` in float64).
+///
+/// N.B. When that factor is a small whole number (64 for Go's Unix clock),
+/// values below 2^53 / factor are converted with an integer multiply: both
+/// operands and the product are then exact in float64, so the result is
+/// the same as the float path's, only cheaper.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Frequency(pub(crate) f64);
+pub(crate) struct Frequency(pub(crate) f64, u64);
 
 impl Frequency {
     /// From the wire value (clock units per second).
     pub(crate) fn from_units_per_second(f: u64) -> Frequency {
-        Frequency(1.0 / (f as f64 / 1e9))
+        let k = 1.0 / (f as f64 / 1e9);
+        let whole = if (1.0..=1_048_576.0).contains(&k) && k.fract() == 0.0 {
+            k as u64
+        } else {
+            0
+        };
+        Frequency(k, whole)
     }
 
     /// A clock value or delta in nanoseconds (float64 multiply, truncated).
     #[inline]
     pub(crate) fn to_ns(self, t: u64) -> i64 {
+        if self.1 != 0 && t < (1u64 << 53) / self.1 {
+            return (t * self.1) as i64;
+        }
         go_f64_to_i64(t as f64 * self.0)
     }
 }
@@ -621,6 +635,13 @@ mod tests {
         let f = Frequency::from_units_per_second(15_625_000);
         assert_eq!(f.0, 64.0);
         assert_eq!(f.to_ns(1012), 64768);
+        // The integer fast path agrees with float64 arithmetic at its edge.
+        for t in [0, 1, (1u64 << 53) / 64 - 1, (1u64 << 53) / 64, u64::MAX / 3] {
+            assert_eq!(f.to_ns(t), go_f64_to_i64(t as f64 * 64.0), "{t}");
+        }
+        let odd = Frequency::from_units_per_second(1_000_000_007);
+        assert_eq!(odd.1, 0);
+        assert_eq!(odd.to_ns(12345), go_f64_to_i64(12345.0 * odd.0));
     }
 
     #[test]

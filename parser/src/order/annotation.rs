@@ -7,7 +7,7 @@ use crate::error::Result;
 use crate::resources::TaskId;
 
 use super::state::{check_ctx, invalid, Need, Region, Reqs, USER_GO};
-use super::{Input, Ordering, Queued, Step, TaskState};
+use super::{Input, Ordering, Step, TaskState};
 
 impl Ordering {
     /// ProcsChange, GoLabel and UserLog: instants on a running goroutine.
@@ -89,11 +89,8 @@ impl Ordering {
             }
         };
         check_ctx(i.ctx, USER_GO)?;
-        self.queue.push_back(Queued {
-            ctx: i.ctx,
-            base: *i.ev,
-            task_type,
-        });
+        self.task_type = task_type;
+        self.push(i.ctx, *i.ev);
         Ok(Step::Advanced(i.ctx))
     }
 

@@ -20,7 +20,6 @@ mod range;
 pub(crate) mod state;
 mod syscall;
 
-use std::collections::VecDeque;
 use std::fmt::Write as _;
 use std::sync::Arc;
 
@@ -31,7 +30,7 @@ use crate::error::Result;
 use crate::resources::{GoId, ProcId, ThreadId};
 use crate::tables::{IdMap, Tables};
 
-use state::{go_status_name, proc_status_name, GState, MState, PState, SchedCtx};
+use state::{go_status_name, proc_status_name, DenseMap, GState, MState, PState, SchedCtx};
 
 /// What a handler decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -43,12 +42,10 @@ pub(crate) enum Step {
 }
 
 /// An accepted event waiting to be returned.
-#[derive(Clone, Debug)]
+#[derive(Clone, Copy, Debug)]
 pub(crate) struct Queued {
     pub(crate) ctx: SchedCtx,
     pub(crate) base: BaseEvent,
-    /// For a task end: the task's type, carried over from its begin.
-    pub(crate) task_type: Option<Arc<[u8]>>,
 }
 
 /// State of the GC mark phase.
@@ -69,14 +66,20 @@ pub(crate) struct TaskState {
 /// The scheduler state replayed from the trace.
 #[derive(Debug)]
 pub(crate) struct Ordering {
-    pub(crate) gs: IdMap<i64, GState>,
-    pub(crate) ps: IdMap<i64, PState>,
+    pub(crate) gs: DenseMap<GState>,
+    pub(crate) ps: DenseMap<PState>,
     pub(crate) ms: IdMap<i64, MState>,
     pub(crate) tasks: IdMap<u64, TaskState>,
     pub(crate) gc_seq: u64,
     pub(crate) gc: GcState,
     pub(crate) initial_gen: u64,
-    pub(crate) queue: VecDeque<Queued>,
+    /// Accepted events not yet returned; `queue[head..]` are pending. The
+    /// reader drains it before advancing again, so it stays tiny.
+    pub(crate) queue: Vec<Queued>,
+    head: usize,
+    /// The type of the task whose end is queued (carried over from its
+    /// begin, possibly in an earlier generation).
+    pub(crate) task_type: Option<Arc<[u8]>>,
 }
 
 /// What a handler gets to look at.
@@ -90,14 +93,16 @@ pub(crate) struct Input<'e, 't> {
 impl Ordering {
     pub(crate) fn new() -> Ordering {
         Ordering {
-            gs: IdMap::default(),
-            ps: IdMap::default(),
+            gs: DenseMap::default(),
+            ps: DenseMap::default(),
             ms: IdMap::default(),
             tasks: IdMap::default(),
             gc_seq: 0,
             gc: GcState::Undetermined,
             initial_gen: 0,
-            queue: VecDeque::new(),
+            queue: Vec::with_capacity(8),
+            head: 0,
+            task_type: None,
         }
     }
 
@@ -202,17 +207,19 @@ impl Ordering {
     /// Queues an accepted event.
     #[inline]
     pub(crate) fn push(&mut self, ctx: SchedCtx, base: BaseEvent) {
-        self.queue.push_back(Queued {
-            ctx,
-            base,
-            task_type: None,
-        });
+        self.queue.push(Queued { ctx, base });
     }
 
     /// The next accepted event, if any.
     #[inline]
     pub(crate) fn next(&mut self) -> Option<Queued> {
-        self.queue.pop_front()
+        let q = *self.queue.get(self.head)?;
+        self.head += 1;
+        if self.head == self.queue.len() {
+            self.queue.clear();
+            self.head = 0;
+        }
+        Some(q)
     }
 
     /// A listing of all goroutine, P, thread and GC state (for stall reports),
@@ -220,7 +227,7 @@ impl Ordering {
     pub(crate) fn dump(&self) -> String {
         let mut s = String::new();
         let mut gs: Vec<_> = self.gs.iter().collect();
-        gs.sort_by_key(|(id, _)| **id);
+        gs.sort_by_key(|(id, _)| *id);
         for (id, st) in gs {
             let _ = writeln!(
                 s,
@@ -231,7 +238,7 @@ impl Ordering {
         }
         s.push('\n');
         let mut ps: Vec<_> = self.ps.iter().collect();
-        ps.sort_by_key(|(id, _)| **id);
+        ps.sort_by_key(|(id, _)| *id);
         for (id, st) in ps {
             let _ = writeln!(
                 s,

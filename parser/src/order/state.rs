@@ -8,6 +8,7 @@ use gort_tracer::wire::EventType;
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::resources::{GoId, ProcId, ThreadId};
+use crate::tables::IdMap;
 
 /// A scheduling context: the thread, and the P and goroutine it holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -288,6 +289,91 @@ pub(crate) struct PState {
 pub(crate) struct MState {
     pub(crate) g: GoId,
     pub(crate) p: ProcId,
+}
+
+/// A map from resource IDs to state: a vector for small non-negative IDs (as
+/// goroutine and P IDs are), a hash map for the rest.
+#[derive(Clone, Debug)]
+pub(crate) struct DenseMap<V> {
+    dense: Vec<Option<V>>,
+    sparse: IdMap<i64, V>,
+    len: usize,
+}
+
+/// IDs below this are stored in the vector.
+const DENSE_IDS: i64 = 1 << 20;
+
+impl<V> Default for DenseMap<V> {
+    fn default() -> Self {
+        DenseMap {
+            dense: Vec::new(),
+            sparse: IdMap::default(),
+            len: 0,
+        }
+    }
+}
+
+impl<V> DenseMap<V> {
+    #[inline]
+    fn slot(k: i64) -> Option<usize> {
+        (0..DENSE_IDS).contains(&k).then_some(k as usize)
+    }
+
+    #[inline]
+    pub(crate) fn get(&self, k: &i64) -> Option<&V> {
+        match Self::slot(*k) {
+            Some(i) => self.dense.get(i)?.as_ref(),
+            None => self.sparse.get(k),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn get_mut(&mut self, k: &i64) -> Option<&mut V> {
+        match Self::slot(*k) {
+            Some(i) => self.dense.get_mut(i)?.as_mut(),
+            None => self.sparse.get_mut(k),
+        }
+    }
+
+    #[inline]
+    pub(crate) fn contains_key(&self, k: &i64) -> bool {
+        self.get(k).is_some()
+    }
+
+    pub(crate) fn insert(&mut self, k: i64, v: V) {
+        let old = match Self::slot(k) {
+            Some(i) => {
+                if i >= self.dense.len() {
+                    self.dense.resize_with(i + 1, || None);
+                }
+                self.dense[i].replace(v)
+            }
+            None => self.sparse.insert(k, v),
+        };
+        if old.is_none() {
+            self.len += 1;
+        }
+    }
+
+    pub(crate) fn remove(&mut self, k: &i64) -> Option<V> {
+        let old = match Self::slot(*k) {
+            Some(i) => self.dense.get_mut(i)?.take(),
+            None => self.sparse.remove(k),
+        };
+        if old.is_some() {
+            self.len -= 1;
+        }
+        old
+    }
+
+    /// All entries (dense ones first, in ID order).
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (i64, &V)> + '_ {
+        self.dense
+            .iter()
+            .enumerate()
+            .filter_map(|(i, v)| Some((i as i64, v.as_ref()?)))
+            .chain(self.sparse.iter().map(|(k, v)| (*k, v)))
+    }
 }
 
 /// An error about an impossible state change.
