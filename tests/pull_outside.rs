@@ -51,7 +51,6 @@ fn pull_stays_usable_after_a_next_outside_a_goroutine() {
     });
 }
 
-
 #[test]
 fn never_started_pull_dropped_outside_the_runtime() {
     timed(|| {
