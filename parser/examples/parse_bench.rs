@@ -20,6 +20,14 @@ fn peak_rss_kib() -> Option<u64> {
     line.split_whitespace().nth(1)?.parse().ok()
 }
 
+/// CPU time used by this (single-threaded) process so far, in ns.
+fn cpu_ns() -> u64 {
+    std::fs::read_to_string("/proc/self/schedstat")
+        .ok()
+        .and_then(|s| s.split_whitespace().next()?.parse().ok())
+        .unwrap_or(0)
+}
+
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let stream = args.iter().any(|a| a == "--stream");
@@ -30,6 +38,7 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let data = if stream { Vec::new() } else { std::fs::read(path)? };
     let mut best = f64::INFINITY;
     let mut events = 0u64;
+    let cpu0 = cpu_ns();
     for _ in 0..runs.max(1) {
         let start = Instant::now();
         let mut n = 0u64;
@@ -47,8 +56,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         best = best.min(start.elapsed().as_secs_f64());
         events = n;
     }
+    let cpu = (cpu_ns() - cpu0) as f64 / 1e6 / runs.max(1) as f64;
     println!(
-        "gort {}: {events} events, {size} bytes, best of {runs}: {:.1} ms, {:.2} Mevents/s, {:.1} MB/s, peak RSS {} KiB",
+        "gort {}: {events} events, {size} bytes, best of {runs}: {:.1} ms, cpu {cpu:.1} ms/run, {:.2} Mevents/s, {:.1} MB/s, peak RSS {} KiB",
         if stream { "stream" } else { "slice" },
         best * 1e3,
         events as f64 / best / 1e6,
