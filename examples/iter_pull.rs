@@ -1,10 +1,8 @@
-//! Go's iter-pull trace test program, in gort (the original is
-//! `$GOROOT/src/internal/trace/testdata/testprog/iter-pull.go`): a simple
-//! pull loop over 100 values, then one iterator bounced between two
-//! goroutines through two channels, all while tracing.
+//! Go's `internal/trace/testdata/testprog/iter-pull.go` in gort: a pull loop
+//! over 100 values, then one iterator bounced between two goroutines through
+//! two channels, traced into `iter_pull.trace` (or the path given).
 //!
 //! Run: `cargo run --release --example iter_pull [-- OUT.trace]`
-//! (the trace goes to `iter_pull.trace` unless a path is given).
 
 use gort::iter::{pull, Pull};
 use gort::sync::WaitGroup;
@@ -21,8 +19,7 @@ fn pull_range(n: u32) -> It {
     })
 }
 
-/// Pulls one value from each iterator received on `rx` and passes it on
-/// through `tx` until it is exhausted; returns how many values it pulled.
+/// Pulls a value from each iterator received and passes it on; returns the count.
 fn bouncer(first: Option<It>, rx: Receiver<It>, tx: Sender<It>, wg: WaitGroup) -> usize {
     if let Some(it) = first {
         tx.send(it).unwrap();

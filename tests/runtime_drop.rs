@@ -46,12 +46,9 @@ fn drop_unwinds_goroutines_blocked_forever() {
             }
         });
         let (live, allocated) = rt.stack_stats();
-        assert!(
-            live >= N + 1,
-            "{live} live stacks with {N}+1 goroutines parked"
-        );
+        assert!(live > N, "{live} live stacks with {N}+1 goroutines parked");
         assert!(allocated >= live);
-        assert!(rt.live_goroutines() >= N + 1);
+        assert!(rt.live_goroutines() > N);
         assert_eq!(drops.get(), 0);
         drop(rt);
         assert_eq!(
