@@ -8,8 +8,6 @@
 //!   `yield_now` `iters` times; one round trip is one `yield_now` of each
 //!   (Go's `runtime.Gosched`).
 
-#![allow(unexpected_cfgs)] // gort_trace_api: see common/mod.rs
-
 mod common;
 
 use criterion::Criterion;
@@ -56,9 +54,9 @@ fn bench_pair(c: &mut Criterion, name: &str, body: fn(u64)) {
         c.bench_function(&id, |b| {
             b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, body))
         });
-        #[cfg(all(gort_trace_api, feature = "trace"))]
+        #[cfg(feature = "trace")]
         c.bench_function(&format!("chan/{name}/procs{procs}/trace_on"), |b| {
-            b.iter_custom(|iters| common::traced(|| common::time_in_goroutine(&rt, iters, body)))
+            b.iter_custom(|iters| common::time_in_goroutine_traced(&rt, iters, body))
         });
     }
 }

@@ -11,8 +11,6 @@
 //! Before measuring, each prints `parse/<id>: events=N bytes=M` so that
 //! events per second follow from the median time.
 
-#![allow(unexpected_cfgs)] // gort_trace_api: see common/mod.rs
-
 mod common;
 
 use criterion::{black_box, Criterion, Throughput};

@@ -6,8 +6,6 @@
 //! - `next/procs{1,2}/<trace>`: the `next()` round trip on an endless
 //!   sequence (the creation is left out of the timing).
 
-#![allow(unexpected_cfgs)] // gort_trace_api: see common/mod.rs
-
 mod common;
 
 use criterion::Criterion;
@@ -33,11 +31,9 @@ fn create_next_stop(c: &mut Criterion) {
     c.bench_function(&id, |b| {
         b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, create_next_stop_loop))
     });
-    #[cfg(all(gort_trace_api, feature = "trace"))]
+    #[cfg(feature = "trace")]
     c.bench_function("pull/create_next_stop/trace_on", |b| {
-        b.iter_custom(|iters| {
-            common::traced(|| common::time_in_goroutine(&rt, iters, create_next_stop_loop))
-        })
+        b.iter_custom(|iters| common::time_in_goroutine_traced(&rt, iters, create_next_stop_loop))
     });
 }
 

@@ -4,9 +4,7 @@
 //! Benchmark ids (group `spawn`): `spawn_join/procs1/<trace>` and
 //! `spawn_join/procs2/<trace>`, where `<trace>` is `trace_off`,
 //! `no_trace_feature` (`--no-default-features`) or `trace_on`
-//! (`--cfg gort_trace_api`).
-
-#![allow(unexpected_cfgs)] // gort_trace_api: see common/mod.rs
+//! (tracing into `io::sink()`).
 
 mod common;
 
@@ -31,11 +29,9 @@ fn spawn_join(c: &mut Criterion) {
         c.bench_function(&id, |b| {
             b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, spawn_join_loop))
         });
-        #[cfg(all(gort_trace_api, feature = "trace"))]
+        #[cfg(feature = "trace")]
         c.bench_function(&format!("spawn/spawn_join/procs{procs}/trace_on"), |b| {
-            b.iter_custom(|iters| {
-                common::traced(|| common::time_in_goroutine(&rt, iters, spawn_join_loop))
-            })
+            b.iter_custom(|iters| common::time_in_goroutine_traced(&rt, iters, spawn_join_loop))
         });
     }
 }

@@ -5,13 +5,10 @@
 //! - `corosensei_resume_suspend`: one `resume` + `suspend` on a `DefaultStack`.
 //! - `pull_next/trace_off`: `next()` on an endless sequence, tracer hooks
 //!   compiled in but tracing stopped.
-//! - `pull_next/trace_on`: the same while tracing into `io::sink()`; built
-//!   only with `--cfg gort_trace_api` (set by `scripts/bench-vs-go` once
-//!   `gort::trace` exists).
+//! - `pull_next/trace_on`: the same while tracing into `io::sink()` with
+//!   `gort::trace` (needs the default `trace` feature).
 //! - `pull_next/no_trace_feature`: the tracer compiled out:
 //!   `cargo bench --no-default-features --bench switch`.
-
-#![allow(unexpected_cfgs)] // gort_trace_api: see common/mod.rs
 
 mod common;
 
@@ -50,16 +47,17 @@ fn pull_next_trace_off(c: &mut Criterion) {
 }
 
 /// `next()` round trip while tracing into `io::sink()`.
-#[cfg(all(gort_trace_api, feature = "trace"))]
+#[cfg(feature = "trace")]
 fn pull_next_trace_on(c: &mut Criterion) {
     let rt = common::runtime(1);
     c.bench_function("switch/pull_next/trace_on", |b| {
-        b.iter_custom(|iters| common::traced(|| time_pull_next(&rt, iters)))
+        b.iter_custom(|iters| rt.block_on(move || common::traced(|| common::pull_next_loop(iters))))
     });
 }
 
-/// Without `gort::trace` there is no tracing-on variant.
-#[cfg(not(all(gort_trace_api, feature = "trace")))]
+/// Without the `trace` feature there is no `gort::trace`, and no tracing-on
+/// variant.
+#[cfg(not(feature = "trace"))]
 fn pull_next_trace_on(_c: &mut Criterion) {}
 
 fn main() {

@@ -2,8 +2,8 @@
 //! shared machine, runtimes with a chosen number of Ps, and timing inside a
 //! goroutine.
 //!
-//! `gort_trace_api` is a `--cfg` that `scripts/bench-vs-go` sets once
-//! `gort::trace` exists; it builds the tracing-on variants.
+//! The tracing-on variants (`trace_on` ids) trace into `io::sink()` with
+//! `gort::trace`; they exist only with the `trace` feature (the default).
 #![allow(dead_code)]
 
 use criterion::Criterion;
@@ -55,8 +55,9 @@ pub(crate) fn trace_off_label() -> &'static str {
     }
 }
 
-/// Runs `f` while tracing into `io::sink()`.
-#[cfg(all(gort_trace_api, feature = "trace"))]
+/// Runs `f` while tracing into `io::sink()`; call it inside a goroutine
+/// (`gort::trace` starts and stops from goroutines only).
+#[cfg(feature = "trace")]
 pub(crate) fn traced<T>(f: impl FnOnce() -> T) -> T {
     if let Err(e) = gort::trace::start(std::io::sink()) {
         panic!("cannot start tracing: {e:?}");
@@ -66,6 +67,22 @@ pub(crate) fn traced<T>(f: impl FnOnce() -> T) -> T {
         panic!("cannot stop tracing: {e:?}");
     }
     r
+}
+
+/// [`time_in_goroutine`] with tracing on (started before the timing starts,
+/// stopped after it ends).
+#[cfg(feature = "trace")]
+pub(crate) fn time_in_goroutine_traced<F>(rt: &gort::Runtime, iters: u64, body: F) -> Duration
+where
+    F: FnOnce(u64) + Send + 'static,
+{
+    rt.block_on(move || {
+        traced(move || {
+            let start = Instant::now();
+            body(iters);
+            start.elapsed()
+        })
+    })
 }
 
 /// Times `iters` calls of `next()` on an endless sequence, in one goroutine,
