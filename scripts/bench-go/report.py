@@ -107,6 +107,20 @@ def parse_events(path):
     return out
 
 
+def parse_dumps(path):
+    """mode -> (gort seconds list, Go seconds list, outputs identical)."""
+    out = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.match(r"^dump: mode=(d[12]) gort=([0-9.]+) go=([0-9.]+) output=(\w+)", line.strip())
+            if m:
+                g, o, same = out.setdefault(m.group(1), ([], [], True))
+                g.append(float(m.group(2)))
+                o.append(float(m.group(3)))
+                out[m.group(1)] = (g, o, same and m.group(4) == "same")
+    return out
+
+
 def fmt_ns(ns):
     if ns >= 1e6:
         return f"{ns / 1e6:.2f} ms"
@@ -125,7 +139,7 @@ def median_spread(vals):
     return statistics.median(vals), min(vals), max(vals)
 
 
-def build_table(go_times, go_mem, crit, gort_mem, events):
+def build_table(go_times, go_mem, crit, gort_mem, events, dumps):
     lines = [
         "| operation | gort median [95% CI] | Go median [min–max] | gort/Go |",
         "| --- | --- | --- | --- |",
@@ -169,6 +183,17 @@ def build_table(go_times, go_mem, crit, gort_mem, events):
         if ev:
             detail += f", {ev / secs / 1e6:.1f} M events/s"
         lines.append(f"| parse large.trace, {label} | {detail} | — | — |")
+    for mode, label in (("d1", "gort-trace dump vs go tool trace -d=1"), ("d2", "gort-trace dump --raw vs go tool trace -d=2")):
+        if mode not in dumps:
+            continue
+        g, o, same = dumps[mode]
+        gm, glo, ghi = median_spread(g)
+        om, olo, ohi = median_spread(o)
+        note = "" if same else " (outputs differ!)"
+        lines.append(
+            f"| large.trace end to end, {label}{note} | {fmt_ns(gm * 1e9)} [{fmt_ns(glo * 1e9)}–{fmt_ns(ghi * 1e9)}]"
+            f" | {fmt_ns(om * 1e9)} [{fmt_ns(olo * 1e9)}–{fmt_ns(ohi * 1e9)}] | {gm / om:.2f} |"
+        )
     return "\n".join(lines)
 
 
@@ -186,7 +211,7 @@ def main():
     crit = parse_criterion(a.criterion_dir, a.since)
     gort_mem = parse_gort_mem(a.gort_log)
     events = parse_events(a.gort_log)
-    table = build_table(go_times, go_mem, crit, gort_mem, events)
+    table = build_table(go_times, go_mem, crit, gort_mem, events, parse_dumps(a.gort_log))
     print(table)
     if a.notes:
         print()
