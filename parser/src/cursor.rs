@@ -92,6 +92,8 @@ impl BaseEvent {
 pub(crate) struct Cursor {
     /// The thread.
     pub(crate) m: ThreadId,
+    /// The thread's state slot in the ordering engine, once known.
+    pub(crate) slot: Option<usize>,
     batches: Vec<Batch>,
     idx: usize,
     off: usize,
@@ -105,6 +107,7 @@ impl Cursor {
     pub(crate) fn new(m: ThreadId, batches: Vec<Batch>) -> Cursor {
         Cursor {
             m,
+            slot: None,
             batches,
             idx: 0,
             off: 0,

@@ -273,7 +273,7 @@ impl<'a> Reader<'a> {
         let m = c.m;
         if !self
             .order
-            .advance(&mut c.ev, tables, m, self.gen)
+            .advance(&mut c.ev, tables, m, &mut c.slot, self.gen)
             .map_err(|e| e.in_generation(self.gen).on_thread(m.0).event(typ.name()))?
         {
             return Ok(false);

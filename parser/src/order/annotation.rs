@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 
-use crate::error::Result;
+use super::state::OResult as Result;
 use crate::resources::TaskId;
 
 use super::state::{check_ctx, invalid, Need, Region, Reqs, USER_GO};

@@ -26,11 +26,11 @@ use std::sync::Arc;
 use gort_tracer::wire::EventType;
 
 use crate::cursor::BaseEvent;
-use crate::error::Result;
-use crate::resources::{GoId, ProcId, ThreadId};
+use crate::resources::ThreadId;
 use crate::tables::{IdMap, Tables};
+use state::OResult as Result;
 
-use state::{go_status_name, proc_status_name, DenseMap, GState, MState, PState, SchedCtx};
+use state::{go_status_name, proc_status_name, DenseMap, GState, MStates, PState, SchedCtx};
 
 /// What a handler decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -68,7 +68,7 @@ pub(crate) struct TaskState {
 pub(crate) struct Ordering {
     pub(crate) gs: DenseMap<GState>,
     pub(crate) ps: DenseMap<PState>,
-    pub(crate) ms: IdMap<i64, MState>,
+    pub(crate) ms: MStates,
     pub(crate) tasks: IdMap<u64, TaskState>,
     pub(crate) gc_seq: u64,
     pub(crate) gc: GcState,
@@ -95,7 +95,7 @@ impl Ordering {
         Ordering {
             gs: DenseMap::default(),
             ps: DenseMap::default(),
-            ms: IdMap::default(),
+            ms: MStates::default(),
             tasks: IdMap::default(),
             gc_seq: 0,
             gc: GcState::Undetermined,
@@ -107,25 +107,30 @@ impl Ordering {
     }
 
     /// Tries to advance `ev`, the next event of thread `m` in generation `gen`.
+    /// `slot` caches the thread's state slot between calls (`None` at first).
     pub(crate) fn advance(
         &mut self,
         ev: &mut BaseEvent,
         tables: &Tables<'_>,
         m: ThreadId,
+        slot: &mut Option<usize>,
         gen: u64,
     ) -> Result<bool> {
         if self.initial_gen == 0 {
             self.initial_gen = gen;
         }
         let ctx = if m.is_some() {
-            let ms = self.ms.entry(m.0).or_insert(MState {
-                g: GoId::NONE,
-                p: ProcId::NONE,
-            });
-            SchedCtx {
-                m,
-                p: ms.p,
-                g: ms.g,
+            let i = match *slot {
+                Some(i) => i,
+                None => *slot.insert(self.ms.slot(m)),
+            };
+            match self.ms.at(i) {
+                Some(ms) => SchedCtx {
+                    m,
+                    p: ms.p,
+                    g: ms.g,
+                },
+                None => SchedCtx::NONE,
             }
         } else {
             SchedCtx::NONE
@@ -192,11 +197,9 @@ impl Ordering {
         }?;
         match step {
             Step::Advanced(new) => {
-                if m.is_some() {
-                    if let Some(ms) = self.ms.get_mut(&m.0) {
-                        ms.p = new.p;
-                        ms.g = new.g;
-                    }
+                if let Some(ms) = slot.and_then(|i| self.ms.at(i)) {
+                    ms.p = new.p;
+                    ms.g = new.g;
                 }
                 Ok(true)
             }

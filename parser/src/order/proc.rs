@@ -1,6 +1,6 @@
 //! Ordering of P events: ProcStatus, ProcStart, ProcStop, ProcSteal.
 
-use crate::error::Result;
+use super::state::OResult as Result;
 use crate::resources::{ProcId, ProcState, ThreadId};
 
 use super::state::{

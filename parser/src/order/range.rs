@@ -3,7 +3,7 @@
 
 use gort_tracer::wire::EventType;
 
-use crate::error::Result;
+use super::state::OResult as Result;
 use crate::resources::{GoId, ProcId};
 
 use super::state::{check_ctx, invalid, Need, RangeType, Reqs, USER_GO};
@@ -148,7 +148,7 @@ impl Ordering {
         Ok(Step::Advanced(i.ctx))
     }
 
-    fn proc_ranges_missing(p: ProcId) -> crate::error::Error {
+    fn proc_ranges_missing(p: ProcId) -> Box<crate::error::Error> {
         invalid(format!("uninitialized proc {p} found during sweep"))
     }
 

@@ -6,9 +6,13 @@ use std::sync::Arc;
 
 use gort_tracer::wire::EventType;
 
-use crate::error::{Error, ErrorKind, Result};
+use crate::error::{Error, ErrorKind};
 use crate::resources::{GoId, ProcId, ThreadId};
 use crate::tables::IdMap;
+
+/// The result type of ordering handlers: errors are boxed so that the hot,
+/// successful path moves small values.
+pub(crate) type OResult<T> = std::result::Result<T, Box<Error>>;
 
 /// A scheduling context: the thread, and the P and goroutine it holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -57,7 +61,8 @@ pub(crate) const USER_GO: Reqs = Reqs {
 };
 
 /// Checks `ctx` against `reqs`, with Go's messages.
-pub(crate) fn check_ctx(ctx: SchedCtx, reqs: Reqs) -> Result<()> {
+#[inline(always)]
+pub(crate) fn check_ctx(ctx: SchedCtx, reqs: Reqs) -> OResult<()> {
     let parts = [
         (reqs.m, ctx.m.is_some(), "a thread"),
         (reqs.p, ctx.p.is_some(), "a proc"),
@@ -69,7 +74,7 @@ pub(crate) fn check_ctx(ctx: SchedCtx, reqs: Reqs) -> Result<()> {
             (Need::Not, true) => format!("expected no {} but had one", &what[2..]),
             _ => continue,
         };
-        return Err(Error::new(ErrorKind::InvalidTransition, msg));
+        return Err(Box::new(Error::new(ErrorKind::InvalidTransition, msg)));
     }
     Ok(())
 }
@@ -178,7 +183,7 @@ impl Ranges {
     }
 
     /// Starts range `r`; error if it is already active.
-    pub(crate) fn begin(&mut self, r: RangeType) -> Result<()> {
+    pub(crate) fn begin(&mut self, r: RangeType) -> OResult<()> {
         if self.has(r) {
             return Err(invalid(format!(
                 "discovered event already in-flight for when starting event {}",
@@ -190,7 +195,7 @@ impl Ranges {
     }
 
     /// In the first generation, adds `r`; later, requires it to be active.
-    pub(crate) fn active(&mut self, r: RangeType, initial_gen: bool) -> Result<()> {
+    pub(crate) fn active(&mut self, r: RangeType, initial_gen: bool) -> OResult<()> {
         if initial_gen {
             if self.has(r) {
                 return Err(invalid(format!(
@@ -210,7 +215,7 @@ impl Ranges {
     }
 
     /// Ends the range that `end` closes; returns its description.
-    pub(crate) fn end(&mut self, end: EventType) -> Result<u64> {
+    pub(crate) fn end(&mut self, end: EventType) -> OResult<u64> {
         let start = end.spec().start_ev.unwrap_or(end);
         let Some(i) = self.0.iter().position(|r| r.typ == start) else {
             return Err(invalid(format!(
@@ -262,7 +267,7 @@ impl GState {
 
     /// Closes region `r`; an end with no open region is accepted (it began
     /// before the trace did).
-    pub(crate) fn end_region(&mut self, id: GoId, r: &Region) -> Result<()> {
+    pub(crate) fn end_region(&mut self, id: GoId, r: &Region) -> OResult<()> {
         match self.regions.last() {
             None => Ok(()),
             Some(top) if top == r => {
@@ -376,9 +381,67 @@ impl<V> DenseMap<V> {
     }
 }
 
+/// Thread states in slots that stay put, so a cursor can remember its
+/// thread's slot instead of hashing the thread ID for every event.
+#[derive(Clone, Debug, Default)]
+pub(crate) struct MStates {
+    slots: Vec<(ThreadId, MState)>,
+    index: IdMap<i64, usize>,
+}
+
+impl MStates {
+    /// The slot of thread `m`, created (holding nothing) if new.
+    pub(crate) fn slot(&mut self, m: ThreadId) -> usize {
+        if let Some(&i) = self.index.get(&m.0) {
+            return i;
+        }
+        self.insert(
+            m.0,
+            MState {
+                g: GoId::NONE,
+                p: ProcId::NONE,
+            },
+        )
+    }
+
+    /// The state in `slot`.
+    #[inline]
+    pub(crate) fn at(&mut self, slot: usize) -> Option<&mut MState> {
+        self.slots.get_mut(slot).map(|(_, s)| s)
+    }
+
+    pub(crate) fn get(&self, m: &i64) -> Option<&MState> {
+        self.slots.get(*self.index.get(m)?).map(|(_, s)| s)
+    }
+
+    pub(crate) fn get_mut(&mut self, m: &i64) -> Option<&mut MState> {
+        let i = *self.index.get(m)?;
+        self.at(i)
+    }
+
+    /// Sets thread `m`'s state; returns its slot.
+    pub(crate) fn insert(&mut self, m: i64, s: MState) -> usize {
+        if let Some(&i) = self.index.get(&m) {
+            if let Some(slot) = self.slots.get_mut(i) {
+                slot.1 = s;
+            }
+            return i;
+        }
+        self.slots.push((ThreadId(m), s));
+        self.index.insert(m, self.slots.len() - 1);
+        self.slots.len() - 1
+    }
+
+    /// All threads, in first-seen order.
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&i64, &MState)> + '_ {
+        self.slots.iter().map(|(m, s)| (&m.0, s))
+    }
+}
+
 /// An error about an impossible state change.
-pub(crate) fn invalid(msg: String) -> Error {
-    Error::new(ErrorKind::InvalidTransition, msg)
+#[cold]
+pub(crate) fn invalid(msg: String) -> Box<Error> {
+    Box::new(Error::new(ErrorKind::InvalidTransition, msg))
 }
 
 #[cfg(test)]

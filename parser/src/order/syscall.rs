@@ -3,8 +3,8 @@
 
 use gort_tracer::wire::EventType;
 
+use super::state::OResult as Result;
 use crate::cursor::BaseEvent;
-use crate::error::Result;
 use crate::resources::{GoId, ProcId};
 
 use super::state::{
