@@ -129,6 +129,17 @@ pub(crate) fn set_gen(gen: u64) {
     GEN.store(gen, SeqCst);
 }
 
+/// Under loom, a `SeqCst` fence standing for the single total order of the
+/// `SeqCst` accesses of the seqlock/generation pair (the CAS then generation
+/// load here, the generation store then seqlock load in
+/// `ThreadTrace::take_finished`): loom models `SeqCst` accesses only as
+/// acquire/release but does model `SeqCst` fences. Nothing otherwise.
+#[inline(always)]
+pub(crate) fn loom_seqcst_order() {
+    #[cfg(loom)]
+    loom::sync::atomic::fence(SeqCst);
+}
+
 /// Takes `t`'s seqlock if tracing is on, for writing events of the current
 /// generation.
 ///
@@ -154,6 +165,7 @@ fn acquire_slow(t: &ThreadTrace) -> Option<Locker<'_>> {
     if t.seq.compare_exchange(s, s + 1, SeqCst, Relaxed).is_err() {
         return None;
     }
+    loom_seqcst_order();
     let gen = GEN.load(SeqCst);
     if gen == 0 {
         // Pairs with the next holder's CAS and the advancer's load.

@@ -141,6 +141,14 @@ impl ThreadTrace {
         REGISTRY.lock().retain(|t| !ptr::eq(&**t, self));
     }
 
+    /// Removes this M from the registry without retiring it, for loom
+    /// models that keep their Ms themselves (loom cannot drop a registry
+    /// still holding them after a failed execution).
+    #[cfg(loom)]
+    pub(crate) fn unlist(&self) {
+        REGISTRY.lock().retain(|t| !ptr::eq(&**t, self));
+    }
+
     /// Runs `f` on this M's buffer slot for generation `gen`.
     ///
     /// # Safety
@@ -187,6 +195,7 @@ impl ThreadTrace {
         // (Dekker): if this load sees `seq` even, any later holder's load of
         // the generation comes after ours in the total order and so sees a
         // generation other than `gen` (generations never repeat).
+        crate::locker::loom_seqcst_order();
         let s = self.seq.load(SeqCst);
         // `Acquire` pairs with the `Release` store in `retire`.
         if s & 1 == 1 && !self.retired.load(Acquire) {

@@ -144,7 +144,10 @@ fn model<const V: u8>() {
 
 #[test]
 fn loom_flag_plain_reads_on_two_ms_vs_start_stop_under_stw() {
-    check("flag_plain_reads_on_two_ms_vs_start_stop_under_stw", model::<FAITHFUL>);
+    check(
+        "flag_plain_reads_on_two_ms_vs_start_stop_under_stw",
+        model::<FAITHFUL>,
+    );
 }
 
 #[test]

@@ -80,7 +80,13 @@ fn advance(gen: u64, ms: &[Arc<ThreadTrace>]) -> Vec<crate::buf::TraceBuf> {
 
 fn model<const V: u8>() {
     trace_on(1);
-    let ms: Vec<Arc<ThreadTrace>> = (0..2).map(|i| ThreadTrace::register(10 + i)).collect();
+    let ms: Vec<Arc<ThreadTrace>> = (0..2)
+        .map(|i| {
+            let t = ThreadTrace::register(10 + i);
+            t.unlist();
+            t
+        })
+        .collect();
     let writers: Vec<_> = ms
         .iter()
         .map(|t| {
@@ -108,7 +114,12 @@ fn model<const V: u8>() {
     for (gen, bufs) in [(1, &gen1), (2, &gen2)] {
         let mut got = 0;
         for b in bufs.iter() {
-            assert_eq!(b.gen(), gen, "a generation-{} batch taken for {gen}", b.gen());
+            assert_eq!(
+                b.gen(),
+                gen,
+                "a generation-{} batch taken for {gen}",
+                b.gen()
+            );
             got += events(b).len();
         }
         let want = written.iter().filter(|&&g| g == gen).count();
