@@ -51,7 +51,12 @@ pub(crate) fn spec_of(t: EventType) -> &'static Spec {
 pub(crate) const MAX_ARGS: usize = 5;
 
 /// A decoded timed event: its type, time in ns and arguments without `dt`.
+///
+/// N.B. Aligned to 16 bytes (as is [`SchedCtx`](crate::order::state::SchedCtx))
+/// so that copies of queued events move whole 16-byte chunks that line up
+/// with the stores that wrote them.
 #[derive(Clone, Copy, Debug)]
+#[repr(C, align(16))]
 pub(crate) struct BaseEvent {
     /// The wire type.
     pub(crate) typ: EventType,

@@ -16,6 +16,7 @@ pub(crate) type OResult<T> = std::result::Result<T, Box<Error>>;
 
 /// A scheduling context: the thread, and the P and goroutine it holds.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[repr(C, align(16))]
 pub(crate) struct SchedCtx {
     /// The thread.
     pub(crate) m: ThreadId,
