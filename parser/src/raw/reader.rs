@@ -318,6 +318,27 @@ impl<'a> Reader<'a> {
         })
     }
 
+    /// Checks the header of `input` and positions the reader at byte
+    /// `offset`, which should be where an earlier pass over the same input
+    /// found an event to start (for example [`Reader::offset`] between two
+    /// events). Lets several readers work on parts of one trace.
+    ///
+    /// # Errors
+    ///
+    /// As [`read_header`]; [`ErrorKind::BadBatch`] if `offset` lies inside
+    /// the header or past the end of `input`.
+    pub fn new_at(input: &'a [u8], offset: usize) -> Result<Reader<'a>> {
+        let mut r = Reader::new(input)?;
+        if offset < HEADER_LEN || offset > input.len() {
+            return Err(Error::new(
+                ErrorKind::BadBatch,
+                format!("cannot start reading at offset {offset}"),
+            ));
+        }
+        r.pos = offset;
+        Ok(r)
+    }
+
     /// The Go minor version in the header (22 or 23; see the module
     /// documentation for older ones).
     pub fn version(&self) -> u32 {
@@ -578,6 +599,28 @@ mod tests {
         assert_eq!(
             err.unwrap().to_string(),
             "offset 16: invalid event type: 137"
+        );
+    }
+
+    #[test]
+    fn new_at_resumes_between_events() {
+        let t = trace(&[8, 5, 8, 6, 8, 7]);
+        let mut r = Reader::new(&t).unwrap();
+        r.next().unwrap().unwrap();
+        let at = r.offset();
+        let rest: Vec<String> = Reader::new_at(&t, at)
+            .unwrap()
+            .map(|e| e.unwrap().to_string())
+            .collect();
+        assert_eq!(rest, ["Frequency freq=6", "Frequency freq=7"]);
+        assert_eq!(Reader::new_at(&t, t.len()).unwrap().count(), 0);
+        assert_eq!(
+            Reader::new_at(&t, 3).unwrap_err().kind(),
+            ErrorKind::BadBatch
+        );
+        assert_eq!(
+            Reader::new_at(&t, t.len() + 1).unwrap_err().kind(),
+            ErrorKind::BadBatch
         );
     }
 
