@@ -35,7 +35,7 @@ pub struct GoTimes {
 impl GoTimes {
     /// Total waiting time.
     pub fn waiting_total(&self) -> i64 {
-        self.waiting.values().sum()
+        self.waiting.values().fold(0, |a, b| a.saturating_add(*b))
     }
 }
 
@@ -141,11 +141,12 @@ impl Stats {
 
 fn add(g: &mut GoTimes, o: &Open, now: i64) {
     let d = now.saturating_sub(o.since).max(0);
-    match o.state {
-        GoState::Running => g.running += d,
-        GoState::Runnable => g.runnable += d,
-        GoState::Syscall => g.syscall += d,
-        GoState::Waiting => *g.waiting.entry(o.reason.clone()).or_default() += d,
-        GoState::Undetermined | GoState::NotExist => g.undetermined += d,
-    }
+    let slot = match o.state {
+        GoState::Running => &mut g.running,
+        GoState::Runnable => &mut g.runnable,
+        GoState::Syscall => &mut g.syscall,
+        GoState::Waiting => g.waiting.entry(o.reason.clone()).or_default(),
+        GoState::Undetermined | GoState::NotExist => &mut g.undetermined,
+    };
+    *slot = slot.saturating_add(d);
 }

@@ -298,46 +298,41 @@ pub(crate) struct MState {
 }
 
 /// A map from resource IDs to state: a vector for small non-negative IDs (as
-/// goroutine and P IDs are), a hash map for the rest.
+/// goroutine and P IDs are), a hash map for the rest. The vector covers IDs
+/// below its length and at most doubles when an ID just past it arrives, so
+/// its size stays proportional to the number of entries, whatever the IDs.
 #[derive(Clone, Debug)]
 pub(crate) struct DenseMap<V> {
     dense: Vec<Option<V>>,
     sparse: IdMap<i64, V>,
-    len: usize,
 }
 
-/// IDs below this are stored in the vector.
-const DENSE_IDS: i64 = 1 << 20;
+/// The vector grows to cover an ID below this many slots even when empty.
+const DENSE_START: usize = 1024;
 
 impl<V> Default for DenseMap<V> {
     fn default() -> Self {
         DenseMap {
             dense: Vec::new(),
             sparse: IdMap::default(),
-            len: 0,
         }
     }
 }
 
 impl<V> DenseMap<V> {
     #[inline]
-    fn slot(k: i64) -> Option<usize> {
-        (0..DENSE_IDS).contains(&k).then_some(k as usize)
-    }
-
-    #[inline]
     pub(crate) fn get(&self, k: &i64) -> Option<&V> {
-        match Self::slot(*k) {
-            Some(i) => self.dense.get(i)?.as_ref(),
-            None => self.sparse.get(k),
+        match usize::try_from(*k) {
+            Ok(i) if i < self.dense.len() => self.dense[i].as_ref(),
+            _ => self.sparse.get(k),
         }
     }
 
     #[inline]
     pub(crate) fn get_mut(&mut self, k: &i64) -> Option<&mut V> {
-        match Self::slot(*k) {
-            Some(i) => self.dense.get_mut(i)?.as_mut(),
-            None => self.sparse.get_mut(k),
+        match usize::try_from(*k) {
+            Ok(i) if i < self.dense.len() => self.dense[i].as_mut(),
+            _ => self.sparse.get_mut(k),
         }
     }
 
@@ -347,29 +342,38 @@ impl<V> DenseMap<V> {
     }
 
     pub(crate) fn insert(&mut self, k: i64, v: V) {
-        let old = match Self::slot(k) {
-            Some(i) => {
-                if i >= self.dense.len() {
-                    self.dense.resize_with(i + 1, || None);
-                }
-                self.dense[i].replace(v)
-            }
-            None => self.sparse.insert(k, v),
+        let Ok(i) = usize::try_from(k) else {
+            self.sparse.insert(k, v);
+            return;
         };
-        if old.is_none() {
-            self.len += 1;
+        if i >= self.dense.len() {
+            let limit = (self.dense.len() * 2).max(DENSE_START);
+            if i >= limit {
+                self.sparse.insert(k, v);
+                return;
+            }
+            self.dense.resize_with(limit, || None);
+            // Entries now covered by the vector move into it.
+            let moved: Vec<i64> = self
+                .sparse
+                .keys()
+                .copied()
+                .filter(|&s| (0..limit as i64).contains(&s))
+                .collect();
+            for s in moved {
+                if let Some(old) = self.sparse.remove(&s) {
+                    self.dense[s as usize] = Some(old);
+                }
+            }
         }
+        self.dense[i] = Some(v);
     }
 
     pub(crate) fn remove(&mut self, k: &i64) -> Option<V> {
-        let old = match Self::slot(*k) {
-            Some(i) => self.dense.get_mut(i)?.take(),
-            None => self.sparse.remove(k),
-        };
-        if old.is_some() {
-            self.len -= 1;
+        match usize::try_from(*k) {
+            Ok(i) if i < self.dense.len() => self.dense[i].take(),
+            _ => self.sparse.remove(k),
         }
-        old
     }
 
     /// All entries (dense ones first, in ID order).
@@ -492,6 +496,25 @@ mod tests {
             r.active(active, true).unwrap_err().message(),
             "found named active range already in first gen: {35 0}"
         );
+    }
+
+    #[test]
+    fn dense_map_stays_small_for_sparse_ids() {
+        let mut m = DenseMap::default();
+        m.insert(5, 'a');
+        m.insert(1 << 40, 'b');
+        m.insert(-1, 'c');
+        m.insert(3000, 'd');
+        assert_eq!(m.dense.len(), DENSE_START);
+        m.insert(1500, 'e');
+        assert_eq!(m.dense.len(), 2 * DENSE_START);
+        assert_eq!(m.get(&3000), Some(&'d'));
+        assert_eq!(m.get(&(1 << 40)), Some(&'b'));
+        assert_eq!(m.remove(&-1), Some('c'));
+        assert!(!m.contains_key(&-1));
+        let mut all: Vec<_> = m.iter().map(|(k, v)| (k, *v)).collect();
+        all.sort();
+        assert_eq!(all, [(5, 'a'), (1500, 'e'), (3000, 'd'), (1 << 40, 'b')]);
     }
 
     #[test]

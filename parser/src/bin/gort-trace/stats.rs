@@ -30,12 +30,16 @@ fn ms(ns: i64) -> String {
     format!("{:.3}", ns as f64 / 1e6)
 }
 
+fn sat_sum(it: impl Iterator<Item = i64>) -> i64 {
+    it.fold(0, i64::saturating_add)
+}
+
 fn total(g: &GoTimes) -> i64 {
-    g.running + g.runnable + g.syscall + g.waiting_total()
+    sat_sum([g.running, g.runnable, g.syscall, g.waiting_total()].into_iter())
 }
 
 fn print(st: &Stats, path: &Path, out: &mut dyn Write) -> std::io::Result<()> {
-    let span = st.last - st.first.unwrap_or(st.last);
+    let span = st.last.saturating_sub(st.first.unwrap_or(st.last));
     writeln!(out, "trace:       {}", path.display())?;
     writeln!(
         out,
@@ -61,18 +65,23 @@ fn print(st: &Stats, path: &Path, out: &mut dyn Write) -> std::io::Result<()> {
     let mut reasons: std::collections::BTreeMap<&str, i64> = Default::default();
     let mut sum = GoTimes::default();
     for g in st.goroutines.values() {
-        sum.running += g.running;
-        sum.runnable += g.runnable;
-        sum.syscall += g.syscall;
+        sum.running = sum.running.saturating_add(g.running);
+        sum.runnable = sum.runnable.saturating_add(g.runnable);
+        sum.syscall = sum.syscall.saturating_add(g.syscall);
         for (r, d) in &g.waiting {
-            *reasons.entry(r.as_str()).or_default() += d;
+            let e = reasons.entry(r.as_str()).or_default();
+            *e = e.saturating_add(*d);
         }
     }
     writeln!(out, "\ngoroutine time, all goroutines (ms):")?;
     writeln!(out, "  running   {:>14}", ms(sum.running))?;
     writeln!(out, "  runnable  {:>14}", ms(sum.runnable))?;
     writeln!(out, "  syscall   {:>14}", ms(sum.syscall))?;
-    writeln!(out, "  waiting   {:>14}", ms(reasons.values().sum()))?;
+    writeln!(
+        out,
+        "  waiting   {:>14}",
+        ms(sat_sum(reasons.values().copied()))
+    )?;
     let mut rs: Vec<_> = reasons.into_iter().collect();
     rs.sort_by(|a, b| b.1.cmp(&a.1).then(a.0.cmp(b.0)));
     for (r, d) in rs {
@@ -115,7 +124,7 @@ fn print(st: &Stats, path: &Path, out: &mut dyn Write) -> std::io::Result<()> {
     }
     if gs.len() > TOP_GOROUTINES {
         let rest = &gs[TOP_GOROUTINES..];
-        let f = |get: fn(&GoTimes) -> i64| ms(rest.iter().map(|(_, g)| get(g)).sum());
+        let f = |get: fn(&GoTimes) -> i64| ms(sat_sum(rest.iter().map(|(_, g)| get(g))));
         writeln!(
             out,
             "  {:>8} {:>12} {:>12} {:>12} {:>12}  ({} more goroutines)",
