@@ -92,15 +92,32 @@ impl<'a> RawEvent<'a> {
         }
     }
 
+    /// Overwrites every field with what the reader decoded.
+    #[allow(clippy::too_many_arguments)]
+    #[inline]
+    pub(crate) fn fill(
+        &mut self,
+        ty: u8,
+        args: &[u64; MAX_ARGS],
+        nargs: usize,
+        frames: &'a [u8],
+        frame_values: usize,
+        data: Option<&'a [u8]>,
+        wire: Option<&'a [u8]>,
+    ) {
+        self.ty = ty;
+        self.nargs = nargs.min(MAX_ARGS) as u8;
+        self.args = *args;
+        self.frames = Cow::Borrowed(frames);
+        self.frame_values = frame_values;
+        self.data = data.map(Cow::Borrowed);
+        self.wire = wire.map(Cow::Borrowed);
+    }
+
     /// Sets the frames from their encoded uvarints (`count` values).
     pub(crate) fn set_encoded_frames(&mut self, frames: Cow<'a, [u8]>, count: usize) {
         self.frames = frames;
         self.frame_values = count;
-    }
-
-    /// Records the event's exact, non-minimal encoding.
-    pub(crate) fn set_wire(&mut self, wire: Cow<'a, [u8]>) {
-        self.wire = Some(wire);
     }
 
     /// Replaces the stack frames (for `Stack` events; `[pc, func, file, line]`
@@ -231,6 +248,15 @@ impl<'a> RawEvent<'a> {
 
     fn frame_values(&self) -> impl Iterator<Item = u64> + '_ {
         self.frames().flatten()
+    }
+}
+
+impl Default for RawEvent<'_> {
+    /// A placeholder to decode into with
+    /// [`Reader::read_into`](super::Reader::read_into): type byte 0 (no event
+    /// has it), no arguments, no frames, no data.
+    fn default() -> Self {
+        RawEvent::from_parts(0, [0; MAX_ARGS], 0)
     }
 }
 

@@ -28,7 +28,6 @@
 //! slices of input that is already there, and the streaming reader grows its
 //! buffer only by what it actually reads.
 
-use std::borrow::Cow;
 use std::io::Read;
 
 use gort_tracer::wire::header::{parse_header, Version, HEADER_LEN};
@@ -115,10 +114,10 @@ fn raw_header(input: &[u8]) -> Result<(u32, &'static [Shape; 256])> {
 }
 
 /// What [`decode`] found at the start of its input.
-#[derive(Debug)]
-enum Step<'a> {
-    /// A complete event and its length in bytes.
-    Event(RawEvent<'a>, usize),
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Step {
+    /// A complete event of this many bytes, now in the caller's event.
+    Event(usize),
     /// The normal end of the trace (only when the input is final).
     End,
     /// More input is needed to decide (only when the input is not final).
@@ -181,9 +180,15 @@ impl Cursor<'_> {
     }
 }
 
-/// Decodes the event at the start of `buf`. `at_end` says whether `buf`
-/// holds everything that is left of the input.
-fn decode<'a>(buf: &'a [u8], at_end: bool, shapes: &[Shape; 256]) -> Result<Step<'a>> {
+/// Decodes the event at the start of `buf` into `ev`. `at_end` says whether
+/// `buf` holds everything that is left of the input. `ev` is changed only
+/// when the result is [`Step::Event`].
+fn decode<'a>(
+    buf: &'a [u8],
+    at_end: bool,
+    shapes: &[Shape; 256],
+    ev: &mut RawEvent<'a>,
+) -> Result<Step> {
     let Some(&ty) = buf.first() else {
         return Ok(if at_end { Step::End } else { Step::NeedMore });
     };
@@ -198,7 +203,7 @@ fn decode<'a>(buf: &'a [u8], at_end: bool, shapes: &[Shape; 256]) -> Result<Step
         minimal: true,
     };
     // Turns a short read into the step Go's reader takes.
-    let stop = |s: Stop| -> Result<Step<'static>> {
+    let stop = |s: Stop| -> Result<Step> {
         match s {
             _ if !at_end && !matches!(s, Stop::Overflow) => Ok(Step::NeedMore),
             Stop::Empty => Ok(Step::End),
@@ -264,15 +269,9 @@ fn decode<'a>(buf: &'a [u8], at_end: bool, shapes: &[Shape; 256]) -> Result<Step
         }
     }
 
-    let mut ev = RawEvent::from_parts(ty, args, nargs);
-    ev.set_encoded_frames(Cow::Borrowed(frames), frame_values);
-    if let Some(d) = data {
-        ev = ev.with_data(d);
-    }
-    if !cur.minimal {
-        ev.set_wire(Cow::Borrowed(&buf[..cur.pos]));
-    }
-    Ok(Step::Event(ev, cur.pos))
+    let wire = (!cur.minimal).then(|| &buf[..cur.pos]);
+    ev.fill(ty, &args, nargs, frames, frame_values, data, wire);
+    Ok(Step::Event(cur.pos))
 }
 
 /// Zero-copy raw reader over a trace held in memory.
@@ -356,18 +355,45 @@ impl<'a> Reader<'a> {
     ///
     /// See the module documentation. After an error the reader is finished.
     pub fn read_event(&mut self) -> Result<Option<RawEvent<'a>>> {
+        let mut ev = RawEvent::default();
+        Ok(self.read_into(&mut ev)?.then_some(ev))
+    }
+
+    /// Decodes the next event into `ev`, reusing it; `Ok(false)` at the end
+    /// of the trace (then `ev` is unchanged). The fastest way to walk a trace.
+    ///
+    /// # Errors
+    ///
+    /// As [`Reader::read_event`].
+    ///
+    /// # Examples
+    ///
+    /// ```
+    /// use gort_parser::raw::{RawEvent, Reader};
+    ///
+    /// let trace = b"go 1.23 trace\0\0\0\x08\x05\x08\x06";
+    /// let mut r = Reader::new(trace).unwrap();
+    /// let mut ev = RawEvent::default();
+    /// let mut freqs = Vec::new();
+    /// while r.read_into(&mut ev).unwrap() {
+    ///     freqs.push(ev.args()[0]);
+    /// }
+    /// assert_eq!(freqs, [5, 6]);
+    /// ```
+    #[inline]
+    pub fn read_into(&mut self, ev: &mut RawEvent<'a>) -> Result<bool> {
         if self.done {
-            return Ok(None);
+            return Ok(false);
         }
         let rest = self.input.get(self.pos..).unwrap_or_default();
-        match decode(rest, true, self.shapes) {
-            Ok(Step::Event(ev, n)) => {
+        match decode(rest, true, self.shapes, ev) {
+            Ok(Step::Event(n)) => {
                 self.pos += n;
-                Ok(Some(ev))
+                Ok(true)
             }
             Ok(Step::End | Step::NeedMore) => {
                 self.done = true;
-                Ok(None)
+                Ok(false)
             }
             Err(e) => {
                 self.done = true;
@@ -487,8 +513,9 @@ impl<R: Read> StreamReader<R> {
         // event must borrow `self.buf` only after the last `fill`.
         let len = loop {
             let rest = self.buf.get(self.start..).unwrap_or_default();
-            match decode(rest, self.eof, self.shapes) {
-                Ok(Step::Event(_, n)) => break n,
+            let mut scratch = RawEvent::default();
+            match decode(rest, self.eof, self.shapes, &mut scratch) {
+                Ok(Step::Event(n)) => break n,
                 Ok(Step::End) => {
                     self.done = true;
                     return Ok(None);
@@ -507,8 +534,9 @@ impl<R: Read> StreamReader<R> {
         };
         let at = self.start;
         self.start += len;
-        match decode(&self.buf[at..at + len], true, self.shapes) {
-            Ok(Step::Event(ev, _)) => Ok(Some(ev)),
+        let mut ev = RawEvent::default();
+        match decode(&self.buf[at..at + len], true, self.shapes, &mut ev) {
+            Ok(Step::Event(_)) => Ok(Some(ev)),
             // The same bytes decoded a moment ago; anything else is impossible.
             _ => {
                 self.done = true;

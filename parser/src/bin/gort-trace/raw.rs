@@ -8,7 +8,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use gort_parser::raw::Reader;
+use gort_parser::raw::{RawEvent, Reader};
 
 /// Bytes of text gathered before each write.
 const FLUSH_AT: usize = 256 << 10;
@@ -21,16 +21,18 @@ pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
 
 /// Writes the `-d=2` text of every event of `input` to `out`.
 pub(crate) fn dump(input: &[u8], out: &mut dyn Write) -> crate::CmdResult {
-    let reader = Reader::new(input)?;
+    let mut reader = Reader::new(input)?;
     let mut text = Vec::with_capacity(FLUSH_AT + 4096);
-    for ev in reader {
-        let ev = match ev {
-            Ok(ev) => ev,
+    let mut ev = RawEvent::default();
+    loop {
+        match reader.read_into(&mut ev) {
+            Ok(true) => {}
+            Ok(false) => break,
             Err(e) => {
                 out.write_all(&text)?;
                 return Err(e.into());
             }
-        };
+        }
         ev.write_text_bytes(&mut text);
         text.push(b'\n');
         if text.len() >= FLUSH_AT {
