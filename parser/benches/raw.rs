@@ -15,7 +15,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use gort_parser::raw::Reader;
+use gort_parser::raw::{RawEvent, Reader};
 
 fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
     let mut best = Duration::MAX;
@@ -27,6 +27,16 @@ fn best_of<T>(runs: usize, mut f: impl FnMut() -> T) -> (Duration, T) {
         last = Some(v);
     }
     (best, last.expect("at least one run"))
+}
+
+fn report(what: &str, mb: f64, t: Duration, events: u64) {
+    let s = t.as_secs_f64();
+    println!(
+        "{what}: {mb:.1} MB in {:.1} ms = {:.0} MB/s, {:.1} M events/s ({events} events)",
+        s * 1e3,
+        mb / s,
+        events as f64 / s / 1e6
+    );
 }
 
 fn wall(cmd: &mut Command) -> Duration {
@@ -57,22 +67,31 @@ fn main() {
         black_box(sum);
         n
     });
-    let s = t.as_secs_f64();
-    println!(
-        "raw parse:  {:.1} MB in {:.1} ms = {:.0} MB/s, {:.1} M events/s ({events} events)",
-        mb,
-        s * 1e3,
-        mb / s,
-        events as f64 / s / 1e6
-    );
+    report("raw parse (Iterator)", mb, t, events);
+
+    let (t, events) = best_of(10, || {
+        let mut n = 0u64;
+        let mut sum = 0u64;
+        let mut r = Reader::new(black_box(&bin)).expect("header");
+        let mut ev = RawEvent::default();
+        while r.read_into(&mut ev).expect("golden trace") {
+            sum = sum.wrapping_add(ev.args().first().copied().unwrap_or(0));
+            n += 1;
+        }
+        black_box(sum);
+        n
+    });
+    report("raw parse (read_into)", mb, t, events);
 
     let mut out = Vec::with_capacity(1 << 20);
     let (t, text_len) = best_of(10, || {
         // As the CLI does it: a reused buffer handed on every 256 KiB.
         let mut total = 0;
         out.clear();
-        for ev in Reader::new(&bin).expect("header") {
-            ev.expect("golden trace").write_text_bytes(&mut out);
+        let mut r = Reader::new(&bin).expect("header");
+        let mut ev = RawEvent::default();
+        while r.read_into(&mut ev).expect("golden trace") {
+            ev.write_text_bytes(&mut out);
             out.push(b'\n');
             if out.len() >= 256 << 10 {
                 total += black_box(&out).len();

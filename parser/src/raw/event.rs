@@ -234,11 +234,13 @@ impl<'a> RawEvent<'a> {
     fn text_into<O: TextSink>(&self, out: &mut O) {
         let text = &TEXTS[usize::from(self.ty)];
         out.put_head(text, self.args());
-        for (i, v) in self.frame_values().enumerate() {
-            out.put(if i % 4 == 0 { "\n\t" } else { " " });
-            out.put(FRAME_FIELDS[i % 4]);
-            out.put_ascii(b'=');
-            out.put_u64(v);
+        if self.frame_values > 0 {
+            for (i, v) in self.frame_values().enumerate() {
+                out.put(if i % 4 == 0 { "\n\t" } else { " " });
+                out.put(FRAME_FIELDS[i % 4]);
+                out.put_ascii(b'=');
+                out.put_u64(v);
+            }
         }
         if let Some(d) = self.data() {
             out.put("\n\tdata=");
