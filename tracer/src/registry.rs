@@ -144,7 +144,7 @@ impl ThreadTrace {
     /// Removes this M from the registry without retiring it, for loom
     /// models that keep their Ms themselves (loom cannot drop a registry
     /// still holding them after a failed execution).
-    #[cfg(loom)]
+    #[cfg(all(loom, test))]
     pub(crate) fn unlist(&self) {
         REGISTRY.lock().retain(|t| !ptr::eq(&**t, self));
     }
