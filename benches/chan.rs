@@ -1,7 +1,8 @@
 //! Goroutine-to-goroutine hand-offs: an unbuffered channel ping-pong and a
 //! `yield_now` round trip.
 //!
-//! Benchmark ids (group `chan`), `<trace>` as in `spawn.rs`:
+//! Benchmark ids (group `chan`), `<trace>` as in `spawn.rs` plus
+//! `trace_on_nostacks` (tracing with stack recording off):
 //! - `pingpong_unbuffered/procs{1,2}/<trace>`: one round trip is a send from
 //!   A to B on one unbuffered channel and a send back on another.
 //! - `yield_round_trip/procs{1,2}/<trace>`: two goroutines each call
@@ -55,9 +56,12 @@ fn bench_pair(c: &mut Criterion, name: &str, body: fn(u64)) {
             b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, body))
         });
         #[cfg(feature = "trace")]
-        c.bench_function(&format!("chan/{name}/procs{procs}/trace_on"), |b| {
-            b.iter_custom(|iters| common::time_in_goroutine_traced(&rt, iters, body))
-        });
+        for how in [common::Tracing::Default, common::Tracing::NoStacks] {
+            let id = format!("chan/{name}/procs{procs}/{}", how.label());
+            c.bench_function(&id, |b| {
+                b.iter_custom(|iters| common::time_in_goroutine_traced(&rt, how, iters, body))
+            });
+        }
     }
 }
 

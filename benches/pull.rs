@@ -33,7 +33,14 @@ fn create_next_stop(c: &mut Criterion) {
     });
     #[cfg(feature = "trace")]
     c.bench_function("pull/create_next_stop/trace_on", |b| {
-        b.iter_custom(|iters| common::time_in_goroutine_traced(&rt, iters, create_next_stop_loop))
+        b.iter_custom(|iters| {
+            common::time_in_goroutine_traced(
+                &rt,
+                common::Tracing::Default,
+                iters,
+                create_next_stop_loop,
+            )
+        })
     });
 }
 

@@ -31,7 +31,14 @@ fn spawn_join(c: &mut Criterion) {
         });
         #[cfg(feature = "trace")]
         c.bench_function(&format!("spawn/spawn_join/procs{procs}/trace_on"), |b| {
-            b.iter_custom(|iters| common::time_in_goroutine_traced(&rt, iters, spawn_join_loop))
+            b.iter_custom(|iters| {
+                common::time_in_goroutine_traced(
+                    &rt,
+                    common::Tracing::Default,
+                    iters,
+                    spawn_join_loop,
+                )
+            })
         });
     }
 }

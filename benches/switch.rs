@@ -6,7 +6,8 @@
 //! - `pull_next/trace_off`: `next()` on an endless sequence, tracer hooks
 //!   compiled in but tracing stopped.
 //! - `pull_next/trace_on`: the same while tracing into `io::sink()` with
-//!   `gort::trace` (needs the default `trace` feature).
+//!   `gort::trace` (needs the default `trace` feature);
+//!   `pull_next/trace_on_nostacks` with stack recording off.
 //! - `pull_next/no_trace_feature`: the tracer compiled out:
 //!   `cargo bench --no-default-features --bench switch`.
 
@@ -46,13 +47,18 @@ fn pull_next_trace_off(c: &mut Criterion) {
     c.bench_function(&id, |b| b.iter_custom(|iters| time_pull_next(&rt, iters)));
 }
 
-/// `next()` round trip while tracing into `io::sink()`.
+/// `next()` round trip while tracing into `io::sink()`, with and without
+/// stacks.
 #[cfg(feature = "trace")]
 fn pull_next_trace_on(c: &mut Criterion) {
     let rt = common::runtime(1);
-    c.bench_function("switch/pull_next/trace_on", |b| {
-        b.iter_custom(|iters| rt.block_on(move || common::traced(|| common::pull_next_loop(iters))))
-    });
+    for how in [common::Tracing::Default, common::Tracing::NoStacks] {
+        c.bench_function(&format!("switch/pull_next/{}", how.label()), |b| {
+            b.iter_custom(|iters| {
+                rt.block_on(move || common::traced(how, || common::pull_next_loop(iters)))
+            })
+        });
+    }
 }
 
 /// Without the `trace` feature there is no `gort::trace`, and no tracing-on

@@ -55,11 +55,31 @@ pub(crate) fn trace_off_label() -> &'static str {
     }
 }
 
+/// How a tracing-on benchmark traces.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Tracing {
+    /// The default configuration (stacks recorded, as Go does).
+    Default,
+    /// Stack recording off: every event's stack ID is 0.
+    NoStacks,
+}
+
+impl Tracing {
+    /// The benchmark id suffix.
+    pub(crate) fn label(self) -> &'static str {
+        match self {
+            Tracing::Default => "trace_on",
+            Tracing::NoStacks => "trace_on_nostacks",
+        }
+    }
+}
+
 /// Runs `f` while tracing into `io::sink()`; call it inside a goroutine
 /// (`gort::trace` starts and stops from goroutines only).
 #[cfg(feature = "trace")]
-pub(crate) fn traced<T>(f: impl FnOnce() -> T) -> T {
-    if let Err(e) = gort::trace::start(std::io::sink()) {
+pub(crate) fn traced<T>(how: Tracing, f: impl FnOnce() -> T) -> T {
+    let cfg = gort::trace::Config::default().stacks(matches!(how, Tracing::Default));
+    if let Err(e) = gort::trace::start_with(std::io::sink(), cfg) {
         panic!("cannot start tracing: {e:?}");
     }
     let r = f();
@@ -72,12 +92,17 @@ pub(crate) fn traced<T>(f: impl FnOnce() -> T) -> T {
 /// [`time_in_goroutine`] with tracing on (started before the timing starts,
 /// stopped after it ends).
 #[cfg(feature = "trace")]
-pub(crate) fn time_in_goroutine_traced<F>(rt: &gort::Runtime, iters: u64, body: F) -> Duration
+pub(crate) fn time_in_goroutine_traced<F>(
+    rt: &gort::Runtime,
+    how: Tracing,
+    iters: u64,
+    body: F,
+) -> Duration
 where
     F: FnOnce(u64) + Send + 'static,
 {
     rt.block_on(move || {
-        traced(move || {
+        traced(how, move || {
             let start = Instant::now();
             body(iters);
             start.elapsed()

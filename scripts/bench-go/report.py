@@ -24,6 +24,7 @@ ROWS = [
     ("pull next() round trip, procs=1", "switch/pull_next/trace_off", "BenchmarkPullNext/trace=off"),
     ("pull next(), tracer compiled out", "switch/pull_next/no_trace_feature", "BenchmarkPullNext/trace=off"),
     ("pull next(), tracing on", "switch/pull_next/trace_on", "BenchmarkPullNext/trace=on"),
+    ("pull next(), tracing on, gort without stacks", "switch/pull_next/trace_on_nostacks", "BenchmarkPullNext/trace=on"),
     ("pull next(), procs=2", "pull/next/procs2/trace_off", "BenchmarkPullNext/trace=off-2"),
     ("Pull create+next+stop", "pull/create_next_stop/trace_off", "BenchmarkPullCreateNextStop/trace=off"),
     ("Pull create+next+stop, tracing on", "pull/create_next_stop/trace_on", "BenchmarkPullCreateNextStop/trace=on"),
@@ -34,11 +35,15 @@ ROWS = [
     ("unbuffered ping-pong, procs=1", "chan/pingpong_unbuffered/procs1/trace_off", "BenchmarkPingPong/trace=off"),
     ("unbuffered ping-pong, procs=2", "chan/pingpong_unbuffered/procs2/trace_off", "BenchmarkPingPong/trace=off-2"),
     ("unbuffered ping-pong, procs=1, tracing on", "chan/pingpong_unbuffered/procs1/trace_on", "BenchmarkPingPong/trace=on"),
+    ("unbuffered ping-pong, procs=1, tracing on, gort without stacks", "chan/pingpong_unbuffered/procs1/trace_on_nostacks", "BenchmarkPingPong/trace=on"),
     ("unbuffered ping-pong, procs=2, tracing on", "chan/pingpong_unbuffered/procs2/trace_on", "BenchmarkPingPong/trace=on-2"),
+    ("unbuffered ping-pong, procs=2, tracing on, gort without stacks", "chan/pingpong_unbuffered/procs2/trace_on_nostacks", "BenchmarkPingPong/trace=on-2"),
     ("yield/Gosched round trip, procs=1", "chan/yield_round_trip/procs1/trace_off", "BenchmarkGosched/trace=off"),
     ("yield/Gosched round trip, procs=2", "chan/yield_round_trip/procs2/trace_off", "BenchmarkGosched/trace=off-2"),
     ("yield/Gosched round trip, procs=1, tracing on", "chan/yield_round_trip/procs1/trace_on", "BenchmarkGosched/trace=on"),
+    ("yield/Gosched round trip, procs=1, tracing on, gort without stacks", "chan/yield_round_trip/procs1/trace_on_nostacks", "BenchmarkGosched/trace=on"),
     ("yield/Gosched round trip, procs=2, tracing on", "chan/yield_round_trip/procs2/trace_on", "BenchmarkGosched/trace=on-2"),
+    ("yield/Gosched round trip, procs=2, tracing on, gort without stacks", "chan/yield_round_trip/procs2/trace_on_nostacks", "BenchmarkGosched/trace=on-2"),
 ]
 
 GO_LINE = re.compile(r"^(Benchmark\S+)\s+\d+\s+([0-9.]+) ns/op(.*)$")
