@@ -217,6 +217,11 @@ crate::loom::global! {
 fn timer_loop(t: &Timer, period: Duration) {
     let mut stop = t.stop.lock();
     loop {
+        // N.B. check before waiting: `begin_stop` may have run before this
+        // thread first took the lock.
+        if *stop {
+            return;
+        }
         let (g, timed_out) = t.cv.wait_timeout(stop, period);
         stop = g;
         if *stop {
