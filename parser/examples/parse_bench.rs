@@ -6,8 +6,10 @@
 //! cargo run --release -p gort-parser --example parse_bench -- TRACE [RUNS] [--stream]
 //! ```
 //!
+//! Events are visited with `Reader::next_event` (lent, not cloned).
 //! `--stream` reads through `Reader::new` over the file (one generation in
-//! memory at a time) instead of parsing the in-memory bytes zero-copy.
+//! memory at a time) instead of parsing the in-memory bytes zero-copy;
+//! `--iter` uses the `Iterator` (an owned `Event` per item) instead.
 
 use std::time::Instant;
 
@@ -31,25 +33,36 @@ fn cpu_ns() -> u64 {
 fn main() -> Result<(), Box<dyn std::error::Error>> {
     let args: Vec<String> = std::env::args().skip(1).collect();
     let stream = args.iter().any(|a| a == "--stream");
+    let iter = args.iter().any(|a| a == "--iter");
     let pos: Vec<&String> = args.iter().filter(|a| !a.starts_with("--")).collect();
-    let path = pos.first().ok_or("usage: parse_bench TRACE [RUNS] [--stream]")?;
+    let path = pos
+        .first()
+        .ok_or("usage: parse_bench TRACE [RUNS] [--stream]")?;
     let runs: usize = pos.get(1).map(|s| s.parse()).transpose()?.unwrap_or(5);
     let size = std::fs::metadata(path)?.len();
-    let data = if stream { Vec::new() } else { std::fs::read(path)? };
+    let data = if stream {
+        Vec::new()
+    } else {
+        std::fs::read(path)?
+    };
     let mut best = f64::INFINITY;
     let mut events = 0u64;
     let cpu0 = cpu_ns();
     for _ in 0..runs.max(1) {
         let start = Instant::now();
         let mut n = 0u64;
-        if stream {
-            for ev in Reader::new(std::fs::File::open(path)?)? {
+        let mut r = if stream {
+            Reader::new(std::fs::File::open(path)?)?
+        } else {
+            Reader::from_slice(&data)?
+        };
+        if iter {
+            for ev in r {
                 ev?;
                 n += 1;
             }
         } else {
-            for ev in Reader::from_slice(&data)? {
-                ev?;
+            while r.next_event()?.is_some() {
                 n += 1;
             }
         }
@@ -59,7 +72,12 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
     let cpu = (cpu_ns() - cpu0) as f64 / 1e6 / runs.max(1) as f64;
     println!(
         "gort {}: {events} events, {size} bytes, best of {runs}: {:.1} ms, cpu {cpu:.1} ms/run, {:.2} Mevents/s, {:.1} MB/s, peak RSS {} KiB",
-        if stream { "stream" } else { "slice" },
+        match (stream, iter) {
+            (false, false) => "slice",
+            (true, false) => "stream",
+            (false, true) => "slice, Iterator",
+            (true, true) => "stream, Iterator",
+        },
         best * 1e3,
         events as f64 / best / 1e6,
         size as f64 / best / 1e6,

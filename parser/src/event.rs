@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use gort_tracer::wire::EventType;
 
-use crate::cursor::{spec_of, BaseEvent, MAX_ARGS};
+use crate::cursor::{spec_of, MAX_ARGS};
 use crate::order::state::{ps, SchedCtx};
 use crate::resources::{
     GoId, GoState, ProcId, ProcState, ResourceId, TaskId, ThreadId, Transition,
@@ -244,33 +244,6 @@ pub struct Event<'a> {
 }
 
 impl<'a> Event<'a> {
-    pub(crate) fn from_base(
-        tables: Arc<Tables<'a>>,
-        ctx: SchedCtx,
-        base: BaseEvent,
-        task_type: Option<Arc<[u8]>>,
-    ) -> Event<'a> {
-        Event {
-            tables,
-            ctx,
-            typ: Some(base.typ),
-            time: base.time,
-            args: base.args,
-            task_type,
-        }
-    }
-
-    pub(crate) fn sync(tables: Arc<Tables<'a>>, time: i64) -> Event<'a> {
-        Event {
-            tables,
-            ctx: SchedCtx::NONE,
-            typ: None,
-            time,
-            args: [0; MAX_ARGS],
-            task_type: None,
-        }
-    }
-
     /// The event's kind.
     #[inline]
     pub fn kind(&self) -> EventKind {

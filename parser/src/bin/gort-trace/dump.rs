@@ -24,7 +24,7 @@ pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
 
 fn dump(data: &[u8], out: &mut dyn Write, buf: &mut Vec<u8>) -> crate::CmdResult {
     let mut r = Reader::from_slice(data)?;
-    while let Some(ev) = r.read_event()? {
+    while let Some(ev) = r.next_event()? {
         ev.write_go_text(buf);
         buf.push(b'\n');
         if buf.len() >= CHUNK_BYTES {

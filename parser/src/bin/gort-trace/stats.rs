@@ -18,8 +18,9 @@ pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
     let data = std::fs::read(path)
         .map_err(|e| format!("failed to read trace file: open {}: {e}", path.display()))?;
     let mut st = Stats::new();
-    for ev in Reader::from_slice(&data)? {
-        st.event(&ev?);
+    let mut r = Reader::from_slice(&data)?;
+    while let Some(ev) = r.next_event()? {
+        st.event(ev);
     }
     st.finish();
     print(&st, path, out)?;

@@ -15,9 +15,9 @@ pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
         .map_err(|e| format!("failed to read trace file: open {}: {e}", path.display()))?;
     let mut v = Validator::new();
     let (mut events, mut gens) = (0u64, 0u64);
-    for ev in Reader::from_slice(&data)? {
-        let ev = ev?;
-        v.event(&ev)
+    let mut r = Reader::from_slice(&data)?;
+    while let Some(ev) = r.next_event()? {
+        v.event(ev)
             .map_err(|e| format!("{e}\n(event {}: {ev})", events + 1))?;
         events += 1;
         if ev.kind() == EventKind::Sync {
