@@ -148,6 +148,7 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         let shared = &self.shared;
+        crate::sched::RUNTIMES.lock().retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(shared)));
         shared.shutting_down.store(true, Release);
         let threads = {
             let mut s = shared.sched.lock();

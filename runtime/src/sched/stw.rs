@@ -30,8 +30,12 @@ impl Shared {
     /// Stops every P except `mine` (the caller's, when it runs on this runtime).
     pub(crate) fn stop_the_world(self: &Arc<Self>, mine: Option<usize>) {
         let mut s = self.sched.lock();
-        while s.stw {
+        while s.stw && !s.shutdown {
             self.sched_cv.wait(&mut s);
+        }
+        if s.shutdown {
+            // A runtime being dropped runs no goroutine code any more.
+            return;
         }
         s.stw = true;
         self.stw_flag.store(true, SeqCst);
@@ -50,7 +54,7 @@ impl Shared {
                 }
             }
             let stopped = s.idle_procs.iter().filter(|&&i| Some(i) != mine).count() + s.stw_stopped;
-            if stopped >= others {
+            if stopped >= others || s.shutdown {
                 return;
             }
             // Stopping Ms notify; syscall Ps need a poll.

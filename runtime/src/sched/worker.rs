@@ -159,6 +159,15 @@ impl Worker {
                 }
                 continue;
             }
+            if self.p.get().is_some() && self.shared.stw_requested() {
+                self.stop_for_stw();
+            }
+            if let Some(t) = self.resume.take() {
+                // Stopped for the world between two coroutine switches: it
+                // is still running, so no new start.
+                self.execute(t, false);
+                continue;
+            }
             let Some(t) = self.find_runnable() else {
                 return;
             };
