@@ -50,11 +50,13 @@ mod pieces;
 mod quote;
 mod reader;
 mod sink;
+mod stream;
 mod text;
 mod writer;
 
 pub use event::{Frames, RawEvent, FRAME_FIELDS, MAX_ARGS};
 pub use quote::{is_go_printable, quote, unquote, write_quoted, write_quoted_bytes};
-pub use reader::{read_header, Reader, StreamReader};
+pub use reader::{read_header, Reader};
+pub use stream::StreamReader;
 pub use text::{binary_to_text, text_to_binary, TextReader, TextWriter};
 pub use writer::{encode_event, Writer};

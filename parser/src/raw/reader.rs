@@ -25,10 +25,8 @@
 //! `u64::MAX`, is an error too.
 //!
 //! The decoder never allocates from a length field: frames and data are
-//! slices of input that is already there, and the streaming reader grows its
-//! buffer only by what it actually reads.
-
-use std::io::Read;
+//! slices of input that is already there. [`StreamReader`](super::StreamReader)
+//! (in `stream.rs`) runs the same decoder over a growing buffer.
 
 use gort_tracer::wire::header::{parse_header, Version, HEADER_LEN};
 use gort_tracer::wire::EventType;
@@ -41,7 +39,7 @@ const OVERFLOW: &str = "binary: varint overflows a 64-bit integer";
 
 /// How to decode one type byte: argument count and trailers.
 #[derive(Clone, Copy, Debug)]
-struct Shape {
+pub(super) struct Shape {
     /// Accepted by Go's raw reader (1 to the last defined type).
     known: bool,
     nargs: u8,
@@ -94,7 +92,7 @@ pub fn read_header(input: &[u8]) -> Result<u32> {
 const TABLELESS: [u32; 3] = [11, 19, 21];
 
 /// The shape table for a trace with no event table.
-static NO_SHAPES: [Shape; 256] = [Shape {
+pub(super) static NO_SHAPES: [Shape; 256] = [Shape {
     known: false,
     nargs: 0,
     stack: false,
@@ -103,7 +101,7 @@ static NO_SHAPES: [Shape; 256] = [Shape {
 
 /// Reads the header as Go's raw reader does: [`read_header`], except that the
 /// pre-1.22 versions Go knows by number are accepted with no event table.
-fn raw_header(input: &[u8]) -> Result<(u32, &'static [Shape; 256])> {
+pub(super) fn raw_header(input: &[u8]) -> Result<(u32, &'static [Shape; 256])> {
     match read_header(input) {
         Ok(v) => Ok((v, &SHAPES)),
         Err(e) => match e.kind() {
@@ -115,7 +113,7 @@ fn raw_header(input: &[u8]) -> Result<(u32, &'static [Shape; 256])> {
 
 /// What [`decode`] found at the start of its input.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
-enum Step {
+pub(super) enum Step {
     /// A complete event of this many bytes, now in the caller's event.
     Event(usize),
     /// The normal end of the trace (only when the input is final).
@@ -183,7 +181,7 @@ impl Cursor<'_> {
 /// Decodes the event at the start of `buf` into `ev`. `at_end` says whether
 /// `buf` holds everything that is left of the input. `ev` is changed only
 /// when the result is [`Step::Event`].
-fn decode<'a>(
+pub(super) fn decode<'a>(
     buf: &'a [u8],
     at_end: bool,
     shapes: &[Shape; 256],
@@ -414,141 +412,6 @@ impl<'a> Iterator for Reader<'a> {
 
 impl std::iter::FusedIterator for Reader<'_> {}
 
-/// Raw reader over any [`Read`], buffering as little as each event needs.
-///
-/// Events borrow the reader's buffer, so each must be dropped (or made
-/// owned with [`RawEvent::into_owned`]) before the next call.
-#[derive(Debug)]
-pub struct StreamReader<R> {
-    src: R,
-    buf: Vec<u8>,
-    /// Start of undecoded bytes in `buf`.
-    start: usize,
-    /// Stream offset of `buf[0]`.
-    base: u64,
-    eof: bool,
-    done: bool,
-    version: u32,
-    shapes: &'static [Shape; 256],
-}
-
-/// Smallest read the stream reader asks for.
-const CHUNK: usize = 64 << 10;
-
-impl<R: Read> StreamReader<R> {
-    /// Reads and checks the header.
-    ///
-    /// # Errors
-    ///
-    /// As [`read_header`], or [`ErrorKind::Io`] if reading fails.
-    pub fn new(src: R) -> Result<StreamReader<R>> {
-        let mut r = StreamReader {
-            src,
-            buf: Vec::new(),
-            start: 0,
-            base: 0,
-            eof: false,
-            done: false,
-            version: 0,
-            shapes: &NO_SHAPES,
-        };
-        while r.buf.len() < HEADER_LEN && !r.eof {
-            r.fill()?;
-        }
-        (r.version, r.shapes) = raw_header(&r.buf)?;
-        r.start = HEADER_LEN;
-        Ok(r)
-    }
-
-    /// The Go minor version in the header (22 or 23; see the module
-    /// documentation for older ones).
-    pub fn version(&self) -> u32 {
-        self.version
-    }
-
-    /// Stream offset of the next event.
-    pub fn offset(&self) -> u64 {
-        self.base + self.start as u64
-    }
-
-    /// Reads at least one more chunk of input (or notes the end).
-    fn fill(&mut self) -> Result<()> {
-        if self.start > 0 && self.start >= self.buf.len() / 2 {
-            self.buf.drain(..self.start);
-            self.base += self.start as u64;
-            self.start = 0;
-        }
-        // Grow geometrically so a long event is re-decoded O(log n) times.
-        let want = CHUNK.max(self.buf.len() - self.start);
-        let old = self.buf.len();
-        self.buf.resize(old + want, 0);
-        let got = loop {
-            match self.src.read(&mut self.buf[old..]) {
-                Ok(n) => break n,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => continue,
-                Err(e) => {
-                    self.buf.truncate(old);
-                    return Err(Error::from(e).at_offset(self.base + old as u64));
-                }
-            }
-        };
-        self.buf.truncate(old + got);
-        if got == 0 {
-            self.eof = true;
-        }
-        Ok(())
-    }
-
-    /// Decodes the next event; `Ok(None)` at the end of the trace.
-    ///
-    /// # Errors
-    ///
-    /// As [`Reader::read_event`], plus I/O errors. After an error the reader
-    /// is finished.
-    pub fn read_event(&mut self) -> Result<Option<RawEvent<'_>>> {
-        if self.done {
-            return Ok(None);
-        }
-        // Decide first with shared borrows, then return a fresh borrow: the
-        // event must borrow `self.buf` only after the last `fill`.
-        let len = loop {
-            let rest = self.buf.get(self.start..).unwrap_or_default();
-            let mut scratch = RawEvent::default();
-            match decode(rest, self.eof, self.shapes, &mut scratch) {
-                Ok(Step::Event(n)) => break n,
-                Ok(Step::End) => {
-                    self.done = true;
-                    return Ok(None);
-                }
-                Ok(Step::NeedMore) => {
-                    if let Err(e) = self.fill() {
-                        self.done = true;
-                        return Err(e);
-                    }
-                }
-                Err(e) => {
-                    self.done = true;
-                    return Err(e.at_offset(self.offset()));
-                }
-            }
-        };
-        let at = self.start;
-        self.start += len;
-        let mut ev = RawEvent::default();
-        match decode(&self.buf[at..at + len], true, self.shapes, &mut ev) {
-            Ok(Step::Event(_)) => Ok(Some(ev)),
-            // The same bytes decoded a moment ago; anything else is impossible.
-            _ => {
-                self.done = true;
-                Err(Error::new(
-                    ErrorKind::BadBatch,
-                    "event changed on re-decoding",
-                ))
-            }
-        }
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -695,35 +558,5 @@ mod tests {
         let ev = Reader::new(&t).unwrap().next().unwrap().unwrap();
         assert_eq!(ev.args(), [1, 0, 0, 2]);
         assert_eq!(ev.wire_bytes(), Some(&body[..14]));
-    }
-
-    #[test]
-    fn stream_reader_matches_slice_reader_with_tiny_reads() {
-        struct Dribble<'a>(&'a [u8]);
-        impl Read for Dribble<'_> {
-            fn read(&mut self, out: &mut [u8]) -> std::io::Result<usize> {
-                let n = out.len().min(self.0.len()).min(3);
-                out[..n].copy_from_slice(&self.0[..n]);
-                self.0 = &self.0[n..];
-                Ok(n)
-            }
-        }
-        let mut body = vec![1, 1, 0, 0, 30, 8, 100, 3, 1, 2];
-        body.extend_from_slice(&[1, 2, 3, 4, 0xff, 0x01, 6, 7, 8]);
-        body.extend_from_slice(&[5, 1, 5]);
-        body.extend_from_slice(b"hello");
-        body.extend_from_slice(&[16, 1]);
-        let t = trace(&body);
-        let want: Vec<String> = Reader::new(&t)
-            .unwrap()
-            .map(|e| e.unwrap().to_string())
-            .collect();
-        let mut s = StreamReader::new(Dribble(&t)).unwrap();
-        let mut got = Vec::new();
-        while let Some(ev) = s.read_event().unwrap() {
-            got.push(ev.to_string());
-        }
-        assert_eq!(got, want);
-        assert_eq!(want.len(), 4);
     }
 }
