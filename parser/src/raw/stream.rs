@@ -41,7 +41,7 @@ impl<R: Read> StreamReader<R> {
     ///
     /// # Errors
     ///
-    /// As [`read_header`], or [`ErrorKind::Io`] if reading fails.
+    /// As [`read_header`](super::read_header), or [`ErrorKind::Io`] if reading fails.
     pub fn new(src: R) -> Result<StreamReader<R>> {
         let mut r = StreamReader {
             src,
@@ -104,7 +104,7 @@ impl<R: Read> StreamReader<R> {
     ///
     /// # Errors
     ///
-    /// As [`Reader::read_event`], plus I/O errors. After an error the reader
+    /// As [`Reader::read_event`](super::Reader::read_event), plus I/O errors. After an error the reader
     /// is finished.
     pub fn read_event(&mut self) -> Result<Option<RawEvent<'_>>> {
         if self.done {
