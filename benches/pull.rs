@@ -32,16 +32,12 @@ fn create_next_stop(c: &mut Criterion) {
         b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, create_next_stop_loop))
     });
     #[cfg(feature = "trace")]
-    c.bench_function("pull/create_next_stop/trace_on", |b| {
-        b.iter_custom(|iters| {
-            common::time_in_goroutine_traced(
-                &rt,
-                common::Tracing::Default,
-                iters,
-                create_next_stop_loop,
-            )
-        })
-    });
+    {
+        let _trace = common::Tracing::Default.start(&rt);
+        c.bench_function("pull/create_next_stop/trace_on", |b| {
+            b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, create_next_stop_loop))
+        });
+    }
 }
 
 fn next(c: &mut Criterion) {

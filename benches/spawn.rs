@@ -30,16 +30,13 @@ fn spawn_join(c: &mut Criterion) {
             b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, spawn_join_loop))
         });
         #[cfg(feature = "trace")]
-        c.bench_function(&format!("spawn/spawn_join/procs{procs}/trace_on"), |b| {
-            b.iter_custom(|iters| {
-                common::time_in_goroutine_traced(
-                    &rt,
-                    common::Tracing::Default,
-                    iters,
-                    spawn_join_loop,
-                )
-            })
-        });
+        {
+            let _trace = common::Tracing::Default.start(&rt);
+            let id = format!("spawn/spawn_join/procs{procs}/trace_on");
+            c.bench_function(&id, |b| {
+                b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, spawn_join_loop))
+            });
+        }
     }
 }
 

@@ -74,40 +74,38 @@ impl Tracing {
     }
 }
 
-/// Runs `f` while tracing into `io::sink()`; call it inside a goroutine
-/// (`gort::trace` starts and stops from goroutines only).
+/// A trace into `io::sink()` that runs from [`Tracing::start`] until this
+/// is dropped, across every `block_on` in between. One session spans a whole
+/// benchmark: `gort::trace::stop` finishes the current generation, which
+/// takes up to one generation period (1 s), far too long to pay per sample.
 #[cfg(feature = "trace")]
-pub(crate) fn traced<T>(how: Tracing, f: impl FnOnce() -> T) -> T {
-    let cfg = gort::trace::Config::default().stacks(matches!(how, Tracing::Default));
-    if let Err(e) = gort::trace::start_with(std::io::sink(), cfg) {
-        panic!("cannot start tracing: {e:?}");
-    }
-    let r = f();
-    if let Err(e) = gort::trace::stop() {
-        panic!("cannot stop tracing: {e:?}");
-    }
-    r
+#[derive(Debug)]
+pub(crate) struct TraceSession<'a> {
+    rt: &'a gort::Runtime,
 }
 
-/// [`time_in_goroutine`] with tracing on (started before the timing starts,
-/// stopped after it ends).
 #[cfg(feature = "trace")]
-pub(crate) fn time_in_goroutine_traced<F>(
-    rt: &gort::Runtime,
-    how: Tracing,
-    iters: u64,
-    body: F,
-) -> Duration
-where
-    F: FnOnce(u64) + Send + 'static,
-{
-    rt.block_on(move || {
-        traced(how, move || {
-            let start = Instant::now();
-            body(iters);
-            start.elapsed()
-        })
-    })
+impl Tracing {
+    /// Starts tracing from a goroutine of `rt` (`gort::trace` starts and
+    /// stops from goroutines only).
+    pub(crate) fn start(self, rt: &gort::Runtime) -> TraceSession<'_> {
+        let cfg = gort::trace::Config::default().stacks(matches!(self, Tracing::Default));
+        if let Err(e) = rt.block_on(move || gort::trace::start_with(std::io::sink(), cfg)) {
+            panic!("cannot start tracing: {e:?}");
+        }
+        TraceSession { rt }
+    }
+}
+
+#[cfg(feature = "trace")]
+impl Drop for TraceSession<'_> {
+    fn drop(&mut self) {
+        if let Err(e) = self.rt.block_on(gort::trace::stop) {
+            if !std::thread::panicking() {
+                panic!("cannot stop tracing: {e:?}");
+            }
+        }
+    }
 }
 
 /// Times `iters` calls of `next()` on an endless sequence, in one goroutine,
