@@ -14,15 +14,19 @@ import (
 	"testing"
 )
 
-// withTrace runs body as sub-benchmarks trace=off and trace=on.
+// withTrace runs body as sub-benchmarks trace=off and trace=on; trace.Start
+// and trace.Stop stay outside the timing.
 func withTrace(b *testing.B, body func(b *testing.B)) {
 	b.Run("trace=off", body)
 	b.Run("trace=on", func(b *testing.B) {
+		b.StopTimer()
 		if err := trace.Start(io.Discard); err != nil {
 			b.Fatalf("trace.Start: %v", err)
 		}
-		defer trace.Stop()
+		b.StartTimer()
 		body(b)
+		b.StopTimer()
+		trace.Stop()
 	})
 }
 
