@@ -14,7 +14,7 @@ fn files(dir: &Path, ext: Option<&str>) -> Vec<PathBuf> {
     let mut v: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.expect("dir entry").path())
-        .filter(|p| ext.map_or(true, |x| p.extension().is_some_and(|e| e == x)))
+        .filter(|p| ext.is_none_or(|x| p.extension().is_some_and(|e| e == x)))
         .collect();
     v.sort();
     v
