@@ -42,8 +42,8 @@ fn main() {
         .nth(1)
         .unwrap_or_else(|| "iter_pull.trace".into());
     let out = std::fs::File::create(&path).unwrap_or_else(|e| panic!("cannot create {path}: {e}"));
-    let (looped, bounced) = gort::run(move || {
-        tracing::start(out);
+    let (looped, bounced, stats) = gort::run(move || {
+        gort::trace::start(std::io::BufWriter::new(out)).expect("start tracing");
         // A simple pull loop.
         let it = pull_range(100);
         let looped = std::iter::from_fn(|| it.next()).count();
@@ -56,22 +56,15 @@ fn main() {
         let a = gort::go(move || bouncer(Some(pull_range(100)), from_b, to_b, wa));
         let b = gort::go(move || bouncer(None, from_a, to_a, wb));
         wg.wait();
-        tracing::stop();
-        (looped, [a, b].map(|h| (h.id(), h.join().unwrap())))
+        let stats = gort::trace::stop().expect("write the trace");
+        (looped, [a, b].map(|h| (h.id(), h.join().unwrap())), stats)
     });
     let [(ga, na), (gb, nb)] = bounced;
     println!(
         "pulled {looped} values in a loop, then {na} on goroutine {ga} and {nb} on goroutine {gb}"
     );
-    println!("trace: {path}");
-}
-
-/// TRACING SHIM, to be replaced by `gort::trace::start(out)` and
-/// `gort::trace::stop()` once `gort::trace` lands. Until then: no trace.
-mod tracing {
-    pub(crate) fn start(_out: std::fs::File) {
-        eprintln!("iter_pull: gort::trace is not available yet; the trace file stays empty");
-    }
-
-    pub(crate) fn stop() {}
+    println!(
+        "trace: {path}: {} events, {} bytes, {} generation(s)",
+        stats.events, stats.bytes, stats.generations
+    );
 }

@@ -41,14 +41,29 @@ impl<T> Slot<T> {
         self.waiter.clone()
     }
 
-    fn wait(&self, reason: WaitReason) -> u8 {
-        loop {
+    /// Parks until the slot completes. On a channel made outside the
+    /// runtime, a plain thread may complete it, so the wait does not count
+    /// towards deadlock detection.
+    fn wait(&self, reason: WaitReason, external: bool) -> u8 {
+        let shared = if external {
+            crate::api::running().map(|(w, _)| w.shared.clone())
+        } else {
+            None
+        };
+        if let Some(sh) = &shared {
+            sh.external_blocked.fetch_add(1, SeqCst);
+        }
+        let r = loop {
             let s = self.state.load(Acquire);
             if s != WAITING {
-                return s;
+                break s;
             }
             park::park(reason);
+        };
+        if let Some(sh) = &shared {
+            sh.external_blocked.fetch_sub(1, SeqCst);
         }
+        r
     }
 }
 
@@ -63,6 +78,8 @@ struct State<T> {
 
 struct Chan<T> {
     cap: usize,
+    /// Created outside any goroutine: plain threads may use it.
+    external: bool,
     state: Mutex<State<T>>,
 }
 
@@ -127,6 +144,11 @@ impl<T> fmt::Debug for TrySendError<T> {
 /// Creates a channel with room for `cap` values; `cap = 0` is an unbuffered
 /// channel where every send waits for its receiver (Go's `make(chan T)`).
 ///
+/// Both halves work from goroutines and from plain threads (which block their
+/// thread). Goroutines blocked on a channel created outside any goroutine do
+/// not count towards deadlock detection, since a plain thread may complete
+/// their operation at any time.
+///
 /// ```
 /// gort::run(|| {
 ///     let (tx, rx) = gort::chan::<i32>(0);
@@ -142,6 +164,7 @@ impl<T> fmt::Debug for TrySendError<T> {
 pub fn chan<T: Send>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         cap,
+        external: crate::api::running().is_none(),
         state: Mutex::new(State {
             buf: VecDeque::with_capacity(cap.min(1024)),
             closed: false,
@@ -180,7 +203,7 @@ impl<T> Sender<T> {
         let slot = Slot::new(Some(v));
         s.sendq.push_back(slot.clone());
         drop(s);
-        match slot.wait(WaitReason::ChanSend) {
+        match slot.wait(WaitReason::ChanSend, self.chan.external) {
             DONE => Ok(()),
             _ => match slot.value.lock().take() {
                 Some(v) => Err(SendError(v)),
@@ -281,7 +304,7 @@ impl<T> Receiver<T> {
         let slot = Slot::new(None);
         s.recvq.push_back(slot.clone());
         drop(s);
-        match slot.wait(WaitReason::ChanReceive) {
+        match slot.wait(WaitReason::ChanReceive, self.chan.external) {
             DONE => slot.value.lock().take(),
             _ => None,
         }

@@ -389,6 +389,21 @@ impl<T> Pull<T> {
         )
     }
 
+    fn require_goroutine(what: &str) {
+        if crate::api::running().is_none() {
+            panic!("gort::iter::Pull::{what} called outside a goroutine (the sequence runs as a coroutine of the caller)");
+        }
+    }
+
+    /// Switches to the sequence's coroutine and back.
+    #[inline(always)]
+    fn switch(&self) {
+        if coroutine::coroswitch(NonNull::from(&self.inner().link)) == Resume::Cancel {
+            // The caller is being unwound (runtime shutdown).
+            panic::resume_unwind(Box::new(Cancelled));
+        }
+    }
+
     /// Runs the sequence until it yields its next value.
     ///
     /// Returns `None` once the sequence has returned or the `Pull` was
@@ -401,10 +416,9 @@ impl<T> Pull<T> {
     #[inline]
     #[allow(clippy::should_implement_trait)]
     pub fn next(&self) -> Option<T> {
+        Self::require_goroutine("next");
         let inner = self.inner();
-        match inner.core.next(|| {
-            coroutine::coroswitch(NonNull::from(&inner.link));
-        }) {
+        match inner.core.next(|| self.switch()) {
             Ok((v, None)) => v,
             Ok((_, Some(p))) => panic::resume_unwind(p),
             Err(_) => Self::overlap("next"),
@@ -418,13 +432,11 @@ impl<T> Pull<T> {
     /// If the sequence panics while finishing (the panic continues here), or
     /// on overlapping calls as for [`next`](Pull::next).
     pub fn stop(&self) {
+        Self::require_goroutine("stop");
         let inner = self.inner();
-        let r = inner.core.stop(
-            || inner.link.coro_alive(),
-            || {
-                coroutine::coroswitch(NonNull::from(&inner.link));
-            },
-        );
+        let r = inner
+            .core
+            .stop(|| inner.link.coro_alive(), || self.switch());
         match r {
             Ok(None) => {}
             Ok(Some(p)) => panic::resume_unwind(p),

@@ -102,7 +102,7 @@ impl Runtime {
         }
         self.shared.push_global(std::iter::once(t));
         let deadlock = loop {
-            if slot.is_done() {
+            if slot.wake_thread_on_complete() {
                 break false;
             }
             {
@@ -148,7 +148,9 @@ impl Runtime {
 impl Drop for Runtime {
     fn drop(&mut self) {
         let shared = &self.shared;
-        crate::sched::RUNTIMES.lock().retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(shared)));
+        crate::sched::RUNTIMES
+            .lock()
+            .retain(|w| !std::ptr::eq(w.as_ptr(), Arc::as_ptr(shared)));
         shared.shutting_down.store(true, Release);
         let threads = {
             let mut s = shared.sched.lock();
@@ -175,17 +177,25 @@ impl Drop for Runtime {
         for p in shared.procs.iter() {
             // SAFETY: every M has exited, so no thread holds this P.
             let l = unsafe { p.local() };
-            tasks.extend(l.runnext.take());
+            tasks.extend(p.runnext.take());
             while let Some(t) = l.queue.pop() {
                 tasks.push(t);
             }
             tasks.extend(p.registry.lock().drain(..).filter_map(|w| w.upgrade()));
         }
         tasks.extend(shared.orphans.lock().drain(..).filter_map(|w| w.upgrade()));
-        for t in &tasks {
-            // SAFETY: no M runs any goroutine any more.
-            unsafe { t.cancel() };
+        // Unwinding one goroutine can wake another (a dropped Sender closes
+        // its channel), which queues it again: repeat until nothing is left.
+        loop {
+            for t in &tasks {
+                // SAFETY: no M runs any goroutine any more.
+                unsafe { t.cancel() };
+            }
+            tasks.clear();
+            tasks.extend(shared.sched.lock().global.drain(..));
+            if tasks.is_empty() {
+                break;
+            }
         }
-        drop(tasks);
     }
 }

@@ -110,6 +110,10 @@ impl Coro {
     {
         let inner = Coroutine::with_stack(stack, move |y: &Yielder<Resume, Req>, first: Resume| {
             set_yielder(y as *const _);
+            if first == Resume::Cancel {
+                // Cancelled before it ever ran: finish without running `body`.
+                return;
+            }
             // The body handles its own panics; only a cancellation reaches here.
             let r = panic::catch_unwind(AssertUnwindSafe(|| body(first)));
             if let Err(payload) = r {
@@ -130,11 +134,6 @@ impl Coro {
             CoroutineResult::Yield(req) => Some(req),
             CoroutineResult::Return(()) => None,
         }
-    }
-
-    /// Whether the coroutine has run at least once.
-    pub(crate) fn started(&self) -> bool {
-        self.inner.started()
     }
 
     /// Whether the coroutine finished.

@@ -22,7 +22,7 @@ pub(crate) mod sysmon;
 pub(crate) mod worker;
 
 use crate::coro::StackPool;
-use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::task::TaskRef;
 use crossbeam_utils::sync::Unparker;
@@ -95,6 +95,9 @@ pub(crate) struct Shared {
     pub(crate) nspinning: AtomicUsize,
     /// Goroutines inside `gort::syscall`.
     pub(crate) in_syscall: AtomicUsize,
+    /// Goroutines blocked on channels made outside the runtime (a plain
+    /// thread may wake them): no deadlock while any exist.
+    pub(crate) external_blocked: AtomicUsize,
     /// Live goroutines (created, not yet finished).
     pub(crate) live: AtomicUsize,
     /// Length hint of the global queue, readable without the lock.
@@ -143,6 +146,7 @@ impl Shared {
             npidle: AtomicUsize::new(procs),
             nspinning: AtomicUsize::new(0),
             in_syscall: AtomicUsize::new(0),
+            external_blocked: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
             global_len: AtomicUsize::new(0),
             timers: sysmon::Timers::default(),
@@ -186,9 +190,13 @@ impl Shared {
     /// looking (Go's `wakep`).
     #[inline]
     pub(crate) fn wakep(self: &Arc<Self>) {
-        // SeqCst: pairs with the idle path's SeqCst increment of `npidle`
-        // followed by its re-check of every run queue (a Dekker handshake:
-        // either we see the idle P, or it sees our queued work).
+        // SeqCst fence: the Dekker handshake with `Worker::go_idle`. Our
+        // queue store (release) must not be reordered after these loads,
+        // and its fence pairs with the idle path's fence between its
+        // `npidle` increment and its re-check of the queues: either we see
+        // the idle P, or it sees our queued work (the loom model
+        // `loom_idle_m_wakep_vs_go_idle_no_lost_wakeup` checks both fences).
+        fence(SeqCst);
         if self.npidle.load(SeqCst) == 0 || self.nspinning.load(SeqCst) != 0 {
             return;
         }
@@ -240,7 +248,10 @@ impl Shared {
         if s.nidle < s.nworkers || !s.global.is_empty() {
             return;
         }
-        if self.in_syscall.load(SeqCst) != 0 || self.timers.pending() != 0 {
+        if self.in_syscall.load(SeqCst) != 0
+            || self.timers.pending() != 0
+            || self.external_blocked.load(SeqCst) != 0
+        {
             return;
         }
         if self.procs.iter().any(|p| p.has_work_hint()) {

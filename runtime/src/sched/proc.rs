@@ -13,7 +13,7 @@
 
 use super::queue::{self, Local, Steal};
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{AtomicU64, AtomicU8, Ordering::*};
+use crate::loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering::*};
 use crate::loom::sync::Mutex;
 use crate::task::TaskRef;
 
@@ -25,12 +25,50 @@ pub(crate) const SYSCALL: u8 = 2;
 #[derive(Debug)]
 pub(crate) struct ProcLocal {
     pub(crate) queue: Local<TaskRef>,
-    pub(crate) runnext: Option<TaskRef>,
     /// Scheduling decisions made on this P (for the global-queue fairness check).
     pub(crate) tick: u32,
     /// Consecutive picks from `runnext` (bounded, so a ping-pong pair cannot
     /// starve the rest of the queue).
     pub(crate) runnext_streak: u32,
+}
+
+/// The `runnext` slot: the goroutine to run next on this P. The holder puts
+/// and takes with `swap`; an idle P may steal it the same way, so exactly one
+/// side gets a queued goroutine.
+#[derive(Debug, Default)]
+pub(crate) struct RunNext(AtomicPtr<crate::task::Task>);
+
+impl RunNext {
+    pub(crate) fn is_some(&self) -> bool {
+        !self.0.load(Relaxed).is_null()
+    }
+
+    /// Puts `t`; returns the goroutine it displaced.
+    pub(crate) fn replace(&self, t: TaskRef) -> Option<TaskRef> {
+        // AcqRel: release publishes `t` to whoever takes it; acquire pairs
+        // with the release of the displaced one.
+        let old = self.0.swap(std::sync::Arc::into_raw(t).cast_mut(), AcqRel);
+        // SAFETY: non-null pointers in the slot come from `Arc::into_raw`
+        // and the swap made us their only owner.
+        (!old.is_null()).then(|| unsafe { std::sync::Arc::from_raw(old) })
+    }
+
+    /// Takes the goroutine, if any.
+    pub(crate) fn take(&self) -> Option<TaskRef> {
+        if self.0.load(Relaxed).is_null() {
+            return None;
+        }
+        // AcqRel: see `replace`.
+        let old = self.0.swap(std::ptr::null_mut(), AcqRel);
+        // SAFETY: as in `replace`.
+        (!old.is_null()).then(|| unsafe { std::sync::Arc::from_raw(old) })
+    }
+}
+
+impl Drop for RunNext {
+    fn drop(&mut self) {
+        drop(self.take());
+    }
 }
 
 /// A P.
@@ -46,6 +84,7 @@ pub(crate) struct Proc {
     /// trace's `ProcSteal`); read by the M that acquires the P next.
     pub(crate) stolen_from: AtomicU64,
     pub(crate) steal: Steal<TaskRef>,
+    pub(crate) runnext: RunNext,
     local: UnsafeCell<ProcLocal>,
     /// Weak references to goroutines created on this P (for shutdown and
     /// trace status enumeration); compacted as it grows.
@@ -80,9 +119,9 @@ impl Proc {
             syscall_m: AtomicU64::new(0),
             stolen_from: AtomicU64::new(0),
             steal,
+            runnext: RunNext::default(),
             local: UnsafeCell::new(ProcLocal {
                 queue: q,
-                runnext: None,
                 tick: 0,
                 runnext_streak: 0,
             }),
@@ -106,7 +145,7 @@ impl Proc {
 
     /// Whether the P has queued work (a snapshot, for any thread).
     pub(crate) fn has_work_hint(&self) -> bool {
-        !self.steal.is_empty()
+        !self.steal.is_empty() || self.runnext.is_some()
     }
 
     /// Records a goroutine created on this P.

@@ -20,7 +20,7 @@ use super::{Handoff, Shared, WorkerHandle};
 use crate::coro::{Req, Resume};
 use crate::coroutine::CoroLink;
 use crate::hooks as tr;
-use crate::loom::sync::atomic::Ordering::*;
+use crate::loom::sync::atomic::{fence, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use crate::park;
 use crate::task::state::{transition, Status, WaitReason};
@@ -151,6 +151,10 @@ impl Worker {
                 return;
             }
             if self.locked.get() {
+                if self.shared.shutting_down.load(Acquire) {
+                    self.release_p(false);
+                    return;
+                }
                 // Our wired goroutine is blocked or queued: wait for it.
                 self.release_p(true);
                 self.locked_wait();
@@ -218,6 +222,7 @@ impl Worker {
     }
 
     fn find_local_or_global(&self) -> Option<TaskRef> {
+        let p = self.proc()?;
         let check_global = self
             .with_local(|l| {
                 l.tick = l.tick.wrapping_add(1);
@@ -230,15 +235,17 @@ impl Worker {
             }
         }
         let local = self.with_local(|l| {
-            if l.runnext.is_some() && l.runnext_streak < RUNNEXT_STREAK_MAX {
-                l.runnext_streak += 1;
-                return l.runnext.take();
+            if l.runnext_streak < RUNNEXT_STREAK_MAX {
+                if let Some(t) = p.runnext.take() {
+                    l.runnext_streak += 1;
+                    return Some(t);
+                }
             }
             l.runnext_streak = 0;
             if let Some(t) = l.queue.pop() {
                 return Some(t);
             }
-            l.runnext.take()
+            p.runnext.take()
         });
         if let Some(Some(t)) = local {
             return Some(t);
@@ -299,7 +306,7 @@ impl Worker {
             self.shared.nspinning.fetch_add(1, SeqCst);
         }
         let start = fastrand(n);
-        for _round in 0..4 {
+        for round in 0..4 {
             for i in 0..n {
                 let victim = (start + i) % n;
                 if victim == me {
@@ -312,6 +319,14 @@ impl Worker {
                 let got = self.with_local(|l| v.steal.steal_into(&mut l.queue));
                 if let Some(Stolen::Got(t)) = got {
                     return Some(t);
+                }
+                // Last round: take the victim's `runnext` too (as Go does),
+                // so a goroutine woken or spawned by a busy one cannot be
+                // stranded while this P idles.
+                if round == 3 && v.steal.is_empty() {
+                    if let Some(t) = v.runnext.take() {
+                        return Some(t);
+                    }
                 }
             }
         }
@@ -347,7 +362,9 @@ impl Worker {
         self.shared.check_deadlock(&mut s);
         drop(s);
         // Re-check the queues after announcing the idle P: a goroutine queued
-        // just before (whose waker saw no idle P) must not be stranded.
+        // just before (whose waker saw no idle P) must not be stranded. The
+        // fence pairs with the one in `Shared::wakep`.
+        fence(SeqCst);
         let work = self.shared.procs.iter().any(|p| p.has_work_hint())
             || self.shared.global_len.load(SeqCst) > 0;
         if work {
@@ -450,9 +467,6 @@ impl Worker {
             if let Some(h) = self.handle.handoff.lock().take() {
                 self.acquire_p(h.p);
                 self.spinning.set(h.spinning);
-                let mut s = self.shared.sched.lock();
-                s.nidle -= 1;
-                drop(s);
                 if let Some(t) = h.task {
                     self.next.set(Some(t));
                     return;
@@ -475,19 +489,22 @@ impl Worker {
         if self.spinning.replace(false) {
             self.shared.nspinning.fetch_sub(1, SeqCst);
         }
-        let s = self.shared.sched.lock();
+        let mut s = self.shared.sched.lock();
         let Some(h) = s.handles.get(&worker).cloned() else {
             // The wired M is gone (cannot happen while its goroutine lives).
             drop(s);
             crate::fatal("a goroutine is wired to an M that no longer exists");
         };
-        drop(s);
+        // The wired M stops counting as idle now, under the lock, so a
+        // deadlock check in between cannot see every M idle.
+        s.nidle -= 1;
         self.shared.procs[pid].status.store(proc::RUNNING, Release);
         *h.handoff.lock() = Some(Handoff {
             p: pid,
             task: Some(t),
             spinning: false,
         });
+        drop(s);
         h.unparker.unpark();
     }
 
@@ -650,11 +667,10 @@ impl Worker {
         tr::go_unblock(self, &t);
         transition(&t, Status::Runnable, WaitReason::Unspecified);
         let mut overflow = Vec::new();
-        self.with_local(|l| {
-            if let Some(old) = l.runnext.replace(t) {
-                l.queue.push_back(old, &mut |b| overflow.extend(b));
-            }
-        });
+        let p = &self.shared.procs[self.p.get().unwrap_or_default()];
+        if let Some(old) = p.runnext.replace(t) {
+            self.with_local(|l| l.queue.push_back(old, &mut |b| overflow.extend(b)));
+        }
         if !overflow.is_empty() {
             self.shared.push_global(overflow);
         }
@@ -663,20 +679,15 @@ impl Worker {
 
     /// Queues a new goroutine on this P (Go puts it in `runnext` too).
     pub(crate) fn spawn(&self, t: TaskRef) {
-        if let Some(p) = self.proc() {
-            p.register(&t);
-        }
-        let mut overflow = Vec::new();
-        let queued = self.with_local(|l| {
-            if let Some(old) = l.runnext.replace(t.clone()) {
-                l.queue.push_back(old, &mut |b| overflow.extend(b));
-            }
-        });
-        if queued.is_none() {
+        let Some(p) = self.proc() else {
             self.shared.push_global(std::iter::once(t));
             return;
+        };
+        p.register(&t);
+        let mut overflow = Vec::new();
+        if let Some(old) = p.runnext.replace(t) {
+            self.with_local(|l| l.queue.push_back(old, &mut |b| overflow.extend(b)));
         }
-        drop(t);
         if !overflow.is_empty() {
             self.shared.push_global(overflow);
         }

@@ -34,6 +34,17 @@ impl<T> JoinSlot<T> {
         }
     }
 
+    /// Registers the calling thread to be unparked on completion; true if
+    /// the result is already in.
+    pub(crate) fn wake_thread_on_complete(&self) -> bool {
+        let mut s = self.state.lock();
+        if s.0.is_some() {
+            return true;
+        }
+        s.1 = Some(Waiter::Thread(std::thread::current()));
+        false
+    }
+
     pub(crate) fn is_done(&self) -> bool {
         self.done.load(Acquire)
     }

@@ -161,7 +161,7 @@ impl Task {
         let Some(mut c) = (unsafe { self.with_coro(|c| c.take()) }) else {
             return;
         };
-        if c.started() && !c.done() {
+        if !c.done() {
             if std::thread::panicking() {
                 // Resuming while unwinding would corrupt this thread's panic
                 // state: leak the stack rather than risk that.
