@@ -27,6 +27,17 @@ fn emit(c: &mut Criterion) {
     let (p, g, other): (&'static ProcTrace, &'static GoTrace, &'static GoTrace) =
         (Box::leak(Box::new(p)), Box::leak(Box::new(g)), Box::leak(Box::new(other)));
 
+    // The floor of any timestamped event on this machine: one clock read.
+    let mut base = c.benchmark_group("baseline");
+    base.throughput(Throughput::Elements(1));
+    #[cfg(target_arch = "x86_64")]
+    base.bench_function("rdtsc", |b| {
+        // SAFETY: `rdtsc` exists on every x86-64 CPU and has no memory effects.
+        b.iter(|| black_box(unsafe { std::arch::x86_64::_rdtsc() }))
+    });
+    base.bench_function("instant_now", |b| b.iter(|| black_box(std::time::Instant::now())));
+    base.finish();
+
     let mut off = c.benchmark_group("tracing_off");
     off.throughput(Throughput::Elements(1));
     off.bench_function("go_unblock", |b| {

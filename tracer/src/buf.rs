@@ -18,6 +18,8 @@
 //! The size field is reserved when the batch opens and patched by
 //! [`TraceBuf::finish`], so the payload never moves.
 
+#![deny(unsafe_code)]
+
 use crate::wire::limits::PADDED_SIZE_BYTES;
 use crate::wire::varint::{padded_uvarint, put_uvarint, MAX_VARINT_BYTES};
 use crate::wire::EventType;
@@ -118,8 +120,14 @@ impl TraceBuf {
         dst[0] = head;
         let mut at = 1;
         for &v in nums {
-            // The slice holds MAX_VARINT_BYTES per number, so this never fails.
-            at += put_uvarint(&mut dst[at..], v).unwrap_or(0);
+            // Most numbers (deltas, IDs, sequence numbers) take one byte.
+            if v < 0x80 {
+                dst[at] = v as u8;
+                at += 1;
+            } else {
+                // The slice holds MAX_VARINT_BYTES per number, so this never fails.
+                at += put_uvarint(&mut dst[at..], v).unwrap_or(0);
+            }
         }
         self.pos += at;
         true

@@ -59,6 +59,12 @@
 //! (advance protocol), `sink` (ordered output thread), `clock`, `session`.
 //! Shared state comes from the `loom` shim so the protocols can be model
 //! checked with `--cfg loom`.
+//!
+//! `unsafe` appears only where the protocols need it, each block with its
+//! argument: `locker` (the unsynchronised enabled flag), `registry` (per-M
+//! buffers reached by the advancer), `session` (the `unsafe fn` entry points
+//! that write the flag with the world stopped), `clock` (`rdtsc`, `cpuid`)
+//! and the `loom` shim. Every other module denies it.
 
 pub mod wire;
 

@@ -3,6 +3,8 @@
 //! The tracer's state is process-global; tests that touch it (sessions, the
 //! shared string and stack tables) hold [`serial`] so they run one at a time.
 
+#[cfg(loom)]
+mod loom_seqlock;
 #[cfg(not(loom))]
 mod seqlock;
 
