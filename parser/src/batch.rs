@@ -147,17 +147,20 @@ impl VarintFail {
 /// over a byte reader; returns the value and its length.
 #[inline(always)]
 pub(crate) fn read_uvarint(buf: &[u8]) -> std::result::Result<(u64, usize), VarintFail> {
-    match buf.first() {
-        Some(&b) if b < 0x80 => Ok((u64::from(b), 1)),
+    match *buf {
+        [b0, ..] if b0 < 0x80 => Ok((u64::from(b0), 1)),
+        [b0, b1, ..] if b1 < 0x80 => Ok((u64::from(b0 & 0x7f) | u64::from(b1) << 7, 2)),
         _ => read_uvarint_long(buf),
     }
 }
 
-/// [`read_uvarint`] for values of more than one byte.
+/// [`read_uvarint`] for values of three bytes or more, and for errors.
 #[inline(never)]
 fn read_uvarint_long(buf: &[u8]) -> std::result::Result<(u64, usize), VarintFail> {
     let mut v: u64 = 0;
-    for (i, &b) in buf.iter().enumerate().take(MAX_VARINT_BYTES) {
+    let mut i = 0;
+    while i < buf.len() && i < MAX_VARINT_BYTES {
+        let b = buf[i];
         if b < 0x80 {
             if i == MAX_VARINT_BYTES - 1 && b > 1 {
                 return Err(VarintFail::Overflow);
@@ -165,8 +168,9 @@ fn read_uvarint_long(buf: &[u8]) -> std::result::Result<(u64, usize), VarintFail
             return Ok((v | (u64::from(b) << (7 * i)), i + 1));
         }
         v |= u64::from(b & 0x7f) << (7 * i);
+        i += 1;
     }
-    if buf.len() >= MAX_VARINT_BYTES {
+    if i == MAX_VARINT_BYTES {
         Err(VarintFail::Overflow)
     } else if buf.is_empty() {
         Err(VarintFail::Eof)
@@ -503,6 +507,14 @@ mod tests {
 
     #[test]
     fn varints_match_go() {
+        for v in [0, 1, 127, 128, 300, 16383, 16384, 1 << 40, u64::MAX] {
+            let mut enc = Vec::new();
+            gort_tracer::wire::varint::write_uvarint(&mut enc, v);
+            assert_eq!(read_uvarint(&enc), Ok((v, enc.len())), "{v}");
+            enc.push(0x55);
+            assert_eq!(read_uvarint(&enc), Ok((v, enc.len() - 1)), "{v}");
+            assert!(read_uvarint(&enc[..enc.len() - 2]).is_err(), "{v}");
+        }
         assert_eq!(read_uvarint(&[]), Err(VarintFail::Eof));
         assert_eq!(read_uvarint(&[0x80]), Err(VarintFail::Truncated));
         assert_eq!(read_uvarint(&[0xff; 10]), Err(VarintFail::Overflow));

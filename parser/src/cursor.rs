@@ -37,6 +37,54 @@ static SPECS: [Option<&'static Spec>; 256] = {
     t
 };
 
+/// Event types by number (a table load instead of `EventType::from_u8`).
+static TYPES: [Option<EventType>; 256] = {
+    let mut t = [None; 256];
+    let mut i = 0;
+    while i < EventType::ALL.len() {
+        t[EventType::ALL[i] as usize] = Some(EventType::ALL[i]);
+        i += 1;
+    }
+    t
+};
+
+/// Per event type, the argument positions (after `dt`) holding stack IDs and
+/// string IDs; [`NO_ARG`] marks an unused entry.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct IdArgs {
+    pub(crate) stacks: [u8; 2],
+    pub(crate) strings: [u8; 2],
+}
+
+/// An unused [`IdArgs`] entry.
+pub(crate) const NO_ARG: u8 = u8::MAX;
+
+/// [`IdArgs`] of every event type, indexed by type number.
+pub(crate) static ID_ARGS: [IdArgs; 256] = {
+    let none = IdArgs {
+        stacks: [NO_ARG; 2],
+        strings: [NO_ARG; 2],
+    };
+    let mut t = [none; 256];
+    let mut i = 0;
+    while i < EventType::ALL.len() {
+        let e = EventType::ALL[i];
+        let s = e.spec();
+        let mut k = 0;
+        while k < s.stack_ids.len() && k < 2 {
+            t[e as usize].stacks[k] = (s.stack_ids[k] - 1) as u8;
+            k += 1;
+        }
+        k = 0;
+        while k < s.string_ids.len() && k < 2 {
+            t[e as usize].strings[k] = (s.string_ids[k] - 1) as u8;
+            k += 1;
+        }
+        i += 1;
+    }
+    t
+};
+
 /// The spec of `t` (table lookup).
 #[inline]
 pub(crate) fn spec_of(t: EventType) -> &'static Spec {
@@ -122,7 +170,11 @@ impl Cursor {
     }
 
     /// Decodes the next event into `self.ev`; false when none is left.
-    pub(crate) fn advance(&mut self, storage: &[u8], freq: Frequency) -> Result<bool> {
+    pub(crate) fn advance(
+        &mut self,
+        storage: &[u8],
+        freq: Frequency,
+    ) -> std::result::Result<bool, Box<Error>> {
         loop {
             let Some(b) = self.batches.get(self.idx) else {
                 return Ok(false);
@@ -140,8 +192,10 @@ impl Cursor {
         }
         let data = b.data(storage).get(self.off..).unwrap_or(&[]);
         let (n, dt) = decode_timed(data, &mut self.ev).map_err(|e| {
-            e.on_thread(self.m.0)
-                .at_offset(b.offset + (self.off as u64))
+            Box::new(
+                e.on_thread(self.m.0)
+                    .at_offset(b.offset + (self.off as u64)),
+            )
         })?;
         self.ev.time = freq.to_ns(dt).wrapping_add(self.last_ts);
         self.last_ts = self.ev.time;
@@ -161,7 +215,7 @@ fn decode_timed(data: &[u8], ev: &mut BaseEvent) -> Result<(usize, u64)> {
         ));
     };
     let spec = SPECS[t as usize];
-    let (typ, spec) = match (EventType::from_u8(t), spec) {
+    let (typ, spec) = match (TYPES[t as usize], spec) {
         (Some(typ), Some(spec)) if spec.timed => (typ, spec),
         _ if t > 136 => {
             return Err(Error::new(
@@ -182,12 +236,12 @@ fn decode_timed(data: &[u8], ev: &mut BaseEvent) -> Result<(usize, u64)> {
     n += k;
     ev.typ = typ;
     ev.args = [0; MAX_ARGS];
-    let count = spec.args.len() - 1;
-    for a in ev.args.iter_mut().take(count) {
-        let (v, k) = read_uvarint(data.get(n..).unwrap_or(&[]))
+    let count = (spec.args.len() - 1).min(MAX_ARGS);
+    for k in 0..count {
+        let (v, len) = read_uvarint(data.get(n..).unwrap_or(&[]))
             .map_err(|_| Error::new(ErrorKind::BadVarint, "found invalid uvarint"))?;
-        *a = v;
-        n += k;
+        ev.args[k] = v;
+        n += len;
     }
     Ok((n, dt))
 }
@@ -195,7 +249,9 @@ fn decode_timed(data: &[u8], ev: &mut BaseEvent) -> Result<(usize, u64)> {
 /// Cursors with a pending event, as a binary min-heap on time.
 #[derive(Debug, Default)]
 pub(crate) struct Frontier {
-    heap: Vec<Cursor>,
+    /// Boxed, so that sifting moves pointers rather than whole cursors.
+    #[allow(clippy::vec_box)]
+    heap: Vec<Box<Cursor>>,
 }
 
 impl Frontier {
@@ -214,12 +270,12 @@ impl Frontier {
     /// The cursor at heap position `i`.
     #[inline]
     pub(crate) fn get_mut(&mut self, i: usize) -> Option<&mut Cursor> {
-        self.heap.get_mut(i)
+        self.heap.get_mut(i).map(|c| &mut **c)
     }
 
     /// All cursors, in heap order.
-    pub(crate) fn cursors(&self) -> &[Cursor] {
-        &self.heap
+    pub(crate) fn cursors(&self) -> impl Iterator<Item = &Cursor> + '_ {
+        self.heap.iter().map(|c| &**c)
     }
 
     /// The earliest pending time.
@@ -230,7 +286,7 @@ impl Frontier {
 
     /// Adds a cursor whose event is loaded.
     pub(crate) fn push(&mut self, c: Cursor) {
-        self.heap.push(c);
+        self.heap.push(Box::new(c));
         self.sift_up(self.heap.len() - 1);
     }
 
@@ -317,7 +373,7 @@ mod tests {
         }
         let mut order = Vec::new();
         while !f.is_empty() {
-            let c = &f.cursors()[0];
+            let c = f.cursors().next().expect("non-empty");
             order.push((c.ev.time, c.m.0));
             f.remove(0);
         }
@@ -333,7 +389,24 @@ mod tests {
             c.ev.time = 7;
         }
         f.update(0);
-        assert_eq!(f.cursors()[0].m, ThreadId(1));
+        assert_eq!(f.cursors().next().map(|c| c.m), Some(ThreadId(1)));
+    }
+
+    #[test]
+    fn id_argument_table_matches_the_specs() {
+        for &t in EventType::ALL {
+            let s = t.spec();
+            let a = ID_ARGS[t as usize];
+            let used = |v: &[u8; 2]| v.iter().filter(|&&i| i != NO_ARG).count();
+            assert_eq!(used(&a.stacks), s.stack_ids.len(), "{}", s.name);
+            assert_eq!(used(&a.strings), s.string_ids.len(), "{}", s.name);
+            for (k, &i) in s.stack_ids.iter().enumerate() {
+                assert_eq!(usize::from(a.stacks[k]) + 1, i);
+            }
+            for (k, &i) in s.string_ids.iter().enumerate() {
+                assert_eq!(usize::from(a.strings[k]) + 1, i);
+            }
+        }
     }
 
     #[test]

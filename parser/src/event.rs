@@ -15,7 +15,7 @@ use std::sync::Arc;
 
 use gort_tracer::wire::EventType;
 
-use crate::cursor::{spec_of, MAX_ARGS};
+use crate::cursor::{spec_of, ID_ARGS, MAX_ARGS, NO_ARG};
 use crate::order::state::{ps, SchedCtx};
 use crate::resources::{
     GoId, GoState, ProcId, ProcState, ResourceId, TaskId, ThreadId, Transition,
@@ -529,31 +529,40 @@ impl<'a> Event<'a> {
     }
 
     /// Checks that every string and stack ID the event uses is defined.
+    #[inline]
     pub(crate) fn check_ids(&self) -> crate::error::Result<()> {
         let Some(t) = self.typ else {
             return Ok(());
         };
-        let spec = spec_of(t);
-        for &i in spec.stack_ids {
-            let id = self.arg(i - 1);
+        let ids = &ID_ARGS[t as usize];
+        for &i in &ids.stacks {
+            if i == NO_ARG {
+                break;
+            }
+            let id = self.arg(usize::from(i));
             if !self.tables.has_stack(id) {
-                return Err(crate::error::Error::new(
-                    crate::error::ErrorKind::UnknownId,
-                    format!("found invalid stack ID {id} for event {}", spec.name),
-                ));
+                return Err(unknown_id("stack", id, t));
             }
         }
-        for &i in spec.string_ids {
-            let id = self.arg(i - 1);
+        for &i in &ids.strings {
+            if i == NO_ARG {
+                break;
+            }
+            let id = self.arg(usize::from(i));
             if !self.tables.has_string(id) {
-                return Err(crate::error::Error::new(
-                    crate::error::ErrorKind::UnknownId,
-                    format!("found invalid string ID {id} for event {}", spec.name),
-                ));
+                return Err(unknown_id("string", id, t));
             }
         }
         Ok(())
     }
+}
+
+#[cold]
+fn unknown_id(what: &str, id: u64, t: EventType) -> crate::error::Error {
+    crate::error::Error::new(
+        crate::error::ErrorKind::UnknownId,
+        format!("found invalid {what} ID {id} for event {}", t.name()),
+    )
 }
 
 impl fmt::Display for Event<'_> {

@@ -29,7 +29,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
 use crate::generation::read_generation;
 use crate::order::state::SchedCtx;
-use crate::order::{Ordering, Queued};
+use crate::order::Ordering;
 use crate::tables::{CpuSample, Tables};
 
 /// Reads a Go 1.22/1.23 execution trace and yields its events in order.
@@ -204,13 +204,20 @@ impl<'a> Reader<'a> {
             return false;
         };
         let (ctx, typ, time, args, task_type) = match out {
-            Out::Queued(q) => {
-                let task_type = if q.base.typ == gort_tracer::wire::EventType::UserTaskEnd {
+            Out::Queued => {
+                // Read the queued event in place (no intermediate copy).
+                let Some(q) = self.order.front() else {
+                    return false;
+                };
+                let (ctx, typ, time, args) = (q.ctx, q.base.typ, q.base.time, q.base.args);
+                let task_type = if typ == EventType::UserTaskEnd {
                     self.order.task_type.take()
                 } else {
                     None
                 };
-                (q.ctx, Some(q.base.typ), q.base.time, q.base.args, task_type)
+                let typ = Some(typ);
+                self.order.pop_front();
+                (ctx, typ, time, args, task_type)
             }
             Out::Sync => (SchedCtx::NONE, None, self.last_ts, [0; MAX_ARGS], None),
             Out::Sample(s) => {
@@ -247,8 +254,8 @@ impl<'a> Reader<'a> {
     }
 
     fn step(&mut self) -> Result<Option<Out>> {
-        if let Some(q) = self.order.next() {
-            return Ok(Some(Out::Queued(q)));
+        if self.order.has_next() {
+            return Ok(Some(Out::Queued));
         }
         if self.frontier.is_empty() && self.next_sample.is_none() {
             if !self.emitted_sync {
@@ -306,9 +313,9 @@ impl<'a> Reader<'a> {
                 .in_generation(self.gen));
             }
         }
-        match self.order.next() {
-            Some(q) => Ok(Some(Out::Queued(q))),
-            None => Err(Error::new(
+        match self.order.has_next() {
+            true => Ok(Some(Out::Queued)),
+            false => Err(Error::new(
                 ErrorKind::Stalled,
                 "an advanced event produced no output",
             )),
@@ -381,8 +388,8 @@ impl<'a> Reader<'a> {
 /// What one reader step produced.
 #[derive(Clone, Copy, Debug)]
 enum Out {
-    /// An event accepted by the ordering engine.
-    Queued(Queued),
+    /// An event accepted by the ordering engine, at the queue's front.
+    Queued,
     /// The end of the generation.
     Sync,
     /// A CPU sample.

@@ -73,7 +73,7 @@ pub(crate) fn go_f64_to_i64(f: f64) -> i64 {
 /// operands and the product are then exact in float64, so the result is
 /// the same as the float path's, only cheaper.
 #[derive(Clone, Copy, Debug, PartialEq)]
-pub(crate) struct Frequency(pub(crate) f64, u64);
+pub(crate) struct Frequency(pub(crate) f64, u64, u64);
 
 impl Frequency {
     /// From the wire value (clock units per second).
@@ -84,13 +84,15 @@ impl Frequency {
         } else {
             0
         };
-        Frequency(k, whole)
+        // Values below this convert exactly with an integer multiply.
+        let exact_below = (1u64 << 53).checked_div(whole).unwrap_or(0);
+        Frequency(k, whole, exact_below)
     }
 
     /// A clock value or delta in nanoseconds (float64 multiply, truncated).
     #[inline]
     pub(crate) fn to_ns(self, t: u64) -> i64 {
-        if self.1 != 0 && t < (1u64 << 53) / self.1 {
+        if t < self.2 {
             return (t * self.1) as i64;
         }
         go_f64_to_i64(t as f64 * self.0)

@@ -213,16 +213,26 @@ impl Ordering {
         self.queue.push(Queued { ctx, base });
     }
 
-    /// The next accepted event, if any.
+    /// True if an accepted event is waiting.
     #[inline]
-    pub(crate) fn next(&mut self) -> Option<Queued> {
-        let q = *self.queue.get(self.head)?;
+    pub(crate) fn has_next(&self) -> bool {
+        self.head < self.queue.len()
+    }
+
+    /// The next accepted event, if any, left in the queue.
+    #[inline]
+    pub(crate) fn front(&self) -> Option<&Queued> {
+        self.queue.get(self.head)
+    }
+
+    /// Drops the event at the front of the queue.
+    #[inline]
+    pub(crate) fn pop_front(&mut self) {
         self.head += 1;
-        if self.head == self.queue.len() {
+        if self.head >= self.queue.len() {
             self.queue.clear();
             self.head = 0;
         }
-        Some(q)
     }
 
     /// A listing of all goroutine, P, thread and GC state (for stall reports),
