@@ -14,18 +14,34 @@ use gort_tracer::wire::{GoStatus, ProcStatus};
 use gort_tracer::{acquire, Config, Frame, GoTrace, ProcTrace, ThreadTrace};
 
 static FRAMES: [Frame; 2] = [
-    Frame { pc: 0x4010, func: "bench.step", file: "/bench/emit.rs", line: 30 },
-    Frame { pc: 0x4000, func: "bench.main", file: "/bench/emit.rs", line: 20 },
+    Frame {
+        pc: 0x4010,
+        func: "bench.step",
+        file: "/bench/emit.rs",
+        line: 30,
+    },
+    Frame {
+        pc: 0x4000,
+        func: "bench.main",
+        file: "/bench/emit.rs",
+        line: 20,
+    },
 ];
 
 fn emit(c: &mut Criterion) {
     let m = ThreadTrace::register(1);
     let (p, g, other) = (ProcTrace::default(), GoTrace::default(), GoTrace::default());
     let ctx = |p: &'static ProcTrace, g: &'static GoTrace| {
-        (Some((0u64, p, ProcStatus::Running)), Some((1u64, g, GoStatus::Running)))
+        (
+            Some((0u64, p, ProcStatus::Running)),
+            Some((1u64, g, GoStatus::Running)),
+        )
     };
-    let (p, g, other): (&'static ProcTrace, &'static GoTrace, &'static GoTrace) =
-        (Box::leak(Box::new(p)), Box::leak(Box::new(g)), Box::leak(Box::new(other)));
+    let (p, g, other): (&'static ProcTrace, &'static GoTrace, &'static GoTrace) = (
+        Box::leak(Box::new(p)),
+        Box::leak(Box::new(g)),
+        Box::leak(Box::new(other)),
+    );
 
     // The floor of any timestamped event on this machine: one clock read.
     let mut base = c.benchmark_group("baseline");
@@ -35,7 +51,9 @@ fn emit(c: &mut Criterion) {
         // SAFETY: `rdtsc` exists on every x86-64 CPU and has no memory effects.
         b.iter(|| black_box(unsafe { std::arch::x86_64::_rdtsc() }))
     });
-    base.bench_function("instant_now", |b| b.iter(|| black_box(std::time::Instant::now())));
+    base.bench_function("instant_now", |b| {
+        b.iter(|| black_box(std::time::Instant::now()))
+    });
     base.finish();
 
     let mut off = c.benchmark_group("tracing_off");
@@ -51,7 +69,8 @@ fn emit(c: &mut Criterion) {
     off.finish();
 
     // SAFETY: this benchmark is the only user of the tracer.
-    unsafe { gort_tracer::start(Box::new(std::io::sink()), Config::default(), None) }.expect("start");
+    unsafe { gort_tracer::start(Box::new(std::io::sink()), Config::default(), None) }
+        .expect("start");
     let mut on = c.benchmark_group("tracing_on");
     on.throughput(Throughput::Elements(1));
     on.measurement_time(Duration::from_secs(3));

@@ -121,7 +121,7 @@ impl StackTable {
     }
 
     /// Number of entries.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn len(&self) -> usize {
         self.map.as_ref().map_or(0, HashMap::len)
     }

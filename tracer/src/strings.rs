@@ -82,7 +82,7 @@ impl StringTable {
     }
 
     /// Number of entries.
-    #[cfg(test)]
+    #[cfg(all(test, not(loom)))]
     pub(crate) fn len(&self) -> usize {
         self.map.as_ref().map_or(0, HashMap::len)
     }

@@ -2,6 +2,9 @@
 //! cycles over several generations, every trace checked by Go's own parser
 //! and validator, and event counts checked against what the simulation wrote.
 
+// The public API takes loom's `Arc` under `--cfg loom`; these tests use std.
+#![cfg(not(loom))]
+
 mod common;
 
 use std::path::PathBuf;

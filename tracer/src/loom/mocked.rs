@@ -70,7 +70,7 @@ pub(crate) mod cell {
 }
 
 pub(crate) mod thread {
-    pub(crate) use loom::thread::{yield_now, Builder, JoinHandle};
+    pub(crate) use loom::thread::{spawn, yield_now, Builder, JoinHandle};
 }
 
 pub(crate) mod hint {

@@ -87,7 +87,7 @@ pub(crate) mod cell {
 }
 
 pub(crate) mod thread {
-    pub(crate) use std::thread::{yield_now, Builder, JoinHandle};
+    pub(crate) use std::thread::{spawn, yield_now, Builder, JoinHandle};
 }
 
 pub(crate) mod hint {
