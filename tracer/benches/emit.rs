@@ -9,7 +9,7 @@
 use std::hint::black_box;
 use std::time::Duration;
 
-use criterion::{criterion_group, criterion_main, Criterion, Throughput};
+use criterion::{Criterion, Throughput};
 use gort_tracer::wire::{GoStatus, ProcStatus};
 use gort_tracer::{acquire, Config, Frame, GoTrace, ProcTrace, ThreadTrace};
 
@@ -126,5 +126,8 @@ fn emit(c: &mut Criterion) {
     m.retire();
 }
 
-criterion_group!(benches, emit);
-criterion_main!(benches);
+fn main() {
+    let mut c = Criterion::default().configure_from_args();
+    emit(&mut c);
+    c.final_summary();
+}

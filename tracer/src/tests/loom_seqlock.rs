@@ -19,7 +19,12 @@ use crate::{acquire, GoTrace, ProcTrace};
 #[test]
 fn loom_acquire_races_generation_bump() {
     loom::model(|| {
-        let flags = Flags { enabled: true, stacks: false, buf_bytes: 256, clock: Clock::Tsc };
+        let flags = Flags {
+            enabled: true,
+            stacks: false,
+            buf_bytes: 256,
+            clock: Clock::Tsc,
+        };
         // SAFETY: no model thread runs yet.
         unsafe { locker::set_flags(flags) };
         locker::set_gen(1);
@@ -30,8 +35,11 @@ fn loom_acquire_races_generation_bump() {
             let (p, g) = (ProcTrace::default(), GoTrace::default());
             if let Some(mut l) = acquire(&t2) {
                 seen2.store(l.gen(), SeqCst);
-                l.writer(Some((0, &p, ProcStatus::Running)), Some((1, &g, GoStatus::Running)))
-                    .go_label("x");
+                l.writer(
+                    Some((0, &p, ProcStatus::Running)),
+                    Some((1, &g, GoStatus::Running)),
+                )
+                .go_label("x");
             }
         });
         locker::set_gen(2);
@@ -43,8 +51,15 @@ fn loom_acquire_races_generation_bump() {
         };
         m.join().unwrap();
         match seen.load(SeqCst) {
-            1 => assert_eq!(buf.map(|b| b.events()), Some(3), "gen-1 events must be flushed"),
-            2 => assert!(buf.is_none(), "a gen-2 writer must not touch the gen-1 slot"),
+            1 => assert_eq!(
+                buf.map(|b| b.events()),
+                Some(3),
+                "gen-1 events must be flushed"
+            ),
+            2 => assert!(
+                buf.is_none(),
+                "a gen-2 writer must not touch the gen-1 slot"
+            ),
             other => panic!("unexpected generation {other}"),
         }
     });

@@ -36,7 +36,10 @@ fn acquire_is_none_when_off_and_parity_tracks_holds() {
         assert_eq!(l.gen(), current_gen());
         assert_eq!(t.seq.load(SeqCst), 1);
         assert!(acquire(&t).is_none(), "re-entrant acquire is refused");
-        assert!(matches!(t.take_finished(l.gen()), Take::Busy), "current generation");
+        assert!(
+            matches!(t.take_finished(l.gen()), Take::Busy),
+            "current generation"
+        );
     }
     assert_eq!(t.seq.load(SeqCst), 2);
     let stats = stop_session();
@@ -54,8 +57,11 @@ fn advance_waits_for_a_held_locker_then_flushes_its_batch() {
     start_session();
     let mut l = acquire(&t).expect("on");
     let gen = l.gen();
-    l.writer(Some((0, &p, ProcStatus::Running)), Some((1, &g, GoStatus::Running)))
-        .go_label("held");
+    l.writer(
+        Some((0, &p, ProcStatus::Running)),
+        Some((1, &g, GoStatus::Running)),
+    )
+    .go_label("held");
     let done = Arc::new(AtomicBool::new(false));
     let d = done.clone();
     let adv = std::thread::spawn(move || {
@@ -64,7 +70,10 @@ fn advance_waits_for_a_held_locker_then_flushes_its_batch() {
         r
     });
     std::thread::sleep(Duration::from_millis(100));
-    assert!(!done.load(SeqCst), "the advancer must wait for the odd seqlock");
+    assert!(
+        !done.load(SeqCst),
+        "the advancer must wait for the odd seqlock"
+    );
     assert_eq!(current_gen(), gen + 1, "the generation is already bumped");
     // Still writing generation `gen` after the bump: the locker keeps it.
     l.writer(None, None).go_label("still gen N");
@@ -106,6 +115,9 @@ fn a_thread_trace_shared_by_two_threads_never_has_two_holders() {
         .collect();
     let got: u64 = handles.into_iter().map(|h| h.join().unwrap()).sum();
     let stats = stop_session();
-    assert_eq!(stats.events, got, "every event written under a locker is in the trace");
+    assert_eq!(
+        stats.events, got,
+        "every event written under a locker is in the trace"
+    );
     t.retire();
 }
