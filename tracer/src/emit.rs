@@ -23,7 +23,8 @@ use crate::status::{GoTrace, ProcTrace};
 use crate::wire::limits::NO_THREAD;
 use crate::wire::{EventType as E, GoStatus, ProcStatus};
 
-/// Writes events for one M in one generation; see the [module docs](self).
+/// Writes events for one M in one generation: lazy statuses first, then one
+/// method per event (see [`Locker::writer`]).
 ///
 /// Borrowed from a [`Locker`]; every method appends one event (plus lazy
 /// statuses) and returns the writer for chaining. Stack arguments are IDs from

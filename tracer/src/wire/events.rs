@@ -1,6 +1,6 @@
 //! The event table: one line per Go 1.23 wire event.
 //!
-//! The [`events!`] invocation below expands into the [`EventType`] enum, its
+//! The `events!` invocation below expands into the [`EventType`] enum, its
 //! number/name conversions and [`EventType::spec`]. Adding an event is one line
 //! here; the writer and the parser pick it up from the expansion.
 
