@@ -12,7 +12,8 @@
 //!    nothing is pending is skipped: every generation must hold an event.
 //! 2. Publish `N + 1` (or 0 when stopping) as the current generation
 //!    (`SeqCst`, see [`crate::locker`]). Lockers taken from now on write `N + 1`.
-//! 3. For every registered M, wait (yielding between passes) until its
+//! 3. For every registered M, wait (yielding, then sleeping 50 µs, between
+//!    passes) until its
 //!    seqlock is even or it has retired, then take its `N` buffer and queue it.
 //!    Lockers are held only for one scheduling step, never across a park, so
 //!    this wait ends.
@@ -189,6 +190,7 @@ impl Advancer {
         let by_id: HashMap<u64, Arc<ThreadTrace>> =
             ms.iter().map(|t| (t.m_id(), t.clone())).collect();
         let mut left = ms;
+        let mut pass = 0;
         loop {
             left.retain(|t| match t.take_finished(gen) {
                 Take::Busy => true,
@@ -202,7 +204,8 @@ impl Advancer {
             if left.is_empty() {
                 break;
             }
-            thread::yield_now();
+            thread::backoff(pass);
+            pass += 1;
         }
 
         self.still_pending(gen, &mut pending);

@@ -71,6 +71,11 @@ pub(crate) mod cell {
 
 pub(crate) mod thread {
     pub(crate) use loom::thread::{spawn, yield_now, Builder, JoinHandle};
+
+    /// Waits between polls: a loom yield (loom has no sleeping).
+    pub(crate) fn backoff(_pass: u32) {
+        loom::thread::yield_now();
+    }
 }
 
 pub(crate) mod hint {

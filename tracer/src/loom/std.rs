@@ -88,6 +88,17 @@ pub(crate) mod cell {
 
 pub(crate) mod thread {
     pub(crate) use std::thread::{spawn, yield_now, Builder, JoinHandle};
+
+    /// Waits between polls of a condition another thread will make true
+    /// soon: yields for the first passes, then sleeps 50 µs per pass (a
+    /// thread descheduled while holding what we wait for needs the CPU).
+    pub(crate) fn backoff(pass: u32) {
+        if pass < 64 {
+            std::thread::yield_now();
+        } else {
+            std::thread::sleep(std::time::Duration::from_micros(50));
+        }
+    }
 }
 
 pub(crate) mod hint {
