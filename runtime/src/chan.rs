@@ -186,20 +186,16 @@ impl<T> Sender<T> {
     /// waiting, or every `Receiver` is gone.
     pub fn send(&self, v: T) -> Result<(), SendError<T>> {
         let mut s = self.chan.state.lock();
-        if s.closed || s.receivers == 0 {
-            return Err(SendError(v));
-        }
-        if let Some(r) = s.recvq.pop_front() {
-            *r.value.lock() = Some(v);
-            let w = r.finish(DONE);
-            drop(s);
-            w.wake();
-            return Ok(());
-        }
-        if s.buf.len() < self.chan.cap {
-            s.buf.push_back(v);
-            return Ok(());
-        }
+        let v = match self.chan.send_ready(&mut s, v) {
+            Ok(None) => return Ok(()),
+            Ok(Some(wake)) => {
+                drop(s);
+                wake.wake();
+                return Ok(());
+            }
+            Err(TrySendError::Closed(v)) => return Err(SendError(v)),
+            Err(TrySendError::Full(v)) => v,
+        };
         let slot = Slot::new(Some(v));
         s.sendq.push_back(slot.clone());
         drop(s);
@@ -219,21 +215,12 @@ impl<T> Sender<T> {
     /// the channel is closed.
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
         let mut s = self.chan.state.lock();
-        if s.closed || s.receivers == 0 {
-            return Err(TrySendError::Closed(v));
-        }
-        if let Some(r) = s.recvq.pop_front() {
-            *r.value.lock() = Some(v);
-            let w = r.finish(DONE);
-            drop(s);
+        let wake = self.chan.send_ready(&mut s, v)?;
+        drop(s);
+        if let Some(w) = wake {
             w.wake();
-            return Ok(());
         }
-        if s.buf.len() < self.chan.cap {
-            s.buf.push_back(v);
-            return Ok(());
-        }
-        Err(TrySendError::Full(v))
+        Ok(())
     }
 
     /// Closes the channel (Go's `close(ch)`): receivers drain what is
@@ -265,6 +252,23 @@ impl<T> Sender<T> {
 }
 
 impl<T> Chan<T> {
+    /// A send that does not block (chan lock held): to a waiting receiver
+    /// (returned, to wake after unlocking) or into the buffer.
+    fn send_ready(&self, s: &mut State<T>, v: T) -> Result<Option<Waiter>, TrySendError<T>> {
+        if s.closed || s.receivers == 0 {
+            return Err(TrySendError::Closed(v));
+        }
+        if let Some(r) = s.recvq.pop_front() {
+            *r.value.lock() = Some(v);
+            return Ok(Some(r.finish(DONE)));
+        }
+        if s.buf.len() < self.cap {
+            s.buf.push_back(v);
+            return Ok(None);
+        }
+        Err(TrySendError::Full(v))
+    }
+
     fn close(&self) {
         let mut s = self.state.lock();
         if s.closed {

@@ -92,35 +92,60 @@ pub fn start_with(w: impl Write + Send + 'static, cfg: Config) -> Result<(), Err
     let Some((wk, t)) = running() else {
         return Err(Error::NotInRuntime);
     };
-    let Some(pid) = wk.p.get() else {
-        return Err(Error::NotInRuntime);
-    };
-    let mut session = SESSION.lock();
+    let mut session = lock_session();
     if *session {
         return Err(Error::AlreadyRunning);
     }
-    let me = wk.shared.clone();
+    let r = with_world_stopped(wk, |rts| {
+        // SAFETY: every M of every runtime is stopped at a scheduling point
+        // (or idle, or in a syscall whose return waits on its runtime's sched
+        // lock), and each restarts only through `start_the_world`, which takes
+        // that lock: the tracer's contract for flipping its flag.
+        let r = unsafe { gort_tracer::start(Box::new(w), cfg, Some(std::sync::Arc::new(Source))) };
+        if r.is_ok() {
+            crate::hooks::emit_start(wk, t, rts);
+        }
+        r
+    })?;
+    if r.is_ok() {
+        *session = true;
+    }
+    r.map_err(|_| Error::AlreadyRunning)
+}
+
+/// Takes the process-wide session lock without blocking the M: a goroutine
+/// that waits here yields, so a stop-the-world in progress can complete.
+fn lock_session() -> parking_lot::MutexGuard<'static, bool> {
+    loop {
+        if let Some(g) = SESSION.try_lock() {
+            return g;
+        }
+        crate::api::yield_now();
+    }
+}
+
+/// Runs `f` with every goroutine of every runtime stopped, except the caller
+/// (running on `wk`).
+fn with_world_stopped<R>(
+    wk: &crate::sched::worker::Worker,
+    f: impl FnOnce(&[Arc<Shared>]) -> R,
+) -> Result<R, Error> {
+    let Some(pid) = wk.p.get() else {
+        return Err(Error::NotInRuntime);
+    };
     let rts = all_runtimes();
     for rt in &rts {
-        rt.stop_the_world(if Arc::ptr_eq(rt, &me) {
+        rt.stop_the_world(if Arc::ptr_eq(rt, &wk.shared) {
             Some(pid)
         } else {
             None
         });
     }
-    // SAFETY: every M of every runtime is stopped at a scheduling point (or
-    // idle, or in a syscall whose return waits on its runtime's sched lock),
-    // and each restarts only through `start_the_world`, which takes that lock:
-    // the tracer's contract for flipping its flag.
-    let r = unsafe { gort_tracer::start(Box::new(w), cfg, Some(std::sync::Arc::new(Source))) };
-    if r.is_ok() {
-        crate::hooks::emit_start(wk, t, &rts);
-        *session = true;
-    }
+    let r = f(&rts);
     for rt in &rts {
         rt.start_the_world();
     }
-    r.map_err(|_| Error::AlreadyRunning)
+    Ok(r)
 }
 
 /// Stops tracing: flushes every buffer, finishes the trace and returns what
@@ -132,27 +157,12 @@ pub fn stop() -> Result<gort_tracer::Stats, Error> {
     let Some((wk, _)) = running() else {
         return Err(Error::NotInRuntime);
     };
-    let Some(pid) = wk.p.get() else {
-        return Err(Error::NotInRuntime);
-    };
-    let mut session = SESSION.lock();
+    let mut session = lock_session();
     if !*session {
         return Err(Error::NotRunning);
     }
-    let me = wk.shared.clone();
-    let rts = all_runtimes();
-    for rt in &rts {
-        rt.stop_the_world(if Arc::ptr_eq(rt, &me) {
-            Some(pid)
-        } else {
-            None
-        });
-    }
     // SAFETY: as in `start_with`.
-    unsafe { gort_tracer::begin_stop() };
-    for rt in &rts {
-        rt.start_the_world();
-    }
+    with_world_stopped(wk, |_| unsafe { gort_tracer::begin_stop() })?;
     *session = false;
     drop(session);
     gort_tracer::finish_stop().map_err(|e| match e {
