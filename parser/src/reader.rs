@@ -15,6 +15,13 @@
 //! Every returned event has its string and stack IDs checked and its time
 //! forced above the previous event's (`previous + 1` when not). After the
 //! first error the reader is fused: it returns `None`.
+//!
+//! Equal times on different threads: Go picks between them in an order that
+//! depends on map iteration, so two runs of Go's reader can swap such events.
+//! This reader moves its frontier heap exactly as Go's does but builds it in
+//! ascending thread order, so its output is the same on every run and matches
+//! Go's whenever Go's does not depend on the iteration order (see the
+//! `cursor` module).
 
 use std::fmt::Write as _;
 use std::io::{BufReader, Read};

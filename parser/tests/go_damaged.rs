@@ -16,7 +16,9 @@ struct Outcome {
 }
 
 fn run(cmd: &mut Command) -> Outcome {
-    let out = cmd.output().expect("command runs");
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {cmd:?} (scripts/go-oracle needs Go 1.23.9): {e}"));
     Outcome {
         stdout: out.stdout,
         ok: out.status.success(),
@@ -86,5 +88,8 @@ fn damaged_traces_fail_like_go() {
     }
     let _ = std::fs::remove_dir_all(&dir);
     assert!(failures.is_empty(), "{}", failures.join("\n"));
-    assert!(go_failed >= 8, "only {go_failed} damaged traces were rejected");
+    assert!(
+        go_failed >= 8,
+        "only {go_failed} damaged traces were rejected"
+    );
 }
