@@ -318,3 +318,43 @@ fn task_types_carry_across_generations() {
         "{end}"
     );
 }
+
+/// Runs the validator over `data` (which must read without error); the
+/// problems it reports, one string per event.
+fn validator_errors(data: &[u8]) -> Vec<String> {
+    let mut v = gort_parser::Validator::new();
+    events_of(data)
+        .iter()
+        .filter_map(|ev| v.event(ev).err().map(|e| e.message()))
+        .collect()
+}
+
+#[test]
+fn validator_accepts_a_clean_trace() {
+    let mut m1 = running_g1();
+    m1.extend_from_slice(&[(E::GoCreate, 1, &[2, 0, 0]), (E::GoStop, 1, &[0, 0])]);
+    let data = trace(&[freq(1), events(1, 7, 10, &m1)]);
+    assert_eq!(validator_errors(&data), Vec::<String>::new());
+}
+
+#[test]
+fn validator_rejects_what_the_reader_lets_through() {
+    // Task ID 0, an empty label, and a second goroutine marked running on a
+    // thread that already runs one.
+    let mut m1 = running_g1();
+    m1.extend_from_slice(&[
+        (E::UserTaskBegin, 1, &[0, 0, 1, 0]),
+        (E::GoLabel, 1, &[0]),
+        (E::GoStatus, 1, &[2, 7, 2]),
+    ]);
+    let data = trace(&[freq(1), strings(1, &[(1, "mytask")]), events(1, 7, 10, &m1)]);
+    let errs = validator_errors(&data);
+    assert_eq!(
+        errs,
+        [
+            "found invalid task ID for task of type mytask",
+            "invalid label \"\"",
+            "tried to run goroutine 2 when one was already executing (1) on thread 7",
+        ]
+    );
+}
