@@ -30,6 +30,7 @@
 //! A scheduling step looks like this:
 //!
 //! ```
+//! # #[cfg(feature = "writer")] {
 //! use gort_tracer::{acquire, GoTrace, ProcTrace, ThreadTrace};
 //! use gort_tracer::wire::{GoStatus, ProcStatus};
 //!
@@ -41,6 +42,7 @@
 //!         .go_unblock(2, &next, 0);
 //! } // tracing is off here: nothing was written
 //! m.retire();
+//! # }
 //! ```
 //!
 //! Rules for the runtime: change a traced resource's status only while

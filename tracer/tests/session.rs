@@ -1,8 +1,8 @@
 //! Session control: failing and panicking writers, a slow writer, an empty
 //! session, and misuse of start/stop.
 
-// The public API takes loom's `Arc` under `--cfg loom`; these tests use std.
-#![cfg(not(loom))]
+// The writer only; and its public API takes loom's `Arc` under `--cfg loom`.
+#![cfg(all(feature = "writer", not(loom)))]
 
 mod common;
 

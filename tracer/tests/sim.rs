@@ -2,8 +2,8 @@
 //! cycles over several generations, every trace checked by Go's own parser
 //! and validator, and event counts checked against what the simulation wrote.
 
-// The public API takes loom's `Arc` under `--cfg loom`; these tests use std.
-#![cfg(not(loom))]
+// The writer only; and its public API takes loom's `Arc` under `--cfg loom`.
+#![cfg(all(feature = "writer", not(loom)))]
 
 mod common;
 
