@@ -15,7 +15,7 @@
 use std::io::{self, BufRead, Read};
 
 use gort_tracer::wire::limits::MAX_BATCH_BYTES;
-use gort_tracer::wire::varint::MAX_VARINT_BYTES;
+use gort_tracer::wire::varint::{self, VarintError, MAX_VARINT_BYTES};
 use gort_tracer::wire::EventType;
 
 use crate::error::{Error, ErrorKind, Result};
@@ -154,28 +154,16 @@ pub(crate) fn read_uvarint(buf: &[u8]) -> std::result::Result<(u64, usize), Vari
     }
 }
 
-/// [`read_uvarint`] for values of three bytes or more, and for errors.
+/// [`read_uvarint`] for values of three bytes or more, and for errors: the
+/// wire format's decoder, with Go's distinction between no byte at all
+/// (`EOF`) and a cut varint (`unexpected EOF`).
 #[inline(never)]
 fn read_uvarint_long(buf: &[u8]) -> std::result::Result<(u64, usize), VarintFail> {
-    let mut v: u64 = 0;
-    let mut i = 0;
-    while i < buf.len() && i < MAX_VARINT_BYTES {
-        let b = buf[i];
-        if b < 0x80 {
-            if i == MAX_VARINT_BYTES - 1 && b > 1 {
-                return Err(VarintFail::Overflow);
-            }
-            return Ok((v | (u64::from(b) << (7 * i)), i + 1));
-        }
-        v |= u64::from(b & 0x7f) << (7 * i);
-        i += 1;
-    }
-    if i == MAX_VARINT_BYTES {
-        Err(VarintFail::Overflow)
-    } else if buf.is_empty() {
-        Err(VarintFail::Eof)
-    } else {
-        Err(VarintFail::Truncated)
+    match varint::read_uvarint(buf) {
+        Ok(v) => Ok(v),
+        Err(VarintError::Overflow) => Err(VarintFail::Overflow),
+        Err(VarintError::Truncated) if buf.is_empty() => Err(VarintFail::Eof),
+        Err(VarintError::Truncated) => Err(VarintFail::Truncated),
     }
 }
 
