@@ -98,7 +98,10 @@ pub(crate) fn read_generation<'a, S: BatchSource<'a> + ?Sized>(
             .map_err(|e| e.in_generation(gen).at_offset(batch.offset))?;
     }
     let storage = src.finish_generation(next.as_mut().map(|(_, b)| b));
-    let (tables, samples) = b.finish(storage).map_err(|e| e.in_generation(gen))?;
+    let (tables, samples) = b.finish(storage).map_err(|e| match gen {
+        0 => e,
+        _ => e.in_generation(gen),
+    })?;
     threads.sort_by_key(|(m, _)| *m);
     Ok(Loaded {
         generation: Generation {
