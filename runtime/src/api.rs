@@ -28,6 +28,18 @@ pub(crate) fn running() -> Option<(&'static Worker, &'static Task)> {
     Some((w, unsafe { &*t }))
 }
 
+/// Records the caller of a blocking call in the running goroutine, for the
+/// trace event its block writes. Costs one plain load while tracing is off.
+#[inline(always)]
+pub(crate) fn note_site(loc: &'static std::panic::Location<'static>) {
+    if crate::hooks::enabled() {
+        if let Some((_, t)) = running() {
+            // SAFETY: only the task itself writes this while it runs.
+            t.block_site.with_mut(|p| unsafe { *p = Some(loc) });
+        }
+    }
+}
+
 /// Starts a goroutine running `f` and returns a handle to join it.
 ///
 /// The new goroutine runs next on this P (like Go's `go`), and may move to
@@ -84,7 +96,9 @@ where
 /// Lets other goroutines run; the caller stays runnable and goes to the back
 /// of the global run queue (Go's `runtime.Gosched`). Outside a goroutine,
 /// yields the thread.
+#[track_caller]
 pub fn yield_now() {
+    note_site(std::panic::Location::caller());
     match running() {
         Some((_, t)) => {
             // SAFETY: `t` is the running goroutine.
@@ -98,7 +112,9 @@ pub fn yield_now() {
 
 /// Blocks the calling goroutine (not its thread) for at least `d`.
 /// Outside a goroutine, sleeps the thread.
+#[track_caller]
 pub fn sleep(d: Duration) {
+    note_site(std::panic::Location::caller());
     let Some((w, _)) = running() else {
         std::thread::sleep(d);
         return;

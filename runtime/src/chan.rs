@@ -184,7 +184,9 @@ impl<T> Sender<T> {
     /// # Errors
     /// [`SendError`] with the value if the channel is closed, or closes while
     /// waiting, or every `Receiver` is gone.
+    #[track_caller]
     pub fn send(&self, v: T) -> Result<(), SendError<T>> {
+        crate::api::note_site(std::panic::Location::caller());
         let mut s = self.chan.state.lock();
         let v = match self.chan.send_ready(&mut s, v) {
             Ok(None) => return Ok(()),
@@ -292,7 +294,9 @@ impl<T> Chan<T> {
 impl<T> Receiver<T> {
     /// Receives the next value, blocking the goroutine until one is sent.
     /// Returns `None` once the channel is closed and drained.
+    #[track_caller]
     pub fn recv(&self) -> Option<T> {
+        crate::api::note_site(std::panic::Location::caller());
         let mut s = self.chan.state.lock();
         match Self::take_ready(&mut s) {
             Ok((v, wake)) => {

@@ -30,3 +30,7 @@ pub(crate) fn go_syscall_end(w: &Worker, t: &Task) {}
 pub(crate) fn go_syscall_end_blocked(w: &Worker, t: &Task) {}
 #[inline(always)]
 pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task) {}
+#[inline(always)]
+pub(crate) fn enabled() -> bool {
+    false
+}

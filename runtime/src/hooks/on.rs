@@ -20,6 +20,12 @@ use std::sync::atomic::Ordering::Relaxed;
 
 pub(crate) use gort_tracer::ThreadTrace;
 
+/// Whether tracing is on: one plain load (see `gort_tracer::enabled`).
+#[inline(always)]
+pub(crate) fn enabled() -> bool {
+    gort_tracer::enabled()
+}
+
 /// Registers a worker thread with the tracer.
 pub(crate) fn register_thread(m: usize) -> std::sync::Arc<ThreadTrace> {
     ThreadTrace::register(m as u64)
@@ -134,17 +140,33 @@ pub(crate) fn go_start(w: &Worker, t: &Task) {
     }
 }
 
+/// The one-frame stack of `t`'s last blocking call site, if recorded.
+fn block_stack(l: &mut gort_tracer::Locker<'_>, t: &Task) -> u64 {
+    // SAFETY: called by the M running `t`, while `t` is suspended.
+    match unsafe { t.take_block_site() } {
+        Some(loc) => l.stack(&[Frame {
+            pc: loc as *const _ as u64,
+            func: t.func,
+            file: loc.file(),
+            line: loc.line(),
+        }]),
+        None => 0,
+    }
+}
+
 pub(crate) fn go_stop(w: &Worker, t: &Task) {
     if let Some(mut l) = acquire(&w.handle.trace) {
+        let stack = block_stack(&mut l, t);
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
-            .go_stop("runtime.Gosched", 0);
+            .go_stop("runtime.Gosched", stack);
     }
 }
 
 pub(crate) fn go_block(w: &Worker, t: &Task, reason: WaitReason) {
     if let Some(mut l) = acquire(&w.handle.trace) {
+        let stack = block_stack(&mut l, t);
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
-            .go_block(reason.as_str(), 0);
+            .go_block(reason.as_str(), stack);
     }
 }
 

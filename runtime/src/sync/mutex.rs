@@ -61,9 +61,11 @@ impl<T> Mutex<T> {
 impl<T: ?Sized> Mutex<T> {
     /// Locks, parking until the lock is free.
     #[inline]
+    #[track_caller]
     pub fn lock(&self) -> MutexGuard<'_, T> {
         // Acquire: pairs with the Release in `unlock`.
         if self.state.compare_exchange(0, 1, Acquire, Relaxed).is_err() {
+            crate::api::note_site(std::panic::Location::caller());
             self.lock_slow();
         }
         MutexGuard { m: self }

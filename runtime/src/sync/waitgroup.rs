@@ -73,7 +73,9 @@ impl WaitGroup {
     }
 
     /// Parks until the counter is zero.
+    #[track_caller]
     pub fn wait(&self) {
+        crate::api::note_site(std::panic::Location::caller());
         loop {
             if self.inner.count.load(Acquire) == 0 {
                 return;

@@ -79,7 +79,9 @@ impl<T> JoinHandle<T> {
     ///
     /// Called from a goroutine, this blocks the goroutine, not its thread;
     /// from a plain thread, it blocks the thread.
+    #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
+        crate::api::note_site(std::panic::Location::caller());
         self.slot.wait()
     }
 

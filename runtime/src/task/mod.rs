@@ -40,6 +40,9 @@ pub(crate) struct Task {
     pub(crate) site: &'static std::panic::Location<'static>,
     /// The type name of the task's body, for traces.
     pub(crate) func: &'static str,
+    /// Where the task last blocked or yielded, for the trace's event stack
+    /// (written by the task itself, only while tracing).
+    pub(crate) block_site: UnsafeCell<Option<&'static std::panic::Location<'static>>>,
     /// For a coroutine: the caller to switch to when it exits.
     pub(crate) exit_link: UnsafeCell<Option<std::ptr::NonNull<crate::coroutine::CoroLink>>>,
     /// Made ready by a thread that could not write the unblock event; the M
@@ -86,6 +89,7 @@ impl Task {
             yielder: UnsafeCell::new(std::ptr::null()),
             site,
             func,
+            block_site: UnsafeCell::new(None),
             exit_link: UnsafeCell::new(None),
             unblock_pending: AtomicBool::new(false),
             shared,
@@ -188,5 +192,17 @@ impl Drop for Task {
     fn drop(&mut self) {
         // SAFETY: `&mut self`: no other reference to the task exists.
         unsafe { self.cancel() };
+    }
+}
+
+impl Task {
+    /// The call site recorded by the task's last blocking call, taken.
+    ///
+    /// # Safety
+    /// Called by the M running the task, while the task is suspended in its
+    /// blocking call (or by the task itself).
+    pub(crate) unsafe fn take_block_site(&self) -> Option<&'static std::panic::Location<'static>> {
+        // SAFETY: the task and its M never run at the same time.
+        self.block_site.with_mut(|p| unsafe { (*p).take() })
     }
 }
