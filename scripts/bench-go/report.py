@@ -1,10 +1,13 @@
 """Builds the gort-vs-Go table for scripts/bench-vs-go.
 
-Inputs: the output of `go test -bench` (any number of -count runs), the
-criterion results under CARGO_TARGET_DIR/criterion (only those written since
-the run started), and the logs of the mem_parked and parse benches. Prints one
-Markdown table and, with --write, puts it into BENCHMARKS.md between the
-bench-vs-go markers.
+    report.py snapshot --criterion-dir DIR --since T --out FILE
+        saves the criterion medians written since T (one round) as JSON
+    report.py table --go-log FILE --gort-log FILE --crit-json FILE... [--write MD]
+        prints one Markdown table and, with --write, puts it into the file
+        between the bench-vs-go markers
+
+The Go log is the output of `go test -bench` (any number of runs, pooled);
+the gort log holds the mem_parked, parse and dump lines.
 """
 
 import argparse
@@ -146,9 +149,28 @@ def median_spread(vals):
     return statistics.median(vals), min(vals), max(vals)
 
 
-def build_table(go_times, go_mem, crit, gort_mem, events, dumps):
+def combine_rounds(rounds):
+    """full_id -> (median, low, high) over rounds: one round keeps criterion's
+    confidence interval; more give the median and min-max of the rounds'
+    medians."""
+    per = {}
+    for r in rounds:
+        for k, v in r.items():
+            per.setdefault(k, []).append(v)
+    out = {}
+    for k, vs in per.items():
+        if len(vs) == 1:
+            out[k] = tuple(vs[0])
+        else:
+            meds = [v[0] for v in vs]
+            out[k] = (statistics.median(meds), min(meds), max(meds))
+    return out
+
+
+def build_table(go_times, go_mem, crit, gort_mem, events, dumps, rounds):
+    spread = "95% CI" if rounds == 1 else f"min–max of {rounds} rounds"
     lines = [
-        "| operation | gort median [95% CI] | Go median [min–max] | gort/Go |",
+        f"| operation | gort median [{spread}] | Go median [min–max] | gort/Go |",
         "| --- | --- | --- | --- |",
     ]
     for op, gid, goname in ROWS:
@@ -204,41 +226,59 @@ def build_table(go_times, go_mem, crit, gort_mem, events, dumps):
     return "\n".join(lines)
 
 
+def write_block(path, stamp, notes, table):
+    block = f"{BEGIN}\nLast run: {stamp}. {notes}\n\n{table}\n{END}"
+    try:
+        with open(path, encoding="utf-8") as f:
+            text = f.read()
+    except FileNotFoundError:
+        text = "# Benchmarks\n\n"
+    if BEGIN in text and END in text:
+        head, rest = text.split(BEGIN, 1)
+        _, tail = rest.split(END, 1)
+        text = head + block + tail
+    else:
+        text = text.rstrip("\n") + "\n\n" + block + "\n"
+    with open(path, "w", encoding="utf-8") as f:
+        f.write(text)
+
+
 def main():
     ap = argparse.ArgumentParser()
-    ap.add_argument("--go-log", required=True)
-    ap.add_argument("--criterion-dir", required=True)
-    ap.add_argument("--since", type=float, required=True)
-    ap.add_argument("--gort-log", required=True)
-    ap.add_argument("--notes", default="")
-    ap.add_argument("--write", metavar="BENCHMARKS_MD")
+    sub = ap.add_subparsers(dest="cmd", required=True)
+    snap = sub.add_parser("snapshot")
+    snap.add_argument("--criterion-dir", required=True)
+    snap.add_argument("--since", type=float, required=True)
+    snap.add_argument("--out", required=True)
+    tab = sub.add_parser("table")
+    tab.add_argument("--go-log", required=True)
+    tab.add_argument("--gort-log", required=True)
+    tab.add_argument("--crit-json", nargs="+", required=True)
+    tab.add_argument("--notes", default="")
+    tab.add_argument("--write", metavar="BENCHMARKS_MD")
     a = ap.parse_args()
 
+    if a.cmd == "snapshot":
+        with open(a.out, "w", encoding="utf-8") as f:
+            json.dump(parse_criterion(a.criterion_dir, a.since), f)
+        return
+
+    rounds = []
+    for path in a.crit_json:
+        with open(path, encoding="utf-8") as f:
+            rounds.append(json.load(f))
     go_times, go_mem = parse_go(a.go_log)
-    crit = parse_criterion(a.criterion_dir, a.since)
+    crit = combine_rounds(rounds)
     gort_mem = parse_gort_mem(a.gort_log)
     events = parse_events(a.gort_log)
-    table = build_table(go_times, go_mem, crit, gort_mem, events, parse_dumps(a.gort_log))
+    table = build_table(go_times, go_mem, crit, gort_mem, events, parse_dumps(a.gort_log), len(rounds))
     print(table)
     if a.notes:
         print()
         print(a.notes)
     if a.write:
         stamp = datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC")
-        block = f"{BEGIN}\nLast run: {stamp}. {a.notes}\n\n{table}\n{END}"
-        try:
-            with open(a.write, encoding="utf-8") as f:
-                text = f.read()
-        except FileNotFoundError:
-            text = "# Benchmarks\n\n"
-        if BEGIN in text and END in text:
-            head, rest = text.split(BEGIN, 1)
-            _, tail = rest.split(END, 1)
-            text = head + block + tail
-        else:
-            text = text.rstrip("\n") + "\n\n" + block + "\n"
-        with open(a.write, "w", encoding="utf-8") as f:
-            f.write(text)
+        write_block(a.write, stamp, a.notes, table)
 
 
 if __name__ == "__main__":
