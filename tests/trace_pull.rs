@@ -10,11 +10,15 @@ fn traced(procs: usize, f: impl FnOnce() + Send + 'static) -> Vec<u8> {
     let _serial = trace_lock();
     let buf = SharedBuf::default();
     let b2 = buf.clone();
-    gort::Runtime::builder().procs(procs).build().unwrap().block_on(move || {
-        gort::trace::start(b2).unwrap();
-        f();
-        gort::trace::stop().unwrap();
-    });
+    gort::Runtime::builder()
+        .procs(procs)
+        .build()
+        .unwrap()
+        .block_on(move || {
+            gort::trace::start(b2).unwrap();
+            f();
+            gort::trace::stop().unwrap();
+        });
     buf.take()
 }
 
@@ -90,6 +94,43 @@ fn stopped_and_bounced_pulls_are_valid() {
     assert_eq!(c.get("GoSwitchDestroy"), Some(&3), "{c:?}");
     validate_with_gort(&trace);
     let f = scratch("trace-pull2").join("bounced.trace");
+    std::fs::write(&f, &trace).unwrap();
+    validate_with_go(&[f]);
+}
+
+#[test]
+fn goroutines_silent_across_generations_keep_valid_statuses() {
+    let _serial = trace_lock();
+    let buf = SharedBuf::default();
+    let b2 = buf.clone();
+    gort::Runtime::builder()
+        .procs(2)
+        .build()
+        .unwrap()
+        .block_on(move || {
+            // Blocked since before tracing started, and never woken.
+            let (_keep, never) = gort::chan::<()>(0);
+            let parked = gort::go(move || never.recv());
+            gort::yield_now();
+            let cfg = gort::trace::Config::default().period(std::time::Duration::from_millis(5));
+            gort::trace::start_with(b2, cfg).unwrap();
+            // Runs through several generations without a single scheduling event.
+            let spinner = gort::go(|| {
+                let t = std::time::Instant::now();
+                let mut x = 0u64;
+                while t.elapsed() < std::time::Duration::from_millis(40) {
+                    x = std::hint::black_box(x.wrapping_add(1));
+                }
+                x
+            });
+            gort::sleep(std::time::Duration::from_millis(60));
+            spinner.join().unwrap();
+            gort::trace::stop().unwrap();
+            drop(parked);
+        });
+    let trace = buf.take();
+    validate_with_gort(&trace);
+    let f = scratch("trace-silent").join("silent.trace");
     std::fs::write(&f, &trace).unwrap();
     validate_with_go(&[f]);
 }

@@ -189,14 +189,21 @@ impl gort_tracer::StatusSource for Source {
     ) {
         for rt in all_runtimes() {
             let mut visit = |t: &crate::task::Task| {
-                let st = match t.status() {
-                    crate::task::Status::Runnable => gort_tracer::wire::GoStatus::Runnable,
-                    crate::task::Status::Waiting => gort_tracer::wire::GoStatus::Waiting,
-                    // Running and in-syscall goroutines are described by their
-                    // own M's events; dead ones need nothing.
-                    _ => return,
+                use gort_tracer::wire::GoStatus as G;
+                let (st, m) = match t.status() {
+                    crate::task::Status::Runnable => (G::Runnable, None),
+                    crate::task::Status::Waiting => (G::Waiting, None),
+                    crate::task::Status::Running => (
+                        G::Running,
+                        Some(t.last_m.load(std::sync::atomic::Ordering::Relaxed) as u64),
+                    ),
+                    crate::task::Status::Syscall => (
+                        G::Syscall,
+                        Some(t.last_m.load(std::sync::atomic::Ordering::Relaxed) as u64),
+                    ),
+                    crate::task::Status::Dead => return,
                 };
-                f(crate::hooks::wire_g(t), &t.trace, st, None);
+                f(crate::hooks::wire_g(t), &t.trace, st, m);
             };
             for p in rt.procs.iter() {
                 let reg: Vec<_> = p

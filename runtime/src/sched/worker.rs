@@ -534,6 +534,7 @@ impl Worker {
                 self.locked.set(true);
             }
             self.cur.set(&*t);
+            t.last_m.store(self.handle.id, Relaxed);
             // SAFETY: this M runs `t` now; the scheduling protocol gives it
             // exclusive access to the coroutine.
             let req = unsafe { t.with_coro(|c| c.as_mut().map(|c| c.resume(Resume::Run))) };

@@ -28,6 +28,9 @@ pub(crate) struct Task {
     pub(crate) reason: AtomicU8,
     /// Park word: see `crate::park`.
     pub(crate) park: AtomicU8,
+    /// The worker (M) that last ran the task, for end-of-generation trace
+    /// statuses of running goroutines.
+    pub(crate) last_m: AtomicUsize,
     /// 0, or 1 + the ID of the worker this task is wired to.
     pub(crate) locked_to: AtomicUsize,
     /// Nesting depth of `lock_os_thread` calls (touched only by the task).
@@ -83,6 +86,7 @@ impl Task {
             status: AtomicU8::new(Status::Runnable as u8),
             reason: AtomicU8::new(0),
             park: AtomicU8::new(0),
+            last_m: AtomicUsize::new(0),
             locked_to: AtomicUsize::new(0),
             lock_depth: UnsafeCell::new(0),
             coro: UnsafeCell::new(None),
