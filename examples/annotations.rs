@@ -7,7 +7,9 @@
 use std::time::Duration;
 
 fn main() {
-    let path = std::env::args().nth(1).unwrap_or_else(|| "annotations.trace".into());
+    let path = std::env::args()
+        .nth(1)
+        .unwrap_or_else(|| "annotations.trace".into());
     let out = std::fs::File::create(&path).unwrap_or_else(|e| panic!("cannot create {path}: {e}"));
     gort::run(move || {
         gort::trace::start(std::io::BufWriter::new(out)).expect("start tracing");
@@ -28,10 +30,16 @@ fn main() {
         }
         wg.wait();
         gort::trace::with_region("summary", || {
-            gort::trace::log("note", "quote \" backslash \\ newline \n tab \t and ünïcödé")
+            gort::trace::log(
+                "note",
+                "quote \" backslash \\ newline \n tab \t and ünïcödé",
+            )
         });
         drop(parent);
         let stats = gort::trace::stop().expect("write the trace");
-        println!("trace: {path}: {} events, {} bytes", stats.events, stats.bytes);
+        println!(
+            "trace: {path}: {} events, {} bytes",
+            stats.events, stats.bytes
+        );
     });
 }

@@ -74,11 +74,24 @@ fn hundred_start_stop_cycles_under_load_give_valid_traces() {
 #[test]
 fn start_and_stop_errors() {
     let _serial = trace_lock();
-    gort::Runtime::builder().procs(1).build().unwrap().block_on(|| {
-        assert!(matches!(gort::trace::stop(), Err(gort::trace::Error::NotRunning)));
-        gort::trace::start(std::io::sink()).unwrap();
-        assert!(matches!(gort::trace::start(std::io::sink()), Err(gort::trace::Error::AlreadyRunning)));
-        gort::trace::stop().unwrap();
-    });
-    assert!(matches!(gort::trace::start(std::io::sink()), Err(gort::trace::Error::NotInRuntime)));
+    gort::Runtime::builder()
+        .procs(1)
+        .build()
+        .unwrap()
+        .block_on(|| {
+            assert!(matches!(
+                gort::trace::stop(),
+                Err(gort::trace::Error::NotRunning)
+            ));
+            gort::trace::start(std::io::sink()).unwrap();
+            assert!(matches!(
+                gort::trace::start(std::io::sink()),
+                Err(gort::trace::Error::AlreadyRunning)
+            ));
+            gort::trace::stop().unwrap();
+        });
+    assert!(matches!(
+        gort::trace::start(std::io::sink()),
+        Err(gort::trace::Error::NotInRuntime)
+    ));
 }

@@ -9,7 +9,7 @@ use std::sync::{Arc, Mutex};
 
 /// A `Write` that appends to a shared buffer.
 #[derive(Clone, Default)]
-pub struct SharedBuf(pub Arc<Mutex<Vec<u8>>>);
+pub(crate) struct SharedBuf(pub Arc<Mutex<Vec<u8>>>);
 
 impl Write for SharedBuf {
     fn write(&mut self, b: &[u8]) -> std::io::Result<usize> {
@@ -22,13 +22,13 @@ impl Write for SharedBuf {
 }
 
 impl SharedBuf {
-    pub fn take(&self) -> Vec<u8> {
+    pub(crate) fn take(&self) -> Vec<u8> {
         std::mem::take(&mut *self.0.lock().unwrap())
     }
 }
 
 /// Wire event counts by name.
-pub fn raw_counts(trace: &[u8]) -> BTreeMap<&'static str, usize> {
+pub(crate) fn raw_counts(trace: &[u8]) -> BTreeMap<&'static str, usize> {
     let mut r = gort::parser::raw::Reader::new(trace).expect("header");
     let mut m = BTreeMap::new();
     while let Some(ev) = r.read_event().expect("raw event") {
@@ -39,12 +39,14 @@ pub fn raw_counts(trace: &[u8]) -> BTreeMap<&'static str, usize> {
 
 /// Orders the whole trace with gort's parser and runs the validator (Go's
 /// testtrace checks); returns the number of events.
-pub fn validate_with_gort(trace: &[u8]) -> usize {
+pub(crate) fn validate_with_gort(trace: &[u8]) -> usize {
     let mut v = gort::parser::Validator::new();
     let mut n = 0;
     for ev in gort::parser::Reader::from_slice(trace).expect("reader") {
-        let ev = ev.unwrap_or_else(|e| panic!("gort parser rejected the trace after {n} events: {e}"));
-        v.event(&ev).unwrap_or_else(|e| panic!("validator rejected event {n} ({ev}): {e}"));
+        let ev =
+            ev.unwrap_or_else(|e| panic!("gort parser rejected the trace after {n} events: {e}"));
+        v.event(&ev)
+            .unwrap_or_else(|e| panic!("validator rejected event {n} ({ev}): {e}"));
         n += 1;
     }
     n
@@ -52,25 +54,38 @@ pub fn validate_with_gort(trace: &[u8]) -> usize {
 
 /// Runs `scripts/go-oracle validate` (Go 1.23.9's parser and gotracevalidate)
 /// on the files; panics with Go's verdicts if any is rejected or Go is missing.
-pub fn validate_with_go(files: &[PathBuf]) {
+pub(crate) fn validate_with_go(files: &[PathBuf]) {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/go-oracle");
     let out = std::process::Command::new(&script)
         .arg("validate")
         .args(files)
         .output()
-        .unwrap_or_else(|e| panic!("cannot run {}: {e} (Go's tools are required for this test)", script.display()));
+        .unwrap_or_else(|e| {
+            panic!(
+                "cannot run {}: {e} (Go's tools are required for this test)",
+                script.display()
+            )
+        });
     let stdout = String::from_utf8_lossy(&out.stdout);
     assert!(
         out.status.success(),
         "Go rejected traces:\n{}\n{}",
-        stdout.lines().filter(|l| !l.starts_with("ok ")).collect::<Vec<_>>().join("\n"),
+        stdout
+            .lines()
+            .filter(|l| !l.starts_with("ok "))
+            .collect::<Vec<_>>()
+            .join("\n"),
         String::from_utf8_lossy(&out.stderr)
     );
-    assert_eq!(stdout.lines().filter(|l| l.starts_with("ok ")).count(), files.len(), "{stdout}");
+    assert_eq!(
+        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
+        files.len(),
+        "{stdout}"
+    );
 }
 
 /// A fresh scratch directory for this test.
-pub fn scratch(name: &str) -> PathBuf {
+pub(crate) fn scratch(name: &str) -> PathBuf {
     let d = std::env::temp_dir().join(format!("gort-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&d);
     std::fs::create_dir_all(&d).unwrap();
@@ -78,7 +93,7 @@ pub fn scratch(name: &str) -> PathBuf {
 }
 
 /// Tracing is process-wide: tests of one binary that trace take this lock.
-pub fn trace_lock() -> std::sync::MutexGuard<'static, ()> {
+pub(crate) fn trace_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
