@@ -118,21 +118,40 @@ where
     Ok(())
 }
 
-/// Switches from the running goroutine to the coroutine of `link` and
-/// returns when it switches back (yields) or exits.
-#[inline(always)]
-pub(crate) fn coroswitch(link: NonNull<CoroLink>) -> Resume {
-    let (_, t) = running();
-    // SAFETY: `t` is the running goroutine.
-    unsafe { coro::suspend(t.yielder(), Req::Switch(link)) }
+/// The running goroutine's yielder (fixed for its whole life), or `None`
+/// outside a goroutine: callers that switch repeatedly look it up once.
+#[inline]
+pub(crate) fn current_yielder() -> Option<crate::coro::YielderPtr> {
+    // SAFETY: the task is the running goroutine (us).
+    crate::api::running().map(|(_, t)| unsafe { t.yielder() })
 }
 
-/// From inside a coroutine: switches back to the goroutine waiting on it.
+/// Switches from the running goroutine (whose yielder is `y`) to the
+/// coroutine of `link`; returns when it switches back (yields) or exits.
+///
+/// # Safety
+/// `y` must be the running goroutine's yielder.
 #[inline(always)]
-pub(crate) fn coroswitch_back(link: NonNull<CoroLink>) -> Resume {
-    let (_, t) = running();
-    // SAFETY: `t` is the running goroutine.
-    unsafe { coro::suspend(t.yielder(), Req::SwitchBack(link)) }
+pub(crate) unsafe fn coroswitch_with(
+    y: crate::coro::YielderPtr,
+    link: NonNull<CoroLink>,
+) -> Resume {
+    // SAFETY: guaranteed by the caller.
+    unsafe { coro::suspend(y, Req::Switch(link)) }
+}
+
+/// From inside a coroutine (whose yielder is `y`): switches back to the
+/// goroutine waiting on it.
+///
+/// # Safety
+/// `y` must be the running goroutine's yielder.
+#[inline(always)]
+pub(crate) unsafe fn coroswitch_back_with(
+    y: crate::coro::YielderPtr,
+    link: NonNull<CoroLink>,
+) -> Resume {
+    // SAFETY: guaranteed by the caller.
+    unsafe { coro::suspend(y, Req::SwitchBack(link)) }
 }
 
 /// Marks the running coroutine so that its exit switches to the caller

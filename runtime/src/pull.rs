@@ -334,6 +334,9 @@ where
         let inner = unsafe { &*(addr as *const Inner<T>) };
         let link = NonNull::new(link_addr as *mut CoroLink).expect("link");
         coroutine::set_exit_link(link);
+        let Some(me) = coroutine::current_yielder() else {
+            return;
+        };
         let core = &inner.core;
         // SAFETY: the coroutine runs inside its caller's BUSY section, so it
         // owns the cells whenever it runs (here and in `yield_fn`).
@@ -349,7 +352,8 @@ where
             }
             // SAFETY: as above.
             unsafe { core.put(v) };
-            if coroutine::coroswitch_back(link) == Resume::Cancel {
+            // SAFETY: `me` is this coroutine's own yielder.
+            if unsafe { coroutine::coroswitch_back_with(me, link) } == Resume::Cancel {
                 panic::resume_unwind(Box::new(Cancelled));
             }
             // SAFETY: resumed by `next` or `stop` inside a BUSY section.
@@ -389,16 +393,23 @@ impl<T> Pull<T> {
         )
     }
 
-    fn require_goroutine(what: &str) {
-        if crate::api::running().is_none() {
-            panic!("gort::iter::Pull::{what} called outside a goroutine (the sequence runs as a coroutine of the caller)");
+    fn require_goroutine(what: &str) -> crate::coro::YielderPtr {
+        match coroutine::current_yielder() {
+            Some(y) => y,
+            None => panic!(
+                "gort::iter::Pull::{what} called outside a goroutine (the sequence runs as a coroutine of the caller)"
+            ),
         }
     }
 
-    /// Switches to the sequence's coroutine and back.
+    /// Switches from the caller (whose yielder is `y`) to the sequence's
+    /// coroutine and back.
     #[inline(always)]
-    fn switch(&self) {
-        if coroutine::coroswitch(NonNull::from(&self.inner().link)) == Resume::Cancel {
+    fn switch(&self, y: crate::coro::YielderPtr) {
+        // SAFETY: `y` is the running goroutine's yielder (`require_goroutine`).
+        if unsafe { coroutine::coroswitch_with(y, NonNull::from(&self.inner().link)) }
+            == Resume::Cancel
+        {
             // The caller is being unwound (runtime shutdown).
             panic::resume_unwind(Box::new(Cancelled));
         }
@@ -416,9 +427,9 @@ impl<T> Pull<T> {
     #[inline]
     #[allow(clippy::should_implement_trait)]
     pub fn next(&self) -> Option<T> {
-        Self::require_goroutine("next");
+        let y = Self::require_goroutine("next");
         let inner = self.inner();
-        match inner.core.next(|| self.switch()) {
+        match inner.core.next(|| self.switch(y)) {
             Ok((v, None)) => v,
             Ok((_, Some(p))) => panic::resume_unwind(p),
             Err(_) => Self::overlap("next"),
@@ -432,11 +443,11 @@ impl<T> Pull<T> {
     /// If the sequence panics while finishing (the panic continues here), or
     /// on overlapping calls as for [`next`](Pull::next).
     pub fn stop(&self) {
-        Self::require_goroutine("stop");
+        let y = Self::require_goroutine("stop");
         let inner = self.inner();
         let r = inner
             .core
-            .stop(|| inner.link.coro_alive(), || self.switch());
+            .stop(|| inner.link.coro_alive(), || self.switch(y));
         match r {
             Ok(None) => {}
             Ok(Some(p)) => panic::resume_unwind(p),
