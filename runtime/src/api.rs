@@ -57,8 +57,8 @@ pub(crate) fn note_site(loc: &'static std::panic::Location<'static>) {
 /// goroutine stack can be allocated.
 ///
 /// ```
-/// gort::run(|| {
-///     let h = gort::go(|| 2 + 2);
+/// gort_runtime::run(|| {
+///     let h = gort_runtime::go(|| 2 + 2);
 ///     assert_eq!(h.join().unwrap(), 4);
 /// });
 /// ```

@@ -13,7 +13,7 @@ pub const DEFAULT_STACK_SIZE: usize = 256 << 10;
 /// Configures a [`Runtime`].
 ///
 /// ```
-/// let rt = gort::Runtime::builder().procs(2).stack_size(128 << 10).build().unwrap();
+/// let rt = gort_runtime::Runtime::builder().procs(2).stack_size(128 << 10).build().unwrap();
 /// assert_eq!(rt.block_on(|| 6 * 7), 42);
 /// ```
 #[derive(Clone, Debug)]

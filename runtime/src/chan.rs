@@ -150,9 +150,9 @@ impl<T> fmt::Debug for TrySendError<T> {
 /// their operation at any time.
 ///
 /// ```
-/// gort::run(|| {
-///     let (tx, rx) = gort::chan::<i32>(0);
-///     gort::go(move || {
+/// gort_runtime::run(|| {
+///     let (tx, rx) = gort_runtime::chan::<i32>(0);
+///     gort_runtime::go(move || {
 ///         for i in 0..3 {
 ///             tx.send(i).unwrap();
 ///         }

@@ -295,8 +295,8 @@ impl<T> std::fmt::Debug for Pull<T> {
 /// [`Pull::next`].
 ///
 /// ```
-/// gort::run(|| {
-///     let squares = gort::iter::pull(|yield_: &mut dyn FnMut(u32) -> bool| {
+/// gort_runtime::run(|| {
+///     let squares = gort_runtime::iter::pull(|yield_: &mut dyn FnMut(u32) -> bool| {
 ///         for i in 1.. {
 ///             if !yield_(i * i) {
 ///                 return;

@@ -30,8 +30,8 @@ use std::panic::{self, AssertUnwindSafe};
 /// simply runs.
 ///
 /// ```
-/// gort::run(|| {
-///     let n = gort::syscall(|| std::fs::read("/dev/null").map(|v| v.len()));
+/// gort_runtime::run(|| {
+///     let n = gort_runtime::syscall(|| std::fs::read("/dev/null").map(|v| v.len()));
 ///     assert_eq!(n.unwrap(), 0);
 /// });
 /// ```

@@ -1,12 +1,12 @@
 //! `gort::trace`: execution tracing in Go 1.23's format, and user annotations.
 //!
 //! ```no_run
-//! gort::run(|| {
-//!     gort::trace::start(std::fs::File::create("out.trace").unwrap()).unwrap();
-//!     let task = gort::trace::new_task("work");
-//!     task.with_region("step", || gort::trace::log("phase", "one"));
+//! gort_runtime::run(|| {
+//!     gort_runtime::trace::start(std::fs::File::create("out.trace").unwrap()).unwrap();
+//!     let task = gort_runtime::trace::new_task("work");
+//!     task.with_region("step", || gort_runtime::trace::log("phase", "one"));
 //!     drop(task);
-//!     gort::trace::stop().unwrap();
+//!     gort_runtime::trace::stop().unwrap();
 //! });
 //! // go tool trace out.trace
 //! ```

@@ -16,13 +16,13 @@ struct Inner {
 /// the same counter.
 ///
 /// ```
-/// use gort::sync::WaitGroup;
-/// gort::run(|| {
+/// use gort_runtime::sync::WaitGroup;
+/// gort_runtime::run(|| {
 ///     let wg = WaitGroup::new();
 ///     for _ in 0..4 {
 ///         wg.add(1);
 ///         let wg = wg.clone();
-///         gort::go(move || wg.done());
+///         gort_runtime::go(move || wg.done());
 ///     }
 ///     wg.wait();
 /// });
