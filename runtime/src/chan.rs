@@ -17,28 +17,53 @@ const WAITING: u8 = 0;
 const DONE: u8 = 1;
 const CLOSED: u8 = 2;
 
+/// A blocked sender or receiver. It lives on the blocked goroutine's own
+/// stack (no allocation per blocking operation); the channel's queues hold
+/// pointers to it (`SlotPtr`) under the channel lock.
+///
+/// Lifetime protocol: the owner returns only after `state` leaves WAITING,
+/// and `finish` (the only writer of `state`) pops the slot from its queue
+/// first and touches nothing after its store. An owner unwound while waiting
+/// (runtime shutdown) removes its slot from the queue in `Dequeue::drop`.
 struct Slot<T> {
     waiter: Waiter,
     value: Mutex<Option<T>>,
     state: AtomicU8,
 }
 
+/// A queued pointer to a `Slot` on a blocked goroutine's stack.
+struct SlotPtr<T>(std::ptr::NonNull<Slot<T>>);
+
+// SAFETY: the slot is only reached under the channel lock, while its owner
+// is blocked (see `Slot`); values of `T` cross threads, hence `T: Send`.
+unsafe impl<T: Send> Send for SlotPtr<T> {}
+
+impl<T> SlotPtr<T> {
+    fn get(&self) -> &Slot<T> {
+        // SAFETY: a queued slot is alive: its owner waits until `finish`,
+        // which happens only after the slot left the queue.
+        unsafe { self.0.as_ref() }
+    }
+}
+
 impl<T> Slot<T> {
-    fn new(value: Option<T>) -> Arc<Slot<T>> {
-        Arc::new(Slot {
+    fn new(value: Option<T>) -> Slot<T> {
+        Slot {
             waiter: Waiter::current(),
             value: Mutex::new(value),
             state: AtomicU8::new(WAITING),
-        })
+        }
     }
 
-    /// Completes the slot (chan lock held by the caller) and returns the
-    /// waiter to wake once the lock is released.
+    /// Completes a slot already taken off its queue (chan lock held by the
+    /// caller) and returns the waiter to wake once the lock is released. The
+    /// slot must not be touched after this call.
     fn finish(&self, how: u8) -> Waiter {
+        let w = self.waiter.clone();
         // Release: pairs with the Acquire load in the waiting loop, so the
         // value written before is visible to the woken side.
         self.state.store(how, Release);
-        self.waiter.clone()
+        w
     }
 
     /// Parks until the slot completes. On a channel made outside the
@@ -67,11 +92,27 @@ impl<T> Slot<T> {
     }
 }
 
+/// Takes a slot off the channel's queues if its owner unwinds while still
+/// queued (a cancelled goroutine at runtime shutdown).
+struct Dequeue<'a, T> {
+    chan: &'a Chan<T>,
+    slot: &'a Slot<T>,
+}
+
+impl<T> Drop for Dequeue<'_, T> {
+    fn drop(&mut self) {
+        let mut s = self.chan.state.lock();
+        let me = self.slot as *const Slot<T>;
+        s.recvq.retain(|p| !std::ptr::eq(p.0.as_ptr(), me));
+        s.sendq.retain(|p| !std::ptr::eq(p.0.as_ptr(), me));
+    }
+}
+
 struct State<T> {
     buf: VecDeque<T>,
     closed: bool,
-    recvq: VecDeque<Arc<Slot<T>>>,
-    sendq: VecDeque<Arc<Slot<T>>>,
+    recvq: VecDeque<SlotPtr<T>>,
+    sendq: VecDeque<SlotPtr<T>>,
     senders: usize,
     receivers: usize,
 }
@@ -199,9 +240,15 @@ impl<T> Sender<T> {
             Err(TrySendError::Full(v)) => v,
         };
         let slot = Slot::new(Some(v));
-        s.sendq.push_back(slot.clone());
+        s.sendq.push_back(SlotPtr(std::ptr::NonNull::from(&slot)));
         drop(s);
-        match slot.wait(WaitReason::ChanSend, self.chan.external) {
+        let guard = Dequeue {
+            chan: &self.chan,
+            slot: &slot,
+        };
+        let st = slot.wait(WaitReason::ChanSend, self.chan.external);
+        std::mem::forget(guard);
+        match st {
             DONE => Ok(()),
             _ => match slot.value.lock().take() {
                 Some(v) => Err(SendError(v)),
@@ -261,8 +308,8 @@ impl<T> Chan<T> {
             return Err(TrySendError::Closed(v));
         }
         if let Some(r) = s.recvq.pop_front() {
-            *r.value.lock() = Some(v);
-            return Ok(Some(r.finish(DONE)));
+            *r.get().value.lock() = Some(v);
+            return Ok(Some(r.get().finish(DONE)));
         }
         if s.buf.len() < self.cap {
             s.buf.push_back(v);
@@ -279,10 +326,10 @@ impl<T> Chan<T> {
         s.closed = true;
         let mut wake: Vec<Waiter> = Vec::with_capacity(s.recvq.len() + s.sendq.len());
         for r in s.recvq.drain(..) {
-            wake.push(r.finish(CLOSED));
+            wake.push(r.get().finish(CLOSED));
         }
         for w in s.sendq.drain(..) {
-            wake.push(w.finish(CLOSED));
+            wake.push(w.get().finish(CLOSED));
         }
         drop(s);
         for w in wake {
@@ -310,9 +357,15 @@ impl<T> Receiver<T> {
             Err(TryRecvError::Empty) => {}
         }
         let slot = Slot::new(None);
-        s.recvq.push_back(slot.clone());
+        s.recvq.push_back(SlotPtr(std::ptr::NonNull::from(&slot)));
         drop(s);
-        match slot.wait(WaitReason::ChanReceive, self.chan.external) {
+        let guard = Dequeue {
+            chan: &self.chan,
+            slot: &slot,
+        };
+        let st = slot.wait(WaitReason::ChanReceive, self.chan.external);
+        std::mem::forget(guard);
+        match st {
             DONE => slot.value.lock().take(),
             _ => None,
         }
@@ -338,16 +391,16 @@ impl<T> Receiver<T> {
             // Refill the buffer from the first blocked sender.
             let mut wake = None;
             if let Some(snd) = s.sendq.pop_front() {
-                if let Some(x) = snd.value.lock().take() {
+                if let Some(x) = snd.get().value.lock().take() {
                     s.buf.push_back(x);
                 }
-                wake = Some(snd.finish(DONE));
+                wake = Some(snd.get().finish(DONE));
             }
             return Ok((v, wake));
         }
         if let Some(snd) = s.sendq.pop_front() {
-            let v = snd.value.lock().take();
-            let w = snd.finish(DONE);
+            let v = snd.get().value.lock().take();
+            let w = snd.get().finish(DONE);
             return match v {
                 Some(v) => Ok((v, Some(w))),
                 None => Err(TryRecvError::Empty),
@@ -456,7 +509,7 @@ impl<T> Drop for Receiver<T> {
             return;
         }
         // No one will ever receive: fail blocked senders.
-        let wake: Vec<Waiter> = s.sendq.drain(..).map(|w| w.finish(CLOSED)).collect();
+        let wake: Vec<Waiter> = s.sendq.drain(..).map(|w| w.get().finish(CLOSED)).collect();
         drop(s);
         for w in wake {
             w.wake();
