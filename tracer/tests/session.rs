@@ -109,7 +109,7 @@ fn failing_writer_returns_the_error_without_deadlock_and_tracing_recovers() {
     let _s = serial();
     let _w = Watchdog::new(120);
     let sim = Sim::new(2, 8);
-    for (budget, panic) in [(5000, false), (40_000, true), (0, false), (10, true)] {
+    for (budget, panic) in [(5000, false), (3_000, true), (0, false), (10, true)] {
         let seen = Arc::new(Mutex::new(0));
         let w = Failing {
             budget,
