@@ -90,10 +90,8 @@ impl Runtime {
             Ok(t) => t,
             Err(e) => panic!("gort: cannot allocate the main goroutine's stack: {e}"),
         };
-        self.shared
-            .orphans
-            .lock()
-            .push(std::sync::Arc::downgrade(&t));
+        let main = std::sync::Arc::downgrade(&t);
+        self.shared.orphans.lock().push(main.clone());
         let me = std::thread::current();
         {
             let mut s = self.shared.sched.lock();
@@ -127,6 +125,12 @@ impl Runtime {
         }
         if deadlock && !slot.is_done() {
             panic!("all goroutines are asleep - deadlock!");
+        }
+        // The body has completed; wait the few instructions until its M has
+        // retired the goroutine, so its stack is back in the pool when
+        // `block_on` returns.
+        while main.strong_count() > 0 {
+            std::thread::yield_now();
         }
         match slot.wait() {
             Ok(v) => v,
