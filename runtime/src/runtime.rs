@@ -129,7 +129,9 @@ impl Runtime {
         // The body has completed; wait the few instructions until its M has
         // retired the goroutine, so its stack is back in the pool when
         // `block_on` returns.
-        while main.strong_count() > 0 {
+        // (Bounded: a stale waiter entry elsewhere may hold a reference.)
+        let until = std::time::Instant::now() + std::time::Duration::from_millis(50);
+        while main.strong_count() > 0 && std::time::Instant::now() < until {
             std::thread::yield_now();
         }
         match slot.wait() {
