@@ -188,3 +188,65 @@ fn running() -> (&'static Worker, &'static Task) {
     // SAFETY: `cur` is the running task, alive while it runs.
     (w, unsafe { &*t })
 }
+
+/// Switches from the running goroutine `caller` (on `w`, with yielder `y`)
+/// to the coroutine of `link` and returns when the coroutine yields back or
+/// exits.
+///
+/// Fast path: with tracing off, no stop-the-world pending and the caller not
+/// wired, the caller resumes the coroutine's stack directly (the coroutine's
+/// parent is then the caller, not the M loop): one resume/suspend round trip
+/// and no trip through the scheduler. If the coroutine suspends for anything
+/// but yielding back (it blocks, yields the P, switches to a coroutine of its
+/// own), the caller hands it to the M with `Req::Forward` and waits, and the
+/// rest goes the usual way. Otherwise the switch goes through the M loop.
+///
+/// # Safety
+/// `w` must be this thread's worker, `caller` the goroutine running on it,
+/// and `y` that goroutine's yielder.
+#[inline(always)]
+pub(crate) unsafe fn coroswitch_fast(
+    w: &Worker,
+    caller: &Task,
+    y: crate::coro::YielderPtr,
+    link: NonNull<CoroLink>,
+) -> Resume {
+    if crate::hooks::enabled() || w.shared.stw_requested() || w.locked.get() {
+        // SAFETY: guaranteed by the caller.
+        return unsafe { coroswitch_with(y, link) };
+    }
+    // SAFETY: the caller's `next`/`stop` owns the link's cells right now.
+    let l = unsafe { link.as_ref() };
+    let target = l.take_coro();
+    transition(caller, Status::Waiting, WaitReason::Coroutine);
+    transition(&target, Status::Running, WaitReason::Unspecified);
+    w.cur.set(&*target);
+    target
+        .last_m
+        .store(w.handle.id, std::sync::atomic::Ordering::Relaxed);
+    // SAFETY: the coroutine is waiting in the link, so nobody else runs it;
+    // this thread now does, nested on the caller's stack.
+    let r = unsafe { target.with_coro(|c| c.as_mut().map(|c| c.resume(Resume::Run))) };
+    w.cur.set(caller);
+    transition(caller, Status::Running, WaitReason::Unspecified);
+    match r {
+        Some(Some(Req::SwitchBack(_))) => {
+            transition(&target, Status::Waiting, WaitReason::Coroutine);
+            l.set_coro(target);
+            Resume::Run
+        }
+        Some(None) => {
+            // The sequence returned: the coroutine exits (Go's coroexit).
+            transition(&target, Status::Dead, WaitReason::Unspecified);
+            let _ = take_exit_link(&target);
+            w.shared.free_task(&target);
+            Resume::Run
+        }
+        Some(Some(req)) => {
+            w.forwarded.set(Some((target, req)));
+            // SAFETY: guaranteed by the caller.
+            unsafe { coro::suspend(y, Req::Forward(link)) }
+        }
+        None => crate::fatal("coroutine switch to a goroutine that has no coroutine"),
+    }
+}

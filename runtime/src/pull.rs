@@ -393,23 +393,30 @@ impl<T> Pull<T> {
         )
     }
 
-    fn require_goroutine(what: &str) -> crate::coro::YielderPtr {
-        match coroutine::current_yielder() {
-            Some(y) => y,
+    fn require_goroutine(
+        what: &str,
+    ) -> (
+        &'static crate::sched::worker::Worker,
+        &'static crate::task::Task,
+    ) {
+        match crate::api::running() {
+            Some(r) => r,
             None => panic!(
                 "gort::iter::Pull::{what} called outside a goroutine (the sequence runs as a coroutine of the caller)"
             ),
         }
     }
 
-    /// Switches from the caller (whose yielder is `y`) to the sequence's
+    /// Switches from the calling goroutine `t` (on `w`) to the sequence's
     /// coroutine and back.
     #[inline(always)]
-    fn switch(&self, y: crate::coro::YielderPtr) {
-        // SAFETY: `y` is the running goroutine's yielder (`require_goroutine`).
-        if unsafe { coroutine::coroswitch_with(y, NonNull::from(&self.inner().link)) }
-            == Resume::Cancel
-        {
+    fn switch(&self, w: &crate::sched::worker::Worker, t: &crate::task::Task) {
+        // SAFETY: `t` is the running goroutine (`require_goroutine`), so its
+        // yielder is current, and `w` is this thread's worker.
+        let r = unsafe {
+            coroutine::coroswitch_fast(w, t, t.yielder(), NonNull::from(&self.inner().link))
+        };
+        if r == Resume::Cancel {
             // The caller is being unwound (runtime shutdown).
             panic::resume_unwind(Box::new(Cancelled));
         }
@@ -427,9 +434,9 @@ impl<T> Pull<T> {
     #[inline]
     #[allow(clippy::should_implement_trait)]
     pub fn next(&self) -> Option<T> {
-        let y = Self::require_goroutine("next");
+        let (w, t) = Self::require_goroutine("next");
         let inner = self.inner();
-        match inner.core.next(|| self.switch(y)) {
+        match inner.core.next(|| self.switch(w, t)) {
             Ok((v, None)) => v,
             Ok((_, Some(p))) => panic::resume_unwind(p),
             Err(_) => Self::overlap("next"),
@@ -443,11 +450,11 @@ impl<T> Pull<T> {
     /// If the sequence panics while finishing (the panic continues here), or
     /// on overlapping calls as for [`next`](Pull::next).
     pub fn stop(&self) {
-        let y = Self::require_goroutine("stop");
+        let (w, t) = Self::require_goroutine("stop");
         let inner = self.inner();
         let r = inner
             .core
-            .stop(|| inner.link.coro_alive(), || self.switch(y));
+            .stop(|| inner.link.coro_alive(), || self.switch(w, t));
         match r {
             Ok(None) => {}
             Ok(Some(p)) => panic::resume_unwind(p),

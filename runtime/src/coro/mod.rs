@@ -45,6 +45,11 @@ pub(crate) enum Req {
     SwitchBack(NonNull<CoroLink>),
     /// Returned from a syscall and found no P: queue me and go idle.
     SyscallNoP,
+    /// The caller ran the coroutine of `link` directly (the fast path of a
+    /// coroutine switch) and the coroutine suspended with a request only the
+    /// M can serve: the caller waits in `link`, and the M takes the coroutine
+    /// and its request from `Worker::forwarded`.
+    Forward(NonNull<CoroLink>),
 }
 
 /// How a goroutine is resumed.

@@ -56,6 +56,9 @@ pub(crate) struct Worker {
     /// A goroutine that was running on this M when it stopped for the world;
     /// it continues without a new start.
     resume: Cell<Option<TaskRef>>,
+    /// A coroutine (and its request) handed over by a caller whose direct
+    /// switch could not complete (see `Req::Forward`).
+    pub(crate) forwarded: Cell<Option<(TaskRef, Req)>>,
     /// Inside `gort::syscall`: readies go through the global queue.
     pub(crate) in_syscall: Cell<bool>,
 }
@@ -92,6 +95,7 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, handoff: Option<Handoff>, _unu
         exit: Cell::new(false),
         next: Cell::new(None),
         resume: Cell::new(None),
+        forwarded: Cell::new(None),
         in_syscall: Cell::new(false),
     };
     set_current_worker(&w);
@@ -539,9 +543,22 @@ impl Worker {
             // exclusive access to the coroutine.
             let req = unsafe { t.with_coro(|c| c.as_mut().map(|c| c.resume(Resume::Run))) };
             self.cur.set(std::ptr::null());
-            let Some(req) = req else {
+            let Some(mut req) = req else {
                 crate::fatal("resumed a goroutine that has no coroutine");
             };
+            if let Some(Req::Forward(link)) = req {
+                // The caller `t` ran its coroutine directly; the coroutine now
+                // needs the M. The caller waits in `link`, the coroutine
+                // becomes this M's goroutine with its pending request.
+                let Some((target, inner)) = self.forwarded.take() else {
+                    crate::fatal("coroutine forward without a coroutine");
+                };
+                // SAFETY: as in `switch_to`: the caller's `next`/`stop` keeps
+                // the link alive while it waits.
+                unsafe { link.as_ref() }.set_caller(t);
+                t = target;
+                req = Some(inner);
+            }
             match req {
                 Some(Req::Switch(link)) => t = self.switch_to(t, link),
                 Some(Req::SwitchBack(link)) => match self.switch_back(t, link) {
@@ -559,6 +576,7 @@ impl Worker {
                     self.shared.push_global(std::iter::once(t));
                     return;
                 }
+                Some(Req::Forward(_)) => crate::fatal("a coroutine forward was forwarded again"),
                 Some(Req::SyscallNoP) => {
                     transition(&t, Status::Runnable, WaitReason::Unspecified);
                     self.shared.push_global(std::iter::once(t));
