@@ -31,6 +31,9 @@ use std::ptr::NonNull;
 
 /// Picks from `runnext` at most this many times in a row.
 const RUNNEXT_STREAK_MAX: u32 = 64;
+/// How long a thief leaves a victim's `runnext` to its owner (Go waits
+/// about 3 µs too).
+const RUNNEXT_STEAL_GRACE: std::time::Duration = std::time::Duration::from_micros(3);
 /// Every this many picks, look at the global queue first (Go uses 61).
 const GLOBAL_CHECK_EVERY: u32 = 61;
 
@@ -327,7 +330,14 @@ impl Worker {
                 // Last round: take the victim's `runnext` too (as Go does),
                 // so a goroutine woken or spawned by a busy one cannot be
                 // stranded while this P idles.
-                if round == 3 && v.steal.is_empty() {
+                if round == 3 && v.steal.is_empty() && v.runnext.is_some() {
+                    // Give the owner a moment first: it is usually about to
+                    // run that goroutine itself (a ping-pong pair), and
+                    // taking it would move the pair across threads.
+                    let since = std::time::Instant::now();
+                    while v.runnext.is_some() && since.elapsed() < RUNNEXT_STEAL_GRACE {
+                        std::hint::spin_loop();
+                    }
                     if let Some(t) = v.runnext.take() {
                         return Some(t);
                     }
@@ -369,7 +379,7 @@ impl Worker {
         // just before (whose waker saw no idle P) must not be stranded. The
         // fence pairs with the one in `Shared::wakep`.
         fence(SeqCst);
-        let work = self.shared.procs.iter().any(|p| p.has_work_hint())
+        let work = self.shared.procs.iter().any(|p| p.has_queued_work())
             || self.shared.global_len.load(SeqCst) > 0;
         if work {
             let mut s = self.shared.sched.lock();
