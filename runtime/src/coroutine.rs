@@ -193,8 +193,8 @@ fn running() -> (&'static Worker, &'static Task) {
 /// to the coroutine of `link` and returns when the coroutine yields back or
 /// exits.
 ///
-/// Fast path: with tracing off, no stop-the-world pending and the caller not
-/// wired, the caller resumes the coroutine's stack directly (the coroutine's
+/// Fast path: with no stop-the-world pending and the caller not wired, the
+/// caller resumes the coroutine's stack directly (the coroutine's
 /// parent is then the caller, not the M loop): one resume/suspend round trip
 /// and no trip through the scheduler. If the coroutine suspends for anything
 /// but yielding back (it blocks, yields the P, switches to a coroutine of its
@@ -211,13 +211,14 @@ pub(crate) unsafe fn coroswitch_fast(
     y: crate::coro::YielderPtr,
     link: NonNull<CoroLink>,
 ) -> Resume {
-    if crate::hooks::enabled() || w.shared.stw_requested() || w.locked.get() {
+    if w.shared.stw_requested() || w.locked.get() {
         // SAFETY: guaranteed by the caller.
         return unsafe { coroswitch_with(y, link) };
     }
     // SAFETY: the caller's `next`/`stop` owns the link's cells right now.
     let l = unsafe { link.as_ref() };
     let target = l.take_coro();
+    crate::hooks::go_switch(w, caller, &target, false);
     transition(caller, Status::Waiting, WaitReason::Coroutine);
     transition(&target, Status::Running, WaitReason::Unspecified);
     w.cur.set(&*target);
@@ -228,16 +229,21 @@ pub(crate) unsafe fn coroswitch_fast(
     // this thread now does, nested on the caller's stack.
     let r = unsafe { target.with_coro(|c| c.as_mut().map(|c| c.resume(Resume::Run))) };
     w.cur.set(caller);
-    transition(caller, Status::Running, WaitReason::Unspecified);
+    // N.B. each arm writes its trace event before changing statuses, as the
+    // tracer's end-of-generation status snapshot requires.
     match r {
         Some(Some(Req::SwitchBack(_))) => {
+            crate::hooks::go_switch(w, &target, caller, false);
             transition(&target, Status::Waiting, WaitReason::Coroutine);
+            transition(caller, Status::Running, WaitReason::Unspecified);
             l.set_coro(target);
             Resume::Run
         }
         Some(None) => {
             // The sequence returned: the coroutine exits (Go's coroexit).
+            crate::hooks::go_switch(w, &target, caller, true);
             transition(&target, Status::Dead, WaitReason::Unspecified);
+            transition(caller, Status::Running, WaitReason::Unspecified);
             let _ = take_exit_link(&target);
             w.shared.free_task(&target);
             Resume::Run
