@@ -1,6 +1,7 @@
 //! A trace writer that fails (an error, or a panic) stops tracing cleanly:
 //! `stop()` reports the failure, the program keeps running, nothing hangs,
 //! and tracing can start again afterwards.
+#![cfg(feature = "trace")]
 
 mod support;
 

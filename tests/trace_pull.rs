@@ -1,6 +1,7 @@
 //! The tracer writes exactly the coroutine events a `pull` performs: one
 //! GoCreateBlocked per `pull`, one GoSwitch per switch in either direction,
 //! one GoSwitchDestroy per finished coroutine; and the trace is valid.
+#![cfg(feature = "trace")]
 
 mod support;
 

@@ -1,5 +1,6 @@
 //! Starting and stopping tracing 100 times while 1,000 goroutines switch
 //! coroutines and block on channels gives 100 valid traces.
+#![cfg(feature = "trace")]
 
 mod support;
 
