@@ -27,7 +27,10 @@ const CLOSED: u8 = 2;
 /// (runtime shutdown) removes its slot from the queue in `Dequeue::drop`.
 struct Slot<T> {
     waiter: Waiter,
-    value: Mutex<Option<T>>,
+    /// Written and read under the channel lock while queued (by whoever
+    /// completes the slot), then by the owner after it sees `state` leave
+    /// WAITING (acquire, pairing with `finish`'s release).
+    value: std::cell::UnsafeCell<Option<T>>,
     state: AtomicU8,
 }
 
@@ -37,6 +40,19 @@ struct SlotPtr<T>(std::ptr::NonNull<Slot<T>>);
 // SAFETY: the slot is only reached under the channel lock, while its owner
 // is blocked (see `Slot`); values of `T` cross threads, hence `T: Send`.
 unsafe impl<T: Send> Send for SlotPtr<T> {}
+
+impl<T> Slot<T> {
+    /// The slot's value.
+    ///
+    /// # Safety
+    /// The caller holds the channel lock with the slot still queued, or is
+    /// the owner after `state` left WAITING.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn value(&self) -> &mut Option<T> {
+        // SAFETY: guaranteed by the caller (see the field's doc).
+        unsafe { &mut *self.value.get() }
+    }
+}
 
 impl<T> SlotPtr<T> {
     fn get(&self) -> &Slot<T> {
@@ -50,7 +66,7 @@ impl<T> Slot<T> {
     fn new(value: Option<T>) -> Slot<T> {
         Slot {
             waiter: Waiter::current(),
-            value: Mutex::new(value),
+            value: std::cell::UnsafeCell::new(value),
             state: AtomicU8::new(WAITING),
         }
     }
@@ -250,7 +266,8 @@ impl<T> Sender<T> {
         std::mem::forget(guard);
         match st {
             DONE => Ok(()),
-            _ => match slot.value.lock().take() {
+            // SAFETY: `state` left WAITING: the owner has the value back.
+            _ => match unsafe { slot.value() }.take() {
                 Some(v) => Err(SendError(v)),
                 None => Ok(()),
             },
@@ -308,7 +325,8 @@ impl<T> Chan<T> {
             return Err(TrySendError::Closed(v));
         }
         if let Some(r) = s.recvq.pop_front() {
-            *r.get().value.lock() = Some(v);
+            // SAFETY: chan lock held, slot still owned by the queue.
+            *unsafe { r.get().value() } = Some(v);
             return Ok(Some(r.get().finish(DONE)));
         }
         if s.buf.len() < self.cap {
@@ -366,7 +384,8 @@ impl<T> Receiver<T> {
         let st = slot.wait(WaitReason::ChanReceive, self.chan.external);
         std::mem::forget(guard);
         match st {
-            DONE => slot.value.lock().take(),
+            // SAFETY: `state` left WAITING: the value is the owner's.
+            DONE => unsafe { slot.value() }.take(),
             _ => None,
         }
     }
@@ -391,7 +410,8 @@ impl<T> Receiver<T> {
             // Refill the buffer from the first blocked sender.
             let mut wake = None;
             if let Some(snd) = s.sendq.pop_front() {
-                if let Some(x) = snd.get().value.lock().take() {
+                // SAFETY: chan lock held, slot just taken off the queue.
+                if let Some(x) = unsafe { snd.get().value() }.take() {
                     s.buf.push_back(x);
                 }
                 wake = Some(snd.get().finish(DONE));
@@ -399,7 +419,8 @@ impl<T> Receiver<T> {
             return Ok((v, wake));
         }
         if let Some(snd) = s.sendq.pop_front() {
-            let v = snd.get().value.lock().take();
+            // SAFETY: chan lock held, slot just taken off the queue.
+            let v = unsafe { snd.get().value() }.take();
             let w = snd.get().finish(DONE);
             return match v {
                 Some(v) => Ok((v, Some(w))),

@@ -68,9 +68,14 @@ impl<const TWIN: u8> ParkWord<'_, TWIN> {
     /// returns at once.
     #[inline]
     pub(crate) fn take_token(self) -> bool {
-        self.0
-            .compare_exchange(NOTIFIED, EMPTY, AcqRel, Acquire)
-            .is_ok()
+        // A plain load first: the common case (no token) costs no
+        // read-modify-write. A token seen here can only be consumed by us
+        // (the owner), so the CAS that follows succeeds.
+        self.0.load(Acquire) == NOTIFIED
+            && self
+                .0
+                .compare_exchange(NOTIFIED, EMPTY, AcqRel, Acquire)
+                .is_ok()
     }
 
     /// Step 2 (the M, after the goroutine suspended): EMPTY -> PARKED. False:
