@@ -148,12 +148,6 @@ impl Proc {
         !self.steal.is_empty() || self.runnext.is_some()
     }
 
-    /// Whether the P's run queue (not counting `runnext`, which its owner
-    /// is usually about to run) has work (a snapshot, for any thread).
-    pub(crate) fn has_queued_work(&self) -> bool {
-        !self.steal.is_empty()
-    }
-
     /// Records a goroutine created on this P.
     pub(crate) fn register(&self, t: &TaskRef) {
         let mut r = self.registry.lock();

@@ -379,7 +379,10 @@ impl Worker {
         // just before (whose waker saw no idle P) must not be stranded. The
         // fence pairs with the one in `Shared::wakep`.
         fence(SeqCst);
-        let work = self.shared.procs.iter().any(|p| p.has_queued_work())
+        // N.B. `runnext` counts: `wakep` guards it like the queues, so the
+        // re-check must see it too, or a goroutine readied into a busy P's
+        // `runnext` just before can be stranded while this M sleeps.
+        let work = self.shared.procs.iter().any(|p| p.has_work_hint())
             || self.shared.global_len.load(SeqCst) > 0;
         if work {
             let mut s = self.shared.sched.lock();
