@@ -157,7 +157,9 @@ pub(crate) unsafe fn coroswitch_back_with(
 /// Marks the running coroutine so that its exit switches to the caller
 /// waiting in `link` (Go's `coroexit`).
 pub(crate) fn set_exit_link(link: NonNull<CoroLink>) {
-    let (_, t) = running();
+    let Some((_, t)) = crate::api::running() else {
+        panic!("gort: coroutine operation outside a goroutine");
+    };
     t.exit_link.with_mut(|p| {
         // SAFETY: only the task itself and, after it exits, its M touch this.
         unsafe { *p = Some(link) }
@@ -168,25 +170,6 @@ pub(crate) fn set_exit_link(link: NonNull<CoroLink>) {
 pub(crate) fn take_exit_link(t: &Task) -> Option<NonNull<CoroLink>> {
     // SAFETY: `t` has finished on this M; nobody else touches the field.
     t.exit_link.with_mut(|p| unsafe { (*p).take() })
-}
-
-/// The running goroutine and its M.
-#[inline(always)]
-fn running() -> (&'static Worker, &'static Task) {
-    let w = current_worker();
-    if w.is_null() {
-        panic!("gort: coroutine operation outside a gort runtime");
-    }
-    // SAFETY: the worker outlives any goroutine code running on its thread;
-    // the 'static lifetimes never escape the callers in this module, which
-    // use them only before suspending.
-    let w: &'static Worker = unsafe { &*w };
-    let t = w.cur.get();
-    if t.is_null() {
-        panic!("gort: coroutine operation outside a goroutine");
-    }
-    // SAFETY: `cur` is the running task, alive while it runs.
-    (w, unsafe { &*t })
 }
 
 /// Switches from the running goroutine `caller` (on `w`, with yielder `y`)

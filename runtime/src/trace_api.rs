@@ -97,9 +97,9 @@ pub fn start_with(w: impl Write + Send + 'static, cfg: Config) -> Result<(), Err
         return Err(Error::AlreadyRunning);
     }
     let r = with_world_stopped(wk, |rts| {
-        // SAFETY: every M of every runtime is stopped at a scheduling point
-        // (or idle, or in a syscall whose return waits on its runtime's sched
-        // lock), and each restarts only through `start_the_world`, which takes
+        // Every M of every runtime is stopped at a scheduling point (or idle,
+        // or in a syscall whose return waits on its runtime's sched lock).
+        // SAFETY: each M restarts only through `start_the_world`, which takes
         // that lock: the tracer's contract for flipping its flag.
         let r = unsafe { gort_tracer::start(Box::new(w), cfg, Some(std::sync::Arc::new(Source))) };
         if r.is_ok() {

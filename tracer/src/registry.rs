@@ -163,10 +163,10 @@ impl ThreadTrace {
         f: impl FnOnce(&mut Option<TraceBuf>) -> R,
     ) -> R {
         self.bufs[(gen & 1) as usize].with_mut(|p| {
+            // The advancer takes slot `gen % 2` only after `gen` stopped
+            // being current and this seqlock was seen even.
             // SAFETY: per the caller's contract the seqlock excludes other
-            // lockers, and the advancer takes slot `gen % 2` only after `gen`
-            // stopped being current and this seqlock was seen even, which
-            // cannot happen during this hold.
+            // lockers, and the condition above cannot hold during this hold.
             f(unsafe { &mut *p })
         })
     }
@@ -203,11 +203,11 @@ impl ThreadTrace {
         }
         let _g = self.flush.lock();
         let b = self.bufs[(gen & 1) as usize].with_mut(|p| {
-            // SAFETY: `gen` is over and the seqlock was seen even (the load
-            // above also acquires every write of the holders before it), or
-            // the thread retired; either way no locker writes slot
-            // `gen % 2` until generation `gen + 2`, which cannot begin before
-            // this advance finishes. `retire` is excluded by `flush`.
+            // `gen` is over and the seqlock was seen even (the load above also
+            // acquires every write of the holders before it), or the thread
+            // retired; `retire` is excluded by `flush`.
+            // SAFETY: so no locker writes slot `gen % 2` until generation
+            // `gen + 2`, which cannot begin before this advance finishes.
             unsafe { (*p).take() }
         });
         Take::Done(b)

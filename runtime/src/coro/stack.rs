@@ -343,9 +343,9 @@ impl PooledStack {
 
     fn owner_word(&self) -> &AtomicU64 {
         let word = self.base.get() as *mut u64;
-        // SAFETY: `base..base + HEADER_BYTES` is this slot's header inside a live chunk (a
-        // pool never unmaps a chunk while any of its stacks is handed out); `base` is 64-byte
-        // aligned; coroutine frames lie strictly below `base`, so the word is accessed only
+        // `base..base + HEADER_BYTES` is this slot's header inside a live chunk (a pool never
+        // unmaps a chunk while any of its stacks is handed out); `base` is 64-byte aligned.
+        // SAFETY: coroutine frames lie strictly below `base`, so the word is accessed only
         // atomically, by this handle and by the overflow handler; the returned borrow is tied
         // to `&self`, which keeps the mapping alive.
         unsafe { AtomicU64::from_ptr(word) }
