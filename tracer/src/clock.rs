@@ -27,24 +27,30 @@ const TICK_SHIFT: u32 = 6;
 pub(crate) const MIN_CALIBRATION: Duration = Duration::from_millis(2);
 
 /// Which counter timestamps come from.
-#[derive(Clone, Copy, Debug)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Clock {
     /// `rdtsc >> 6`.
     Tsc,
-    /// Monotonic nanoseconds since `base`, divided by 64.
-    Monotonic {
-        /// The process-wide origin.
-        base: Instant,
-    },
+    /// Monotonic nanoseconds since a process-wide origin (fixed at the
+    /// first use), divided by 64.
+    Monotonic,
+}
+
+/// The origin of [`Clock::Monotonic`]: one per process, so that sessions
+/// started one after another never run backwards.
+fn monotonic_base() -> Instant {
+    static BASE: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    *BASE.get_or_init(Instant::now)
 }
 
 impl Clock {
-    /// The best clock on this machine; `base` is the origin for the fallback.
-    pub(crate) fn detect(base: Instant) -> Clock {
+    /// The best clock on this machine.
+    pub(crate) fn detect() -> Clock {
         if invariant_tsc() {
             Clock::Tsc
         } else {
-            Clock::Monotonic { base }
+            let _ = monotonic_base();
+            Clock::Monotonic
         }
     }
 
@@ -53,7 +59,7 @@ impl Clock {
     pub(crate) fn now(self) -> u64 {
         match self {
             Clock::Tsc => rdtsc() >> TICK_SHIFT,
-            Clock::Monotonic { base } => (base.elapsed().as_nanos() as u64) >> TICK_SHIFT,
+            Clock::Monotonic => (monotonic_base().elapsed().as_nanos() as u64) >> TICK_SHIFT,
         }
     }
 }
@@ -80,7 +86,7 @@ impl Calibration {
     /// is at least [`MIN_CALIBRATION`] long; called once per session.
     pub(crate) fn frequency(&self) -> u64 {
         match self.clock {
-            Clock::Monotonic { .. } => UNIX_FREQUENCY,
+            Clock::Monotonic => UNIX_FREQUENCY,
             Clock::Tsc => {
                 while self.wall0.elapsed() < MIN_CALIBRATION {
                     std::hint::spin_loop();
@@ -134,8 +140,7 @@ mod tests {
 
     #[test]
     fn clock_is_monotonic_and_frequency_plausible() {
-        let base = Instant::now();
-        for clock in [Clock::detect(base), Clock::Monotonic { base }] {
+        for clock in [Clock::detect(), Clock::Monotonic] {
             let cal = Calibration::start(clock);
             let mut last = clock.now();
             for _ in 0..10_000 {

@@ -19,6 +19,7 @@
 //! | [`ThreadTrace::register`]`(m) -> Arc<ThreadTrace>` / [`ThreadTrace::retire`] | per M: seqlock, two buffers, caches; listed for the advancer |
 //! | [`GoTrace`], [`ProcTrace`] (`Default`) | per G / per P: status-written stamps and sequence counters |
 //! | [`acquire`]`(&ThreadTrace) -> Option<Locker>` | `None` when off; else holds the M's seqlock (`!Send`, drop releases) |
+//! | `unsafe` [`acquire_local`] | the same for a `ThreadTrace` used by its own thread only: no locked instruction |
 //! | [`Locker::string`], [`Locker::stack`]`(&[Frame])` | per-generation string and stack IDs |
 //! | [`Locker::writer`]`(p, g) -> EventWriter` | the M's P and G with their status just before the event; lazy statuses |
 //! | [`EventWriter`] methods | one per event: `go_create`, `go_start`, `go_block`, `go_switch`, `proc_steal`, ... |
@@ -90,6 +91,8 @@ mod clock;
 #[cfg(feature = "writer")]
 mod emit;
 #[cfg(feature = "writer")]
+mod fence;
+#[cfg(feature = "writer")]
 mod generation;
 #[cfg(feature = "writer")]
 mod locker;
@@ -116,7 +119,7 @@ mod tests;
 #[cfg(feature = "writer")]
 pub use crate::{
     emit::EventWriter,
-    locker::{acquire, enabled, Locker},
+    locker::{acquire, acquire_local, enabled, Locker},
     registry::ThreadTrace,
     session::{
         advance_now, begin_stop, finish_stop, has_failed, start, Config, StartError, Stats,

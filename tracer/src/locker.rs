@@ -29,14 +29,25 @@
 //! atomic is needed. The generation number, by contrast, changes while Ms run
 //! (the advancer bumps it), and is an atomic.
 //!
-//! # Seqlock and generation (Go's protocol)
+//! # Seqlock and generation
 //!
-//! A holder does `CAS seq even→odd (SeqCst)`, then `load gen (SeqCst)`. The
-//! advancer does `store gen = N+1 (SeqCst)`, then, per M, `load seq (SeqCst)`.
-//! By the single total order of `SeqCst` operations, either the holder sees
-//! `N+1`, or the advancer sees the seqlock odd and waits for it. Once the
-//! advancer has seen an M's seqlock even after the bump, that M can no longer
-//! write generation `N`, and its `N` buffer is final.
+//! A holder makes its M's seqlock odd, then loads the generation. The
+//! advancer stores generation `N+1`, then loads each M's seqlock. Each side
+//! orders its store before its load, so either the holder sees `N+1`, or the
+//! advancer sees the seqlock odd and waits for it. Once the advancer has seen
+//! an M's seqlock even after the bump, that M can no longer write generation
+//! `N`, and its `N` buffer is final.
+//!
+//! Two ways in:
+//!
+//! - [`acquire_local`] (what the runtime uses: each M's `ThreadTrace` is
+//!   touched by its own thread only): plain loads and stores, and the
+//!   writer's half of an asymmetric fence ([`crate::fence`]): with Linux's
+//!   `membarrier` a compiler fence only, the advancer paying one system call
+//!   per generation. No locked instruction on the event path.
+//! - [`acquire`] (safe for any use): a `SeqCst` compare-and-swap takes the
+//!   seqlock, so a second thread or a re-entrant call on the same
+//!   `ThreadTrace` gets `None` instead of a data race.
 
 use std::marker::PhantomData;
 use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
@@ -59,6 +70,8 @@ pub(crate) struct Flags {
     pub(crate) buf_bytes: usize,
     /// Timestamp source.
     pub(crate) clock: Clock,
+    /// Writers may use the compiler-only fence (`membarrier` registered).
+    pub(crate) asymmetric: bool,
 }
 
 /// The cell holding [`Flags`].
@@ -77,6 +90,7 @@ crate::loom::global! {
         stacks: true,
         buf_bytes: 64 << 10,
         clock: Clock::Tsc,
+        asymmetric: false,
     }));
 }
 
@@ -124,16 +138,25 @@ pub(crate) fn current_gen() -> u64 {
     GEN.load(SeqCst)
 }
 
-/// Publishes a new current generation (`SeqCst`: see the module doc).
-pub(crate) fn set_gen(gen: u64) {
-    GEN.store(gen, SeqCst);
+/// The current generation, loaded without ordering (loom twins only).
+#[cfg(loom)]
+pub(crate) fn current_gen_relaxed() -> u64 {
+    GEN.load(Relaxed)
 }
 
-/// Under loom, a `SeqCst` fence standing for the single total order of the
-/// `SeqCst` accesses of the seqlock/generation pair (the CAS then generation
-/// load here, the generation store then seqlock load in
-/// `ThreadTrace::take_finished`): loom models `SeqCst` accesses only as
-/// acquire/release but does model `SeqCst` fences. Nothing otherwise.
+/// Publishes a new current generation, then runs the advancer's half of the
+/// fence (see the module doc): seqlock loads after this see every holder
+/// that may have loaded an older generation.
+pub(crate) fn set_gen(gen: u64) {
+    GEN.store(gen, SeqCst);
+    crate::fence::heavy(crate::fence::asymmetric_available());
+}
+
+/// Under loom, a `SeqCst` fence standing for the place of [`acquire`]'s
+/// `SeqCst` compare-and-swap in the single total order (it pairs with the
+/// advancer's fence in [`set_gen`]): loom models `SeqCst` accesses only as
+/// acquire/release but does model `SeqCst` fences. Nothing otherwise (on
+/// x86-64 the locked instruction is itself a full barrier).
 #[inline(always)]
 pub(crate) fn loom_seqcst_order() {
     #[cfg(loom)]
@@ -155,6 +178,49 @@ pub fn acquire(t: &ThreadTrace) -> Option<Locker<'_>> {
     acquire_slow(t)
 }
 
+/// [`acquire`] for a `ThreadTrace` that only the calling thread uses: no
+/// read-modify-write, no locked instruction (see the module doc).
+///
+/// Returns `None` when tracing is off, on a re-entrant call (a locker of
+/// `t` is alive on this thread), or when `t` has retired.
+///
+/// # Safety
+///
+/// No other thread uses `t` (through `acquire`, `acquire_local` or
+/// [`ThreadTrace::retire`]) while the returned locker is alive or while this
+/// call runs: `t` belongs to the calling thread, as an M's trace state
+/// belongs to its M.
+#[inline(always)]
+pub unsafe fn acquire_local(t: &ThreadTrace) -> Option<Locker<'_>> {
+    if !enabled() {
+        return None;
+    }
+    let s = t.seq.load(Relaxed);
+    if s & 1 == 1 {
+        return None;
+    }
+    // Only this thread writes `seq` (the caller's contract), so a plain
+    // store takes the lock. `Relaxed`: the ordering against the generation
+    // load below is the fence's job, and the buffer writes of the previous
+    // hold were ours.
+    t.seq.store(s + 1, Relaxed);
+    let flags = flags();
+    crate::fence::light(flags.asymmetric);
+    let gen = GEN.load(Relaxed);
+    if gen == 0 {
+        t.seq.store(s + 2, Release);
+        return None;
+    }
+    Some(Locker {
+        t,
+        gen,
+        seq: s + 1,
+        now: flags.clock.now(),
+        flags,
+        _not_send: PhantomData,
+    })
+}
+
 #[cold]
 fn acquire_slow(t: &ThreadTrace) -> Option<Locker<'_>> {
     let s = t.seq.load(Relaxed);
@@ -172,11 +238,13 @@ fn acquire_slow(t: &ThreadTrace) -> Option<Locker<'_>> {
         t.seq.store(s + 2, Release);
         return None;
     }
+    let flags = flags();
     Some(Locker {
         t,
         gen,
         seq: s + 1,
-        flags: flags(),
+        now: flags.clock.now(),
+        flags,
         _not_send: PhantomData,
     })
 }
@@ -195,6 +263,8 @@ pub struct Locker<'t> {
     pub(crate) t: &'t ThreadTrace,
     pub(crate) gen: u64,
     seq: u64,
+    /// The clock, read once when the hold began (see `crate::writer`).
+    now: u64,
     pub(crate) flags: Flags,
     _not_send: PhantomData<*mut ()>,
 }
@@ -243,15 +313,15 @@ impl<'t> Locker<'t> {
     }
 
     /// Appends one timed event (`args` without the time delta).
-    #[inline]
-    pub(crate) fn event(&mut self, ty: EventType, args: &[u64]) {
-        let (t, gen, flags) = (self.t, self.gen, &self.flags);
-        // SAFETY: this locker holds the M's seqlock and loaded `gen` under it.
-        unsafe {
-            t.with_buf(gen, |slot| {
-                crate::writer::write_event(t, slot, gen, flags, ty, args)
-            })
-        }
+    #[inline(always)]
+    pub(crate) fn event<const N: usize>(&mut self, ty: EventType, args: [u64; N]) {
+        let (t, gen) = (self.t, self.gen);
+        // SAFETY: this locker holds the M's seqlock and loaded `gen` under
+        // it: `buf_slot`'s contract. The slot is used only in this call.
+        let slot = unsafe { t.buf_slot(gen) };
+        // SAFETY: as above; no other reference to the slot exists.
+        let slot = unsafe { slot.deref() };
+        crate::writer::write_event(t, slot, gen, &self.flags, self.now, ty, args);
     }
 }
 

@@ -149,26 +149,20 @@ impl ThreadTrace {
         REGISTRY.lock().retain(|t| !ptr::eq(&**t, self));
     }
 
-    /// Runs `f` on this M's buffer slot for generation `gen`.
+    /// This M's buffer slot for generation `gen`, as a pointer guard rather
+    /// than a closure so that the event path inlines through it.
     ///
     /// # Safety
     ///
     /// The caller holds this M's seqlock (it moved `seq` from even to odd and
     /// has not released it) and loaded `gen` as the current generation while
-    /// holding it.
+    /// holding it, and dereferences the result only while it holds the
+    /// seqlock. The advancer takes slot `gen % 2` only after `gen` stopped
+    /// being current and this seqlock was seen even, which cannot happen
+    /// during this hold; the seqlock excludes other holders.
     #[inline(always)]
-    pub(crate) unsafe fn with_buf<R>(
-        &self,
-        gen: u64,
-        f: impl FnOnce(&mut Option<TraceBuf>) -> R,
-    ) -> R {
-        self.bufs[(gen & 1) as usize].with_mut(|p| {
-            // The advancer takes slot `gen % 2` only after `gen` stopped
-            // being current and this seqlock was seen even.
-            // SAFETY: per the caller's contract the seqlock excludes other
-            // lockers, and the condition above cannot hold during this hold.
-            f(unsafe { &mut *p })
-        })
+    pub(crate) unsafe fn buf_slot(&self, gen: u64) -> crate::loom::cell::MutPtr<Option<TraceBuf>> {
+        self.bufs[(gen & 1) as usize].get_mut()
     }
 
     /// Runs `f` on this M's caches.
@@ -191,12 +185,12 @@ impl ThreadTrace {
         if crate::locker::current_gen() == gen {
             return Take::Busy;
         }
-        // `SeqCst` pairs with the owner's `SeqCst` CAS and generation load
-        // (Dekker): if this load sees `seq` even, any later holder's load of
-        // the generation comes after ours in the total order and so sees a
-        // generation other than `gen` (generations never repeat).
-        crate::locker::loom_seqcst_order();
-        let s = self.seq.load(SeqCst);
+        // `set_gen` ran the advancer's half of the fence after publishing a
+        // newer generation, so if this load sees `seq` even, any later
+        // holder loads a generation other than `gen` (generations never
+        // repeat). `Acquire` pairs with the `Release` store that ended the
+        // last hold: its buffer writes are visible below.
+        let s = self.seq.load(Acquire);
         // `Acquire` pairs with the `Release` store in `retire`.
         if s & 1 == 1 && !self.retired.load(Acquire) {
             return Take::Busy;

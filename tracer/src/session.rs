@@ -19,7 +19,7 @@
 use std::fmt;
 use std::io::{self, Write};
 use std::sync::atomic::Ordering::SeqCst;
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 use crate::buf::MIN_BUF_BYTES;
 use crate::clock::Clock;
@@ -209,11 +209,6 @@ crate::loom::global! {
     static SESSION: Mutex<Option<Session>> = Mutex::new(None);
 }
 
-crate::loom::global! {
-    /// Origin of the monotonic fallback clock, fixed at the first start.
-    static CLOCK_BASE: Mutex<Option<Instant>> = Mutex::new(None);
-}
-
 fn timer_loop(t: &Timer, period: Duration) {
     let mut stop = t.stop.lock();
     loop {
@@ -268,8 +263,7 @@ pub unsafe fn start(
     if slot.is_some() {
         return Err(StartError::AlreadyRunning);
     }
-    let base = *CLOCK_BASE.lock().get_or_insert_with(Instant::now);
-    let clock = Clock::detect(base);
+    let clock = Clock::detect();
     let first = generation::next_first_gen();
     let sink_thread = sink::open(w, first).map_err(StartError::Spawn)?;
     let tracing = Arc::new(AtomicBool::new(true));
@@ -299,6 +293,7 @@ pub unsafe fn start(
         stacks: cfg.stacks,
         buf_bytes: cfg.buf_bytes,
         clock,
+        asymmetric: crate::fence::asymmetric_available(),
     };
     // SAFETY: the caller guarantees the world is stopped (our contract is
     // `set_flags`'s); the tracer's own new threads never read the flags.

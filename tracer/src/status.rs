@@ -49,10 +49,16 @@ impl ResourceTrace {
 
     /// Claims the right to write this resource's status in `gen`. Returns true
     /// (and resets the sequence number) for exactly one caller per generation.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn claim(&self, gen: u64) -> bool {
-        let s = &self.traced[slot(gen)];
-        if s.load(Relaxed) == gen || s.swap(gen, Relaxed) == gen {
+        // Almost always already claimed: one load, the rest out of line.
+        self.traced[slot(gen)].load(Relaxed) != gen && self.claim_slow(gen)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn claim_slow(&self, gen: u64) -> bool {
+        if self.traced[slot(gen)].swap(gen, Relaxed) == gen {
             return false;
         }
         self.seq[slot(gen)].store(0, Relaxed);
@@ -67,7 +73,7 @@ impl ResourceTrace {
     }
 
     /// Advances and returns the sequence number for `gen`.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn next_seq(&self, gen: u64) -> u64 {
         let s = &self.seq[slot(gen)];
         // N.B. load + store, not fetch_add: the runtime never advances one

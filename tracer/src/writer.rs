@@ -5,6 +5,11 @@
 //! opening a new one), stamps the time and appends `type dt args...`. No other
 //! code writes an event byte.
 //!
+//! The clock is read once per locker hold (one scheduling step, tens of
+//! nanoseconds: about one unit of the trace clock), right after the
+//! generation is loaded, so that the read overlaps the rest of the step;
+//! every event of the hold is stamped from that reading.
+//!
 //! Timestamps on one M are strictly increasing across all its batches: a
 //! reading that is not above the M's previous one is bumped to previous + 1,
 //! so every `dt` is at least 1. The batch header's time counts as a reading.
@@ -25,47 +30,46 @@ const MAX_EVENT_NUMS: usize = 8;
 /// Capacity of the advancer's batch buffers (payload stays under the limit).
 pub(crate) const TABLE_BUF_BYTES: usize = MAX_BATCH_BYTES;
 
-/// Next timestamp of `t`: the clock, bumped above its last one.
-#[inline]
-fn tick(t: &ThreadTrace, flags: &Flags) -> (u64, u64) {
+/// Next timestamp of `t`: `now` (the clock reading of the current hold),
+/// bumped above its last one.
+#[inline(always)]
+fn tick(t: &ThreadTrace, now: u64) -> (u64, u64) {
     let last = t.last_time.load(Relaxed);
-    let mut now = flags.clock.now();
-    if now <= last {
-        now = last + 1;
-    }
+    let now = if now <= last { last + 1 } else { now };
     t.last_time.store(now, Relaxed);
     (last, now)
 }
 
 /// Appends the timed event `ty` with `args` (without `dt`) to the batch in
-/// `slot`, the buffer of `t` for generation `gen`.
-#[inline]
-pub(crate) fn write_event(
+/// `slot`, the buffer of `t` for generation `gen`, at time `now` (bumped
+/// above the M's previous timestamp).
+///
+/// The common case (the batch has room) is straight-line code: one clock
+/// read, one bounds check, `N + 2` stores of single bytes for small numbers.
+#[inline(always)]
+pub(crate) fn write_event<const N: usize>(
     t: &ThreadTrace,
     slot: &mut Option<TraceBuf>,
     gen: u64,
     flags: &Flags,
+    now: u64,
     ty: EventType,
-    args: &[u64],
+    args: [u64; N],
 ) {
-    let n = args.len() + 1;
+    const { assert!(N < MAX_EVENT_NUMS, "too many event arguments") };
     debug_assert!(ty.spec().timed, "{} is not a timed event", ty.name());
-    debug_assert_eq!(n, ty.arg_count(), "wrong argument count for {}", ty.name());
-    if n > MAX_EVENT_NUMS {
-        return;
-    }
-    let need = TraceBuf::record_bound(n);
+    debug_assert_eq!(
+        N + 1,
+        ty.arg_count(),
+        "wrong argument count for {}",
+        ty.name()
+    );
     let buf = match slot {
-        Some(b) if b.remaining() >= need => b,
-        _ => refill(t, slot, gen, flags),
+        Some(b) if b.remaining() >= TraceBuf::event_bound(N) => b,
+        _ => refill(t, slot, gen, flags, now),
     };
-    let (last, now) = tick(t, flags);
-    let mut nums = [0u64; MAX_EVENT_NUMS];
-    nums[0] = now - last;
-    nums[1..n].copy_from_slice(args);
-    let ok = buf.put_record(ty as u8, &nums[..n]);
-    debug_assert!(ok, "room was reserved");
-    buf.count_event();
+    let (last, now) = tick(t, now);
+    buf.put_event(ty as u8, now - last, args);
 }
 
 /// Queues the full batch in `slot` (if any) and opens a fresh one.
@@ -76,12 +80,13 @@ fn refill<'a>(
     slot: &'a mut Option<TraceBuf>,
     gen: u64,
     flags: &Flags,
+    now: u64,
 ) -> &'a mut TraceBuf {
     if let Some(full) = slot.take() {
         crate::sink::submit(full);
     }
     let mut b = crate::sink::fresh_buf(flags.buf_bytes);
-    let (_, now) = tick(t, flags);
+    let (_, now) = tick(t, now);
     b.begin(gen, t.m_id(), now);
     crate::generation::note_events(gen);
     slot.insert(b)

@@ -15,7 +15,7 @@
 use crate::sched::worker::Worker;
 use crate::task::{Task, WaitReason};
 use gort_tracer::wire::{GoStatus, ProcStatus};
-use gort_tracer::{acquire, Frame, GoTrace, ProcTrace};
+use gort_tracer::{Frame, GoTrace, Locker, ProcTrace};
 use std::sync::atomic::Ordering::Relaxed;
 
 pub(crate) use gort_tracer::ThreadTrace;
@@ -24,6 +24,38 @@ pub(crate) use gort_tracer::ThreadTrace;
 #[inline(always)]
 pub(crate) fn enabled() -> bool {
     gort_tracer::enabled()
+}
+
+/// `w`'s locker, if tracing is on: the flag check inline, the rest out of
+/// line, so that a hook costs one plain load and a branch when tracing is
+/// off.
+#[inline(always)]
+fn acquire(w: &Worker) -> Option<Locker<'_>> {
+    if !enabled() {
+        return None;
+    }
+    acquire_on(w)
+}
+
+#[cold]
+#[inline(never)]
+fn acquire_on(w: &Worker) -> Option<Locker<'_>> {
+    acquire_inline(w)
+}
+
+/// [`acquire`] with everything inlined, for hooks whose whole traced body is
+/// itself out of line.
+#[inline(always)]
+fn acquire_inline(w: &Worker) -> Option<Locker<'_>> {
+    debug_assert!(
+        std::ptr::eq(crate::sched::context::current_worker(), w),
+        "a trace hook called for another thread's M"
+    );
+    // SAFETY: every hook is called with the worker of the calling thread
+    // (the M running the scheduling step or goroutine that the event
+    // describes: asserted above in debug builds), and an M's `ThreadTrace`
+    // is used by that M's thread only, `retire` included (at thread exit).
+    unsafe { gort_tracer::acquire_local(&w.handle.trace) }
 }
 
 /// Registers a worker thread with the tracer.
@@ -77,7 +109,7 @@ fn create_frames(t: &Task) -> [Frame; 1] {
 pub(crate) fn proc_start(w: &Worker, p: usize) {
     let pr = &w.shared.procs[p];
     let stolen = pr.stolen_from.load(Relaxed);
-    let Some(mut l) = acquire(&w.handle.trace) else {
+    let Some(mut l) = acquire(w) else {
         if stolen != 0 {
             pr.stolen_from.store(0, Relaxed);
         }
@@ -96,13 +128,13 @@ pub(crate) fn proc_start(w: &Worker, p: usize) {
 }
 
 pub(crate) fn proc_stop(w: &Worker) {
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if let Some(mut l) = acquire(w) {
         l.writer(pctx(w, ProcStatus::Running), None).proc_stop();
     }
 }
 
 pub(crate) fn go_create(w: &Worker, t: &Task, blocked: bool) {
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if let Some(mut l) = acquire(w) {
         let c = cur(w);
         let new_stack = l.stack(&create_frames(t));
         let stack = match c {
@@ -131,7 +163,7 @@ pub(crate) fn go_start(w: &Worker, t: &Task) {
     if pending {
         t.unblock_pending.store(false, Relaxed);
     }
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if let Some(mut l) = acquire(w) {
         let mut ew = l.writer(pctx(w, ProcStatus::Running), None);
         if pending {
             ew.go_unblock(wire_g(t), &t.trace, 0);
@@ -155,7 +187,7 @@ fn block_stack(l: &mut gort_tracer::Locker<'_>, t: &Task) -> u64 {
 }
 
 pub(crate) fn go_stop(w: &Worker, t: &Task) {
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if let Some(mut l) = acquire(w) {
         let stack = block_stack(&mut l, t);
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
             .go_stop("runtime.Gosched", stack);
@@ -163,7 +195,7 @@ pub(crate) fn go_stop(w: &Worker, t: &Task) {
 }
 
 pub(crate) fn go_block(w: &Worker, t: &Task, reason: WaitReason) {
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if let Some(mut l) = acquire(w) {
         let stack = block_stack(&mut l, t);
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
             .go_block(reason.as_str(), stack);
@@ -171,16 +203,27 @@ pub(crate) fn go_block(w: &Worker, t: &Task, reason: WaitReason) {
 }
 
 pub(crate) fn go_unblock(w: &Worker, t: &Task) {
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if let Some(mut l) = acquire(w) {
         let g = cur(w).and_then(|c| gctx(c, GoStatus::Running));
         l.writer(pctx(w, ProcStatus::Running), g)
             .go_unblock(wire_g(t), &t.trace, 0);
     }
 }
 
+/// `GoSwitch` (or `GoSwitchDestroy`) from `from` to `target`: the hot hook
+/// of every coroutine switch, so its traced body is one out-of-line function
+/// with the locker, statuses and encoding all inlined.
 #[inline(always)]
 pub(crate) fn go_switch(w: &Worker, from: &Task, target: &Task, destroy: bool) {
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if enabled() {
+        go_switch_on(w, from, target, destroy);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn go_switch_on(w: &Worker, from: &Task, target: &Task, destroy: bool) {
+    if let Some(mut l) = acquire_inline(w) {
         let mut ew = l.writer(pctx(w, ProcStatus::Running), gctx(from, GoStatus::Running));
         if destroy {
             ew.go_switch_destroy(wire_g(target), &target.trace);
@@ -191,14 +234,14 @@ pub(crate) fn go_switch(w: &Worker, from: &Task, target: &Task, destroy: bool) {
 }
 
 pub(crate) fn go_destroy(w: &Worker, t: &Task) {
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if let Some(mut l) = acquire(w) {
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
             .go_destroy();
     }
 }
 
 pub(crate) fn go_syscall_begin(w: &Worker, t: &Task, p: usize) {
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if let Some(mut l) = acquire(w) {
         let pr = &w.shared.procs[p];
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
             .go_syscall_begin(wire_p(w, p), &pr.trace, 0);
@@ -207,7 +250,7 @@ pub(crate) fn go_syscall_begin(w: &Worker, t: &Task, p: usize) {
 
 /// Returned from a syscall on the P it entered with.
 pub(crate) fn go_syscall_end(w: &Worker, t: &Task) {
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if let Some(mut l) = acquire(w) {
         l.writer(pctx(w, ProcStatus::Syscall), gctx(t, GoStatus::Syscall))
             .go_syscall_end();
     }
@@ -216,7 +259,7 @@ pub(crate) fn go_syscall_end(w: &Worker, t: &Task) {
 /// Returned from a syscall whose P was taken, and got another P: the
 /// goroutine is runnable, then starts again on the new P.
 pub(crate) fn go_syscall_end_blocked(w: &Worker, t: &Task) {
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if let Some(mut l) = acquire(w) {
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Syscall))
             .go_syscall_end_blocked()
             .go_start(wire_g(t), &t.trace);
@@ -226,7 +269,7 @@ pub(crate) fn go_syscall_end_blocked(w: &Worker, t: &Task) {
 /// Returned from a syscall whose P was taken, with no P to be had: the
 /// goroutine is runnable and goes to the global queue.
 pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task) {
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if let Some(mut l) = acquire(w) {
         l.writer(None, gctx(t, GoStatus::Syscall))
             .go_syscall_end_blocked();
     }
@@ -239,7 +282,7 @@ pub(crate) fn emit_start(
     t: &Task,
     rts: &[crate::loom::sync::Arc<crate::sched::Shared>],
 ) {
-    let Some(mut l) = acquire(&w.handle.trace) else {
+    let Some(mut l) = acquire(w) else {
         return;
     };
     let mut ew = l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running));
@@ -263,7 +306,7 @@ fn with_goroutine(f: impl FnOnce(&mut gort_tracer::EventWriter<'_, '_>)) {
     let Some((w, t)) = crate::api::running() else {
         return;
     };
-    if let Some(mut l) = acquire(&w.handle.trace) {
+    if let Some(mut l) = acquire(w) {
         let mut ew = l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running));
         f(&mut ew);
     }

@@ -66,7 +66,7 @@ pub(crate) mod sync {
 }
 
 pub(crate) mod cell {
-    pub(crate) use loom::cell::UnsafeCell;
+    pub(crate) use loom::cell::{MutPtr, UnsafeCell};
 }
 
 pub(crate) mod thread {

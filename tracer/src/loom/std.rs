@@ -83,6 +83,32 @@ pub(crate) mod cell {
         pub(crate) fn with_mut<R>(&self, f: impl FnOnce(*mut T) -> R) -> R {
             f(self.0.get())
         }
+
+        /// A unique pointer to the value, as loom's guard (for hot paths
+        /// that must not go through a closure).
+        #[inline(always)]
+        pub(crate) fn get_mut(&self) -> MutPtr<T> {
+            MutPtr(self.0.get())
+        }
+    }
+
+    /// loom's `MutPtr`: a raw pointer whose dereference the caller vouches for.
+    #[derive(Debug)]
+    pub(crate) struct MutPtr<T>(*mut T);
+
+    impl<T> MutPtr<T> {
+        /// The value behind the pointer.
+        ///
+        /// # Safety
+        ///
+        /// No other reference to the value exists while the result lives.
+        #[inline(always)]
+        #[allow(clippy::mut_from_ref)]
+        pub(crate) unsafe fn deref(&self) -> &mut T {
+            // SAFETY: the pointer comes from a live `UnsafeCell`, and the
+            // caller guarantees exclusive access.
+            unsafe { &mut *self.0 }
+        }
     }
 }
 

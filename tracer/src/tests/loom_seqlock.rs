@@ -24,6 +24,7 @@ fn loom_acquire_races_generation_bump() {
             stacks: false,
             buf_bytes: 256,
             clock: Clock::Tsc,
+            asymmetric: true,
         };
         // SAFETY: no model thread runs yet.
         unsafe { locker::set_flags(flags) };

@@ -1,13 +1,14 @@
 //! Model 2: generation advance against in-flight writers (the per-M seqlock).
 //!
-//! Two Ms write events through the real [`acquire`] / [`Locker::event`]
-//! path (seqlock CAS, generation load, the buffer of that generation's
-//! parity, seqlock release) while the advancer (the model's main thread)
+//! Two Ms write events through the real lockers while the advancer (the model's main thread)
 //! ends generation 1: steps 2 and 3 of `Advancer::advance` (publish the next
 //! generation, then `take_finished` from every M until none is busy,
 //! yielding between passes), extracted from `generation.rs` without the
 //! sink and tables. After the writers finish, generation 2 is ended the
-//! same way.
+//! same way. The first M takes its seqlock as the runtime does
+//! ([`acquire_local`]: plain store, the writer's half of the asymmetric
+//! fence, generation load), the second with [`acquire`] (compare-and-swap);
+//! the advancer's half of the fence is in `set_gen`.
 //!
 //! Checked: every taken buffer belongs to the generation being ended, every
 //! event lands in the generation its locker loaded and is taken exactly
@@ -15,7 +16,7 @@
 //! no race on the buffer cells between writers and the advancer.
 
 use super::{check, check_rejects, events, trace_on};
-use crate::locker::{self, acquire};
+use crate::locker::{self, acquire, acquire_local};
 use crate::loom::sync::Arc;
 use crate::registry::{Take, ThreadTrace};
 use crate::wire::EventType;
@@ -29,14 +30,42 @@ const FAITHFUL: u8 = 0;
 /// just ended.
 const GEN_BEFORE_SEQLOCK: u8 = 1;
 
+/// The writer of `acquire_local` without its half of the fence: its
+/// seqlock store can be ordered after its generation load, so the advancer
+/// can take a buffer the writer is still filling.
+const NO_WRITER_FENCE: u8 = 2;
+
 /// Events each M writes.
 const EVENTS: usize = 2;
 
-/// One event through the real locker; returns the generation it went to.
-fn write_one(t: &ThreadTrace) -> Option<u64> {
-    let mut l = acquire(t)?;
-    l.event(EventType::ProcStop, &[]);
+/// One event through the real locker (`local`: [`acquire_local`]); returns
+/// the generation it went to.
+fn write_one(t: &ThreadTrace, local: bool) -> Option<u64> {
+    let mut l = if local {
+        // SAFETY: each model M's trace state is used by its writer thread
+        // only (the advancer only takes finished buffers).
+        unsafe { acquire_local(t)? }
+    } else {
+        acquire(t)?
+    };
+    l.event(EventType::ProcStop, []);
     Some(l.gen())
+}
+
+/// [`acquire_local`]'s steps without the fence between the seqlock store and
+/// the generation load.
+fn write_one_no_fence(t: &ThreadTrace) -> Option<u64> {
+    let s = t.seq.load(Relaxed);
+    t.seq.store(s + 1, Relaxed);
+    let gen = locker::current_gen_relaxed();
+    let flags = locker::flags();
+    // SAFETY: none in the twin: it is the broken protocol loom must reject.
+    unsafe {
+        let slot = t.buf_slot(gen);
+        crate::writer::write_event(t, slot.deref(), gen, &flags, 1, EventType::ProcStop, []);
+    }
+    t.seq.store(s + 2, Release);
+    Some(gen)
 }
 
 /// [`write_one`] with the generation loaded before the seqlock is taken.
@@ -49,9 +78,8 @@ fn write_one_gen_first(t: &ThreadTrace) -> Option<u64> {
     let flags = locker::flags();
     // SAFETY: none in the twin: it is the broken protocol loom must reject.
     unsafe {
-        t.with_buf(gen, |slot| {
-            crate::writer::write_event(t, slot, gen, &flags, EventType::ProcStop, &[]);
-        });
+        let slot = t.buf_slot(gen);
+        crate::writer::write_event(t, slot.deref(), gen, &flags, 1, EventType::ProcStop, []);
     }
     t.seq.store(s + 2, Release);
     Some(gen)
@@ -89,15 +117,16 @@ fn model<const V: u8>() {
         .collect();
     let writers: Vec<_> = ms
         .iter()
-        .map(|t| {
+        .enumerate()
+        .map(|(i, t)| {
             let t = t.clone();
             loom::thread::spawn(move || {
                 let mut gens = Vec::new();
                 for _ in 0..EVENTS {
-                    let g = if V == GEN_BEFORE_SEQLOCK {
-                        write_one_gen_first(&t)
-                    } else {
-                        write_one(&t)
+                    let g = match V {
+                        GEN_BEFORE_SEQLOCK => write_one_gen_first(&t),
+                        NO_WRITER_FENCE => write_one_no_fence(&t),
+                        _ => write_one(&t, i == 0),
                     };
                     gens.push(g.expect("tracing is on and this M's seqlock is free"));
                 }
@@ -142,5 +171,15 @@ fn loom_generation_twin_gen_before_seqlock_is_rejected() {
         "generation_twin_gen_before_seqlock",
         &["Causality violation", "lost or taken twice"],
         model::<GEN_BEFORE_SEQLOCK>,
+    );
+}
+
+#[test]
+#[should_panic(expected = "loom rejected")]
+fn loom_generation_twin_no_writer_fence_is_rejected() {
+    check_rejects(
+        "generation_twin_no_writer_fence",
+        &["Causality violation", "lost or taken twice"],
+        model::<NO_WRITER_FENCE>,
     );
 }

@@ -115,6 +115,7 @@ pub(crate) fn trace_on(gen: u64) {
         stacks: false,
         buf_bytes: crate::buf::MIN_BUF_BYTES,
         clock: Clock::Tsc,
+        asymmetric: true,
     };
     // SAFETY: called before the model spawns any thread: nothing else runs.
     unsafe { locker::set_flags(f) };
