@@ -1,7 +1,8 @@
 //! Cost of writing one event, tracing off and on, and bytes per event.
 //!
-//! Each iteration is a whole scheduling step as the runtime does it: acquire
-//! the M's locker, state the context, write the event, release. The trace
+//! Each iteration is a whole scheduling step: acquire the M's locker
+//! (`acquire`, or `acquire_local` as the runtime does), state the context,
+//! write the event, release. The trace
 //! goes to `io::sink()` through the real sink thread, with generations
 //! advancing every second. After the "on" group, the session's statistics
 //! give the average encoded size of an event.
@@ -11,7 +12,7 @@ use std::time::Duration;
 
 use criterion::{Criterion, Throughput};
 use gort_tracer::wire::{GoStatus, ProcStatus};
-use gort_tracer::{acquire, Config, Frame, GoTrace, ProcTrace, ThreadTrace};
+use gort_tracer::{acquire, acquire_local, Config, Frame, GoTrace, ProcTrace, ThreadTrace};
 
 static FRAMES: [Frame; 2] = [
     Frame {
@@ -99,6 +100,18 @@ fn emit(c: &mut Criterion) {
             }
         })
     });
+    // The runtime's path: `acquire_local` (no locked instruction), one
+    // event per hold, as each coroutine switch writes.
+    on.bench_function("go_switch_local", |b| {
+        b.iter(|| {
+            // SAFETY: `m` is used by this thread only.
+            if let Some(mut l) = unsafe { acquire_local(black_box(&m)) } {
+                let (pc, gc) = ctx(p, g);
+                l.writer(pc, gc).go_switch(2, other);
+            }
+        })
+    });
+    // Ten events under one hold share its clock reading.
     on.bench_function("go_switch_x10_one_locker", |b| {
         b.iter(|| {
             if let Some(mut l) = acquire(black_box(&m)) {

@@ -69,7 +69,7 @@
 //!
 //! # Design
 //!
-//! `locker` (flag, seqlock), `emit` (events and lazy statuses), `writer`
+//! `locker` (flag, seqlock), `fence` (the seqlock's asymmetric fence), `emit` (events and lazy statuses), `writer`
 //! (batch encoding), `buf` (byte buffers), `strings`/`stacks` (interning),
 //! `status` (per-resource state), `registry` (per-M state), `generation`
 //! (advance protocol), `sink` (ordered output thread), `clock`, `session`.
@@ -77,10 +77,12 @@
 //! checked with `--cfg loom`.
 //!
 //! `unsafe` appears only where the protocols need it, each block with its
-//! argument: `locker` (the unsynchronised enabled flag), `registry` (per-M
-//! buffers reached by the advancer), `session` (the `unsafe fn` entry points
-//! that write the flag with the world stopped), `clock` (`rdtsc`, `cpuid`)
-//! and the `loom` shim. Every other module denies it.
+//! argument: `locker` (the unsynchronised enabled flag, the seqlock taken
+//! with plain stores), `fence` (the `membarrier` system call), `registry`
+//! (per-M buffers reached by the advancer), `buf` (the event encoder's
+//! writes after its one bounds check), `session` (the `unsafe fn` entry
+//! points that write the flag with the world stopped), `clock` (`rdtsc`,
+//! `cpuid`) and the `loom` shim. Every other module denies it.
 
 pub mod wire;
 
