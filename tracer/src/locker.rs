@@ -111,9 +111,15 @@ pub fn enabled() -> bool {
 /// The session flags (meaningful while a locker is held).
 #[inline(always)]
 pub(crate) fn flags() -> Flags {
+    flag(|f| *f)
+}
+
+/// One field of the session flags: a plain load, no copy of the rest.
+#[inline(always)]
+pub(crate) fn flag<R>(get: impl FnOnce(&Flags) -> R) -> R {
     FLAGS.0.with(|p| {
         // SAFETY: as in `enabled`.
-        unsafe { *p }
+        get(unsafe { &*p })
     })
 }
 
@@ -204,8 +210,7 @@ pub unsafe fn acquire_local(t: &ThreadTrace) -> Option<Locker<'_>> {
     // load below is the fence's job, and the buffer writes of the previous
     // hold were ours.
     t.seq.store(s + 1, Relaxed);
-    let flags = flags();
-    crate::fence::light(flags.asymmetric);
+    crate::fence::light(flag(|f| f.asymmetric));
     let gen = GEN.load(Relaxed);
     if gen == 0 {
         t.seq.store(s + 2, Release);
@@ -215,8 +220,7 @@ pub unsafe fn acquire_local(t: &ThreadTrace) -> Option<Locker<'_>> {
         t,
         gen,
         seq: s + 1,
-        now: flags.clock.now(),
-        flags,
+        now: flag(|f| f.clock).now(),
         _not_send: PhantomData,
     })
 }
@@ -238,13 +242,11 @@ fn acquire_slow(t: &ThreadTrace) -> Option<Locker<'_>> {
         t.seq.store(s + 2, Release);
         return None;
     }
-    let flags = flags();
     Some(Locker {
         t,
         gen,
         seq: s + 1,
-        now: flags.clock.now(),
-        flags,
+        now: flag(|f| f.clock).now(),
         _not_send: PhantomData,
     })
 }
@@ -265,7 +267,6 @@ pub struct Locker<'t> {
     seq: u64,
     /// The clock, read once when the hold began (see `crate::writer`).
     now: u64,
-    pub(crate) flags: Flags,
     _not_send: PhantomData<*mut ()>,
 }
 
@@ -304,7 +305,7 @@ impl<'t> Locker<'t> {
     /// are off in the [`Config`](crate::Config).
     #[inline]
     pub fn stack(&mut self, frames: &[Frame]) -> u64 {
-        if !self.flags.stacks {
+        if !flag(|f| f.stacks) {
             return 0;
         }
         let gen = self.gen;
@@ -321,7 +322,7 @@ impl<'t> Locker<'t> {
         let slot = unsafe { t.buf_slot(gen) };
         // SAFETY: as above; no other reference to the slot exists.
         let slot = unsafe { slot.deref() };
-        crate::writer::write_event(t, slot, gen, &self.flags, self.now, ty, args);
+        crate::writer::write_event(t, slot, gen, self.now, ty, args);
     }
 }
 

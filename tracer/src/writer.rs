@@ -19,7 +19,6 @@
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::buf::TraceBuf;
-use crate::locker::Flags;
 use crate::registry::ThreadTrace;
 use crate::wire::limits::MAX_BATCH_BYTES;
 use crate::wire::EventType;
@@ -51,7 +50,6 @@ pub(crate) fn write_event<const N: usize>(
     t: &ThreadTrace,
     slot: &mut Option<TraceBuf>,
     gen: u64,
-    flags: &Flags,
     now: u64,
     ty: EventType,
     args: [u64; N],
@@ -66,7 +64,7 @@ pub(crate) fn write_event<const N: usize>(
     );
     let buf = match slot {
         Some(b) if b.remaining() >= TraceBuf::event_bound(N) => b,
-        _ => refill(t, slot, gen, flags, now),
+        _ => refill(t, slot, gen, now),
     };
     let (last, now) = tick(t, now);
     buf.put_event(ty as u8, now - last, args);
@@ -79,13 +77,12 @@ fn refill<'a>(
     t: &ThreadTrace,
     slot: &'a mut Option<TraceBuf>,
     gen: u64,
-    flags: &Flags,
     now: u64,
 ) -> &'a mut TraceBuf {
     if let Some(full) = slot.take() {
         crate::sink::submit(full);
     }
-    let mut b = crate::sink::fresh_buf(flags.buf_bytes);
+    let mut b = crate::sink::fresh_buf(crate::locker::flag(|f| f.buf_bytes));
     let (_, now) = tick(t, now);
     b.begin(gen, t.m_id(), now);
     crate::generation::note_events(gen);

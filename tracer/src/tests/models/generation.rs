@@ -58,11 +58,10 @@ fn write_one_no_fence(t: &ThreadTrace) -> Option<u64> {
     let s = t.seq.load(Relaxed);
     t.seq.store(s + 1, Relaxed);
     let gen = locker::current_gen_relaxed();
-    let flags = locker::flags();
     // SAFETY: none in the twin: it is the broken protocol loom must reject.
     unsafe {
         let slot = t.buf_slot(gen);
-        crate::writer::write_event(t, slot.deref(), gen, &flags, 1, EventType::ProcStop, []);
+        crate::writer::write_event(t, slot.deref(), gen, 1, EventType::ProcStop, []);
     }
     t.seq.store(s + 2, Release);
     Some(gen)
@@ -75,11 +74,10 @@ fn write_one_gen_first(t: &ThreadTrace) -> Option<u64> {
     if s & 1 == 1 || t.seq.compare_exchange(s, s + 1, SeqCst, Relaxed).is_err() {
         return None;
     }
-    let flags = locker::flags();
     // SAFETY: none in the twin: it is the broken protocol loom must reject.
     unsafe {
         let slot = t.buf_slot(gen);
-        crate::writer::write_event(t, slot.deref(), gen, &flags, 1, EventType::ProcStop, []);
+        crate::writer::write_event(t, slot.deref(), gen, 1, EventType::ProcStop, []);
     }
     t.seq.store(s + 2, Release);
     Some(gen)
