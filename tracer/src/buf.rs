@@ -113,20 +113,27 @@ impl TraceBuf {
     }
 
     /// Appends a timed event: `head`, `dt`, then `args`, each a uvarint, and
-    /// counts it. The caller has checked that [`event_bound`](Self::event_bound)
-    /// bytes are free; if not, nothing is written.
+    /// counts it.
+    ///
+    /// # Safety
+    ///
+    /// At least [`event_bound(N)`](Self::event_bound) bytes are free
+    /// ([`remaining`](Self::remaining)), as the writer checks before it
+    /// stamps the time.
     #[inline(always)]
-    pub(crate) fn put_event<const N: usize>(&mut self, head: u8, dt: u64, args: [u64; N]) {
-        let Some(dst) = self.data.get_mut(self.pos..self.pos + Self::event_bound(N)) else {
-            debug_assert!(false, "room was reserved");
-            return;
-        };
-        let p = dst.as_mut_ptr();
-        // SAFETY: `dst` holds `event_bound(N)` = 1 + (N + 1) * MAX_VARINT_BYTES
-        // bytes. The head byte goes to offset 0, and each of the N + 1 numbers
-        // takes at most MAX_VARINT_BYTES, so the k-th number starts at most at
-        // 1 + k * MAX_VARINT_BYTES and every write stays inside `dst`. The
-        // one bounds check above replaces one per byte.
+    pub(crate) unsafe fn put_event<const N: usize>(&mut self, head: u8, dt: u64, args: [u64; N]) {
+        debug_assert!(
+            self.remaining() >= Self::event_bound(N),
+            "room was reserved"
+        );
+        // SAFETY: `pos <= data.len()` always holds, so the pointer is in
+        // bounds (or one past the end).
+        let p = unsafe { self.data.as_mut_ptr().add(self.pos) };
+        // SAFETY: the caller guarantees `event_bound(N)` = 1 + (N + 1) *
+        // MAX_VARINT_BYTES free bytes from `p`. The head byte goes to offset
+        // 0, and each of the N + 1 numbers takes at most MAX_VARINT_BYTES, so
+        // the k-th number starts at most at 1 + k * MAX_VARINT_BYTES and
+        // every write stays inside that room.
         let len = unsafe {
             *p = head;
             let mut at = 1 + write_uvarint(p.add(1), dt);
@@ -209,9 +216,20 @@ unsafe fn write_uvarint(p: *mut u8, mut v: u64) -> usize {
     // `i` stays below MAX_VARINT_BYTES; the caller vouches for that many.
     unsafe {
         if v < 0x80 {
-            // Most deltas, IDs and sequence numbers.
+            // Most deltas and IDs.
             *p = v as u8;
             return 1;
+        }
+        if v < 1 << 21 {
+            // Sequence numbers of busy goroutines: two or three bytes.
+            *p = v as u8 | 0x80;
+            if v < 1 << 14 {
+                *p.add(1) = (v >> 7) as u8;
+                return 2;
+            }
+            *p.add(1) = (v >> 7) as u8 | 0x80;
+            *p.add(2) = (v >> 14) as u8;
+            return 3;
         }
         let mut i = 0;
         while v >= 0x80 {
@@ -272,21 +290,25 @@ mod tests {
         let mut b = TraceBuf::new(1024);
         a.begin(1, 2, 3);
         b.begin(1, 2, 3);
-        let cases: [[u64; 3]; 5] = [
+        let cases: [[u64; 3]; 6] = [
             [0, 1, 2],
             [0x7f, 0x80, 0x3fff],
+            [0x4000, (1 << 21) - 1, 1 << 21],
             [0x4000, 1 << 21, u32::MAX as u64],
             [u64::MAX, 1 << 63, (1 << 56) - 1],
             [5, u64::MAX - 1, 0],
         ];
         for (i, c) in cases.iter().enumerate() {
-            a.put_event(22, i as u64 * 1000, *c);
+            assert!(a.remaining() >= TraceBuf::event_bound(3));
+            // SAFETY: room checked just above.
+            unsafe { a.put_event(22, i as u64 * 1000, *c) };
             b.put_record(22, &[i as u64 * 1000, c[0], c[1], c[2]]);
         }
-        a.put_event(7, 1, []);
+        // SAFETY: as above (checked below for three arguments, so zero fit).
+        unsafe { a.put_event(7, 1, []) };
         b.put_record(7, &[1]);
         assert_eq!(a.bytes(), b.bytes());
-        assert_eq!(a.events(), 6);
+        assert_eq!(a.events(), 7);
         assert!(a.remaining() >= TraceBuf::event_bound(3));
     }
 

@@ -79,8 +79,8 @@
 //! `unsafe` appears only where the protocols need it, each block with its
 //! argument: `locker` (the unsynchronised enabled flag, the seqlock taken
 //! with plain stores), `fence` (the `membarrier` system call), `registry`
-//! (per-M buffers reached by the advancer), `buf` (the event encoder's
-//! writes after its one bounds check), `session` (the `unsafe fn` entry
+//! (per-M buffers reached by the advancer), `buf` and `writer` (the event
+//! encoder's writes into room checked once per event), `session` (the `unsafe fn` entry
 //! points that write the flag with the world stopped), `clock` (`rdtsc`,
 //! `cpuid`) and the `loom` shim. Every other module denies it.
 

@@ -14,8 +14,6 @@
 //! reading that is not above the M's previous one is bumped to previous + 1,
 //! so every `dt` is at least 1. The batch header's time counts as a reading.
 
-#![deny(unsafe_code)]
-
 use std::sync::atomic::Ordering::Relaxed;
 
 use crate::buf::TraceBuf;
@@ -25,6 +23,15 @@ use crate::wire::EventType;
 
 /// Most numbers in one timed event, `dt` included.
 const MAX_EVENT_NUMS: usize = 8;
+
+// A fresh buffer (at least MIN_BUF_BYTES) always has room for a batch
+// header (head byte, three numbers, the padded size) and the largest event.
+const _: () = assert!(
+    crate::buf::MIN_BUF_BYTES
+        >= TraceBuf::record_bound(3)
+            + crate::wire::limits::PADDED_SIZE_BYTES
+            + TraceBuf::record_bound(MAX_EVENT_NUMS)
+);
 
 /// Capacity of the advancer's batch buffers (payload stays under the limit).
 pub(crate) const TABLE_BUF_BYTES: usize = MAX_BATCH_BYTES;
@@ -67,7 +74,10 @@ pub(crate) fn write_event<const N: usize>(
         _ => refill(t, slot, gen, now),
     };
     let (last, now) = tick(t, now);
-    buf.put_event(ty as u8, now - last, args);
+    // SAFETY: `event_bound(N)` bytes are free: the match above checked it,
+    // or `refill` opened a fresh buffer, which holds a header and any event
+    // (the assertion under MAX_EVENT_NUMS).
+    unsafe { buf.put_event(ty as u8, now - last, args) };
 }
 
 /// Queues the full batch in `slot` (if any) and opens a fresh one.
