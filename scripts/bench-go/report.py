@@ -186,6 +186,7 @@ def build_table(go_times, go_mem, crit, gort_mem, events, dumps, rounds):
             gos = "—" if goname is None else "not run"
         ratio = f"{g[0] / med:.2f}" if g and gv else "—"
         lines.append(f"| {op} | {gs} | {gos} | {ratio} |")
+    lines.extend(derived_rows(crit, go_times))
     if gort_mem or go_mem:
         def fmt_b(v):
             return f"{v:.0f} B"
@@ -218,12 +219,35 @@ def build_table(go_times, go_mem, crit, gort_mem, events, dumps, rounds):
         g, o, same = dumps[mode]
         gm, glo, ghi = median_spread(g)
         om, olo, ohi = median_spread(o)
-        note = "" if same else " (outputs differ!)"
+        note = "" if same else " (outputs differ: see the conformance tests)"
         lines.append(
             f"| large.trace end to end, {label}{note} | {fmt_ns(gm * 1e9)} [{fmt_ns(glo * 1e9)}–{fmt_ns(ghi * 1e9)}]"
             f" | {fmt_ns(om * 1e9)} [{fmt_ns(olo * 1e9)}–{fmt_ns(ohi * 1e9)}] | {gm / om:.2f} |"
         )
     return "\n".join(lines)
+
+
+def derived_rows(crit, go_times):
+    """Rows computed from the medians above: what tracing adds to one pull
+    next() (the tracer's goal is at most a quarter of what Go's adds), and
+    next() against the bare corosensei round trip."""
+    rows = []
+    off = crit.get("switch/pull_next/trace_off")
+    goff = go_times.get("BenchmarkPullNext/trace=off")
+    gon = go_times.get("BenchmarkPullNext/trace=on")
+    go_add = statistics.median(gon) - statistics.median(goff) if goff and gon else None
+    for gid, label in (("switch/pull_next/trace_on", ""), ("switch/pull_next/trace_on_nostacks", ", gort without stacks")):
+        on = crit.get(gid)
+        if not (off and on):
+            continue
+        add = on[0] - off[0]
+        gos = fmt_ns(go_add) if go_add else "not run"
+        ratio = f"{add / go_add:.2f}" if go_add else "—"
+        rows.append(f"| added by tracing to one pull next() (tracing on − off{label}; two events) | {fmt_ns(add)} | {gos} | {ratio} |")
+    floor = crit.get("switch/corosensei_resume_suspend")
+    if off and floor:
+        rows.append(f"| pull next() ÷ corosensei resume+suspend | {off[0] / floor[0]:.1f}× | — | — |")
+    return rows
 
 
 def write_block(path, stamp, notes, table):
