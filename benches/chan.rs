@@ -57,8 +57,8 @@ fn bench_pair(c: &mut Criterion, name: &str, body: fn(u64)) {
         });
         #[cfg(feature = "trace")]
         for how in [common::Tracing::Default, common::Tracing::NoStacks] {
-            let _trace = how.start(&rt);
             let id = format!("chan/{name}/procs{procs}/{}", how.label());
+            let _trace = how.start(&rt, &id);
             c.bench_function(&id, |b| {
                 b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, body))
             });

@@ -33,7 +33,7 @@ fn create_next_stop(c: &mut Criterion) {
     });
     #[cfg(feature = "trace")]
     {
-        let _trace = common::Tracing::Default.start(&rt);
+        let _trace = common::Tracing::Default.start(&rt, "pull/create_next_stop/trace_on");
         c.bench_function("pull/create_next_stop/trace_on", |b| {
             b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, create_next_stop_loop))
         });

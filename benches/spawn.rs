@@ -31,8 +31,8 @@ fn spawn_join(c: &mut Criterion) {
         });
         #[cfg(feature = "trace")]
         {
-            let _trace = common::Tracing::Default.start(&rt);
             let id = format!("spawn/spawn_join/procs{procs}/trace_on");
+            let _trace = common::Tracing::Default.start(&rt, &id);
             c.bench_function(&id, |b| {
                 b.iter_custom(|iters| common::time_in_goroutine(&rt, iters, spawn_join_loop))
             });

@@ -53,10 +53,9 @@ fn pull_next_trace_off(c: &mut Criterion) {
 fn pull_next_trace_on(c: &mut Criterion) {
     let rt = common::runtime(1);
     for how in [common::Tracing::Default, common::Tracing::NoStacks] {
-        let _trace = how.start(&rt);
-        c.bench_function(&format!("switch/pull_next/{}", how.label()), |b| {
-            b.iter_custom(|iters| time_pull_next(&rt, iters))
-        });
+        let id = format!("switch/pull_next/{}", how.label());
+        let _trace = how.start(&rt, &id);
+        c.bench_function(&id, |b| b.iter_custom(|iters| time_pull_next(&rt, iters)));
     }
 }
 

@@ -75,34 +75,50 @@ impl Tracing {
 }
 
 /// A trace into `io::sink()` that runs from [`Tracing::start`] until this
-/// is dropped, across every `block_on` in between. One session spans a whole
-/// benchmark: `gort::trace::stop` finishes the current generation, which
-/// takes up to one generation period (1 s), far too long to pay per sample.
+/// is dropped, across every `block_on` in between: one session spans a whole
+/// benchmark, so that starting and stopping (each a stop-the-world) stay out
+/// of the samples. On drop it prints the session's totals as
+/// `trace_stats: id=... events=... bytes=...` (read by `scripts/bench-vs-go`).
 #[cfg(feature = "trace")]
 #[derive(Debug)]
 pub(crate) struct TraceSession<'a> {
     rt: &'a gort::Runtime,
+    id: String,
 }
 
 #[cfg(feature = "trace")]
 impl Tracing {
     /// Starts tracing from a goroutine of `rt` (`gort::trace` starts and
     /// stops from goroutines only).
-    pub(crate) fn start(self, rt: &gort::Runtime) -> TraceSession<'_> {
+    /// `id` is the benchmark's id, for the statistics printed on drop.
+    pub(crate) fn start<'a>(self, rt: &'a gort::Runtime, id: &str) -> TraceSession<'a> {
         let cfg = gort::trace::Config::default().stacks(matches!(self, Tracing::Default));
         if let Err(e) = rt.block_on(move || gort::trace::start_with(std::io::sink(), cfg)) {
             panic!("cannot start tracing: {e:?}");
         }
-        TraceSession { rt }
+        TraceSession {
+            rt,
+            id: id.to_owned(),
+        }
     }
 }
 
 #[cfg(feature = "trace")]
 impl Drop for TraceSession<'_> {
     fn drop(&mut self) {
-        if let Err(e) = self.rt.block_on(gort::trace::stop) {
-            if !std::thread::panicking() {
-                panic!("cannot stop tracing: {e:?}");
+        match self.rt.block_on(gort::trace::stop) {
+            Ok(st) => eprintln!(
+                "trace_stats: id={} events={} bytes={} bytes_per_event={:.2} peak_queued_bytes={}",
+                self.id,
+                st.events,
+                st.bytes,
+                st.bytes as f64 / st.events.max(1) as f64,
+                st.peak_queued_bytes
+            ),
+            Err(e) => {
+                if !std::thread::panicking() {
+                    panic!("cannot stop tracing: {e:?}");
+                }
             }
         }
     }

@@ -115,6 +115,17 @@ def parse_events(path):
     return out
 
 
+def parse_trace_stats(path):
+    """bench id -> bytes per event of its trace session (last one printed)."""
+    out = {}
+    with open(path, encoding="utf-8", errors="replace") as f:
+        for line in f:
+            m = re.match(r"^trace_stats: id=(\S+) events=(\d+) bytes=(\d+)", line.strip())
+            if m and int(m.group(2)) > 0:
+                out[m.group(1)] = int(m.group(3)) / int(m.group(2))
+    return out
+
+
 def parse_dumps(path):
     """mode -> (gort seconds list, Go seconds list, outputs identical)."""
     out = {}
@@ -167,7 +178,7 @@ def combine_rounds(rounds):
     return out
 
 
-def build_table(go_times, go_mem, crit, gort_mem, events, dumps, rounds):
+def build_table(go_times, go_mem, crit, gort_mem, events, dumps, rounds, trace_stats=None):
     spread = "95% CI" if rounds == 1 else f"min–max of {rounds} rounds"
     lines = [
         f"| operation | gort median [{spread}] | Go median [min–max] | gort/Go |",
@@ -186,7 +197,7 @@ def build_table(go_times, go_mem, crit, gort_mem, events, dumps, rounds):
             gos = "—" if goname is None else "not run"
         ratio = f"{g[0] / med:.2f}" if g and gv else "—"
         lines.append(f"| {op} | {gs} | {gos} | {ratio} |")
-    lines.extend(derived_rows(crit, go_times))
+    lines.extend(derived_rows(crit, go_times, trace_stats))
     if gort_mem or go_mem:
         def fmt_b(v):
             return f"{v:.0f} B"
@@ -227,11 +238,21 @@ def build_table(go_times, go_mem, crit, gort_mem, events, dumps, rounds):
     return "\n".join(lines)
 
 
-def derived_rows(crit, go_times):
+def derived_rows(crit, go_times, trace_stats):
     """Rows computed from the medians above: what tracing adds to one pull
-    next() (the tracer's goal is at most a quarter of what Go's adds), and
-    next() against the bare corosensei round trip."""
+    next() (the tracer's goal is at most a quarter of what Go's adds), the
+    cost of one event and of one clock read (tracer's emit bench), trace
+    bytes per event, and next() against the bare corosensei round trip."""
     rows = []
+    ev = crit.get("tracing_on/go_switch_local")
+    if ev:
+        rows.append(f"| one traced event (GoSwitch: seqlock, statuses, clock, encoding; tracer emit bench) | {fmt_ns(ev[0])} [{fmt_spread(ev[1], ev[2], fmt_ns)}] | — | — |")
+    clk = crit.get("baseline/rdtsc")
+    if clk:
+        rows.append(f"| one clock read (rdtsc), the floor of a timed event | {fmt_ns(clk[0])} [{fmt_spread(clk[1], clk[2], fmt_ns)}] | — | — |")
+    for gid in ("switch/pull_next/trace_on", "chan/pingpong_unbuffered/procs1/trace_on", "spawn/spawn_join/procs1/trace_on"):
+        if trace_stats and gid in trace_stats:
+            rows.append(f"| trace bytes per event, `{gid}` session (tables and headers included) | {trace_stats[gid]:.2f} B | — | — |")
     off = crit.get("switch/pull_next/trace_off")
     goff = go_times.get("BenchmarkPullNext/trace=off")
     gon = go_times.get("BenchmarkPullNext/trace=on")
@@ -295,7 +316,8 @@ def main():
     crit = combine_rounds(rounds)
     gort_mem = parse_gort_mem(a.gort_log)
     events = parse_events(a.gort_log)
-    table = build_table(go_times, go_mem, crit, gort_mem, events, parse_dumps(a.gort_log), len(rounds))
+    table = build_table(go_times, go_mem, crit, gort_mem, events, parse_dumps(a.gort_log), len(rounds),
+                        parse_trace_stats(a.gort_log))
     print(table)
     if a.notes:
         print()
