@@ -211,18 +211,7 @@ pub unsafe fn acquire_local(t: &ThreadTrace) -> Option<Locker<'_>> {
     // hold were ours.
     t.seq.store(s + 1, Relaxed);
     crate::fence::light(flag(|f| f.asymmetric));
-    let gen = GEN.load(Relaxed);
-    if gen == 0 {
-        t.seq.store(s + 2, Release);
-        return None;
-    }
-    Some(Locker {
-        t,
-        gen,
-        seq: s + 1,
-        now: flag(|f| f.clock).now(),
-        _not_send: PhantomData,
-    })
+    Locker::hold(t, s + 1, GEN.load(Relaxed))
 }
 
 #[cold]
@@ -236,19 +225,7 @@ fn acquire_slow(t: &ThreadTrace) -> Option<Locker<'_>> {
         return None;
     }
     loom_seqcst_order();
-    let gen = GEN.load(SeqCst);
-    if gen == 0 {
-        // Pairs with the next holder's CAS and the advancer's load.
-        t.seq.store(s + 2, Release);
-        return None;
-    }
-    Some(Locker {
-        t,
-        gen,
-        seq: s + 1,
-        now: flag(|f| f.clock).now(),
-        _not_send: PhantomData,
-    })
+    Locker::hold(t, s + 1, GEN.load(SeqCst))
 }
 
 /// The right to write events for one M in one generation (a held seqlock).
@@ -281,6 +258,25 @@ impl Drop for Locker<'_> {
 }
 
 impl<'t> Locker<'t> {
+    /// The locker of a seqlock just made odd (`seq`), with the generation
+    /// loaded after it; releases the seqlock at once if tracing has ended
+    /// (generation 0). Reads the clock for the hold's events.
+    #[inline(always)]
+    fn hold(t: &'t ThreadTrace, seq: u64, gen: u64) -> Option<Locker<'t>> {
+        if gen == 0 {
+            // Pairs with the next holder and the advancer, as a drop does.
+            t.seq.store(seq + 1, Release);
+            return None;
+        }
+        Some(Locker {
+            t,
+            gen,
+            seq,
+            now: flag(|f| f.clock).now(),
+            _not_send: PhantomData,
+        })
+    }
+
     /// The generation this locker writes.
     pub fn gen(&self) -> u64 {
         self.gen
