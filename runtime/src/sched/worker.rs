@@ -36,6 +36,12 @@ const RUNNEXT_STREAK_MAX: u32 = 64;
 const RUNNEXT_STEAL_GRACE: std::time::Duration = std::time::Duration::from_micros(3);
 /// Every this many picks, look at the global queue first (Go uses 61).
 const GLOBAL_CHECK_EVERY: u32 = 61;
+/// How long a spinning M that found nothing keeps its P and keeps looking
+/// before it gives the P back and sleeps. While it looks, `wakep` sees a
+/// spinning M and wakes nobody, so a burst of hand-offs between goroutines
+/// on another P costs no futex wake each; an idle runtime still goes quiet
+/// after this long.
+const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// The M: per-thread scheduler state. Reached from goroutine code only
 /// through `context::current_worker()`; all fields are `Cell`s because the
@@ -210,6 +216,9 @@ impl Worker {
             if let Some(t) = self.steal() {
                 return self.found(t);
             }
+            if let Some(t) = self.idle_spin() {
+                return self.found(t);
+            }
             self.go_idle();
         }
     }
@@ -345,6 +354,44 @@ impl Worker {
             }
         }
         None
+    }
+
+    /// A spinning M with nothing to run keeps its P and looks again now and
+    /// then, for up to [`IDLE_SPIN`], before going idle. Between looks it
+    /// yields its thread rather than reading other Ps' queues in a tight
+    /// loop, which would pull their owners' cache lines away from them.
+    ///
+    /// Only a spinning M (counted in `nspinning`) spins here: that count is
+    /// what makes `wakep` skip the futex wake, and `steal` bounds it. The
+    /// lost-wake-up argument is unchanged: this M is a spinning M that has
+    /// not yet given up; it gives up through `go_idle`, whose re-check
+    /// pairs with `wakep` as before.
+    #[cold]
+    fn idle_spin(&self) -> Option<TaskRef> {
+        if !self.spinning.get() {
+            return None;
+        }
+        let since = std::time::Instant::now();
+        loop {
+            std::thread::yield_now();
+            if since.elapsed() >= IDLE_SPIN
+                || self.shared.stw_requested()
+                || self.shared.shutting_down.load(Acquire)
+            {
+                return None;
+            }
+            let work = self.shared.global_len.load(Relaxed) > 0
+                || self.shared.procs.iter().any(|p| p.has_work_hint());
+            if !work {
+                continue;
+            }
+            if let Some(t) = self.find_local_or_global() {
+                return Some(t);
+            }
+            if let Some(t) = self.steal() {
+                return Some(t);
+            }
+        }
     }
 
     /// Gives the P back and parks until handed one.
