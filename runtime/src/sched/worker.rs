@@ -753,7 +753,7 @@ impl Worker {
         if !overflow.is_empty() {
             self.shared.push_global(overflow);
         }
-        self.shared.wakep();
+        self.wakep_for_local();
     }
 
     /// Queues a new goroutine on this P (Go puts it in `runnext` too).
@@ -770,7 +770,17 @@ impl Worker {
         if !overflow.is_empty() {
             self.shared.push_global(overflow);
         }
-        self.shared.wakep();
+        self.wakep_for_local();
+    }
+
+    /// `wakep` after queueing work on this M's P. With a single P there is
+    /// nobody to wake: this M holds the only P, so none is idle, and the
+    /// fence and loads of `wakep` can be skipped.
+    #[inline(always)]
+    fn wakep_for_local(&self) {
+        if self.shared.procs.len() > 1 {
+            self.shared.wakep();
+        }
     }
 
     /// The goroutine running on this M.
