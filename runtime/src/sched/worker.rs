@@ -1,8 +1,9 @@
 //! The worker loop: an M (OS thread) that runs goroutines while it holds a P.
 //!
 //! Loop, per M:
-//! 1. Find a runnable goroutine ([`Worker::find_runnable`]); with none, give
-//!    the P back and park until handed a P (and maybe a goroutine).
+//! 1. Find a runnable goroutine ([`Worker::find_runnable`]); with none, spin
+//!    a little if this M is a spinning one, then give the P back and park
+//!    until handed a P (and maybe a goroutine).
 //! 2. Resume it ([`Worker::execute`]) and act on what it asks when it
 //!    suspends: requeue (yield), park, switch to a coroutine and back, queue
 //!    itself after a syscall that lost its P; or retire it when it returns.
@@ -359,7 +360,9 @@ impl Worker {
     /// A spinning M with nothing to run keeps its P and looks again now and
     /// then, for up to [`IDLE_SPIN`], before going idle. Between looks it
     /// yields its thread rather than reading other Ps' queues in a tight
-    /// loop, which would pull their owners' cache lines away from them.
+    /// loop, which would pull their owners' cache lines away from them
+    /// (only a look that sees another P's `runnext` filled waits, in
+    /// `steal`, for up to `RUNNEXT_STEAL_GRACE` for its owner to take it).
     ///
     /// Only a spinning M (counted in `nspinning`) spins here: that count is
     /// what makes `wakep` skip the futex wake, and `steal` bounds it. The
