@@ -156,6 +156,45 @@ fn deadlock_on_mutex_and_waitgroup_is_reported() {
     });
 }
 
+/// After a burst of hand-offs, Ms that keep looking for work (spinning, so
+/// that hand-offs need not wake them) stop after a bounded time and go
+/// idle: a deadlock needs every M idle, so it is reported only if they do.
+#[test]
+fn deadlock_is_reported_after_ms_spun_through_a_burst_of_hand_offs() {
+    timed(|| {
+        let rt = rt(4);
+        let msg = expect_panic(|| {
+            rt.block_on(|| {
+                let pairs: Vec<_> = (0..4)
+                    .map(|_| {
+                        gort::go(|| {
+                            let (to_echo, from_main) = gort::chan::<u32>(0);
+                            let (to_main, from_echo) = gort::chan::<u32>(0);
+                            let echo = gort::go(move || {
+                                while let Some(v) = from_main.recv() {
+                                    to_main.send(v).unwrap();
+                                }
+                            });
+                            for i in 0..2_000 {
+                                to_echo.send(i).unwrap();
+                                assert_eq!(from_echo.recv(), Some(i));
+                            }
+                            drop(to_echo);
+                            echo.join().unwrap();
+                        })
+                    })
+                    .collect();
+                for p in pairs {
+                    p.join().unwrap();
+                }
+                let (_tx, rx) = gort::chan::<u32>(0);
+                rx.recv();
+            })
+        });
+        assert_eq!(msg, DEADLOCK);
+    });
+}
+
 #[test]
 fn a_pending_timer_or_syscall_is_not_a_deadlock() {
     timed(|| {

@@ -26,7 +26,10 @@ const CLOSED: u8 = 2;
 /// first and touches nothing after its store. An owner unwound while waiting
 /// (runtime shutdown) removes its slot from the queue in `Dequeue::drop`.
 struct Slot<T> {
-    waiter: Waiter,
+    /// Who to wake; guarded like `value`. `finish` moves it out, so the
+    /// waker's wake-up consumes the slot's reference to the goroutine
+    /// rather than a clone of it.
+    waiter: std::cell::UnsafeCell<Option<Waiter>>,
     /// Written and read under the channel lock while queued (by whoever
     /// completes the slot), then by the owner after it sees `state` leave
     /// WAITING (acquire, pairing with `finish`'s release).
@@ -65,7 +68,7 @@ impl<T> SlotPtr<T> {
 impl<T> Slot<T> {
     fn new(value: Option<T>) -> Slot<T> {
         Slot {
-            waiter: Waiter::current(),
+            waiter: std::cell::UnsafeCell::new(Some(Waiter::current())),
             value: std::cell::UnsafeCell::new(value),
             state: AtomicU8::new(WAITING),
         }
@@ -75,7 +78,12 @@ impl<T> Slot<T> {
     /// caller) and returns the waiter to wake once the lock is released. The
     /// slot must not be touched after this call.
     fn finish(&self, how: u8) -> Waiter {
-        let w = self.waiter.clone();
+        // SAFETY: the caller holds the channel lock and `state` is still
+        // WAITING, so the owner does not look at the slot yet (see `Slot`).
+        let w = unsafe { (*self.waiter.get()).take() };
+        let Some(w) = w else {
+            unreachable!("a channel slot is completed once");
+        };
         // Release: pairs with the Acquire load in the waiting loop, so the
         // value written before is visible to the woken side.
         self.state.store(how, Release);

@@ -176,8 +176,10 @@ impl Waiter {
         }
     }
 
-    /// Wakes the waiter (see the module protocol).
-    pub(crate) fn wake(&self) {
+    /// Wakes the waiter (see the module protocol). Consumes it: the
+    /// reference to a parked goroutine moves on into the run queue instead
+    /// of being cloned there and dropped here.
+    pub(crate) fn wake(self) {
         match self {
             Waiter::Task(t) => unpark(t),
             Waiter::Thread(th) => th.unpark(),
@@ -242,11 +244,12 @@ pub(crate) fn commit(w: &Worker, t: &TaskRef) -> bool {
     false
 }
 
-/// Wakes `t` (see the module protocol).
+/// Wakes `t` (see the module protocol). The caller's reference becomes the
+/// run queue's when this call claims the goroutine.
 #[cfg(not(loom))]
-pub(crate) fn unpark(t: &TaskRef) {
+pub(crate) fn unpark(t: TaskRef) {
     if ParkWord::<FAITHFUL>(&t.park).unpark() {
-        ready(t.clone());
+        ready(t);
     }
 }
 

@@ -5,9 +5,11 @@
 //! 1. An M runs goroutines only while it holds a P. It looks for work in its
 //!    P's `runnext` slot, then the P's local queue, the global queue (first,
 //!    every 61st pick, for fairness), then steals half of another P's queue.
-//! 2. Finding nothing, it gives its P back to the idle list and parks
-//!    ([`worker`]). Whoever makes work appear and sees an idle P with no
-//!    spinning M hands that P to an idle M (or starts a new one): [`Shared::wakep`].
+//! 2. Finding nothing, a spinning M keeps its P and looks again for a short,
+//!    bounded time (so hand-offs elsewhere need not wake anyone), then gives
+//!    its P back to the idle list and parks ([`worker`]). Whoever makes work
+//!    appear and sees an idle P with no spinning M hands that P to an idle M
+//!    (or starts a new one): [`Shared::wakep`].
 //! 3. A goroutine made ready by a goroutine goes to its P's `runnext`, so a
 //!    ping-pong pair stays on one P; made ready from outside (timers, plain
 //!    threads) it goes to the global queue.

@@ -170,9 +170,12 @@ fn retake(shared: &Arc<Shared>, seen: &mut [u64]) -> bool {
             seen[i] = tick;
             continue;
         }
+        // Retake when work waits, or when no P is free for work that comes
+        // (as Go's `retake`: an idle P, or a spinning M that holds a P
+        // while it looks, can take new work without this one).
         let work = p.has_work_hint()
             || shared.global_len.load(Relaxed) > 0
-            || shared.npidle.load(SeqCst) == 0;
+            || (shared.npidle.load(SeqCst) == 0 && shared.nspinning.load(SeqCst) == 0);
         if !work {
             continue;
         }

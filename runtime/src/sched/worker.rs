@@ -1,8 +1,9 @@
 //! The worker loop: an M (OS thread) that runs goroutines while it holds a P.
 //!
 //! Loop, per M:
-//! 1. Find a runnable goroutine ([`Worker::find_runnable`]); with none, give
-//!    the P back and park until handed a P (and maybe a goroutine).
+//! 1. Find a runnable goroutine ([`Worker::find_runnable`]); with none, spin
+//!    a little if this M is a spinning one, then give the P back and park
+//!    until handed a P (and maybe a goroutine).
 //! 2. Resume it ([`Worker::execute`]) and act on what it asks when it
 //!    suspends: requeue (yield), park, switch to a coroutine and back, queue
 //!    itself after a syscall that lost its P; or retire it when it returns.
@@ -36,6 +37,12 @@ const RUNNEXT_STREAK_MAX: u32 = 64;
 const RUNNEXT_STEAL_GRACE: std::time::Duration = std::time::Duration::from_micros(3);
 /// Every this many picks, look at the global queue first (Go uses 61).
 const GLOBAL_CHECK_EVERY: u32 = 61;
+/// How long a spinning M that found nothing keeps its P and keeps looking
+/// before it gives the P back and sleeps. While it looks, `wakep` sees a
+/// spinning M and wakes nobody, so a burst of hand-offs between goroutines
+/// on another P costs no futex wake each; an idle runtime still goes quiet
+/// after this long.
+const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(100);
 
 /// The M: per-thread scheduler state. Reached from goroutine code only
 /// through `context::current_worker()`; all fields are `Cell`s because the
@@ -210,6 +217,9 @@ impl Worker {
             if let Some(t) = self.steal() {
                 return self.found(t);
             }
+            if let Some(t) = self.idle_spin() {
+                return self.found(t);
+            }
             self.go_idle();
         }
     }
@@ -345,6 +355,46 @@ impl Worker {
             }
         }
         None
+    }
+
+    /// A spinning M with nothing to run keeps its P and looks again now and
+    /// then, for up to [`IDLE_SPIN`], before going idle. Between looks it
+    /// yields its thread rather than reading other Ps' queues in a tight
+    /// loop, which would pull their owners' cache lines away from them
+    /// (only a look that sees another P's `runnext` filled waits, in
+    /// `steal`, for up to `RUNNEXT_STEAL_GRACE` for its owner to take it).
+    ///
+    /// Only a spinning M (counted in `nspinning`) spins here: that count is
+    /// what makes `wakep` skip the futex wake, and `steal` bounds it. The
+    /// lost-wake-up argument is unchanged: this M is a spinning M that has
+    /// not yet given up; it gives up through `go_idle`, whose re-check
+    /// pairs with `wakep` as before.
+    #[cold]
+    fn idle_spin(&self) -> Option<TaskRef> {
+        if !self.spinning.get() {
+            return None;
+        }
+        let since = std::time::Instant::now();
+        loop {
+            std::thread::yield_now();
+            if since.elapsed() >= IDLE_SPIN
+                || self.shared.stw_requested()
+                || self.shared.shutting_down.load(Acquire)
+            {
+                return None;
+            }
+            let work = self.shared.global_len.load(Relaxed) > 0
+                || self.shared.procs.iter().any(|p| p.has_work_hint());
+            if !work {
+                continue;
+            }
+            if let Some(t) = self.find_local_or_global() {
+                return Some(t);
+            }
+            if let Some(t) = self.steal() {
+                return Some(t);
+            }
+        }
     }
 
     /// Gives the P back and parks until handed one.
@@ -706,7 +756,7 @@ impl Worker {
         if !overflow.is_empty() {
             self.shared.push_global(overflow);
         }
-        self.shared.wakep();
+        self.wakep_for_local();
     }
 
     /// Queues a new goroutine on this P (Go puts it in `runnext` too).
@@ -723,7 +773,17 @@ impl Worker {
         if !overflow.is_empty() {
             self.shared.push_global(overflow);
         }
-        self.shared.wakep();
+        self.wakep_for_local();
+    }
+
+    /// `wakep` after queueing work on this M's P. With a single P there is
+    /// nobody to wake: this M holds the only P, so none is idle, and the
+    /// fence and loads of `wakep` can be skipped.
+    #[inline(always)]
+    fn wakep_for_local(&self) {
+        if self.shared.procs.len() > 1 {
+            self.shared.wakep();
+        }
     }
 
     /// The goroutine running on this M.

@@ -4,15 +4,19 @@
 //! tracer, so this model is a faithful extraction of the protocol: the same
 //! steps, counters and orderings as `sched/mod.rs` (`wakep`, `wakep_slow`,
 //! `wake_idle_locked`, `start_m_locked`) and `sched/worker.rs`
-//! (`find_runnable`'s steal with its spinning bound, `found`, `go_idle`,
-//! `idle_wait`, `take_handoff`), over the real run queue
+//! (`find_runnable`'s steal with its spinning bound, `found`, the idle
+//! spin, `go_idle`, `idle_wait`, `take_handoff`), over the real run queue
 //! (`sched::queue`) with plain numbers for goroutines, and loom's
 //! `thread::park`/`unpark` standing in for crossbeam's `Parker`.
 //!
 //! Two Ps. M1 (the model's main thread) holds P0 and runs a goroutine that
 //! makes another one runnable: it pushes it to P0's queue and calls `wakep`,
 //! then keeps computing (it never returns to its queue). M2 holds P1, finds
-//! nothing, and goes idle. No lost wake-up means M2 ends up running the
+//! nothing, spins (still holding P1 and counted in `nspinning`, so `wakep`
+//! may skip the wake-up), looks once more, and goes idle. The runtime's
+//! spin repeats its look for a bounded time; one look stands for them all,
+//! since loom's interleavings already place M1's push before, between or
+//! after any of M2's steps. No lost wake-up means M2 ends up running the
 //! goroutine: either its re-check after announcing the idle P sees it, or
 //! `wakep` sees the idle P and hands it to M2. Once M1 is done the model
 //! ends the observation as the runtime's shutdown does (a flag, then an
@@ -44,6 +48,10 @@ const NO_RECHECK: u8 = 2;
 /// [`FENCED`] without the fence in `go_idle`: `wakep`'s fence alone does
 /// not order M2's publish before its re-check.
 const FENCE_IN_WAKEP_ONLY: u8 = 3;
+/// [`FENCED`] except that a spinning M whose spin found nothing sleeps
+/// still holding its P (and its `nspinning` count) instead of giving the P
+/// back through `go_idle`: `wakep` then sees no idle P and wakes nobody.
+const SPIN_SLEEPS_WITH_P: u8 = 4;
 
 const NPROCS: usize = 2;
 const M2: usize = 1;
@@ -186,6 +194,27 @@ impl Worker<'_> {
         None
     }
 
+    /// `idle_spin`: a spinning M keeps its P and looks again before going
+    /// idle. The runtime yields its thread between looks; that carries no
+    /// synchronisation, and `loom::thread::yield_now` would instead steer
+    /// loom's scheduler (it deprioritises the yielding thread and collapses
+    /// the search to a handful of interleavings), so the model leaves it out.
+    fn idle_spin(&mut self) -> Option<u32> {
+        if !self.spinning {
+            return None;
+        }
+        let me = self.p?;
+        let work = self.shared.global_len.load(Relaxed) > 0
+            || self.shared.procs.iter().any(Proc::has_work_hint);
+        if !work {
+            return None;
+        }
+        if let Some(g) = self.shared.procs[me].with_local(|l| l.pop()) {
+            return Some(g);
+        }
+        self.steal()
+    }
+
     fn go_idle<const V: u8>(&mut self) {
         let Some(pid) = self.p else { return };
         {
@@ -253,6 +282,16 @@ impl Worker<'_> {
             }
             if let Some(g) = self.steal() {
                 return Some(self.found(g));
+            }
+            if let Some(g) = self.idle_spin() {
+                return Some(self.found(g));
+            }
+            if V == SPIN_SLEEPS_WITH_P {
+                self.idle_wait();
+                if self.shared.ended.load(Acquire) {
+                    return None;
+                }
+                continue;
             }
             self.go_idle::<V>();
         }
@@ -340,5 +379,15 @@ fn loom_idle_m_fence_in_wakep_only_is_rejected() {
         "idle_m_fence_in_wakep_only",
         &["lost wake-up"],
         model::<FENCE_IN_WAKEP_ONLY>,
+    );
+}
+
+#[test]
+#[should_panic(expected = "loom rejected")]
+fn loom_idle_m_twin_spin_sleeps_with_p_is_rejected() {
+    check_rejects(
+        "idle_m_twin_spin_sleeps_with_p",
+        &["lost wake-up"],
+        model::<SPIN_SLEEPS_WITH_P>,
     );
 }
