@@ -187,7 +187,7 @@ impl Drop for Runtime {
             while let Some(t) = l.queue.pop() {
                 tasks.push(t);
             }
-            tasks.extend(p.registry.lock().drain(..).filter_map(|w| w.upgrade()));
+            tasks.extend(p.registry.lock().drain_live());
         }
         tasks.extend(shared.orphans.lock().drain(..).filter_map(|w| w.upgrade()));
         // Unwinding one goroutine can wake another (a dropped Sender closes

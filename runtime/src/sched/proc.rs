@@ -86,9 +86,9 @@ pub(crate) struct Proc {
     pub(crate) steal: Steal<TaskRef>,
     pub(crate) runnext: RunNext,
     local: UnsafeCell<ProcLocal>,
-    /// Weak references to goroutines created on this P (for shutdown and
-    /// trace status enumeration); compacted as it grows.
-    pub(crate) registry: Mutex<Vec<std::sync::Weak<crate::task::Task>>>,
+    /// The goroutines created on this P (for shutdown and trace status
+    /// enumeration).
+    pub(crate) registry: Mutex<Registry>,
     #[cfg(feature = "trace")]
     pub(crate) trace: gort_tracer::ProcTrace,
 }
@@ -125,7 +125,7 @@ impl Proc {
                 tick: 0,
                 runnext_streak: 0,
             }),
-            registry: Mutex::new(Vec::new()),
+            registry: Mutex::new(Registry::default()),
             #[cfg(feature = "trace")]
             trace: gort_tracer::ProcTrace::default(),
         }
@@ -150,10 +150,55 @@ impl Proc {
 
     /// Records a goroutine created on this P.
     pub(crate) fn register(&self, t: &TaskRef) {
-        let mut r = self.registry.lock();
-        if r.len() >= 64 && r.len().is_power_of_two() {
-            r.retain(|w| w.strong_count() > 0);
+        self.registry.lock().register(t);
+    }
+}
+
+/// Weak references to the goroutines created on one P.
+///
+/// Finished goroutines' entries are dropped a few at a time, by each
+/// registration: as many finish as start, so the list stays about as long as
+/// the number of live goroutines, and a finished goroutine's memory is freed
+/// one at a time, soon after it ends (a sweep of many at once would free
+/// them in a burst, which the allocator serves much more slowly).
+#[derive(Debug, Default)]
+pub(crate) struct Registry {
+    tasks: Vec<std::sync::Weak<crate::task::Task>>,
+    /// Where the incremental sweep looks next.
+    cursor: usize,
+}
+
+impl Registry {
+    /// Entries examined per registration (more than one, so the sweep keeps
+    /// up with goroutines that finish).
+    const SWEEP: usize = 2;
+
+    fn register(&mut self, t: &TaskRef) {
+        for _ in 0..Self::SWEEP {
+            if self.tasks.is_empty() {
+                break;
+            }
+            if self.cursor >= self.tasks.len() {
+                self.cursor = 0;
+            }
+            if self.tasks[self.cursor].strong_count() == 0 {
+                // The last entry moves here; the next look sees it.
+                self.tasks.swap_remove(self.cursor);
+            } else {
+                self.cursor += 1;
+            }
         }
-        r.push(std::sync::Arc::downgrade(t));
+        self.tasks.push(std::sync::Arc::downgrade(t));
+    }
+
+    /// The goroutines still alive.
+    pub(crate) fn live(&self) -> Vec<TaskRef> {
+        self.tasks.iter().filter_map(|w| w.upgrade()).collect()
+    }
+
+    /// Empties the list, returning the goroutines still alive.
+    pub(crate) fn drain_live(&mut self) -> Vec<TaskRef> {
+        self.cursor = 0;
+        self.tasks.drain(..).filter_map(|w| w.upgrade()).collect()
     }
 }
