@@ -215,3 +215,29 @@ fn a_pending_timer_or_syscall_is_not_a_deadlock() {
         });
     });
 }
+
+/// Back-to-back `block_on` calls on a runtime whose Ms go idle between them
+/// (the main goroutine is the only one): an M that goes idle just as the
+/// next `block_on` registers must not take it for a deadlock. Each round is
+/// a few microseconds; before the fix, a false report came within tens of
+/// thousands of rounds.
+#[test]
+fn consecutive_block_ons_are_never_taken_for_a_deadlock() {
+    timed(|| {
+        let rt = rt(2);
+        for round in 0..60_000u64 {
+            let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| {
+                rt.block_on(move || {
+                    let p = gort::iter::pull(move |y: &mut dyn FnMut(u64) -> bool| {
+                        let _ = y(round) && y(round + 1);
+                    });
+                    (p.next(), p.next())
+                })
+            }));
+            match r {
+                Ok(v) => assert_eq!(v, (Some(round), Some(round + 1))),
+                Err(p) => panic!("round {round}: block_on panicked: {}", panic_text(&*p)),
+            }
+        }
+    });
+}

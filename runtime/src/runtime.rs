@@ -94,11 +94,16 @@ impl Runtime {
         self.shared.orphans.lock().push(main.clone());
         let me = std::thread::current();
         {
+            // One critical section: an M going idle in between would see a
+            // waiting `block_on` with no goroutine anywhere and report a
+            // deadlock that is not one.
             let mut s = self.shared.sched.lock();
             s.main_waiting += 1;
             s.main_threads.push(me.clone());
+            s.global.push_back(t);
+            self.shared.global_len.store(s.global.len(), Relaxed);
+            self.shared.wake_idle_locked(&mut s);
         }
-        self.shared.push_global(std::iter::once(t));
         let deadlock = loop {
             if slot.wake_thread_on_complete() {
                 break false;
