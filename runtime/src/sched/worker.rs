@@ -383,8 +383,14 @@ impl Worker {
             {
                 return None;
             }
+            // Queued work only: a goroutine alone in another P's `runnext`
+            // is about to be run by that P's M (a hand-off in progress), and
+            // polling that slot would pull its cache line from under the
+            // owner at every hand-off. `go_idle`'s re-check, at the end of
+            // the spin, does count `runnext`, so such a goroutine whose owner
+            // stays busy waits at most this spin before it is stolen.
             let work = self.shared.global_len.load(Relaxed) > 0
-                || self.shared.procs.iter().any(|p| p.has_work_hint());
+                || self.shared.procs.iter().any(|p| !p.steal.is_empty());
             if !work {
                 continue;
             }
