@@ -1,8 +1,9 @@
 //! The hooks with the tracer compiled in.
 //!
-//! Each hook is `acquire` (inlined: one plain load of the enabled flag, then
-//! a cold call only when tracing is on) followed by a writer call that passes
-//! the M's P and goroutine with the statuses they had just before the event.
+//! Each hook is an inlined check of the enabled flag (one plain load) and,
+//! only when tracing is on, a call to its out-of-line traced body (`*_on`):
+//! take the M's locker, then one writer call that passes the M's P and
+//! goroutine with the statuses they had just before the event.
 //! Call sites invoke a hook right before the matching `transition`, within
 //! the same scheduling step on the same M.
 //!
@@ -26,27 +27,10 @@ pub(crate) fn enabled() -> bool {
     gort_tracer::enabled()
 }
 
-/// `w`'s locker, if tracing is on: the flag check inline, the rest out of
-/// line, so that a hook costs one plain load and a branch when tracing is
-/// off.
+/// `w`'s locker, if tracing is on, inlined into the out-of-line traced body
+/// of a hook.
 #[inline(always)]
 fn acquire(w: &Worker) -> Option<Locker<'_>> {
-    if !enabled() {
-        return None;
-    }
-    acquire_on(w)
-}
-
-#[cold]
-#[inline(never)]
-fn acquire_on(w: &Worker) -> Option<Locker<'_>> {
-    acquire_inline(w)
-}
-
-/// [`acquire`] with everything inlined, for hooks whose whole traced body is
-/// itself out of line.
-#[inline(always)]
-fn acquire_inline(w: &Worker) -> Option<Locker<'_>> {
     debug_assert!(
         std::ptr::eq(crate::sched::context::current_worker(), w),
         "a trace hook called for another thread's M"
@@ -127,13 +111,31 @@ pub(crate) fn proc_start(w: &Worker, p: usize) {
     }
 }
 
+#[inline(always)]
 pub(crate) fn proc_stop(w: &Worker) {
+    if enabled() {
+        proc_stop_on(w);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn proc_stop_on(w: &Worker) {
     if let Some(mut l) = acquire(w) {
         l.writer(pctx(w, ProcStatus::Running), None).proc_stop();
     }
 }
 
+#[inline(always)]
 pub(crate) fn go_create(w: &Worker, t: &Task, blocked: bool) {
+    if enabled() {
+        go_create_on(w, t, blocked);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn go_create_on(w: &Worker, t: &Task, blocked: bool) {
     if let Some(mut l) = acquire(w) {
         let c = cur(w);
         let new_stack = l.stack(&create_frames(t));
@@ -158,7 +160,18 @@ pub(crate) fn go_create(w: &Worker, t: &Task, blocked: bool) {
     }
 }
 
+#[inline(always)]
 pub(crate) fn go_start(w: &Worker, t: &Task) {
+    // A wake-up noted for the trace (see `park::unpark`) must be cleared
+    // even if tracing has just been switched off.
+    if enabled() || t.unblock_pending.load(Relaxed) {
+        go_start_on(w, t);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn go_start_on(w: &Worker, t: &Task) {
     let pending = t.unblock_pending.load(Relaxed);
     if pending {
         t.unblock_pending.store(false, Relaxed);
@@ -186,7 +199,16 @@ fn block_stack(l: &mut gort_tracer::Locker<'_>, t: &Task) -> u64 {
     }
 }
 
+#[inline(always)]
 pub(crate) fn go_stop(w: &Worker, t: &Task) {
+    if enabled() {
+        go_stop_on(w, t);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn go_stop_on(w: &Worker, t: &Task) {
     if let Some(mut l) = acquire(w) {
         let stack = block_stack(&mut l, t);
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
@@ -194,7 +216,16 @@ pub(crate) fn go_stop(w: &Worker, t: &Task) {
     }
 }
 
+#[inline(always)]
 pub(crate) fn go_block(w: &Worker, t: &Task, reason: WaitReason) {
+    if enabled() {
+        go_block_on(w, t, reason);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn go_block_on(w: &Worker, t: &Task, reason: WaitReason) {
     if let Some(mut l) = acquire(w) {
         let stack = block_stack(&mut l, t);
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
@@ -202,7 +233,16 @@ pub(crate) fn go_block(w: &Worker, t: &Task, reason: WaitReason) {
     }
 }
 
+#[inline(always)]
 pub(crate) fn go_unblock(w: &Worker, t: &Task) {
+    if enabled() {
+        go_unblock_on(w, t);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn go_unblock_on(w: &Worker, t: &Task) {
     if let Some(mut l) = acquire(w) {
         let g = cur(w).and_then(|c| gctx(c, GoStatus::Running));
         l.writer(pctx(w, ProcStatus::Running), g)
@@ -223,7 +263,7 @@ pub(crate) fn go_switch(w: &Worker, from: &Task, target: &Task, destroy: bool) {
 #[cold]
 #[inline(never)]
 fn go_switch_on(w: &Worker, from: &Task, target: &Task, destroy: bool) {
-    if let Some(mut l) = acquire_inline(w) {
+    if let Some(mut l) = acquire(w) {
         let mut ew = l.writer(pctx(w, ProcStatus::Running), gctx(from, GoStatus::Running));
         if destroy {
             ew.go_switch_destroy(wire_g(target), &target.trace);
@@ -233,14 +273,32 @@ fn go_switch_on(w: &Worker, from: &Task, target: &Task, destroy: bool) {
     }
 }
 
+#[inline(always)]
 pub(crate) fn go_destroy(w: &Worker, t: &Task) {
+    if enabled() {
+        go_destroy_on(w, t);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn go_destroy_on(w: &Worker, t: &Task) {
     if let Some(mut l) = acquire(w) {
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
             .go_destroy();
     }
 }
 
+#[inline(always)]
 pub(crate) fn go_syscall_begin(w: &Worker, t: &Task, p: usize) {
+    if enabled() {
+        go_syscall_begin_on(w, t, p);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn go_syscall_begin_on(w: &Worker, t: &Task, p: usize) {
     if let Some(mut l) = acquire(w) {
         let pr = &w.shared.procs[p];
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
@@ -249,7 +307,16 @@ pub(crate) fn go_syscall_begin(w: &Worker, t: &Task, p: usize) {
 }
 
 /// Returned from a syscall on the P it entered with.
+#[inline(always)]
 pub(crate) fn go_syscall_end(w: &Worker, t: &Task) {
+    if enabled() {
+        go_syscall_end_on(w, t);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn go_syscall_end_on(w: &Worker, t: &Task) {
     if let Some(mut l) = acquire(w) {
         l.writer(pctx(w, ProcStatus::Syscall), gctx(t, GoStatus::Syscall))
             .go_syscall_end();
@@ -258,7 +325,16 @@ pub(crate) fn go_syscall_end(w: &Worker, t: &Task) {
 
 /// Returned from a syscall whose P was taken, and got another P: the
 /// goroutine is runnable, then starts again on the new P.
+#[inline(always)]
 pub(crate) fn go_syscall_end_blocked(w: &Worker, t: &Task) {
+    if enabled() {
+        go_syscall_end_blocked_on(w, t);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn go_syscall_end_blocked_on(w: &Worker, t: &Task) {
     if let Some(mut l) = acquire(w) {
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Syscall))
             .go_syscall_end_blocked()
@@ -268,7 +344,16 @@ pub(crate) fn go_syscall_end_blocked(w: &Worker, t: &Task) {
 
 /// Returned from a syscall whose P was taken, with no P to be had: the
 /// goroutine is runnable and goes to the global queue.
+#[inline(always)]
 pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task) {
+    if enabled() {
+        go_syscall_end_blocked_no_p_on(w, t);
+    }
+}
+
+#[cold]
+#[inline(never)]
+fn go_syscall_end_blocked_no_p_on(w: &Worker, t: &Task) {
     if let Some(mut l) = acquire(w) {
         l.writer(None, gctx(t, GoStatus::Syscall))
             .go_syscall_end_blocked();
@@ -303,6 +388,9 @@ pub(crate) fn emit_start(
 
 /// Runs `f` with a writer in the context of the running goroutine, if any.
 fn with_goroutine(f: impl FnOnce(&mut gort_tracer::EventWriter<'_, '_>)) {
+    if !enabled() {
+        return;
+    }
     let Some((w, t)) = crate::api::running() else {
         return;
     };
