@@ -375,8 +375,21 @@ impl Worker {
             return None;
         }
         let since = std::time::Instant::now();
+        let mut look = 0u32;
         loop {
-            std::thread::yield_now();
+            look = look.wrapping_add(1);
+            // Mostly `pause` between looks: it hands the core's resources
+            // to a hyperthread sibling (possibly the M doing the hand-offs),
+            // where a `sched_yield` per look would run kernel code there.
+            // Every 16th look yields the thread, for an oversubscribed
+            // machine's other threads.
+            if look % 16 == 0 {
+                std::thread::yield_now();
+            } else {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+            }
             if since.elapsed() >= IDLE_SPIN
                 || self.shared.stw_requested()
                 || self.shared.shutting_down.load(Acquire)
