@@ -1,4 +1,4 @@
-//! `Builder`: configures and starts a [`Runtime`](crate::Runtime).
+//! `Builder`: configures and starts a [`Runtime`].
 
 use crate::runtime::Runtime;
 use std::io;
