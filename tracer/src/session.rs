@@ -53,6 +53,11 @@ impl Default for Config {
 }
 
 impl Config {
+    /// The defaults, as [`Config::default`]: a start for chained setters.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
     /// How long a generation lasts (at least 1 ms).
     pub fn period(mut self, d: Duration) -> Self {
         self.period = d.max(Duration::from_millis(1));
