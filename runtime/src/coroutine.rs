@@ -109,10 +109,13 @@ where
     let w = unsafe { &*w };
     let t = w.shared.new_task(site, func, move |_first| body())?;
     transition(&t, Status::Waiting, WaitReason::Coroutine);
+    // The creation event first: once registered, the tracer's
+    // end-of-generation pass can see the goroutine, and it must not find
+    // one whose creation is still to be written (in the next generation).
+    crate::hooks::go_create(w, &t, true);
     if let Some(p) = w.proc() {
         p.register(&t);
     }
-    crate::hooks::go_create(w, &t, true);
     // SAFETY: the link is new and owned by the `Pull` being built.
     unsafe { link.as_ref() }.set_coro(t);
     Ok(())

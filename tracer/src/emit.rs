@@ -32,6 +32,8 @@ use crate::wire::{EventType as E, GoStatus, ProcStatus};
 #[derive(Debug)]
 pub struct EventWriter<'l, 't> {
     l: &'l mut Locker<'t>,
+    /// The M's current goroutine, as given to [`Locker::writer`].
+    g: Option<u64>,
 }
 
 impl<'t> Locker<'t> {
@@ -57,7 +59,10 @@ impl<'t> Locker<'t> {
                 self.status_event(E::GoStatus, [id, m, st as u64]);
             }
         }
-        EventWriter { l: self }
+        EventWriter {
+            l: self,
+            g: g.map(|(id, _, _)| id),
+        }
     }
 
     /// A lazy status event: written once per resource and generation, so
@@ -86,6 +91,16 @@ impl EventWriter<'_, '_> {
     fn ev<const N: usize>(&mut self, ty: E, args: [u64; N]) -> &mut Self {
         self.l.event(ty, args);
         self
+    }
+
+    /// The current goroutine exits in this generation: recorded so that the
+    /// advancer, which can no longer see it, knows it needs no
+    /// end-of-generation status.
+    #[cold]
+    fn exiting(&mut self) {
+        if let Some(g) = self.g {
+            self.l.note_exit(g);
+        }
     }
 
     /// Lazy `GoStatus(g, NO_THREAD, st)` for a goroutine other than the M's own.
@@ -200,12 +215,14 @@ impl EventWriter<'_, '_> {
     /// `GoDestroy`: the current goroutine exits.
     #[inline]
     pub fn go_destroy(&mut self) -> &mut Self {
+        self.exiting();
         self.ev(E::GoDestroy, [])
     }
 
     /// `GoDestroySyscall`: the current goroutine, in a syscall, exits.
     #[inline]
     pub fn go_destroy_syscall(&mut self) -> &mut Self {
+        self.exiting();
         self.ev(E::GoDestroySyscall, [])
     }
 
@@ -244,6 +261,7 @@ impl EventWriter<'_, '_> {
     /// current goroutine exits.
     #[inline]
     pub fn go_switch_destroy(&mut self, g: u64, gt: &GoTrace) -> &mut Self {
+        self.exiting();
         self.target_status(g, gt, GoStatus::Waiting);
         let seq = gt.0.next_seq(self.l.gen);
         self.ev(E::GoSwitchDestroy, [g, seq])

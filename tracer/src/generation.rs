@@ -17,8 +17,9 @@
 //!    seqlock is even or it has retired, then take its `N` buffer and queue it.
 //!    Lockers are held only for one scheduling step, never across a park, so
 //!    this wait ends.
-//! 4. For each resource recorded in step 1 that is *still* not traced in `N`,
-//!    write its recorded status: runnable/waiting goroutines and idle Ps in a
+//! 4. For each resource recorded in step 1 that is *still* not traced in `N`
+//!    (or has exited since, in a later generation: the Ms note the goroutines
+//!    that exit in each generation), write its recorded status: runnable/waiting goroutines and idle Ps in a
 //!    batch of no thread, running or syscall ones (which must be bound to an
 //!    M) in a batch of their M placed after that M's own batches.
 //! 5. Write the Frequency batch, the stack table (interning frame names), then
@@ -152,16 +153,36 @@ impl Advancer {
     }
 
     /// Step 4: drops recorded resources that got traced in `gen` meanwhile.
-    fn still_pending(&self, gen: u64, pending: &mut HashMap<Key, Pending>) {
+    ///
+    /// A goroutine recorded in step 1 that the source no longer lists has
+    /// exited since. If it exited in `gen`, its exit was an event of `gen`
+    /// (it is in `exited`, noted by the M that wrote it) and it needs no
+    /// status; otherwise it exited in a later generation, after being
+    /// mentioned there, and its recorded status is the one it had at the end
+    /// of `gen`: keep it, or the next generation would mention a goroutine
+    /// this one never did.
+    fn still_pending(
+        &self,
+        gen: u64,
+        pending: &mut HashMap<Key, Pending>,
+        exited: &std::collections::HashSet<u64>,
+    ) {
         let Some(src) = &self.source else { return };
         let mut keep = HashMap::with_capacity(pending.len());
+        let mut listed = std::collections::HashSet::new();
         src.for_each_goroutine(&mut |id, t, _, _| {
+            listed.insert(id);
             if !t.0.traced_in(gen) {
                 if let Some(p) = pending.get(&(false, id)) {
                     keep.insert((false, id), *p);
                 }
             }
         });
+        for (&(is_p, id), p) in pending.iter() {
+            if !is_p && !listed.contains(&id) && !exited.contains(&id) {
+                keep.insert((false, id), *p);
+            }
+        }
         src.for_each_proc(&mut |id, t, _, _| {
             if !t.0.traced_in(gen) {
                 if let Some(p) = pending.get(&(true, id)) {
@@ -208,7 +229,10 @@ impl Advancer {
             pass += 1;
         }
 
-        self.still_pending(gen, &mut pending);
+        // Every M is done with `gen` (each `take_finished` returned `Done`).
+        let exited: std::collections::HashSet<u64> =
+            by_id.values().flat_map(|t| t.take_exited(gen)).collect();
+        self.still_pending(gen, &mut pending, &exited);
         let now = self.clock.now();
         let status_batches = status_batches(gen, &pending, &by_id, now);
         if stopping {

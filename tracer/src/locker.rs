@@ -309,6 +309,17 @@ impl<'t> Locker<'t> {
         unsafe { self.t.with_caches(|c| c.stacks.intern(gen, frames)) }
     }
 
+    /// Notes that goroutine `g` exits in this locker's generation (its exit
+    /// event is written under this locker), for the advancer's
+    /// end-of-generation statuses.
+    pub(crate) fn note_exit(&mut self, g: u64) {
+        // SAFETY: this locker holds the M's seqlock and loaded `gen` under
+        // it: `exited_slot`'s contract.
+        let list = unsafe { self.t.exited_slot(self.gen) };
+        // SAFETY: as above; no other reference to the list exists.
+        unsafe { list.deref() }.push(g);
+    }
+
     /// Appends one timed event (`args` without the time delta).
     #[inline(always)]
     pub(crate) fn event<const N: usize>(&mut self, ty: EventType, args: [u64; N]) {

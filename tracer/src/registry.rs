@@ -53,6 +53,9 @@ pub struct ThreadTrace {
     /// Last timestamp written by this M, in any of its batches.
     pub(crate) last_time: AtomicU64,
     bufs: [UnsafeCell<Option<TraceBuf>>; 2],
+    /// Goroutines that exited on this M, per generation parity; owned like
+    /// `bufs` (see [`Locker::note_exit`](crate::Locker)).
+    exited: [UnsafeCell<Vec<u64>>; 2],
     caches: UnsafeCell<Caches>,
     /// Serialises the advancer and `retire` when they take buffers.
     flush: Mutex<()>,
@@ -94,6 +97,7 @@ impl ThreadTrace {
             retired: AtomicBool::new(false),
             last_time: AtomicU64::new(0),
             bufs: [UnsafeCell::new(None), UnsafeCell::new(None)],
+            exited: [UnsafeCell::new(Vec::new()), UnsafeCell::new(Vec::new())],
             caches: UnsafeCell::new(Caches::default()),
             flush: Mutex::new(()),
         });
@@ -163,6 +167,30 @@ impl ThreadTrace {
     #[inline(always)]
     pub(crate) unsafe fn buf_slot(&self, gen: u64) -> crate::loom::cell::MutPtr<Option<TraceBuf>> {
         self.bufs[(gen & 1) as usize].get_mut()
+    }
+
+    /// This M's list of goroutines that exited in generation `gen`.
+    ///
+    /// # Safety
+    ///
+    /// As for [`buf_slot`](Self::buf_slot).
+    #[inline(always)]
+    pub(crate) unsafe fn exited_slot(&self, gen: u64) -> crate::loom::cell::MutPtr<Vec<u64>> {
+        self.exited[(gen & 1) as usize].get_mut()
+    }
+
+    /// Takes the goroutines that exited on this M in generation `gen`. Call
+    /// it only after [`take_finished`](Self::take_finished)`(gen)` returned
+    /// [`Take::Done`] for this M.
+    pub(crate) fn take_exited(&self, gen: u64) -> Vec<u64> {
+        let _g = self.flush.lock();
+        self.exited[(gen & 1) as usize].with_mut(|p| {
+            // SAFETY: `take_finished(gen)` returned `Done`: the M can no
+            // longer write generation `gen` (the slot's only user until
+            // `gen + 2`, which cannot begin before this advance ends), and
+            // `retire` is excluded by `flush`.
+            std::mem::take(unsafe { &mut *p })
+        })
     }
 
     /// Runs `f` on this M's caches.
