@@ -104,39 +104,41 @@ def parse_gort_mem(path):
     return vals
 
 
-def parse_events(path):
-    """parse/<id> -> (events, bytes) from the parse bench's own lines."""
-    out = {}
+def matches(path, pattern):
+    """The matches of `pattern` at the start of each (stripped) line of a log."""
+    rx = re.compile(pattern)
     with open(path, encoding="utf-8", errors="replace") as f:
         for line in f:
-            m = re.match(r"^parse/(\S+): events=(\d+) bytes=(\d+)", line.strip())
+            m = rx.match(line.strip())
             if m:
-                out["parse/" + m.group(1)] = (int(m.group(2)), int(m.group(3)))
-    return out
+                yield m
+
+
+def parse_events(path):
+    """parse/<id> -> (events, bytes) from the parse bench's own lines."""
+    return {
+        "parse/" + m.group(1): (int(m.group(2)), int(m.group(3)))
+        for m in matches(path, r"parse/(\S+): events=(\d+) bytes=(\d+)")
+    }
 
 
 def parse_trace_stats(path):
     """bench id -> bytes per event of its trace session (last one printed)."""
-    out = {}
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            m = re.match(r"^trace_stats: id=(\S+) events=(\d+) bytes=(\d+)", line.strip())
-            if m and int(m.group(2)) > 0:
-                out[m.group(1)] = int(m.group(3)) / int(m.group(2))
-    return out
+    return {
+        m.group(1): int(m.group(3)) / int(m.group(2))
+        for m in matches(path, r"trace_stats: id=(\S+) events=(\d+) bytes=(\d+)")
+        if int(m.group(2)) > 0
+    }
 
 
 def parse_dumps(path):
     """mode -> (gort seconds list, Go seconds list, outputs identical)."""
     out = {}
-    with open(path, encoding="utf-8", errors="replace") as f:
-        for line in f:
-            m = re.match(r"^dump: mode=(d[12]) gort=([0-9.]+) go=([0-9.]+) output=(\w+)", line.strip())
-            if m:
-                g, o, same = out.setdefault(m.group(1), ([], [], True))
-                g.append(float(m.group(2)))
-                o.append(float(m.group(3)))
-                out[m.group(1)] = (g, o, same and m.group(4) == "same")
+    for m in matches(path, r"dump: mode=(d[12]) gort=([0-9.]+) go=([0-9.]+) output=(\w+)"):
+        g, o, same = out.setdefault(m.group(1), ([], [], True))
+        g.append(float(m.group(2)))
+        o.append(float(m.group(3)))
+        out[m.group(1)] = (g, o, same and m.group(4) == "same")
     return out
 
 

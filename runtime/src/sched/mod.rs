@@ -162,11 +162,20 @@ impl Shared {
     /// Appends tasks to the global queue and wakes Ms to run them.
     pub(crate) fn push_global(self: &Arc<Self>, tasks: impl IntoIterator<Item = TaskRef>) {
         let mut s = self.sched.lock();
+        self.push_global_locked(&mut s, tasks);
+    }
+
+    /// [`push_global`](Self::push_global) with the sched lock already held.
+    pub(crate) fn push_global_locked(
+        self: &Arc<Self>,
+        s: &mut Sched,
+        tasks: impl IntoIterator<Item = TaskRef>,
+    ) {
         for t in tasks {
             s.global.push_back(t);
         }
         self.global_len.store(s.global.len(), Relaxed);
-        self.wake_idle_locked(&mut s);
+        self.wake_idle_locked(s);
     }
 
     /// Wakes one idle M with an idle P, if both exist (sched lock held).
@@ -190,8 +199,15 @@ impl Shared {
 
     /// Wakes an M to look for work if a P is idle and no M is already
     /// looking (Go's `wakep`).
+    ///
+    /// Called by an M that holds a P, after making work appear there. With
+    /// a single P there is then no idle P to hand out, so nothing to do
+    /// (and no fence to pay).
     #[inline]
     pub(crate) fn wakep(self: &Arc<Self>) {
+        if self.procs.len() < 2 {
+            return;
+        }
         // SeqCst fence: the Dekker handshake with `Worker::go_idle`. Our
         // queue store (release) must not be reordered after these loads,
         // and its fence pairs with the idle path's fence between its

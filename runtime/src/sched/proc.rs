@@ -196,6 +196,12 @@ impl Registry {
         self.tasks.iter().filter_map(|w| w.upgrade()).collect()
     }
 
+    /// Entries held, finished goroutines' included.
+    #[cfg(all(test, not(loom)))]
+    pub(crate) fn len(&self) -> usize {
+        self.tasks.len()
+    }
+
     /// Empties the list, returning the goroutines still alive.
     pub(crate) fn drain_live(&mut self) -> Vec<TaskRef> {
         self.cursor = 0;

@@ -775,7 +775,7 @@ impl Worker {
         if !overflow.is_empty() {
             self.shared.push_global(overflow);
         }
-        self.wakep_for_local();
+        self.shared.wakep();
     }
 
     /// Queues a new goroutine on this P (Go puts it in `runnext` too).
@@ -792,17 +792,7 @@ impl Worker {
         if !overflow.is_empty() {
             self.shared.push_global(overflow);
         }
-        self.wakep_for_local();
-    }
-
-    /// `wakep` after queueing work on this M's P. With a single P there is
-    /// nobody to wake: this M holds the only P, so none is idle, and the
-    /// fence and loads of `wakep` can be skipped.
-    #[inline(always)]
-    fn wakep_for_local(&self) {
-        if self.shared.procs.len() > 1 {
-            self.shared.wakep();
-        }
+        self.shared.wakep();
     }
 
     /// The goroutine running on this M.

@@ -1,11 +1,9 @@
 //! Model 2: generation advance against in-flight writers (the per-M seqlock).
 //!
-//! Two Ms write events through the real lockers while the advancer (the model's main thread)
-//! ends generation 1: steps 2 and 3 of `Advancer::advance` (publish the next
-//! generation, then `take_finished` from every M until none is busy,
-//! yielding between passes), extracted from `generation.rs` without the
-//! sink and tables. After the writers finish, generation 2 is ended the
-//! same way. The first M takes its seqlock as the runtime does
+//! Two Ms write events through the real lockers while the advancer (the
+//! model's main thread) ends generation 1 with [`end_generation`] (steps 2
+//! and 3 of `Advancer::advance`). After the writers finish, generation 2 is
+//! ended the same way. The first M takes its seqlock as the runtime does
 //! ([`acquire_local`]: plain store, the writer's half of the asymmetric
 //! fence, generation load), the second with [`acquire`] (compare-and-swap);
 //! the advancer's half of the fence is in `set_gen`.
@@ -15,10 +13,10 @@
 //! once (counts per generation match what the writers wrote), and loom finds
 //! no race on the buffer cells between writers and the advancer.
 
-use super::{check, check_rejects, events, trace_on};
+use super::{check, check_rejects, end_generation, events, trace_on};
 use crate::locker::{self, acquire, acquire_local};
 use crate::loom::sync::Arc;
-use crate::registry::{Take, ThreadTrace};
+use crate::registry::ThreadTrace;
 use crate::wire::EventType;
 use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
 
@@ -83,27 +81,6 @@ fn write_one_gen_first(t: &ThreadTrace) -> Option<u64> {
     Some(gen)
 }
 
-/// Steps 2 and 3 of an advance: publish `gen + 1`, then take every M's
-/// `gen` buffer once it is not busy.
-fn advance(gen: u64, ms: &[Arc<ThreadTrace>]) -> Vec<crate::buf::TraceBuf> {
-    locker::set_gen(gen + 1);
-    let mut taken = Vec::new();
-    let mut left: Vec<&Arc<ThreadTrace>> = ms.iter().collect();
-    loop {
-        left.retain(|t| match t.take_finished(gen) {
-            Take::Busy => true,
-            Take::Done(b) => {
-                taken.extend(b);
-                false
-            }
-        });
-        if left.is_empty() {
-            return taken;
-        }
-        loom::thread::yield_now();
-    }
-}
-
 fn model<const V: u8>() {
     trace_on(1);
     let ms: Vec<Arc<ThreadTrace>> = (0..2)
@@ -132,12 +109,12 @@ fn model<const V: u8>() {
             })
         })
         .collect();
-    let gen1 = advance(1, &ms);
+    let gen1 = end_generation(1, &ms);
     let written: Vec<u64> = writers
         .into_iter()
         .flat_map(|h| h.join().unwrap())
         .collect();
-    let gen2 = advance(2, &ms);
+    let gen2 = end_generation(2, &ms);
     for (gen, bufs) in [(1, &gen1), (2, &gen2)] {
         let mut got = 0;
         for b in bufs.iter() {

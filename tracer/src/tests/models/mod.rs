@@ -108,6 +108,32 @@ pub(crate) fn check_rejects(name: &str, reasons: &[&str], f: impl Fn() + Sync + 
     }
 }
 
+/// Steps 2 and 3 of an advance (`Advancer::advance` without the sink and
+/// tables): publish `gen + 1`, then take every M's `gen` buffer once it is
+/// not busy, yielding between passes.
+pub(crate) fn end_generation(
+    gen: u64,
+    ms: &[crate::loom::sync::Arc<crate::registry::ThreadTrace>],
+) -> Vec<TraceBuf> {
+    use crate::registry::Take;
+    locker::set_gen(gen + 1);
+    let mut taken = Vec::new();
+    let mut left: Vec<_> = ms.iter().collect();
+    loop {
+        left.retain(|t| match t.take_finished(gen) {
+            Take::Busy => true,
+            Take::Done(b) => {
+                taken.extend(b);
+                false
+            }
+        });
+        if left.is_empty() {
+            return taken;
+        }
+        loom::thread::yield_now();
+    }
+}
+
 /// Turns tracing on for a model: flags on, generation `gen`.
 pub(crate) fn trace_on(gen: u64) {
     let f = Flags {

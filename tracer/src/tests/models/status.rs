@@ -18,11 +18,11 @@
 //! there names it; in each generation G's sequence numbers are 1, 2, ... in
 //! the order of the events (unblock before start).
 
-use super::{check, check_rejects, events, trace_on};
+use super::{check, check_rejects, end_generation, events, trace_on};
 use crate::buf::TraceBuf;
 use crate::locker::{self, acquire};
 use crate::loom::sync::Arc;
-use crate::registry::{Take, ThreadTrace};
+use crate::registry::ThreadTrace;
 use crate::status::GoTrace;
 use crate::wire::{EventType, GoStatus};
 
@@ -37,26 +37,6 @@ const NO_RECHECK: u8 = 1;
 const RACING_MENTION: u8 = 2;
 
 const G: u64 = 42;
-
-/// Steps 2 and 3 of an advance (see `generation.rs`).
-fn end_generation(gen: u64, ms: &[Arc<ThreadTrace>]) -> Vec<TraceBuf> {
-    locker::set_gen(gen + 1);
-    let mut taken = Vec::new();
-    let mut left: Vec<&Arc<ThreadTrace>> = ms.iter().collect();
-    loop {
-        left.retain(|t| match t.take_finished(gen) {
-            Take::Busy => true,
-            Take::Done(b) => {
-                taken.extend(b);
-                false
-            }
-        });
-        if left.is_empty() {
-            return taken;
-        }
-        loom::thread::yield_now();
-    }
-}
 
 /// G's statuses and sequence numbers in `bufs`.
 fn mentions(bufs: &[TraceBuf]) -> (usize, Vec<(EventType, u64)>) {
