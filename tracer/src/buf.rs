@@ -129,11 +129,9 @@ impl TraceBuf {
         // SAFETY: `pos <= data.len()` always holds, so the pointer is in
         // bounds (or one past the end).
         let p = unsafe { self.data.as_mut_ptr().add(self.pos) };
-        // SAFETY: the caller guarantees `event_bound(N)` = 1 + (N + 1) *
-        // MAX_VARINT_BYTES free bytes from `p`. The head byte goes to offset
-        // 0, and each of the N + 1 numbers takes at most MAX_VARINT_BYTES, so
-        // the k-th number starts at most at 1 + k * MAX_VARINT_BYTES and
-        // every write stays inside that room.
+        // The caller guarantees 1 + (N + 1) * MAX_VARINT_BYTES free bytes at
+        // `p`: the head byte, then N + 1 numbers of at most that many bytes.
+        // SAFETY: so every write below stays inside the caller's room.
         let len = unsafe {
             *p = head;
             let mut at = 1 + write_uvarint(p.add(1), dt);

@@ -185,10 +185,9 @@ impl ThreadTrace {
     pub(crate) fn take_exited(&self, gen: u64) -> Vec<u64> {
         let _g = self.flush.lock();
         self.exited[(gen & 1) as usize].with_mut(|p| {
-            // SAFETY: `take_finished(gen)` returned `Done`: the M can no
-            // longer write generation `gen` (the slot's only user until
-            // `gen + 2`, which cannot begin before this advance ends), and
-            // `retire` is excluded by `flush`.
+            // `take_finished(gen)` returned `Done`: the M writes `gen` no more,
+            // `gen + 2` cannot begin before this advance ends, `flush` holds.
+            // SAFETY: so nobody else touches this slot now.
             std::mem::take(unsafe { &mut *p })
         })
     }

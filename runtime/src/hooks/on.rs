@@ -35,10 +35,9 @@ fn acquire(w: &Worker) -> Option<Locker<'_>> {
         std::ptr::eq(crate::sched::context::current_worker(), w),
         "a trace hook called for another thread's M"
     );
-    // SAFETY: every hook is called with the worker of the calling thread
-    // (the M running the scheduling step or goroutine that the event
-    // describes: asserted above in debug builds), and an M's `ThreadTrace`
-    // is used by that M's thread only, `retire` included (at thread exit).
+    // Every hook gets the calling thread's own worker (asserted above in
+    // debug builds), and only an M's own thread uses its `ThreadTrace`.
+    // SAFETY: so `w.handle.trace` is used by this thread only (`retire` too).
     unsafe { gort_tracer::acquire_local(&w.handle.trace) }
 }
 
