@@ -5,6 +5,7 @@ mod runtime_support;
 
 use gort::iter::{pull, Pull};
 use runtime_support::{expect_panic, rt, timed};
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
@@ -116,4 +117,68 @@ fn reentrant_stop_from_inside_the_sequence_panics() {
             assert!(p.is_done());
         });
     });
+}
+
+/// Goroutines on two Ms race `next` on one `Pull`: the first biases the
+/// guard to itself, a rival's call revokes the bias, and from then on every
+/// call takes the shared path. Each call either gets the next value or
+/// panics as overlapping; no value is lost or handed out twice.
+#[test]
+fn racing_callers_take_each_value_exactly_once() {
+    const CALLERS: usize = 4;
+    const CALLS: usize = 3_000;
+    let quiet = Arc::new(AtomicBool::new(true));
+    let q = quiet.clone();
+    let previous = std::panic::take_hook();
+    std::panic::set_hook(Box::new(move |info| {
+        let text = info.to_string();
+        if !(q.load(SeqCst) && text.contains("another next or stop")) {
+            previous(info);
+        }
+    }));
+    let (values, overlaps) = timed(|| {
+        rt(2).block_on(|| {
+            let p = Arc::new(pull(|y: &mut dyn FnMut(u64) -> bool| {
+                let mut v = 0;
+                while y(v) {
+                    v += 1;
+                }
+            }));
+            let handles: Vec<_> = (0..CALLERS)
+                .map(|_| {
+                    let p = p.clone();
+                    gort::go(move || {
+                        let (mut got, mut overlaps) = (Vec::new(), 0usize);
+                        for i in 0..CALLS {
+                            match std::panic::catch_unwind(AssertUnwindSafe(|| p.next())) {
+                                Ok(v) => got.push(v.expect("the sequence is endless")),
+                                Err(_) => overlaps += 1,
+                            }
+                            if i % 64 == 0 {
+                                gort::yield_now();
+                            }
+                        }
+                        (got, overlaps)
+                    })
+                })
+                .collect();
+            let mut all = Vec::new();
+            let mut overlaps = 0;
+            for h in handles {
+                let (got, o) = h.join().unwrap();
+                assert!(got.windows(2).all(|w| w[0] < w[1]), "out of order: {got:?}");
+                all.extend(got);
+                overlaps += o;
+            }
+            p.stop();
+            assert!(p.is_done());
+            (all, overlaps)
+        })
+    });
+    quiet.store(false, SeqCst);
+    let mut sorted = values.clone();
+    sorted.sort_unstable();
+    let expect: Vec<u64> = (0..sorted.len() as u64).collect();
+    assert_eq!(sorted, expect, "a value was lost or handed out twice");
+    assert_eq!(values.len() + overlaps, CALLERS * CALLS);
 }

@@ -17,7 +17,7 @@
 //! happens on whichever M the coroutine runs on when it yields.
 //!
 //! Exclusive access to the link's cells: the caller side touches them only
-//! from `next`/`stop` (serialised by `Pull`'s state word), the M touches them
+//! from `next`/`stop` (serialised by `Pull`'s guard), the M touches them
 //! only while that caller is suspended in the switch, and the coroutine only
 //! while it runs, which is exactly when the caller waits.
 
@@ -38,7 +38,7 @@ pub(crate) struct CoroLink {
 
 // SAFETY: see the module doc: the cells are touched by one side at a time, and
 // every hand-over between threads passes through the run queues, the park
-// word or `Pull`'s state word (release/acquire).
+// word or `Pull`'s guard (release/acquire).
 unsafe impl Sync for CoroLink {}
 // SAFETY: as above.
 unsafe impl Send for CoroLink {}
@@ -56,7 +56,12 @@ impl CoroLink {
     #[inline(always)]
     pub(crate) fn set_coro(&self, t: TaskRef) {
         // SAFETY: exclusive access (module doc).
-        self.coro.with_mut(|p| unsafe { *p = Some(t) });
+        if let Some(old) = self.coro.with_mut(|p| unsafe { (*p).replace(t) }) {
+            // Never dropped here: the hot switch path carries no reference
+            // count decrement, and the process is going down anyway.
+            std::mem::forget(old);
+            crate::fatal("coroutine link already holds a coroutine");
+        }
     }
 
     #[inline(always)]
@@ -203,11 +208,14 @@ pub(crate) unsafe fn coroswitch_fast(
     }
     // SAFETY: the caller's `next`/`stop` owns the link's cells right now.
     let l = unsafe { link.as_ref() };
-    let target = l.take_coro();
+    // Not dropped if the resume below unwinds (a runtime bug: goroutine
+    // bodies catch their panics), so this path has no unwind landing pad
+    // with a reference-count decrement.
+    let target = std::mem::ManuallyDrop::new(l.take_coro());
     crate::hooks::go_switch(w, caller, &target, false);
     transition(caller, Status::Waiting, WaitReason::Coroutine);
     transition(&target, Status::Running, WaitReason::Unspecified);
-    w.cur.set(&*target);
+    w.cur.set(&**target);
     target
         .last_m
         .store(w.handle.id, std::sync::atomic::Ordering::Relaxed);
@@ -215,16 +223,50 @@ pub(crate) unsafe fn coroswitch_fast(
     // this thread now does, nested on the caller's stack.
     let r = unsafe { target.with_coro(|c| c.as_mut().map(|c| c.resume(Resume::Run))) };
     w.cur.set(caller);
-    // N.B. each arm writes its trace event before changing statuses, as the
-    // tracer's end-of-generation status snapshot requires.
+    // N.B. the trace event comes before the status changes, as the tracer's
+    // end-of-generation status snapshot requires.
     match r {
         Some(Some(Req::SwitchBack(_))) => {
             crate::hooks::go_switch(w, &target, caller, false);
             transition(&target, Status::Waiting, WaitReason::Coroutine);
             transition(caller, Status::Running, WaitReason::Unspecified);
-            l.set_coro(target);
+            l.set_coro(std::mem::ManuallyDrop::into_inner(target));
             Resume::Run
         }
+        // SAFETY: forwarded from our caller.
+        r => unsafe {
+            coroswitch_fast_other(
+                w,
+                caller,
+                y,
+                link,
+                std::mem::ManuallyDrop::into_inner(target),
+                r,
+            )
+        },
+    }
+}
+
+/// The rest of [`coroswitch_fast`] when the coroutine did not yield back:
+/// it exited, or suspended for something else. Out of line, so the yield
+/// path carries none of the reference-count work of these arms.
+///
+/// # Safety
+/// As for [`coroswitch_fast`]; `target` is the coroutine of `link`, just
+/// suspended with `r` (or finished: `Some(None)`).
+#[cold]
+#[inline(never)]
+unsafe fn coroswitch_fast_other(
+    w: &Worker,
+    caller: &Task,
+    y: crate::coro::YielderPtr,
+    link: NonNull<CoroLink>,
+    target: TaskRef,
+    r: Option<Option<Req>>,
+) -> Resume {
+    // N.B. each arm writes its trace event before changing statuses, as the
+    // tracer's end-of-generation status snapshot requires.
+    match r {
         Some(None) => {
             // The sequence returned: the coroutine exits (Go's coroexit).
             crate::hooks::go_switch(w, &target, caller, true);

@@ -3,21 +3,48 @@
 //! The sequence runs on its own coroutine goroutine; `next()` is a direct
 //! coroutine switch to it and `yield` a switch back (`crate::coroutine`).
 //!
-//! State word (`Pull::state`):
+//! # The guard against overlapping calls
+//!
+//! `Pull` is `Sync`, so two goroutines can call `next` at once, and the
+//! sequence itself can call `next` on its own `Pull`; such overlapping calls
+//! must panic rather than run the coroutine twice. A compare-and-swap per
+//! call would do it, but a locked instruction costs more than the whole
+//! coroutine switch. Nearly every `Pull` is only ever driven by one
+//! goroutine, so the guard is *biased*, in the manner of biased locking:
 //!
 //! ```text
-//!   IDLE --next/stop--> BUSY --(value)--> IDLE
-//!                          \--(finished, stopped or panicked)--> DONE
-//!   a next/stop that finds BUSY panics: two goroutines at once, or a call
-//!   from inside the sequence itself
+//!   owner:  NONE --first call--> G (biased to goroutine G)
+//!           G --another goroutine's call--> REVOKING --G inside--> G   (that call panics)
+//!                                                    \--G outside--> SHARED
+//!   G's call (owner == G):  busy = true; light fence; owner still G? -> enter
+//!                           ... busy = false (Release)
+//!   SHARED: every call     state: IDLE --CAS--> BUSY --Release--> IDLE | DONE
+//!           (a call that finds BUSY panics)
 //! ```
+//!
+//! The biased goroutine's calls use plain stores and loads only. The
+//! goroutine that takes the `Pull` over (the rare side) stores REVOKING, runs
+//! the heavy half of an asymmetric fence (`gort_tracer::fence`: one
+//! `membarrier` system call) and then loads `busy`. That is a Dekker
+//! handshake: either the taker sees `busy` (the owner is inside, the calls
+//! overlap, the taker puts the bias back and panics), or the owner's re-check
+//! sees REVOKING and it leaves through the slow path. After SHARED, every
+//! call takes the state word with a compare-and-swap, as an unbiased guard
+//! would. The bias is never re-established, so a `Pull` that moves between
+//! goroutines pays for one revocation in its life.
+//!
+//! Cell ownership: the biased goroutine's calls follow each other in its own
+//! program order; its last `busy = false` (Release) is read by the taker
+//! (Acquire) before SHARED is published (Release), so every later caller
+//! (Acquire on `owner`, then on `state`) sees the cells it left.
 
 #[cfg(not(loom))]
 use crate::coro::{Cancelled, Resume};
 #[cfg(not(loom))]
 use crate::coroutine::{self, CoroLink};
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::*};
+use gort_tracer::fence;
 use std::any::Any;
 #[cfg(not(loom))]
 use std::panic::{self, AssertUnwindSafe};
@@ -28,6 +55,13 @@ const IDLE: u8 = 0;
 const BUSY: u8 = 1;
 const DONE: u8 = 2;
 
+/// `owner`: no call yet.
+const NONE: usize = 0;
+/// `owner`: revoked; every call uses the state word.
+const SHARED: usize = 1;
+/// `owner`: a taker is checking whether the biased goroutine is inside.
+const REVOKING: usize = 2;
+
 /// The faithful protocol (the only one outside the loom models).
 pub(crate) const FAITHFUL: u8 = 0;
 
@@ -35,12 +69,17 @@ pub(crate) const FAITHFUL: u8 = 0;
 /// models must reject every one.
 #[cfg(loom)]
 pub(crate) mod twin {
-    /// `enter` checks IDLE with a load, then stores BUSY: two callers can
-    /// both get in.
+    /// The shared path checks IDLE with a load, then stores BUSY: two callers
+    /// can both get in.
     pub(crate) const ENTER_LOAD_STORE: u8 = 1;
-    /// `leave` hands the cells on with a `Relaxed` store: the next caller
+    /// `leave` hands the cells on with `Relaxed` stores: the next caller
     /// does not see the previous one's writes.
     pub(crate) const LEAVE_RELAXED: u8 = 2;
+    /// The taker skips the heavy fence: it can miss the owner's `busy`
+    /// while the owner misses the revocation.
+    pub(crate) const REVOKE_NO_FENCE: u8 = 3;
+    /// The owner does not re-check the bias after raising `busy`.
+    pub(crate) const OWNER_NO_RECHECK: u8 = 4;
 }
 
 /// A panic of the sequence, carried to the caller of `next`/`stop`.
@@ -49,20 +88,32 @@ pub(crate) type Payload = Box<dyn Any + Send>;
 /// What [`Core::enter`] found.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum Enter {
-    /// The caller now holds BUSY and owns the cells.
-    Entered,
+    /// The caller is the biased goroutine and is now inside (`busy`): it owns
+    /// the cells.
+    Biased,
+    /// The caller holds BUSY on the state word and owns the cells.
+    Shared,
     /// The sequence has finished: nothing to do.
     Done,
-    /// Another `next`/`stop` holds BUSY: overlapping calls (misuse).
+    /// Another `next`/`stop` is inside: overlapping calls (misuse).
     Busy,
 }
 
-/// The state word and the cells it guards: the part of a [`Pull`] shared
-/// by its callers and its coroutine, generic over the value so that the loom
-/// models drive it with plain values and a stand-in for the coroutine switch.
+/// The guard and the cells it protects: the part of a [`Pull`] shared by its
+/// callers and its coroutine, generic over the value so that the loom models
+/// drive it with plain values and a stand-in for the coroutine switch.
 /// `TWIN` selects a broken variant in the models.
 pub(crate) struct Core<T, const TWIN: u8 = FAITHFUL> {
+    /// NONE, SHARED, REVOKING, or the address of the goroutine the guard is
+    /// biased to (a live `Task`, so never one of the small constants).
+    owner: AtomicUsize,
+    /// The biased goroutine is inside a call.
+    busy: AtomicBool,
+    /// IDLE/BUSY (shared mode only) or DONE (either mode).
     state: AtomicU8,
+    /// `fence::asymmetric_available()`, fixed at creation so both sides of
+    /// the handshake use the same fences.
+    asymmetric: bool,
     /// The value passed to `yield`, taken by `next`.
     slot: UnsafeCell<Option<T>>,
     /// Set by `stop`: `yield` returns false from then on.
@@ -73,19 +124,21 @@ pub(crate) struct Core<T, const TWIN: u8 = FAITHFUL> {
     panic: UnsafeCell<Option<Payload>>,
 }
 
-// SAFETY: the cells are accessed only by whoever holds the state word in
-// BUSY (acquired with an Acquire CAS, released with a Release store) or by
-// the coroutine, which runs only inside such a BUSY section; values of `T`
-// cross threads, hence `T: Send`.
+// SAFETY: the cells are accessed only by a caller inside the guard (biased
+// or shared, see the module doc) or by the coroutine, which runs only while
+// such a caller is inside; values of `T` cross threads, hence `T: Send`.
 unsafe impl<T: Send, const TWIN: u8> Send for Core<T, TWIN> {}
-// SAFETY: as above: every shared access starts with the CAS on the state
-// word, so accesses to the cells never overlap.
+// SAFETY: as above: every shared access starts by entering the guard, so
+// accesses to the cells never overlap.
 unsafe impl<T: Send, const TWIN: u8> Sync for Core<T, TWIN> {}
 
 impl<T, const TWIN: u8> Core<T, TWIN> {
     pub(crate) fn new() -> Self {
         Core {
+            owner: AtomicUsize::new(NONE),
+            busy: AtomicBool::new(false),
             state: AtomicU8::new(IDLE),
+            asymmetric: fence::asymmetric_available(),
             slot: UnsafeCell::new(None),
             stopping: UnsafeCell::new(false),
             finished: UnsafeCell::new(false),
@@ -94,47 +147,144 @@ impl<T, const TWIN: u8> Core<T, TWIN> {
     }
 
     /// # Safety
-    /// The caller must be the side that currently owns the cells: the caller
-    /// of `next`/`stop` holding BUSY, or the coroutine while it runs.
+    /// The caller must be the side that currently owns the cells: a caller
+    /// of `next`/`stop` inside the guard, or the coroutine while it runs.
     #[inline(always)]
     unsafe fn with<U, R>(c: &UnsafeCell<U>, f: impl FnOnce(&mut U) -> R) -> R {
         // SAFETY: exclusive access guaranteed by the caller.
         c.with_mut(|p| f(unsafe { &mut *p }))
     }
 
-    /// IDLE -> BUSY: the caller gets the cells.
-    #[inline]
-    pub(crate) fn enter(&self) -> Enter {
+    /// Enters the guard for the goroutine `me` (its `Task` address: never
+    /// one of the `owner` constants).
+    #[inline(always)]
+    pub(crate) fn enter(&self, me: usize) -> Enter {
+        if self.owner.load(Relaxed) == me {
+            if let Some(e) = self.enter_biased(me) {
+                return e;
+            }
+        }
+        self.enter_slow(me)
+    }
+
+    /// The biased goroutine's entry: `None` if the bias was revoked
+    /// meanwhile (then `busy` is down again).
+    #[inline(always)]
+    fn enter_biased(&self, me: usize) -> Option<Enter> {
+        self.busy.store(true, Relaxed);
+        // Frequent side of the handshake: `busy` before the re-check.
+        fence::light(self.asymmetric);
+        #[cfg(loom)]
+        let recheck = TWIN != twin::OWNER_NO_RECHECK;
+        #[cfg(not(loom))]
+        let recheck = true;
+        if recheck && self.owner.load(Relaxed) != me {
+            // Release: a taker that reads this sees our earlier calls' cells.
+            self.busy.store(false, Release);
+            return None;
+        }
+        // DONE is written only by whoever is inside, which in biased mode
+        // is this goroutine (program order).
+        if self.state.load(Relaxed) == DONE {
+            self.busy.store(false, Release);
+            return Some(Enter::Done);
+        }
+        Some(Enter::Biased)
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn enter_slow(&self, me: usize) -> Enter {
+        let mut spins = 0u32;
+        loop {
+            // Acquire: pairs with the taker's Release of SHARED (the cells
+            // the biased goroutine left) and of a restored bias.
+            match self.owner.load(Acquire) {
+                NONE => {
+                    // The first call biases the guard to its goroutine.
+                    let _ = self.owner.compare_exchange(NONE, me, Acquire, Relaxed);
+                }
+                SHARED => return self.enter_shared(),
+                REVOKING => {
+                    // A taker is between its revocation and its verdict (a
+                    // system call at most): wait for it.
+                    spins = spins.wrapping_add(1);
+                    if cfg!(loom) || spins % 64 == 0 {
+                        crate::loom::thread::yield_now();
+                    } else {
+                        std::hint::spin_loop();
+                    }
+                }
+                o if o == me => {
+                    if let Some(e) = self.enter_biased(me) {
+                        return e;
+                    }
+                }
+                o => {
+                    // Biased to another goroutine: take the `Pull` over.
+                    if self
+                        .owner
+                        .compare_exchange(o, REVOKING, Relaxed, Relaxed)
+                        .is_err()
+                    {
+                        continue;
+                    }
+                    // Rare side of the handshake: REVOKING before `busy`.
+                    #[cfg(loom)]
+                    if TWIN != twin::REVOKE_NO_FENCE {
+                        fence::heavy(self.asymmetric);
+                    }
+                    #[cfg(not(loom))]
+                    fence::heavy(self.asymmetric);
+                    // Acquire: pairs with the owner's Release of `busy`.
+                    if self.busy.load(Acquire) {
+                        // The owner is inside: this call overlaps it. The
+                        // bias stays; the owner's call goes on undisturbed.
+                        self.owner.store(o, Release);
+                        return Enter::Busy;
+                    }
+                    self.owner.store(SHARED, Release);
+                    return self.enter_shared();
+                }
+            }
+        }
+    }
+
+    /// Shared mode: IDLE -> BUSY on the state word.
+    fn enter_shared(&self) -> Enter {
         #[cfg(loom)]
         if TWIN == twin::ENTER_LOAD_STORE {
             return match self.state.load(Acquire) {
                 IDLE => {
                     self.state.store(BUSY, Relaxed);
-                    Enter::Entered
+                    Enter::Shared
                 }
                 DONE => Enter::Done,
                 _ => Enter::Busy,
             };
         }
         // Acquire: pairs with the Release store that ended the previous
-        // next/stop (possibly on another thread), making the cells ours.
+        // shared-mode call (possibly on another thread), making the cells
+        // ours.
         match self.state.compare_exchange(IDLE, BUSY, Acquire, Relaxed) {
-            Ok(_) => Enter::Entered,
+            Ok(_) => Enter::Shared,
             Err(DONE) => Enter::Done,
             Err(_) => Enter::Busy,
         }
     }
 
-    /// BUSY -> IDLE, or DONE once the sequence finished; returns the
-    /// sequence's panic, if it panicked, for the caller to re-raise.
+    /// Leaves the guard entered as `how` ([`Enter::Biased`] or
+    /// [`Enter::Shared`]), marking the `Pull` DONE once the sequence
+    /// finished; returns the sequence's panic, if it panicked, for the
+    /// caller to re-raise.
     ///
     /// # Safety
-    /// The caller holds BUSY (its `enter` returned [`Enter::Entered`]).
-    #[inline]
-    pub(crate) unsafe fn leave(&self) -> Option<Payload> {
-        // SAFETY: we hold BUSY.
+    /// The caller is inside: its `enter` returned `how`.
+    #[inline(always)]
+    pub(crate) unsafe fn leave(&self, how: Enter) -> Option<Payload> {
+        // SAFETY: we are inside.
         let finished = unsafe { Self::with(&self.finished, |f| *f) };
-        // SAFETY: we hold BUSY.
+        // SAFETY: we are inside.
         let panicked = unsafe { Self::with(&self.panic, Option::take) };
         #[cfg(loom)]
         let order = if TWIN == twin::LEAVE_RELAXED {
@@ -144,53 +294,64 @@ impl<T, const TWIN: u8> Core<T, TWIN> {
         };
         #[cfg(not(loom))]
         let order = Release;
-        // Release: hands the cells to the next next/stop (see `enter`).
-        self.state.store(if finished { DONE } else { IDLE }, order);
+        // Release (both stores): hands the cells to the next caller, through
+        // the state word or through a taker's read of `busy`.
+        if how == Enter::Biased {
+            if finished {
+                self.state.store(DONE, order);
+            }
+            self.busy.store(false, order);
+        } else {
+            self.state.store(if finished { DONE } else { IDLE }, order);
+        }
         panicked
     }
 
-    /// `next`: runs the coroutine (`switch` returns when it yields or
-    /// exits) and takes the value it left. `Ok(None)`: finished.
-    #[inline]
+    /// `next` by the goroutine `me`: runs the coroutine (`switch` returns
+    /// when it yields or exits) and takes the value it left. `Ok(None)`:
+    /// finished.
+    #[inline(always)]
     pub(crate) fn next(
         &self,
+        me: usize,
         switch: impl FnOnce(),
     ) -> Result<(Option<T>, Option<Payload>), Enter> {
-        match self.enter() {
-            Enter::Entered => {}
+        let how = match self.enter(me) {
             Enter::Done => return Ok((None, None)),
             Enter::Busy => return Err(Enter::Busy),
-        }
+            how => how,
+        };
         switch();
-        // SAFETY: we hold BUSY; the coroutine switched back to us.
+        // SAFETY: we are inside; the coroutine switched back to us.
         let v = unsafe { Self::with(&self.slot, Option::take) };
-        // SAFETY: we hold BUSY.
-        let p = unsafe { self.leave() };
+        // SAFETY: we are inside.
+        let p = unsafe { self.leave(how) };
         Ok((v, p))
     }
 
-    /// `stop`: makes the pending `yield` return false and, if the coroutine
-    /// still exists (`alive`), runs it to its end.
+    /// `stop` by the goroutine `me`: makes the pending `yield` return false
+    /// and, if the coroutine still exists (`alive`), runs it to its end.
     #[inline]
     pub(crate) fn stop(
         &self,
+        me: usize,
         alive: impl FnOnce() -> bool,
         switch: impl FnOnce(),
     ) -> Result<Option<Payload>, Enter> {
-        match self.enter() {
-            Enter::Entered => {}
+        let how = match self.enter(me) {
             Enter::Done => return Ok(None),
             Enter::Busy => return Err(Enter::Busy),
-        }
-        // SAFETY: we hold BUSY.
+            how => how,
+        };
+        // SAFETY: we are inside.
         unsafe { Self::with(&self.stopping, |s| *s = true) };
         if alive() {
             switch();
         }
-        // SAFETY: we hold BUSY.
+        // SAFETY: we are inside.
         unsafe { Self::with(&self.finished, |f| *f = true) };
-        // SAFETY: we hold BUSY.
-        Ok(unsafe { self.leave() })
+        // SAFETY: we are inside.
+        Ok(unsafe { self.leave(how) })
     }
 
     /// Whether the sequence has finished or been stopped.
@@ -198,20 +359,21 @@ impl<T, const TWIN: u8> Core<T, TWIN> {
         self.state.load(Acquire) == DONE
     }
 
-    /// The state word's name (for `Debug`).
+    /// The guard's state (for `Debug`).
     #[cfg_attr(loom, allow(dead_code))]
     fn state_name(&self) -> &'static str {
         match self.state.load(Relaxed) {
-            IDLE => "idle",
+            DONE => "done",
             BUSY => "busy",
-            _ => "done",
+            _ if self.busy.load(Relaxed) => "busy",
+            _ => "idle",
         }
     }
 
     /// Coroutine side: whether `stop` was called.
     ///
     /// # Safety
-    /// Called by the coroutine while it runs (inside its caller's BUSY).
+    /// Called by the coroutine while it runs (while its caller is inside).
     #[inline]
     pub(crate) unsafe fn stopping(&self) -> bool {
         // SAFETY: guaranteed by the caller.
@@ -268,14 +430,13 @@ pub struct Pull<T> {
     ptr: NonNull<Inner<T>>,
 }
 
-// SAFETY: the cells of `Inner` are accessed only by whoever holds the state
-// word in BUSY (acquired with an Acquire CAS, released with a Release store)
-// or by the coroutine, which runs only inside such a BUSY section; values of
-// `T` cross threads, hence `T: Send`.
+// SAFETY: the cells of `Inner` are accessed only by a caller inside the
+// guard of `Core` (module doc) or by the coroutine, which runs only while
+// such a caller is inside; values of `T` cross threads, hence `T: Send`.
 #[cfg(not(loom))]
 unsafe impl<T: Send> Send for Pull<T> {}
-// SAFETY: every `&self` method starts with the CAS on the state word, so
-// shared access never overlaps (see above).
+// SAFETY: every `&self` method that touches the cells enters the guard
+// first, so shared access never overlaps (see above).
 #[cfg(not(loom))]
 unsafe impl<T: Send> Sync for Pull<T> {}
 
@@ -407,6 +568,13 @@ impl<T> Pull<T> {
         }
     }
 
+    /// The guard's name for the goroutine `t`: its address, unique among
+    /// live goroutines and never one of the guard's small constants.
+    #[inline(always)]
+    fn identity(t: &crate::task::Task) -> usize {
+        t as *const crate::task::Task as usize
+    }
+
     /// Switches from the calling goroutine `t` (on `w`) to the sequence's
     /// coroutine and back.
     #[inline(always)]
@@ -436,7 +604,7 @@ impl<T> Pull<T> {
     pub fn next(&self) -> Option<T> {
         let (w, t) = Self::require_goroutine("next");
         let inner = self.inner();
-        match inner.core.next(|| self.switch(w, t)) {
+        match inner.core.next(Self::identity(t), || self.switch(w, t)) {
             Ok((v, None)) => v,
             Ok((_, Some(p))) => panic::resume_unwind(p),
             Err(_) => Self::overlap("next"),
@@ -452,9 +620,11 @@ impl<T> Pull<T> {
     pub fn stop(&self) {
         let (w, t) = Self::require_goroutine("stop");
         let inner = self.inner();
-        let r = inner
-            .core
-            .stop(|| inner.link.coro_alive(), || self.switch(w, t));
+        let r = inner.core.stop(
+            Self::identity(t),
+            || inner.link.coro_alive(),
+            || self.switch(w, t),
+        );
         match r {
             Ok(None) => {}
             Ok(Some(p)) => panic::resume_unwind(p),

@@ -1,40 +1,50 @@
-//! The asymmetric fence of the seqlock/generation handshake.
+//! An asymmetric fence for Dekker-style handshakes between a frequent side
+//! and a rare side.
 //!
-//! Writers (every M, on every event) and the advancer (once per generation)
-//! meet in a Dekker-style handshake (see [`crate::locker`]): the writer stores
-//! its seqlock odd and then loads the generation; the advancer stores the new
-//! generation and then loads each seqlock. Each side needs its store ordered
-//! before its load (StoreLoad), which on x86-64 costs a locked instruction or
-//! an `mfence` on *both* sides.
+//! In such a handshake each side stores its own word and then loads the
+//! other's, and each needs its store ordered before its load (StoreLoad),
+//! which on x86-64 costs a locked instruction or an `mfence` on *both* sides.
+//! Two users:
+//!
+//! - the tracer's seqlock ([`crate::locker`]): every M, on every event, stores
+//!   its seqlock odd and then loads the generation; the advancer, once per
+//!   generation, stores the new generation and then loads each seqlock;
+//! - the runtime's `Pull` guard: the goroutine the `Pull` is biased to stores
+//!   its "inside" flag and then loads the bias, on every `next`; a goroutine
+//!   taking the `Pull` over, once, stores the revocation and then loads the
+//!   flag.
 //!
 //! The cost is moved entirely to the rare side with Linux's `membarrier(2)`
-//! (`MEMBARRIER_CMD_PRIVATE_EXPEDITED`): the advancer's call makes every
+//! (`MEMBARRIER_CMD_PRIVATE_EXPEDITED`): the rare side's call makes every
 //! running thread of the process execute a full memory barrier, at some point
 //! after the call starts and before it returns, and a thread that is not
-//! running gets one from the context switch. For a writer whose barrier falls
+//! running gets one from the context switch. For a frequent-side thread whose
+//! barrier falls
 //!
-//! - before its seqlock store: the barrier comes after the advancer's
-//!   generation store, so the writer's generation load sees the new value;
-//! - after its generation load: its seqlock store is visible to the
-//!   advancer's seqlock load, which follows the call's return;
+//! - before its store: the barrier comes after the rare side's store, so the
+//!   frequent side's load sees it;
+//! - after its load: its store is visible to the rare side's load, which
+//!   follows the call's return;
 //! - between the two: both of the above.
 //!
-//! So the writer needs only to keep the compiler from reordering its store and
-//! load ([`light`]), and the advancer pays one system call per generation
+//! So the frequent side needs only to keep the compiler from reordering its
+//! store and load ([`light`]), and the rare side pays one system call
 //! ([`heavy`]). Where `membarrier` is missing (another OS, an old kernel, a
 //! seccomp filter), both sides use a `SeqCst` fence instead: still no locked
-//! read-modify-write on the writer's side, one `mfence`.
+//! read-modify-write on the frequent side, one `mfence`. Both sides of one
+//! handshake must pass the same `asymmetric` choice.
 //!
 //! Under loom, [`light`] is a `SeqCst` fence: loom cannot make one thread run
-//! a fence in another, and the fence at the writer's worst position (between
-//! its store and load) is the case the argument above reduces to.
+//! a fence in another, and the fence at the frequent side's worst position
+//! (between its store and load) is the case the argument above reduces to.
 
 use std::sync::atomic::{compiler_fence, Ordering::SeqCst};
 
-/// Whether writers may use the compiler-only fence: `membarrier` is
-/// registered for this process. Decided once per session (see
-/// [`crate::locker::Flags`]).
-pub(crate) fn asymmetric_available() -> bool {
+/// Whether the frequent side may use the compiler-only fence: `membarrier`
+/// is registered for this process (registered on the first call). The tracer
+/// decides once per session (`crate::locker::Flags`), a `Pull` once at its
+/// creation.
+pub fn asymmetric_available() -> bool {
     #[cfg(all(target_os = "linux", not(loom)))]
     {
         static REGISTERED: std::sync::OnceLock<bool> = std::sync::OnceLock::new();
@@ -46,10 +56,10 @@ pub(crate) fn asymmetric_available() -> bool {
     }
 }
 
-/// Writer side: orders the seqlock store before the generation load.
-/// `asymmetric`: the session's choice ([`asymmetric_available`] at start).
+/// Frequent side: orders its store before its load. `asymmetric`: the
+/// handshake's choice ([`asymmetric_available`], decided once).
 #[inline(always)]
-pub(crate) fn light(asymmetric: bool) {
+pub fn light(asymmetric: bool) {
     #[cfg(loom)]
     {
         let _ = asymmetric;
@@ -59,13 +69,22 @@ pub(crate) fn light(asymmetric: bool) {
     if asymmetric {
         compiler_fence(SeqCst);
     } else {
-        std::sync::atomic::fence(SeqCst);
+        full_fence();
     }
 }
 
-/// Advancer side: orders the generation store before the seqlock loads, and
-/// (when `asymmetric`) makes every writer's pending seqlock store visible.
-pub(crate) fn heavy(asymmetric: bool) {
+/// The fallback's `mfence`, out of line: callers' hot paths then hold no
+/// fence instruction at all.
+#[cold]
+#[inline(never)]
+#[cfg(not(loom))]
+fn full_fence() {
+    std::sync::atomic::fence(SeqCst);
+}
+
+/// Rare side: orders its store before its load and (when `asymmetric`) makes
+/// every frequent-side thread's pending store visible to that load.
+pub fn heavy(asymmetric: bool) {
     #[cfg(loom)]
     {
         let _ = asymmetric;

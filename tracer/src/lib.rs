@@ -93,7 +93,7 @@ mod clock;
 #[cfg(feature = "writer")]
 mod emit;
 #[cfg(feature = "writer")]
-mod fence;
+pub mod fence;
 #[cfg(feature = "writer")]
 mod generation;
 #[cfg(feature = "writer")]

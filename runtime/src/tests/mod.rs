@@ -8,7 +8,7 @@
 //!
 //! | model file   | protocol                                                  |
 //! |--------------|-----------------------------------------------------------|
-//! | `pull.rs`    | a `Pull`'s state word: the coroutine hand-off between Ms  |
+//! | `pull.rs`    | a `Pull`'s biased guard: the coroutine hand-off between Ms |
 //! | `park.rs`    | the park word: goroutine park/unpark                      |
 //! | `idle.rs`    | idle-M wake-up: `wakep` against `go_idle`                 |
 //! | `queue.rs`   | the local run queue: push/pop/steal, overflow to global   |

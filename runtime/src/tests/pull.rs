@@ -3,10 +3,13 @@
 //! The `Pull`'s coroutine yields 1, 2, 3 and returns; it is a plain state
 //! machine on a loom `UnsafeCell` "stack" (what the coroutine keeps across
 //! its switches), resumed in place of the real `coroswitch`. Goroutine A
-//! (the main thread) calls `next` three times; goroutine B (another M) calls `next`
-//! then `stop`. Nothing orders their calls but the state word, so some calls
-//! follow each other (the hand-off runs only through the word's
-//! release/acquire) and some overlap (the late one must see BUSY).
+//! (the main thread) calls `next` three times; goroutine B (another M) calls
+//! `next` then `stop`. Nothing orders their calls but the guard: whichever
+//! calls first biases it, the other revokes the bias (the Dekker handshake
+//! of the fences, `SeqCst` fences under loom) and from then on both go
+//! through the state word. So some calls follow each other (the hand-off
+//! runs only through the guard's release/acquire pairs) and some overlap
+//! (the late one must see the owner inside, or BUSY).
 //!
 //! Checked: the coroutine never runs on two Ms at once and each M sees the
 //! cells the previous one wrote (loom checks every cell), no resume is lost
@@ -27,6 +30,11 @@ const VALUES: u32 = 3;
 /// `next` calls of goroutine A.
 const A_CALLS: usize = 3;
 
+/// The goroutines' identities for the guard (task addresses in the runtime:
+/// aligned, so never one of the guard's small constants).
+const A: usize = 0x1000;
+const B: usize = 0x2000;
+
 /// The coroutine's own state across switches.
 #[derive(Debug, Default)]
 struct CoroStack {
@@ -44,7 +52,7 @@ struct Coro<const TWIN: u8> {
 impl<const TWIN: u8> Coro<TWIN> {
     fn on_stack<R>(&self, f: impl FnOnce(&mut CoroStack) -> R) -> R {
         // SAFETY: the coroutine's stack is touched only by the M running the
-        // coroutine, inside its caller's BUSY section; loom reports any
+        // coroutine, while its caller is inside the guard; loom reports any
         // overlap, which is what the model checks.
         self.stack.with_mut(|p| f(unsafe { &mut *p }))
     }
@@ -52,7 +60,7 @@ impl<const TWIN: u8> Coro<TWIN> {
     /// The coroutine runs from its last switch to its next yield or its
     /// end: the body and `yield` of `pull()`, one step at a time.
     fn resume(&self) {
-        // SAFETY: the coroutine runs inside its caller's BUSY section.
+        // SAFETY: the coroutine runs while its caller is inside the guard.
         let stopping = unsafe { self.core.stopping() };
         self.on_stack(|s| {
             if stopping || s.yielded == VALUES {
@@ -67,16 +75,16 @@ impl<const TWIN: u8> Coro<TWIN> {
         });
     }
 
-    fn next(&self) -> Result<Option<u32>, Enter> {
-        let (v, panicked) = self.core.next(|| self.resume())?;
+    fn next(&self, me: usize) -> Result<Option<u32>, Enter> {
+        let (v, panicked) = self.core.next(me, || self.resume())?;
         assert!(panicked.is_none());
         Ok(v)
     }
 
-    fn stop(&self) -> Result<(), Enter> {
+    fn stop(&self, me: usize) -> Result<(), Enter> {
         let panicked = self
             .core
-            .stop(|| !self.on_stack(|s| s.exited), || self.resume())?;
+            .stop(me, || !self.on_stack(|s| s.exited), || self.resume())?;
         assert!(panicked.is_none());
         Ok(())
     }
@@ -91,8 +99,8 @@ struct Calls {
 }
 
 impl Calls {
-    fn next<const TWIN: u8>(&mut self, c: &Coro<TWIN>) {
-        match c.next() {
+    fn next<const TWIN: u8>(&mut self, c: &Coro<TWIN>, me: usize) {
+        match c.next(me) {
             Ok(Some(v)) => self.values.push(v),
             Ok(None) => {}
             Err(_) => self.busy += 1,
@@ -109,8 +117,8 @@ fn model<const TWIN: u8>(busy_seen: &AtomicUsize) {
         let c = c.clone();
         loom::thread::spawn(move || {
             let mut calls = Calls::default();
-            calls.next(&c);
-            match c.stop() {
+            calls.next(&c, B);
+            match c.stop(B) {
                 Ok(()) => calls.stopped = true,
                 Err(_) => calls.busy += 1,
             }
@@ -119,7 +127,7 @@ fn model<const TWIN: u8>(busy_seen: &AtomicUsize) {
     };
     let mut a = Calls::default();
     for _ in 0..A_CALLS {
-        a.next(&c);
+        a.next(&c, A);
     }
     let b = b.join().unwrap();
 
@@ -182,5 +190,27 @@ fn loom_pull_twin_leave_relaxed_is_rejected() {
         "pull_twin_leave_relaxed",
         &["Causality violation"],
         move || model::<{ twin::LEAVE_RELAXED }>(&seen),
+    );
+}
+
+#[test]
+#[should_panic(expected = "loom rejected")]
+fn loom_pull_twin_revoke_no_fence_is_rejected() {
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    check_rejects(
+        "pull_twin_revoke_no_fence",
+        &["Causality violation"],
+        move || model::<{ twin::REVOKE_NO_FENCE }>(&seen),
+    );
+}
+
+#[test]
+#[should_panic(expected = "loom rejected")]
+fn loom_pull_twin_owner_no_recheck_is_rejected() {
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    check_rejects(
+        "pull_twin_owner_no_recheck",
+        &["Causality violation"],
+        move || model::<{ twin::OWNER_NO_RECHECK }>(&seen),
     );
 }
