@@ -655,7 +655,7 @@ impl Worker {
                 Some(Req::Yield) => {
                     tr::go_stop(self, &t);
                     transition(&t, Status::Runnable, WaitReason::Unspecified);
-                    self.shared.push_global(std::iter::once(t));
+                    self.shared.push_global_yielded(t);
                     return;
                 }
                 Some(Req::Forward(_)) => crate::fatal("a coroutine forward was forwarded again"),
