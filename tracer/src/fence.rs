@@ -6,7 +6,7 @@
 //! which on x86-64 costs a locked instruction or an `mfence` on *both* sides.
 //! Two users:
 //!
-//! - the tracer's seqlock ([`crate::locker`]): every M, on every event, stores
+//! - the tracer's seqlock (`locker.rs`): every M, on every event, stores
 //!   its seqlock odd and then loads the generation; the advancer, once per
 //!   generation, stores the new generation and then loads each seqlock;
 //! - the runtime's `Pull` guard: the goroutine the `Pull` is biased to stores
