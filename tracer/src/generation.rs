@@ -230,8 +230,9 @@ impl Advancer {
         }
 
         // Every M is done with `gen` (each `take_finished` returned `Done`).
-        let exited: std::collections::HashSet<u64> =
+        let mut exited: std::collections::HashSet<u64> =
             by_id.values().flat_map(|t| t.take_exited(gen)).collect();
+        exited.extend(registry::take_retired_exited(gen));
         self.still_pending(gen, &mut pending, &exited);
         let now = self.clock.now();
         let status_batches = status_batches(gen, &pending, &by_id, now);

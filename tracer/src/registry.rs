@@ -86,6 +86,21 @@ crate::loom::global! {
     static REGISTRY: Mutex<Vec<Arc<ThreadTrace>>> = Mutex::new(Vec::new());
 }
 
+crate::loom::global! {
+    /// Goroutines that exited on Ms that have retired since, per generation
+    /// parity, until the advancer of that generation collects them with the
+    /// live Ms' lists ([`take_retired_exited`]).
+    static RETIRED_EXITED: Mutex<[Vec<u64>; 2]> = Mutex::new([Vec::new(), Vec::new()]);
+}
+
+/// Takes the goroutines that exited in generation `gen` on Ms that retired
+/// meanwhile. Call it after [`ThreadTrace::take_exited`] for every M of the
+/// registry snapshot: an M retiring concurrently either handed its list over
+/// before that call found it empty, or still had it there.
+pub(crate) fn take_retired_exited(gen: u64) -> Vec<u64> {
+    std::mem::take(&mut RETIRED_EXITED.lock()[(gen & 1) as usize])
+}
+
 impl ThreadTrace {
     /// Creates the trace state of the M with ID `m` and lists it so the
     /// advancer flushes its buffers. Cheap; call it once per thread, whether
@@ -137,6 +152,15 @@ impl ThreadTrace {
                 if let Some(b) = b {
                     crate::sink::submit(b);
                 }
+            }
+            // The goroutines that exited here still matter to the advancer
+            // of their generation (`generation.rs`, the pending re-check):
+            // hand them over, under `flush` as `take_exited` reads them.
+            let mut retired = RETIRED_EXITED.lock();
+            for (parity, cell) in self.exited.iter().enumerate() {
+                // SAFETY: as for the buffers above.
+                let ids = cell.with_mut(|p| std::mem::take(unsafe { &mut *p }));
+                retired[parity].extend(ids);
             }
         }
         // Pairs with the `Acquire` load in `take_finished`: the buffers above

@@ -121,3 +121,29 @@ fn a_thread_trace_shared_by_two_threads_never_has_two_holders() {
     );
     t.retire();
 }
+
+/// An M that retires keeps no goroutine exits to itself: the advancer of
+/// the generation they happened in still learns of them (for its
+/// end-of-generation statuses), from the retired Ms' hand-over.
+#[test]
+fn a_retiring_m_hands_its_exited_goroutines_to_the_advancer() {
+    let _s = serial();
+    start_session();
+    let t = ThreadTrace::register(800_010);
+    let gen = {
+        let mut l = acquire(&t).expect("on");
+        l.note_exit(77);
+        l.note_exit(78);
+        l.gen()
+    };
+    t.retire();
+    let mut ids = crate::registry::take_retired_exited(gen);
+    ids.sort_unstable();
+    assert_eq!(ids, [77, 78]);
+    assert!(
+        t.take_exited(gen).is_empty(),
+        "the retired M's own list was handed over, not copied"
+    );
+    assert!(crate::registry::take_retired_exited(gen).is_empty());
+    stop_session();
+}
