@@ -80,6 +80,12 @@ impl Builder {
                 ),
             ));
         }
+        // Registers the process for `membarrier` (the heavy half of the
+        // asymmetric fences of `Pull`'s guard and of the tracer) before this
+        // runtime starts its threads: the kernel's registration waits for a
+        // grace period once other threads exist (milliseconds), and would
+        // otherwise fall on the first `pull()` or the first trace start.
+        let _ = gort_tracer::fence::asymmetric_available();
         Runtime::start(procs, self.stack_size)
     }
 }
