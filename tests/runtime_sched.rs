@@ -463,3 +463,45 @@ fn block_on_twice_on_one_runtime() {
         assert_eq!(rt.block_on(|| gort::go(|| 2).join().unwrap()), 2);
     });
 }
+
+/// A goroutine that yields in a loop on the only P does not starve the
+/// goroutines woken elsewhere: one readied by a plain thread's channel send
+/// and one whose sleep ends both run while it keeps yielding.
+#[test]
+fn yielding_in_a_loop_lets_woken_goroutines_run() {
+    timed(|| {
+        rt(1).block_on(|| {
+            let (tx, rx) = gort::chan::<u32>(0);
+            let got = Arc::new(AtomicU64::new(0));
+            let slept = Arc::new(AtomicBool::new(false));
+            let g = got.clone();
+            let receiver = gort::go(move || {
+                if let Some(v) = rx.recv() {
+                    g.store(u64::from(v), SeqCst);
+                }
+            });
+            let s = slept.clone();
+            let sleeper = gort::go(move || {
+                gort::sleep(Duration::from_millis(10));
+                s.store(true, SeqCst);
+            });
+            // Both block before the plain thread sends.
+            for _ in 0..10 {
+                gort::yield_now();
+            }
+            let sender = std::thread::spawn(move || {
+                std::thread::sleep(Duration::from_millis(20));
+                tx.send(42).unwrap();
+            });
+            let mut yields = 0u64;
+            while got.load(SeqCst) != 42 || !slept.load(SeqCst) {
+                gort::yield_now();
+                yields += 1;
+            }
+            assert!(yields > 0);
+            sender.join().unwrap();
+            receiver.join().unwrap();
+            sleeper.join().unwrap();
+        });
+    });
+}

@@ -93,8 +93,10 @@ where
     JoinHandle { slot, id }
 }
 
-/// Lets other goroutines run; the caller stays runnable and goes to the back
-/// of the global run queue (Go's `runtime.Gosched`). Outside a goroutine,
+/// Lets other goroutines run (Go's `runtime.Gosched`): the caller stays
+/// runnable and goes to the back of its P's run queue, behind the goroutines
+/// queued there; the global run queue, which every P serves now and then,
+/// gets its turn as it does for any running goroutine. Outside a goroutine,
 /// yields the thread.
 #[track_caller]
 pub fn yield_now() {

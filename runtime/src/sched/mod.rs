@@ -165,17 +165,6 @@ impl Shared {
         self.push_global_locked(&mut s, tasks);
     }
 
-    /// Queues a goroutine that yielded (Go's Gosched) on the global queue
-    /// *without* waking an idle M: the yielding M looks for work right
-    /// after and finds it there, and waking another M for it would only move
-    /// the goroutine to another thread at the cost of a futex wake (Go's
-    /// `Gosched` does not wake one either).
-    pub(crate) fn push_global_yielded(&self, t: TaskRef) {
-        let mut s = self.sched.lock();
-        s.global.push_back(t);
-        self.global_len.store(s.global.len(), Relaxed);
-    }
-
     /// [`push_global`](Self::push_global) with the sched lock already held.
     pub(crate) fn push_global_locked(
         self: &Arc<Self>,

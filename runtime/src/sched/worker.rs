@@ -655,7 +655,7 @@ impl Worker {
                 Some(Req::Yield) => {
                     tr::go_stop(self, &t);
                     transition(&t, Status::Runnable, WaitReason::Unspecified);
-                    self.shared.push_global_yielded(t);
+                    self.queue_yielded(t);
                     return;
                 }
                 Some(Req::Forward(_)) => crate::fatal("a coroutine forward was forwarded again"),
@@ -779,6 +779,25 @@ impl Worker {
     }
 
     /// Queues a new goroutine on this P (Go puts it in `runnext` too).
+    /// Queues a goroutine that yielded at the back of this P's run queue,
+    /// without waking an idle M (Go's `Gosched` wakes none either); with no
+    /// P, on the global queue.
+    fn queue_yielded(&self, t: TaskRef) {
+        let mut slot = Some(t);
+        let mut overflow = Vec::new();
+        self.with_local(|l| {
+            if let Some(t) = slot.take() {
+                l.queue.push_back(t, &mut |b| overflow.extend(b));
+            }
+        });
+        if let Some(t) = slot {
+            overflow.push(t);
+        }
+        if !overflow.is_empty() {
+            self.shared.push_global(overflow);
+        }
+    }
+
     pub(crate) fn spawn(&self, t: TaskRef) {
         let Some(p) = self.proc() else {
             self.shared.push_global(std::iter::once(t));
