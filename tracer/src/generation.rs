@@ -13,15 +13,15 @@
 //! 2. Publish `N + 1` (or 0 when stopping) as the current generation
 //!    (`SeqCst`, see [`crate::locker`]). Lockers taken from now on write `N + 1`.
 //! 3. For every registered M, wait (yielding, then sleeping 50 µs, between
-//!    passes) until its
-//!    seqlock is even or it has retired, then take its `N` buffer and queue it.
-//!    Lockers are held only for one scheduling step, never across a park, so
-//!    this wait ends.
-//! 4. For each resource recorded in step 1 that is *still* not traced in `N`
-//!    (or has exited since, in a later generation: the Ms note the goroutines
-//!    that exit in each generation), write its recorded status: runnable/waiting goroutines and idle Ps in a
-//!    batch of no thread, running or syscall ones (which must be bound to an
-//!    M) in a batch of their M placed after that M's own batches.
+//!    passes) until its seqlock is even or it has retired, then take its `N`
+//!    buffer and queue it. Lockers are held only for one scheduling step, never
+//!    across a park, so this wait ends.
+//! 4. For each resource recorded in step 1 that is *still* not traced in `N` (or
+//!    has exited since, in a later generation: the Ms note the goroutines that
+//!    exit in each generation), write its recorded status: runnable/waiting
+//!    goroutines and idle Ps in a batch of no thread, running or syscall ones
+//!    (which must be bound to an M) in a batch of their M placed after that M's
+//!    own batches.
 //! 5. Write the Frequency batch, the stack table (interning frame names), then
 //!    the string table, and empty both tables for generation `N + 2`.
 //! 6. Declare `N` complete to the sink, which then moves on to `N + 1`.
@@ -31,7 +31,7 @@
 
 #![deny(unsafe_code)]
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
 use crate::clock::{Calibration, Clock};
@@ -161,15 +161,10 @@ impl Advancer {
     /// mentioned there, and its recorded status is the one it had at the end
     /// of `gen`: keep it, or the next generation would mention a goroutine
     /// this one never did.
-    fn still_pending(
-        &self,
-        gen: u64,
-        pending: &mut HashMap<Key, Pending>,
-        exited: &std::collections::HashSet<u64>,
-    ) {
+    fn still_pending(&self, gen: u64, pending: &mut HashMap<Key, Pending>, exited: &HashSet<u64>) {
         let Some(src) = &self.source else { return };
         let mut keep = HashMap::with_capacity(pending.len());
-        let mut listed = std::collections::HashSet::new();
+        let mut listed = HashSet::new();
         src.for_each_goroutine(&mut |id, t, _, _| {
             listed.insert(id);
             if !t.0.traced_in(gen) {
@@ -230,8 +225,7 @@ impl Advancer {
         }
 
         // Every M is done with `gen` (each `take_finished` returned `Done`).
-        let mut exited: std::collections::HashSet<u64> =
-            by_id.values().flat_map(|t| t.take_exited(gen)).collect();
+        let mut exited: HashSet<u64> = by_id.values().flat_map(|t| t.take_exited(gen)).collect();
         exited.extend(registry::take_retired_exited(gen));
         self.still_pending(gen, &mut pending, &exited);
         let now = self.clock.now();

@@ -27,6 +27,20 @@ pub(crate) fn enabled() -> bool {
     gort_tracer::enabled()
 }
 
+/// Defines a hook: the inlined check of the enabled flag, and only when
+/// tracing is on a call to its out-of-line traced body `$on`.
+macro_rules! hook {
+    ($(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),*) => $on:ident) => {
+        $(#[$m])*
+        #[inline(always)]
+        pub(crate) fn $name($($arg: $ty),*) {
+            if enabled() {
+                $on($($arg),*);
+            }
+        }
+    };
+}
+
 /// `w`'s locker, if tracing is on, inlined into the out-of-line traced body
 /// of a hook.
 #[inline(always)]
@@ -110,11 +124,8 @@ pub(crate) fn proc_start(w: &Worker, p: usize) {
     }
 }
 
-#[inline(always)]
-pub(crate) fn proc_stop(w: &Worker) {
-    if enabled() {
-        proc_stop_on(w);
-    }
+hook! {
+    proc_stop(w: &Worker) => proc_stop_on
 }
 
 #[cold]
@@ -125,11 +136,8 @@ fn proc_stop_on(w: &Worker) {
     }
 }
 
-#[inline(always)]
-pub(crate) fn go_create(w: &Worker, t: &Task, blocked: bool) {
-    if enabled() {
-        go_create_on(w, t, blocked);
-    }
+hook! {
+    go_create(w: &Worker, t: &Task, blocked: bool) => go_create_on
 }
 
 #[cold]
@@ -198,11 +206,8 @@ fn block_stack(l: &mut gort_tracer::Locker<'_>, t: &Task) -> u64 {
     }
 }
 
-#[inline(always)]
-pub(crate) fn go_stop(w: &Worker, t: &Task) {
-    if enabled() {
-        go_stop_on(w, t);
-    }
+hook! {
+    go_stop(w: &Worker, t: &Task) => go_stop_on
 }
 
 #[cold]
@@ -215,11 +220,8 @@ fn go_stop_on(w: &Worker, t: &Task) {
     }
 }
 
-#[inline(always)]
-pub(crate) fn go_block(w: &Worker, t: &Task, reason: WaitReason) {
-    if enabled() {
-        go_block_on(w, t, reason);
-    }
+hook! {
+    go_block(w: &Worker, t: &Task, reason: WaitReason) => go_block_on
 }
 
 #[cold]
@@ -232,11 +234,8 @@ fn go_block_on(w: &Worker, t: &Task, reason: WaitReason) {
     }
 }
 
-#[inline(always)]
-pub(crate) fn go_unblock(w: &Worker, t: &Task) {
-    if enabled() {
-        go_unblock_on(w, t);
-    }
+hook! {
+    go_unblock(w: &Worker, t: &Task) => go_unblock_on
 }
 
 #[cold]
@@ -249,14 +248,11 @@ fn go_unblock_on(w: &Worker, t: &Task) {
     }
 }
 
-/// `GoSwitch` (or `GoSwitchDestroy`) from `from` to `target`: the hot hook
-/// of every coroutine switch, so its traced body is one out-of-line function
-/// with the locker, statuses and encoding all inlined.
-#[inline(always)]
-pub(crate) fn go_switch(w: &Worker, from: &Task, target: &Task, destroy: bool) {
-    if enabled() {
-        go_switch_on(w, from, target, destroy);
-    }
+hook! {
+    /// `GoSwitch` (or `GoSwitchDestroy`) from `from` to `target`: the hot hook
+    /// of every coroutine switch, so its traced body is one out-of-line function
+    /// with the locker, statuses and encoding all inlined.
+    go_switch(w: &Worker, from: &Task, target: &Task, destroy: bool) => go_switch_on
 }
 
 #[cold]
@@ -272,11 +268,8 @@ fn go_switch_on(w: &Worker, from: &Task, target: &Task, destroy: bool) {
     }
 }
 
-#[inline(always)]
-pub(crate) fn go_destroy(w: &Worker, t: &Task) {
-    if enabled() {
-        go_destroy_on(w, t);
-    }
+hook! {
+    go_destroy(w: &Worker, t: &Task) => go_destroy_on
 }
 
 #[cold]
@@ -288,11 +281,8 @@ fn go_destroy_on(w: &Worker, t: &Task) {
     }
 }
 
-#[inline(always)]
-pub(crate) fn go_syscall_begin(w: &Worker, t: &Task, p: usize) {
-    if enabled() {
-        go_syscall_begin_on(w, t, p);
-    }
+hook! {
+    go_syscall_begin(w: &Worker, t: &Task, p: usize) => go_syscall_begin_on
 }
 
 #[cold]
@@ -305,12 +295,9 @@ fn go_syscall_begin_on(w: &Worker, t: &Task, p: usize) {
     }
 }
 
-/// Returned from a syscall on the P it entered with.
-#[inline(always)]
-pub(crate) fn go_syscall_end(w: &Worker, t: &Task) {
-    if enabled() {
-        go_syscall_end_on(w, t);
-    }
+hook! {
+    /// Returned from a syscall on the P it entered with.
+    go_syscall_end(w: &Worker, t: &Task) => go_syscall_end_on
 }
 
 #[cold]
@@ -322,13 +309,10 @@ fn go_syscall_end_on(w: &Worker, t: &Task) {
     }
 }
 
-/// Returned from a syscall whose P was taken, and got another P: the
-/// goroutine is runnable, then starts again on the new P.
-#[inline(always)]
-pub(crate) fn go_syscall_end_blocked(w: &Worker, t: &Task) {
-    if enabled() {
-        go_syscall_end_blocked_on(w, t);
-    }
+hook! {
+    /// Returned from a syscall whose P was taken, and got another P: the
+    /// goroutine is runnable, then starts again on the new P.
+    go_syscall_end_blocked(w: &Worker, t: &Task) => go_syscall_end_blocked_on
 }
 
 #[cold]
@@ -341,13 +325,10 @@ fn go_syscall_end_blocked_on(w: &Worker, t: &Task) {
     }
 }
 
-/// Returned from a syscall whose P was taken, with no P to be had: the
-/// goroutine is runnable and goes to the global queue.
-#[inline(always)]
-pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task) {
-    if enabled() {
-        go_syscall_end_blocked_no_p_on(w, t);
-    }
+hook! {
+    /// Returned from a syscall whose P was taken, with no P to be had: the
+    /// goroutine is runnable and goes to the global queue.
+    go_syscall_end_blocked_no_p(w: &Worker, t: &Task) => go_syscall_end_blocked_no_p_on
 }
 
 #[cold]

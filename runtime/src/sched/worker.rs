@@ -294,13 +294,17 @@ impl Worker {
         Some(first)
     }
 
-    fn push_local_many(&self, ts: Vec<TaskRef>) {
+    /// Appends goroutines to this P's run queue; what overflows it, or
+    /// everything if this M holds no P, goes to the global queue.
+    fn push_local_many(&self, ts: impl IntoIterator<Item = TaskRef>) {
+        let mut ts = ts.into_iter();
         let mut overflow = Vec::new();
         self.with_local(|l| {
-            for t in ts {
+            for t in ts.by_ref() {
                 l.queue.push_back(t, &mut |b| overflow.extend(b));
             }
         });
+        overflow.extend(ts);
         if !overflow.is_empty() {
             self.shared.push_global(overflow);
         }
@@ -778,26 +782,13 @@ impl Worker {
         self.shared.wakep();
     }
 
-    /// Queues a new goroutine on this P (Go puts it in `runnext` too).
     /// Queues a goroutine that yielded at the back of this P's run queue,
-    /// without waking an idle M (Go's `Gosched` wakes none either); with no
-    /// P, on the global queue.
+    /// without waking an idle M (Go's `Gosched` wakes none either).
     fn queue_yielded(&self, t: TaskRef) {
-        let mut slot = Some(t);
-        let mut overflow = Vec::new();
-        self.with_local(|l| {
-            if let Some(t) = slot.take() {
-                l.queue.push_back(t, &mut |b| overflow.extend(b));
-            }
-        });
-        if let Some(t) = slot {
-            overflow.push(t);
-        }
-        if !overflow.is_empty() {
-            self.shared.push_global(overflow);
-        }
+        self.push_local_many(std::iter::once(t));
     }
 
+    /// Queues a new goroutine on this P (Go puts it in `runnext` too).
     pub(crate) fn spawn(&self, t: TaskRef) {
         let Some(p) = self.proc() else {
             self.shared.push_global(std::iter::once(t));

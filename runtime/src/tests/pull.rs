@@ -170,47 +170,33 @@ fn loom_pull_bounced_between_two_ms_next_next_vs_next_stop() {
     );
 }
 
+/// Runs the model on the broken twin `TWIN`, which loom must reject with
+/// two `next`/`stop` calls inside the coroutine's cells at once.
+fn twin_rejected<const TWIN: u8>(name: &str) {
+    let seen = std::sync::Arc::new(AtomicUsize::new(0));
+    check_rejects(name, &["Causality violation"], move || model::<TWIN>(&seen));
+}
+
 #[test]
 #[should_panic(expected = "loom rejected")]
 fn loom_pull_twin_enter_load_store_is_rejected() {
-    let seen = AtomicUsize::new(0);
-    let seen = std::sync::Arc::new(seen);
-    check_rejects(
-        "pull_twin_enter_load_store",
-        &["Causality violation"],
-        move || model::<{ twin::ENTER_LOAD_STORE }>(&seen),
-    );
+    twin_rejected::<{ twin::ENTER_LOAD_STORE }>("pull_twin_enter_load_store");
 }
 
 #[test]
 #[should_panic(expected = "loom rejected")]
 fn loom_pull_twin_leave_relaxed_is_rejected() {
-    let seen = std::sync::Arc::new(AtomicUsize::new(0));
-    check_rejects(
-        "pull_twin_leave_relaxed",
-        &["Causality violation"],
-        move || model::<{ twin::LEAVE_RELAXED }>(&seen),
-    );
+    twin_rejected::<{ twin::LEAVE_RELAXED }>("pull_twin_leave_relaxed");
 }
 
 #[test]
 #[should_panic(expected = "loom rejected")]
 fn loom_pull_twin_revoke_no_fence_is_rejected() {
-    let seen = std::sync::Arc::new(AtomicUsize::new(0));
-    check_rejects(
-        "pull_twin_revoke_no_fence",
-        &["Causality violation"],
-        move || model::<{ twin::REVOKE_NO_FENCE }>(&seen),
-    );
+    twin_rejected::<{ twin::REVOKE_NO_FENCE }>("pull_twin_revoke_no_fence");
 }
 
 #[test]
 #[should_panic(expected = "loom rejected")]
 fn loom_pull_twin_owner_no_recheck_is_rejected() {
-    let seen = std::sync::Arc::new(AtomicUsize::new(0));
-    check_rejects(
-        "pull_twin_owner_no_recheck",
-        &["Causality violation"],
-        move || model::<{ twin::OWNER_NO_RECHECK }>(&seen),
-    );
+    twin_rejected::<{ twin::OWNER_NO_RECHECK }>("pull_twin_owner_no_recheck");
 }
