@@ -276,6 +276,21 @@ unsafe fn coroswitch_fast_other(
             w.shared.free_task(&target);
             Resume::Run
         }
+        Some(Some(Req::Forward(inner))) => {
+            // The coroutine ran a coroutine of its own directly, and that
+            // one (or one further down) needs the M: its hand-off already
+            // sits in the M's forward slot. Settle this level here: our
+            // coroutine waits in its own link as the caller of the one
+            // below, then we forward ourselves with the slot untouched. Each
+            // level settles the one below it, so the slot holds one
+            // hand-off at any depth of nesting.
+            // SAFETY: `inner` is the link of the `Pull` whose `next`/`stop`
+            // just suspended `target`; that call keeps it alive while
+            // `target` waits.
+            unsafe { inner.as_ref() }.set_caller(target);
+            // SAFETY: guaranteed by the caller.
+            unsafe { coro::suspend(y, Req::Forward(link)) }
+        }
         Some(Some(req)) => {
             w.forwarded.set(Some((target, req)));
             // SAFETY: guaranteed by the caller.
