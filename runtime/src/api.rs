@@ -1,43 +1,33 @@
 //! The goroutine API: `go`, `yield_now`, `sleep`, `run`, thread wiring.
 
-use crate::coro::{self, Req, Resume};
+use crate::coro::Resume;
 use crate::park::{self, Waiter};
 use crate::runtime::Runtime;
-use crate::sched::context::current_worker;
-use crate::sched::worker::Worker;
+use crate::sched::context::{current_worker, Running};
 use crate::task::join::{JoinHandle, JoinSlot};
-use crate::task::{Task, WaitReason};
+use crate::task::Req;
+use crate::task::WaitReason;
 use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
-/// The worker and goroutine running this code, if any.
-#[inline(always)]
-pub(crate) fn running() -> Option<(&'static Worker, &'static Task)> {
-    let w = current_worker();
-    if w.is_null() {
-        return None;
-    }
-    // SAFETY: a non-null current worker outlives all goroutine code on its
-    // thread; callers use the references only until they next suspend.
-    let w: &'static Worker = unsafe { &*w };
-    let t = w.cur.get();
-    if t.is_null() {
-        return None;
-    }
-    // SAFETY: `cur` is the running task, kept alive by the worker loop.
-    Some((w, unsafe { &*t }))
-}
-
 /// Records the caller of a blocking call in the running goroutine, for the
-/// trace event its block writes. Costs one plain load while tracing is off.
+/// trace event its block writes. Costs one atomic load (a plain `mov` on
+/// x86-64) while tracing is off; callable from any thread.
 #[inline(always)]
 pub(crate) fn note_site(loc: &'static std::panic::Location<'static>) {
-    if crate::hooks::enabled() {
-        if let Some((_, t)) = running() {
-            // SAFETY: only the task itself writes this while it runs.
-            t.block_site.with_mut(|p| unsafe { *p = Some(loc) });
+    // The atomic read: this may run on a plain thread or inside a syscall,
+    // which a stop-the-world does not stop.
+    if gort_tracer_enabled() {
+        if let Some(r) = Running::get() {
+            r.set_block_site(loc);
         }
     }
+}
+
+/// Whether tracing is on, from any thread (`false` without the tracer).
+#[inline(always)]
+fn gort_tracer_enabled() -> bool {
+    crate::hooks::enabled_anywhere()
 }
 
 /// Starts a goroutine running `f` and returns a handle to join it.
@@ -75,7 +65,8 @@ where
             "gort::go called outside a gort runtime: start one with gort::run or Runtime::block_on"
         );
     }
-    // SAFETY: see `running`.
+    // SAFETY: a non-null current worker is alive while its thread runs its
+    // loop, and this call does not suspend before its last use of `w`.
     let w = unsafe { &*w };
     let slot = JoinSlot::new();
     let slot2 = slot.clone();
@@ -101,13 +92,8 @@ where
 #[track_caller]
 pub fn yield_now() {
     note_site(std::panic::Location::caller());
-    match running() {
-        Some((_, t)) => {
-            // SAFETY: `t` is the running goroutine.
-            if unsafe { coro::suspend(t.yielder(), Req::Yield) } == Resume::Cancel {
-                panic::resume_unwind(Box::new(coro::Cancelled));
-            }
-        }
+    match Running::get() {
+        Some(r) => r.suspend_or_unwind(Req::Yield),
         None => std::thread::yield_now(),
     }
 }
@@ -117,12 +103,13 @@ pub fn yield_now() {
 #[track_caller]
 pub fn sleep(d: Duration) {
     note_site(std::panic::Location::caller());
-    let Some((w, _)) = running() else {
+    let Some(r) = Running::get() else {
         std::thread::sleep(d);
         return;
     };
     let deadline = Instant::now() + d;
-    let shared = w.shared.clone();
+    let shared = r.m().shared.clone();
+    drop(r);
     shared.timers.add(deadline, Waiter::current());
     while Instant::now() < deadline {
         park::park(WaitReason::Sleep);
@@ -149,7 +136,7 @@ where
 /// The ID of the running goroutine (1 for the first main goroutine), or
 /// `None` outside a goroutine.
 pub fn goroutine_id() -> Option<u64> {
-    running().map(|(_, t)| t.id)
+    Running::get().map(|r| r.g().id)
 }
 
 /// Wires the calling goroutine to its current OS thread: until a matching
@@ -160,9 +147,9 @@ pub fn goroutine_id() -> Option<u64> {
 /// exits), as in Go. A `pull` coroutine resumed by a wired goroutine runs on
 /// that same thread until it yields back.
 pub fn lock_os_thread() {
-    if let Some((w, t)) = running() {
-        // SAFETY: only the task itself touches its lock depth.
-        t.lock_depth.with_mut(|d| unsafe { *d += 1 });
+    if let Some(r) = Running::get() {
+        let (w, t) = (r.m(), r.g());
+        r.wire_depth_add(1);
         t.locked_to
             .store(w.handle.id + 1, std::sync::atomic::Ordering::Release);
         w.locked.set(true);
@@ -172,13 +159,9 @@ pub fn lock_os_thread() {
 /// Undoes one [`lock_os_thread`]; at depth zero the goroutine may migrate
 /// again. Without a matching lock it does nothing.
 pub fn unlock_os_thread() {
-    if let Some((w, t)) = running() {
-        // SAFETY: only the task itself touches its lock depth.
-        let depth = t.lock_depth.with_mut(|d| unsafe {
-            *d = (*d).saturating_sub(1);
-            *d
-        });
-        if depth == 0 {
+    if let Some(r) = Running::get() {
+        let (w, t) = (r.m(), r.g());
+        if r.wire_depth_add(-1) == 0 {
             t.locked_to.store(0, std::sync::atomic::Ordering::Release);
             w.locked.set(false);
         }

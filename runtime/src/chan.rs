@@ -9,6 +9,7 @@
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use crate::park::{self, Waiter};
+use crate::sched::context::Running;
 use crate::task::WaitReason;
 use std::collections::VecDeque;
 use std::fmt;
@@ -95,7 +96,7 @@ impl<T> Slot<T> {
     /// towards deadlock detection.
     fn wait(&self, reason: WaitReason, external: bool) -> u8 {
         let shared = if external {
-            crate::api::running().map(|(w, _)| w.shared.clone())
+            Running::get().map(|r| r.m().shared.clone())
         } else {
             None
         };
@@ -229,7 +230,7 @@ impl<T> fmt::Debug for TrySendError<T> {
 pub fn chan<T: Send>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         cap,
-        external: crate::api::running().is_none(),
+        external: Running::get().is_none(),
         state: Mutex::new(State {
             buf: VecDeque::with_capacity(cap.min(1024)),
             closed: false,

@@ -30,8 +30,6 @@ mod builder;
 mod chan;
 #[cfg(not(loom))]
 mod coro;
-#[cfg(not(loom))]
-mod coroutine;
 mod loom;
 mod park;
 mod pull;

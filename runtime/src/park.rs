@@ -25,16 +25,16 @@
 //! the thread with `std::thread::park`.
 
 #[cfg(not(loom))]
-use crate::coro::{self, Req, Resume};
-#[cfg(not(loom))]
 use crate::hooks as tr;
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 #[cfg(not(loom))]
-use crate::sched::context::current_worker;
+use crate::sched::context::{current_worker, Running};
 #[cfg(not(loom))]
 use crate::sched::worker::Worker;
 #[cfg(not(loom))]
 use crate::task::state::{transition, Status, WaitReason};
+#[cfg(not(loom))]
+use crate::task::Req;
 #[cfg(not(loom))]
 use crate::task::{Task, TaskRef};
 
@@ -143,35 +143,12 @@ pub(crate) enum Waiter {
     Thread(std::thread::Thread),
 }
 
-/// The running goroutine, if this thread runs one.
-#[inline]
-#[cfg(not(loom))]
-pub(crate) fn current_task() -> Option<TaskRef> {
-    let w = current_worker();
-    if w.is_null() {
-        return None;
-    }
-    // SAFETY: a non-null current worker is alive for the whole time this
-    // thread runs its loop, which includes any goroutine code.
-    let w = unsafe { &*w };
-    let t = w.cur.get();
-    if t.is_null() {
-        return None;
-    }
-    // SAFETY: `cur` points at the running task, kept alive by the loop; we
-    // take a new strong reference from it.
-    unsafe {
-        std::sync::Arc::increment_strong_count(t);
-        Some(std::sync::Arc::from_raw(t))
-    }
-}
-
 #[cfg(not(loom))]
 impl Waiter {
     /// The caller, as a waiter.
     pub(crate) fn current() -> Waiter {
-        match current_task() {
-            Some(t) => Waiter::Task(t),
+        match Running::get() {
+            Some(r) => Waiter::Task(r.task_ref()),
             None => Waiter::Thread(std::thread::current()),
         }
     }
@@ -190,24 +167,17 @@ impl Waiter {
 /// Blocks the caller until woken (a goroutine parks; a thread parks its thread).
 #[cfg(not(loom))]
 pub(crate) fn park(reason: WaitReason) {
-    let w = current_worker();
-    if w.is_null() || {
-        // SAFETY: see `current_task`.
-        unsafe { (*w).cur.get().is_null() }
-    } {
-        std::thread::park();
-        return;
+    match Running::get() {
+        Some(r) => park_running(r, reason),
+        None => std::thread::park(),
     }
-    // SAFETY: as above.
-    let w = unsafe { &*w };
-    // SAFETY: we are the goroutine `cur` points at.
-    let t = unsafe { w.current_task() };
-    park_task(w, t, reason);
 }
 
-/// Parks the running goroutine `t` (running on `w`).
+/// Parks the running goroutine `r`. Consumes the handle: the goroutine may
+/// continue on another M.
 #[cfg(not(loom))]
-pub(crate) fn park_task(w: &Worker, t: &Task, reason: WaitReason) {
+pub(crate) fn park_running(r: Running, reason: WaitReason) {
+    let t = r.g();
     if ParkWord::<FAITHFUL>(&t.park).take_token() {
         return;
     }
@@ -216,15 +186,11 @@ pub(crate) fn park_task(w: &Worker, t: &Task, reason: WaitReason) {
             "a goroutine tried to block while panicking (a Drop that blocks during unwinding)",
         );
     }
-    if w.in_syscall.get() {
+    if r.in_syscall() {
         panic!("gort: a goroutine blocked on the runtime inside gort::syscall; block outside the closure instead");
     }
     t.reason.store(reason as u8, Relaxed);
-    // SAFETY: `t` is the running goroutine; its yielder is valid.
-    let how = unsafe { coro::suspend(t.yielder(), Req::Park) };
-    if how == Resume::Cancel {
-        std::panic::resume_unwind(Box::new(coro::Cancelled));
-    }
+    r.suspend_or_unwind(Req::Park);
 }
 
 /// The M's half of a park: commits `t` to PARKED, or, if a wake-up already
@@ -258,17 +224,17 @@ pub(crate) fn unpark(t: TaskRef) {
 fn ready(t: TaskRef) {
     let w = current_worker();
     if w.is_null() {
-        let shared = t.shared.clone();
+        let home = t.home.clone();
         t.unblock_pending.store(true, Relaxed);
-        shared.ready_from_outside(t);
+        home.ready_from_outside(t);
         return;
     }
     // SAFETY: see `current_task`.
     let w = unsafe { &*w };
-    if !std::sync::Arc::ptr_eq(&w.shared, &t.shared) || w.in_syscall.get() || w.p.get().is_none() {
-        let shared = t.shared.clone();
+    if !w.shared.owns(&t) || w.in_syscall.get() || w.p.get().is_none() {
+        let home = t.home.clone();
         t.unblock_pending.store(true, Relaxed);
-        shared.ready_from_outside(t);
+        home.ready_from_outside(t);
         return;
     }
     w.ready(t);

@@ -1,7 +1,7 @@
 //! `pull()`: turns a push iterator into a pull iterator (Go's `iter.Pull`).
 //!
 //! The sequence runs on its own coroutine goroutine; `next()` is a direct
-//! coroutine switch to it and `yield` a switch back (`crate::coroutine`).
+//! coroutine switch to it and `yield` a switch back (`sched::coroswitch`).
 //!
 //! # The guard against overlapping calls
 //!
@@ -40,10 +40,13 @@
 
 #[cfg(not(loom))]
 use crate::coro::{Cancelled, Resume};
-#[cfg(not(loom))]
-use crate::coroutine::{self, CoroLink};
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::*};
+#[cfg(not(loom))]
+use crate::sched::context::Running;
+#[cfg(not(loom))]
+use crate::sched::coroswitch as coroutine;
+use crate::task::CoroLink;
 use gort_tracer::fence;
 use std::any::Any;
 #[cfg(not(loom))]
@@ -554,13 +557,8 @@ impl<T> Pull<T> {
         )
     }
 
-    fn require_goroutine(
-        what: &str,
-    ) -> (
-        &'static crate::sched::worker::Worker,
-        &'static crate::task::Task,
-    ) {
-        match crate::api::running() {
+    fn require_goroutine(what: &str) -> Running {
+        match Running::get() {
             Some(r) => r,
             None => panic!(
                 "gort::iter::Pull::{what} called outside a goroutine (the sequence runs as a coroutine of the caller)"
@@ -575,16 +573,19 @@ impl<T> Pull<T> {
         t as *const crate::task::Task as usize
     }
 
-    /// Switches from the calling goroutine `t` (on `w`) to the sequence's
-    /// coroutine and back.
+    /// Switches from the calling goroutine `r` to the sequence's coroutine
+    /// and back. Consumes the handle: the caller may continue on another M.
     #[inline(always)]
-    fn switch(&self, w: &crate::sched::worker::Worker, t: &crate::task::Task) {
-        // SAFETY: `t` is the running goroutine (`require_goroutine`), so its
-        // yielder is current, and `w` is this thread's worker.
-        let r = unsafe {
+    fn switch(&self, r: Running) {
+        let (w, t) = (r.m(), r.g());
+        // SAFETY: `r` is this thread's running goroutine, so `t`'s yielder is
+        // current and `w` is this thread's worker; `coroswitch_fast` uses `w`
+        // only while the caller is still on this thread (a nested resume
+        // returns here; a forward is its last use).
+        let how = unsafe {
             coroutine::coroswitch_fast(w, t, t.yielder(), NonNull::from(&self.inner().link))
         };
-        if r == Resume::Cancel {
+        if how == Resume::Cancel {
             // The caller is being unwound (runtime shutdown).
             panic::resume_unwind(Box::new(Cancelled));
         }
@@ -602,9 +603,10 @@ impl<T> Pull<T> {
     #[inline]
     #[allow(clippy::should_implement_trait)]
     pub fn next(&self) -> Option<T> {
-        let (w, t) = Self::require_goroutine("next");
+        let r = Self::require_goroutine("next");
+        let me = Self::identity(r.g());
         let inner = self.inner();
-        match inner.core.next(Self::identity(t), || self.switch(w, t)) {
+        match inner.core.next(me, move || self.switch(r)) {
             Ok((v, None)) => v,
             Ok((_, Some(p))) => panic::resume_unwind(p),
             Err(_) => Self::overlap("next"),
@@ -618,14 +620,13 @@ impl<T> Pull<T> {
     /// If the sequence panics while finishing (the panic continues here), or
     /// on overlapping calls as for [`next`](Pull::next).
     pub fn stop(&self) {
-        let (w, t) = Self::require_goroutine("stop");
+        let r = Self::require_goroutine("stop");
+        let me = Self::identity(r.g());
         let inner = self.inner();
-        let r = inner.core.stop(
-            Self::identity(t),
-            || inner.link.coro_alive(),
-            || self.switch(w, t),
-        );
-        match r {
+        let out = inner
+            .core
+            .stop(me, || inner.link.coro_alive(), move || self.switch(r));
+        match out {
             Ok(None) => {}
             Ok(Some(p)) => panic::resume_unwind(p),
             Err(_) => Self::overlap("stop"),
@@ -651,7 +652,7 @@ impl<T> Iterator for Pull<T> {
 impl<T> Drop for Pull<T> {
     fn drop(&mut self) {
         if !self.inner().core.is_done() {
-            let in_goroutine = crate::park::current_task().is_some();
+            let in_goroutine = Running::get().is_some();
             if !std::thread::panicking() && in_goroutine {
                 // A panic of the sequence while stopping propagates, as from
                 // `stop`; the allocation is then freed below by the guard.

@@ -91,7 +91,8 @@ impl Runtime {
             Err(e) => panic!("gort: cannot allocate the main goroutine's stack: {e}"),
         };
         let main = std::sync::Arc::downgrade(&t);
-        self.shared.orphans.lock().push(main.clone());
+        let id = t.id;
+        self.shared.orphans.lock().push(main);
         let me = std::thread::current();
         {
             // One critical section: an M going idle in between would see a
@@ -100,6 +101,8 @@ impl Runtime {
             let mut s = self.shared.sched.lock();
             s.main_waiting += 1;
             s.main_threads.push(me.clone());
+            s.retire_waits.push((id, me.clone(), false));
+            self.shared.retire_waiters.fetch_add(1, SeqCst);
             self.shared.push_global_locked(&mut s, std::iter::once(t));
         }
         let deadlock = loop {
@@ -126,16 +129,26 @@ impl Runtime {
                 s.main_threads.swap_remove(i);
             }
         }
-        if deadlock && !slot.is_done() {
-            panic!("all goroutines are asleep - deadlock!");
+        // Unless it is stuck in a deadlock, the body has completed: wait the
+        // few instructions until its M has retired the goroutine (signalled
+        // by `free_task`), so its stack is back in the pool and
+        // `live_goroutines` counts it out when `block_on` returns.
+        let stuck = deadlock && !slot.is_done();
+        loop {
+            let mut s = self.shared.sched.lock();
+            let Some(i) = s.retire_waits.iter().position(|e| e.0 == id) else {
+                break;
+            };
+            if s.retire_waits[i].2 || stuck {
+                s.retire_waits.swap_remove(i);
+                self.shared.retire_waiters.fetch_sub(1, SeqCst);
+                break;
+            }
+            drop(s);
+            std::thread::park();
         }
-        // The body has completed; wait the few instructions until its M has
-        // retired the goroutine, so its stack is back in the pool when
-        // `block_on` returns.
-        // (Bounded: a stale waiter entry elsewhere may hold a reference.)
-        let until = std::time::Instant::now() + std::time::Duration::from_millis(50);
-        while main.strong_count() > 0 && std::time::Instant::now() < until {
-            std::thread::yield_now();
+        if stuck {
+            panic!("all goroutines are asleep - deadlock!");
         }
         match slot.wait() {
             Ok(v) => v,

@@ -9,13 +9,13 @@
 //!    was taken, it takes any idle P; if there is none it asks its M to queue
 //!    it on the global queue and waits to be scheduled like any goroutine.
 
-use crate::coro::{self, Req};
 use crate::hooks as tr;
 use crate::loom::sync::atomic::Ordering::*;
-use crate::sched::context::current_worker;
+use crate::sched::context::Running;
 use crate::sched::proc;
 use crate::sched::worker::Reacquired;
 use crate::task::state::{transition, Status, WaitReason};
+use crate::task::Req;
 use std::panic::{self, AssertUnwindSafe};
 
 /// Runs `f`, a call that may block in the OS, the way Go runs a system call.
@@ -36,19 +36,14 @@ use std::panic::{self, AssertUnwindSafe};
 /// });
 /// ```
 pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
-    let wp = current_worker();
-    // SAFETY: a non-null current worker is alive while its thread runs
-    // goroutine code.
-    let Some(w) = (unsafe { wp.as_ref() }) else {
+    let Some(here) = Running::get() else {
         return f();
     };
-    let tp = w.cur.get();
+    let (w, t) = (here.m(), here.g());
     let Some(pid) = w.p.get() else { return f() };
-    if tp.is_null() || w.in_syscall.get() {
+    if here.in_syscall() {
         return f();
     }
-    // SAFETY: `cur` is the running goroutine (us).
-    let t = unsafe { &*tp };
     let p = &w.shared.procs[pid];
     tr::go_syscall_begin(w, t, pid);
     transition(t, Status::Syscall, WaitReason::Unspecified);
@@ -76,13 +71,10 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
         // No P: the M queues us; we continue on whichever M runs us next.
         tr::go_syscall_end_blocked_no_p(w, t);
         w.in_syscall.set(false);
-        // The M counts us out of `in_syscall` once we are queued.
+        // Out of the syscall count before the M queues us: from here on we
+        // are an ordinary runnable goroutine to deadlock detection.
         w.shared.in_syscall.fetch_sub(1, SeqCst);
-        // SAFETY: we are the running goroutine.
-        let how = unsafe { coro::suspend(t.yielder(), Req::SyscallNoP) };
-        if how == coro::Resume::Cancel {
-            panic::resume_unwind(Box::new(coro::Cancelled));
-        }
+        here.suspend_or_unwind(Req::SyscallNoP);
     }
     match r {
         Ok(v) => v,

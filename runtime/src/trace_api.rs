@@ -17,8 +17,8 @@
 //! `GORT_TRACE=FILE` to trace every `block_on` of a program into `FILE`
 //! without code changes.
 
-use crate::api::running;
 use crate::loom::sync::Arc;
+use crate::sched::context::Running;
 use crate::sched::{Shared, RUNTIMES};
 use std::fmt;
 use std::io::Write;
@@ -89,13 +89,19 @@ pub fn start(w: impl Write + Send + 'static) -> Result<(), Error> {
 /// # Errors
 /// As [`start`].
 pub fn start_with(w: impl Write + Send + 'static, cfg: Config) -> Result<(), Error> {
-    let Some((wk, t)) = running() else {
+    if Running::get().is_none() {
         return Err(Error::NotInRuntime);
-    };
+    }
+    // May yield, and so move this goroutine to another M: the handle is
+    // taken after it.
     let mut session = lock_session();
     if *session {
         return Err(Error::AlreadyRunning);
     }
+    let Some(here) = Running::get() else {
+        return Err(Error::NotInRuntime);
+    };
+    let (wk, t) = (here.m(), here.g());
     let r = with_world_stopped(wk, |rts| {
         // Every M of every runtime is stopped at a scheduling point (or idle,
         // or in a syscall whose return waits on its runtime's sched lock).
@@ -154,15 +160,18 @@ fn with_world_stopped<R>(
 /// # Errors
 /// [`Error::NotRunning`], [`Error::NotInRuntime`], or the writer's failure.
 pub fn stop() -> Result<gort_tracer::Stats, Error> {
-    let Some((wk, _)) = running() else {
+    if Running::get().is_none() {
         return Err(Error::NotInRuntime);
-    };
+    }
     let mut session = lock_session();
     if !*session {
         return Err(Error::NotRunning);
     }
+    let Some(here) = Running::get() else {
+        return Err(Error::NotInRuntime);
+    };
     // SAFETY: as in `start_with`.
-    with_world_stopped(wk, |_| unsafe { gort_tracer::begin_stop() })?;
+    with_world_stopped(here.m(), |_| unsafe { gort_tracer::begin_stop() })?;
     *session = false;
     drop(session);
     gort_tracer::finish_stop().map_err(|e| match e {

@@ -15,7 +15,7 @@
 //!
 //! | item | role |
 //! |---|---|
-//! | [`enabled()`] | one plain load of the global flag; `#[inline(always)]` |
+//! | `unsafe` [`enabled_on_m()`] / [`enabled()`] | tracing is on: a plain load for the Ms (`#[inline(always)]`), an atomic one for any other thread |
 //! | [`ThreadTrace::register`]`(m) -> Arc<ThreadTrace>` / [`ThreadTrace::retire`] | per M: seqlock, two buffers, caches; listed for the advancer |
 //! | [`GoTrace`], [`ProcTrace`] (`Default`) | per G / per P: status-written stamps and sequence counters |
 //! | [`acquire`]`(&ThreadTrace) -> Option<Locker>` | `None` when off; else holds the M's seqlock (`!Send`, drop releases) |
@@ -121,7 +121,7 @@ mod tests;
 #[cfg(feature = "writer")]
 pub use crate::{
     emit::EventWriter,
-    locker::{acquire, acquire_local, enabled, Locker},
+    locker::{acquire, acquire_local, enabled, enabled_on_m, Locker},
     registry::ThreadTrace,
     session::{
         advance_now, begin_stop, finish_stop, has_failed, start, Config, StartError, Stats,

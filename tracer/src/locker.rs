@@ -2,32 +2,55 @@
 //!
 //! # Fast path
 //!
-//! [`enabled`] is one plain load of a global `bool`. [`acquire`] inlines that
-//! check and returns `None` when tracing is off; otherwise it calls a `#[cold]`
-//! slow path that takes this M's seqlock (even → odd, by CAS so a second
-//! holder or a re-entrant call gets `None` instead of a data race), loads the
-//! generation, and returns a [`Locker`] bound to that generation. Dropping the
+//! [`enabled_on_m`] is one plain load of a global `bool`, for the Ms;
+//! [`enabled`] one atomic load, for everyone else. [`acquire_local`] inlines
+//! the plain check and returns `None` when tracing is off; otherwise it
+//! takes this M's seqlock (even → odd), loads the generation, and returns a
+//! [`Locker`] bound to that generation. [`acquire`], for any thread, checks
+//! the atomic and takes the seqlock by compare-and-swap, so a second holder
+//! or a re-entrant call gets `None` instead of a data race. Dropping the
 //! locker makes the seqlock even again.
 //!
 //! # The flag's soundness argument
 //!
-//! [`FLAGS`] is an `UnsafeCell` read without synchronisation by every M on
-//! every event. That is sound because it is written only by
-//! [`set_flags`], an `unsafe fn` whose callers (`start`, `begin_stop`) promise
-//! the world is stopped:
+//! Tracing on or off is kept twice: [`ENABLED`], a plain `bool` in an
+//! `UnsafeCell` that the Ms read with no synchronisation at every hook
+//! ([`enabled_on_m`]), and [`SHARED_ENABLED`], an atomic copy for every
+//! other thread ([`enabled`]). The session's settings (stacks, clock,
+//! buffer size) sit in a third, separate cell, [`SETTINGS`], read only by
+//! threads that hold a [`Locker`] of a running generation.
 //!
-//! 1. while a write happens, no thread executes code that reads the flag
-//!    (stopped Ms run nothing; the runtime never parks while holding a
-//!    `Locker`, so no locker reads flags either), and the tracer's own
-//!    threads (advancer, sink) never read it;
-//! 2. every M, before it runs again and reads the flag, synchronises with the
-//!    thread that stopped the world (the lock or condvar that restarts it), so
-//!    the write happens-before every later read, and every earlier read
-//!    happened-before the write (the stop handshake).
+//! Readers and what makes each read sound:
 //!
-//! So no read is concurrent with a write: there is no data race, and no
-//! atomic is needed. The generation number, by contrast, changes while Ms run
-//! (the advancer bumps it), and is an atomic.
+//! 1. **Ms** (threads of a runtime that holds a P, outside a syscall) read
+//!    [`ENABLED`] plainly. Writes happen only in [`set_flags`] and
+//!    [`set_enabled`], whose callers (`start`, `begin_stop`) promise the
+//!    world is stopped: while a write happens, no M runs code (stopped Ms
+//!    wait; an M in a syscall has lost its P and waits for the world to
+//!    restart before it reads again), and every M synchronises with the
+//!    thread that stopped the world (the lock or condvar that restarts it)
+//!    before it runs again. So every M read happens-before or after every
+//!    write: no data race, no atomic needed on the switch path.
+//! 2. **Every other thread** (a plain thread sending on a channel, user
+//!    code calling `gort::tracer::enabled`, a goroutine inside a syscall)
+//!    reads [`SHARED_ENABLED`], an atomic: no data race whatever the timing.
+//!    It may see the flip a little late, which only means an event is not
+//!    written (or is refused by [`acquire`] when the generation is over).
+//! 3. **Locker holders** read [`SETTINGS`]. The cell is written by
+//!    [`set_flags`] at session start only, before [`SHARED_ENABLED`] turns
+//!    true (`Release`) and before the first generation is published
+//!    ([`set_gen`], `SeqCst`). A holder read the generation (nonzero) under
+//!    its seqlock: it read the value that start published, so the settings
+//!    write happens-before its reads; and the next start's write waits for
+//!    this session's end, which waits for every held seqlock (the Release
+//!    store of [`Locker`]'s drop). [`set_enabled`] (the stop) writes
+//!    [`ENABLED`] and the atomic only, never [`SETTINGS`], so a holder may
+//!    read the settings while a stop flips the flag.
+//!
+//! The loom model `tests/models/flag.rs` runs two Ms and a plain thread
+//! against start and stop under stop-the-world, and its broken twins (a
+//! coordinator that does not wait for the Ms, a plain thread that uses the
+//! Ms' plain read) are rejected.
 //!
 //! # Seqlock and generation
 //!
@@ -50,16 +73,16 @@
 //!   `ThreadTrace` gets `None` instead of a data race.
 
 use std::marker::PhantomData;
-use std::sync::atomic::Ordering::{Relaxed, Release, SeqCst};
+use std::sync::atomic::Ordering::{Acquire, Relaxed, Release, SeqCst};
 
 use crate::clock::Clock;
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::AtomicU64;
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64};
 use crate::registry::ThreadTrace;
 use crate::stacks::Frame;
 use crate::wire::EventType;
 
-/// Settings the Ms read without synchronisation (see the module doc).
+/// The session flags, as [`set_flags`] takes them.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Flags {
     /// Tracing is on.
@@ -74,19 +97,43 @@ pub(crate) struct Flags {
     pub(crate) asymmetric: bool,
 }
 
-/// The cell holding [`Flags`].
-struct FlagCell(UnsafeCell<Flags>);
+/// The part of [`Flags`] that locker holders read (see the module doc).
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Settings {
+    /// Stacks are recorded (otherwise every stack ID is 0).
+    pub(crate) stacks: bool,
+    /// Size of each M's batch buffers.
+    pub(crate) buf_bytes: usize,
+    /// Timestamp source.
+    pub(crate) clock: Clock,
+    /// Writers may use the compiler-only fence (`membarrier` registered).
+    pub(crate) asymmetric: bool,
+}
 
-// SAFETY: the cell is written only through `set_flags`, whose contract (the
-// world is stopped, with a happens-before edge to every later read) rules out
-// any read concurrent with a write; see the module doc. Reads may run
-// concurrently with each other, which is fine for a `Copy` value.
-unsafe impl Sync for FlagCell {}
+/// A cell read without synchronisation by the readers the module doc
+/// names, and written only under the rules given there.
+struct PlainCell<T>(UnsafeCell<T>);
+
+// SAFETY: writes go through `set_flags`/`set_enabled` only, whose contract
+// (the world is stopped, with a happens-before edge to every later read)
+// and the ordering argument of the module doc rule out a read concurrent
+// with a write; reads may run concurrently with each other, which is fine
+// for a `Copy` value.
+unsafe impl<T: Copy> Sync for PlainCell<T> {}
 
 crate::loom::global! {
-    /// The session flags.
-    static FLAGS: FlagCell = FlagCell(UnsafeCell::new(Flags {
-        enabled: false,
+    /// Tracing is on, for the Ms' plain read.
+    static ENABLED: PlainCell<bool> = PlainCell(UnsafeCell::new(false));
+}
+
+crate::loom::global! {
+    /// Tracing is on, for every other thread.
+    static SHARED_ENABLED: AtomicBool = AtomicBool::new(false);
+}
+
+crate::loom::global! {
+    /// The session settings.
+    static SETTINGS: PlainCell<Settings> = PlainCell(UnsafeCell::new(Settings {
         stacks: true,
         buf_bytes: 64 << 10,
         clock: Clock::Tsc,
@@ -99,43 +146,86 @@ crate::loom::global! {
     static GEN: AtomicU64 = AtomicU64::new(0);
 }
 
-/// Whether tracing is on: one plain (non-atomic) load.
-#[inline(always)]
+/// Whether tracing is on, from any thread: one atomic load.
+///
+/// Runtime code on an M reads [`enabled_on_m`] instead, a plain load.
+#[inline]
 pub fn enabled() -> bool {
-    FLAGS.0.with(|p| {
-        // SAFETY: see `FlagCell`: no write can be concurrent with this read.
-        unsafe { (*p).enabled }
+    SHARED_ENABLED.load(Acquire)
+}
+
+/// Whether tracing is on: one plain (non-atomic) load, for the Ms.
+///
+/// # Safety
+///
+/// The calling thread is one that a stop-the-world stops (a runtime's M
+/// that holds a P and is not in a syscall, or the thread that stopped the
+/// world): it does not run while [`set_flags`] or [`set_enabled`] writes,
+/// and it synchronises with their caller before it runs again (see the
+/// module doc). Any other thread calls [`enabled`].
+#[inline(always)]
+pub unsafe fn enabled_on_m() -> bool {
+    ENABLED.0.with(|p| {
+        // SAFETY: the caller's contract rules out a concurrent write.
+        unsafe { *p }
     })
 }
 
-/// The session flags (meaningful while a locker is held).
+/// One field of the session settings: a plain load, no copy of the rest.
+///
+/// Meaningful, and sound, only while a [`Locker`] of a running generation
+/// is held (see the module doc).
 #[inline(always)]
-pub(crate) fn flags() -> Flags {
-    flag(|f| *f)
-}
-
-/// One field of the session flags: a plain load, no copy of the rest.
-#[inline(always)]
-pub(crate) fn flag<R>(get: impl FnOnce(&Flags) -> R) -> R {
-    FLAGS.0.with(|p| {
-        // SAFETY: as in `enabled`.
+pub(crate) fn setting<R>(get: impl FnOnce(&Settings) -> R) -> R {
+    SETTINGS.0.with(|p| {
+        // SAFETY: a locker holder read a nonzero generation published after
+        // the settings were written, and the next write waits for its
+        // release (module doc, reader 3).
         get(unsafe { &*p })
     })
 }
 
-/// Replaces the session flags.
+/// Starts or ends a session's flags: settings first, then the flag for the
+/// Ms, then the atomic copy (`Release`, so a thread that sees it on also
+/// sees the settings).
 ///
 /// # Safety
 ///
-/// The world is stopped: no thread runs code that calls [`enabled`] or
-/// [`acquire`] or holds a [`Locker`], and every such thread will
-/// synchronise-with the caller (for example through the lock or condvar that
-/// restarts it) before it reads the flags again.
+/// The world is stopped: no M runs code that reads the flag or holds a
+/// [`Locker`], and every M will synchronise-with the caller (for example
+/// through the lock or condvar that restarts it) before it reads the flag
+/// again. No session is running (no generation is published), so no other
+/// thread holds a locker either.
 pub(crate) unsafe fn set_flags(f: Flags) {
-    FLAGS.0.with_mut(|p| {
-        // SAFETY: the caller guarantees no concurrent reader (see above).
-        unsafe { *p = f }
+    SETTINGS.0.with_mut(|p| {
+        // SAFETY: no locker is held (the caller's contract), and no M runs.
+        unsafe {
+            *p = Settings {
+                stacks: f.stacks,
+                buf_bytes: f.buf_bytes,
+                clock: f.clock,
+                asymmetric: f.asymmetric,
+            }
+        }
     });
+    // SAFETY: forwarded from our caller.
+    unsafe { set_enabled(f.enabled) };
+}
+
+/// Turns the flag on or off, leaving the settings as they are (a stop:
+/// lockers of the ending session may still read them).
+///
+/// # Safety
+///
+/// As for [`set_flags`], except that sessions and lockers may exist: only
+/// the Ms must be stopped.
+pub(crate) unsafe fn set_enabled(on: bool) {
+    ENABLED.0.with_mut(|p| {
+        // SAFETY: the caller guarantees no M runs, and only Ms read this
+        // cell (module doc, reader 1).
+        unsafe { *p = on }
+    });
+    SHARED_ENABLED.store(on, Release);
 }
 
 /// The current generation (0 when off).
@@ -195,10 +285,12 @@ pub fn acquire(t: &ThreadTrace) -> Option<Locker<'_>> {
 /// No other thread uses `t` (through `acquire`, `acquire_local` or
 /// [`ThreadTrace::retire`]) while the returned locker is alive or while this
 /// call runs: `t` belongs to the calling thread, as an M's trace state
-/// belongs to its M.
+/// belongs to its M. And the calling thread may read the flag plainly:
+/// [`enabled_on_m`]'s contract.
 #[inline(always)]
 pub unsafe fn acquire_local(t: &ThreadTrace) -> Option<Locker<'_>> {
-    if !enabled() {
+    // SAFETY: forwarded from our caller.
+    if !unsafe { enabled_on_m() } {
         return None;
     }
     let s = t.seq.load(Relaxed);
@@ -210,7 +302,7 @@ pub unsafe fn acquire_local(t: &ThreadTrace) -> Option<Locker<'_>> {
     // load below is the fence's job, and the buffer writes of the previous
     // hold were ours.
     t.seq.store(s + 1, Relaxed);
-    crate::fence::light(flag(|f| f.asymmetric));
+    crate::fence::light(setting(|f| f.asymmetric));
     Locker::hold(t, s + 1, GEN.load(Relaxed))
 }
 
@@ -272,7 +364,7 @@ impl<'t> Locker<'t> {
             t,
             gen,
             seq,
-            now: flag(|f| f.clock).now(),
+            now: setting(|f| f.clock).now(),
             _not_send: PhantomData,
         })
     }
@@ -301,7 +393,7 @@ impl<'t> Locker<'t> {
     /// are off in the [`Config`](crate::Config).
     #[inline]
     pub fn stack(&mut self, frames: &[Frame]) -> u64 {
-        if !flag(|f| f.stacks) {
+        if !setting(|f| f.stacks) {
             return 0;
         }
         let gen = self.gen;

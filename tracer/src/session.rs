@@ -292,7 +292,6 @@ pub unsafe fn start(
             return Err(StartError::Spawn(e));
         }
     };
-    locker::set_gen(first);
     let flags = Flags {
         enabled: true,
         stacks: cfg.stacks,
@@ -303,6 +302,9 @@ pub unsafe fn start(
     // SAFETY: the caller guarantees the world is stopped (our contract is
     // `set_flags`'s); the tracer's own new threads never read the flags.
     unsafe { locker::set_flags(flags) };
+    // After the settings: a thread that reads this generation under its
+    // seqlock reads the settings written above (see `locker`).
+    locker::set_gen(first);
     *slot = Some(Session {
         timer,
         timer_thread: Some(timer_thread),
@@ -323,10 +325,8 @@ pub unsafe fn start(
 pub unsafe fn begin_stop() {
     let mut slot = SESSION.lock();
     let Some(s) = slot.as_mut() else { return };
-    let mut f = locker::flags();
-    f.enabled = false;
     // SAFETY: the caller guarantees the world is stopped.
-    unsafe { locker::set_flags(f) };
+    unsafe { locker::set_enabled(false) };
     s.stopping = true;
     // Pairs with the advancer's load after its status walk.
     s.timer.tracing.store(false, SeqCst);

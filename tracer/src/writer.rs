@@ -92,7 +92,7 @@ fn refill<'a>(
     if let Some(full) = slot.take() {
         crate::sink::submit(full);
     }
-    let mut b = crate::sink::fresh_buf(crate::locker::flag(|f| f.buf_bytes));
+    let mut b = crate::sink::fresh_buf(crate::locker::setting(|f| f.buf_bytes));
     let (_, now) = tick(t, now);
     b.begin(gen, t.m_id(), now);
     crate::generation::note_events(gen);

@@ -12,9 +12,11 @@
 //!                                       +------------------------------+
 //! ```
 //!
-//! Every goroutine's parent is the worker loop of whichever M resumes it; a
-//! goroutine never resumes another one directly. A request (`Req`) tells the
-//! loop what to do next, including the coroutine hand-off of `pull()`.
+//! Every goroutine's parent is the worker loop of whichever M resumes it (or,
+//! on the direct switch of `pull()`, the goroutine that resumes it nested).
+//! A suspension hands its resumer a request `R`, which this layer does not
+//! interpret: the goroutine layer defines what a goroutine can ask of its M
+//! (`task::Req`).
 //!
 //! Cancellation: a parked goroutine that must be freed (runtime shutdown) is
 //! resumed with [`Resume::Cancel`]; its park point unwinds with a private
@@ -26,31 +28,8 @@ pub(crate) mod stack;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
 use std::panic::{self, AssertUnwindSafe};
-use std::ptr::NonNull;
 
 pub(crate) use stack::{PooledStack, StackPool};
-
-use crate::coroutine::CoroLink;
-
-/// What a suspended goroutine asks its M to do.
-#[derive(Debug)]
-pub(crate) enum Req {
-    /// Stay runnable; go to the back of the global queue (Go's Gosched).
-    Yield,
-    /// Block; the wait reason is already stored in the task.
-    Park,
-    /// Hand the M to the coroutine of `link` (the caller waits).
-    Switch(NonNull<CoroLink>),
-    /// Hand the M back to the caller recorded in `link` (the coroutine waits).
-    SwitchBack(NonNull<CoroLink>),
-    /// Returned from a syscall and found no P: queue me and go idle.
-    SyscallNoP,
-    /// The caller ran the coroutine of `link` directly (the fast path of a
-    /// coroutine switch) and the coroutine suspended with a request only the
-    /// M can serve: the caller waits in `link`, and the M takes the coroutine
-    /// and its request from `Worker::forwarded`.
-    Forward(NonNull<CoroLink>),
-}
 
 /// How a goroutine is resumed.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -64,18 +43,17 @@ pub(crate) enum Resume {
 /// The unwinding payload of a cancelled goroutine.
 pub(crate) struct Cancelled;
 
-type Inner = Coroutine<Resume, Req, (), PooledStack>;
-
-/// A goroutine's coroutine.
-pub(crate) struct Coro {
-    inner: Inner,
+/// A goroutine's coroutine, whose suspensions hand out requests `R`.
+pub(crate) struct Coro<R> {
+    inner: Coroutine<Resume, R, (), PooledStack>,
 }
 
 // SAFETY: corosensei's `Coroutine` is `!Send` because a suspended stack may
 // hold thread-affine values. A `Coro` is sound to move between Ms because:
-// 1. its body is `F: Send + 'static`, and `Resume`/`Req` carry only `Send`
-//    data or pointers whose targets are kept alive and handed over by the
-//    coroutine protocol (see `coroutine.rs`);
+// 1. its body is `F: Send + 'static`, `Resume` is plain data and the
+//    request type `R` is `Send` (the goroutine layer's `Req` carries
+//    pointers whose targets the coroutine protocol keeps alive and hands
+//    over, see `task::link`);
 // 2. a suspended `Coro` moves between Ms only through the run queues, the
 //    park/unpark state word or the coroutine hand-off, all of which pair a
 //    release with an acquire, so values confined to the goroutine (an `Rc`
@@ -84,9 +62,9 @@ pub(crate) struct Coro {
 //    (a thread-local reference, a std lock guard), is a documented user rule
 //    on `gort::go`, and the runtime itself reads its per-thread state only
 //    through `#[inline(never)]` accessors (`sched::context`).
-unsafe impl Send for Coro {}
+unsafe impl<R: Send> Send for Coro<R> {}
 
-impl std::fmt::Debug for Coro {
+impl<R> std::fmt::Debug for Coro<R> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Coro")
             .field("started", &self.inner.started())
@@ -96,9 +74,9 @@ impl std::fmt::Debug for Coro {
 }
 
 /// The yielder of a running goroutine, as stored in its task.
-pub(crate) type YielderPtr = *const Yielder<Resume, Req>;
+pub(crate) type YielderPtr<R> = *const Yielder<Resume, R>;
 
-impl Coro {
+impl<R: 'static> Coro<R> {
     /// Creates a coroutine on `stack` that, when first resumed, publishes its
     /// yielder through `set_yielder` and runs `body`.
     ///
@@ -107,13 +85,13 @@ impl Coro {
     /// through it and ends the coroutine quietly.
     pub(crate) fn new<F>(
         stack: PooledStack,
-        set_yielder: impl FnOnce(YielderPtr) + Send + 'static,
+        set_yielder: impl FnOnce(YielderPtr<R>) + Send + 'static,
         body: F,
-    ) -> Coro
+    ) -> Coro<R>
     where
         F: FnOnce(Resume) + Send + 'static,
     {
-        let inner = Coroutine::with_stack(stack, move |y: &Yielder<Resume, Req>, first: Resume| {
+        let inner = Coroutine::with_stack(stack, move |y: &Yielder<Resume, R>, first: Resume| {
             set_yielder(y as *const _);
             if first == Resume::Cancel {
                 // Cancelled before it ever ran: finish without running `body`.
@@ -134,7 +112,7 @@ impl Coro {
 
     /// Runs the coroutine until it suspends (`Some(req)`) or finishes (`None`).
     #[inline]
-    pub(crate) fn resume(&mut self, how: Resume) -> Option<Req> {
+    pub(crate) fn resume(&mut self, how: Resume) -> Option<R> {
         match self.inner.resume(how) {
             CoroutineResult::Yield(req) => Some(req),
             CoroutineResult::Return(()) => None,
@@ -157,7 +135,7 @@ impl Coro {
 /// # Safety
 /// `y` must be the yielder of the goroutine running on this thread right now.
 #[inline]
-pub(crate) unsafe fn suspend(y: YielderPtr, req: Req) -> Resume {
+pub(crate) unsafe fn suspend<R>(y: YielderPtr<R>, req: R) -> Resume {
     debug_assert!(
         !std::thread::panicking(),
         "a goroutine suspended while panicking"

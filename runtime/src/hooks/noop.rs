@@ -31,6 +31,6 @@ pub(crate) fn go_syscall_end_blocked(w: &Worker, t: &Task) {}
 #[inline(always)]
 pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task) {}
 #[inline(always)]
-pub(crate) fn enabled() -> bool {
+pub(crate) fn enabled_anywhere() -> bool {
     false
 }

@@ -13,6 +13,7 @@
 //! process-wide worker numbers. So traces of programs with several runtimes
 //! stay valid.
 
+use crate::sched::context::Running;
 use crate::sched::worker::Worker;
 use crate::task::{Task, WaitReason};
 use gort_tracer::wire::{GoStatus, ProcStatus};
@@ -21,9 +22,24 @@ use std::sync::atomic::Ordering::Relaxed;
 
 pub(crate) use gort_tracer::ThreadTrace;
 
-/// Whether tracing is on: one plain load (see `gort_tracer::enabled`).
+/// Whether tracing is on, read by an M at a scheduling step: one plain
+/// load (`gort_tracer::enabled_on_m`).
+///
+/// Every hook but one runs on its M while that M holds a P outside a
+/// syscall, or right after it synchronised with the sched lock and before
+/// it can release it again (`proc_start`, the end of a syscall that got a P
+/// back): the threads a stop-the-world waits for. The exception, a syscall
+/// that ends with no P, reads [`enabled_anywhere`].
 #[inline(always)]
-pub(crate) fn enabled() -> bool {
+fn enabled() -> bool {
+    // SAFETY: called from the hooks only, on their M at the points the doc
+    // above lists: `enabled_on_m`'s contract.
+    unsafe { gort_tracer::enabled_on_m() }
+}
+
+/// Whether tracing is on, from any thread: one atomic load.
+#[inline(always)]
+pub(crate) fn enabled_anywhere() -> bool {
     gort_tracer::enabled()
 }
 
@@ -62,7 +78,7 @@ pub(crate) fn register_thread(m: usize) -> std::sync::Arc<ThreadTrace> {
 
 #[inline(always)]
 pub(crate) fn wire_g(t: &Task) -> u64 {
-    let serial = t.shared.serial;
+    let serial = t.serial;
     if serial == 0 {
         t.id
     } else {
@@ -325,16 +341,21 @@ fn go_syscall_end_blocked_on(w: &Worker, t: &Task) {
     }
 }
 
-hook! {
-    /// Returned from a syscall whose P was taken, with no P to be had: the
-    /// goroutine is runnable and goes to the global queue.
-    go_syscall_end_blocked_no_p(w: &Worker, t: &Task) => go_syscall_end_blocked_no_p_on
+/// Returned from a syscall whose P was taken, with no P to be had: the
+/// goroutine is runnable and goes to the global queue. The M holds no P, so
+/// a stop-the-world may be under way without waiting for it: the atomic
+/// flag, and the seqlock taken by compare-and-swap.
+#[inline(always)]
+pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task) {
+    if enabled_anywhere() {
+        go_syscall_end_blocked_no_p_on(w, t);
+    }
 }
 
 #[cold]
 #[inline(never)]
 fn go_syscall_end_blocked_no_p_on(w: &Worker, t: &Task) {
-    if let Some(mut l) = acquire(w) {
+    if let Some(mut l) = gort_tracer::acquire(&w.handle.trace) {
         l.writer(None, gctx(t, GoStatus::Syscall))
             .go_syscall_end_blocked();
     }
@@ -368,16 +389,24 @@ pub(crate) fn emit_start(
 
 /// Runs `f` with a writer in the context of the running goroutine, if any.
 fn with_goroutine(f: impl FnOnce(&mut gort_tracer::EventWriter<'_, '_>)) {
-    if !enabled() {
+    // Any thread may get here (user annotations), so the atomic read first.
+    if !enabled_anywhere() {
         return;
     }
-    let Some((w, t)) = crate::api::running() else {
+    let Some(r) = Running::get() else {
         return;
     };
+    if r.in_syscall() {
+        // Inside `gort::syscall` the goroutine is not running on a P (Go
+        // traces no user event there), and its M may have lost the P to a
+        // stop-the-world: nothing is written.
+        return;
+    }
+    let (w, t) = (r.m(), r.g());
     if let Some(mut l) = acquire(w) {
         let mut ew = l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running));
         f(&mut ew);
-    }
+    };
 }
 
 pub(crate) fn user_task_begin(id: u64, parent: u64, name: &str) {

@@ -1,12 +1,28 @@
-//! The per-thread "current worker" pointer.
+//! The per-thread "current worker" pointer, and [`Running`], the one handle
+//! for "the goroutine running this code, and its M".
 //!
 //! Goroutines migrate between threads, and LLVM may keep a thread-local's
 //! address in a register across a call that switches stacks. Every access to
 //! the thread-local therefore goes through an `#[inline(never)]` function, so
 //! each read computes the address afresh on the thread running right now.
+//!
+//! A goroutine that suspends may resume on another M, so what it learnt
+//! about "its M" before the suspension is stale after it: the `Cell`s of a
+//! `Worker` belong to that worker's thread. [`Running`] makes the compiler
+//! enforce this: it lends the M and the goroutine only while the handle is
+//! borrowed, and the operation that switches away ([`Running::suspend`])
+//! takes the handle by value, so a reference obtained from it cannot be used
+//! after the switch. Code that must keep the M across a switch it performs
+//! itself (the direct coroutine switch, which resumes on the same thread)
+//! takes raw references through an `unsafe fn` that states why.
 
 use super::worker::Worker;
+use crate::coro::{self, Resume};
+use crate::task::Req;
+use crate::task::{Task, TaskRef};
 use std::cell::Cell;
+use std::marker::PhantomData;
+use std::ptr::NonNull;
 
 thread_local! {
     static CURRENT: Cell<*const Worker> = const { Cell::new(std::ptr::null()) };
@@ -22,4 +38,112 @@ pub(crate) fn current_worker() -> *const Worker {
 #[inline(never)]
 pub(crate) fn set_current_worker(w: *const Worker) {
     CURRENT.with(|c| c.set(w));
+}
+
+/// The goroutine running this code and the M running it, for one
+/// scheduling step: valid until the goroutine next suspends.
+///
+/// Not `Send`, not `Clone`: obtained on the goroutine's thread with
+/// [`Running::get`], used there, and consumed by [`Running::suspend`].
+/// Take it where it is needed rather than passing it down through calls
+/// that may block.
+#[derive(Debug)]
+pub(crate) struct Running {
+    m: NonNull<Worker>,
+    g: NonNull<Task>,
+    _not_send: PhantomData<*const ()>,
+}
+
+impl Running {
+    /// The running goroutine, or `None` on a plain thread or in an M's
+    /// scheduling loop.
+    #[inline(always)]
+    pub(crate) fn get() -> Option<Running> {
+        let m = NonNull::new(current_worker().cast_mut())?;
+        // SAFETY: a non-null current worker is alive for as long as its
+        // thread runs its loop, which includes all goroutine code on it.
+        let g = NonNull::new(unsafe { m.as_ref() }.cur.get().cast_mut())?;
+        Some(Running {
+            m,
+            g,
+            _not_send: PhantomData,
+        })
+    }
+
+    /// The M running the goroutine.
+    #[inline(always)]
+    pub(crate) fn m(&self) -> &Worker {
+        // SAFETY: the worker outlives the step (see `get`); the handle is
+        // not `Send` and is consumed by the switch that would end the step.
+        unsafe { self.m.as_ref() }
+    }
+
+    /// The running goroutine.
+    #[inline(always)]
+    pub(crate) fn g(&self) -> &Task {
+        // SAFETY: `cur` is kept alive by the M's loop while the goroutine
+        // runs, which is the whole life of the handle (see `m`).
+        unsafe { self.g.as_ref() }
+    }
+
+    /// A new strong reference to the running goroutine (to keep it past
+    /// the step: a waiter list, a join slot).
+    #[inline]
+    pub(crate) fn task_ref(&self) -> TaskRef {
+        // SAFETY: `g` came from the `TaskRef` the M's loop holds for the
+        // running goroutine (`Worker::cur` is set from `&*t`), so it points
+        // into a live `Arc<Task>` allocation; we add one strong count and
+        // take ownership of exactly that count.
+        unsafe {
+            std::sync::Arc::increment_strong_count(self.g.as_ptr());
+            std::sync::Arc::from_raw(self.g.as_ptr())
+        }
+    }
+
+    /// Whether the goroutine is inside `gort::syscall` (its M may have lost
+    /// its P meanwhile).
+    #[inline(always)]
+    pub(crate) fn in_syscall(&self) -> bool {
+        self.m().in_syscall.get()
+    }
+
+    /// Records the call site of the blocking call under way, for its trace
+    /// event.
+    #[inline(always)]
+    pub(crate) fn set_block_site(&self, loc: &'static std::panic::Location<'static>) {
+        // SAFETY: the running goroutine itself (this handle) is the owner.
+        unsafe { self.g().block_site.with_mut(|p| *p = Some(loc)) }
+    }
+
+    /// Changes the goroutine's `lock_os_thread` depth by `delta` (not below
+    /// 0) and returns the new depth.
+    #[inline]
+    pub(crate) fn wire_depth_add(&self, delta: i32) -> u32 {
+        // SAFETY: the running goroutine itself (this handle) is the owner.
+        unsafe {
+            self.g().lock_depth.with_mut(|d| {
+                *d = d.saturating_add_signed(delta);
+                *d
+            })
+        }
+    }
+
+    /// Suspends the goroutine with `req` for its M to serve; returns how it
+    /// was resumed, possibly on another M. Consumes the handle: take a new
+    /// one after the switch.
+    #[inline(always)]
+    pub(crate) fn suspend(self, req: Req) -> Resume {
+        // SAFETY: the handle was made on this thread for the goroutine that
+        // runs here (it is not `Send`), so its yielder is the running one.
+        unsafe { coro::suspend(self.g().yielder(), req) }
+    }
+
+    /// [`suspend`](Self::suspend), unwinding the goroutine if the runtime
+    /// cancels it meanwhile (shutdown).
+    #[inline(always)]
+    pub(crate) fn suspend_or_unwind(self, req: Req) {
+        if self.suspend(req) == Resume::Cancel {
+            std::panic::resume_unwind(Box::new(coro::Cancelled));
+        }
+    }
 }

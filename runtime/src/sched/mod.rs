@@ -17,6 +17,7 @@
 //!    nothing can ever run again: the runtime reports a deadlock.
 
 pub(crate) mod context;
+pub(crate) mod coroswitch;
 pub(crate) mod proc;
 pub(crate) mod queue;
 mod stw;
@@ -83,6 +84,9 @@ pub(crate) struct Sched {
     pub(crate) main_waiting: usize,
     /// Their threads, woken when a deadlock is found.
     pub(crate) main_threads: Vec<std::thread::Thread>,
+    /// Main goroutines whose `block_on` waits until their M has retired
+    /// them (stack back in the pool): ID, the waiting thread, retired yet.
+    pub(crate) retire_waits: Vec<(u64, std::thread::Thread, bool)>,
 }
 
 /// Everything the Ms of one runtime share.
@@ -112,6 +116,9 @@ pub(crate) struct Shared {
     pub(crate) orphans: Mutex<Vec<std::sync::Weak<crate::task::Task>>>,
     /// This runtime's number in the process (0 for the first).
     pub(crate) serial: u64,
+    /// Entries in `Sched::retire_waits`: `free_task` looks there only
+    /// when this is nonzero.
+    pub(crate) retire_waiters: AtomicUsize,
 }
 
 /// Worker (M) numbers are process-wide, so that traces of several runtimes
@@ -155,6 +162,7 @@ impl Shared {
             shutting_down: AtomicBool::new(false),
             stw_flag: AtomicBool::new(false),
             orphans: Mutex::new(Vec::new()),
+            retire_waiters: AtomicUsize::new(0),
             serial: NEXT_RUNTIME.fetch_add(1, Relaxed),
         })
     }
@@ -291,6 +299,21 @@ impl Shared {
             self.stacks.put(c.into_stack());
         }
         self.live.fetch_sub(1, Relaxed);
+        // Acquire: pairs with the registration in `block_on`, which happens
+        // before the main goroutine is queued, and so before it can finish.
+        if self.retire_waiters.load(Acquire) != 0 {
+            self.note_retired(t.id);
+        }
+    }
+
+    /// Tells a `block_on` waiting for goroutine `id` to be retired that it is.
+    #[cold]
+    fn note_retired(&self, id: u64) {
+        let mut s = self.sched.lock();
+        if let Some(e) = s.retire_waits.iter_mut().find(|e| e.0 == id) {
+            e.2 = true;
+            e.1.unpark();
+        }
     }
 
     /// Creates a goroutine (not yet queued) running `body` on a pooled stack.
@@ -306,7 +329,13 @@ impl Shared {
         let id = self.next_goid.fetch_add(1, Relaxed);
         let mut stack = self.stacks.get()?;
         stack.set_owner(id);
-        let t = Arc::new(crate::task::Task::new(id, site, func, self.clone()));
+        let t = Arc::new(crate::task::Task::new(
+            id,
+            site,
+            func,
+            self.clone(),
+            self.serial,
+        ));
         let addr = Arc::as_ptr(&t) as usize;
         let set_yielder = move |y| {
             // SAFETY: the task owns this coroutine, so it is alive whenever
@@ -323,5 +352,22 @@ impl Shared {
     /// Hands a runnable task to the scheduler from a thread that holds no P.
     pub(crate) fn ready_from_outside(self: &Arc<Self>, t: TaskRef) {
         self.push_global(std::iter::once(t));
+    }
+
+    /// Whether `t` belongs to this runtime.
+    #[inline(always)]
+    pub(crate) fn owns(&self, t: &crate::task::Task) -> bool {
+        std::ptr::addr_eq(Arc::as_ptr(&t.home), self as *const Shared)
+    }
+}
+
+impl crate::task::Home for Shared {
+    fn ready_from_outside(self: Arc<Self>, t: TaskRef) {
+        self.push_global(std::iter::once(t));
+    }
+
+    fn reclaim(&self, stack: crate::coro::PooledStack) {
+        self.stacks.put(stack);
+        self.live.fetch_sub(1, Relaxed);
     }
 }

@@ -18,13 +18,14 @@ use super::context::set_current_worker;
 use super::proc::{self, Proc, ProcLocal};
 use super::queue::Stolen;
 use super::{Handoff, Shared, WorkerHandle};
-use crate::coro::{Req, Resume};
-use crate::coroutine::CoroLink;
+use crate::coro::Resume;
 use crate::hooks as tr;
 use crate::loom::sync::atomic::{fence, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use crate::park;
 use crate::task::state::{transition, Status, WaitReason};
+use crate::task::CoroLink;
+use crate::task::Req;
 use crate::task::TaskRef;
 use crossbeam_utils::sync::Parker;
 use std::cell::Cell;
@@ -734,7 +735,7 @@ impl Worker {
     /// A goroutine returned: free it; for a coroutine, switch to its caller.
     fn retire(&self, t: TaskRef) -> Option<TaskRef> {
         transition(&t, Status::Dead, WaitReason::Unspecified);
-        let exit_link = crate::coroutine::take_exit_link(&t);
+        let exit_link = super::coroswitch::take_exit_link(&t);
         let next = match exit_link {
             Some(link) => {
                 // SAFETY: see `switch_back`.
@@ -803,17 +804,6 @@ impl Worker {
             self.shared.push_global(overflow);
         }
         self.shared.wakep();
-    }
-
-    /// The goroutine running on this M.
-    ///
-    /// # Safety
-    /// Must be called from that goroutine.
-    #[inline(always)]
-    pub(crate) unsafe fn current_task(&self) -> &crate::task::Task {
-        // SAFETY: `cur` points at the task this M is running, kept alive by
-        // the loop's `TaskRef` for as long as the goroutine runs.
-        unsafe { &*self.cur.get() }
     }
 
     /// Parks the M's thread briefly (used by `syscall` when it loses its P).

@@ -7,16 +7,58 @@
 //! exclusive (a task is in at most one run queue, parked, or running).
 
 pub(crate) mod join;
+pub(crate) mod link;
 pub(crate) mod state;
 
 use crate::coro::{Coro, YielderPtr};
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::*};
 use crate::loom::sync::Arc;
+pub(crate) use link::{CoroLink, Req};
 pub(crate) use state::{Status, WaitReason};
 
 /// A shared reference to a task.
 pub(crate) type TaskRef = Arc<Task>;
+
+/// What a goroutine needs from the runtime that owns it. The scheduler,
+/// one layer up, implements it; the goroutine layer never names it.
+pub(crate) trait Home: Send + Sync {
+    /// Makes the parked goroutine `t` runnable from a thread that cannot
+    /// queue it on a P of its own (a plain thread, another runtime's M, an
+    /// M inside a syscall).
+    fn ready_from_outside(self: Arc<Self>, t: TaskRef);
+    /// Takes back the stack of a goroutine that ends without finishing
+    /// (cancelled at shutdown, or dropped unstarted), and counts it out.
+    fn reclaim(&self, stack: crate::coro::PooledStack);
+}
+
+/// A field of a goroutine that one thread at a time touches: the goroutine
+/// itself while it runs, or the M that runs it (or holds it suspended in a
+/// request to that M).
+///
+/// The ownership argument, once for every such field: a goroutine runs on
+/// at most one M at a time, and it passes between Ms only through a run
+/// queue, its park word or a coroutine hand-off, each of which pairs a
+/// release with an acquire. So no two threads touch the field at once, and
+/// each owner sees the writes of the previous one.
+pub(crate) struct OwnCell<T>(UnsafeCell<T>);
+
+impl<T> OwnCell<T> {
+    fn new(v: T) -> OwnCell<T> {
+        OwnCell(UnsafeCell::new(v))
+    }
+
+    /// Runs `f` on the field.
+    ///
+    /// # Safety
+    /// The caller is the field's owner right now (see the type's doc): the
+    /// goroutine itself while it runs, or the M that runs or holds it.
+    #[inline(always)]
+    pub(crate) unsafe fn with_mut<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the caller owns the field, so this is the only access.
+        self.0.with_mut(|p| f(unsafe { &mut *p }))
+    }
+}
 
 /// A goroutine.
 pub(crate) struct Task {
@@ -34,33 +76,34 @@ pub(crate) struct Task {
     /// 0, or 1 + the ID of the worker this task is wired to.
     pub(crate) locked_to: AtomicUsize,
     /// Nesting depth of `lock_os_thread` calls (touched only by the task).
-    pub(crate) lock_depth: UnsafeCell<u32>,
+    pub(crate) lock_depth: OwnCell<u32>,
     /// The coroutine; `None` once finished.
-    pub(crate) coro: UnsafeCell<Option<Coro>>,
+    pub(crate) coro: OwnCell<Option<Coro<Req>>>,
     /// The coroutine's yielder, published by the coroutine when it starts.
-    pub(crate) yielder: UnsafeCell<YielderPtr>,
+    pub(crate) yielder: OwnCell<YielderPtr<Req>>,
     /// Where the task was created, for traces.
     pub(crate) site: &'static std::panic::Location<'static>,
     /// The type name of the task's body, for traces.
     pub(crate) func: &'static str,
     /// Where the task last blocked or yielded, for the trace's event stack
     /// (written by the task itself, only while tracing).
-    pub(crate) block_site: UnsafeCell<Option<&'static std::panic::Location<'static>>>,
+    pub(crate) block_site: OwnCell<Option<&'static std::panic::Location<'static>>>,
     /// For a coroutine: the caller to switch to when it exits.
-    pub(crate) exit_link: UnsafeCell<Option<std::ptr::NonNull<crate::coroutine::CoroLink>>>,
+    pub(crate) exit_link: OwnCell<Option<std::ptr::NonNull<CoroLink>>>,
     /// Made ready by a thread that could not write the unblock event; the M
     /// that starts it writes it.
     pub(crate) unblock_pending: AtomicBool,
     /// The runtime the task belongs to.
-    pub(crate) shared: Arc<crate::sched::Shared>,
+    pub(crate) home: Arc<dyn Home>,
+    /// That runtime's number in the process (0 for the first), for trace IDs.
+    pub(crate) serial: u64,
     /// Per-goroutine tracer state.
     #[cfg(feature = "trace")]
     pub(crate) trace: gort_tracer::GoTrace,
 }
 
-// SAFETY: the `UnsafeCell` fields are accessed only by the thread that runs
-// the task (coro, yielder, lock_depth) and the scheduling protocol hands the
-// task between threads with release/acquire pairs; everything else is atomic.
+// SAFETY: the `OwnCell` fields are touched by their owner only (see
+// `OwnCell`); everything else is atomic or immutable.
 unsafe impl Sync for Task {}
 // SAFETY: as above; `Coro` itself is `Send` (see `coro`).
 unsafe impl Send for Task {}
@@ -79,7 +122,8 @@ impl Task {
         id: u64,
         site: &'static std::panic::Location<'static>,
         func: &'static str,
-        shared: Arc<crate::sched::Shared>,
+        home: Arc<dyn Home>,
+        serial: u64,
     ) -> Task {
         Task {
             id,
@@ -88,15 +132,16 @@ impl Task {
             park: AtomicU8::new(0),
             last_m: AtomicUsize::new(0),
             locked_to: AtomicUsize::new(0),
-            lock_depth: UnsafeCell::new(0),
-            coro: UnsafeCell::new(None),
-            yielder: UnsafeCell::new(std::ptr::null()),
+            lock_depth: OwnCell::new(0),
+            coro: OwnCell::new(None),
+            yielder: OwnCell::new(std::ptr::null()),
             site,
             func,
-            block_site: UnsafeCell::new(None),
-            exit_link: UnsafeCell::new(None),
+            block_site: OwnCell::new(None),
+            exit_link: OwnCell::new(None),
             unblock_pending: AtomicBool::new(false),
-            shared,
+            home,
+            serial,
             #[cfg(feature = "trace")]
             trace: gort_tracer::GoTrace::default(),
         }
@@ -119,9 +164,9 @@ impl Task {
     ///
     /// # Safety
     /// No other thread may access the task's coroutine (the task is new).
-    pub(crate) unsafe fn set_coro(&self, c: Coro) {
+    pub(crate) unsafe fn set_coro(&self, c: Coro<Req>) {
         // SAFETY: guaranteed by the caller.
-        self.coro.with_mut(|p| unsafe { *p = Some(c) });
+        unsafe { self.coro.with_mut(|p| *p = Some(c)) };
     }
 
     /// Runs `f` on the task's coroutine slot.
@@ -130,9 +175,9 @@ impl Task {
     /// The calling thread must be the one running (or about to run) the task:
     /// the scheduling protocol gives it exclusive access to the coroutine.
     #[inline(always)]
-    pub(crate) unsafe fn with_coro<R>(&self, f: impl FnOnce(&mut Option<Coro>) -> R) -> R {
+    pub(crate) unsafe fn with_coro<R>(&self, f: impl FnOnce(&mut Option<Coro<Req>>) -> R) -> R {
         // SAFETY: exclusive access is guaranteed by the caller.
-        self.coro.with_mut(|p| f(unsafe { &mut *p }))
+        unsafe { self.coro.with_mut(f) }
     }
 
     /// The running task's yielder.
@@ -140,19 +185,19 @@ impl Task {
     /// # Safety
     /// Must be called by the task itself, while it runs.
     #[inline(always)]
-    pub(crate) unsafe fn yielder(&self) -> YielderPtr {
+    pub(crate) unsafe fn yielder(&self) -> YielderPtr<Req> {
         // SAFETY: written once by this task before it first ran user code;
         // read only by the task itself.
-        self.yielder.with(|p| unsafe { *p })
+        unsafe { self.yielder.with_mut(|p| *p) }
     }
 
     /// Publishes the task's yielder.
     ///
     /// # Safety
     /// Must be called by the task itself, when its coroutine starts.
-    pub(crate) unsafe fn set_yielder(&self, y: YielderPtr) {
+    pub(crate) unsafe fn set_yielder(&self, y: YielderPtr<Req>) {
         // SAFETY: only the task itself touches this field.
-        self.yielder.with_mut(|p| unsafe { *p = y });
+        unsafe { self.yielder.with_mut(|p| *p = y) };
     }
 }
 
@@ -187,8 +232,7 @@ impl Task {
                 let _ = c.resume(crate::coro::Resume::Cancel);
             }
         }
-        self.shared.stacks.put(c.into_stack());
-        self.shared.live.fetch_sub(1, Relaxed);
+        self.home.reclaim(c.into_stack());
     }
 }
 
@@ -207,6 +251,6 @@ impl Task {
     /// blocking call (or by the task itself).
     pub(crate) unsafe fn take_block_site(&self) -> Option<&'static std::panic::Location<'static>> {
         // SAFETY: the task and its M never run at the same time.
-        self.block_site.with_mut(|p| unsafe { (*p).take() })
+        unsafe { self.block_site.with_mut(|p| p.take()) }
     }
 }

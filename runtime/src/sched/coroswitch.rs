@@ -1,96 +1,22 @@
-//! Coroutines: goroutines that start blocked and take turns with their caller
-//! on one M (Go's `newcoro`/`coroswitch`), the layer under `pull()`.
+//! The M's half of Go's `newcoro`/`coroswitch`: coroutine goroutines that
+//! start blocked and take turns with their caller on one M, the layer under
+//! `pull()`. The goroutine-level half (the [`CoroLink`] and its rules) is
+//! `task::link`.
 //!
-//! A [`CoroLink`] joins a coroutine goroutine to whoever is waiting on it:
-//!
-//! ```text
-//!            coroswitch (caller -> coro)             coroswitch (coro -> caller)
-//!   link.coro:   Some(coro) -> None                     None -> Some(coro)
-//!   link.caller: None -> Some(caller)                   Some(caller) -> None
-//! ```
-//!
-//! Each switch moves two `TaskRef`s between the link and the M's "current"
-//! slot: ownership moves, no reference count changes, no run queue, no lock,
-//! no allocation. The M's loop performs the switch (`Worker::switch_to`,
-//! `switch_back`), so a coroutine that blocks inside (a channel receive)
-//! parks like any goroutine while its caller stays waiting, and the hand-back
-//! happens on whichever M the coroutine runs on when it yields.
-//!
-//! Exclusive access to the link's cells: the caller side touches them only
-//! from `next`/`stop` (serialised by `Pull`'s guard), the M touches them
-//! only while that caller is suspended in the switch, and the coroutine only
-//! while it runs, which is exactly when the caller waits.
+//! The switch normally runs nested: the caller resumes the coroutine's
+//! stack directly ([`coroswitch_fast`]). When that cannot complete (the
+//! coroutine blocks, or the caller is wired, or the world is stopping), the
+//! M's loop performs the switch (`Worker::switch_to`, `switch_back`), so a
+//! coroutine that blocks inside (a channel receive) parks like any
+//! goroutine while its caller stays waiting, and the hand-back happens on
+//! whichever M the coroutine runs on when it yields.
 
-use crate::coro::{self, Req, Resume};
-use crate::loom::cell::UnsafeCell;
-use crate::sched::context::current_worker;
-use crate::sched::worker::Worker;
+use super::context::Running;
+use super::worker::Worker;
+use crate::coro::{self, Resume};
 use crate::task::state::{transition, Status, WaitReason};
-use crate::task::{Task, TaskRef};
+use crate::task::{CoroLink, Req, Task, TaskRef};
 use std::ptr::NonNull;
-
-/// The meeting point of a coroutine and its caller.
-#[derive(Debug, Default)]
-pub(crate) struct CoroLink {
-    coro: UnsafeCell<Option<TaskRef>>,
-    caller: UnsafeCell<Option<TaskRef>>,
-}
-
-// SAFETY: see the module doc: the cells are touched by one side at a time, and
-// every hand-over between threads passes through the run queues, the park
-// word or `Pull`'s guard (release/acquire).
-unsafe impl Sync for CoroLink {}
-// SAFETY: as above.
-unsafe impl Send for CoroLink {}
-
-impl CoroLink {
-    #[inline(always)]
-    pub(crate) fn take_coro(&self) -> TaskRef {
-        // SAFETY: exclusive access (module doc).
-        match self.coro.with_mut(|p| unsafe { (*p).take() }) {
-            Some(t) => t,
-            None => crate::fatal("coroutine switch to a coroutine that is running or finished"),
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn set_coro(&self, t: TaskRef) {
-        // SAFETY: exclusive access (module doc).
-        if let Some(old) = self.coro.with_mut(|p| unsafe { (*p).replace(t) }) {
-            // Never dropped here: the hot switch path carries no reference
-            // count decrement, and the process is going down anyway.
-            std::mem::forget(old);
-            crate::fatal("coroutine link already holds a coroutine");
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn take_caller(&self) -> TaskRef {
-        // SAFETY: exclusive access (module doc).
-        match self.caller.with_mut(|p| unsafe { (*p).take() }) {
-            Some(t) => t,
-            None => crate::fatal("coroutine switch back with no caller waiting"),
-        }
-    }
-
-    #[inline(always)]
-    pub(crate) fn set_caller(&self, t: TaskRef) {
-        // SAFETY: exclusive access (module doc).
-        self.caller.with_mut(|p| unsafe { *p = Some(t) });
-    }
-
-    /// Takes the coroutine out, if it has not exited.
-    pub(crate) fn take_coro_if_any(&self) -> Option<TaskRef> {
-        // SAFETY: called by the `Pull` owner when no switch is in progress.
-        self.coro.with_mut(|p| unsafe { (*p).take() })
-    }
-
-    /// Whether the coroutine goroutine still exists (not yet exited).
-    pub(crate) fn coro_alive(&self) -> bool {
-        // SAFETY: called by the caller side between switches (module doc).
-        self.coro.with(|p| unsafe { (*p).is_some() })
-    }
-}
 
 /// Creates a coroutine goroutine that starts blocked (Go's `newcoro`): it is
 /// in no run queue and first runs when its caller switches to it.
@@ -104,14 +30,12 @@ where
     F: FnOnce() + Send + 'static,
 {
     let site = std::panic::Location::caller();
-    let w = current_worker();
-    if w.is_null() {
+    let Some(here) = Running::get() else {
         panic!(
             "gort::iter::pull called outside a gort runtime (use gort::run or Runtime::block_on)"
         );
-    }
-    // SAFETY: a non-null current worker is alive while this thread runs its loop.
-    let w = unsafe { &*w };
+    };
+    let w = here.m();
     let t = w.shared.new_task(site, func, move |_first| body())?;
     transition(&t, Status::Waiting, WaitReason::Coroutine);
     // The creation event first: once registered, the tracer's
@@ -129,9 +53,9 @@ where
 /// The running goroutine's yielder (fixed for its whole life), or `None`
 /// outside a goroutine: callers that switch repeatedly look it up once.
 #[inline]
-pub(crate) fn current_yielder() -> Option<crate::coro::YielderPtr> {
+pub(crate) fn current_yielder() -> Option<crate::coro::YielderPtr<Req>> {
     // SAFETY: the task is the running goroutine (us).
-    crate::api::running().map(|(_, t)| unsafe { t.yielder() })
+    Running::get().map(|r| unsafe { r.g().yielder() })
 }
 
 /// Switches from the running goroutine (whose yielder is `y`) to the
@@ -141,7 +65,7 @@ pub(crate) fn current_yielder() -> Option<crate::coro::YielderPtr> {
 /// `y` must be the running goroutine's yielder.
 #[inline(always)]
 pub(crate) unsafe fn coroswitch_with(
-    y: crate::coro::YielderPtr,
+    y: crate::coro::YielderPtr<Req>,
     link: NonNull<CoroLink>,
 ) -> Resume {
     // SAFETY: guaranteed by the caller.
@@ -155,7 +79,7 @@ pub(crate) unsafe fn coroswitch_with(
 /// `y` must be the running goroutine's yielder.
 #[inline(always)]
 pub(crate) unsafe fn coroswitch_back_with(
-    y: crate::coro::YielderPtr,
+    y: crate::coro::YielderPtr<Req>,
     link: NonNull<CoroLink>,
 ) -> Resume {
     // SAFETY: guaranteed by the caller.
@@ -165,19 +89,17 @@ pub(crate) unsafe fn coroswitch_back_with(
 /// Marks the running coroutine so that its exit switches to the caller
 /// waiting in `link` (Go's `coroexit`).
 pub(crate) fn set_exit_link(link: NonNull<CoroLink>) {
-    let Some((_, t)) = crate::api::running() else {
+    let Some(r) = Running::get() else {
         panic!("gort: coroutine operation outside a goroutine");
     };
-    t.exit_link.with_mut(|p| {
-        // SAFETY: only the task itself and, after it exits, its M touch this.
-        unsafe { *p = Some(link) }
-    });
+    // SAFETY: the running goroutine owns its fields (`OwnCell`).
+    unsafe { r.g().exit_link.with_mut(|p| *p = Some(link)) }
 }
 
 /// Takes the exit link of a finished task.
 pub(crate) fn take_exit_link(t: &Task) -> Option<NonNull<CoroLink>> {
-    // SAFETY: `t` has finished on this M; nobody else touches the field.
-    t.exit_link.with_mut(|p| unsafe { (*p).take() })
+    // SAFETY: `t` has finished on this M, which owns its fields now.
+    unsafe { t.exit_link.with_mut(|p| p.take()) }
 }
 
 /// Switches from the running goroutine `caller` (on `w`, with yielder `y`)
@@ -199,7 +121,7 @@ pub(crate) fn take_exit_link(t: &Task) -> Option<NonNull<CoroLink>> {
 pub(crate) unsafe fn coroswitch_fast(
     w: &Worker,
     caller: &Task,
-    y: crate::coro::YielderPtr,
+    y: crate::coro::YielderPtr<Req>,
     link: NonNull<CoroLink>,
 ) -> Resume {
     if w.shared.stw_requested() || w.locked.get() {
@@ -259,7 +181,7 @@ pub(crate) unsafe fn coroswitch_fast(
 unsafe fn coroswitch_fast_other(
     w: &Worker,
     caller: &Task,
-    y: crate::coro::YielderPtr,
+    y: crate::coro::YielderPtr<Req>,
     link: NonNull<CoroLink>,
     target: TaskRef,
     r: Option<Option<Req>>,
