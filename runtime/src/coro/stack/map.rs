@@ -27,7 +27,7 @@
 //!   the way down (stack probes), so none can step over the guard into the stack below.
 //!   Foreign code built without stack-clash protection could.
 //! - The top [`HEADER_BYTES`] of each slot are the header: the owner word written by
-//!   [`PooledStack::set_owner`] and read by the overflow handler (`super::super::overflow`).
+//!   [`PooledStack::set_owner`] and read by the overflow handler (`coro::overflow`).
 //!   The coroutine's frames live strictly below [`Stack::base`].
 //! - A [`Chunk`] registers itself with the overflow handler when carved and unregisters
 //!   before it is unmapped, so the handler only ever looks at mapped memory.
