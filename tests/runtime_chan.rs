@@ -1,29 +1,35 @@
 //! Channel semantics, end to end: rendezvous, FIFO buffering, close, and
 //! closing by dropping every `Sender`.
+//!
+//! A test that needs a goroutine blocked in a channel operation runs on one
+//! P and waits with [`yield_until`] for a flag the goroutine sets just before
+//! the operation: goroutines are not preempted, so by then it has parked in
+//! it (or, if the channel is broken, completed it, which the test catches).
 
 mod runtime_support;
 
-use runtime_support::{rt, timed};
+use runtime_support::{rt, timed, yield_until};
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::Duration;
 
 #[test]
 fn unbuffered_send_waits_for_its_receive() {
     timed(|| {
-        rt(2).block_on(|| {
+        rt(1).block_on(|| {
             let (tx, rx) = gort::chan::<u32>(0);
             // Nobody receives yet: a non-blocking send cannot complete.
             assert_eq!(tx.try_send(7), Err(gort::TrySendError::Full(7)));
+            let started = Arc::new(AtomicBool::new(false));
             let sent = Arc::new(AtomicBool::new(false));
-            let sent2 = sent.clone();
+            let (started2, sent2) = (started.clone(), sent.clone());
             let h = gort::go(move || {
+                started2.store(true, SeqCst);
                 tx.send(1).unwrap();
                 sent2.store(true, SeqCst);
             });
-            gort::sleep(Duration::from_millis(50));
+            yield_until("the sender starts", || started.load(SeqCst));
             assert!(
-                !sent.load(SeqCst),
+                !sent.load(SeqCst) && !h.is_finished(),
                 "an unbuffered send completed before any receive"
             );
             assert_eq!(rx.recv(), Some(1));
@@ -36,18 +42,23 @@ fn unbuffered_send_waits_for_its_receive() {
 #[test]
 fn unbuffered_receive_waits_for_its_send() {
     timed(|| {
-        rt(2).block_on(|| {
+        rt(1).block_on(|| {
             let (tx, rx) = gort::chan::<u32>(0);
             assert_eq!(rx.try_recv(), Err(gort::TryRecvError::Empty));
+            let started = Arc::new(AtomicBool::new(false));
             let got = Arc::new(AtomicBool::new(false));
-            let got2 = got.clone();
+            let (started2, got2) = (started.clone(), got.clone());
             let h = gort::go(move || {
+                started2.store(true, SeqCst);
                 let v = rx.recv();
                 got2.store(true, SeqCst);
                 v
             });
-            gort::sleep(Duration::from_millis(50));
-            assert!(!got.load(SeqCst), "a receive completed with no sender");
+            yield_until("the receiver starts", || started.load(SeqCst));
+            assert!(
+                !got.load(SeqCst) && !h.is_finished(),
+                "a receive completed with no sender"
+            );
             tx.send(9).unwrap();
             assert_eq!(h.join().unwrap(), Some(9));
         });
@@ -117,7 +128,7 @@ fn buffered_is_fifo_and_bounded() {
 #[test]
 fn buffered_send_blocks_when_full() {
     timed(|| {
-        rt(2).block_on(|| {
+        rt(1).block_on(|| {
             let (tx, rx) = gort::chan::<u32>(2);
             let progress = Arc::new(AtomicUsize::new(0));
             let p2 = progress.clone();
@@ -127,12 +138,18 @@ fn buffered_send_blocks_when_full() {
                     p2.store(i as usize + 1, SeqCst);
                 }
             });
-            gort::sleep(Duration::from_millis(50));
+            // After its second store the sender goes straight into the third send.
+            yield_until("two sends complete", || progress.load(SeqCst) >= 2);
             assert_eq!(
                 progress.load(SeqCst),
                 2,
                 "the third send must block on a full buffer"
             );
+            assert!(
+                !h.is_finished(),
+                "the third send must block on a full buffer"
+            );
+            assert_eq!(rx.len(), 2, "the buffer holds exactly its capacity");
             assert_eq!(rx.recv(), Some(0));
             h.join().unwrap();
             assert_eq!(progress.load(SeqCst), 3);
@@ -185,28 +202,38 @@ fn send_after_close_errors_with_the_value() {
 #[test]
 fn close_wakes_blocked_senders_and_receivers() {
     timed(|| {
-        rt(2).block_on(|| {
+        rt(1).block_on(|| {
             let (tx, rx) = gort::chan::<u32>(0);
+            let entered = Arc::new(AtomicUsize::new(0));
             let receivers: Vec<_> = (0..4)
                 .map(|_| {
-                    let rx = rx.clone();
-                    gort::go(move || rx.recv())
+                    let (rx, entered) = (rx.clone(), entered.clone());
+                    gort::go(move || {
+                        entered.fetch_add(1, SeqCst);
+                        rx.recv()
+                    })
                 })
                 .collect();
-            gort::sleep(Duration::from_millis(20));
+            yield_until("every receiver blocks", || entered.load(SeqCst) == 4);
+            assert!(receivers.iter().all(|h| !h.is_finished()));
             tx.close();
             for h in receivers {
                 assert_eq!(h.join().unwrap(), None);
             }
 
             let (tx, rx) = gort::chan::<u32>(0);
+            let entered = Arc::new(AtomicUsize::new(0));
             let senders: Vec<_> = (0..4)
                 .map(|i| {
-                    let tx = tx.clone();
-                    gort::go(move || tx.send(i))
+                    let (tx, entered) = (tx.clone(), entered.clone());
+                    gort::go(move || {
+                        entered.fetch_add(1, SeqCst);
+                        tx.send(i)
+                    })
                 })
                 .collect();
-            gort::sleep(Duration::from_millis(20));
+            yield_until("every sender blocks", || entered.load(SeqCst) == 4);
+            assert!(senders.iter().all(|h| !h.is_finished()));
             tx.close();
             let mut back: Vec<u32> = senders
                 .into_iter()
@@ -222,7 +249,7 @@ fn close_wakes_blocked_senders_and_receivers() {
 #[test]
 fn dropping_every_sender_closes() {
     timed(|| {
-        rt(2).block_on(|| {
+        rt(1).block_on(|| {
             let (tx, rx) = gort::chan::<u32>(4);
             let tx2 = tx.clone();
             tx.send(1).unwrap();
@@ -230,16 +257,32 @@ fn dropping_every_sender_closes() {
             // One Sender left: still open.
             assert_eq!(rx.try_recv(), Ok(1));
             assert_eq!(rx.try_recv(), Err(gort::TryRecvError::Empty));
+            let started = Arc::new(AtomicUsize::new(0));
             let waiter = {
-                let rx = rx.clone();
-                gort::go(move || rx.recv())
+                let (rx, started) = (rx.clone(), started.clone());
+                gort::go(move || {
+                    started.fetch_add(1, SeqCst);
+                    rx.recv()
+                })
             };
-            gort::sleep(Duration::from_millis(20));
+            yield_until("the first waiter blocks", || started.load(SeqCst) == 1);
+            assert!(
+                !waiter.is_finished(),
+                "a receive on an open, empty channel returned"
+            );
             tx2.send(2).unwrap();
             assert_eq!(waiter.join().unwrap(), Some(2));
 
-            let waiter = gort::go(move || rx.iter().count());
-            gort::sleep(Duration::from_millis(20));
+            let s2 = started.clone();
+            let waiter = gort::go(move || {
+                s2.fetch_add(1, SeqCst);
+                rx.iter().count()
+            });
+            yield_until("the second waiter blocks", || started.load(SeqCst) == 2);
+            assert!(
+                !waiter.is_finished(),
+                "a receive on an open, empty channel returned"
+            );
             let h = gort::go(move || {
                 tx2.send(3).unwrap();
                 drop(tx2); // the last Sender: wakes the blocked receiver
@@ -253,10 +296,19 @@ fn dropping_every_sender_closes() {
 #[test]
 fn dropping_every_receiver_fails_senders() {
     timed(|| {
-        rt(2).block_on(|| {
+        rt(1).block_on(|| {
             let (tx, rx) = gort::chan::<u32>(0);
-            let h = gort::go(move || tx.send(5));
-            gort::sleep(Duration::from_millis(20));
+            let started = Arc::new(AtomicBool::new(false));
+            let s2 = started.clone();
+            let h = gort::go(move || {
+                s2.store(true, SeqCst);
+                tx.send(5)
+            });
+            yield_until("the sender blocks", || started.load(SeqCst));
+            assert!(
+                !h.is_finished(),
+                "an unbuffered send completed with no receiver"
+            );
             drop(rx);
             assert_eq!(h.join().unwrap(), Err(gort::SendError(5)));
         });
@@ -311,9 +363,10 @@ fn channel_between_a_goroutine_and_a_plain_thread() {
         let rt = rt(2);
         let (tx, rx) = gort::chan::<u32>(0);
         let (back_tx, back_rx) = gort::chan::<u32>(0);
+        // No ordering between the two sides: over the round trips, the thread's
+        // sends find the goroutine parked in recv or arrive before it, and
+        // either way each value crosses once.
         let th = std::thread::spawn(move || {
-            // The goroutine is parked in recv well before the first send.
-            std::thread::sleep(Duration::from_millis(50));
             for i in 0..100 {
                 tx.send(i).unwrap();
                 assert_eq!(back_rx.recv(), Some(i * 2));

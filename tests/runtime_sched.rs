@@ -4,7 +4,7 @@
 mod runtime_support;
 
 use gort::sync::WaitGroup;
-use runtime_support::{eventually, expect_panic, rt, timed};
+use runtime_support::{eventually, expect_panic, rt, timed, SETTLE_LIMIT};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::SeqCst};
 use std::sync::{Arc, Mutex};
@@ -191,20 +191,27 @@ fn syscall_lets_other_goroutines_run() {
             });
             gort::yield_now();
             let t3 = ticks.clone();
+            // The syscall blocks its thread until the busy goroutine has taken
+            // ten more steps. With one P, that happens only if the P is handed
+            // to another M while the syscall blocks; if it never is, the wait
+            // ends at the limit and the assertion below fails.
             let blocker = gort::go(move || {
-                let (before, after) = gort::syscall(|| {
+                gort::syscall(|| {
                     let before = t3.load(SeqCst);
-                    std::thread::sleep(Duration::from_millis(300));
+                    let start = Instant::now();
+                    while t3.load(SeqCst) <= before + 10 && start.elapsed() < SETTLE_LIMIT {
+                        std::thread::sleep(Duration::from_millis(1));
+                    }
                     (before, t3.load(SeqCst))
-                });
-                (before, after)
+                })
             });
             let (before, after) = blocker.join().unwrap();
             stop.store(true, SeqCst);
             busy.join().unwrap();
             assert!(
                 after > before + 10,
-                "with procs=1 the other goroutine made {} steps during a 300 ms syscall",
+                "with procs=1 the other goroutine made {} steps while a syscall blocked \
+                 for {SETTLE_LIMIT:?}",
                 after - before
             );
         });
@@ -231,21 +238,34 @@ fn syscall_returns_values_and_propagates_panics() {
 fn many_goroutines_in_syscalls_at_once() {
     timed(|| {
         rt(2).block_on(|| {
-            let start = Instant::now();
-            let hs: Vec<_> = (0..16)
+            // Each syscall blocks until all 16 are inside one at once. On 2 Ps
+            // that happens only if a goroutine in a syscall gives its P up;
+            // if they held their Ps, at most 2 would ever be inside and each
+            // would give up at the limit.
+            const N: usize = 16;
+            let inside = Arc::new(AtomicUsize::new(0));
+            let hs: Vec<_> = (0..N)
                 .map(|_| {
-                    gort::go(|| gort::syscall(|| std::thread::sleep(Duration::from_millis(200))))
+                    let inside = inside.clone();
+                    gort::go(move || {
+                        gort::syscall(|| {
+                            inside.fetch_add(1, SeqCst);
+                            let start = Instant::now();
+                            while inside.load(SeqCst) < N && start.elapsed() < SETTLE_LIMIT {
+                                std::thread::sleep(Duration::from_millis(1));
+                            }
+                            inside.load(SeqCst)
+                        })
+                    })
                 })
                 .collect();
             for h in hs {
-                h.join().unwrap();
+                let seen = h.join().unwrap();
+                assert_eq!(
+                    seen, N,
+                    "only {seen} of {N} goroutines got into a syscall at once"
+                );
             }
-            // 16 x 200 ms on 2 Ps would take 1.6 s if syscalls held their P.
-            let took = start.elapsed();
-            assert!(
-                took < Duration::from_millis(1200),
-                "16 concurrent syscalls took {took:?}"
-            );
         });
     });
 }

@@ -3,7 +3,7 @@
 mod runtime_support;
 
 use gort::sync::{Mutex, WaitGroup};
-use runtime_support::{expect_panic, rt, timed};
+use runtime_support::{expect_panic, rt, timed, yield_until};
 use std::collections::HashSet;
 use std::sync::atomic::{AtomicUsize, Ordering::SeqCst};
 use std::sync::Arc;
@@ -37,16 +37,22 @@ fn waitgroup_waits_for_every_done() {
 #[test]
 fn waitgroup_wakes_several_waiters() {
     timed(|| {
-        rt(2).block_on(|| {
+        // One P: a waiter that has counted itself in has gone straight into
+        // `wait` (goroutines are not preempted), so all ten are blocked there.
+        rt(1).block_on(|| {
             let wg = WaitGroup::new();
             wg.add(1);
+            let entered = Arc::new(AtomicUsize::new(0));
             let waiters: Vec<_> = (0..10)
                 .map(|_| {
-                    let wg = wg.clone();
-                    gort::go(move || wg.wait())
+                    let (wg, entered) = (wg.clone(), entered.clone());
+                    gort::go(move || {
+                        entered.fetch_add(1, SeqCst);
+                        wg.wait()
+                    })
                 })
                 .collect();
-            gort::sleep(Duration::from_millis(20));
+            yield_until("every waiter blocks", || entered.load(SeqCst) == 10);
             assert!(waiters.iter().all(|h| !h.is_finished()));
             wg.done();
             for h in waiters {

@@ -127,16 +127,40 @@ pub(crate) fn map_count() -> usize {
         .count()
 }
 
-/// Polls `cond` for up to two seconds; panics with `what` if it never holds.
-/// For counters that settle just after a call returns (a finished goroutine
-/// is retired by its M right after its joiner is woken).
+/// How long [`eventually`] and [`yield_until`] wait for their condition
+/// before they fail the test: generous, so a loaded machine cannot fail it.
+pub(crate) const SETTLE_LIMIT: Duration = Duration::from_secs(10);
+
+/// Polls `cond` for up to [`SETTLE_LIMIT`]; panics with `what` if it never
+/// holds. For counters that settle just after a call returns (a finished
+/// goroutine is retired by its M right after its joiner is woken).
 #[track_caller]
 pub(crate) fn eventually(what: &str, mut cond: impl FnMut() -> bool) {
     let start = std::time::Instant::now();
     while !cond() {
-        if start.elapsed() > Duration::from_secs(2) {
-            panic!("{what}: still false after 2 s");
+        if start.elapsed() > SETTLE_LIMIT {
+            panic!("{what}: still false after {SETTLE_LIMIT:?}");
         }
         std::thread::sleep(Duration::from_millis(1));
+    }
+}
+
+/// From a goroutine: yields until `cond` holds; panics with `what` if it
+/// still does not after [`SETTLE_LIMIT`].
+///
+/// On a runtime with one P this is how a test knows that another goroutine
+/// has reached a blocking operation: goroutines are not preempted, so if the
+/// other one publishes a flag (or a count) and then, with no blocking point
+/// in between, calls the operation, then once `cond` sees the flag the other
+/// goroutine has run on into the operation and either parked in it or
+/// completed it. The test then asserts which one.
+#[track_caller]
+pub(crate) fn yield_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = std::time::Instant::now();
+    while !cond() {
+        if start.elapsed() > SETTLE_LIMIT {
+            panic!("{what}: still false after {SETTLE_LIMIT:?}");
+        }
+        gort::yield_now();
     }
 }

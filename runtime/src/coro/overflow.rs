@@ -49,7 +49,7 @@ use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 
 use parking_lot::Mutex;
 
-use super::stack::HEADER_BYTES;
+use super::stack::{page_size, HEADER_BYTES};
 
 /// Most chunks registered at once (4M stacks at 256 per chunk).
 const MAX_CHUNKS: usize = 16 * 1024;
@@ -186,7 +186,7 @@ fn find_guard(addr: usize) -> Option<GuardHit> {
     None
 }
 
-/// Whether `addr` lies in a registered guard page (for the pool's tests).
+/// The slot whose guard page holds `addr`, if any (for the pool's tests).
 #[cfg(test)]
 pub(super) fn find_guard_for_test(addr: usize) -> Option<usize> {
     find_guard(addr).map(|hit| hit.slot)
@@ -430,15 +430,6 @@ thread_local! {
     static ALTSTACK: Cell<Option<AltStack>> = const { Cell::new(None) };
 }
 
-fn page_size() -> usize {
-    // SAFETY: sysconf only reads a system constant.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    usize::try_from(page)
-        .ok()
-        .filter(|p| p.is_power_of_two())
-        .unwrap_or(4096)
-}
-
 /// Makes sure the calling thread has an alternate signal stack, so the overflow handler can
 /// run when the goroutine stack is exhausted; the runtime calls it first thing on every
 /// worker thread. Best effort: see [`try_ensure_altstack`] for what can fail. A thread left
@@ -503,137 +494,6 @@ pub(crate) fn try_ensure_altstack() -> io::Result<()> {
 }
 
 #[cfg(test)]
-mod tests {
-    use super::*;
-
-    // N.B. these registrations name address ranges nobody maps (the top of the lower half):
-    // the handler only compares numbers, and no test here faults.
-    const FAKE: usize = 0x7fff_0000_0000;
-
-    #[test]
-    fn report_reads_like_go() {
-        let hit = GuardHit {
-            slot: 0x1000,
-            base: 0x41fc0,
-            size: 262_144,
-            low: 0x2000,
-        };
-        let r = Report::overflow(0x1ff8, hit, 17);
-        assert_eq!(
-            std::str::from_utf8(r.as_bytes()).expect("ascii"),
-            "runtime: goroutine stack exceeds 262144-byte limit\n\
-             runtime: addr=0x1ff8 stack=[0x2000, 0x41fc0]\n\
-             fatal error: stack overflow\n\ngoroutine 17 [running]:\n"
-        );
-        let mut r = Report::new();
-        r.decimal(0)
-            .text(" ")
-            .decimal(u64::MAX)
-            .text(" ")
-            .hex(0)
-            .text(" ")
-            .hex(usize::MAX);
-        assert_eq!(
-            r.as_bytes(),
-            b"0 18446744073709551615 0x0 0xffffffffffffffff"
-        );
-    }
-
-    #[test]
-    fn report_truncates_instead_of_overflowing_its_buffer() {
-        let mut r = Report::new();
-        for _ in 0..100 {
-            r.text("0123456789");
-        }
-        assert_eq!(r.as_bytes().len(), 512);
-    }
-
-    #[test]
-    fn guard_lookup_finds_only_guard_pages_of_registered_chunks() {
-        let (stride, guard, size) = (0x11000, 0x1000, 0x10000);
-        let start = FAKE;
-        let reg = register(start, 4 * stride, stride, guard, size).expect("register");
-        let hit = find_guard(start + 2 * stride + 8).expect("in the third slot's guard");
-        assert_eq!(
-            hit,
-            GuardHit {
-                slot: start + 2 * stride,
-                base: start + 3 * stride - HEADER_BYTES,
-                size,
-                low: start + 2 * stride + guard,
-            }
-        );
-        assert_eq!(
-            find_guard(start + 2 * stride + guard),
-            None,
-            "first usable byte"
-        );
-        assert_eq!(find_guard(start - 1), None, "below the chunk");
-        assert_eq!(find_guard(start + 4 * stride), None, "past the chunk");
-        drop(reg);
-        assert_eq!(
-            find_guard(start + 8),
-            None,
-            "a dropped registration is forgotten"
-        );
-    }
-
-    #[test]
-    fn install_is_idempotent_and_altstack_is_set() {
-        install();
-        install();
-        let ours = on_fault as extern "C" fn(_, _, _) as usize;
-        let mut action: libc::sigaction = unsafe_zeroed_sigaction();
-        // SAFETY: a null new action only queries into `action`.
-        let rc = unsafe { libc::sigaction(libc::SIGSEGV, ptr::null(), &mut action) };
-        assert_eq!(rc, 0);
-        assert_eq!(action.sa_sigaction, ours);
-        assert_ne!(action.sa_flags & libc::SA_ONSTACK, 0);
-        let [previous, _] = previous(libc::SIGSEGV);
-        assert_ne!(previous.load(Ordering::Acquire), ours, "installed once");
-        std::thread::spawn(|| {
-            try_ensure_altstack().expect("altstack");
-            // SAFETY: all-zero is a valid stack_t.
-            let mut current: libc::stack_t = unsafe { mem::zeroed() };
-            // SAFETY: a null new stack only queries into `current`.
-            assert_eq!(unsafe { libc::sigaltstack(ptr::null(), &mut current) }, 0);
-            assert_eq!(current.ss_flags & libc::SS_DISABLE, 0);
-            assert!(current.ss_size >= libc::SIGSTKSZ);
-        })
-        .join()
-        .expect("thread");
-    }
-
-    #[test]
-    fn ensure_altstack_maps_one_where_none_is_set() {
-        std::thread::spawn(|| {
-            let disable = libc::stack_t {
-                ss_sp: ptr::null_mut(),
-                ss_flags: libc::SS_DISABLE,
-                ss_size: 0,
-            };
-            // SAFETY: disabling this thread's alternate stack outside a handler is valid; std
-            // does not free its own until the thread exits.
-            assert_eq!(unsafe { libc::sigaltstack(&disable, ptr::null_mut()) }, 0);
-            try_ensure_altstack().expect("altstack");
-            // SAFETY: all-zero is a valid stack_t.
-            let mut current: libc::stack_t = unsafe { mem::zeroed() };
-            // SAFETY: a null new stack only queries into `current`.
-            assert_eq!(unsafe { libc::sigaltstack(ptr::null(), &mut current) }, 0);
-            assert_eq!(current.ss_flags & libc::SS_DISABLE, 0);
-            assert!(current.ss_size >= MIN_ALTSTACK_BYTES);
-            let mine = ALTSTACK
-                .take()
-                .expect("the thread-local records the mapping");
-            assert_eq!(current.ss_sp as usize, mine.map + page_size());
-            ALTSTACK.set(Some(mine));
-        })
-        .join()
-        .expect("thread");
-    }
-
-    fn unsafe_zeroed_sigaction() -> libc::sigaction {
-        // SAFETY: all-zero is a valid sigaction (SIG_DFL, empty mask, no flags).
-        unsafe { mem::zeroed() }
-    }
-}
+pub(super) mod child;
+#[cfg(test)]
+mod tests;

@@ -3,7 +3,7 @@
 
 use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use super::serial;
 use crate::locker::current_gen;
@@ -21,6 +21,20 @@ fn stop_session() -> crate::Stats {
     // SAFETY: as above.
     unsafe { crate::begin_stop() };
     crate::finish_stop().expect("stop")
+}
+
+/// Polls `cond` until it holds; panics naming `what` if it still does not after 30 s (a
+/// hang fails the test instead of stalling the run).
+#[track_caller]
+fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !cond() {
+        assert!(
+            start.elapsed() < Duration::from_secs(30),
+            "{what}: still not the case after 30 s"
+        );
+        std::thread::yield_now();
+    }
 }
 
 #[test]
@@ -69,12 +83,15 @@ fn advance_waits_for_a_held_locker_then_flushes_its_batch() {
         d.store(true, SeqCst);
         r
     });
-    std::thread::sleep(Duration::from_millis(100));
+    // The advancer bumps the generation first, then waits for every M's seqlock to be
+    // even; ours stays odd until `l` drops, so from the bump on it cannot finish.
+    wait_until("the advancer bumps the generation", || {
+        current_gen() == gen + 1
+    });
     assert!(
         !done.load(SeqCst),
         "the advancer must wait for the odd seqlock"
     );
-    assert_eq!(current_gen(), gen + 1, "the generation is already bumped");
     // Still writing generation `gen` after the bump: the locker keeps it.
     l.writer(None, None).go_label("still gen N");
     drop(l);

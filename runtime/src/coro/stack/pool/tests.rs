@@ -1,0 +1,361 @@
+//! The pool's tests: layout, reuse, counters and memory release, across threads, with
+//! coroutines running on the stacks; the scenarios that need a fresh process run in a child
+//! (see `overflow::child`).
+
+use corosensei::stack::Stack;
+use corosensei::{Coroutine, CoroutineResult};
+
+use super::super::map::page_size;
+use super::super::{
+    CACHE_BATCH, CACHE_STACKS, CHUNK_STACKS, DEFAULT_STACK_BYTES, HEADER_BYTES, MIN_STACK_BYTES,
+};
+use super::*;
+use crate::coro::overflow::child::{child_mode, run_child};
+use crate::coro::overflow::{self, find_guard_for_test};
+
+fn maps_lines() -> usize {
+    std::fs::read_to_string("/proc/self/maps")
+        .map(|m| m.lines().count())
+        .unwrap_or(0)
+}
+
+/// Resident bytes of `pool`'s chunks, by `mincore`: immune to other tests' allocations.
+fn resident_bytes(pool: &StackPool) -> usize {
+    let page = page_size();
+    let global = pool.shared.global.lock();
+    let mut resident = 0;
+    for chunk in &global.chunks {
+        let mut vec = vec![0u8; chunk.mapping.len / page];
+        let addr = chunk.mapping.start as *mut libc::c_void;
+        // SAFETY: the range is one of the pool's live mappings and `vec` has one byte per
+        // page of it; mincore only writes into `vec`.
+        let rc = unsafe { libc::mincore(addr, chunk.mapping.len, vec.as_mut_ptr()) };
+        assert_eq!(rc, 0, "mincore: {}", io::Error::last_os_error());
+        resident += vec.iter().filter(|&&b| b & 1 != 0).count() * page;
+    }
+    resident
+}
+
+/// Bytes of `stack` ever written, found as the lowest non-zero word of a fresh stack.
+fn high_water(stack: &PooledStack, geometry: &Geometry) -> usize {
+    let low = stack.limit.get() + geometry.guard;
+    let len = stack.base.get() - low;
+    // SAFETY: `low..base` is the usable part of a stack this test owns; no coroutine runs
+    // on it now, and reading never-touched anonymous pages yields zeros.
+    let words = unsafe { std::slice::from_raw_parts(low as *const u64, len / 8) };
+    let first = words.iter().position(|&w| w != 0).unwrap_or(words.len());
+    len - first * 8
+}
+
+#[test]
+fn stack_bounds_are_aligned_and_inside_a_guarded_slot() {
+    let pool = StackPool::new(DEFAULT_STACK_BYTES).expect("pool");
+    let stack = pool.get().expect("stack");
+    let (base, limit) = (stack.base().get(), stack.limit().get());
+    assert_eq!(limit % page_size(), 0);
+    assert_eq!(base % corosensei::stack::STACK_ALIGNMENT, 0);
+    assert_eq!(
+        base - limit,
+        page_size() + DEFAULT_STACK_BYTES - HEADER_BYTES
+    );
+    assert_eq!(pool.stack_size(), DEFAULT_STACK_BYTES);
+    pool.put(stack);
+}
+
+#[test]
+fn hundred_thousand_live_stacks_share_few_mappings() {
+    const N: usize = 100_000;
+    let pool = StackPool::new(DEFAULT_STACK_BYTES).expect("pool");
+    assert_eq!(
+        pool.guard_kind(),
+        GuardKind::Madvise,
+        "this kernel has MADV_GUARD_INSTALL"
+    );
+    let maps_before = maps_lines();
+    let mut stacks = Vec::with_capacity(N);
+    for i in 0..N {
+        let mut stack = pool.get().expect("stack");
+        // Touch the stack near its top: the owner word sits just above `base`.
+        stack.set_owner(i as u64 + 1);
+        stacks.push(stack);
+    }
+    let (maps_after, rss) = (maps_lines(), resident_bytes(&pool));
+    assert_eq!(pool.live(), N);
+    assert!(pool.allocated() >= N && pool.allocated() < N + CHUNK_STACKS);
+    assert_eq!(
+        pool.reserved_bytes(),
+        pool.allocated() / CHUNK_STACKS * (CHUNK_STACKS * (DEFAULT_STACK_BYTES + page_size()))
+    );
+    let grew = maps_after.saturating_sub(maps_before);
+    let rss_per_stack = rss / N;
+    eprintln!(
+        "{N} live stacks: /proc/self/maps {maps_before} -> {maps_after} lines, \
+         resident {} MiB ({rss_per_stack} bytes per touched stack), reserved {} GiB",
+        rss >> 20,
+        pool.reserved_bytes() >> 30,
+    );
+    assert!(
+        grew < 1_000,
+        "kernel mappings grew by {grew} for {N} stacks"
+    );
+    assert!(rss_per_stack >= page_size(), "every stack was touched");
+    assert!(
+        rss_per_stack < 2 * page_size(),
+        "{rss_per_stack} bytes of RSS per stack"
+    );
+    for (i, stack) in stacks.iter().enumerate() {
+        assert_eq!(stack.owner(), i as u64 + 1);
+    }
+
+    for stack in stacks.drain(..) {
+        pool.put(stack);
+    }
+    let kept = resident_bytes(&pool);
+    eprintln!(
+        "after returning them: resident {} KiB, {} stacks released",
+        kept >> 10,
+        pool.released()
+    );
+    assert_eq!(pool.live(), 0);
+    assert!(pool.released() >= N - DEFAULT_RETAINED_STACKS - CACHE_STACKS);
+    let warm = (DEFAULT_RETAINED_STACKS + CACHE_STACKS) * page_size();
+    assert!(
+        kept <= warm,
+        "{kept} bytes still resident after release; at most {warm} expected"
+    );
+    drop(pool);
+    assert!(
+        maps_lines() <= maps_before + 50,
+        "dropping the pool unmaps its chunks"
+    );
+}
+
+#[test]
+fn get_put_cycles_reuse_stacks() {
+    let pool = StackPool::new(MIN_STACK_BYTES).expect("pool");
+    let mut held = Vec::new();
+    for round in 0..200 {
+        for _ in 0..(round % 100) {
+            held.push(pool.get().expect("stack"));
+        }
+        for stack in held.drain(..) {
+            pool.put(stack);
+        }
+    }
+    assert_eq!(
+        pool.allocated(),
+        CHUNK_STACKS,
+        "one chunk serves every cycle"
+    );
+    assert_eq!(pool.live(), 0);
+    assert_eq!(pool.released(), 0, "nothing beyond the retention was freed");
+}
+
+#[test]
+fn stacks_move_between_threads_and_exiting_threads_return_their_cache() {
+    let pool = Arc::new(StackPool::new(MIN_STACK_BYTES).expect("pool"));
+    for _ in 0..50 {
+        let getter = Arc::clone(&pool);
+        let stacks = std::thread::spawn(move || {
+            (0..40)
+                .map(|_| getter.get().expect("stack"))
+                .collect::<Vec<_>>()
+        })
+        .join()
+        .expect("getter thread");
+        assert_eq!(pool.live(), 40);
+        let putter = Arc::clone(&pool);
+        std::thread::spawn(move || stacks.into_iter().for_each(|s| putter.put(s)))
+            .join()
+            .expect("putter thread");
+        assert_eq!(pool.live(), 0);
+    }
+    assert_eq!(
+        pool.allocated(),
+        CHUNK_STACKS,
+        "exited threads gave their caches back"
+    );
+}
+
+#[test]
+fn counters_track_live_allocated_and_reserved() {
+    let pool = StackPool::with_options(100_000, 0, GuardKind::detect()).expect("pool");
+    assert_eq!(
+        (pool.live(), pool.allocated(), pool.reserved_bytes()),
+        (0, 0, 0)
+    );
+    let stacks: Vec<_> = (0..3).map(|_| pool.get().expect("stack")).collect();
+    let size = 100_000usize.next_multiple_of(page_size());
+    assert_eq!((pool.live(), pool.allocated()), (3, CHUNK_STACKS));
+    assert_eq!(pool.reserved_bytes(), CHUNK_STACKS * (size + page_size()));
+    stacks.into_iter().for_each(|s| pool.put(s));
+    assert_eq!(pool.live(), 0);
+    // Retention 0: spilling a cache releases what it spills.
+    let stacks: Vec<_> = (0..CACHE_STACKS + 1)
+        .map(|_| pool.get().expect("stack"))
+        .collect();
+    stacks.into_iter().for_each(|s| pool.put(s));
+    assert_eq!(pool.released(), CACHE_BATCH);
+}
+
+#[test]
+#[should_panic(expected = "did not carve it")]
+fn put_of_a_foreign_stack_panics() {
+    let a = StackPool::new(MIN_STACK_BYTES).expect("pool a");
+    let b = StackPool::new(MIN_STACK_BYTES).expect("pool b");
+    let stack = a.get().expect("stack");
+    b.put(stack);
+}
+
+#[test]
+fn coroutines_run_on_pooled_stacks_and_give_them_back() {
+    let pool = StackPool::new(DEFAULT_STACK_BYTES).expect("pool");
+    for i in 0..1_000u64 {
+        let mut stack = pool.get().expect("stack");
+        stack.set_owner(i);
+        let mut co = Coroutine::with_stack(stack, move |y, x: u64| {
+            let z = y.suspend(x + 1);
+            z * 2
+        });
+        assert!(matches!(co.resume(i), CoroutineResult::Yield(v) if v == i + 1));
+        assert!(matches!(co.resume(5), CoroutineResult::Return(10)));
+        let stack = co.into_stack();
+        assert_eq!(stack.owner(), i);
+        pool.put(stack);
+    }
+    assert_eq!(pool.allocated(), CHUNK_STACKS);
+    assert_eq!(pool.live(), 0);
+}
+
+#[test]
+fn mprotect_guards_cost_two_mappings_per_stack() {
+    let pool = StackPool::with_options(MIN_STACK_BYTES, 16, GuardKind::Mprotect).expect("pool");
+    let before = maps_lines();
+    let stack = pool.get().expect("stack");
+    let grew = maps_lines().saturating_sub(before);
+    assert!(
+        grew >= 2 * CHUNK_STACKS - 1,
+        "only {grew} new mappings for {CHUNK_STACKS} mprotect guards"
+    );
+    pool.put(stack);
+}
+
+/// Runs a coroutine that panics under the default hook; returns its stack high-water mark.
+fn panic_in_a_coroutine() -> usize {
+    let pool = StackPool::new(DEFAULT_STACK_BYTES).expect("pool");
+    let stack = pool.get().expect("stack");
+    let geometry = pool.shared.geometry;
+    let mut co = Coroutine::<(), (), (), _>::with_stack(stack, |_, ()| {
+        panic!("a goroutine panicked on purpose");
+    });
+    let caught = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| co.resume(())));
+    let payload = caught.expect_err("the panic reaches the resumer");
+    assert_eq!(
+        payload.downcast_ref::<&str>(),
+        Some(&"a goroutine panicked on purpose")
+    );
+    let stack = co.into_stack();
+    let used = high_water(&stack, &geometry);
+    pool.put(stack);
+    used
+}
+
+#[test]
+fn default_panic_hook_fits_in_a_default_stack() {
+    if child_mode().is_some() {
+        overflow::install();
+        overflow::try_ensure_altstack().expect("alternate signal stack");
+        println!("high-water {}", panic_in_a_coroutine());
+        return;
+    }
+    let used = panic_in_a_coroutine();
+    eprintln!(
+        "panic with the default hook used {used} bytes of a {DEFAULT_STACK_BYTES}-byte stack"
+    );
+    assert!(
+        used > 1024 && used < DEFAULT_STACK_BYTES / 2,
+        "{used} bytes"
+    );
+    // With a symbolised backtrace, the hook's deepest path, in a fresh process.
+    let out = run_child(
+        module_path!(),
+        "default_panic_hook_fits_in_a_default_stack",
+        "panic",
+        &[("RUST_BACKTRACE", "full")],
+    );
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "child {:?}:\n{stderr}", out.status);
+    assert!(
+        stderr.contains("a goroutine panicked on purpose"),
+        "{stderr}"
+    );
+    assert!(stderr.contains("stack backtrace:"), "{stderr}");
+    let used: usize = stdout
+        .lines()
+        .find_map(|l| l.split_once("high-water ").map(|(_, n)| n))
+        .and_then(|n| n.trim().parse().ok())
+        .expect("the child's high-water line");
+    eprintln!(
+        "panic with RUST_BACKTRACE=full used {used} bytes of a {DEFAULT_STACK_BYTES}-byte stack"
+    );
+    assert!(used < DEFAULT_STACK_BYTES - 4096, "{used} bytes");
+}
+
+#[test]
+fn pool_is_send_and_sync_and_stacks_are_send() {
+    fn send_sync<T: Send + Sync>() {}
+    fn send<T: Send>() {}
+    send_sync::<StackPool>();
+    send::<PooledStack>();
+}
+
+#[test]
+fn dropping_the_pool_unmaps_and_unregisters_its_chunks() {
+    // In a child, so no other test maps memory into the freed range before the check.
+    if child_mode().is_some() {
+        let pool = StackPool::new(MIN_STACK_BYTES).expect("pool");
+        let stacks: Vec<_> = (0..CHUNK_STACKS + 1)
+            .map(|_| pool.get().expect("stack"))
+            .collect();
+        stacks.into_iter().for_each(|s| pool.put(s));
+        let chunks: Vec<(usize, usize)> = pool
+            .shared
+            .global
+            .lock()
+            .chunks
+            .iter()
+            .map(|c| (c.mapping.start, c.mapping.len))
+            .collect();
+        assert_eq!(chunks.len(), 2);
+        drop(pool);
+        let mut vec = vec![0u8; chunks[0].1 / page_size()];
+        for (start, len) in chunks {
+            // SAFETY: mincore only inspects the range and writes one byte per page into
+            // `vec`, which is large enough; an unmapped range makes it fail with ENOMEM.
+            let rc = unsafe { libc::mincore(start as *mut libc::c_void, len, vec.as_mut_ptr()) };
+            let errno = io::Error::last_os_error().raw_os_error();
+            assert!(
+                rc == -1 && errno == Some(libc::ENOMEM),
+                "chunk at {start:#x} is still mapped"
+            );
+            assert!(
+                find_guard_for_test(start).is_none(),
+                "chunk at {start:#x} is still registered"
+            );
+        }
+        return;
+    }
+    let out = run_child(
+        module_path!(),
+        "dropping_the_pool_unmaps_and_unregisters_its_chunks",
+        "unmap",
+        &[],
+    );
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stdout)
+    );
+    assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
+}
