@@ -258,9 +258,16 @@ hook! {
 #[inline(never)]
 fn go_unblock_on(w: &Worker, t: &Task) {
     if let Some(mut l) = acquire(w) {
-        let g = cur(w).and_then(|c| gctx(c, GoStatus::Running));
-        l.writer(pctx(w, ProcStatus::Running), g)
-            .go_unblock(wire_g(t), &t.trace, 0);
+        let c = cur(w);
+        // Go gives GoUnblock the waker's stack; ours names the waking
+        // goroutine (as its GoCreate does). `go tool trace -pprof=sync`
+        // ends a wait only at a transition that has a stack.
+        let stack = c.map_or(0, |c| l.stack(&create_frames(c)));
+        l.writer(
+            pctx(w, ProcStatus::Running),
+            c.and_then(|c| gctx(c, GoStatus::Running)),
+        )
+        .go_unblock(wire_g(t), &t.trace, stack);
     }
 }
 

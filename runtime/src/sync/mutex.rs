@@ -39,7 +39,8 @@ unsafe impl<T: ?Sized + Send> Sync for Mutex<T> {}
 /// Holding a guard across a blocking call is allowed (it is a goroutine
 /// lock, not a thread lock).
 pub struct MutexGuard<'a, T: ?Sized> {
-    m: &'a Mutex<T>,
+    /// The locked mutex (`Cond::wait` unlocks and relocks it).
+    pub(super) m: &'a Mutex<T>,
 }
 
 impl<T> Mutex<T> {

@@ -51,7 +51,7 @@ pub(crate) enum WaitReason {
     ChanReceive,
     /// `chan` send.
     ChanSend,
-    /// `sync::Mutex`, `WaitGroup`, `JoinHandle::join`.
+    /// `sync::Mutex`, `RwMutex`, `Once`, `WaitGroup`, `JoinHandle::join`.
     Sync,
     /// `gort::sleep`.
     Sleep,
@@ -61,6 +61,8 @@ pub(crate) enum WaitReason {
     SystemGoroutine,
     /// Waiting on a `select!`.
     Select,
+    /// `sync::Cond::wait`.
+    CondWait,
 }
 
 impl WaitReason {
@@ -73,6 +75,7 @@ impl WaitReason {
             5 => WaitReason::Coroutine,
             6 => WaitReason::SystemGoroutine,
             7 => WaitReason::Select,
+            8 => WaitReason::CondWait,
             _ => WaitReason::Unspecified,
         }
     }
@@ -88,6 +91,7 @@ impl WaitReason {
             WaitReason::Coroutine => "coroutine",
             WaitReason::SystemGoroutine => "system goroutine wait",
             WaitReason::Select => "select",
+            WaitReason::CondWait => "sync.(*Cond).Wait",
         }
     }
 }
