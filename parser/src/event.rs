@@ -7,8 +7,11 @@
 //!
 //! Go API methods that panic on the wrong kind return `None` here.
 
+mod sync;
 mod text;
 mod wall;
+
+pub use sync::{ClockSnapshot, Sync};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -252,6 +255,12 @@ impl<'a> Event<'a> {
             None => EventKind::Sync,
             Some(t) => EventKind::of(t),
         }
+    }
+
+    /// The format of the trace the event comes from.
+    #[inline]
+    pub fn format(&self) -> gort_tracer::wire::Format {
+        self.tables.format
     }
 
     /// The wire event type this event came from (`None` for Sync). Events the

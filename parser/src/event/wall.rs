@@ -39,12 +39,8 @@ fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
 /// Appends the wall time `sec`.`nsec` since the Unix epoch (wire values),
 /// with the fraction of a second (trailing zeros dropped) if `nanos`.
 pub(crate) fn push_wall(out: &mut Vec<u8>, sec: u64, nsec: u64, nanos: bool) {
-    let mut sec = i128::from(sec as i64);
-    let mut nsec = i128::from(nsec as i64);
-    if !(0..1_000_000_000).contains(&nsec) {
-        sec += nsec.div_euclid(1_000_000_000);
-        nsec = nsec.rem_euclid(1_000_000_000);
-    }
+    let (sec, nsec) = super::sync::unix(sec, nsec);
+    let (sec, nsec) = (i128::from(sec), i128::from(nsec));
     let days = sec.div_euclid(86_400);
     let secs = sec.rem_euclid(86_400) as u64;
     let (year, month, day) = civil(days);
