@@ -127,7 +127,15 @@ pub(super) fn raw_header(input: &[u8]) -> Result<(u32, &'static [Shape; 256], us
     match scan_header(input, true) {
         Scan::Header(Version::Go1(v), n) => {
             let newest = Format::from_minor(v).is_some_and(Format::has_sync_batches);
-            Ok((v, if newest { &SHAPES_NEWEST } else { &SHAPES_GO123 }, n))
+            Ok((
+                v,
+                if newest {
+                    &SHAPES_NEWEST
+                } else {
+                    &SHAPES_GO123
+                },
+                n,
+            ))
         }
         Scan::Header(Version::Unsupported(v), n) if TABLELESS.contains(&v) => {
             Ok((v, &NO_SHAPES, n))
@@ -296,7 +304,16 @@ pub(super) fn decode<'a>(
     }
 
     let wire = (!cur.minimal).then(|| &buf[..cur.pos]);
-    ev.fill(ty, shape.table, &args, nargs, frames, frame_values, data, wire);
+    ev.fill(
+        ty,
+        shape.table,
+        &args,
+        nargs,
+        frames,
+        frame_values,
+        data,
+        wire,
+    );
     Ok(Step::Event(cur.pos))
 }
 

@@ -199,10 +199,7 @@ mod tests {
             parse_header(b"go 1.21 trace\0\0\0"),
             Version::Unsupported(21)
         );
-        assert_eq!(
-            parse_header(b"go 1.5 trace\0\0\0"),
-            Version::Unsupported(5)
-        );
+        assert_eq!(parse_header(b"go 1.5 trace\0\0\0"), Version::Unsupported(5));
         assert_eq!(parse_header(b"not a trace at a"), Version::NotATrace);
         assert_eq!(parse_header(b"go 1.23 trace\0\0x"), Version::NotATrace);
         assert_eq!(parse_header(b"go 1."), Version::NotATrace);
