@@ -16,7 +16,7 @@ use std::io::{self, BufRead, Read};
 
 use gort_tracer::wire::limits::MAX_BATCH_BYTES;
 use gort_tracer::wire::varint::{self, VarintError, MAX_VARINT_BYTES};
-use gort_tracer::wire::EventType;
+use gort_tracer::wire::{EventType, Format};
 
 use crate::error::{Error, ErrorKind, Result};
 use crate::resources::ThreadId;
@@ -50,8 +50,12 @@ pub(crate) enum BatchKind {
     Stacks,
     /// CPU samples (`CPUSamples` first).
     CpuSamples,
-    /// The generation's clock frequency (`Frequency` first).
+    /// The generation's clock frequency (`Frequency` first, before the go
+    /// 1.25 format).
     Frequency,
+    /// The generation's frequency and clock snapshot (`Sync` first, from the
+    /// go 1.25 format on).
+    Sync,
     /// Side data of an experiment, opaque to the reader.
     Experimental(u8),
     /// Timed events of one thread (anything else, including an empty batch).
@@ -82,32 +86,36 @@ impl Batch {
         storage.get(self.start..self.end).unwrap_or(&[])
     }
 
-    /// Classifies the batch by its experiment and first data byte.
-    pub(crate) fn kind(&self, storage: &[u8]) -> BatchKind {
+    /// Classifies the batch by its experiment and first data byte, as format
+    /// `f` does (a lone `Frequency` batch before go 1.25, a `Sync` batch
+    /// from then on).
+    pub(crate) fn kind(&self, storage: &[u8], f: Format) -> BatchKind {
         if self.exp != 0 {
             return BatchKind::Experimental(self.exp);
         }
         match self
             .data(storage)
             .first()
-            .copied()
-            .and_then(EventType::from_u8)
+            .and_then(|&b| EventType::from_u8_in(b, f))
         {
             Some(EventType::Strings) => BatchKind::Strings,
             Some(EventType::Stacks) => BatchKind::Stacks,
             Some(EventType::CPUSamples) => BatchKind::CpuSamples,
-            Some(EventType::Frequency) => BatchKind::Frequency,
+            Some(EventType::Frequency) if !f.has_sync_batches() => BatchKind::Frequency,
+            Some(EventType::Sync) => BatchKind::Sync,
             _ => BatchKind::Events,
         }
     }
 }
 
-/// Go's `go122.EventString`: the spec name, `""` for unnamed numbers below the
-/// end of the table, `Invalid(N)` above it.
-pub(crate) fn event_string(typ: u8) -> String {
-    match EventType::from_u8(typ) {
+/// The name Go's reader of format `f` gives event type `typ` in messages:
+/// Go 1.23's `EventString` (the spec name, `""` for unnamed numbers below the
+/// end of the table, `Invalid(N)` above it), or from go 1.25 on `EventName`
+/// (`Invalid(N)` for every unnamed number).
+pub(crate) fn event_string(typ: u8, f: Format) -> String {
+    match EventType::from_u8_in(typ, f) {
         Some(t) => t.name().to_string(),
-        None if typ <= 136 => String::new(),
+        None if typ <= 136 && !f.has_sync_batches() => String::new(),
         None => format!("Invalid({typ})"),
     }
 }
@@ -167,11 +175,34 @@ fn read_uvarint_long(buf: &[u8]) -> std::result::Result<(u64, usize), VarintFail
     }
 }
 
+/// What a batch source read next.
+#[derive(Clone, Copy, Debug)]
+pub(crate) enum Item {
+    /// A batch and its generation number.
+    Batch(u64, Batch),
+    /// An `EndOfGeneration` byte (go 1.26 format), at this input offset.
+    EndOfGeneration(u64),
+}
+
 /// A source of batches for one trace: yields batch records and owns (or
 /// borrows) the bytes they point into.
 pub(crate) trait BatchSource<'a> {
-    /// Reads the next batch and its generation number; `None` at a clean end.
-    fn next_batch(&mut self) -> Result<Option<(u64, Batch)>>;
+    /// Reads the next batch or end-of-generation mark; `None` at a clean end.
+    fn next_item(&mut self) -> Result<Option<Item>>;
+
+    /// Reads the next batch and its generation number; `None` at a clean end
+    /// (formats before go 1.26, where no end-of-generation mark exists).
+    fn next_batch(&mut self) -> Result<Option<(u64, Batch)>> {
+        match self.next_item()? {
+            None => Ok(None),
+            Some(Item::Batch(g, b)) => Ok(Some((g, b))),
+            Some(Item::EndOfGeneration(at)) => Err(Error::new(
+                ErrorKind::BadBatch,
+                "expected batch event, got event 52",
+            )
+            .at_offset(at)),
+        }
+    }
 
     /// Bytes of the generation being read so far.
     fn bytes(&self) -> &[u8];
@@ -180,6 +211,14 @@ pub(crate) trait BatchSource<'a> {
     /// into. `spill`, if any, is the first batch of the next generation (already
     /// read); it is moved into the next generation's storage.
     fn finish_generation(&mut self, spill: Option<&mut Batch>) -> Storage<'a>;
+}
+
+/// What a batch header read found.
+enum Head {
+    /// A batch header.
+    Batch(Header),
+    /// An `EndOfGeneration` byte.
+    EndOfGeneration,
 }
 
 /// Batch header fields, in wire order.
@@ -216,21 +255,31 @@ trait ByteRead {
     }
 }
 
-/// Reads a batch header; `Ok(None)` at a clean end of input.
-fn read_header(r: &mut impl ByteRead) -> Result<Option<Header>> {
+/// Reads a batch header as format `f`'s reader does; `Ok(None)` at a clean
+/// end of input.
+fn read_header(r: &mut impl ByteRead, f: Format) -> Result<Option<Head>> {
     let Some(typ) = r.read_byte()? else {
         return Ok(None);
     };
-    let exp = match EventType::from_u8(typ) {
+    let exp = match EventType::from_u8_in(typ, f) {
         Some(EventType::EventBatch) => 0,
         Some(EventType::ExperimentalBatch) => match r.read_byte()? {
             Some(e) => e,
             None => return Ok(None),
         },
+        Some(EventType::EndOfGeneration) if f.has_end_of_generation() => {
+            return Ok(Some(Head::EndOfGeneration))
+        }
+        _ if f.has_sync_batches() => {
+            return Err(Error::new(
+                ErrorKind::BadBatch,
+                format!("expected batch event, got event {typ}"),
+            ))
+        }
         _ => {
             return Err(Error::new(
                 ErrorKind::BadBatch,
-                format!("expected batch event, got {}", event_string(typ)),
+                format!("expected batch event, got {}", event_string(typ, f)),
             ))
         }
     };
@@ -251,13 +300,13 @@ fn read_header(r: &mut impl ByteRead) -> Result<Option<Header>> {
             format!("invalid batch size {size}, maximum is {MAX_BATCH_BYTES}"),
         ));
     }
-    Ok(Some(Header {
+    Ok(Some(Head::Batch(Header {
         exp,
         gen,
         m,
         time,
         size,
-    }))
+    })))
 }
 
 /// Batches of a trace held in memory: data ranges point into the slice itself.
@@ -265,12 +314,14 @@ fn read_header(r: &mut impl ByteRead) -> Result<Option<Header>> {
 pub(crate) struct SliceSource<'a> {
     data: &'a [u8],
     pos: usize,
+    format: Format,
 }
 
 impl<'a> SliceSource<'a> {
-    /// Batches of `data`, starting at `pos` (just after the file header).
-    pub(crate) fn new(data: &'a [u8], pos: usize) -> SliceSource<'a> {
-        SliceSource { data, pos }
+    /// Batches of `data` in format `format`, starting at `pos` (just after
+    /// the file header).
+    pub(crate) fn new(data: &'a [u8], pos: usize, format: Format) -> SliceSource<'a> {
+        SliceSource { data, pos, format }
     }
 }
 
@@ -286,10 +337,13 @@ impl ByteRead for SliceSource<'_> {
 }
 
 impl<'a> BatchSource<'a> for SliceSource<'a> {
-    fn next_batch(&mut self) -> Result<Option<(u64, Batch)>> {
+    fn next_item(&mut self) -> Result<Option<Item>> {
         let offset = self.pos as u64;
-        let Some(h) = read_header(self).map_err(|e| e.at_offset(offset))? else {
-            return Ok(None);
+        let f = self.format;
+        let h = match read_header(self, f).map_err(|e| e.at_offset(offset))? {
+            None => return Ok(None),
+            Some(Head::EndOfGeneration) => return Ok(Some(Item::EndOfGeneration(offset))),
+            Some(Head::Batch(h)) => h,
         };
         // `size` is at most MAX_BATCH_BYTES, so this cannot overflow.
         let want = h.size as usize;
@@ -304,7 +358,7 @@ impl<'a> BatchSource<'a> for SliceSource<'a> {
         }
         let start = self.pos;
         self.pos += want;
-        Ok(Some((
+        Ok(Some(Item::Batch(
             h.gen,
             Batch {
                 m: ThreadId::from_wire(h.m),
@@ -333,15 +387,18 @@ pub(crate) struct StreamSource<R> {
     r: R,
     offset: u64,
     buf: Vec<u8>,
+    format: Format,
 }
 
 impl<R: BufRead> StreamSource<R> {
-    /// Batches of `r`, whose file header has been consumed (`offset` bytes).
-    pub(crate) fn new(r: R, offset: u64) -> StreamSource<R> {
+    /// Batches of `r` in format `format`, whose file header has been
+    /// consumed (`offset` bytes).
+    pub(crate) fn new(r: R, offset: u64, format: Format) -> StreamSource<R> {
         StreamSource {
             r,
             offset,
             buf: Vec::new(),
+            format,
         }
     }
 }
@@ -366,10 +423,13 @@ impl<R: BufRead> ByteRead for StreamSource<R> {
 }
 
 impl<'a, R: BufRead> BatchSource<'a> for StreamSource<R> {
-    fn next_batch(&mut self) -> Result<Option<(u64, Batch)>> {
+    fn next_item(&mut self) -> Result<Option<Item>> {
         let offset = self.offset;
-        let Some(h) = read_header(self).map_err(|e| e.at_offset(offset))? else {
-            return Ok(None);
+        let f = self.format;
+        let h = match read_header(self, f).map_err(|e| e.at_offset(offset))? {
+            None => return Ok(None),
+            Some(Head::EndOfGeneration) => return Ok(Some(Item::EndOfGeneration(offset))),
+            Some(Head::Batch(h)) => h,
         };
         let want = h.size as usize;
         let start = self.buf.len();
@@ -387,7 +447,7 @@ impl<'a, R: BufRead> BatchSource<'a> for StreamSource<R> {
             )
             .at_offset(offset));
         }
-        Ok(Some((
+        Ok(Some(Item::Batch(
             h.gen,
             Batch {
                 m: ThreadId::from_wire(h.m),
@@ -440,8 +500,8 @@ mod tests {
         let mut input = batch_bytes(1, u64::MAX, 5, &[8, 3]);
         input.extend(batch_bytes(1, 7, 9, &[0x0b, 1]));
         input.extend(batch_bytes(2, 7, 11, &[0x0b, 2]));
-        let mut s = SliceSource::new(&input, 0);
-        let mut t = StreamSource::new(&input[..], 0);
+        let mut s = SliceSource::new(&input, 0, Format::Go123);
+        let mut t = StreamSource::new(&input[..], 0, Format::Go123);
         for _ in 0..3 {
             let (ga, a) = s.next_batch().unwrap().unwrap();
             let (gb, b) = t.next_batch().unwrap().unwrap();
@@ -457,7 +517,7 @@ mod tests {
     fn stream_source_moves_the_spilled_batch() {
         let mut input = batch_bytes(1, 3, 5, &[0x0b, 1]);
         input.extend(batch_bytes(2, 3, 9, &[0x0b, 2, 2]));
-        let mut t = StreamSource::new(&input[..], 0);
+        let mut t = StreamSource::new(&input[..], 0, Format::Go123);
         let (_, first) = t.next_batch().unwrap().unwrap();
         let (_, mut spill) = t.next_batch().unwrap().unwrap();
         let st = t.finish_generation(Some(&mut spill));
@@ -468,7 +528,7 @@ mod tests {
     #[test]
     fn header_errors_read_like_go() {
         let err = |input: &[u8]| {
-            SliceSource::new(input, 0)
+            SliceSource::new(input, 0, Format::Go123)
                 .next_batch()
                 .unwrap_err()
                 .message()
@@ -490,7 +550,10 @@ mod tests {
             "failed to read full batch: read 1 but wanted 3"
         );
         // EOF right after an experimental batch's type byte ends the input.
-        assert!(SliceSource::new(&[0x31], 0).next_batch().unwrap().is_none());
+        assert!(SliceSource::new(&[0x31], 0, Format::Go123)
+            .next_batch()
+            .unwrap()
+            .is_none());
     }
 
     #[test]

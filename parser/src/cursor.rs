@@ -17,7 +17,7 @@
 //! equals Go's whenever Go's own result does not depend on that order.
 //! Sorting for the slow path is stable, as Go's sort is for small frontiers.
 
-use gort_tracer::wire::{EventType, Spec};
+use gort_tracer::wire::{EventType, Format, Spec};
 
 use crate::batch::{read_uvarint, Batch};
 use crate::error::{Error, ErrorKind, Result};
@@ -151,13 +151,16 @@ pub(crate) struct Cursor {
     idx: usize,
     off: usize,
     last_ts: i64,
+    /// The newest event table version the trace's format has.
+    table: u8,
     /// The next event of this thread (valid after `advance` returned true).
     pub(crate) ev: BaseEvent,
 }
 
 impl Cursor {
-    /// A cursor over `batches`, positioned before the first event.
-    pub(crate) fn new(m: ThreadId, batches: Vec<Batch>) -> Cursor {
+    /// A cursor over `batches` of a trace in format `format`, positioned
+    /// before the first event.
+    pub(crate) fn new(m: ThreadId, batches: Vec<Batch>, format: Format) -> Cursor {
         Cursor {
             m,
             slot: None,
@@ -165,6 +168,7 @@ impl Cursor {
             idx: 0,
             off: 0,
             last_ts: 0,
+            table: format.table_version(),
             ev: BaseEvent::synthetic(EventType::ProcStop, 0, &[]),
         }
     }
@@ -191,7 +195,7 @@ impl Cursor {
             self.last_ts = freq.to_ns(b.time);
         }
         let data = b.data(storage).get(self.off..).unwrap_or(&[]);
-        let (n, dt) = decode_timed(data, &mut self.ev).map_err(|e| {
+        let (n, dt) = decode_timed(data, self.table, &mut self.ev).map_err(|e| {
             Box::new(
                 e.on_thread(self.m.0)
                     .at_offset(b.offset + (self.off as u64)),
@@ -204,10 +208,11 @@ impl Cursor {
     }
 }
 
-/// Decodes one timed event from the front of `data`; returns its length and
+/// Decodes one timed event from the front of `data`, with the event table of
+/// version `table` (see [`Format::table_version`]); returns its length and
 /// its raw time delta.
 #[inline]
-fn decode_timed(data: &[u8], ev: &mut BaseEvent) -> Result<(usize, u64)> {
+fn decode_timed(data: &[u8], table: u8, ev: &mut BaseEvent) -> Result<(usize, u64)> {
     let Some(&t) = data.first() else {
         return Err(Error::new(
             ErrorKind::UnexpectedEof,
@@ -216,7 +221,7 @@ fn decode_timed(data: &[u8], ev: &mut BaseEvent) -> Result<(usize, u64)> {
     };
     let spec = SPECS[t as usize];
     let (typ, spec) = match (TYPES[t as usize], spec) {
-        (Some(typ), Some(spec)) if spec.timed => (typ, spec),
+        (Some(typ), Some(spec)) if spec.timed && spec.since <= table => (typ, spec),
         _ if t > 136 => {
             return Err(Error::new(
                 ErrorKind::UnknownEvent(t),
@@ -360,7 +365,7 @@ mod tests {
     use super::*;
 
     fn cursor(m: i64, time: i64) -> Cursor {
-        let mut c = Cursor::new(ThreadId(m), Vec::new());
+        let mut c = Cursor::new(ThreadId(m), Vec::new(), Format::Go123);
         c.ev.time = time;
         c
     }
@@ -413,15 +418,20 @@ mod tests {
     fn decodes_timed_events_from_the_spec() {
         let mut ev = BaseEvent::synthetic(EventType::ProcStop, 0, &[]);
         // GoStatus dt=1 g=1 m=7 gstatus=2
-        let (n, dt) = decode_timed(&[0x19, 1, 1, 7, 2, 0xff], &mut ev).unwrap();
+        let (n, dt) = decode_timed(&[0x19, 1, 1, 7, 2, 0xff], 23, &mut ev).unwrap();
         assert_eq!((n, dt, ev.typ), (5, 1, EventType::GoStatus));
         assert_eq!(&ev.args[..3], &[1, 7, 2]);
-        let e = decode_timed(&[0x08, 1], &mut ev).unwrap_err();
+        let e = decode_timed(&[0x08, 1], 23, &mut ev).unwrap_err();
         assert_eq!(e.message(), "found event without a timestamp: type=8");
-        let e = decode_timed(&[200], &mut ev).unwrap_err();
+        let e = decode_timed(&[200], 23, &mut ev).unwrap_err();
         assert_eq!(e.message(), "found invalid event type: 200");
-        let e = decode_timed(&[0x19, 1, 1], &mut ev).unwrap_err();
+        let e = decode_timed(&[0x19, 1, 1], 23, &mut ev).unwrap_err();
         assert_eq!(e.message(), "found invalid uvarint");
+        // ClockSnapshot is timed from the go 1.25 table on, unknown before.
+        let e = decode_timed(&[51, 1, 1, 1, 1], 23, &mut ev).unwrap_err();
+        assert_eq!(e.message(), "found event without a timestamp: type=51");
+        let (n, _) = decode_timed(&[51, 1, 2, 3, 4], 25, &mut ev).unwrap();
+        assert_eq!((n, ev.typ), (5, EventType::ClockSnapshot));
     }
 
     #[test]
@@ -436,7 +446,7 @@ mod tests {
             end,
             offset: 0,
         };
-        let mut c = Cursor::new(ThreadId(1), vec![b(0, 4, 10), b(4, 6, 100)]);
+        let mut c = Cursor::new(ThreadId(1), vec![b(0, 4, 10), b(4, 6, 100)], Format::Go123);
         let f = Frequency::from_units_per_second(15_625_000);
         let mut times = Vec::new();
         while c.advance(&storage, f).unwrap() {

@@ -7,7 +7,11 @@
 //!
 //! Go API methods that panic on the wrong kind return `None` here.
 
+mod sync;
 mod text;
+mod wall;
+
+pub use sync::{ClockSnapshot, Sync};
 
 use std::borrow::Cow;
 use std::fmt;
@@ -253,6 +257,12 @@ impl<'a> Event<'a> {
         }
     }
 
+    /// The format of the trace the event comes from.
+    #[inline]
+    pub fn format(&self) -> gort_tracer::wire::Format {
+        self.tables.format
+    }
+
     /// The wire event type this event came from (`None` for Sync). Events the
     /// reader adds itself name the type they imitate (`GoBlock`, `GoStart`
     /// and `GoDestroy` after a switch, `ProcSteal` before `GoDestroySyscall`).
@@ -352,8 +362,12 @@ impl<'a> Event<'a> {
                 Cow::Borrowed(&b"GC concurrent mark phase"[..]),
                 ResourceId::None,
             ),
-            // N.B. Go 1.23 scopes GCSweepActive to the current P, not to the
-            // P the event names.
+            // N.B. Go before 1.27 (formats before go 1.26) scopes
+            // GCSweepActive to the current P, not to the P the event names.
+            E::GCSweepActive if self.tables.format.has_end_of_generation() => (
+                Cow::Borrowed(&b"GC incremental sweep"[..]),
+                ResourceId::Proc(ProcId::from_wire(self.arg(0))),
+            ),
             E::GCSweepBegin | E::GCSweepActive | E::GCSweepEnd => (
                 Cow::Borrowed(&b"GC incremental sweep"[..]),
                 ResourceId::Proc(self.ctx.p),
@@ -484,11 +498,17 @@ impl<'a> Event<'a> {
             }
             E::GoSyscallEnd => go(self.ctx.g, G::Syscall, G::Running),
             E::GoSyscallEndBlocked => go(self.ctx.g, G::Syscall, G::Runnable),
-            E::GoStatus | E::GoStatusStack => go(
-                arg_g,
-                G::from_u8(self.extra(0) as u8),
-                G::from_wire_status(self.arg(2) as u8).unwrap_or(G::Undetermined),
-            ),
+            E::GoStatus | E::GoStatusStack => {
+                // Go 1.27 gives the goroutine's own stack as the transition's.
+                if self.tables.format.has_end_of_generation() {
+                    stack = self.stack();
+                }
+                go(
+                    arg_g,
+                    G::from_u8(self.extra(0) as u8),
+                    G::from_wire_status(self.arg(2) as u8).unwrap_or(G::Undetermined),
+                )
+            }
             _ => return None,
         };
         Some(StateTransition {

@@ -15,10 +15,17 @@
 //! A read error after at least one batch of the generation has been read is
 //! held back ([`Loaded::deferred`]): the caller emits the complete generation
 //! first and reports the error afterwards, as Go does for truncated traces.
+//!
+//! From the go 1.26 format on, a generation ends with an `EndOfGeneration`
+//! byte instead, and [`read_generation_marked`] reads up to it: nothing is
+//! spilled, and a generation cut short by the end of input is an error
+//! (unless it has no event batch yet: then the trace just ends).
 
 use std::sync::Arc;
 
-use crate::batch::{Batch, BatchKind, BatchSource};
+use gort_tracer::wire::Format;
+
+use crate::batch::{Batch, BatchKind, BatchSource, Item};
 use crate::error::{Error, ErrorKind, Result};
 use crate::resources::ThreadId;
 use crate::tables::{CpuSample, Tables, TablesBuilder};
@@ -28,7 +35,8 @@ use crate::tables::{CpuSample, Tables, TablesBuilder};
 pub(crate) struct Generation<'a> {
     /// The generation number.
     pub(crate) gen: u64,
-    /// Event batches per thread, threads in ascending ID order.
+    /// Event batches per thread, threads in the order their cursors join
+    /// the frontier.
     pub(crate) threads: Vec<(ThreadId, Vec<Batch>)>,
     /// CPU samples, sorted by time (nanoseconds).
     pub(crate) samples: Vec<CpuSample>,
@@ -54,13 +62,15 @@ pub(crate) struct Loaded<'a> {
 pub(crate) fn read_generation<'a, S: BatchSource<'a> + ?Sized>(
     src: &mut S,
     spill: Option<(u64, Batch)>,
+    format: Format,
 ) -> Result<Loaded<'a>> {
     let mut b = TablesBuilder::new();
     let mut threads: Vec<(ThreadId, Vec<Batch>)> = Vec::new();
     let mut gen = 0u64;
     if let Some((g, batch)) = spill {
         gen = g;
-        route(src.bytes(), &mut b, &mut threads, batch).map_err(|e| e.in_generation(gen))?;
+        route(src.bytes(), &mut b, &mut threads, batch, format)
+            .map_err(|e| e.in_generation(gen))?;
     }
     let mut deferred = None;
     let mut next = None;
@@ -94,15 +104,15 @@ pub(crate) fn read_generation<'a, S: BatchSource<'a> + ?Sized>(
                     .at_offset(batch.offset),
             );
         }
-        route(src.bytes(), &mut b, &mut threads, batch)
+        route(src.bytes(), &mut b, &mut threads, batch, format)
             .map_err(|e| e.in_generation(gen).at_offset(batch.offset))?;
     }
     let storage = src.finish_generation(next.as_mut().map(|(_, b)| b));
-    let (tables, samples) = b.finish(storage).map_err(|e| match gen {
+    let (tables, samples) = b.finish(storage, format).map_err(|e| match gen {
         0 => e,
         _ => e.in_generation(gen),
     })?;
-    threads.sort_by_key(|(m, _)| *m);
+    order_threads(&mut threads, format);
     Ok(Loaded {
         generation: Generation {
             gen,
@@ -115,14 +125,82 @@ pub(crate) fn read_generation<'a, S: BatchSource<'a> + ?Sized>(
     })
 }
 
+/// Reads the next generation of a go 1.26 (or later) trace, up to its
+/// `EndOfGeneration` mark; `Ok(None)` at the end of the trace.
+pub(crate) fn read_generation_marked<'a, S: BatchSource<'a> + ?Sized>(
+    src: &mut S,
+    format: Format,
+) -> Result<Option<Generation<'a>>> {
+    let mut b = TablesBuilder::new();
+    let mut threads: Vec<(ThreadId, Vec<Batch>)> = Vec::new();
+    let mut gen = 0u64;
+    loop {
+        let (g, batch) = match src.next_item()? {
+            None if threads.is_empty() => return Ok(None),
+            None => {
+                return Err(Error::new(
+                    ErrorKind::UnexpectedEof,
+                    "incomplete generation found; trace likely truncated",
+                )
+                .in_generation(gen))
+            }
+            Some(Item::EndOfGeneration(_)) => break,
+            Some(Item::Batch(g, batch)) => (g, batch),
+        };
+        if gen == 0 {
+            gen = g;
+        }
+        if g == 0 {
+            return Err(Error::new(
+                ErrorKind::GenerationsOutOfOrder,
+                "invalid generation number 0",
+            )
+            .at_offset(batch.offset));
+        }
+        if g != gen {
+            return Err(Error::new(
+                ErrorKind::GenerationsOutOfOrder,
+                "broken trace: missing end-of-generation event, or generations are interleaved",
+            )
+            .at_offset(batch.offset));
+        }
+        route(src.bytes(), &mut b, &mut threads, batch, format)
+            .map_err(|e| e.in_generation(gen).at_offset(batch.offset))?;
+    }
+    let storage = src.finish_generation(None);
+    let (tables, samples) = b.finish(storage, format).map_err(|e| match gen {
+        0 => e,
+        _ => e.in_generation(gen),
+    })?;
+    order_threads(&mut threads, format);
+    Ok(Some(Generation {
+        gen,
+        threads,
+        samples,
+        tables: Arc::new(tables),
+    }))
+}
+
+/// Puts the threads in the order their cursors join the frontier: Go 1.23
+/// walks a map (random order; ascending thread IDs here), later Go the order
+/// in which threads first appear in the generation.
+fn order_threads(threads: &mut [(ThreadId, Vec<Batch>)], format: Format) {
+    if !format.has_sync_batches() {
+        threads.sort_by_key(|(m, _)| *m);
+    }
+}
+
 /// Adds one batch to the generation being built.
 fn route(
     storage: &[u8],
     b: &mut TablesBuilder,
     threads: &mut Vec<(ThreadId, Vec<Batch>)>,
     batch: Batch,
+    format: Format,
 ) -> Result<()> {
-    match batch.kind(storage) {
+    b.note_batch_time(batch.time);
+    match batch.kind(storage, format) {
+        BatchKind::Sync => b.add_sync(batch.data(storage), batch.time),
         BatchKind::Strings => b.add_strings(storage, batch.start, batch.end),
         BatchKind::Stacks => b.add_stacks(batch.data(storage)),
         BatchKind::CpuSamples => b.add_cpu_samples(batch.data(storage)),

@@ -1,9 +1,14 @@
-//! Reader, validator and printer for Go 1.22/1.23 execution traces.
+//! Reader, validator and printer for Go execution traces.
 //!
 //! Reads the `go 1.22 trace` and `go 1.23 trace` formats (one format: Go
 //! 1.23 added events, and its reader accepts both headers), as written by
-//! Go 1.22/1.23's `runtime/trace` and by gort's tracer. Older formats are
-//! rejected with [`ErrorKind::UnsupportedVersion`].
+//! Go 1.22/1.23's `runtime/trace` and by gort's tracer, and the formats of
+//! current Go: `go 1.25 trace` (Go 1.25) and `go 1.26 trace` (Go 1.26 and
+//! 1.27), which add a sync batch with a clock snapshot to every generation
+//! and, from 1.26, an end-of-generation mark. Each trace prints as the Go
+//! that reads its format prints it (Go 1.23 for 1.22/1.23, Go 1.25 for 1.25,
+//! Go 1.27 for 1.26), and is validated with that Go's rules. Older formats
+//! are rejected with [`ErrorKind::UnsupportedVersion`].
 //!
 //! - [`Reader`] yields ordered [`Event`]s, as Go's `internal/trace` reader
 //!   does: one generation in memory at a time, per-thread streams merged by
@@ -70,8 +75,8 @@ mod validate;
 
 pub use error::{Error, ErrorKind, Result};
 pub use event::{
-    Event, EventKind, Experimental, Label, Log, Metric, Range, RangeAttribute, Region, Stack,
-    StateTransition, Task,
+    ClockSnapshot, Event, EventKind, Experimental, Label, Log, Metric, Range, RangeAttribute,
+    Region, Stack, StateTransition, Sync, Task,
 };
 pub use reader::Reader;
 pub use resources::{GoId, GoState, ProcId, ProcState, ResourceId, TaskId, ThreadId, Transition};

@@ -16,6 +16,12 @@
 //! forced above the previous event's (`previous + 1` when not). After the
 //! first error the reader is fused: it returns `None`.
 //!
+//! From the go 1.25 format on, Go's reader brackets generations differently
+//! (see [`Reader::between_generations`]): a Sync event *opens* each
+//! generation (timed at its earliest batch, carrying the clock snapshot and a
+//! running count), one more ends the trace, and a read error is reported
+//! after a Sync of its own.
+//!
 //! Equal times on different threads: Go picks between them in an order that
 //! depends on map iteration, so two runs of Go's reader can swap such events.
 //! This reader moves its frontier heap exactly as Go's does but builds it in
@@ -27,19 +33,22 @@ use std::fmt::Write as _;
 use std::io::{BufReader, Read};
 use std::sync::Arc;
 
-use gort_tracer::wire::header::{parse_header, Version, HEADER_LEN};
-use gort_tracer::wire::EventType;
+use std::io::BufRead;
+
+use gort_tracer::wire::header::{scan_header, Scan, Version};
+use gort_tracer::wire::{EventType, Format};
 
 use crate::batch::{Batch, BatchSource, SliceSource, StreamSource};
 use crate::cursor::{Cursor, Frontier, MAX_ARGS};
 use crate::error::{Error, ErrorKind, Result};
 use crate::event::Event;
-use crate::generation::read_generation;
+use crate::generation::{read_generation, read_generation_marked, Generation};
 use crate::order::state::SchedCtx;
 use crate::order::Ordering;
 use crate::tables::{CpuSample, Tables};
 
-/// Reads a Go 1.22/1.23 execution trace and yields its events in order.
+/// Reads a Go execution trace (go 1.22, 1.23, 1.25 or 1.26 format) and yields
+/// its events in order.
 ///
 /// # Examples
 ///
@@ -54,6 +63,13 @@ use crate::tables::{CpuSample, Tables};
 /// ```
 pub struct Reader<'a> {
     src: Box<dyn BatchSource<'a> + 'a>,
+    format: Format,
+    /// Sync events returned so far (go 1.25 format on).
+    syncs: u64,
+    /// The held-back read error has had its Sync (go 1.25 format).
+    deferred_synced: bool,
+    /// The Sync that ends the trace was returned (go 1.25 format on).
+    finished: bool,
     /// First batch of the next generation, already read.
     spill: Option<(u64, Batch)>,
     /// A read error to report once the current generation is done.
@@ -82,10 +98,21 @@ impl std::fmt::Debug for Reader<'_> {
     }
 }
 
-/// Checks the 16-byte header.
-fn check_header(h: &[u8]) -> Result<()> {
-    match parse_header(h) {
-        Version::Go1(_) => Ok(()),
+/// Checks the header at the start of `h` (all of the input, or as much as
+/// [`read_stream_header`] has); returns the format and the header's length.
+fn check_header(h: &[u8]) -> Result<(Format, usize)> {
+    let (v, len) = match scan_header(h, true) {
+        Scan::Header(v, len) => (v, len),
+        Scan::NeedMore => (Version::NotATrace, 0),
+    };
+    match v {
+        Version::Go1(minor) => match Format::from_minor(minor) {
+            Some(f) => Ok((f, len)),
+            None => Err(Error::new(
+                ErrorKind::UnsupportedVersion(minor),
+                format!("unknown or unsupported trace version go 1.{minor}"),
+            )),
+        },
         Version::Unsupported(v) => Err(Error::new(
             ErrorKind::UnsupportedVersion(v),
             format!("unknown or unsupported trace version go 1.{v}"),
@@ -97,10 +124,41 @@ fn check_header(h: &[u8]) -> Result<()> {
     }
 }
 
+/// Reads just the header from a stream, as Go's `Fscanf` does: byte by byte
+/// until it is decided (a header is usually 16 bytes, but spaces and leading
+/// zeros can stretch it).
+fn read_stream_header<R: BufRead>(r: &mut R) -> Result<(Format, usize)> {
+    let mut h = Vec::with_capacity(16);
+    loop {
+        let at_end = loop {
+            match r.fill_buf() {
+                Ok([]) => break true,
+                Ok(b) => {
+                    h.push(b[0]);
+                    r.consume(1);
+                    break false;
+                }
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e.into()),
+            }
+        };
+        if at_end || scan_header(&h, false) != Scan::NeedMore {
+            break;
+        }
+    }
+    // Bytes past the header were not consumed: the scan decides as soon as
+    // a byte does not fit, and every accepted byte belongs to the header.
+    check_header(&h)
+}
+
 impl<'a> Reader<'a> {
-    fn with_source(src: Box<dyn BatchSource<'a> + 'a>) -> Reader<'a> {
+    fn with_source(src: Box<dyn BatchSource<'a> + 'a>, format: Format) -> Reader<'a> {
         Reader {
             src,
+            format,
+            syncs: 0,
+            deferred_synced: false,
+            finished: false,
             spill: None,
             deferred: None,
             gen: 0,
@@ -122,12 +180,18 @@ impl<'a> Reader<'a> {
     /// # Errors
     ///
     /// [`ErrorKind::BadHeader`] or [`ErrorKind::UnsupportedVersion`] if `data`
-    /// does not start with a Go 1.22/1.23 trace header.
+    /// does not start with the header of a format this reader reads.
     pub fn from_slice(data: &'a [u8]) -> Result<Reader<'a>> {
-        check_header(data.get(..HEADER_LEN).unwrap_or(data))?;
-        Ok(Reader::with_source(Box::new(SliceSource::new(
-            data, HEADER_LEN,
-        ))))
+        let (format, len) = check_header(data)?;
+        Ok(Reader::with_source(
+            Box::new(SliceSource::new(data, len, format)),
+            format,
+        ))
+    }
+
+    /// The trace's format version, from its header.
+    pub fn format(&self) -> Format {
+        self.format
     }
 
     /// A reader over a stream; one generation at a time is held in memory.
@@ -137,21 +201,11 @@ impl<'a> Reader<'a> {
     /// As [`Reader::from_slice`], plus I/O errors reading the header.
     pub fn new<R: Read + 'a>(r: R) -> Result<Reader<'a>> {
         let mut r = BufReader::with_capacity(1 << 16, r);
-        let mut h = [0u8; HEADER_LEN];
-        let mut n = 0;
-        while n < HEADER_LEN {
-            match r.read(&mut h[n..]) {
-                Ok(0) => break,
-                Ok(k) => n += k,
-                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
-                Err(e) => return Err(e.into()),
-            }
-        }
-        check_header(&h[..n])?;
-        Ok(Reader::with_source(Box::new(StreamSource::new(
-            r,
-            HEADER_LEN as u64,
-        ))))
+        let (format, len) = read_stream_header(&mut r)?;
+        Ok(Reader::with_source(
+            Box::new(StreamSource::new(r, len as u64, format)),
+            format,
+        ))
     }
 
     /// The next event; `Ok(None)` at the end of the trace.
@@ -207,6 +261,9 @@ impl<'a> Reader<'a> {
     /// slot's handle on the generation's tables when it is the same one.
     #[inline]
     fn fill(&mut self, out: Out) -> bool {
+        if let Out::Sync { time, n, snapshot } = out {
+            return self.fill_sync(time, n, snapshot);
+        }
         let Some(tables) = &self.tables else {
             return false;
         };
@@ -226,7 +283,7 @@ impl<'a> Reader<'a> {
                 self.order.pop_front();
                 (ctx, typ, time, args, task_type)
             }
-            Out::Sync => (SchedCtx::NONE, None, self.last_ts, [0; MAX_ARGS], None),
+            Out::Sync { .. } => return false,
             Out::Sample(s) => {
                 let mut args = [0; MAX_ARGS];
                 args[0] = s.stack;
@@ -260,14 +317,124 @@ impl<'a> Reader<'a> {
         true
     }
 
+    /// Writes a Sync event into the slot: `n` is its count (go 1.25 format
+    /// on), `snapshot` whether it carries the current generation's clock
+    /// snapshot.
+    fn fill_sync(&mut self, time: i64, n: u64, snapshot: bool) -> bool {
+        let tables = match &self.tables {
+            Some(t) => Arc::clone(t),
+            None => Arc::new(Tables::empty(self.format)),
+        };
+        let mut args = [0; MAX_ARGS];
+        args[0] = n;
+        args[1] = u64::from(snapshot);
+        self.slot = Some(Event {
+            tables,
+            ctx: SchedCtx::NONE,
+            typ: None,
+            time,
+            args,
+            task_type: None,
+        });
+        true
+    }
+
+    /// The Sync that closes a go 1.22/1.23 generation.
+    fn end_sync(&self) -> Out {
+        Out::Sync {
+            time: self.last_ts,
+            n: 0,
+            snapshot: false,
+        }
+    }
+
+    /// A Sync of the go 1.25 format on (the count goes up by one); with
+    /// `opens` it opens the generation just loaded.
+    fn counted_sync(&mut self, opens: bool) -> Out {
+        self.syncs += 1;
+        let time = match (&self.tables, opens) {
+            (Some(t), true) => t.freq.to_ns(t.min_ts),
+            _ => self.last_ts,
+        };
+        Out::Sync {
+            time,
+            n: self.syncs,
+            snapshot: opens,
+        }
+    }
+
+    /// What comes when a generation is used up, from the go 1.25 format on
+    /// (Go's reader of that format):
+    /// - go 1.25: a held-back read error comes after a Sync of its own;
+    ///   with no further generation the trace ends with a Sync; otherwise
+    ///   the next generation is loaded (a load error also gets a Sync first);
+    /// - go 1.26: the generation is read up to its end mark; the end of
+    ///   input gives the final Sync, a load error a Sync and then the error.
+    ///
+    /// Loading a generation returns the Sync that opens it.
+    fn between_generations(&mut self) -> Result<Option<Out>> {
+        if self.finished {
+            return Ok(None);
+        }
+        if self.format.has_end_of_generation() {
+            if let Some(e) = self.deferred.take() {
+                return Err(e);
+            }
+            return match read_generation_marked(&mut *self.src, self.format) {
+                Err(e) => {
+                    self.deferred = Some(e);
+                    Ok(Some(self.counted_sync(false)))
+                }
+                Ok(None) => {
+                    self.finished = true;
+                    Ok(Some(self.counted_sync(false)))
+                }
+                Ok(Some(g)) => {
+                    self.install(g)?;
+                    Ok(Some(self.counted_sync(true)))
+                }
+            };
+        }
+        if self.deferred.is_some() {
+            if self.deferred_synced {
+                return Err(self
+                    .deferred
+                    .take()
+                    .unwrap_or_else(|| Error::new(ErrorKind::Stalled, "no error held back")));
+            }
+            self.deferred_synced = true;
+            return Ok(Some(self.counted_sync(false)));
+        }
+        if self.tables.is_some() && self.spill.is_none() {
+            self.finished = true;
+            return Ok(Some(self.counted_sync(false)));
+        }
+        match read_generation(&mut *self.src, self.spill.take(), self.format) {
+            Err(e) => {
+                self.deferred = Some(e);
+                self.deferred_synced = true;
+                Ok(Some(self.counted_sync(false)))
+            }
+            Ok(loaded) => {
+                self.spill = loaded.spill;
+                self.deferred = loaded.deferred;
+                self.install(loaded.generation)?;
+                Ok(Some(self.counted_sync(true)))
+            }
+        }
+    }
+
     fn step(&mut self) -> Result<Option<Out>> {
         if self.order.has_next() {
             return Ok(Some(Out::Queued));
         }
         if self.frontier.is_empty() && self.next_sample.is_none() {
+            if self.format.has_sync_batches() {
+                return self.between_generations();
+            }
             if !self.emitted_sync {
                 self.emitted_sync = true;
-                return Ok(self.tables.is_some().then_some(Out::Sync));
+                return Ok(self.tables.is_some().then(|| self.end_sync()));
             }
             if let Some(e) = self.deferred.take() {
                 return Err(e);
@@ -357,14 +524,18 @@ impl<'a> Reader<'a> {
     }
 
     fn load_generation(&mut self) -> Result<()> {
-        let loaded = read_generation(&mut *self.src, self.spill.take())?;
+        let loaded = read_generation(&mut *self.src, self.spill.take(), self.format)?;
         self.spill = loaded.spill;
         self.deferred = loaded.deferred;
-        let g = loaded.generation;
+        self.install(loaded.generation)
+    }
+
+    /// Makes `g` the current generation: one cursor per thread, its samples.
+    fn install(&mut self, g: Generation<'a>) -> Result<()> {
         self.gen = g.gen;
         self.frontier = Frontier::default();
         for (m, batches) in g.threads {
-            let mut c = Cursor::new(m, batches);
+            let mut c = Cursor::new(m, batches, self.format);
             if c.advance(g.tables.storage(), g.tables.freq)
                 .map_err(|e| e.in_generation(g.gen))?
             {
@@ -397,8 +568,9 @@ impl<'a> Reader<'a> {
 enum Out {
     /// An event accepted by the ordering engine, at the queue's front.
     Queued,
-    /// The end of the generation.
-    Sync,
+    /// A Sync event: at `time`, the `n`th of the trace (go 1.25 format on;
+    /// 0 before), with the generation's clock snapshot or not.
+    Sync { time: i64, n: u64, snapshot: bool },
     /// A CPU sample.
     Sample(CpuSample),
 }

@@ -18,6 +18,8 @@ use std::hash::{BuildHasherDefault, Hasher};
 
 pub(crate) use build::TablesBuilder;
 
+use gort_tracer::wire::Format;
+
 use crate::batch::Storage;
 use crate::resources::{GoId, ProcId, ThreadId};
 
@@ -227,6 +229,20 @@ pub(crate) struct CpuSample {
     pub(crate) stack: u64,
 }
 
+/// A reading of the trace, monotonic and wall clocks taken at about the
+/// same time (a sync batch's `ClockSnapshot`, go 1.25 format on).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) struct ClockSnapshot {
+    /// The trace clock, in its own units.
+    pub(crate) time: u64,
+    /// The monotonic clock, in nanoseconds.
+    pub(crate) mono: u64,
+    /// Wall clock seconds since the Unix epoch.
+    pub(crate) sec: u64,
+    /// Wall clock nanoseconds within the second.
+    pub(crate) nsec: u64,
+}
+
 /// The lookup tables of one generation, shared by all of its events.
 #[derive(Debug)]
 pub(crate) struct Tables<'a> {
@@ -238,9 +254,32 @@ pub(crate) struct Tables<'a> {
     frames: Vec<FrameDef>,
     pub(crate) freq: Frequency,
     pub(crate) exp: Vec<ExpBatch>,
+    /// The trace's format version (decides how events print).
+    pub(crate) format: Format,
+    /// The generation's clock snapshot (go 1.25 format on).
+    pub(crate) snapshot: Option<ClockSnapshot>,
+    /// The earliest batch time of the generation, in clock units.
+    pub(crate) min_ts: u64,
 }
 
 impl<'a> Tables<'a> {
+    /// Tables with nothing in them, for events of no generation (the Sync
+    /// events that end a trace or come before an error).
+    pub(crate) fn empty(format: Format) -> Tables<'a> {
+        Tables {
+            storage: Storage::Borrowed(&[]),
+            strings: IdTable::new(),
+            stacks: IdTable::new(),
+            stack_frames: Vec::new(),
+            frames: Vec::new(),
+            freq: Frequency::from_units_per_second(1_000_000_000),
+            exp: Vec::new(),
+            format,
+            snapshot: None,
+            min_ts: 0,
+        }
+    }
+
     /// The bytes that batch and string ranges point into.
     #[inline]
     pub(crate) fn storage(&self) -> &[u8] {

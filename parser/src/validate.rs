@@ -7,13 +7,17 @@
 //! 2. metrics are named `name:unit`; labels are non-empty and name a known
 //!    resource;
 //! 3. state transitions: never to `Undetermined`, never from `Undetermined`
-//!    after the first Sync, old state equal to the last new state of the
+//!    after the first generation (before go 1.25: after the first Sync, which
+//!    ends it; from go 1.25 on: after the second Sync, which opens the next), old state equal to the last new state of the
 //!    resource, no goroutine or P dying with active ranges, and a consistent
 //!    binding of running goroutines and Ps to threads (one goroutine and one
 //!    P per thread; a goroutine that stops must be the one its thread runs,
 //!    and its transition stack must be the event's stack);
 //! 4. ranges: begun once, ended only while active, per resource and name;
-//! 5. tasks: valid IDs and parents; an end's type matches its begin's.
+//! 5. tasks: valid IDs and parents; an end's type matches its begin's;
+//! 6. from the go 1.25 format on (Go 1.25's validator): Sync counts go up by
+//!    one, and every Sync that opens a generation has a clock snapshot with
+//!    non-zero times that all increase from one generation to the next.
 //!
 //! All problems found in one event are reported together, one per line.
 //! (Go's validator also walks every stack looking for empty frames, but that
@@ -22,7 +26,7 @@
 use std::collections::HashMap;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, Sync};
 use crate::raw::quote;
 use crate::resources::{
     GoId, GoState, ProcId, ProcState, ResourceId, TaskId, ThreadId, Transition,
@@ -57,7 +61,10 @@ pub struct Validator {
     ms: HashMap<ThreadId, ThreadCtx>,
     ranges: HashMap<ResourceId, Vec<Vec<u8>>>,
     tasks: HashMap<TaskId, Vec<u8>>,
-    seen_sync: bool,
+    /// Past the first generation: states may no longer be undetermined.
+    past_first_sync: bool,
+    /// The last Sync seen (go 1.25 format on).
+    last_sync: Option<Sync>,
 }
 
 impl Validator {
@@ -79,7 +86,7 @@ impl Validator {
             self.last_ts = ev.time();
         }
         match ev.kind() {
-            EventKind::Sync => self.seen_sync = true,
+            EventKind::Sync => self.sync(ev, &mut errs),
             EventKind::Metric => {
                 if let Some(m) = ev.metric() {
                     if !m.name.contains(':') {
@@ -209,6 +216,63 @@ impl Validator {
         Some(m)
     }
 
+    /// Checks a Sync event: before go 1.25 it only ends the first
+    /// generation; later, counts and clock snapshots are checked.
+    fn sync(&mut self, ev: &Event<'_>, errs: &mut Vec<String>) {
+        let Some(s) = ev.sync() else {
+            return;
+        };
+        if !ev.format().has_sync_batches() {
+            self.past_first_sync = true;
+            return;
+        }
+        let last = self.last_sync.unwrap_or(Sync { n: 0, clock: None });
+        if s.n != last.n + 1 {
+            errs.push(format!(
+                "sync count is not sequential: expected {}, got {}",
+                last.n + 1,
+                s.n
+            ));
+        }
+        // The Sync that ends a trace (or precedes an error) has no snapshot.
+        if s.n <= 1 || s.clock.is_some() {
+            match s.clock {
+                None => errs.push(format!("sync {} has no clock snapshot", s.n)),
+                Some(c) => {
+                    // Go's zero time: 0001-01-01T00:00:00Z.
+                    if c.wall() == (-62_135_596_800, 0) {
+                        errs.push(format!("sync {} has zero wall time", s.n));
+                    }
+                    if c.mono == 0 {
+                        errs.push(format!("sync {} has zero mono time", s.n));
+                    }
+                    if c.trace == 0 {
+                        errs.push(format!("sync {} has zero trace time", s.n));
+                    }
+                    if let (true, Some(p)) = (s.n >= 2, last.clock) {
+                        if c.wall() <= p.wall() {
+                            errs.push(format!("sync {} has non-increasing wall time", s.n));
+                        }
+                        if c.mono <= p.mono {
+                            errs.push(format!(
+                                "sync {} has non-increasing mono time: {} vs {}",
+                                s.n, c.mono, p.mono
+                            ));
+                        }
+                        if c.trace <= p.trace {
+                            errs.push(format!(
+                                "sync {} has non-increasing trace time: {} vs {}",
+                                s.n, c.trace, p.trace
+                            ));
+                        }
+                    }
+                }
+            }
+        }
+        self.past_first_sync = s.n > 1;
+        self.last_sync = Some(s);
+    }
+
     fn goroutine(
         &mut self,
         ev: &Event<'_>,
@@ -223,7 +287,7 @@ impl Validator {
                 "transition to undetermined state for goroutine {id}"
             ));
         }
-        if self.seen_sync && from == GoState::Undetermined {
+        if self.past_first_sync && from == GoState::Undetermined {
             errs.push(format!(
                 "undetermined goroutine {id} after first global sync"
             ));
@@ -302,7 +366,7 @@ impl Validator {
         if to == ProcState::Undetermined {
             errs.push(format!("transition to undetermined state for proc {id}"));
         }
-        if self.seen_sync && from == ProcState::Undetermined {
+        if self.past_first_sync && from == ProcState::Undetermined {
             errs.push(format!("undetermined proc {id} after first global sync"));
         }
         if to == ProcState::NotExist && self.has_any_range(ResourceId::Proc(id)) {

@@ -1,4 +1,7 @@
-//! The `-d=1` text of an event, written straight into a byte buffer.
+//! The text of an event (`go tool trace -d=1`, `-d=parsed` from Go 1.25
+//! on), written straight into a byte buffer, as the Go that reads the
+//! trace's format prints it: Go 1.23 for go 1.22/1.23 traces, Go 1.25 for
+//! go 1.25 traces, Go 1.27 for go 1.26 traces.
 //!
 //! Layout (Go's `Event.String()`):
 //!
@@ -9,11 +12,22 @@
 //! ```
 //!
 //! Strings in the suffix are quoted as Go's `%q` does; frame names are
-//! written raw.
+//! written raw. What changed after Go 1.23:
+//!
+//! - Go 1.25: values print as `Value{Uint64(N)}`; Sync events carry
+//!   ` N=<count>` and the clock snapshot of the generation they open
+//!   (` Trace=<ns> Mono=<ns> Wall=<RFC 3339>`); experimental events list
+//!   `name=value` pairs.
+//! - Go 1.27 (go 1.26 format): a state transition prints
+//!   ` GoID=<id> <from>-><to> Reason=<q>` (no `Resource=`), and the wall
+//!   time has nanoseconds.
+
+use gort_tracer::wire::Format;
 
 use crate::raw::write_quoted;
 use crate::resources::{ResourceId, Transition};
 
+use super::wall::push_wall;
 use super::{Event, EventKind, Stack};
 
 /// Appends `v` in decimal.
@@ -103,8 +117,54 @@ fn push_frames(out: &mut Vec<u8>, stack: &Stack<'_>) {
     }
 }
 
+/// Appends a metric or attribute value: `Uint64(N)` as Go 1.23 prints it,
+/// `Value{Uint64(N)}` from Go 1.25 on.
+fn push_value(out: &mut Vec<u8>, v: u64, format: Format) {
+    let boxed = format.has_sync_batches();
+    if boxed {
+        out.extend_from_slice(b"Value{");
+    }
+    out.extend_from_slice(b"Uint64(");
+    push_u64(out, v);
+    out.push(b')');
+    if boxed {
+        out.push(b'}');
+    }
+}
+
+/// Appends the ` <ID>=<id> <from>-><to>` part of a state transition.
+fn push_transition(out: &mut Vec<u8>, t: Transition) {
+    let (label, id, from, to): (&[u8], i64, &str, &str) = match t {
+        Transition::Goroutine { id, from, to } => (b" GoID=", id.0, from.name(), to.name()),
+        Transition::Proc { id, from, to } => (b" ProcID=", id.0, from.name(), to.name()),
+    };
+    out.extend_from_slice(label);
+    push_i64(out, id);
+    out.push(b' ');
+    out.extend_from_slice(from.as_bytes());
+    out.extend_from_slice(b"->");
+    out.extend_from_slice(to.as_bytes());
+}
+
+/// Appends the suffix of a Sync event from the go 1.25 format on.
+fn push_sync(out: &mut Vec<u8>, e: &Event<'_>, format: Format) {
+    out.extend_from_slice(b" N=");
+    push_u64(out, e.args[0]);
+    let snap = match e.tables.snapshot {
+        Some(s) if e.args[1] != 0 => s,
+        _ => return,
+    };
+    out.extend_from_slice(b" Trace=");
+    push_i64(out, e.tables.freq.to_ns(snap.time));
+    out.extend_from_slice(b" Mono=");
+    push_u64(out, snap.mono);
+    out.extend_from_slice(b" Wall=");
+    push_wall(out, snap.sec, snap.nsec, format.has_end_of_generation());
+}
+
 /// Appends the event's text (without a final newline).
 pub(crate) fn write(e: &Event<'_>, out: &mut Vec<u8>) {
+    let format = e.tables.format;
     out.extend_from_slice(b"M=");
     push_i64(out, e.ctx.m.0);
     out.extend_from_slice(b" P=");
@@ -117,14 +177,14 @@ pub(crate) fn write(e: &Event<'_>, out: &mut Vec<u8>) {
     out.extend_from_slice(b" Time=");
     push_i64(out, e.time);
     match kind {
+        EventKind::Sync if format.has_sync_batches() => push_sync(out, e, format),
         EventKind::Sync | EventKind::StackSample => {}
         EventKind::Metric => {
             if let Some(m) = e.metric() {
                 out.extend_from_slice(b" Name=");
                 push_quoted(out, m.name.as_bytes());
-                out.extend_from_slice(b" Value=Uint64(");
-                push_u64(out, m.value);
-                out.push(b')');
+                out.extend_from_slice(b" Value=");
+                push_value(out, m.value, format);
             }
         }
         EventKind::Label => {
@@ -149,9 +209,8 @@ pub(crate) fn write(e: &Event<'_>, out: &mut Vec<u8>) {
                         out.push(b' ');
                     }
                     push_quoted(out, a.name.as_bytes());
-                    out.extend_from_slice(b"=Uint64(");
-                    push_u64(out, a.value);
-                    out.push(b')');
+                    out.push(b'=');
+                    push_value(out, a.value, format);
                 }
                 out.push(b']');
             }
@@ -186,27 +245,16 @@ pub(crate) fn write(e: &Event<'_>, out: &mut Vec<u8>) {
         }
         EventKind::StateTransition => {
             if let Some(s) = e.state_transition() {
-                out.extend_from_slice(b" Resource=");
-                push_resource(out, s.transition.resource());
-                out.extend_from_slice(b" Reason=");
-                push_quoted(out, s.reason);
-                match s.transition {
-                    Transition::Goroutine { id, from, to } => {
-                        out.extend_from_slice(b" GoID=");
-                        push_i64(out, id.0);
-                        out.push(b' ');
-                        out.extend_from_slice(from.name().as_bytes());
-                        out.extend_from_slice(b"->");
-                        out.extend_from_slice(to.name().as_bytes());
-                    }
-                    Transition::Proc { id, from, to } => {
-                        out.extend_from_slice(b" ProcID=");
-                        push_i64(out, id.0);
-                        out.push(b' ');
-                        out.extend_from_slice(from.name().as_bytes());
-                        out.extend_from_slice(b"->");
-                        out.extend_from_slice(to.name().as_bytes());
-                    }
+                if format.has_end_of_generation() {
+                    push_transition(out, s.transition);
+                    out.extend_from_slice(b" Reason=");
+                    push_quoted(out, s.reason);
+                } else {
+                    out.extend_from_slice(b" Resource=");
+                    push_resource(out, s.transition.resource());
+                    out.extend_from_slice(b" Reason=");
+                    push_quoted(out, s.reason);
+                    push_transition(out, s.transition);
                 }
                 if let Some(stack) = &s.stack {
                     out.extend_from_slice(b"\nTransitionStack=\n");
@@ -218,16 +266,29 @@ pub(crate) fn write(e: &Event<'_>, out: &mut Vec<u8>) {
             if let Some(x) = e.experimental() {
                 out.extend_from_slice(b" Name=");
                 out.extend_from_slice(x.name.as_bytes());
-                out.extend_from_slice(b" ArgNames=[");
-                out.extend_from_slice(x.arg_names.join(" ").as_bytes());
-                out.extend_from_slice(b"] Args=[");
-                for (i, a) in x.args.iter().enumerate() {
-                    if i != 0 {
-                        out.push(b' ');
+                if format.has_sync_batches() {
+                    out.extend_from_slice(b" Args=[");
+                    for (i, (name, v)) in x.arg_names.iter().zip(x.args).enumerate() {
+                        if i != 0 {
+                            out.extend_from_slice(b", ");
+                        }
+                        out.extend_from_slice(name.as_bytes());
+                        out.push(b'=');
+                        push_value(out, *v, format);
                     }
-                    push_u64(out, *a);
+                    out.push(b']');
+                } else {
+                    out.extend_from_slice(b" ArgNames=[");
+                    out.extend_from_slice(x.arg_names.join(" ").as_bytes());
+                    out.extend_from_slice(b"] Args=[");
+                    for (i, a) in x.args.iter().enumerate() {
+                        if i != 0 {
+                            out.push(b' ');
+                        }
+                        push_u64(out, *a);
+                    }
+                    out.push(b']');
                 }
-                out.push(b']');
             }
         }
     }

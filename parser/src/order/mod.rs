@@ -190,7 +190,10 @@ impl Ordering {
             | E::CPUSamples
             | E::CPUSample
             | E::Frequency
-            | E::ExperimentalBatch => Err(state::invalid(format!(
+            | E::ExperimentalBatch
+            | E::Sync
+            | E::ClockSnapshot
+            | E::EndOfGeneration => Err(state::invalid(format!(
                 "bad event type found while ordering: {}",
                 i.ev.typ as u8
             ))),

@@ -11,9 +11,9 @@ use std::borrow::Cow;
 use std::fmt;
 
 use gort_tracer::wire::varint::{read_uvarint, write_uvarint};
-use gort_tracer::wire::EventType;
+use gort_tracer::wire::{EventType, Format};
 
-use super::pieces::TEXTS;
+use super::pieces::texts;
 use super::quote::quote_into;
 use super::sink::TextSink;
 use crate::error::{Error, ErrorKind, Result};
@@ -32,17 +32,24 @@ pub const MAX_ARGS: usize = {
     max
 };
 
+/// The table version events get unless a reader says otherwise.
+const NEWEST_TABLE: u8 = Format::Go126.table_version();
+
 /// Field names of the four values of a stack frame, in wire order.
 pub const FRAME_FIELDS: [&str; 4] = ["pc", "func", "file", "line"];
 
 /// A wire event, decoded without any validation.
 ///
-/// The type byte may be one that Go 1.23 leaves undefined but its raw reader
-/// still accepts (50 to 127): such an event has no arguments and an empty name,
-/// exactly as Go's raw reader reports it.
+/// The type byte may be one that the trace's format leaves undefined but Go's
+/// raw reader still accepts (50 to 127 in go 1.22/1.23 traces, 53 to 127
+/// later): such an event has no arguments and an empty name, exactly as Go's
+/// raw reader reports it. An event remembers which event table named it (see
+/// [`Format::table_version`]).
 #[derive(Clone, PartialEq, Eq)]
 pub struct RawEvent<'a> {
     ty: u8,
+    /// The version of the event table the type byte is read with.
+    table: u8,
     nargs: u8,
     args: [u64; MAX_ARGS],
     /// Stack frames as consecutive uvarints (four per frame).
@@ -83,6 +90,7 @@ impl<'a> RawEvent<'a> {
     pub(crate) fn from_parts(ty: u8, args: [u64; MAX_ARGS], nargs: usize) -> RawEvent<'a> {
         RawEvent {
             ty,
+            table: NEWEST_TABLE,
             nargs: nargs.min(MAX_ARGS) as u8,
             args,
             frames: Cow::Borrowed(&[]),
@@ -98,6 +106,7 @@ impl<'a> RawEvent<'a> {
     pub(crate) fn fill(
         &mut self,
         ty: u8,
+        table: u8,
         args: &[u64; MAX_ARGS],
         nargs: usize,
         frames: &'a [u8],
@@ -106,6 +115,7 @@ impl<'a> RawEvent<'a> {
         wire: Option<&'a [u8]>,
     ) {
         self.ty = ty;
+        self.table = table;
         self.nargs = nargs.min(MAX_ARGS) as u8;
         self.args = *args;
         self.frames = Cow::Borrowed(frames);
@@ -148,10 +158,22 @@ impl<'a> RawEvent<'a> {
         self.ty
     }
 
-    /// The event type, or `None` for a byte Go 1.23 leaves undefined.
+    /// Reads the type byte with the event table of format `f` (the
+    /// readers do this for every event they make).
+    #[must_use]
+    pub fn in_format(mut self, f: Format) -> RawEvent<'a> {
+        self.table = f.table_version();
+        self
+    }
+
+    /// The event type, or `None` for a byte the event's table leaves
+    /// undefined.
     #[inline]
     pub fn event_type(&self) -> Option<EventType> {
-        EventType::from_u8(self.ty)
+        match EventType::from_u8(self.ty) {
+            Some(t) if t.spec().since <= self.table => Some(t),
+            _ => None,
+        }
     }
 
     /// The event's Go name (empty for undefined type bytes, as in Go).
@@ -210,6 +232,7 @@ impl<'a> RawEvent<'a> {
     pub fn into_owned(self) -> RawEvent<'static> {
         RawEvent {
             ty: self.ty,
+            table: self.table,
             nargs: self.nargs,
             args: self.args,
             frames: Cow::Owned(self.frames.into_owned()),
@@ -232,7 +255,7 @@ impl<'a> RawEvent<'a> {
     }
 
     fn text_into<O: TextSink>(&self, out: &mut O) {
-        let text = &TEXTS[usize::from(self.ty)];
+        let text = &texts(self.table)[usize::from(self.ty)];
         out.put_head(text, self.args());
         if self.frame_values > 0 {
             for (i, v) in self.frame_values().enumerate() {

@@ -56,7 +56,7 @@ mod writer;
 
 pub use event::{Frames, RawEvent, FRAME_FIELDS, MAX_ARGS};
 pub use quote::{is_go_printable, quote, unquote, write_quoted, write_quoted_bytes};
-pub use reader::{read_header, Reader};
+pub use reader::{read_header, read_header_len, Reader};
 pub use stream::StreamReader;
 pub use text::{binary_to_text, text_to_binary, TextReader, TextWriter};
 pub use writer::{encode_event, Writer};

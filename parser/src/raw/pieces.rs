@@ -6,7 +6,7 @@
 //! (see [`TextSink::put_piece`](super::sink::TextSink::put_piece)) instead of
 //! a call to `memcpy` per string.
 
-use gort_tracer::wire::EventType;
+use gort_tracer::wire::{EventType, Format};
 
 use super::event::MAX_ARGS;
 
@@ -72,8 +72,9 @@ pub(crate) struct TypeText {
     pub(crate) args: [Piece; MAX_ARGS],
 }
 
-/// [`TypeText`] of every type byte (empty for undefined ones, as in Go).
-pub(crate) static TEXTS: [TypeText; 256] = {
+/// [`TypeText`] of every type byte in the table of version `table` (empty
+/// for undefined ones, as in Go).
+const fn build(table: u8) -> [TypeText; 256] {
     let mut t = [TypeText {
         name: Piece::EMPTY,
         args: [Piece::EMPTY; MAX_ARGS],
@@ -83,6 +84,10 @@ pub(crate) static TEXTS: [TypeText; 256] = {
     while i < all.len() {
         let spec = all[i].spec();
         let b = all[i] as usize;
+        if spec.since > table {
+            i += 1;
+            continue;
+        }
         t[b].name = Piece::new(0, spec.name, 0);
         let mut a = 0;
         while a < spec.args.len() {
@@ -92,7 +97,22 @@ pub(crate) static TEXTS: [TypeText; 256] = {
         i += 1;
     }
     t
-};
+}
+
+/// The texts of the go 1.22/1.23 table.
+static TEXTS_GO123: [TypeText; 256] = build(Format::Go123.table_version());
+/// The texts of the newest table (go 1.25 and 1.26 formats).
+static TEXTS_NEWEST: [TypeText; 256] = build(Format::Go126.table_version());
+
+/// The texts of every type byte in the table of version `table`.
+#[inline]
+pub(crate) fn texts(table: u8) -> &'static [TypeText; 256] {
+    if table <= Format::Go123.table_version() {
+        &TEXTS_GO123
+    } else {
+        &TEXTS_NEWEST
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -101,12 +121,14 @@ mod tests {
     #[test]
     fn pieces_spell_the_table() {
         for &t in EventType::ALL {
-            let text = &TEXTS[t as usize];
+            let text = &texts(26)[t as usize];
             assert_eq!(text.name.as_str(), t.name());
             for (i, a) in t.spec().args.iter().enumerate() {
                 assert_eq!(text.args[i].as_str(), format!(" {a}="));
             }
         }
-        assert_eq!(TEXTS[60].name.as_str(), "");
+        assert_eq!(texts(26)[60].name.as_str(), "");
+        assert_eq!(texts(23)[51].name.as_str(), "");
+        assert_eq!(texts(26)[51].name.as_str(), "ClockSnapshot");
     }
 }

@@ -28,8 +28,8 @@
 //! slices of input that is already there. [`StreamReader`](super::StreamReader)
 //! (in `stream.rs`) runs the same decoder over a growing buffer.
 
-use gort_tracer::wire::header::{parse_header, Version, HEADER_LEN};
-use gort_tracer::wire::EventType;
+use gort_tracer::wire::header::{scan_header, Scan, Version};
+use gort_tracer::wire::{EventType, Format};
 
 use super::event::{RawEvent, MAX_ARGS};
 use crate::error::{Error, ErrorKind, Result};
@@ -42,17 +42,20 @@ const OVERFLOW: &str = "binary: varint overflows a 64-bit integer";
 pub(super) struct Shape {
     /// Accepted by Go's raw reader (1 to the last defined type).
     known: bool,
+    /// The version of the event table this shape comes from.
+    table: u8,
     nargs: u8,
     stack: bool,
     data: bool,
 }
 
-/// [`Shape`] of every type byte, built from the event table at compile time.
-static SHAPES: [Shape; 256] = {
+/// [`Shape`] of every type byte in the event table of version `table`.
+const fn shapes(table: u8) -> [Shape; 256] {
     let all = EventType::ALL;
     let last = all[all.len() - 1] as usize;
     let mut t = [Shape {
         known: false,
+        table,
         nargs: 0,
         stack: false,
         data: false,
@@ -62,6 +65,10 @@ static SHAPES: [Shape; 256] = {
         t[b].known = true;
         if let Some(ty) = EventType::from_u8(b as u8) {
             let spec = ty.spec();
+            if spec.since > table {
+                b += 1;
+                continue;
+            }
             t[b].nargs = spec.args.len() as u8;
             t[b].stack = spec.is_stack;
             t[b].data = spec.has_data;
@@ -69,20 +76,33 @@ static SHAPES: [Shape; 256] = {
         b += 1;
     }
     t
-};
+}
+
+/// Shapes of the go 1.22/1.23 table (Go 1.23.9's raw reader).
+static SHAPES_GO123: [Shape; 256] = shapes(Format::Go123.table_version());
+/// Shapes of the go 1.25/1.26 table (Go 1.25's and Go 1.27's raw readers:
+/// both know every type up to 136).
+static SHAPES_NEWEST: [Shape; 256] = shapes(Format::Go126.table_version());
 
 /// Reads the trace header at the start of `input`; returns the Go minor
-/// version (22 or 23).
+/// version (22, 23, 25 or 26).
 ///
 /// # Errors
 ///
 /// [`ErrorKind::BadHeader`] if `input` is not a Go trace,
 /// [`ErrorKind::UnsupportedVersion`] for another format version.
 pub fn read_header(input: &[u8]) -> Result<u32> {
-    let head = input.get(..HEADER_LEN).unwrap_or(input);
-    match parse_header(head) {
-        Version::Go1(v) if head.len() == HEADER_LEN => Ok(v),
-        Version::Unsupported(v) => Err(Error::from_kind(ErrorKind::UnsupportedVersion(v))),
+    read_header_len(input).map(|(v, _)| v)
+}
+
+/// [`read_header`], plus the header's length: usually 16 bytes, but Go's
+/// header scan also takes extra spaces and leading zeros.
+pub fn read_header_len(input: &[u8]) -> Result<(u32, usize)> {
+    match scan_header(input, true) {
+        Scan::Header(Version::Go1(v), n) => Ok((v, n)),
+        Scan::Header(Version::Unsupported(v), _) => {
+            Err(Error::from_kind(ErrorKind::UnsupportedVersion(v)))
+        }
         _ => Err(Error::from_kind(ErrorKind::BadHeader)),
     }
 }
@@ -94,20 +114,33 @@ const TABLELESS: [u32; 3] = [11, 19, 21];
 /// The shape table for a trace with no event table.
 pub(super) static NO_SHAPES: [Shape; 256] = [Shape {
     known: false,
+    table: 0,
     nargs: 0,
     stack: false,
     data: false,
 }; 256];
 
-/// Reads the header as Go's raw reader does: [`read_header`], except that the
-/// pre-1.22 versions Go knows by number are accepted with no event table.
-pub(super) fn raw_header(input: &[u8]) -> Result<(u32, &'static [Shape; 256])> {
-    match read_header(input) {
-        Ok(v) => Ok((v, &SHAPES)),
-        Err(e) => match e.kind() {
-            ErrorKind::UnsupportedVersion(v) if TABLELESS.contains(&v) => Ok((v, &NO_SHAPES)),
-            _ => Err(e),
-        },
+/// Reads the header as Go's raw reader does: [`read_header_len`], except
+/// that the pre-1.22 versions Go knows by number are accepted with no event
+/// table. Returns the version, its shapes and the header's length.
+pub(super) fn raw_header(input: &[u8]) -> Result<(u32, &'static [Shape; 256], usize)> {
+    match scan_header(input, true) {
+        Scan::Header(Version::Go1(v), n) => {
+            let newest = Format::from_minor(v).is_some_and(Format::has_sync_batches);
+            Ok((
+                v,
+                if newest {
+                    &SHAPES_NEWEST
+                } else {
+                    &SHAPES_GO123
+                },
+                n,
+            ))
+        }
+        Scan::Header(Version::Unsupported(v), n) if TABLELESS.contains(&v) => {
+            Ok((v, &NO_SHAPES, n))
+        }
+        _ => read_header_len(input).map(|(v, n)| (v, &NO_SHAPES, n)),
     }
 }
 
@@ -194,7 +227,10 @@ pub(super) fn decode<'a>(
     if !shape.known {
         return Err(Error::from_kind(ErrorKind::UnknownEvent(ty)));
     }
-    let name = || EventType::from_u8(ty).map_or("", EventType::name);
+    let name = || match EventType::from_u8(ty) {
+        Some(t) if t.spec().since <= shape.table => t.name(),
+        _ => "",
+    };
     let mut cur = Cursor {
         buf,
         pos: 1,
@@ -268,7 +304,16 @@ pub(super) fn decode<'a>(
     }
 
     let wire = (!cur.minimal).then(|| &buf[..cur.pos]);
-    ev.fill(ty, &args, nargs, frames, frame_values, data, wire);
+    ev.fill(
+        ty,
+        shape.table,
+        &args,
+        nargs,
+        frames,
+        frame_values,
+        data,
+        wire,
+    );
     Ok(Step::Event(cur.pos))
 }
 
@@ -293,6 +338,8 @@ pub(super) fn decode<'a>(
 pub struct Reader<'a> {
     input: &'a [u8],
     pos: usize,
+    /// Length of the header.
+    start: usize,
     version: u32,
     shapes: &'static [Shape; 256],
     done: bool,
@@ -305,10 +352,11 @@ impl<'a> Reader<'a> {
     ///
     /// As [`read_header`].
     pub fn new(input: &'a [u8]) -> Result<Reader<'a>> {
-        let (version, shapes) = raw_header(input)?;
+        let (version, shapes, start) = raw_header(input)?;
         Ok(Reader {
             input,
-            pos: HEADER_LEN,
+            pos: start,
+            start,
             version,
             shapes,
             done: false,
@@ -326,7 +374,7 @@ impl<'a> Reader<'a> {
     /// the header or past the end of `input`.
     pub fn new_at(input: &'a [u8], offset: usize) -> Result<Reader<'a>> {
         let mut r = Reader::new(input)?;
-        if offset < HEADER_LEN || offset > input.len() {
+        if offset < r.start || offset > input.len() {
             return Err(Error::new(
                 ErrorKind::BadBatch,
                 format!("cannot start reading at offset {offset}"),
@@ -336,10 +384,15 @@ impl<'a> Reader<'a> {
         Ok(r)
     }
 
-    /// The Go minor version in the header (22 or 23; see the module
+    /// The Go minor version in the header (22, 23, 25 or 26; see the module
     /// documentation for older ones).
     pub fn version(&self) -> u32 {
         self.version
+    }
+
+    /// Length of the header in bytes (where the first event starts).
+    pub fn header_len(&self) -> usize {
+        self.start
     }
 
     /// Byte offset of the next event.

@@ -9,7 +9,7 @@
 
 use std::io::Read;
 
-use gort_tracer::wire::header::HEADER_LEN;
+use gort_tracer::wire::header::{scan_header, Scan};
 
 use super::event::RawEvent;
 use super::reader::{decode, raw_header, Shape, Step, NO_SHAPES};
@@ -53,15 +53,14 @@ impl<R: Read> StreamReader<R> {
             version: 0,
             shapes: &NO_SHAPES,
         };
-        while r.buf.len() < HEADER_LEN && !r.eof {
+        while scan_header(&r.buf, r.eof) == Scan::NeedMore {
             r.fill()?;
         }
-        (r.version, r.shapes) = raw_header(&r.buf)?;
-        r.start = HEADER_LEN;
+        (r.version, r.shapes, r.start) = raw_header(&r.buf)?;
         Ok(r)
     }
 
-    /// The Go minor version in the header (22 or 23; see the module
+    /// The Go minor version in the header (22, 23, 25 or 26; see the module
     /// documentation for older ones).
     pub fn version(&self) -> u32 {
         self.version

@@ -15,7 +15,7 @@ use std::borrow::Cow;
 use std::io::Write;
 
 use gort_tracer::wire::varint::write_uvarint;
-use gort_tracer::wire::EventType;
+use gort_tracer::wire::{EventType, Format};
 
 use super::event::{RawEvent, FRAME_FIELDS, MAX_ARGS};
 use super::quote::{decode_rune, quote, unquote};
@@ -51,7 +51,8 @@ impl<'a> TextReader<'a> {
     /// # Errors
     ///
     /// [`ErrorKind::Text`] for a malformed header,
-    /// [`ErrorKind::UnsupportedVersion`] for a version other than 1.22 and 1.23.
+    /// [`ErrorKind::UnsupportedVersion`] for a version other than 1.22, 1.23,
+    /// 1.25 and 1.26.
     pub fn new(text: &'a [u8]) -> Result<TextReader<'a>> {
         let mut r = TextReader {
             rest: text,
@@ -81,7 +82,7 @@ impl<'a> TextReader<'a> {
             )
         })?;
         match v {
-            22 | 23 => r.version = v as u32,
+            22 | 23 | 25 | 26 => r.version = v as u32,
             _ => {
                 return Err(Error::new(
                     ErrorKind::UnsupportedVersion(u32::try_from(v).unwrap_or(u32::MAX)),
@@ -101,7 +102,7 @@ impl<'a> TextReader<'a> {
         Ok(r)
     }
 
-    /// The Go minor version in the header (22 or 23).
+    /// The Go minor version in the header (22, 23, 25 or 26).
     pub fn version(&self) -> u32 {
         self.version
     }
@@ -149,9 +150,10 @@ impl<'a> TextReader<'a> {
             return Ok(None);
         };
         let (name, line) = read_token(line);
+        let format = Format::from_minor(self.version).unwrap_or(Format::Go123);
         let Some(ty) = std::str::from_utf8(name)
             .ok()
-            .and_then(EventType::from_name)
+            .and_then(|n| EventType::from_name_in(n, format))
         else {
             return Err(text_err(
                 n,
@@ -163,7 +165,7 @@ impl<'a> TextReader<'a> {
         let nargs = spec.args.len().min(MAX_ARGS);
         read_args(line, &spec.args[..nargs], &mut args[..nargs])
             .map_err(|m| text_err(n, format!("reading args for {}: {m}", ty.name())))?;
-        let mut ev = RawEvent::from_parts(ty as u8, args, nargs);
+        let mut ev = RawEvent::from_parts(ty as u8, args, nargs).in_format(format);
         if spec.is_stack {
             // As in Go, a count that is negative as a signed integer means no frames.
             let want = i64::try_from(args[1]).unwrap_or(0);

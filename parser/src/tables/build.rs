@@ -1,13 +1,15 @@
-//! Building one generation's tables: decoding string, stack, CPU-sample and
-//! frequency batches, with Go's checks and messages, then checking that every
-//! frame used by a stack names defined strings.
+//! Building one generation's tables: decoding string, stack, CPU-sample,
+//! frequency and sync batches, with Go's checks and messages, then checking
+//! that every frame used by a stack names defined strings.
 
 use std::fmt::Write as _;
 
 use gort_tracer::wire::limits::{MAX_FRAMES, MAX_STRING_BYTES};
-use gort_tracer::wire::EventType;
+use gort_tracer::wire::{EventType, Format};
 
-use super::{CpuSample, ExpBatch, FrameDef, Frequency, IdMap, IdTable, Span, StackRef, Tables};
+use super::{
+    ClockSnapshot, CpuSample, ExpBatch, FrameDef, Frequency, IdMap, IdTable, Span, StackRef, Tables,
+};
 use crate::batch::{read_uvarint, Storage, VarintFail};
 use crate::error::{Error, ErrorKind, Result};
 use crate::resources::{GoId, ProcId, ThreadId};
@@ -22,8 +24,11 @@ pub(crate) struct TablesBuilder {
     frame_index: IdMap<u64, u32>,
     frames: Vec<FrameDef>,
     freq: Option<Frequency>,
+    snapshot: Option<ClockSnapshot>,
     pub(crate) samples: Vec<(u64, CpuSample)>,
     exp: Vec<ExpBatch>,
+    /// The earliest batch time of the generation (0: none yet).
+    min_ts: u64,
 }
 
 /// A reader over one table batch's bytes, with Go's `bytes.Reader` errors.
@@ -88,8 +93,18 @@ impl TablesBuilder {
             frame_index: IdMap::default(),
             frames: Vec::new(),
             freq: None,
+            snapshot: None,
             samples: Vec::new(),
             exp: Vec::new(),
+            min_ts: 0,
+        }
+    }
+
+    /// Notes a batch's base time; the earliest one times the Sync event
+    /// that opens a generation (go 1.25 format on).
+    pub(crate) fn note_batch_time(&mut self, t: u64) {
+        if self.min_ts == 0 || t < self.min_ts {
+            self.min_ts = t;
         }
     }
 
@@ -244,6 +259,46 @@ impl TablesBuilder {
         Ok(())
     }
 
+    /// Adds a sync batch (go 1.25 format on): `Sync`, then any order of one
+    /// `Frequency` and one `ClockSnapshot`, whose time delta counts from the
+    /// batch's base time `base`.
+    pub(crate) fn add_sync(&mut self, data: &[u8], base: u64) -> Result<()> {
+        let mut c = Cursor { data, pos: 1 };
+        while !c.done() {
+            let typ = c.byte()?;
+            match EventType::from_u8_in(typ, Format::Go125) {
+                Some(EventType::Frequency) => {
+                    if self.freq.is_some() {
+                        return Err(bad("found multiple frequency events".into()));
+                    }
+                    let f = c.uvarint(&no_context)?;
+                    self.freq = Some(Frequency::from_units_per_second(f));
+                }
+                Some(EventType::ClockSnapshot) => {
+                    if self.snapshot.is_some() {
+                        return Err(bad("found multiple clock snapshot events".into()));
+                    }
+                    let dt = c.uvarint(&no_context)?;
+                    let mono = c.uvarint(&no_context)?;
+                    let sec = c.uvarint(&no_context)?;
+                    let nsec = c.uvarint(&no_context)?;
+                    self.snapshot = Some(ClockSnapshot {
+                        time: base.wrapping_add(dt),
+                        mono,
+                        sec,
+                        nsec,
+                    });
+                }
+                _ => {
+                    return Err(bad(format!(
+                        "expected frequency or clock snapshot event, got {typ}"
+                    )))
+                }
+            }
+        }
+        Ok(())
+    }
+
     /// Records an experimental batch's data (`base`: its storage offset).
     pub(crate) fn add_experimental(&mut self, exp: u8, m: ThreadId, base: usize, len: usize) {
         self.exp.push(ExpBatch {
@@ -255,13 +310,20 @@ impl TablesBuilder {
 
     /// Checks the generation and builds its tables over `storage`; also
     /// returns the CPU samples, converted to nanoseconds and sorted by time.
-    pub(crate) fn finish(mut self, storage: Storage<'_>) -> Result<(Tables<'_>, Vec<CpuSample>)> {
+    pub(crate) fn finish(
+        mut self,
+        storage: Storage<'_>,
+        format: Format,
+    ) -> Result<(Tables<'_>, Vec<CpuSample>)> {
         let Some(freq) = self.freq else {
             return Err(Error::new(
                 ErrorKind::MissingFrequency,
                 "no frequency event found",
             ));
         };
+        if format.has_sync_batches() && self.snapshot.is_none() {
+            return Err(bad("no clock snapshot event found".into()));
+        }
         self.strings.compact();
         self.stacks.compact();
         // Every frame a stack uses must name defined strings.
@@ -314,6 +376,9 @@ impl TablesBuilder {
                 frames: self.frames,
                 freq,
                 exp: self.exp,
+                format,
+                snapshot: self.snapshot,
+                min_ts: self.min_ts,
             },
             samples,
         ))
@@ -353,7 +418,7 @@ mod tests {
         t.add_stacks(&[2, 3, 1, 1, 16, 1, 2, 3, 3, 2, 1, 16, 2, 2, 9])
             .unwrap();
         t.add_frequency(&[8, 1]).unwrap();
-        let (tables, _) = t.finish(Storage::Owned(storage)).unwrap();
+        let (tables, _) = t.finish(Storage::Owned(storage), Format::Go123).unwrap();
         let f: Vec<_> = tables.frames(2).collect();
         assert_eq!(f.len(), 1);
         assert_eq!((f[0].func, f[0].line), (&b"f"[..], 3));
@@ -362,7 +427,9 @@ mod tests {
         let mut t = TablesBuilder::new();
         t.add_stacks(&[2, 3, 1, 1, 16, 7, 0, 3]).unwrap();
         t.add_frequency(&[8, 1]).unwrap();
-        let err = t.finish(Storage::Owned(Vec::new())).unwrap_err();
+        let err = t
+            .finish(Storage::Owned(Vec::new()), Format::Go123)
+            .unwrap_err();
         assert_eq!(err.message(), "found invalid func string ID 7 for stack 1");
     }
 
@@ -384,7 +451,7 @@ mod tests {
             "found multiple frequency events"
         );
         let err = TablesBuilder::new()
-            .finish(Storage::Owned(Vec::new()))
+            .finish(Storage::Owned(Vec::new()), Format::Go123)
             .unwrap_err();
         assert_eq!(err.kind(), ErrorKind::MissingFrequency);
     }

@@ -1,10 +1,16 @@
-//! The event table: one line per Go 1.23 wire event.
+//! The event table: one line per wire event, of every format version.
 //!
 //! The `events!` invocation below expands into the [`EventType`] enum, its
 //! number/name conversions and [`EventType::spec`]. Adding an event is one line
 //! here; the writer and the parser pick it up from the expansion.
+//!
+//! The table is versioned: each spec's `since` names the first format whose
+//! table defines it (Go 1.23 added the coroutine events, the status with
+//! stack and the experimental ones; Go 1.25 added the sync batch events), and
+//! [`EventType::from_u8_in`] reads a type byte as a given format does.
 
 use super::spec::Spec;
+use super::version::Format;
 
 macro_rules! events {
     ($( $(#[doc = $doc:literal])* $variant:ident = $num:literal => $spec:expr; )*) => {
@@ -19,7 +25,8 @@ macro_rules! events {
             /// Every defined event type, in ascending number.
             pub const ALL: &'static [EventType] = &[$(EventType::$variant),*];
 
-            /// The event type numbered `b`, or `None` if Go 1.23 defines none.
+            /// The event type numbered `b` in the newest table, or `None` if it
+            /// defines none (see [`EventType::from_u8_in`] for one format).
             #[inline]
             pub const fn from_u8(b: u8) -> Option<EventType> {
                 match b {
@@ -52,6 +59,26 @@ impl EventType {
     /// The event type with Go name `name`.
     pub fn from_name(name: &str) -> Option<EventType> {
         EventType::ALL.iter().copied().find(|t| t.name() == name)
+    }
+
+    /// The event type with Go name `name` in the table of format `f`.
+    pub fn from_name_in(name: &str, f: Format) -> Option<EventType> {
+        EventType::from_name(name).filter(|t| t.defined_in(f))
+    }
+
+    /// The event type numbered `b` in the table of format `f`.
+    #[inline]
+    pub const fn from_u8_in(b: u8, f: Format) -> Option<EventType> {
+        match EventType::from_u8(b) {
+            Some(t) if t.defined_in(f) => Some(t),
+            _ => None,
+        }
+    }
+
+    /// True if format `f`'s table defines this event type.
+    #[inline]
+    pub const fn defined_in(self, f: Format) -> bool {
+        f.defines(self.spec().since)
     }
 
     /// Number of arguments on the wire (for timed events, `dt` included).
@@ -154,31 +181,37 @@ events! {
     /// A user log message.
     UserLog = 44 => Spec::timed("UserLog", &["dt", "task", "key_string", "value_string", "stack"]).strings(&[2, 3]).stacks(&[4]);
     /// The current goroutine hands its M directly to a waiting one.
-    GoSwitch = 45 => Spec::timed("GoSwitch", &["dt", "g", "g_seq"]);
+    GoSwitch = 45 => Spec::timed("GoSwitch", &["dt", "g", "g_seq"]).since(23);
     /// Like `GoSwitch`, and the current goroutine exits.
-    GoSwitchDestroy = 46 => Spec::timed("GoSwitchDestroy", &["dt", "g", "g_seq"]);
+    GoSwitchDestroy = 46 => Spec::timed("GoSwitchDestroy", &["dt", "g", "g_seq"]).since(23);
     /// A goroutine is created waiting (a coroutine).
-    GoCreateBlocked = 47 => Spec::timed("GoCreateBlocked", &["dt", "new_g", "new_stack", "stack"]).stacks(&[3, 2]);
+    GoCreateBlocked = 47 => Spec::timed("GoCreateBlocked", &["dt", "new_g", "new_stack", "stack"]).stacks(&[3, 2]).since(23);
     /// `GoStatus` plus the goroutine's stack.
-    GoStatusStack = 48 => Spec::timed("GoStatusStack", &["dt", "g", "m", "gstatus", "stack"]).stacks(&[4]);
+    GoStatusStack = 48 => Spec::timed("GoStatusStack", &["dt", "g", "m", "gstatus", "stack"]).stacks(&[4]).since(23);
     /// Start of an experimental batch: exp (one byte), gen, m, time, then data.
-    ExperimentalBatch = 49 => Spec::structural("ExperimentalBatch", &["exp", "gen", "m", "time"]).data();
+    ExperimentalBatch = 49 => Spec::structural("ExperimentalBatch", &["exp", "gen", "m", "time"]).data().since(23);
+    /// Start of a sync batch (its first data byte): the frequency and a clock snapshot follow.
+    Sync = 50 => Spec::structural("Sync", &[]).since(25);
+    /// The trace, monotonic and wall clocks read at about the same time (in a sync batch).
+    ClockSnapshot = 51 => Spec::timed("ClockSnapshot", &["dt", "mono", "sec", "nsec"]).since(25);
+    /// The end of a generation: one byte between batches (written from the go 1.26 format on).
+    EndOfGeneration = 52 => Spec::structural("EndOfGeneration", &[]).since(25);
     /// Experimental (AllocFree): a heap span exists.
-    Span = 128 => Spec::timed("Span", &["dt", "id", "npages_value", "kindclass"]).experiment(1);
+    Span = 128 => Spec::timed("Span", &["dt", "id", "npages_value", "kindclass"]).experiment(1).since(23);
     /// Experimental (AllocFree): a heap span is allocated.
-    SpanAlloc = 129 => Spec::timed("SpanAlloc", &["dt", "id", "npages_value", "kindclass"]).experiment(1);
+    SpanAlloc = 129 => Spec::timed("SpanAlloc", &["dt", "id", "npages_value", "kindclass"]).experiment(1).since(23);
     /// Experimental (AllocFree): a heap span is freed.
-    SpanFree = 130 => Spec::timed("SpanFree", &["dt", "id"]).experiment(1);
+    SpanFree = 130 => Spec::timed("SpanFree", &["dt", "id"]).experiment(1).since(23);
     /// Experimental (AllocFree): a heap object exists.
-    HeapObject = 131 => Spec::timed("HeapObject", &["dt", "id", "type"]).experiment(1);
+    HeapObject = 131 => Spec::timed("HeapObject", &["dt", "id", "type"]).experiment(1).since(23);
     /// Experimental (AllocFree): a heap object is allocated.
-    HeapObjectAlloc = 132 => Spec::timed("HeapObjectAlloc", &["dt", "id", "type"]).experiment(1);
+    HeapObjectAlloc = 132 => Spec::timed("HeapObjectAlloc", &["dt", "id", "type"]).experiment(1).since(23);
     /// Experimental (AllocFree): a heap object is freed.
-    HeapObjectFree = 133 => Spec::timed("HeapObjectFree", &["dt", "id"]).experiment(1);
+    HeapObjectFree = 133 => Spec::timed("HeapObjectFree", &["dt", "id"]).experiment(1).since(23);
     /// Experimental (AllocFree): a goroutine stack exists.
-    GoroutineStack = 134 => Spec::timed("GoroutineStack", &["dt", "id", "order"]).experiment(1);
+    GoroutineStack = 134 => Spec::timed("GoroutineStack", &["dt", "id", "order"]).experiment(1).since(23);
     /// Experimental (AllocFree): a goroutine stack is allocated.
-    GoroutineStackAlloc = 135 => Spec::timed("GoroutineStackAlloc", &["dt", "id", "order"]).experiment(1);
+    GoroutineStackAlloc = 135 => Spec::timed("GoroutineStackAlloc", &["dt", "id", "order"]).experiment(1).since(23);
     /// Experimental (AllocFree): a goroutine stack is freed.
-    GoroutineStackFree = 136 => Spec::timed("GoroutineStackFree", &["dt", "id"]).experiment(1);
+    GoroutineStackFree = 136 => Spec::timed("GoroutineStackFree", &["dt", "id"]).experiment(1).since(23);
 }

@@ -33,7 +33,9 @@ pub mod limits;
 pub mod spec;
 pub mod status;
 pub mod varint;
+pub mod version;
 
 pub use events::EventType;
 pub use spec::{ArgKind, Spec};
 pub use status::{GoStatus, ProcStatus};
+pub use version::Format;

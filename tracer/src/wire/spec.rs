@@ -84,6 +84,9 @@ pub struct Spec {
     pub is_stack: bool,
     /// The experiment this event belongs to (0 = none, 1 = AllocFree).
     pub experiment: u8,
+    /// The Go minor version whose table first defines the event (22, 23
+    /// or 25; see [`Format`](super::Format)).
+    pub since: u8,
 }
 
 impl Spec {
@@ -98,6 +101,7 @@ impl Spec {
             has_data: false,
             is_stack: false,
             experiment: 0,
+            since: 22,
         }
     }
 
@@ -134,6 +138,11 @@ impl Spec {
 
     pub(crate) const fn experiment(mut self, id: u8) -> Spec {
         self.experiment = id;
+        self
+    }
+
+    pub(crate) const fn since(mut self, minor: u8) -> Spec {
+        self.since = minor;
         self
     }
 
@@ -181,8 +190,9 @@ mod tests {
             for &i in s.stack_ids {
                 assert_eq!(s.arg_kind(i), Some(ArgKind::StackId), "{}", s.name);
             }
-            // Every argument of a Go (non-experimental) timed event has a known kind.
-            if s.timed && s.experiment == 0 {
+            // Every argument of a Go (non-experimental) timed event has a
+            // known kind, except the clock readings of a clock snapshot.
+            if s.timed && s.experiment == 0 && t != EventType::ClockSnapshot {
                 for i in 0..s.args.len() {
                     assert_ne!(s.arg_kind(i), Some(ArgKind::Other), "{} arg {i}", s.name);
                 }
@@ -201,11 +211,20 @@ mod tests {
     }
 
     #[test]
-    fn numbers_are_dense_up_to_the_last_go_1_23_event() {
+    fn numbers_are_dense_up_to_the_last_event_of_each_table() {
+        use crate::wire::Format;
         for n in 1..=49u8 {
-            assert!(EventType::from_u8(n).is_some(), "{n}");
+            assert!(EventType::from_u8_in(n, Format::Go123).is_some(), "{n}");
         }
         for n in 50..128u8 {
+            assert!(EventType::from_u8_in(n, Format::Go123).is_none(), "{n}");
+            assert!(EventType::from_u8_in(n, Format::Go122).is_none(), "{n}");
+        }
+        for n in 1..=52u8 {
+            assert!(EventType::from_u8_in(n, Format::Go125).is_some(), "{n}");
+            assert!(EventType::from_u8_in(n, Format::Go126).is_some(), "{n}");
+        }
+        for n in 53..128u8 {
             assert!(EventType::from_u8(n).is_none(), "{n}");
         }
         for n in 128..=136u8 {
@@ -216,9 +235,10 @@ mod tests {
     }
 
     #[test]
-    fn names_match_go_1_23() {
+    fn names_match_go() {
         #[rustfmt::skip]
-        // Names and numbers of Go 1.23's internal/trace/event/go122 table.
+        // Names and numbers of Go 1.27's internal/trace/tracev2 table (Go
+        // 1.23's go122 table without 50 to 52).
         const GO: &[(u8, &str)] = &[
             (1, "EventBatch"), (2, "Stacks"), (3, "Stack"), (4, "Strings"), (5, "String"),
             (6, "CPUSamples"), (7, "CPUSample"), (8, "Frequency"), (9, "ProcsChange"),
@@ -233,6 +253,7 @@ mod tests {
             (40, "UserTaskBegin"), (41, "UserTaskEnd"), (42, "UserRegionBegin"),
             (43, "UserRegionEnd"), (44, "UserLog"), (45, "GoSwitch"), (46, "GoSwitchDestroy"),
             (47, "GoCreateBlocked"), (48, "GoStatusStack"), (49, "ExperimentalBatch"),
+            (50, "Sync"), (51, "ClockSnapshot"), (52, "EndOfGeneration"),
             (128, "Span"), (129, "SpanAlloc"), (130, "SpanFree"), (131, "HeapObject"),
             (132, "HeapObjectAlloc"), (133, "HeapObjectFree"), (134, "GoroutineStack"),
             (135, "GoroutineStackAlloc"), (136, "GoroutineStackFree"),

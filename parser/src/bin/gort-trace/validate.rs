@@ -7,7 +7,7 @@
 use std::io::Write;
 use std::path::Path;
 
-use gort_parser::{EventKind, Reader, Validator};
+use gort_parser::{Reader, Validator};
 
 /// Runs `gort-trace validate FILE`.
 pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
@@ -20,7 +20,7 @@ pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
         v.event(ev)
             .map_err(|e| format!("{e}\n(event {}: {ev})", events + 1))?;
         events += 1;
-        if ev.kind() == EventKind::Sync {
+        if ev.is_generation_sync() {
             gens += 1;
         }
     }
