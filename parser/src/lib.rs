@@ -12,6 +12,8 @@
 //!   `go tool trace -d=1` prints.
 //! - [`Validator`] applies the stricter checks of Go's test validator.
 //! - [`Stats`] summarises a trace (event counts, goroutine state times).
+//! - [`summary`] is Go's goroutine analysis (`go tool trace`'s goroutine
+//!   pages); [`pprof`] builds Go's trace profiles (`-pprof=TYPE`).
 //! - [`raw`] reads and writes wire-level events and the text form of Go's
 //!   test traces; [`testfile`] reads Go's parser test files.
 //!
@@ -60,10 +62,12 @@ pub mod error;
 mod event;
 mod generation;
 mod order;
+pub mod pprof;
 pub mod raw;
 mod reader;
 mod resources;
 mod stats;
+pub mod summary;
 mod tables;
 pub mod testfile;
 mod validate;

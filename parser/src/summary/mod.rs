@@ -1,0 +1,401 @@
+//! Per-goroutine time accounting: Go's goroutine analysis
+//! (`go tool trace`'s `/goroutines` and `/goroutine?name=` pages).
+//!
+//! A [`Summarizer`] takes every ordered event once and keeps, per goroutine,
+//! only the times at which its current state (and its current syscall,
+//! block reason and ranges) began: memory grows with the number of
+//! goroutines, not with the trace. [`Summarizer::finish`] closes what is
+//! still open at the last event and returns a [`Summary`].
+//!
+//! The accounting is Go 1.23's, quirks included, so the numbers equal the
+//! pages of `go tool trace`:
+//! - transitions whose old and new states are equal are ignored, naming
+//!   included;
+//! - a goroutine first seen in state `Undetermined` is created at the time
+//!   of the last Sync (the first event of the trace for the first
+//!   generation);
+//! - its name is the outermost frame of the first transition stack it
+//!   shows (its creation's start function, or its own stack when it stops,
+//!   blocks or enters a syscall);
+//! - waiting with the reason `forever` ends the goroutine there;
+//! - a syscall during which its P was taken away (the P went idle) is split
+//!   into syscall execution time and syscall block time;
+//! - a blocked syscall still pending at the end of the trace adds its block
+//!   time to the scheduling wait as well as its whole duration to the
+//!   syscall time;
+//! - ranges scoped to a P are charged to the goroutine that began them
+//!   only if the same goroutine ends them.
+//!
+//! [`format_duration`] prints nanoseconds as Go's `time.Duration` does, and
+//! [`GoroutineSummary::breakdown`] lists the columns of Go's breakdown
+//! table.
+
+mod duration;
+mod stats;
+
+use std::collections::BTreeMap;
+
+use crate::event::{Event, EventKind};
+use crate::resources::{GoId, GoState, ProcId, ProcState, ResourceId, Transition};
+use crate::tables::IdMap;
+
+pub use duration::format_duration;
+pub use stats::{ExecStats, GoroutineSummary, Group};
+
+/// The running state of one goroutine while events are fed.
+#[derive(Clone, Debug, Default)]
+struct Pending {
+    /// Start of the current run (0: not running).
+    start: i64,
+    /// Start of the current wait to run (0: not runnable).
+    runnable: i64,
+    /// Start of the current block (0: not blocked).
+    block: i64,
+    block_reason: String,
+    /// Start of the current syscall (0: not in one).
+    syscall: i64,
+    /// When the current syscall lost its P (0: it did not).
+    syscall_block: i64,
+    /// Ranges in progress, by name, with their start.
+    ranges: Vec<(String, i64)>,
+}
+
+#[derive(Clone, Debug)]
+struct Entry {
+    summary: GoroutineSummary,
+    /// Reset (not removed) when the goroutine ends, as in Go.
+    pending: Pending,
+}
+
+/// Builds per-goroutine statistics from an ordered event stream.
+///
+/// # Examples
+///
+/// ```no_run
+/// use gort_parser::{summary::Summarizer, Reader};
+///
+/// let bytes = std::fs::read("trace.out")?;
+/// let mut s = Summarizer::new();
+/// let mut r = Reader::from_slice(&bytes)?;
+/// while let Some(ev) = r.next_event()? {
+///     s.event(ev);
+/// }
+/// for g in s.finish().goroutines() {
+///     println!("G{} {} ran {} ns", g.id.0, g.name, g.stats.exec);
+/// }
+/// # Ok::<(), Box<dyn std::error::Error>>(())
+/// ```
+#[derive(Debug, Default)]
+pub struct Summarizer {
+    gs: IdMap<GoId, Entry>,
+    /// Goroutine in a syscall on each P, and the reverse binding.
+    syscalling_p: IdMap<ProcId, GoId>,
+    syscalling_g: IdMap<GoId, ProcId>,
+    /// P-scoped ranges in progress: the goroutine they were charged to.
+    ranges_p: Vec<(ProcId, String, GoId)>,
+    last_ts: i64,
+    sync_ts: i64,
+}
+
+/// The result of a [`Summarizer`]: one summary per goroutine.
+#[derive(Clone, Debug, Default)]
+pub struct Summary {
+    goroutines: BTreeMap<GoId, GoroutineSummary>,
+    end: i64,
+}
+
+impl Summary {
+    /// Every goroutine, by ascending ID.
+    pub fn goroutines(&self) -> impl ExactSizeIterator<Item = &GoroutineSummary> + '_ {
+        self.goroutines.values()
+    }
+
+    /// One goroutine's summary.
+    pub fn goroutine(&self, id: GoId) -> Option<&GoroutineSummary> {
+        self.goroutines.get(&id)
+    }
+
+    /// The time of the last event fed (the end of the trace).
+    pub fn end_time(&self) -> i64 {
+        self.end
+    }
+
+    /// Go's `/goroutines` page: goroutines grouped by name, by descending
+    /// execution time (ties by name).
+    pub fn groups(&self) -> Vec<Group> {
+        let mut by_name: BTreeMap<&str, Group> = BTreeMap::new();
+        for g in self.goroutines.values() {
+            let e = by_name.entry(&g.name).or_insert_with(|| Group {
+                name: g.name.clone(),
+                count: 0,
+                exec_time: 0,
+            });
+            e.count += 1;
+            e.exec_time += g.stats.exec;
+        }
+        let mut v: Vec<Group> = by_name.into_values().collect();
+        v.sort_by(|a, b| b.exec_time.cmp(&a.exec_time).then(a.name.cmp(&b.name)));
+        v
+    }
+
+    /// Σ execution time of every goroutine (the divisor of the share Go's
+    /// `/goroutine?name=` page prints).
+    pub fn total_exec_time(&self) -> i64 {
+        self.goroutines.values().map(|g| g.stats.exec).sum()
+    }
+}
+
+impl Summarizer {
+    /// A summarizer that has seen nothing.
+    pub fn new() -> Summarizer {
+        Summarizer::default()
+    }
+
+    /// Accounts for the next event of the trace.
+    pub fn event(&mut self, ev: &Event<'_>) {
+        let t = ev.time();
+        if self.sync_ts == 0 {
+            self.sync_ts = t;
+        }
+        self.last_ts = t;
+        match ev.kind() {
+            EventKind::Sync => self.sync_ts = t,
+            EventKind::StateTransition => self.transition(ev),
+            EventKind::RangeBegin | EventKind::RangeActive => self.range_begin(ev),
+            EventKind::RangeEnd => self.range_end(ev),
+            _ => {}
+        }
+    }
+
+    fn transition(&mut self, ev: &Event<'_>) {
+        let Some(st) = ev.state_transition() else {
+            return;
+        };
+        let t = ev.time();
+        match st.transition {
+            Transition::Goroutine { id, from, to } if from != to => {
+                self.leave(id, from, t);
+                let Some(e) = self.gs.get_mut(&id) else {
+                    return;
+                };
+                if e.summary.name.is_empty() {
+                    if let Some(f) = st.stack.and_then(|s| s.frames().last()) {
+                        e.summary.name = String::from_utf8_lossy(f.func).into_owned();
+                        e.summary.pc = f.pc;
+                    }
+                }
+                self.enter(id, to, st.reason, ev.proc(), t);
+            }
+            Transition::Proc { id, from, to } if from != to && to == ProcState::Idle => {
+                if let Some(g) = self.syscalling_p.remove(&id) {
+                    if let Some(e) = self.gs.get_mut(&g) {
+                        e.pending.syscall_block = t;
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Closes the state the goroutine leaves (creating its summary when it
+    /// comes into existence or into view).
+    fn leave(&mut self, id: GoId, from: GoState, t: i64) {
+        if matches!(from, GoState::Undetermined | GoState::NotExist) {
+            let creation = if from == GoState::Undetermined {
+                self.sync_ts
+            } else {
+                t
+            };
+            self.gs.insert(
+                id,
+                Entry {
+                    summary: GoroutineSummary::new(id, creation),
+                    pending: Pending::default(),
+                },
+            );
+            return;
+        }
+        // Only a reader that skipped the goroutine's first transition gets
+        // here without an entry; start one rather than fail.
+        let e = self.gs.entry(id).or_insert_with(|| Entry {
+            summary: GoroutineSummary::new(id, t),
+            pending: Pending::default(),
+        });
+        let p = &mut e.pending;
+        let s = &mut e.summary.stats;
+        match from {
+            // N.B. Unconditional, as in Go: a run always has a start.
+            GoState::Running => {
+                s.exec += t - p.start;
+                p.start = 0;
+            }
+            GoState::Waiting if p.block != 0 => {
+                *s.block_entry(&p.block_reason) += t - p.block;
+                p.block = 0;
+            }
+            GoState::Runnable if p.runnable != 0 => {
+                s.sched_wait += t - p.runnable;
+                p.runnable = 0;
+            }
+            GoState::Syscall if p.syscall != 0 => {
+                if p.syscall_block != 0 {
+                    s.syscall_block += t - p.syscall_block;
+                    s.syscall += p.syscall_block - p.syscall;
+                } else {
+                    s.syscall += t - p.syscall;
+                }
+                p.syscall = 0;
+                p.syscall_block = 0;
+                if let Some(proc) = self.syscalling_g.remove(&id) {
+                    self.syscalling_p.remove(&proc);
+                }
+            }
+            _ => {}
+        }
+    }
+
+    /// Opens the state the goroutine enters.
+    fn enter(&mut self, id: GoId, to: GoState, reason: &[u8], proc: ProcId, t: i64) {
+        let Some(e) = self.gs.get_mut(&id) else {
+            return;
+        };
+        match to {
+            GoState::Running => {
+                e.pending.start = t;
+                if e.summary.start_time == 0 {
+                    e.summary.start_time = t;
+                }
+            }
+            GoState::Runnable => e.pending.runnable = t,
+            GoState::Waiting if reason != b"forever" => {
+                e.pending.block = t;
+                e.pending.block_reason = String::from_utf8_lossy(reason).into_owned();
+            }
+            GoState::Waiting | GoState::NotExist => {
+                e.summary.end_time = t;
+                finalize(e, t);
+            }
+            GoState::Syscall => {
+                self.syscalling_p.insert(proc, id);
+                self.syscalling_g.insert(id, proc);
+                e.pending.syscall = t;
+            }
+            GoState::Undetermined => {}
+        }
+    }
+
+    fn range_begin(&mut self, ev: &Event<'_>) {
+        let Some(r) = ev.range() else {
+            return;
+        };
+        let name = String::from_utf8_lossy(&r.name).into_owned();
+        let g = match r.scope {
+            ResourceId::Goroutine(g) => g,
+            ResourceId::Proc(p) => {
+                let g = ev.goroutine();
+                if !self.gs.contains_key(&g) {
+                    return;
+                }
+                match self.ranges_p.iter_mut().find(|(q, n, _)| *q == p && *n == name) {
+                    Some(slot) => slot.2 = g,
+                    None => self.ranges_p.push((p, name.clone(), g)),
+                }
+                g
+            }
+            _ => return,
+        };
+        let Some(e) = self.gs.get_mut(&g) else {
+            return;
+        };
+        let p = &mut e.pending;
+        let start = if ev.kind() == EventKind::RangeActive {
+            self.sync_ts
+        } else {
+            ev.time()
+        };
+        match p.ranges.iter_mut().find(|(n, _)| *n == name) {
+            Some(slot) => {
+                if ev.kind() == EventKind::RangeActive && slot.1 != 0 {
+                    *e.summary.stats.range_entry(&name) += self.sync_ts - slot.1;
+                }
+                slot.1 = start;
+            }
+            None => p.ranges.push((name, start)),
+        }
+    }
+
+    fn range_end(&mut self, ev: &Event<'_>) {
+        let Some(r) = ev.range() else {
+            return;
+        };
+        let name = String::from_utf8_lossy(&r.name).into_owned();
+        let g = match r.scope {
+            ResourceId::Goroutine(g) => g,
+            ResourceId::Proc(p) => {
+                let Some(i) = self
+                    .ranges_p
+                    .iter()
+                    .position(|(q, n, _)| *q == p && *n == name)
+                else {
+                    return;
+                };
+                let (_, _, g) = self.ranges_p.swap_remove(i);
+                if g != ev.goroutine() {
+                    return;
+                }
+                g
+            }
+            _ => return,
+        };
+        let Some(e) = self.gs.get_mut(&g) else {
+            return;
+        };
+        let p = &mut e.pending;
+        if let Some(i) = p.ranges.iter().position(|(n, _)| *n == name) {
+            let (_, start) = p.ranges.swap_remove(i);
+            if start != 0 {
+                *e.summary.stats.range_entry(&name) += ev.time() - start;
+            }
+        }
+    }
+
+    /// Closes every open interval at the last event and returns the result.
+    pub fn finish(mut self) -> Summary {
+        let end = self.last_ts;
+        let mut goroutines = BTreeMap::new();
+        for (id, mut e) in self.gs.drain() {
+            finalize(&mut e, end);
+            goroutines.insert(id, e.summary);
+        }
+        Summary { goroutines, end }
+    }
+}
+
+/// Adds what is still open at `t` and resets the open state. Finalizing an
+/// ended goroutine again (at the end of the trace) adds nothing, except
+/// that a total still zero is measured again, as Go's summarizer does.
+fn finalize(e: &mut Entry, t: i64) {
+    let s = &mut e.summary.stats;
+    if s.total == 0 {
+        s.total = t - e.summary.creation_time;
+    }
+    let p = std::mem::take(&mut e.pending);
+    if p.start != 0 {
+        s.exec += t - p.start;
+    }
+    if p.runnable != 0 {
+        s.sched_wait += t - p.runnable;
+    }
+    if p.block != 0 {
+        *s.block_entry(&p.block_reason) += t - p.block;
+    }
+    if p.syscall != 0 {
+        s.syscall += t - p.syscall;
+    }
+    if p.syscall_block != 0 {
+        s.sched_wait += t - p.syscall_block;
+    }
+    for (name, start) in p.ranges {
+        *s.range_entry(&name) += t - start;
+    }
+}
