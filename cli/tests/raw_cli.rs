@@ -1,5 +1,6 @@
 //! The `gort-trace` command line: dispatch, exit codes, conversions.
 
+#[path = "../../parser/tests/raw_support/mod.rs"]
 mod raw_support;
 
 use std::io::{Read, Write};
