@@ -62,7 +62,9 @@ fn summarize(data: &[u8]) -> Result<Summary, Box<dyn std::error::Error>> {
                 eprintln!("gort-trace: warning: {e} (analysing the complete generations)");
                 break;
             }
-            Err(e) => return Err(format!("failed to parse any useful part of the trace: {e}").into()),
+            Err(e) => {
+                return Err(format!("failed to parse any useful part of the trace: {e}").into())
+            }
         }
     }
     Ok(s.finish())
@@ -84,7 +86,11 @@ fn write_groups(summary: &Summary, out: &mut dyn Write) -> crate::CmdResult {
         .chain([14])
         .max()
         .unwrap_or(14);
-    writeln!(out, "{:<width$}  {:>7}  Total execution time", "Start location", "Count")?;
+    writeln!(
+        out,
+        "{:<width$}  {:>7}  Total execution time",
+        "Start location", "Count"
+    )?;
     for g in &groups {
         writeln!(
             out,
@@ -157,7 +163,10 @@ fn write_group(
             h.extend(range_names.iter().map(|s| (*s).clone()));
             h
         }];
-        for g in gs.iter().filter(|g| g.stats.ranges.values().sum::<i64>() != 0) {
+        for g in gs
+            .iter()
+            .filter(|g| g.stats.ranges.values().sum::<i64>() != 0)
+        {
             let mut r = vec![g.id.to_string(), format_duration(g.stats.total)];
             r.extend(
                 range_names

@@ -311,13 +311,12 @@ impl ProfileBuilder {
             let mut open: Vec<_> = self.open.drain().collect();
             open.sort_by_key(|(g, o)| (o.start, *g));
             self.samples.truncate(intervals);
-            self.samples
-                .extend(open.into_iter().map(|(g, o)| Sample {
-                    g,
-                    stack: o.stack,
-                    start: o.start,
-                    end,
-                }));
+            self.samples.extend(open.into_iter().map(|(g, o)| Sample {
+                g,
+                stack: o.stack,
+                start: o.start,
+                end,
+            }));
         } else {
             self.samples.truncate(intervals);
         }

@@ -296,7 +296,11 @@ impl Summarizer {
                 if !self.gs.contains_key(&g) {
                     return;
                 }
-                match self.ranges_p.iter_mut().find(|(q, n, _)| *q == p && *n == name) {
+                match self
+                    .ranges_p
+                    .iter_mut()
+                    .find(|(q, n, _)| *q == p && *n == name)
+                {
                     Some(slot) => slot.2 = g,
                     None => self.ranges_p.push((p, name.clone(), g)),
                 }
