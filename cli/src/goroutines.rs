@@ -10,7 +10,7 @@
 //!   ID: `id`, `name`, `stats` (every column of Go's breakdown table for
 //!   those goroutines, `Total` first, in nanoseconds) and `ranges`.
 
-use std::collections::BTreeSet;
+use std::collections::{BTreeMap, BTreeSet};
 use std::io::Write;
 use std::path::Path;
 
@@ -117,11 +117,9 @@ fn columns(gs: &[&GoroutineSummary]) -> Vec<String> {
     v
 }
 
-fn value(g: &GoroutineSummary, column: &str) -> i64 {
-    g.breakdown()
-        .into_iter()
-        .find(|(k, _)| k == column)
-        .map_or(0, |(_, v)| v)
+/// A goroutine's breakdown by column (absent columns are 0).
+fn by_column(g: &GoroutineSummary) -> BTreeMap<String, i64> {
+    g.breakdown().into_iter().collect()
 }
 
 fn write_group(
@@ -150,8 +148,12 @@ fn write_group(
         h
     }];
     for g in &gs {
+        let b = by_column(g);
         let mut r = vec![g.id.to_string(), format_duration(g.stats.total)];
-        r.extend(cols.iter().map(|c| format_duration(value(g, c))));
+        r.extend(
+            cols.iter()
+                .map(|c| format_duration(b.get(c).copied().unwrap_or(0))),
+        );
         rows.push(r);
     }
     write_table(&rows, out)?;
@@ -221,10 +223,11 @@ fn write_json(gs: &[&GoroutineSummary], out: &mut dyn Write) -> crate::CmdResult
         s.push_str(&format!("\n{{\"id\":{},\"name\":", g.id));
         json_string(&mut s, &g.name);
         s.push_str(&format!(",\"stats\":{{\"Total\":{}", g.stats.total));
+        let b = by_column(g);
         for c in &cols {
             s.push(',');
             json_string(&mut s, c);
-            s.push_str(&format!(":{}", value(g, c)));
+            s.push_str(&format!(":{}", b.get(c).copied().unwrap_or(0)));
         }
         s.push_str("},\"ranges\":{");
         for (j, (k, v)) in g.stats.ranges.iter().enumerate() {
@@ -244,6 +247,14 @@ fn write_json(gs: &[&GoroutineSummary], out: &mut dyn Write) -> crate::CmdResult
 /// Appends `v` as a JSON string.
 fn json_string(out: &mut String, v: &str) {
     out.push('"');
+    if !v
+        .chars()
+        .any(|c| c == '"' || c == '\\' || (c as u32) < 0x20)
+    {
+        out.push_str(v);
+        out.push('"');
+        return;
+    }
     for c in v.chars() {
         match c {
             '"' => out.push_str("\\\""),

@@ -51,18 +51,48 @@ struct Pending {
     runnable: i64,
     /// Start of the current block (0: not blocked).
     block: i64,
-    block_reason: String,
+    block_reason: u32,
     /// Start of the current syscall (0: not in one).
     syscall: i64,
     /// When the current syscall lost its P (0: it did not).
     syscall_block: i64,
     /// Ranges in progress, by name, with their start.
-    ranges: Vec<(String, i64)>,
+    ranges: Vec<(u32, i64)>,
+}
+
+/// Strings (block reasons, range names) by a small index, so the per-event
+/// path compares and stores integers.
+///
+/// N.B. A trace has a few dozen distinct reasons and range names at most, so
+/// a linear scan beats hashing the bytes.
+#[derive(Clone, Debug, Default)]
+struct Names {
+    raw: Vec<Vec<u8>>,
+    names: Vec<String>,
+}
+
+impl Names {
+    fn intern(&mut self, b: &[u8]) -> u32 {
+        if let Some(i) = self.raw.iter().position(|r| r == b) {
+            return i as u32;
+        }
+        self.raw.push(b.to_vec());
+        self.names.push(String::from_utf8_lossy(b).into_owned());
+        (self.names.len() - 1) as u32
+    }
+
+    fn get(&self, i: u32) -> &str {
+        self.names.get(i as usize).map_or("", String::as_str)
+    }
 }
 
 #[derive(Clone, Debug)]
 struct Entry {
     summary: GoroutineSummary,
+    /// Block time by reason and range time by name, folded into
+    /// `summary.stats` at the end.
+    block: Vec<(u32, i64)>,
+    ranges: Vec<(u32, i64)>,
     /// Reset (not removed) when the goroutine ends, as in Go.
     pending: Pending,
 }
@@ -92,7 +122,8 @@ pub struct Summarizer {
     syscalling_p: IdMap<ProcId, GoId>,
     syscalling_g: IdMap<GoId, ProcId>,
     /// P-scoped ranges in progress: the goroutine they were charged to.
-    ranges_p: Vec<(ProcId, String, GoId)>,
+    ranges_p: Vec<(ProcId, u32, GoId)>,
+    names: Names,
     last_ts: i64,
     sync_ts: i64,
 }
@@ -210,6 +241,8 @@ impl Summarizer {
                 id,
                 Entry {
                     summary: GoroutineSummary::new(id, creation),
+                    block: Vec::new(),
+                    ranges: Vec::new(),
                     pending: Pending::default(),
                 },
             );
@@ -219,6 +252,8 @@ impl Summarizer {
         // here without an entry; start one rather than fail.
         let e = self.gs.entry(id).or_insert_with(|| Entry {
             summary: GoroutineSummary::new(id, t),
+            block: Vec::new(),
+            ranges: Vec::new(),
             pending: Pending::default(),
         });
         let p = &mut e.pending;
@@ -230,7 +265,7 @@ impl Summarizer {
                 p.start = 0;
             }
             GoState::Waiting if p.block != 0 => {
-                *s.block_entry(&p.block_reason) += t - p.block;
+                add(&mut e.block, p.block_reason, t - p.block);
                 p.block = 0;
             }
             GoState::Runnable if p.runnable != 0 => {
@@ -269,7 +304,7 @@ impl Summarizer {
             GoState::Runnable => e.pending.runnable = t,
             GoState::Waiting if reason != b"forever" => {
                 e.pending.block = t;
-                e.pending.block_reason = String::from_utf8_lossy(reason).into_owned();
+                e.pending.block_reason = self.names.intern(reason);
             }
             GoState::Waiting | GoState::NotExist => {
                 e.summary.end_time = t;
@@ -288,7 +323,7 @@ impl Summarizer {
         let Some(r) = ev.range() else {
             return;
         };
-        let name = String::from_utf8_lossy(&r.name).into_owned();
+        let name = self.names.intern(&r.name);
         let g = match r.scope {
             ResourceId::Goroutine(g) => g,
             ResourceId::Proc(p) => {
@@ -302,7 +337,7 @@ impl Summarizer {
                     .find(|(q, n, _)| *q == p && *n == name)
                 {
                     Some(slot) => slot.2 = g,
-                    None => self.ranges_p.push((p, name.clone(), g)),
+                    None => self.ranges_p.push((p, name, g)),
                 }
                 g
             }
@@ -320,7 +355,7 @@ impl Summarizer {
         match p.ranges.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => {
                 if ev.kind() == EventKind::RangeActive && slot.1 != 0 {
-                    *e.summary.stats.range_entry(&name) += self.sync_ts - slot.1;
+                    add(&mut e.ranges, name, self.sync_ts - slot.1);
                 }
                 slot.1 = start;
             }
@@ -332,7 +367,7 @@ impl Summarizer {
         let Some(r) = ev.range() else {
             return;
         };
-        let name = String::from_utf8_lossy(&r.name).into_owned();
+        let name = self.names.intern(&r.name);
         let g = match r.scope {
             ResourceId::Goroutine(g) => g,
             ResourceId::Proc(p) => {
@@ -358,7 +393,7 @@ impl Summarizer {
         if let Some(i) = p.ranges.iter().position(|(n, _)| *n == name) {
             let (_, start) = p.ranges.swap_remove(i);
             if start != 0 {
-                *e.summary.stats.range_entry(&name) += ev.time() - start;
+                add(&mut e.ranges, name, ev.time() - start);
             }
         }
     }
@@ -369,6 +404,13 @@ impl Summarizer {
         let mut goroutines = BTreeMap::new();
         for (id, mut e) in self.gs.drain() {
             finalize(&mut e, end);
+            let stats = &mut e.summary.stats;
+            for (reason, d) in e.block {
+                *stats.block_entry(self.names.get(reason)) += d;
+            }
+            for (name, d) in e.ranges {
+                *stats.range_entry(self.names.get(name)) += d;
+            }
             goroutines.insert(id, e.summary);
         }
         Summary { goroutines, end }
@@ -391,7 +433,7 @@ fn finalize(e: &mut Entry, t: i64) {
         s.sched_wait += t - p.runnable;
     }
     if p.block != 0 {
-        *s.block_entry(&p.block_reason) += t - p.block;
+        add(&mut e.block, p.block_reason, t - p.block);
     }
     if p.syscall != 0 {
         s.syscall += t - p.syscall;
@@ -400,6 +442,15 @@ fn finalize(e: &mut Entry, t: i64) {
         s.sched_wait += t - p.syscall_block;
     }
     for (name, start) in p.ranges {
-        *s.range_entry(&name) += t - start;
+        add(&mut e.ranges, name, t - start);
+    }
+}
+
+/// Adds `d` to the entry for `key`, creating it (even for 0, as Go's maps
+/// do: a reason seen once gets its column).
+fn add(v: &mut Vec<(u32, i64)>, key: u32, d: i64) {
+    match v.iter_mut().find(|(k, _)| *k == key) {
+        Some(slot) => slot.1 += d,
+        None => v.push((key, d)),
     }
 }
