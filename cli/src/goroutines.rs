@@ -129,7 +129,7 @@ fn write_group(
     out: &mut dyn Write,
 ) -> crate::CmdResult {
     let total = summary.total_exec_time();
-    let exec: i64 = gs.iter().map(|g| g.stats.exec).sum();
+    let exec = gs.iter().fold(0i64, |a, g| a.wrapping_add(g.stats.exec));
     writeln!(out, "Goroutine start location: {}", display_name(name))?;
     writeln!(out, "Count: {}", gs.len())?;
     if total > 0 {

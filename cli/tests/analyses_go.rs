@@ -61,10 +61,27 @@ fn compare_pprof(trace: &Path, kind: &str, dir: &Path) -> Result<(), String> {
     Ok(())
 }
 
+/// The test traces plus, in `dir`, one cut short in its 30th generation:
+/// Go analyses the complete generations (its summary sees every event
+/// read).
+fn traces_and_a_cut_one(dir: &Path) -> Vec<PathBuf> {
+    let mut v = traces();
+    let src = v
+        .iter()
+        .find(|p| p.ends_with("genstress.trace"))
+        .expect("genstress golden")
+        .clone();
+    let data = std::fs::read(&src).expect("read genstress");
+    let cut = dir.join("genstress-cut.trace");
+    std::fs::write(&cut, &data[..data.len() * 2 / 3]).expect("write cut trace");
+    v.push(cut);
+    v
+}
+
 #[test]
 fn pprof_equals_go_on_every_trace_and_type() {
     let dir = scratch("pprof");
-    let traces = traces();
+    let traces = traces_and_a_cut_one(&dir);
     let failures: Vec<String> = std::thread::scope(|s| {
         let jobs: Vec<_> = traces
             .chunks(traces.len().div_ceil(2))
@@ -312,8 +329,9 @@ fn accurate_total(trace: &Path, kind: ProfileKind) -> i64 {
 
 #[test]
 fn goroutines_equal_go_pages_and_accurate_profiles_equal_their_totals() {
+    let dir = scratch("goroutines");
     let mut failures = Vec::new();
-    for t in traces() {
+    for t in traces_and_a_cut_one(&dir) {
         match compare_goroutines(&t) {
             Ok(go) => {
                 let ours = Totals {
@@ -340,5 +358,39 @@ fn goroutines_equal_go_pages_and_accurate_profiles_equal_their_totals() {
             Err(e) => failures.push(e),
         }
     }
+    std::fs::remove_dir_all(&dir).ok();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn unreadable_traces_fail_with_go_s_message() {
+    let dir = scratch("bad");
+    let header_only = dir.join("header-only.trace");
+    std::fs::write(&header_only, b"go 1.23 trace\0\0\0").expect("write");
+    let garbage = dir.join("garbage.trace");
+    std::fs::write(&garbage, b"not a trace at all").expect("write");
+    for (file, go_says) in [
+        (&header_only, "failed to parse any useful part of the trace"),
+        (&garbage, "failed to create trace reader"),
+    ] {
+        for args in [&["pprof", "sched"][..], &["goroutines"]] {
+            let out = gort_trace().args(args).arg(file).output().expect("runs");
+            let err = String::from_utf8_lossy(&out.stderr);
+            assert_eq!(
+                out.status.code(),
+                Some(1),
+                "{args:?} {}: {err}",
+                file.display()
+            );
+            assert!(err.contains(go_says), "{args:?}: {err}");
+        }
+        let go = Command::new(go_tool("trace"))
+            .arg("-pprof=sched")
+            .arg(file)
+            .output()
+            .expect("go tool trace runs");
+        assert_eq!(go.status.code(), Some(1));
+        assert!(String::from_utf8_lossy(&go.stderr).contains(go_says));
+    }
+    std::fs::remove_dir_all(&dir).ok();
 }

@@ -325,7 +325,7 @@ impl ProfileBuilder {
         let mut order = Vec::new();
         for s in &self.samples {
             let d = match self.accounting {
-                Accounting::Accurate => s.end - s.start,
+                Accounting::Accurate => s.end.wrapping_sub(s.start),
                 Accounting::GoCompatible => clipped(&summary, s, end),
             };
             if d <= 0 {
@@ -338,7 +338,7 @@ impl ProfileBuilder {
                 order.push(s.stack as usize);
             }
             slot.0 += 1;
-            slot.1 += d;
+            slot.1 = slot.1.wrapping_add(d);
         }
         let mut stacks: Vec<Option<Vec<ProfileFrame>>> =
             self.stacks.into_iter().map(Some).collect();
@@ -369,7 +369,7 @@ fn clipped(summary: &Summary, s: &Sample, end: i64) -> i64 {
     if w_end < s.start || s.end < w_start {
         return 0;
     }
-    s.end.min(w_end) - s.start.max(w_start)
+    s.end.min(w_end).wrapping_sub(s.start.max(w_start))
 }
 
 /// Reads a whole trace and builds its `kind` profile, as

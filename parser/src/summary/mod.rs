@@ -162,7 +162,7 @@ impl Summary {
                 exec_time: 0,
             });
             e.count += 1;
-            e.exec_time += g.stats.exec;
+            e.exec_time = e.exec_time.wrapping_add(g.stats.exec);
         }
         let mut v: Vec<Group> = by_name.into_values().collect();
         v.sort_by(|a, b| b.exec_time.cmp(&a.exec_time).then(a.name.cmp(&b.name)));
@@ -172,7 +172,9 @@ impl Summary {
     /// Σ execution time of every goroutine (the divisor of the share Go's
     /// `/goroutine?name=` page prints).
     pub fn total_exec_time(&self) -> i64 {
-        self.goroutines.values().map(|g| g.stats.exec).sum()
+        self.goroutines
+            .values()
+            .fold(0i64, |a, g| a.wrapping_add(g.stats.exec))
     }
 }
 
@@ -261,23 +263,27 @@ impl Summarizer {
         match from {
             // N.B. Unconditional, as in Go: a run always has a start.
             GoState::Running => {
-                s.exec += t - p.start;
+                s.exec = s.exec.wrapping_add(t.wrapping_sub(p.start));
                 p.start = 0;
             }
             GoState::Waiting if p.block != 0 => {
-                add(&mut e.block, p.block_reason, t - p.block);
+                add(&mut e.block, p.block_reason, t.wrapping_sub(p.block));
                 p.block = 0;
             }
             GoState::Runnable if p.runnable != 0 => {
-                s.sched_wait += t - p.runnable;
+                s.sched_wait = s.sched_wait.wrapping_add(t.wrapping_sub(p.runnable));
                 p.runnable = 0;
             }
             GoState::Syscall if p.syscall != 0 => {
                 if p.syscall_block != 0 {
-                    s.syscall_block += t - p.syscall_block;
-                    s.syscall += p.syscall_block - p.syscall;
+                    s.syscall_block = s
+                        .syscall_block
+                        .wrapping_add(t.wrapping_sub(p.syscall_block));
+                    s.syscall = s
+                        .syscall
+                        .wrapping_add(p.syscall_block.wrapping_sub(p.syscall));
                 } else {
-                    s.syscall += t - p.syscall;
+                    s.syscall = s.syscall.wrapping_add(t.wrapping_sub(p.syscall));
                 }
                 p.syscall = 0;
                 p.syscall_block = 0;
@@ -355,7 +361,7 @@ impl Summarizer {
         match p.ranges.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => {
                 if ev.kind() == EventKind::RangeActive && slot.1 != 0 {
-                    add(&mut e.ranges, name, self.sync_ts - slot.1);
+                    add(&mut e.ranges, name, self.sync_ts.wrapping_sub(slot.1));
                 }
                 slot.1 = start;
             }
@@ -393,7 +399,7 @@ impl Summarizer {
         if let Some(i) = p.ranges.iter().position(|(n, _)| *n == name) {
             let (_, start) = p.ranges.swap_remove(i);
             if start != 0 {
-                add(&mut e.ranges, name, ev.time() - start);
+                add(&mut e.ranges, name, ev.time().wrapping_sub(start));
             }
         }
     }
@@ -406,10 +412,12 @@ impl Summarizer {
             finalize(&mut e, end);
             let stats = &mut e.summary.stats;
             for (reason, d) in e.block {
-                *stats.block_entry(self.names.get(reason)) += d;
+                let v = stats.block_entry(self.names.get(reason));
+                *v = v.wrapping_add(d);
             }
             for (name, d) in e.ranges {
-                *stats.range_entry(self.names.get(name)) += d;
+                let v = stats.range_entry(self.names.get(name));
+                *v = v.wrapping_add(d);
             }
             goroutines.insert(id, e.summary);
         }
@@ -423,26 +431,26 @@ impl Summarizer {
 fn finalize(e: &mut Entry, t: i64) {
     let s = &mut e.summary.stats;
     if s.total == 0 {
-        s.total = t - e.summary.creation_time;
+        s.total = t.wrapping_sub(e.summary.creation_time);
     }
     let p = std::mem::take(&mut e.pending);
     if p.start != 0 {
-        s.exec += t - p.start;
+        s.exec = s.exec.wrapping_add(t.wrapping_sub(p.start));
     }
     if p.runnable != 0 {
-        s.sched_wait += t - p.runnable;
+        s.sched_wait = s.sched_wait.wrapping_add(t.wrapping_sub(p.runnable));
     }
     if p.block != 0 {
-        add(&mut e.block, p.block_reason, t - p.block);
+        add(&mut e.block, p.block_reason, t.wrapping_sub(p.block));
     }
     if p.syscall != 0 {
-        s.syscall += t - p.syscall;
+        s.syscall = s.syscall.wrapping_add(t.wrapping_sub(p.syscall));
     }
     if p.syscall_block != 0 {
-        s.sched_wait += t - p.syscall_block;
+        s.sched_wait = s.sched_wait.wrapping_add(t.wrapping_sub(p.syscall_block));
     }
     for (name, start) in p.ranges {
-        add(&mut e.ranges, name, t - start);
+        add(&mut e.ranges, name, t.wrapping_sub(start));
     }
 }
 
@@ -450,7 +458,7 @@ fn finalize(e: &mut Entry, t: i64) {
 /// do: a reason seen once gets its column).
 fn add(v: &mut Vec<(u32, i64)>, key: u32, d: i64) {
     match v.iter_mut().find(|(k, _)| *k == key) {
-        Some(slot) => slot.1 += d,
+        Some(slot) => slot.1 = slot.1.wrapping_add(d),
         None => v.push((key, d)),
     }
 }

@@ -48,12 +48,16 @@ impl ExecStats {
     /// The time not accounted for by the non-overlapping stats (never
     /// negative).
     pub fn unknown(&self) -> i64 {
-        let known = self.exec
-            + self.sched_wait
-            + self.syscall
-            + self.syscall_block
-            + self.block.values().sum::<i64>();
-        (self.total - known).max(0)
+        // Wrapping, as Go's int64 arithmetic.
+        let known = [self.exec, self.sched_wait, self.syscall, self.syscall_block]
+            .into_iter()
+            .chain(self.block.values().copied())
+            .fold(0i64, i64::wrapping_add);
+        if known < self.total {
+            self.total.wrapping_sub(known)
+        } else {
+            0
+        }
     }
 
     /// The non-overlapping stats as Go's breakdown table names its columns,
@@ -70,7 +74,8 @@ impl ExecStats {
         m.insert("Block time (syscall)".into(), self.syscall_block);
         m.insert("Unknown time".into(), self.unknown());
         for (reason, &d) in &self.block {
-            *m.entry(format!("Block time ({reason})")).or_default() += d;
+            let v = m.entry(format!("Block time ({reason})")).or_default();
+            *v = v.wrapping_add(d);
         }
         let mut v = Vec::with_capacity(m.len() + 1);
         v.push(("Execution time".to_owned(), self.exec));
