@@ -52,8 +52,10 @@
 //!
 //! # Cargo features
 //!
-//! None. The crate depends only on the wire-format table of `gort-tracer`
-//! (with that crate's writer turned off).
+//! None. The crate depends on the wire-format table of `gort-tracer` (with
+//! that crate's writer turned off) and on `flate2` (pure Rust), which
+//! gzips [`pprof`] profiles. The `gort-trace` command line is a package of
+//! its own, so library users do not build its argument parser.
 #![forbid(unsafe_code)]
 
 mod batch;
