@@ -117,6 +117,19 @@ enum Cmd {
         #[arg(long, value_name = "NAME")]
         name: Option<String>,
     },
+    /// Convert to Perfetto's protobuf trace format (open it in ui.perfetto.dev).
+    ///
+    /// One track per goroutine, P and M; stacks on slices and instants;
+    /// flows from creator or waker to the goroutine's next run; user
+    /// regions and logs; goroutine-state and metric counters. Streams: the
+    /// trace is never held whole.
+    Perfetto {
+        /// The trace file.
+        file: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -200,6 +213,9 @@ fn run(cmd: Cmd, out: &mut dyn Write) -> CmdResult {
             analyses::pprof(&file, kind.into(), accurate, w)
         }),
         Cmd::Goroutines { file, json, name } => goroutines::run(&file, json, name.as_deref(), out),
+        Cmd::Perfetto { file, output } => {
+            with_output(output.as_deref(), out, |w| analyses::perfetto(&file, w))
+        }
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gort-trace", out);
             Ok(())

@@ -13,7 +13,8 @@
 //! - [`Validator`] applies the stricter checks of Go's test validator.
 //! - [`Stats`] summarises a trace (event counts, goroutine state times).
 //! - [`summary`] is Go's goroutine analysis (`go tool trace`'s goroutine
-//!   pages); [`pprof`] builds Go's trace profiles (`-pprof=TYPE`).
+//!   pages); [`pprof`] builds Go's trace profiles (`-pprof=TYPE`);
+//!   [`perfetto`] converts a trace to Perfetto's protobuf format.
 //! - [`raw`] reads and writes wire-level events and the text form of Go's
 //!   test traces; [`testfile`] reads Go's parser test files.
 //!
@@ -64,6 +65,7 @@ pub mod error;
 mod event;
 mod generation;
 mod order;
+pub mod perfetto;
 pub mod pprof;
 pub mod raw;
 mod reader;
