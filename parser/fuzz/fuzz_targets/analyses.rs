@@ -1,9 +1,11 @@
 //! Analyses: any bytes. No panic, no hang; the goroutine summary, its
-//! breakdown and every trace profile (both accountings, pprof-encoded) can
-//! be computed on whatever the reader accepts, and a cut-short trace gives
-//! either a profile of its complete generations or an error.
+//! breakdown, every trace profile (both accountings, pprof-encoded) and the
+//! Perfetto export can be computed on whatever the reader accepts, and a
+//! cut-short trace gives either a profile of its complete generations or an
+//! error.
 #![no_main]
 
+use gort_parser::perfetto::PerfettoWriter;
 use gort_parser::pprof::{encode, profile_trace, Accounting, ProfileKind};
 use gort_parser::summary::{format_duration, Summarizer};
 use gort_parser::Reader;
@@ -14,9 +16,12 @@ fuzz_target!(|data: &[u8]| {
         return;
     };
     let mut s = Summarizer::new();
+    let mut pf = PerfettoWriter::new(std::io::sink());
     while let Ok(Some(ev)) = r.next_event() {
         s.event(ev);
+        let _ = pf.event(ev);
     }
+    let _ = pf.finish();
     let summary = s.finish();
     for g in summary.goroutines() {
         for (_, d) in g.breakdown() {
