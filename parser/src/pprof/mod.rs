@@ -6,9 +6,10 @@
 //! goroutine, the interval in progress, and per finished interval a small
 //! fixed-size record (goroutine, stack index, start, end); stacks are
 //! interned by their PCs across generations, so memory grows with the number
-//! of distinct stacks and intervals, never with event payloads. The
-//! goroutine summary it runs alongside ([`crate::summary`]) gives, at the
-//! end, the window each goroutine's intervals are clipped to.
+//! of distinct stacks and intervals, never with event payloads. Alongside,
+//! it follows each goroutine's window as Go's goroutine summary
+//! ([`crate::summary`]) defines it (first run to end, reset when the ID is
+//! created anew), which the intervals are clipped to at the end.
 //!
 //! Two accountings, side by side:
 //!
@@ -41,7 +42,6 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, EventKind, Stack};
 use crate::reader::Reader;
 use crate::resources::{GoId, GoState, Transition};
-use crate::summary::{Summarizer, Summary};
 use crate::tables::IdMap;
 
 /// Frames kept per stack (Go's limit for trace profiles).
@@ -179,7 +179,8 @@ struct Open {
 pub struct ProfileBuilder {
     kind: ProfileKind,
     accounting: Accounting,
-    summarizer: Summarizer,
+    /// Each goroutine's window: (first run, end), 0 when not (yet) seen.
+    windows: IdMap<GoId, (i64, i64)>,
     open: IdMap<GoId, Open>,
     samples: Vec<Sample>,
     /// Stack index by this generation's stack ID.
@@ -196,7 +197,7 @@ impl ProfileBuilder {
         ProfileBuilder {
             kind,
             accounting,
-            summarizer: Summarizer::new(),
+            windows: IdMap::default(),
             open: IdMap::default(),
             samples: Vec::new(),
             by_id: IdMap::default(),
@@ -208,7 +209,6 @@ impl ProfileBuilder {
 
     /// Accounts for the next event of the trace.
     pub fn event(&mut self, ev: &Event<'_>) {
-        self.summarizer.event(ev);
         self.last_ts = ev.time();
         match ev.kind() {
             // Stack IDs are per generation.
@@ -218,8 +218,39 @@ impl ProfileBuilder {
         }
     }
 
+    /// Follows the goroutine windows as the summary does: a fresh window at
+    /// creation (or first sight), the first run starts it, exit or waiting
+    /// `forever` ends it.
+    fn window(&mut self, ev: &Event<'_>) {
+        let Some(st) = ev.state_transition() else {
+            return;
+        };
+        let Transition::Goroutine { id, from, to } = st.transition else {
+            return;
+        };
+        if from == to {
+            return;
+        }
+        if matches!(from, GoState::Undetermined | GoState::NotExist) {
+            self.windows.insert(id, (0, 0));
+        }
+        let Some(w) = self.windows.get_mut(&id) else {
+            return;
+        };
+        let t = ev.time();
+        match to {
+            GoState::Running if w.0 == 0 => w.0 = t,
+            GoState::NotExist => w.1 = t,
+            GoState::Waiting if st.reason == b"forever" => w.1 = t,
+            _ => {}
+        }
+    }
+
     fn transition(&mut self, ev: &Event<'_>) {
         let compat = self.accounting == Accounting::GoCompatible;
+        if compat {
+            self.window(ev);
+        }
         let stack = ev.stack();
         if compat && stack.is_none() {
             return;
@@ -320,13 +351,12 @@ impl ProfileBuilder {
         } else {
             self.samples.truncate(intervals);
         }
-        let summary = self.summarizer.finish();
         let mut totals = vec![(0u64, 0i64); self.stacks.len()];
         let mut order = Vec::new();
         for s in &self.samples {
             let d = match self.accounting {
                 Accounting::Accurate => s.end.wrapping_sub(s.start),
-                Accounting::GoCompatible => clipped(&summary, s, end),
+                Accounting::GoCompatible => clipped(&self.windows, s, end),
             };
             if d <= 0 {
                 continue;
@@ -360,12 +390,11 @@ impl ProfileBuilder {
 
 /// The part of a sample inside its goroutine's window: from its first run
 /// (0 if it never ran) to its end (`end` if it did not end).
-fn clipped(summary: &Summary, s: &Sample, end: i64) -> i64 {
-    let Some(g) = summary.goroutine(s.g) else {
+fn clipped(windows: &IdMap<GoId, (i64, i64)>, s: &Sample, end: i64) -> i64 {
+    let Some(&(w_start, w_end)) = windows.get(&s.g) else {
         return 0;
     };
-    let w_end = if g.end_time == 0 { end } else { g.end_time };
-    let w_start = g.start_time;
+    let w_end = if w_end == 0 { end } else { w_end };
     if w_end < s.start || s.end < w_start {
         return 0;
     }
