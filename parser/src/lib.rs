@@ -17,6 +17,9 @@
 //!   `go tool trace -d=1` prints.
 //! - [`Validator`] applies the stricter checks of Go's test validator.
 //! - [`Stats`] summarises a trace (event counts, goroutine state times).
+//! - [`summary`] is Go's goroutine analysis (`go tool trace`'s goroutine
+//!   pages); [`pprof`] builds Go's trace profiles (`-pprof=TYPE`);
+//!   [`perfetto`] converts a trace to Perfetto's protobuf format.
 //! - [`raw`] reads and writes wire-level events and the text form of Go's
 //!   test traces; [`testfile`] reads Go's parser test files.
 //!
@@ -55,8 +58,10 @@
 //!
 //! # Cargo features
 //!
-//! None. The crate depends only on the wire-format table of `gort-tracer`
-//! (with that crate's writer turned off).
+//! None. The crate depends on the wire-format table of `gort-tracer` (with
+//! that crate's writer turned off) and on `flate2` (pure Rust), which
+//! gzips [`pprof`] profiles. The `gort-trace` command line is a package of
+//! its own, so library users do not build its argument parser.
 #![forbid(unsafe_code)]
 
 mod batch;
@@ -65,10 +70,13 @@ pub mod error;
 mod event;
 mod generation;
 mod order;
+pub mod perfetto;
+pub mod pprof;
 pub mod raw;
 mod reader;
 mod resources;
 mod stats;
+pub mod summary;
 mod tables;
 pub mod testfile;
 mod validate;

@@ -5,13 +5,14 @@
 //! input is malformed.
 
 use std::io::{Read, Write};
+use std::path::Path;
 
 use gort_parser::raw::{binary_to_text, text_to_binary};
 
 /// Runs `gort-trace text2bin [IN [OUT]]`.
 pub(crate) fn text2bin(
-    input: Option<&str>,
-    output: Option<&str>,
+    input: Option<&Path>,
+    output: Option<&Path>,
     stdout: &mut dyn Write,
 ) -> crate::CmdResult {
     let text = read_input(input)?;
@@ -21,8 +22,8 @@ pub(crate) fn text2bin(
 
 /// Runs `gort-trace bin2text [IN [OUT]]`.
 pub(crate) fn bin2text(
-    input: Option<&str>,
-    output: Option<&str>,
+    input: Option<&Path>,
+    output: Option<&Path>,
     stdout: &mut dyn Write,
 ) -> crate::CmdResult {
     let bin = read_input(input)?;
@@ -30,20 +31,27 @@ pub(crate) fn bin2text(
     write_output(output, text.as_bytes(), stdout)
 }
 
-fn read_input(path: Option<&str>) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
+fn is_std(path: Option<&Path>) -> bool {
+    path.is_none_or(|p| p == Path::new("-"))
+}
+
+fn read_input(path: Option<&Path>) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
     match path {
-        None | Some("-") => {
+        p if is_std(p) => {
             let mut buf = Vec::new();
             std::io::stdin().lock().read_to_end(&mut buf)?;
             Ok(buf)
         }
-        Some(p) => std::fs::read(p).map_err(|e| format!("{p}: {e}").into()),
+        Some(p) => std::fs::read(p).map_err(|e| format!("{}: {e}", p.display()).into()),
+        None => Ok(Vec::new()),
     }
 }
 
-fn write_output(path: Option<&str>, bytes: &[u8], stdout: &mut dyn Write) -> crate::CmdResult {
+fn write_output(path: Option<&Path>, bytes: &[u8], stdout: &mut dyn Write) -> crate::CmdResult {
     match path {
-        None | Some("-") => Ok(stdout.write_all(bytes)?),
-        Some(p) => std::fs::write(p, bytes).map_err(|e| format!("{p}: {e}").into()),
+        Some(p) if !is_std(path) => {
+            std::fs::write(p, bytes).map_err(|e| format!("{}: {e}", p.display()).into())
+        }
+        _ => Ok(stdout.write_all(bytes)?),
     }
 }

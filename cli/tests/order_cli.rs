@@ -1,5 +1,6 @@
 //! `gort-trace dump`, `validate` and `stats` as a user runs them.
 
+#[path = "../../parser/tests/go_support/mod.rs"]
 mod go_support;
 
 use std::process::Command;

@@ -3,6 +3,7 @@
 //! standard output, fails exactly when Go fails, and its error (without the
 //! context prefix) starts with Go's first error line.
 
+#[path = "../../parser/tests/go_support/mod.rs"]
 mod go_support;
 
 use std::process::Command;

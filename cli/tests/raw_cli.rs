@@ -1,5 +1,6 @@
 //! The `gort-trace` command line: dispatch, exit codes, conversions.
 
+#[path = "../../parser/tests/raw_support/mod.rs"]
 mod raw_support;
 
 use std::io::{Read, Write};
@@ -30,7 +31,7 @@ fn usage_errors_exit_2() {
         let out = gort_trace().args(args).output().unwrap();
         assert_eq!(out.status.code(), Some(2), "{args:?}");
         assert!(
-            String::from_utf8_lossy(&out.stderr).contains("usage:"),
+            String::from_utf8_lossy(&out.stderr).contains("Usage:"),
             "{args:?}"
         );
     }

@@ -1,0 +1,44 @@
+//! `gort-trace pprof` and `perfetto`: Go's trace profiles and the Perfetto
+//! export, written by the library's [`gort_parser::pprof`] and
+//! [`gort_parser::perfetto`] modules.
+
+use std::io::Write;
+use std::path::Path;
+
+use gort_parser::perfetto::PerfettoWriter;
+use gort_parser::pprof::{profile_trace, Accounting, ProfileKind};
+use gort_parser::Reader;
+
+/// Runs `gort-trace pprof TYPE FILE`: the gzipped profile goes to `out`.
+pub(crate) fn pprof(
+    path: &Path,
+    kind: ProfileKind,
+    accurate: bool,
+    out: &mut dyn Write,
+) -> crate::CmdResult {
+    let data = crate::read_trace(path)?;
+    let reader =
+        Reader::from_slice(&data).map_err(|e| format!("failed to create trace reader: {e}"))?;
+    let accounting = if accurate {
+        Accounting::Accurate
+    } else {
+        Accounting::GoCompatible
+    };
+    let profile = profile_trace(reader, kind, accounting)?;
+    profile.write_gzip(out)?;
+    Ok(())
+}
+
+/// Runs `gort-trace perfetto FILE`: the trace is read as a stream, one
+/// generation at a time, and converted as it is read.
+pub(crate) fn perfetto(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("failed to read trace file: open {}: {e}", path.display()))?;
+    let mut r = Reader::new(file).map_err(|e| format!("failed to create trace reader: {e}"))?;
+    let mut w = PerfettoWriter::new(out);
+    while let Some(ev) = r.next_event()? {
+        w.event(ev)?;
+    }
+    w.finish()?;
+    Ok(())
+}
