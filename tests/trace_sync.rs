@@ -187,7 +187,7 @@ fn check(procs: usize) {
     validate_with_gort(&trace);
     let f = scratch(&format!("sync-ext-trace-{procs}")).join("sync.trace");
     std::fs::write(&f, &trace).unwrap();
-    validate_with_go(&[f.clone()]);
+    validate_with_go(std::slice::from_ref(&f));
 
     if procs == 1 {
         // Go's own block profile names every site.

@@ -109,7 +109,6 @@ pub fn sleep(d: Duration) {
     };
     let deadline = Instant::now() + d;
     let shared = r.m().shared.clone();
-    drop(r);
     shared.timers.add(deadline, Waiter::current());
     while Instant::now() < deadline {
         park::park(WaitReason::Sleep);
