@@ -46,6 +46,7 @@ use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::*};
 use crate::sched::context::Running;
 #[cfg(not(loom))]
 use crate::sched::coroswitch as coroutine;
+#[cfg(not(loom))]
 use crate::task::CoroLink;
 use gort_tracer::fence;
 use std::any::Any;
