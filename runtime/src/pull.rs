@@ -579,10 +579,10 @@ impl<T> Pull<T> {
     #[inline(always)]
     fn switch(&self, r: Running) {
         let (w, t) = (r.m(), r.g());
+        // `coroswitch_fast` uses `w` only while the caller is still on this
+        // thread (a nested resume returns here; a forward is its last use).
         // SAFETY: `r` is this thread's running goroutine, so `t`'s yielder is
-        // current and `w` is this thread's worker; `coroswitch_fast` uses `w`
-        // only while the caller is still on this thread (a nested resume
-        // returns here; a forward is its last use).
+        // current and `w` is this thread's worker (see above).
         let how = unsafe {
             coroutine::coroswitch_fast(w, t, t.yielder(), NonNull::from(&self.inner().link))
         };

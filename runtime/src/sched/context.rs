@@ -90,10 +90,10 @@ impl Running {
     /// the step: a waiter list, a join slot).
     #[inline]
     pub(crate) fn task_ref(&self) -> TaskRef {
-        // SAFETY: `g` came from the `TaskRef` the M's loop holds for the
-        // running goroutine (`Worker::cur` is set from `&*t`), so it points
-        // into a live `Arc<Task>` allocation; we add one strong count and
-        // take ownership of exactly that count.
+        // `g` came from the `TaskRef` the M's loop holds for the running
+        // goroutine (`Worker::cur` is set from `&*t`).
+        // SAFETY: so it points into a live `Arc<Task>` allocation; we add
+        // one strong count and take ownership of exactly that count.
         unsafe {
             std::sync::Arc::increment_strong_count(self.g.as_ptr());
             std::sync::Arc::from_raw(self.g.as_ptr())
