@@ -6,12 +6,8 @@
 pub(super) struct Msg(pub(super) Vec<u8>);
 
 impl Msg {
-    fn varint(&mut self, mut v: u64) {
-        while v >= 0x80 {
-            self.0.push(v as u8 | 0x80);
-            v >>= 7;
-        }
-        self.0.push(v as u8);
+    fn varint(&mut self, v: u64) {
+        gort_tracer::wire::varint::write_uvarint(&mut self.0, v);
     }
 
     fn tag(&mut self, field: u32, wire: u8) {
