@@ -349,11 +349,6 @@ impl Shared {
         Ok(t)
     }
 
-    /// Hands a runnable task to the scheduler from a thread that holds no P.
-    pub(crate) fn ready_from_outside(self: &Arc<Self>, t: TaskRef) {
-        self.push_global(std::iter::once(t));
-    }
-
     /// Whether `t` belongs to this runtime.
     #[inline(always)]
     pub(crate) fn owns(&self, t: &crate::task::Task) -> bool {

@@ -767,7 +767,7 @@ impl Worker {
     /// runs next on this P, and the old `runnext` to the local queue.
     pub(crate) fn ready(&self, t: TaskRef) {
         if self.in_syscall.get() || self.p.get().is_none() {
-            self.shared.ready_from_outside(t);
+            self.shared.push_global(std::iter::once(t));
             return;
         }
         tr::go_unblock(self, &t);
