@@ -19,15 +19,24 @@
 //!   GOMAXPROCS);
 //! - a `GC` track with the global GC phases.
 //!
-//! Stacks travel as inline callstacks (outermost frame first), which
-//! Perfetto shows on the slice or instant that carries them.
+//! - one track per user task (`T<id> <type>`) under a `Tasks` track, with
+//!   a slice from the task's begin to its end and flows from its parent.
+//!
+//! Stacks and names are interned (Perfetto's `InternedData`): a frame,
+//! function name, file, call stack or slice name is written once, the
+//! first time an event uses it, and referred to by id afterwards, so the
+//! output grows with the trace's events, not with their stacks' depth.
+//! An execution slice carries the stack at which the goroutine last
+//! stopped (where it resumes); blocking instants and syscall slices carry
+//! the stack at which they began. Call stacks are written outermost frame
+//! first, as Perfetto expects.
 
 mod proto;
 
 use std::collections::HashMap;
 use std::io::Write;
 
-use proto::{event as te, packet, track, Msg};
+use proto::{event as te, interned, packet, track, Msg};
 
 use crate::event::{Event, EventKind, Stack};
 use crate::resources::{GoId, GoState, ProcId, ResourceId, ThreadId, Transition};
@@ -35,14 +44,22 @@ use crate::tables::IdMap;
 
 /// The sequence all packets share.
 const SEQUENCE: u64 = 0x60_7274;
-/// Track UUID spaces (high bits) for each kind of track.
+/// Track kinds (the low bits of track UUIDs, see [`tuuid`]).
 const PROCESS_TRACK: u64 = 1;
-const G_TRACKS: u64 = 1 << 60;
-const REGION_TRACKS: u64 = 2 << 60;
-const P_TRACKS: u64 = 3 << 60;
-const M_TRACKS: u64 = 4 << 60;
-const COUNTER_TRACKS: u64 = 5 << 60;
-const GC_TRACK: u64 = 6 << 60;
+const G_TRACKS: u64 = 2;
+const REGION_TRACKS: u64 = 3;
+const P_TRACKS: u64 = 4;
+const M_TRACKS: u64 = 5;
+const COUNTER_TRACKS: u64 = 6;
+const GC_TRACK: u64 = 7;
+const TASKS_TRACK: u64 = 8;
+const TASK_TRACKS: u64 = 9;
+
+/// The UUID of track `id` of a kind: the kind in the low four bits keeps
+/// UUIDs short varints for small ids.
+fn tuuid(kind: u64, id: u64) -> u64 {
+    id.wrapping_shl(4) | kind
+}
 
 /// Per-goroutine state.
 #[derive(Debug, Default)]
@@ -53,6 +70,106 @@ struct Gor {
     m_track: Option<u64>,
     /// Flows to end at its next run.
     flows: Vec<u64>,
+    /// Interned call stack where it last stopped (0: none).
+    resume_stack: u64,
+}
+
+/// Interning tables: each value gets an id (from 1) the first time it is
+/// used; new entries wait in `pending` for the next packet.
+#[derive(Debug, Default)]
+struct Interner {
+    /// Function names (`InternedString`).
+    funcs: HashMap<Vec<u8>, u64>,
+    /// Source paths (`InternedString`).
+    paths: HashMap<Vec<u8>, u64>,
+    /// Frames by (function id, file id, line, pc).
+    frames: HashMap<(u64, u64, u64, u64), u64>,
+    /// Call stacks by their frame ids, outermost first.
+    stacks: HashMap<Vec<u64>, u64>,
+    /// Event names.
+    names: HashMap<Vec<u8>, u64>,
+    /// Entries not written yet (an `InternedData` message).
+    pending: Msg,
+    scratch: Vec<u64>,
+}
+
+impl Interner {
+    fn string(&mut self, field: u32, b: &[u8]) -> u64 {
+        let table = if field == interned::FUNCTION_NAMES {
+            &mut self.funcs
+        } else {
+            &mut self.paths
+        };
+        if let Some(&i) = table.get(b) {
+            return i;
+        }
+        let i = table.len() as u64 + 1;
+        table.insert(b.to_vec(), i);
+        let mut m = Msg::default();
+        m.uint(1, i).bytes(2, b);
+        self.pending.msg(field, &m);
+        i
+    }
+
+    /// The id of `stack`'s call stack, 0 for no or an empty stack.
+    fn stack(&mut self, stack: Option<Stack<'_>>) -> u64 {
+        let Some(s) = stack else {
+            return 0;
+        };
+        let mut ids = std::mem::take(&mut self.scratch);
+        ids.clear();
+        let frames: Vec<_> = s.frames().collect();
+        for f in frames.iter().rev() {
+            let func = self.string(interned::FUNCTION_NAMES, f.func);
+            let file = self.string(interned::SOURCE_PATHS, f.file);
+            let key = (func, file, f.line, f.pc);
+            let id = match self.frames.get(&key) {
+                Some(&i) => i,
+                None => {
+                    let i = self.frames.len() as u64 + 1;
+                    self.frames.insert(key, i);
+                    let mut m = Msg::default();
+                    m.uint(1, i)
+                        .uint(2, func)
+                        .uint(4, f.pc)
+                        .uint(5, file)
+                        .uint(6, f.line);
+                    self.pending.msg(interned::FRAMES, &m);
+                    i
+                }
+            };
+            ids.push(id);
+        }
+        let id = if ids.is_empty() {
+            0
+        } else if let Some(&i) = self.stacks.get(&ids) {
+            i
+        } else {
+            let i = self.stacks.len() as u64 + 1;
+            let mut m = Msg::default();
+            m.uint(1, i);
+            for f in &ids {
+                m.uint(2, *f);
+            }
+            self.pending.msg(interned::CALLSTACKS, &m);
+            self.stacks.insert(ids.clone(), i);
+            i
+        };
+        self.scratch = ids;
+        id
+    }
+
+    fn name(&mut self, b: &[u8]) -> u64 {
+        if let Some(&i) = self.names.get(b) {
+            return i;
+        }
+        let i = self.names.len() as u64 + 1;
+        self.names.insert(b.to_vec(), i);
+        let mut m = Msg::default();
+        m.uint(1, i).bytes(2, b);
+        self.pending.msg(interned::EVENT_NAMES, &m);
+        i
+    }
 }
 
 /// Streams ordered trace events into a Perfetto trace.
@@ -68,6 +185,10 @@ pub struct PerfettoWriter<W: Write> {
     /// Goroutines running, runnable, waiting, in syscalls.
     counts: [i64; 4],
     last_ts: i64,
+    /// The first event's time: timestamps are written relative to it,
+    /// which keeps their varints short.
+    base: Option<i64>,
+    interner: Interner,
 }
 
 impl<W: Write> PerfettoWriter<W> {
@@ -82,11 +203,17 @@ impl<W: Write> PerfettoWriter<W> {
             next_flow: 1,
             counts: [0; 4],
             last_ts: 0,
+            base: None,
+            interner: Interner::default(),
         }
     }
 
     /// Writes one packet (`Trace.packet`, field 1).
     fn packet(&mut self, mut p: Msg) -> std::io::Result<()> {
+        if !self.interner.pending.0.is_empty() {
+            let data = std::mem::take(&mut self.interner.pending);
+            p.msg(packet::INTERNED_DATA, &data);
+        }
         p.uint(packet::SEQUENCE_ID, SEQUENCE);
         p.uint(packet::SEQUENCE_FLAGS, if self.first { 3 } else { 2 });
         self.first = false;
@@ -125,7 +252,7 @@ impl<W: Write> PerfettoWriter<W> {
     }
 
     fn g_track(&mut self, g: GoId) -> std::io::Result<u64> {
-        let uuid = G_TRACKS | (g.0 as u64 & 0xffff_ffff_ffff);
+        let uuid = tuuid(G_TRACKS, g.0 as u64);
         self.child_track(uuid, &format!("G{g}"))?;
         Ok(uuid)
     }
@@ -134,7 +261,7 @@ impl<W: Write> PerfettoWriter<W> {
         if !p.is_some() {
             return Ok(None);
         }
-        let uuid = P_TRACKS | (p.0 as u64 & 0xffff_ffff_ffff);
+        let uuid = tuuid(P_TRACKS, p.0 as u64);
         self.child_track(uuid, &format!("Proc {p}"))?;
         Ok(Some(uuid))
     }
@@ -143,7 +270,7 @@ impl<W: Write> PerfettoWriter<W> {
         if !m.is_some() {
             return Ok(None);
         }
-        let uuid = M_TRACKS | (m.0 as u64 & 0xffff_ffff_ffff);
+        let uuid = tuuid(M_TRACKS, m.0 as u64);
         self.process_track()?;
         self.track(uuid, |d| {
             let mut t = Msg::default();
@@ -179,13 +306,16 @@ impl<W: Write> PerfettoWriter<W> {
         e.uint(te::TYPE, typ).uint(te::TRACK_UUID, track_uuid);
         build(&mut e);
         let mut p = Msg::default();
-        p.uint(packet::TIMESTAMP, ts.max(0) as u64)
-            .msg(packet::TRACK_EVENT, &e);
+        p.uint(
+            packet::TIMESTAMP,
+            ts.saturating_sub(self.base.unwrap_or(0)).max(0) as u64,
+        )
+        .msg(packet::TRACK_EVENT, &e);
         self.packet(p)
     }
 
     fn counter(&mut self, ts: i64, name: &str, slot: u64, value: i64) -> std::io::Result<()> {
-        let uuid = COUNTER_TRACKS | slot;
+        let uuid = tuuid(COUNTER_TRACKS, slot);
         self.process_track()?;
         self.track(uuid, |d| {
             d.uint(track::PARENT_UUID, PROCESS_TRACK)
@@ -205,6 +335,7 @@ impl<W: Write> PerfettoWriter<W> {
     pub fn event(&mut self, ev: &Event<'_>) -> std::io::Result<()> {
         let ts = ev.time();
         self.last_ts = ts;
+        self.base.get_or_insert(ts);
         match ev.kind() {
             EventKind::StateTransition => self.transition(ev)?,
             EventKind::Metric => {
@@ -221,25 +352,63 @@ impl<W: Write> PerfettoWriter<W> {
                         name.extend_from_slice(b": ");
                     }
                     name.extend_from_slice(l.message);
-                    let stack = ev.stack();
+                    let cs = self.interner.stack(ev.stack());
                     self.emit(ts, t, te::INSTANT, |e| {
                         e.bytes(te::NAME, &name).bytes(te::CATEGORIES, b"log");
-                        callstack(e, stack);
+                        callstack(e, cs);
                     })?;
+                }
+            }
+            EventKind::TaskBegin | EventKind::TaskEnd => {
+                if let Some(t) = ev.task() {
+                    let begin = ev.kind() == EventKind::TaskBegin;
+                    let uuid = tuuid(TASK_TRACKS, t.id.0);
+                    if begin || self.tracks.contains_key(&uuid) {
+                        self.child_track(TASKS_TRACK, "Tasks")?;
+                        let label = format!("T{} {}", t.id.0, String::from_utf8_lossy(t.kind));
+                        self.track(uuid, |d| {
+                            d.uint(track::PARENT_UUID, TASKS_TRACK)
+                                .bytes(track::NAME, label.as_bytes());
+                        })?;
+                        let name = self.interner.name(t.kind);
+                        let cs = self.interner.stack(ev.stack());
+                        let g = ev.goroutine();
+                        self.emit(
+                            ts,
+                            uuid,
+                            if begin {
+                                te::SLICE_BEGIN
+                            } else {
+                                te::SLICE_END
+                            },
+                            |e| {
+                                if begin {
+                                    e.uint(te::NAME_IID, name).bytes(te::CATEGORIES, b"task");
+                                }
+                                if g.is_some() {
+                                    let mut a = Msg::default();
+                                    a.bytes(10, if begin { b"start_g" } else { b"end_g" })
+                                        .uint(4, g.0 as u64);
+                                    e.msg(te::DEBUG_ANNOTATIONS, &a);
+                                }
+                                callstack(e, cs);
+                            },
+                        )?;
+                    }
                 }
             }
             EventKind::RegionBegin | EventKind::RegionEnd => {
                 if let Some(r) = ev.region() {
                     let g = ev.goroutine();
-                    let uuid = REGION_TRACKS | (g.0 as u64 & 0xffff_ffff_ffff);
+                    let uuid = tuuid(REGION_TRACKS, g.0 as u64);
                     let parent = self.g_track(g)?;
                     self.track(uuid, |d| {
                         d.uint(track::PARENT_UUID, parent)
                             .bytes(track::NAME, b"regions");
                     })?;
                     let begin = ev.kind() == EventKind::RegionBegin;
-                    let stack = ev.stack();
-                    let kind = r.kind.to_vec();
+                    let cs = self.interner.stack(ev.stack());
+                    let name = self.interner.name(r.kind);
                     self.emit(
                         ts,
                         uuid,
@@ -250,9 +419,9 @@ impl<W: Write> PerfettoWriter<W> {
                         },
                         |e| {
                             if begin {
-                                e.bytes(te::NAME, &kind).bytes(te::CATEGORIES, b"region");
-                                callstack(e, stack);
+                                e.uint(te::NAME_IID, name).bytes(te::CATEGORIES, b"region");
                             }
+                            callstack(e, cs);
                         },
                     )?;
                 }
@@ -303,6 +472,14 @@ impl<W: Write> PerfettoWriter<W> {
                 g.name = String::from_utf8_lossy(f.func).into_owned();
             }
         }
+        // Where it stops is where its next run resumes.
+        if from == GoState::Running && st.stack.is_some() {
+            let cs = self.interner.stack(st.stack);
+            if let Some(g) = self.gs.get_mut(&id) {
+                g.resume_stack = cs;
+            }
+        }
+        let g = self.gs.entry(id).or_default();
         // Leaving.
         match from {
             GoState::Running | GoState::Syscall => {
@@ -329,11 +506,11 @@ impl<W: Write> PerfettoWriter<W> {
             } else {
                 format!("unblock G{id}")
             };
-            let stack = ev.stack();
+            let cs = self.interner.stack(ev.stack());
             self.emit(ts, wt, te::INSTANT, |e| {
                 e.bytes(te::NAME, name.as_bytes())
                     .fixed64(te::FLOW_IDS, flow);
-                callstack(e, stack);
+                callstack(e, cs);
             })?;
             if let Some(g) = self.gs.get_mut(&id) {
                 g.flows.push(flow);
@@ -351,18 +528,22 @@ impl<W: Write> PerfettoWriter<W> {
                     Some(g) if running => std::mem::take(&mut g.flows),
                     _ => Vec::new(),
                 };
-                let stack = if running { None } else { st.stack };
-                let label = if running {
-                    name.clone()
+                let cs = if running {
+                    self.gs.get(&id).map_or(0, |g| g.resume_stack)
                 } else {
-                    "syscall".to_owned()
+                    self.interner.stack(st.stack)
+                };
+                let label = if running {
+                    self.interner.name(name.as_bytes())
+                } else {
+                    self.interner.name(b"syscall")
                 };
                 self.emit(ts, gt, te::SLICE_BEGIN, |e| {
-                    e.bytes(te::NAME, label.as_bytes());
+                    e.uint(te::NAME_IID, label);
                     for f in &flows {
                         e.fixed64(te::TERMINATING_FLOW_IDS, *f);
                     }
-                    callstack(e, stack);
+                    callstack(e, cs);
                 })?;
                 let p = if running {
                     self.p_track(ev.proc())?
@@ -371,13 +552,14 @@ impl<W: Write> PerfettoWriter<W> {
                 };
                 let m = self.m_track(ev.thread())?;
                 let slice = if running {
-                    name
+                    label
                 } else {
-                    format!("{name} syscall")
+                    self.interner.name(format!("{name} syscall").as_bytes())
                 };
                 for t in [p, m].into_iter().flatten() {
                     self.emit(ts, t, te::SLICE_BEGIN, |e| {
-                        e.bytes(te::NAME, slice.as_bytes());
+                        e.uint(te::NAME_IID, slice);
+                        callstack(e, cs);
                     })?;
                 }
                 if let Some(g) = self.gs.get_mut(&id) {
@@ -386,11 +568,14 @@ impl<W: Write> PerfettoWriter<W> {
                 }
             }
             GoState::Waiting => {
-                let reason = String::from_utf8_lossy(st.reason).into_owned();
-                let stack = st.stack;
+                let mut label = b"block (".to_vec();
+                label.extend_from_slice(st.reason);
+                label.push(b')');
+                let label = self.interner.name(&label);
+                let cs = self.interner.stack(st.stack);
                 self.emit(ts, gt, te::INSTANT, |e| {
-                    e.bytes(te::NAME, format!("block ({reason})").as_bytes());
-                    callstack(e, stack);
+                    e.uint(te::NAME_IID, label);
+                    callstack(e, cs);
                 })?;
             }
             _ => {}
@@ -476,21 +661,9 @@ fn metric_slot(name: &str) -> u64 {
     }
 }
 
-/// Adds `stack` (leaf first in the trace) as an inline callstack,
-/// outermost frame first.
-fn callstack(e: &mut Msg, stack: Option<Stack<'_>>) {
-    let Some(s) = stack else {
-        return;
-    };
-    let frames: Vec<_> = s.frames().collect();
-    if frames.is_empty() {
-        return;
+/// Refers to an interned call stack (0: none).
+fn callstack(e: &mut Msg, iid: u64) {
+    if iid != 0 {
+        e.uint(te::CALLSTACK_IID, iid);
     }
-    let mut cs = Msg::default();
-    for f in frames.iter().rev() {
-        let mut fr = Msg::default();
-        fr.bytes(1, f.func).bytes(2, f.file).uint(3, f.line);
-        cs.msg(1, &fr);
-    }
-    e.msg(te::CALLSTACK, &cs);
 }

@@ -48,6 +48,7 @@ pub(super) mod packet {
     pub(crate) const SEQUENCE_ID: u32 = 10;
     pub(crate) const TRACK_EVENT: u32 = 11;
     pub(crate) const SEQUENCE_FLAGS: u32 = 13;
+    pub(crate) const INTERNED_DATA: u32 = 12;
     pub(crate) const TRACK_DESCRIPTOR: u32 = 60;
 }
 
@@ -70,9 +71,20 @@ pub(super) mod event {
     pub(crate) const COUNTER_VALUE: u32 = 30;
     pub(crate) const FLOW_IDS: u32 = 47;
     pub(crate) const TERMINATING_FLOW_IDS: u32 = 48;
-    pub(crate) const CALLSTACK: u32 = 55;
+    pub(crate) const NAME_IID: u32 = 10;
+    pub(crate) const DEBUG_ANNOTATIONS: u32 = 4;
+    pub(crate) const CALLSTACK_IID: u32 = 56;
     pub(crate) const SLICE_BEGIN: u64 = 1;
     pub(crate) const SLICE_END: u64 = 2;
     pub(crate) const INSTANT: u64 = 3;
     pub(crate) const COUNTER: u64 = 4;
+}
+
+/// `InternedData` fields.
+pub(super) mod interned {
+    pub(crate) const EVENT_NAMES: u32 = 2;
+    pub(crate) const FUNCTION_NAMES: u32 = 5;
+    pub(crate) const FRAMES: u32 = 6;
+    pub(crate) const CALLSTACKS: u32 = 7;
+    pub(crate) const SOURCE_PATHS: u32 = 18;
 }
