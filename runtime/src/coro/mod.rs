@@ -22,8 +22,13 @@
 //! resumed with [`Resume::Cancel`]; its park point unwinds with a private
 //! payload that the root recognises, so destructors run and the stack goes
 //! back to the pool.
+//!
+//! Every switch goes through [`Coro::resume`] and [`suspend`], which announce it to
+//! AddressSanitizer in sanitized builds and are plain corosensei calls otherwise
+//! ([`sanitizer`]).
 
 pub(crate) mod overflow;
+mod sanitizer;
 pub(crate) mod stack;
 
 use corosensei::{Coroutine, CoroutineResult, Yielder};
@@ -46,6 +51,8 @@ pub(crate) struct Cancelled;
 /// A goroutine's coroutine, whose suspensions hand out requests `R`.
 pub(crate) struct Coro<R> {
     inner: Coroutine<Resume, R, (), PooledStack>,
+    /// The stack's bounds, for the sanitizer (empty in unsanitized builds).
+    bounds: sanitizer::Bounds,
 }
 
 // SAFETY: corosensei's `Coroutine` is `!Send` because a suspended stack may
@@ -73,8 +80,9 @@ impl<R> std::fmt::Debug for Coro<R> {
     }
 }
 
-/// The yielder of a running goroutine, as stored in its task.
-pub(crate) type YielderPtr<R> = *const Yielder<Resume, R>;
+/// The yielder of a running goroutine, as stored in its task (with the sanitizer's
+/// record of the stack it suspends to, in sanitized builds).
+pub(crate) type YielderPtr<R> = *const sanitizer::Fiber<R>;
 
 impl<R: 'static> Coro<R> {
     /// Creates a coroutine on `stack` that, when first resumed, publishes its
@@ -91,29 +99,39 @@ impl<R: 'static> Coro<R> {
     where
         F: FnOnce(Resume) + Send + 'static,
     {
+        sanitizer::unpoison(&stack);
+        let bounds = sanitizer::Bounds::of(&stack);
         let inner = Coroutine::with_stack(stack, move |y: &Yielder<Resume, R>, first: Resume| {
-            set_yielder(y as *const _);
-            if first == Resume::Cancel {
-                // Cancelled before it ever ran: finish without running `body`.
-                return;
-            }
-            // The body handles its own panics; only a cancellation reaches here.
-            let r = panic::catch_unwind(AssertUnwindSafe(|| body(first)));
-            if let Err(payload) = r {
-                if !payload.is::<Cancelled>() {
-                    // A panic escaped the body's own handler: that is a bug in
-                    // the runtime, not in user code.
-                    crate::fatal("a goroutine's root caught an unexpected panic");
+            sanitizer::run_root(y, move |y| {
+                set_yielder(y);
+                if first == Resume::Cancel {
+                    // Cancelled before it ever ran: finish without running `body`.
+                    return;
                 }
-            }
+                // The body handles its own panics; only a cancellation reaches here.
+                let r = panic::catch_unwind(AssertUnwindSafe(|| body(first)));
+                if let Err(payload) = r {
+                    if !payload.is::<Cancelled>() {
+                        // A panic escaped the body's own handler: that is a bug in
+                        // the runtime, not in user code.
+                        crate::fatal("a goroutine's root caught an unexpected panic");
+                    }
+                }
+            })
         });
-        Coro { inner }
+        Coro { inner, bounds }
     }
 
     /// Runs the coroutine until it suspends (`Some(req)`) or finishes (`None`).
     #[inline]
     pub(crate) fn resume(&mut self, how: Resume) -> Option<R> {
-        match self.inner.resume(how) {
+        // SAFETY: the resume below switches to this coroutine's stack and returns here,
+        // where `arrive` runs first.
+        let leaving = unsafe { sanitizer::leave(self.bounds) };
+        let r = self.inner.resume(how);
+        // SAFETY: the coroutine suspended or finished: we are back on our own stack.
+        let _ = unsafe { sanitizer::arrive(leaving) };
+        match r {
             CoroutineResult::Yield(req) => Some(req),
             CoroutineResult::Return(()) => None,
         }
@@ -140,9 +158,9 @@ pub(crate) unsafe fn suspend<R>(y: YielderPtr<R>, req: R) -> Resume {
         !std::thread::panicking(),
         "a goroutine suspended while panicking"
     );
-    // SAFETY: the caller guarantees `y` belongs to the running coroutine; a
-    // yielder lives at a fixed address on that coroutine's stack for its
-    // whole life, so the pointer is valid here even after migrations.
-    let y = unsafe { &*y };
-    y.suspend(req)
+    // SAFETY: the caller guarantees `y` belongs to the running coroutine; its
+    // target (the yielder, or the sanitizer's record beside it) lives at a fixed
+    // address on that coroutine's stack for its whole life, so the pointer is
+    // valid here even after migrations; and the coroutine is the running one.
+    unsafe { sanitizer::suspend(&*y, req) }
 }
