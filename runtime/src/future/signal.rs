@@ -73,9 +73,9 @@ impl<const TWIN: u8> Handshake<'_, TWIN> {
         if TWIN == twin::NO_LOWER {
             return false;
         }
-        // A plain load first: the common case (no wake yet) costs no
-        // read-modify-write. A stale `false` is harmless: the raise it missed
-        // unparks the waiter, whose park then returns at once.
-        self.0.load(Acquire) && self.0.swap(false, Acquire)
+        // A read-modify-write, not a load first: a load may read a `false`
+        // older than a raise that found the flag up and so unparked nobody
+        // (the loom model finds that lost wake-up).
+        self.0.swap(false, Acquire)
     }
 }
