@@ -14,9 +14,11 @@
 //! wake whose raise precedes `block_on`'s lowering is seen by the lowering,
 //! and the poll after it runs; a raise after the lowering found the flag
 //! down, so its waker unparks the waiter, and the park returns (at once if
-//! the unpark came first: the park word keeps it as a token). The raise
-//! releases and the lowering acquires, so the poll that follows sees what
-//! the waker's thread wrote before it woke the future.
+//! the unpark came first: the park word keeps it as a token). Both are
+//! AcqRel: the poll after a lowering sees what the waker's thread wrote
+//! before it woke the future, and the raise after a lowering sees the
+//! waiter's consumption of an earlier token, so its unpark cannot take a
+//! spent token for a pending one.
 //!
 //! Fewer unparks: a wake that finds the flag up does nothing, since the
 //! raise before it has unparked (or is about to unpark) the waiter, which
@@ -73,9 +75,12 @@ impl<const TWIN: u8> Handshake<'_, TWIN> {
         if TWIN == twin::NO_LOWER {
             return false;
         }
-        // A read-modify-write, not a load first: a load may read a `false`
-        // older than a raise that found the flag up and so unparked nobody
-        // (the loom model finds that lost wake-up).
-        self.0.swap(false, Acquire)
+        // AcqRel, and a read-modify-write rather than a load first: the
+        // release orders the waiter's consumption of an earlier unpark's
+        // token before the next raise, which reads this lowering; without it
+        // that raise's unpark can read the consumed token as still pending
+        // (a stale NOTIFIED) and wake nobody: the loom model finds that
+        // lost wake-up.
+        self.0.swap(false, AcqRel)
     }
 }

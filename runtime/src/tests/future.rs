@@ -105,7 +105,10 @@ fn model<const TWIN: u8>() {
 
 #[test]
 fn loom_future_block_on_two_wakers_no_lost_wakeup() {
-    check("future_block_on_two_wakers_no_lost_wakeup", model::<FAITHFUL>);
+    check(
+        "future_block_on_two_wakers_no_lost_wakeup",
+        model::<FAITHFUL>,
+    );
 }
 
 #[test]
