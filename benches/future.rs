@@ -25,14 +25,15 @@ fn ready_loop(iters: u64) {
 
 /// Each side sends the other a oneshot sender with its value: every receive
 /// parks on a pending future until the other goroutine completes it.
+struct Ball(u64, oneshot::Sender<Ball>);
+
 fn oneshot_pingpong_loop(iters: u64) {
-    type Ball = (u64, oneshot::Sender<Ball>);
     let (first_tx, first_rx) = oneshot::channel::<Ball>();
     let echo = gort::go(move || {
         let mut rx = first_rx;
-        while let Ok((v, back)) = gort::future::block_on(rx) {
+        while let Ok(Ball(v, back)) = gort::future::block_on(rx) {
             let (tx, next_rx) = oneshot::channel();
-            if back.send((v, tx)).is_err() {
+            if back.send(Ball(v, tx)).is_err() {
                 return;
             }
             rx = next_rx;
@@ -41,11 +42,11 @@ fn oneshot_pingpong_loop(iters: u64) {
     let mut tx = first_tx;
     for i in 0..iters {
         let (back_tx, back_rx) = oneshot::channel();
-        if tx.send((i, back_tx)).is_err() {
+        if tx.send(Ball(i, back_tx)).is_err() {
             panic!("the echo goroutine went away");
         }
         match gort::future::block_on(back_rx) {
-            Ok((v, next)) if v == i => tx = next,
+            Ok(Ball(v, next)) if v == i => tx = next,
             _ => panic!("the echo goroutine went away"),
         }
     }
