@@ -1,13 +1,11 @@
 //! The goroutine API: `go`, `yield_now`, `sleep`, `run`, thread wiring.
 
-use crate::coro::Resume;
 use crate::park::{self, Waiter};
 use crate::runtime::Runtime;
-use crate::sched::context::{current_worker, Running};
-use crate::task::join::{JoinHandle, JoinSlot};
+use crate::sched::context::Running;
+use crate::task::join::JoinHandle;
 use crate::task::Req;
 use crate::task::WaitReason;
-use std::panic::{self, AssertUnwindSafe};
 use std::time::{Duration, Instant};
 
 /// Records the caller of a blocking call in the running goroutine, for the
@@ -58,30 +56,12 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let site = std::panic::Location::caller();
-    let w = current_worker();
-    if w.is_null() {
-        panic!(
-            "gort::go called outside a gort runtime: start one with gort::run or Runtime::block_on"
-        );
-    }
-    // SAFETY: a non-null current worker is alive while its thread runs its
-    // loop, and this call does not suspend before its last use of `w`.
-    let w = unsafe { &*w };
-    let slot = JoinSlot::new();
-    let slot2 = slot.clone();
-    let body = move |_first: Resume| {
-        let r = panic::catch_unwind(AssertUnwindSafe(f));
-        slot2.complete(r);
-    };
-    let t = match w.shared.new_task(site, std::any::type_name::<F>(), body) {
-        Ok(t) => t,
-        Err(e) => panic!("gort::go: cannot allocate a goroutine stack: {e}"),
-    };
-    let id = t.id;
-    crate::hooks::go_create(w, &t, false);
-    w.spawn(t);
-    JoinHandle { slot, id }
+    crate::sched::go_at(
+        "gort::go",
+        std::panic::Location::caller(),
+        std::any::type_name::<F>(),
+        f,
+    )
 }
 
 /// Lets other goroutines run (Go's `runtime.Gosched`): the caller stays

@@ -56,6 +56,8 @@ mod trace_api;
 #[cfg(not(loom))]
 pub mod sync;
 
+pub mod future;
+
 /// Execution tracing in Go 1.23's format, and user annotations.
 #[cfg(not(loom))]
 #[cfg(feature = "trace")]

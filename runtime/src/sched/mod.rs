@@ -356,6 +356,48 @@ impl Shared {
     }
 }
 
+/// Starts a goroutine running `f` next on the calling M's P, and returns a
+/// handle to join it: the body of `gort::go` and `gort::future::spawn`
+/// (`api` names the public function for the panic messages).
+///
+/// # Panics
+/// Outside a gort runtime, or when no goroutine stack can be allocated.
+pub(crate) fn go_at<F, T>(
+    api: &str,
+    site: &'static std::panic::Location<'static>,
+    func: &'static str,
+    f: F,
+) -> crate::task::join::JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    use std::panic::AssertUnwindSafe;
+    let w = context::current_worker();
+    if w.is_null() {
+        panic!(
+            "{api} called outside a gort runtime: start one with gort::run or Runtime::block_on"
+        );
+    }
+    // SAFETY: a non-null current worker is alive while its thread runs its
+    // loop, and this call does not suspend before its last use of `w`.
+    let w = unsafe { &*w };
+    let slot = crate::task::join::JoinSlot::new();
+    let slot2 = slot.clone();
+    let body = move |_first: crate::coro::Resume| {
+        let r = std::panic::catch_unwind(AssertUnwindSafe(f));
+        slot2.complete(r);
+    };
+    let t = match w.shared.new_task(site, func, body) {
+        Ok(t) => t,
+        Err(e) => panic!("{api}: cannot allocate a goroutine stack: {e}"),
+    };
+    let id = t.id;
+    crate::hooks::go_create(w, &t, false);
+    w.spawn(t);
+    crate::task::join::JoinHandle { slot, id }
+}
+
 impl crate::task::Home for Shared {
     fn ready_from_outside(self: Arc<Self>, t: TaskRef) {
         self.push_global(std::iter::once(t));

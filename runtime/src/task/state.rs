@@ -63,6 +63,11 @@ pub(crate) enum WaitReason {
     Select,
     /// `sync::Cond::wait`.
     CondWait,
+    /// `future::block_on` waiting for its future's waker. A reason of gort's
+    /// own: Go's parser carries any string, and `go tool trace -pprof=net`
+    /// / `-pprof=sync` match on `network` and `chan`/`sync`/`select`, so
+    /// this wait is in neither profile (see `crate::future`).
+    Future,
 }
 
 impl WaitReason {
@@ -76,6 +81,7 @@ impl WaitReason {
             6 => WaitReason::SystemGoroutine,
             7 => WaitReason::Select,
             8 => WaitReason::CondWait,
+            9 => WaitReason::Future,
             _ => WaitReason::Unspecified,
         }
     }
@@ -92,6 +98,7 @@ impl WaitReason {
             WaitReason::SystemGoroutine => "system goroutine wait",
             WaitReason::Select => "select",
             WaitReason::CondWait => "sync.(*Cond).Wait",
+            WaitReason::Future => "future",
         }
     }
 }

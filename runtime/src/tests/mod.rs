@@ -10,9 +10,11 @@
 //! |--------------|-----------------------------------------------------------|
 //! | `pull.rs`    | a `Pull`'s biased guard: the coroutine hand-off between Ms |
 //! | `park.rs`    | the park word: goroutine park/unpark                      |
+//! | `future.rs`  | `future::block_on`'s waker handshake over the park word   |
 //! | `idle.rs`    | idle-M wake-up: `wakep` against `go_idle`                 |
 //! | `queue.rs`   | the local run queue: push/pop/steal, overflow to global   |
 
+mod future;
 mod idle;
 mod park;
 mod pull;
