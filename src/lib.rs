@@ -23,7 +23,8 @@
 //! ```
 
 pub use gort_runtime::{
-    chan, go, goroutine_id, iter, lock_os_thread, run, sleep, sync, syscall, unlock_os_thread,
+    chan, go, goroutine_id, iter, lock_os_thread, run, sleep, sync, syscall, time,
+    unlock_os_thread,
     yield_now, Builder, IntoIter, Iter, JoinHandle, Receiver, Runtime, SendError, Sender,
     TryRecvError, TrySendError, DEFAULT_STACK_SIZE, MIN_STACK_SIZE,
 };
