@@ -24,9 +24,8 @@
 
 pub use gort_runtime::{
     chan, go, goroutine_id, iter, lock_os_thread, run, sleep, sync, syscall, time,
-    unlock_os_thread,
-    yield_now, Builder, IntoIter, Iter, JoinHandle, Receiver, Runtime, SendError, Sender,
-    TryRecvError, TrySendError, DEFAULT_STACK_SIZE, MIN_STACK_SIZE,
+    unlock_os_thread, yield_now, Builder, IntoIter, Iter, JoinHandle, Receiver, Runtime, SendError,
+    Sender, TryRecvError, TrySendError, DEFAULT_STACK_SIZE, MIN_STACK_SIZE,
 };
 
 /// Execution tracing (Go 1.23 format) and user annotations.

@@ -265,7 +265,10 @@ fn receive_from_stopped_timer_alone_is_a_deadlock() {
                 t.chan().recv();
             })
         });
-        assert!(msg.contains("all goroutines are asleep - deadlock!"), "{msg}");
+        assert!(
+            msg.contains("all goroutines are asleep - deadlock!"),
+            "{msg}"
+        );
     });
 }
 

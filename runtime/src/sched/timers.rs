@@ -73,7 +73,9 @@ fn epoch() -> Instant {
 }
 
 fn nanos(t: Instant) -> u64 {
-    t.saturating_duration_since(epoch()).as_nanos().min(NONE as u128 - 1) as u64
+    t.saturating_duration_since(epoch())
+        .as_nanos()
+        .min(NONE as u128 - 1) as u64
 }
 
 #[derive(Default)]
@@ -343,7 +345,10 @@ impl Shared {
         ps.m = Some(parker.unparker().clone());
         ps.until = until;
         drop(ps);
-        idle::wait_until(parker, Some(epoch() + std::time::Duration::from_nanos(until)));
+        idle::wait_until(
+            parker,
+            Some(epoch() + std::time::Duration::from_nanos(until)),
+        );
         let mut ps = self.timers.poll.lock();
         ps.m = None;
         ps.until = NONE;

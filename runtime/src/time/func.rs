@@ -33,7 +33,9 @@ impl Action for Spawn {
                 .name("gort-after-func".into())
                 .spawn(body)
             {
-                crate::fatal(&format!("gort::time::after_func: cannot start a thread: {e}"));
+                crate::fatal(&format!(
+                    "gort::time::after_func: cannot start a thread: {e}"
+                ));
             }
             return true;
         }
