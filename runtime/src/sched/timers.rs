@@ -241,6 +241,12 @@ impl Timers {
         }
     }
 
+    /// Whether timers wait with no idle M sleeping until them (a P that
+    /// goes idle then wakes an M for them: Go's `handoffp`).
+    pub(crate) fn unwatched(&self) -> bool {
+        self.poll.lock().m.is_none() && self.next_when().is_some()
+    }
+
     /// Entries not known stale, over all heaps: while any is pending, the
     /// runtime is not deadlocked.
     pub(crate) fn pending(&self) -> usize {
@@ -293,7 +299,11 @@ impl Shared {
             }
             None => {
                 drop(ps);
-                self.wakep();
+                // Not `wakep`, which does nothing with one P.
+                let mut s = self.sched.lock();
+                if self.nspinning.load(SeqCst) == 0 {
+                    self.wake_idle_locked(&mut s);
+                }
             }
         }
     }

@@ -590,6 +590,11 @@ impl Worker {
             self.shared.procs[pid].status.store(proc::IDLE, Release);
             s.idle_procs.push(pid);
             self.shared.npidle.fetch_add(1, SeqCst);
+            if announce_idle && self.shared.timers.unwatched() {
+                // This M waits for its wired goroutine, not for timers:
+                // an idle M must (Go's `handoffp` wakes the poller).
+                self.shared.wake_idle_locked(&mut s);
+            }
         }
         if announce_idle {
             s.nidle += 1;
