@@ -3,6 +3,7 @@
 use crate::park::{self, Waiter};
 use crate::runtime::Runtime;
 use crate::sched::context::Running;
+use crate::sched::timers::Target;
 use crate::task::join::JoinHandle;
 use crate::task::Req;
 use crate::task::WaitReason;
@@ -78,18 +79,23 @@ pub fn yield_now() {
     }
 }
 
-/// Blocks the calling goroutine (not its thread) for at least `d`.
+/// Blocks the calling goroutine (not its thread) for at least `d` (Go's
+/// `time.Sleep`; a zero `d` returns at once). The wake-up is an entry in the
+/// timer heap of the caller's P, run by the scheduler: no thread per sleeper.
 /// Outside a goroutine, sleeps the thread.
 #[track_caller]
 pub fn sleep(d: Duration) {
     note_site(std::panic::Location::caller());
-    let Some(r) = Running::get() else {
+    if Running::get().is_none() {
         std::thread::sleep(d);
         return;
-    };
+    }
+    if d.is_zero() {
+        return;
+    }
     let deadline = Instant::now() + d;
-    let shared = r.m().shared.clone();
-    shared.timers.add(deadline, Waiter::current());
+    crate::sched::timers::schedule(deadline, Target::Wake(Waiter::current()));
+    // A stale wake-up token can end a park early: park until due.
     while Instant::now() < deadline {
         park::park(WaitReason::Sleep);
     }

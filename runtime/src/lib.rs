@@ -37,11 +37,13 @@ mod pull;
 mod runtime;
 #[cfg(not(loom))]
 mod sched;
-/// Under loom only the run queue is built (a model's subject): the rest
+/// Under loom only the run queue and the timer core are built (models'
+/// subjects): the rest
 /// of the scheduler needs real threads and goroutine stacks.
 #[cfg(loom)]
 mod sched {
     pub(crate) mod queue;
+    pub(crate) mod timer_core;
 }
 #[cfg(not(loom))]
 mod hooks;
@@ -55,6 +57,8 @@ mod trace_api;
 
 #[cfg(not(loom))]
 pub mod sync;
+#[cfg(not(loom))]
+pub mod time;
 
 pub mod future;
 

@@ -183,10 +183,13 @@ impl Drop for Runtime {
             shared.sched_cv.notify_all();
             std::mem::take(&mut s.threads)
         };
-        shared.timers.shutdown();
+        shared.sysmon.shutdown();
         for t in threads {
             let _ = t.join();
         }
+        // No M runs timers any more: drop the entries (sleeping goroutines
+        // hold the runtime).
+        shared.timers.shutdown();
         if let Some(j) = self.sysmon.take() {
             let _ = j.join();
         }

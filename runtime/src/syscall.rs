@@ -53,7 +53,7 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     p.syscall_tick.fetch_add(1, Release);
     // Release: publishes the P's state to a sysmon that takes it.
     p.status.store(proc::SYSCALL, Release);
-    w.shared.timers.poke();
+    w.shared.sysmon.poke();
 
     let r = panic::catch_unwind(AssertUnwindSafe(f));
 

@@ -14,6 +14,8 @@ use crate::task::WaitReason;
 use std::collections::VecDeque;
 use std::fmt;
 
+pub(crate) mod timer;
+
 const WAITING: u8 = 0;
 const DONE: u8 = 1;
 const CLOSED: u8 = 2;

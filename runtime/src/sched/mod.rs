@@ -22,6 +22,8 @@ pub(crate) mod proc;
 pub(crate) mod queue;
 mod stw;
 pub(crate) mod sysmon;
+pub(crate) mod timer_core;
+pub(crate) mod timers;
 pub(crate) mod worker;
 
 use crate::coro::StackPool;
@@ -108,7 +110,9 @@ pub(crate) struct Shared {
     pub(crate) live: AtomicUsize,
     /// Length hint of the global queue, readable without the lock.
     pub(crate) global_len: AtomicUsize,
-    pub(crate) timers: sysmon::Timers,
+    /// Per-P timer heaps and the idle M sleeping until the earliest timer.
+    pub(crate) timers: timers::Timers,
+    pub(crate) sysmon: sysmon::Sysmon,
     pub(crate) shutting_down: AtomicBool,
     /// Hint for `stw_requested`; the truth is `Sched::stw`.
     pub(crate) stw_flag: AtomicBool,
@@ -158,7 +162,8 @@ impl Shared {
             external_blocked: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
             global_len: AtomicUsize::new(0),
-            timers: sysmon::Timers::default(),
+            timers: timers::Timers::new(procs),
+            sysmon: sysmon::Sysmon::default(),
             shutting_down: AtomicBool::new(false),
             stw_flag: AtomicBool::new(false),
             orphans: Mutex::new(Vec::new()),

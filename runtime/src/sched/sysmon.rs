@@ -1,86 +1,33 @@
-//! The system monitor thread: timers, and P hand-off from long syscalls.
+//! The system monitor thread: P hand-off from long syscalls.
 //!
-//! One sysmon thread per runtime. It sleeps until the earliest timer, or
-//! indefinitely when there is none and no syscall is in flight (an idle
-//! runtime burns no CPU). While syscalls are in flight it polls every
+//! One sysmon thread per runtime. It does not run timers (the Ms do, see
+//! [`super::timers`]); it sleeps indefinitely while no syscall is in flight
+//! (an idle runtime burns no CPU). While syscalls are in flight it polls every
 //! 20 µs, backing off to 10 ms, and takes the P of any goroutine that has
 //! been in the same syscall across two polls when that P has queued work
 //! (Go's `retake`), handing it to another M.
 
 use super::proc;
 use super::{Handoff, Shared};
-use crate::loom::sync::atomic::{AtomicUsize, Ordering::*};
+use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::park::Waiter;
-use std::cmp::Reverse;
-use std::collections::BinaryHeap;
 use std::time::{Duration, Instant};
 
-#[derive(Debug)]
-struct Entry {
-    deadline: Instant,
-    seq: u64,
-    waiter: Waiter,
-}
-
-impl PartialEq for Entry {
-    fn eq(&self, o: &Self) -> bool {
-        (self.deadline, self.seq) == (o.deadline, o.seq)
-    }
-}
-impl Eq for Entry {}
-impl PartialOrd for Entry {
-    fn partial_cmp(&self, o: &Self) -> Option<std::cmp::Ordering> {
-        Some(self.cmp(o))
-    }
-}
-impl Ord for Entry {
-    fn cmp(&self, o: &Self) -> std::cmp::Ordering {
-        (self.deadline, self.seq).cmp(&(o.deadline, o.seq))
-    }
-}
-
 #[derive(Debug, Default)]
-struct TimerState {
-    heap: BinaryHeap<Reverse<Entry>>,
-    seq: u64,
+struct WaitState {
     shutdown: bool,
     /// Sysmon is waiting with no deadline.
     sleeping: bool,
 }
 
-/// The runtime's timers (sleeping goroutines) and sysmon's wake-up channel.
+/// Sysmon's wake-up channel.
 #[derive(Debug, Default)]
-pub(crate) struct Timers {
-    state: Mutex<TimerState>,
+pub(crate) struct Sysmon {
+    state: Mutex<WaitState>,
     cv: Condvar,
-    /// Timers added and not yet fired-and-delivered (for deadlock detection).
-    pending: AtomicUsize,
 }
 
-impl Timers {
-    /// Timers not yet delivered.
-    pub(crate) fn pending(&self) -> usize {
-        self.pending.load(SeqCst)
-    }
-
-    /// Wakes `w` at `deadline`.
-    pub(crate) fn add(&self, deadline: Instant, w: Waiter) {
-        self.pending.fetch_add(1, SeqCst);
-        let mut s = self.state.lock();
-        s.seq += 1;
-        let seq = s.seq;
-        let earliest = s.heap.peek().is_none_or(|Reverse(e)| deadline < e.deadline);
-        s.heap.push(Reverse(Entry {
-            deadline,
-            seq,
-            waiter: w,
-        }));
-        if earliest {
-            self.cv.notify_one();
-        }
-    }
-
+impl Sysmon {
     /// Makes sysmon poll (a syscall began).
     pub(crate) fn poke(&self) {
         let s = self.state.lock();
@@ -92,8 +39,6 @@ impl Timers {
     pub(crate) fn shutdown(&self) {
         let mut s = self.state.lock();
         s.shutdown = true;
-        s.heap.clear();
-        self.pending.store(0, SeqCst);
         self.cv.notify_all();
     }
 }
@@ -103,46 +48,19 @@ pub(crate) fn run(shared: Arc<Shared>) {
     let mut poll = Duration::from_micros(20);
     let mut seen: Vec<u64> = vec![u64::MAX; shared.procs.len()];
     loop {
-        let mut fired = Vec::new();
         {
-            let t = &shared.timers;
+            let t = &shared.sysmon;
             let mut s = t.state.lock();
             if s.shutdown {
                 return;
             }
-            let now = Instant::now();
-            while let Some(Reverse(e)) = s.heap.peek() {
-                if e.deadline > now {
-                    break;
-                }
-                let Some(Reverse(e)) = s.heap.pop() else {
-                    break;
-                };
-                fired.push(e.waiter);
+            if shared.in_syscall.load(SeqCst) > 0 {
+                t.cv.wait_until(&mut s, Instant::now() + poll);
+            } else {
+                s.sleeping = true;
+                t.cv.wait(&mut s);
+                s.sleeping = false;
             }
-            if fired.is_empty() {
-                let syscalls = shared.in_syscall.load(SeqCst) > 0;
-                let next = s.heap.peek().map(|Reverse(e)| e.deadline);
-                match (syscalls, next) {
-                    (false, None) => {
-                        s.sleeping = true;
-                        t.cv.wait(&mut s);
-                        s.sleeping = false;
-                    }
-                    (false, Some(d)) => {
-                        t.cv.wait_until(&mut s, d);
-                    }
-                    (true, d) => {
-                        let until = Instant::now() + poll;
-                        let until = d.map_or(until, |d| d.min(until));
-                        t.cv.wait_until(&mut s, until);
-                    }
-                }
-            }
-        }
-        for w in fired {
-            w.wake();
-            shared.timers.pending.fetch_sub(1, SeqCst);
         }
         if shared.in_syscall.load(SeqCst) > 0 {
             if retake(&shared, &mut seen) {

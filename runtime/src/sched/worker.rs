@@ -212,11 +212,22 @@ impl Worker {
                 self.idle_without_p();
                 continue;
             }
+            if let Some(pid) = self.p.get() {
+                // Go's `findRunnable` top: this P's due timers first.
+                self.shared.run_timers(pid, false);
+            }
             if let Some(t) = self.find_local_or_global() {
                 return self.found(t);
             }
             if let Some(t) = self.steal() {
                 return self.found(t);
+            }
+            // Before going idle, every P's due timers (Go's `stealWork`
+            // checks other Ps' timers too): an idle P's timers run here.
+            if let Some(pid) = self.p.get() {
+                if self.shared.run_timers(pid, true) {
+                    continue;
+                }
             }
             if let Some(t) = self.idle_spin() {
                 return self.found(t);
@@ -500,8 +511,11 @@ impl Worker {
         self.idle_wait();
     }
 
-    /// Parks until another thread hands this M a P (or shutdown).
+    /// Parks until another thread hands this M a P (or shutdown). With
+    /// timers pending and no other M waiting for them, this M sleeps until
+    /// the earliest one, then takes an idle P to run it.
     fn idle_wait(&self) {
+        let mut timed = true;
         loop {
             if self.take_handoff() {
                 return;
@@ -509,8 +523,40 @@ impl Worker {
             if self.shared.shutting_down.load(Acquire) {
                 return;
             }
-            self.parker.park();
+            if self.shared.idle_park(&self.parker, timed) {
+                if self.claim_idle_p() {
+                    return;
+                }
+                // Every P is busy: their Ms run the due timers when they
+                // next look for work. Wait for a hand-off instead.
+                timed = false;
+            }
         }
+    }
+
+    /// This idle-listed M takes an idle P for itself (a timer is due).
+    fn claim_idle_p(&self) -> bool {
+        let mut s = self.shared.sched.lock();
+        if s.stw || s.shutdown {
+            return false;
+        }
+        let Some(pos) = s
+            .idle_workers
+            .iter()
+            .position(|h| Arc::ptr_eq(h, &self.handle))
+        else {
+            // Already taken off the idle list: a hand-off is on its way.
+            return false;
+        };
+        let Some(p) = s.idle_procs.pop() else {
+            return false;
+        };
+        s.idle_workers.swap_remove(pos);
+        s.nidle -= 1;
+        self.shared.npidle.fetch_sub(1, SeqCst);
+        drop(s);
+        self.acquire_p(p);
+        true
     }
 
     /// Gives the P to another M if there is work for it, else to the idle
@@ -544,6 +590,11 @@ impl Worker {
             self.shared.procs[pid].status.store(proc::IDLE, Release);
             s.idle_procs.push(pid);
             self.shared.npidle.fetch_add(1, SeqCst);
+            if announce_idle && self.shared.timers.unwatched() {
+                // This M waits for its wired goroutine, not for timers:
+                // an idle M must (Go's `handoffp` wakes the poller).
+                self.shared.wake_idle_locked(&mut s);
+            }
         }
         if announce_idle {
             s.nidle += 1;

@@ -13,12 +13,14 @@
 //! | `future.rs`  | `future::block_on`'s waker handshake over the park word   |
 //! | `idle.rs`    | idle-M wake-up: `wakep` against `go_idle`                 |
 //! | `queue.rs`   | the local run queue: push/pop/steal, overflow to global   |
+//! | `timer.rs`   | a timer's `stop` racing its firing (no stale value)        |
 
 mod future;
 mod idle;
 mod park;
 mod pull;
 mod queue;
+mod timer;
 
 use std::panic::{self, AssertUnwindSafe};
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
