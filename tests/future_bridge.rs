@@ -272,10 +272,10 @@ fn join_handle_awaited_from_futures_executor_block_on() {
             });
             let (fut, polls) = OnPending::new(h, move || go_tx.send(()).unwrap());
             // A plain thread running futures' executor awaits the goroutine.
+            // Joined as a syscall: the goroutine waits on a plain thread,
+            // which deadlock detection must not mistake for nothing to do.
             let th = std::thread::spawn(move || futures::executor::block_on(fut));
-            let (res_tx, res_rx) = gort::chan(1);
-            std::thread::spawn(move || res_tx.send(th.join().unwrap()).unwrap());
-            let r = res_rx.recv().unwrap();
+            let r = gort::syscall(|| th.join().unwrap());
             (r.unwrap(), polls.load(SeqCst))
         })
     });
@@ -333,13 +333,13 @@ fn a_panicking_goroutine_surfaces_as_err_to_its_awaiters() {
             let from_tokio = block_on(tokio.spawn(h)).unwrap().unwrap_err();
             // So does futures' executor, on a plain thread.
             let h = gort::go(|| -> u32 { std::panic::panic_any(42u64) });
-            let (tx, rx) = gort::chan(1);
-            std::thread::spawn(move || {
+            let th = std::thread::spawn(move || {
                 let r = futures::executor::block_on(h);
-                tx.send(r.unwrap_err().downcast::<u64>().map(|b| *b).ok())
-                    .unwrap();
+                r.unwrap_err().downcast::<u64>().map(|b| *b).ok()
             });
-            let from_futures = rx.recv().unwrap().expect("the u64 payload");
+            // Joined as a syscall, so that waiting on a plain thread is not
+            // taken for a deadlock.
+            let from_futures = gort::syscall(|| th.join().unwrap()).expect("the u64 payload");
             let h = spawn(async { panic!("spawned future panicked") });
             let from_spawn: Result<(), _> = block_on(h);
             (

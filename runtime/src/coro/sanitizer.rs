@@ -234,7 +234,11 @@ pub(super) fn run_root<R>(y: &Yielder<Resume, R>, root: impl FnOnce(*const Fiber
     {
         // SAFETY: the resumer announced this switch in `Coro::resume`; this stack never
         // ran before, so it has no fake stack to reinstate.
-        let parent = unsafe { arrive(Leaving { fake_stack: std::ptr::null_mut() }) };
+        let parent = unsafe {
+            arrive(Leaving {
+                fake_stack: std::ptr::null_mut(),
+            })
+        };
         let fiber = Fiber {
             yielder: y,
             parent: std::cell::Cell::new(parent),
