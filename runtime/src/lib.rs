@@ -37,6 +37,11 @@ mod pull;
 mod runtime;
 #[cfg(not(loom))]
 mod sched;
+/// Under loom only the select token is built of the channels.
+#[cfg(loom)]
+mod chan {
+    pub(crate) mod token;
+}
 /// Under loom only the run queue and the timer core are built (models'
 /// subjects): the rest
 /// of the scheduler needs real threads and goroutine stacks.
@@ -80,7 +85,19 @@ pub use api::{go, goroutine_id, lock_os_thread, run, sleep, unlock_os_thread, yi
 #[cfg(not(loom))]
 pub use builder::{Builder, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 #[cfg(not(loom))]
-pub use chan::{chan, IntoIter, Iter, Receiver, SendError, Sender, TryRecvError, TrySendError};
+pub use chan::{
+    chan, IntoIter, Iter, Receiver, Select, SelectedOperation, SendError, Sender, TryRecvError,
+    TrySelectError, TrySendError,
+};
+
+/// What `select!` expands to; not an API.
+#[doc(hidden)]
+#[cfg(not(loom))]
+pub mod __select {
+    pub use crate::chan::{
+        __block_forever, __select_fixed, RecvCase, RecvOperand, SendCase, SendOperand,
+    };
+}
 #[cfg(not(loom))]
 pub use runtime::Runtime;
 #[cfg(not(loom))]

@@ -6,19 +6,30 @@
 //! wakes it; a receiver that takes from a full buffer refills it from the
 //! first blocked sender. Wake-ups happen after the lock is released.
 
+mod macros;
+mod select;
+pub(crate) mod timer;
+pub(crate) mod token;
+
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use crate::park::{self, Waiter};
 use crate::sched::context::Running;
 use crate::task::WaitReason;
+use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
+use std::ptr::NonNull;
+use token::{CLOSED, DONE};
 
-pub(crate) mod timer;
+#[doc(hidden)]
+pub use select::{__block_forever, __select_fixed, RecvCase, RecvOperand, SendCase, SendOperand};
+pub use select::{Select, SelectedOperation, TrySelectError};
 
-const WAITING: u8 = 0;
-const DONE: u8 = 1;
-const CLOSED: u8 = 2;
+const WAITING: u8 = token::PENDING;
+
+/// The token of a blocked select (see `token`).
+type SelToken = token::Token<Waiter>;
 
 /// A blocked sender or receiver. It lives on the blocked goroutine's own
 /// stack (no allocation per blocking operation); the channel's queues hold
@@ -38,6 +49,10 @@ struct Slot<T> {
     /// WAITING (acquire, pairing with `finish`'s release).
     value: std::cell::UnsafeCell<Option<T>>,
     state: AtomicU8,
+    /// A select's case: its select's token and the case's index, set
+    /// (under the channel lock) before the slot is queued. Such a slot has
+    /// no `waiter` and its `state` stays WAITING: the token holds both.
+    sel: Cell<Option<(NonNull<SelToken>, u32)>>,
 }
 
 /// A queued pointer to a `Slot` on a blocked goroutine's stack.
@@ -74,13 +89,47 @@ impl<T> Slot<T> {
             waiter: std::cell::UnsafeCell::new(Some(Waiter::current())),
             value: std::cell::UnsafeCell::new(value),
             state: AtomicU8::new(WAITING),
+            sel: Cell::new(None),
         }
     }
 
-    /// Completes a slot already taken off its queue (chan lock held by the
-    /// caller) and returns the waiter to wake once the lock is released. The
-    /// slot must not be touched after this call.
+    /// A select case's slot: woken through its token, not on its own.
+    fn for_select(value: Option<T>) -> Slot<T> {
+        Slot {
+            waiter: std::cell::UnsafeCell::new(None),
+            value: std::cell::UnsafeCell::new(value),
+            state: AtomicU8::new(WAITING),
+            sel: Cell::new(None),
+        }
+    }
+
+    /// The select token of a select case's slot.
+    fn token(&self) -> Option<(&SelToken, u32)> {
+        // SAFETY: a select's token lives on the selecting goroutine's stack
+        // until it has taken all its slots off their queues, each under its
+        // channel's lock; a queued slot is only reached under that lock.
+        self.sel
+            .get()
+            .map(|(t, case)| (unsafe { t.as_ref() }, case))
+    }
+
+    /// Whoever pops a slot off a queue claims it before completing it.
+    /// False: the slot belongs to a select that another case already won;
+    /// it is stale and stays off the queue.
+    fn claim(&self) -> bool {
+        match self.token() {
+            None => true,
+            Some((tok, case)) => tok.claim(case),
+        }
+    }
+
+    /// Completes a slot already taken off its queue and claimed (chan lock
+    /// held by the caller) and returns the waiter to wake once the lock is
+    /// released. The slot must not be touched after this call.
     fn finish(&self, how: u8) -> Waiter {
+        if let Some((tok, _)) = self.token() {
+            return tok.complete(how);
+        }
         // SAFETY: the caller holds the channel lock and `state` is still
         // WAITING, so the owner does not look at the slot yet (see `Slot`).
         let w = unsafe { (*self.waiter.get()).take() };
@@ -132,6 +181,27 @@ impl<T> Drop for Dequeue<'_, T> {
         let me = self.slot as *const Slot<T>;
         s.recvq.retain(|p| !std::ptr::eq(p.0.as_ptr(), me));
         s.sendq.retain(|p| !std::ptr::eq(p.0.as_ptr(), me));
+    }
+}
+
+/// Pops the first live slot of a queue (claiming it), dropping stale select
+/// entries on the way.
+fn pop_live<T>(q: &mut VecDeque<SlotPtr<T>>) -> Option<SlotPtr<T>> {
+    while let Some(p) = q.pop_front() {
+        if p.get().claim() {
+            return Some(p);
+        }
+    }
+    None
+}
+
+/// Completes every live slot of a queue with `how`, for waking after the
+/// lock is released.
+fn finish_all<T>(q: &mut VecDeque<SlotPtr<T>>, how: u8, wake: &mut Vec<Waiter>) {
+    for p in q.drain(..) {
+        if p.get().claim() {
+            wake.push(p.get().finish(how));
+        }
     }
 }
 
@@ -335,8 +405,8 @@ impl<T> Chan<T> {
         if s.closed || s.receivers == 0 {
             return Err(TrySendError::Closed(v));
         }
-        if let Some(r) = s.recvq.pop_front() {
-            // SAFETY: chan lock held, slot still owned by the queue.
+        if let Some(r) = pop_live(&mut s.recvq) {
+            // SAFETY: chan lock held, slot claimed and not yet finished.
             *unsafe { r.get().value() } = Some(v);
             return Ok(Some(r.get().finish(DONE)));
         }
@@ -354,12 +424,8 @@ impl<T> Chan<T> {
         }
         s.closed = true;
         let mut wake: Vec<Waiter> = Vec::with_capacity(s.recvq.len() + s.sendq.len());
-        for r in s.recvq.drain(..) {
-            wake.push(r.get().finish(CLOSED));
-        }
-        for w in s.sendq.drain(..) {
-            wake.push(w.get().finish(CLOSED));
-        }
+        finish_all(&mut s.recvq, CLOSED, &mut wake);
+        finish_all(&mut s.sendq, CLOSED, &mut wake);
         drop(s);
         for w in wake {
             w.wake();
@@ -420,7 +486,7 @@ impl<T> Receiver<T> {
         if let Some(v) = s.buf.pop_front() {
             // Refill the buffer from the first blocked sender.
             let mut wake = None;
-            if let Some(snd) = s.sendq.pop_front() {
+            if let Some(snd) = pop_live(&mut s.sendq) {
                 // SAFETY: chan lock held, slot just taken off the queue.
                 if let Some(x) = unsafe { snd.get().value() }.take() {
                     s.buf.push_back(x);
@@ -429,7 +495,7 @@ impl<T> Receiver<T> {
             }
             return Ok((v, wake));
         }
-        if let Some(snd) = s.sendq.pop_front() {
+        if let Some(snd) = pop_live(&mut s.sendq) {
             // SAFETY: chan lock held, slot just taken off the queue.
             let v = unsafe { snd.get().value() }.take();
             let w = snd.get().finish(DONE);
@@ -541,7 +607,8 @@ impl<T> Drop for Receiver<T> {
             return;
         }
         // No one will ever receive: fail blocked senders.
-        let wake: Vec<Waiter> = s.sendq.drain(..).map(|w| w.get().finish(CLOSED)).collect();
+        let mut wake = Vec::new();
+        finish_all(&mut s.sendq, CLOSED, &mut wake);
         drop(s);
         for w in wake {
             w.wake();

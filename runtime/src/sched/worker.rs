@@ -903,7 +903,9 @@ pub(crate) enum Reacquired {
     None,
 }
 
-fn fastrand(n: usize) -> usize {
+/// A thread-local xorshift draw in `0..n` (`n > 0`): the scheduler's steal
+/// order and `select`'s poll order.
+pub(crate) fn fastrand(n: usize) -> usize {
     thread_local! {
         static STATE: Cell<u64> = const { Cell::new(0) };
     }

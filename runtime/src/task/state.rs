@@ -68,6 +68,8 @@ pub(crate) enum WaitReason {
     /// / `-pprof=sync` match on `network` and `chan`/`sync`/`select`, so
     /// this wait is in neither profile (see `crate::future`).
     Future,
+    /// `select! {}` (Go's `select {}` with no cases): never woken.
+    Forever,
 }
 
 impl WaitReason {
@@ -82,6 +84,7 @@ impl WaitReason {
             7 => WaitReason::Select,
             8 => WaitReason::CondWait,
             9 => WaitReason::Future,
+            10 => WaitReason::Forever,
             _ => WaitReason::Unspecified,
         }
     }
@@ -99,6 +102,7 @@ impl WaitReason {
             WaitReason::Select => "select",
             WaitReason::CondWait => "sync.(*Cond).Wait",
             WaitReason::Future => "future",
+            WaitReason::Forever => "forever",
         }
     }
 }
