@@ -14,12 +14,14 @@
 //! | `idle.rs`    | idle-M wake-up: `wakep` against `go_idle`                 |
 //! | `queue.rs`   | the local run queue: push/pop/steal, overflow to global   |
 //! | `timer.rs`   | a timer's `stop` racing its firing (no stale value)        |
+//! | `select.rs`  | a blocked select woken by two peers: exactly one wins      |
 
 mod future;
 mod idle;
 mod park;
 mod pull;
 mod queue;
+mod select;
 mod timer;
 
 use std::panic::{self, AssertUnwindSafe};
