@@ -475,3 +475,20 @@ fn a_runtime_dropped_under_blocked_selects_cleans_up() {
     // The selects' entries left the shared channel with their goroutines.
     assert!(keep_tx.try_send(1).is_err());
 }
+
+#[test]
+fn a_select_over_nil_cases_only_is_a_deadlock() {
+    let r = timed(|| {
+        std::panic::catch_unwind(|| {
+            rt(2).block_on(|| {
+                let nil: Option<&Receiver<u32>> = None;
+                select! { recv(nil) -> _ => {} }
+            })
+        })
+    });
+    let text = panic_text(&*r.unwrap_err());
+    assert!(
+        text.contains("all goroutines are asleep - deadlock!"),
+        "{text}"
+    );
+}

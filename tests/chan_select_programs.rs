@@ -233,3 +233,101 @@ fn goroutine_chain() {
         assert_eq!(v, 10_000, "procs={procs}");
     }
 }
+
+/// Go's TestSelectStress: four channels of capacities 0, 0, 2 and 3; on
+/// each, N plain sends and N plain receives, plus a goroutine that sends N
+/// on each through one select and one that receives N from each through
+/// one select, dropping a channel from its select (a nil case) once its N
+/// are done. Everything completes and every count matches.
+#[test]
+fn select_stress() {
+    for procs in [1, 2] {
+        timed(move || {
+            rt(procs).block_on(move || {
+                const N: usize = 2_000;
+                let chans: Vec<(Sender<usize>, Receiver<usize>)> =
+                    [0, 0, 2, 3].into_iter().map(chan).collect();
+                let mut hs = Vec::new();
+                for (tx, rx) in &chans {
+                    let tx = tx.clone();
+                    hs.push(go(move || {
+                        for i in 0..N {
+                            tx.send(i).unwrap();
+                        }
+                        0
+                    }));
+                    let rx = rx.clone();
+                    hs.push(go(move || {
+                        (0..N).map(|_| rx.recv().unwrap()).sum::<usize>()
+                    }));
+                }
+                let txs: Vec<Sender<usize>> = chans.iter().map(|c| c.0.clone()).collect();
+                hs.push(go(move || {
+                    let mut left = [N; 4];
+                    while left.iter().any(|&n| n > 0) {
+                        let live = |k: usize| (left[k] > 0).then_some(&txs[k]);
+                        let (a, b, c, d) = (live(0), live(1), live(2), live(3));
+                        let k = select! {
+                            send(a, N - left[0]) -> r => { r.unwrap(); 0 }
+                            send(b, N - left[1]) -> r => { r.unwrap(); 1 }
+                            send(c, N - left[2]) -> r => { r.unwrap(); 2 }
+                            send(d, N - left[3]) -> r => { r.unwrap(); 3 }
+                        };
+                        left[k] -= 1;
+                    }
+                    0
+                }));
+                let rxs: Vec<Receiver<usize>> = chans.iter().map(|c| c.1.clone()).collect();
+                hs.push(go(move || {
+                    let mut left = [N; 4];
+                    let mut sum = 0;
+                    while left.iter().any(|&n| n > 0) {
+                        let live = |k: usize| (left[k] > 0).then_some(&rxs[k]);
+                        let (a, b, c, d) = (live(0), live(1), live(2), live(3));
+                        let (k, v) = select! {
+                            recv(a) -> v => (0, v),
+                            recv(b) -> v => (1, v),
+                            recv(c) -> v => (2, v),
+                            recv(d) -> v => (3, v),
+                        };
+                        sum += v.expect("no channel closes");
+                        left[k] -= 1;
+                    }
+                    sum
+                }));
+                let total: usize = hs.into_iter().map(|h| h.join().unwrap()).sum();
+                // Each channel carries 0..N twice (plain and selected sends).
+                assert_eq!(total, 4 * 2 * (N * (N - 1) / 2), "procs={procs}");
+            })
+        });
+    }
+}
+
+/// `select.go`: a select over a growing set of ready cases picks each of
+/// them over many rounds (no case starves), and counts add up.
+#[test]
+fn select_counts() {
+    timed(|| {
+        rt(1).block_on(|| {
+            let chans: Vec<(Sender<u32>, Receiver<u32>)> = (0..4).map(|_| chan(1)).collect();
+            let mut hits = [0u32; 4];
+            for round in 0..4_000u32 {
+                for (tx, _) in &chans {
+                    let _ = tx.try_send(round);
+                }
+                let k = select! {
+                    recv(chans[0].1) -> _ => 0,
+                    recv(chans[1].1) -> _ => 1,
+                    recv(chans[2].1) -> _ => 2,
+                    recv(chans[3].1) -> _ => 3,
+                };
+                hits[k] += 1;
+            }
+            assert_eq!(hits.iter().sum::<u32>(), 4_000);
+            assert!(
+                hits.iter().all(|&h| h > 500),
+                "a ready case starved: {hits:?}"
+            );
+        })
+    });
+}

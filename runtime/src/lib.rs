@@ -95,7 +95,7 @@ pub use chan::{
 #[cfg(not(loom))]
 pub mod __select {
     pub use crate::chan::{
-        __block_forever, __select_fixed, RecvCase, RecvOperand, SendCase, SendOperand,
+        __block_forever, __select_fixed, CaseRef, RecvCase, RecvOperand, SendCase, SendOperand,
     };
 }
 #[cfg(not(loom))]

@@ -23,7 +23,9 @@ use std::ptr::NonNull;
 use token::{CLOSED, DONE};
 
 #[doc(hidden)]
-pub use select::{__block_forever, __select_fixed, RecvCase, RecvOperand, SendCase, SendOperand};
+pub use select::{
+    __block_forever, __select_fixed, CaseRef, RecvCase, RecvOperand, SendCase, SendOperand,
+};
 pub use select::{Select, SelectedOperation, TrySelectError};
 
 const WAITING: u8 = token::PENDING;

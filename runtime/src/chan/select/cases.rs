@@ -1,0 +1,370 @@
+//! The cases of a select: a receive or a send on one channel (or a nil
+//! case), type-erased behind [`Case`], and the operands `select!` accepts.
+
+use super::Case;
+use crate::chan::token::DONE;
+use crate::chan::{
+    Chan, Receiver, SelToken, SendError, Sender, Slot, SlotPtr, State, TrySendError,
+};
+use crate::park::Waiter;
+use parking_lot::lock_api::RawMutex as _;
+use std::cell::Cell;
+use std::fmt;
+use std::ptr::NonNull;
+
+/// A type-erased reference to a case, for `select!`'s expansion.
+#[doc(hidden)]
+pub struct CaseRef<'a>(pub(super) &'a (dyn Case + 'a));
+
+impl<T> Chan<T> {
+    pub(super) fn key(&self) -> usize {
+        self as *const Chan<T> as usize
+    }
+
+    fn lock_raw(&self) {
+        // SAFETY: locking the raw mutex directly is what `raw()` exists for;
+        // every such lock is paired with `unlock_raw` by the select that
+        // took it, and no guard of this mutex is alive on this thread (the
+        // select holds no other reference into any channel while locking).
+        unsafe { self.state.raw() }.lock();
+    }
+
+    /// # Safety
+    /// Locked by this thread through `lock_raw`, no reference into the state
+    /// alive.
+    unsafe fn unlock_raw(&self) {
+        // SAFETY: guaranteed by the caller.
+        unsafe { self.state.force_unlock() }
+    }
+
+    /// # Safety
+    /// Locked by this thread through `lock_raw`; the reference is dropped
+    /// before the lock is released or the state is reached another way.
+    #[allow(clippy::mut_from_ref)]
+    unsafe fn locked(&self) -> &mut State<T> {
+        // SAFETY: the lock gives this thread exclusive access (caller's
+        // guarantee), and the pointer is valid for the channel's life.
+        unsafe { &mut *self.state.data_ptr() }
+    }
+
+    /// Takes `slot` off the receive (or send) queue, if still there. The
+    /// search runs from the back: a select's entry is among the newest.
+    fn remove_slot(&self, slot: &Slot<T>, recv: bool) {
+        let mut s = self.state.lock();
+        let q = if recv { &mut s.recvq } else { &mut s.sendq };
+        let me = slot as *const Slot<T>;
+        if let Some(at) = q.iter().rposition(|p| std::ptr::eq(p.0.as_ptr(), me)) {
+            q.remove(at);
+        }
+    }
+}
+
+impl fmt::Debug for CaseRef<'_> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("CaseRef").finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for RecvCase<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("RecvCase")
+            .field("nil", &self.chan.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+impl<T> fmt::Debug for SendCase<'_, T> {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("SendCase")
+            .field("nil", &self.chan.is_none())
+            .finish_non_exhaustive()
+    }
+}
+
+/// A receive case: `recv(rx) -> v`.
+#[doc(hidden)]
+pub struct RecvCase<'a, T> {
+    chan: Option<&'a Chan<T>>,
+    slot: Slot<T>,
+    /// The outcome once the case completed: `Some(None)` when closed.
+    out: Cell<Option<Option<T>>>,
+}
+
+impl<'a, T: Send> RecvCase<'a, T> {
+    /// A case receiving from `rx`, or a nil case.
+    pub fn new(rx: Option<&'a Receiver<T>>) -> Self {
+        RecvCase {
+            chan: rx.map(|r| &*r.chan),
+            slot: Slot::for_select(None),
+            out: Cell::new(None),
+        }
+    }
+
+    /// The case, for [`__select_fixed`].
+    pub fn case(&self) -> CaseRef<'_> {
+        CaseRef(self)
+    }
+
+    /// `Some(received)` if the select chose this case (`received` is
+    /// `None` when the channel is closed and drained), else `None`.
+    pub fn into_outcome(self) -> Option<Option<T>> {
+        self.out.take()
+    }
+
+    /// The outcome, taken through a reference (for `Select`).
+    pub(super) fn take_outcome(&self) -> Option<Option<T>> {
+        self.out.take()
+    }
+}
+
+impl<T: Send> Case for RecvCase<'_, T> {
+    fn key(&self) -> usize {
+        self.chan.map_or(0, Chan::key)
+    }
+
+    fn is_recv(&self) -> bool {
+        true
+    }
+
+    fn external(&self) -> bool {
+        self.chan.is_some_and(|c| c.external)
+    }
+
+    fn lock(&self) {
+        if let Some(c) = self.chan {
+            c.lock_raw();
+        }
+    }
+
+    unsafe fn unlock(&self) {
+        if let Some(c) = self.chan {
+            // SAFETY: the caller's guarantee.
+            unsafe { c.unlock_raw() }
+        }
+    }
+
+    unsafe fn try_now(&self) -> Option<Option<Waiter>> {
+        let c = self.chan?;
+        // SAFETY: locked by this thread (caller's guarantee); dropped below.
+        let s = unsafe { c.locked() };
+        match Receiver::take_ready(s) {
+            Ok((v, wake)) => {
+                self.out.set(Some(Some(v)));
+                Some(wake)
+            }
+            Err(crate::chan::TryRecvError::Closed) => {
+                self.out.set(Some(None));
+                Some(None)
+            }
+            Err(crate::chan::TryRecvError::Empty) => None,
+        }
+    }
+
+    unsafe fn enqueue(&self, tok: &SelToken, case: u32) {
+        let Some(c) = self.chan else { return };
+        self.slot.sel.set(Some((NonNull::from(tok), case)));
+        // SAFETY: locked by this thread (caller's guarantee); dropped below.
+        let s = unsafe { c.locked() };
+        s.recvq.push_back(SlotPtr(NonNull::from(&self.slot)));
+    }
+
+    fn dequeue(&self) {
+        if let Some(c) = self.chan {
+            c.remove_slot(&self.slot, true);
+        }
+    }
+
+    fn settle(&self, how: u8) {
+        let v = if how == DONE {
+            // SAFETY: the token's completion (acquired by the selector) came
+            // after the winner wrote the slot; no one else touches it now.
+            unsafe { self.slot.value() }.take()
+        } else {
+            None
+        };
+        self.out.set(Some(v));
+    }
+}
+
+/// A send case: `send(tx, value) -> res`.
+#[doc(hidden)]
+pub struct SendCase<'a, T> {
+    chan: Option<&'a Chan<T>>,
+    /// Holds the value until a receiver takes it.
+    slot: Slot<T>,
+    out: Cell<Option<Result<(), SendError<T>>>>,
+}
+
+impl<'a, T: Send> SendCase<'a, T> {
+    /// A case sending `v` on `tx`, or a nil case (the value is dropped with
+    /// the case unless it is chosen, which a nil case never is).
+    pub fn new(tx: Option<&'a Sender<T>>, v: T) -> Self {
+        SendCase {
+            chan: tx.map(|s| &*s.chan),
+            slot: Slot::for_select(Some(v)),
+            out: Cell::new(None),
+        }
+    }
+
+    /// The case, for [`__select_fixed`].
+    pub fn case(&self) -> CaseRef<'_> {
+        CaseRef(self)
+    }
+
+    /// `Some(result)` if the select chose this case (the value back in
+    /// the error if the channel was closed), else `None`.
+    pub fn into_outcome(self) -> Option<Result<(), SendError<T>>> {
+        self.out.take()
+    }
+
+    /// The outcome, taken through a reference (for `Select`).
+    pub(super) fn take_outcome(&self) -> Option<Result<(), SendError<T>>> {
+        self.out.take()
+    }
+}
+
+impl<T: Send> Case for SendCase<'_, T> {
+    fn key(&self) -> usize {
+        self.chan.map_or(0, Chan::key)
+    }
+
+    fn is_recv(&self) -> bool {
+        false
+    }
+
+    fn external(&self) -> bool {
+        self.chan.is_some_and(|c| c.external)
+    }
+
+    fn lock(&self) {
+        if let Some(c) = self.chan {
+            c.lock_raw();
+        }
+    }
+
+    unsafe fn unlock(&self) {
+        if let Some(c) = self.chan {
+            // SAFETY: the caller's guarantee.
+            unsafe { c.unlock_raw() }
+        }
+    }
+
+    unsafe fn try_now(&self) -> Option<Option<Waiter>> {
+        let c = self.chan?;
+        // SAFETY: the slot is not queued: only this thread sees it.
+        let v = unsafe { self.slot.value() }.take()?;
+        // SAFETY: locked by this thread (caller's guarantee); dropped below.
+        let s = unsafe { c.locked() };
+        match c.send_ready(s, v) {
+            Ok(wake) => {
+                self.out.set(Some(Ok(())));
+                Some(wake)
+            }
+            Err(TrySendError::Closed(v)) => {
+                self.out.set(Some(Err(SendError(v))));
+                Some(None)
+            }
+            Err(TrySendError::Full(v)) => {
+                // SAFETY: as above.
+                *unsafe { self.slot.value() } = Some(v);
+                None
+            }
+        }
+    }
+
+    unsafe fn enqueue(&self, tok: &SelToken, case: u32) {
+        let Some(c) = self.chan else { return };
+        self.slot.sel.set(Some((NonNull::from(tok), case)));
+        // SAFETY: locked by this thread (caller's guarantee); dropped below.
+        let s = unsafe { c.locked() };
+        s.sendq.push_back(SlotPtr(NonNull::from(&self.slot)));
+    }
+
+    fn dequeue(&self) {
+        if let Some(c) = self.chan {
+            c.remove_slot(&self.slot, false);
+        }
+    }
+
+    fn settle(&self, how: u8) {
+        let r = if how == DONE {
+            Ok(())
+        } else {
+            // SAFETY: as in `RecvCase::settle`; on CLOSED the value is
+            // still in the slot.
+            match unsafe { self.slot.value() }.take() {
+                Some(v) => Err(SendError(v)),
+                None => Ok(()),
+            }
+        };
+        self.out.set(Some(r));
+    }
+}
+
+/// What a receive operand of `select!` may be: a `Receiver<T>` (by value or
+/// by reference), or an `Option<&Receiver<T>>` where `None` is a nil channel
+/// (never ready).
+pub trait RecvOperand {
+    /// The element type.
+    type Item;
+    #[doc(hidden)]
+    fn __receiver(&self) -> Option<&Receiver<Self::Item>>;
+}
+
+impl<T> RecvOperand for Receiver<T> {
+    type Item = T;
+    fn __receiver(&self) -> Option<&Receiver<T>> {
+        Some(self)
+    }
+}
+
+impl<T> RecvOperand for &Receiver<T> {
+    type Item = T;
+    fn __receiver(&self) -> Option<&Receiver<T>> {
+        Some(self)
+    }
+}
+
+impl<T> RecvOperand for Option<&Receiver<T>> {
+    type Item = T;
+    fn __receiver(&self) -> Option<&Receiver<T>> {
+        *self
+    }
+}
+
+impl<T> RecvOperand for Option<Receiver<T>> {
+    type Item = T;
+    fn __receiver(&self) -> Option<&Receiver<T>> {
+        self.as_ref()
+    }
+}
+
+/// What a send operand of `select!` may be: a `&Sender<T>` (or a `Sender<T>`
+/// by value), or an `Option<&Sender<T>>` where `None` is a nil channel.
+pub trait SendOperand {
+    /// The element type.
+    type Item;
+    #[doc(hidden)]
+    fn __sender(&self) -> Option<&Sender<Self::Item>>;
+}
+
+impl<T> SendOperand for &Sender<T> {
+    type Item = T;
+    fn __sender(&self) -> Option<&Sender<T>> {
+        Some(self)
+    }
+}
+
+impl<T> SendOperand for Sender<T> {
+    type Item = T;
+    fn __sender(&self) -> Option<&Sender<T>> {
+        Some(self)
+    }
+}
+
+impl<T> SendOperand for Option<&Sender<T>> {
+    type Item = T;
+    fn __sender(&self) -> Option<&Sender<T>> {
+        *self
+    }
+}

@@ -1,0 +1,260 @@
+//! `select`: wait on several channel operations, complete exactly one.
+//!
+//! The algorithm is Go's, in three passes over the cases:
+//!
+//! 1. Lock every case's channel (in address order, each once, so two
+//!    selects over the same channels cannot deadlock) and look at the cases
+//!    in a random order; the first that can complete now does, and the select
+//!    returns. This is what makes the choice among ready cases uniform.
+//! 2. If none can and the select may block, queue a slot on every channel,
+//!    all sharing one [`Token`](super::token::Token), unlock, and park. A
+//!    peer that pops one of the slots claims the token first: exactly one
+//!    peer wins and completes its case; any other peer drops the stale slot.
+//! 3. Once woken with an outcome, take the remaining slots off their queues
+//!    (each under its own channel's lock), so no value is ever handed to a
+//!    select that has left.
+//!
+//! Plain sends and receives lock one channel each, and only ever claim a
+//! token (a compare-and-swap, no lock) while holding it, so they need no
+//! lock order among themselves or with selects.
+//!
+//! A nil case (`None` as the operand, Go's nil channel) is never ready and
+//! never queued. A select whose cases are all nil blocks for good.
+
+use crate::chan::SelToken;
+use crate::park::{self, Waiter};
+use crate::sched::context::Running;
+use crate::task::WaitReason;
+
+mod cases;
+mod dynamic;
+
+pub use cases::{CaseRef, RecvCase, RecvOperand, SendCase, SendOperand};
+pub use dynamic::{Select, SelectedOperation, TrySelectError};
+
+/// One case of a select, type-erased over the channel's element type.
+pub(crate) trait Case {
+    /// The channel's address (the lock order), or 0 for a nil case.
+    fn key(&self) -> usize;
+    /// Whether the channel was made outside any goroutine.
+    fn external(&self) -> bool;
+    /// Whether this is a receive case.
+    fn is_recv(&self) -> bool;
+    /// Locks the channel.
+    fn lock(&self);
+    /// Unlocks the channel.
+    ///
+    /// # Safety
+    /// This thread locked it with [`lock`](Case::lock) (through this case or
+    /// another one on the same channel) and holds no reference into its state.
+    unsafe fn unlock(&self);
+    /// Completes the operation if it can without blocking: `Some` with the
+    /// peer to wake once the locks are released.
+    ///
+    /// # Safety
+    /// The channel is locked by this thread.
+    unsafe fn try_now(&self) -> Option<Option<Waiter>>;
+    /// Queues the case's slot with the select's token.
+    ///
+    /// # Safety
+    /// The channel is locked by this thread; `tok` outlives the slot's stay
+    /// in the queue (the selector calls [`dequeue`](Case::dequeue) before the
+    /// token goes).
+    unsafe fn enqueue(&self, tok: &SelToken, case: u32);
+    /// Takes the slot off its queue if it is still there (locks the channel).
+    fn dequeue(&self);
+    /// The case won through its token with completion `how`: moves the
+    /// outcome out of the slot.
+    fn settle(&self, how: u8);
+}
+
+/// Runs a select over `cases` (see the module doc); `block: false` is a
+/// select with a `default` arm. Returns the index of the case that
+/// completed, or `None` when nothing was ready and `block` is false.
+#[doc(hidden)]
+#[track_caller]
+pub fn __select_fixed<const N: usize>(cases: [CaseRef<'_>; N], block: bool) -> Option<usize> {
+    let mut order = [0u32; N];
+    let mut locks = [0u32; N];
+    let cases: [&dyn Case; N] = cases.map(|c| c.0);
+    select_in(
+        &cases,
+        &mut order,
+        &mut locks,
+        block,
+        Some(std::panic::Location::caller()),
+    )
+}
+
+/// The select over `cases` with scratch space for the poll and lock orders
+/// (each as long as `cases`).
+pub(crate) fn select_in(
+    cases: &[&dyn Case],
+    order: &mut [u32],
+    locks: &mut [u32],
+    block: bool,
+    site: Option<&'static std::panic::Location<'static>>,
+) -> Option<usize> {
+    if let Some(site) = site {
+        if block {
+            crate::api::note_site(site);
+        }
+    }
+    let n = cases.len();
+    assert!(n <= u32::MAX as usize, "select: too many cases");
+    // A random poll order (Fisher-Yates) of the non-nil cases.
+    let mut live = 0;
+    for (i, c) in cases.iter().enumerate() {
+        if c.key() == 0 {
+            continue;
+        }
+        let j = crate::sched::worker::fastrand(live + 1);
+        order[live] = order[j];
+        order[j] = i as u32;
+        live += 1;
+    }
+    let order = &order[..live];
+    // The lock order: by channel address (insertion sort: selects are small).
+    let locks = &mut locks[..live];
+    for (k, &i) in order.iter().enumerate() {
+        let key = cases[i as usize].key();
+        let mut at = k;
+        while at > 0 && cases[locks[at - 1] as usize].key() > key {
+            locks[at] = locks[at - 1];
+            at -= 1;
+        }
+        locks[at] = i;
+    }
+    if live == 0 {
+        if !block {
+            return None;
+        }
+        block_forever(WaitReason::Select);
+    }
+    let locks = &*locks;
+    lock_all(cases, locks);
+
+    // Pass 1: the first ready case in poll order.
+    for &i in order {
+        // SAFETY: every case's channel is locked by this thread.
+        if let Some(wake) = unsafe { cases[i as usize].try_now() } {
+            // SAFETY: locked above; `try_now` left no reference behind.
+            unsafe { unlock_all(cases, locks) };
+            if let Some(w) = wake {
+                w.wake();
+            }
+            return Some(i as usize);
+        }
+    }
+    if !block {
+        // SAFETY: as above.
+        unsafe { unlock_all(cases, locks) };
+        return None;
+    }
+
+    // Pass 2: queue on every channel and park.
+    let tok = SelToken::new(Waiter::current());
+    for &i in locks {
+        // SAFETY: locked; the guard below dequeues every case before `tok`
+        // goes out of scope, on return and on unwinding alike.
+        unsafe { cases[i as usize].enqueue(&tok, i) };
+    }
+    let cleanup = Cleanup { cases, locks };
+    // SAFETY: locked above, no reference into any state alive.
+    unsafe { unlock_all(cases, locks) };
+    let external = cases.iter().any(|c| c.external());
+    let (won, how) = wait(&tok, external);
+
+    // Pass 3: leave the other channels' queues.
+    drop(cleanup);
+    let won = won as usize;
+    cases[won].settle(how);
+    Some(won)
+}
+
+/// Parks until a peer completed the token.
+fn wait(tok: &SelToken, external: bool) -> (u32, u8) {
+    let shared = if external {
+        Running::get().map(|r| r.m().shared.clone())
+    } else {
+        None
+    };
+    if let Some(sh) = &shared {
+        sh.external_blocked
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    let out = loop {
+        if let Some(o) = tok.outcome() {
+            break o;
+        }
+        park::park(WaitReason::Select);
+    };
+    if let Some(sh) = &shared {
+        sh.external_blocked
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+    }
+    out
+}
+
+/// Takes every case off its queue when the select leaves: after its wake-up,
+/// or when its goroutine unwinds while parked (runtime shutdown).
+struct Cleanup<'a, 'c> {
+    cases: &'a [&'c dyn Case],
+    locks: &'a [u32],
+}
+
+impl Drop for Cleanup<'_, '_> {
+    fn drop(&mut self) {
+        for &i in self.locks {
+            self.cases[i as usize].dequeue();
+        }
+    }
+}
+
+fn lock_all(cases: &[&dyn Case], locks: &[u32]) {
+    let mut prev = 0;
+    for &i in locks {
+        let c = cases[i as usize];
+        if c.key() != prev {
+            c.lock();
+            prev = c.key();
+        }
+    }
+}
+
+/// # Safety
+/// `lock_all(cases, locks)` locked them on this thread; no reference into
+/// any channel's state is alive.
+unsafe fn unlock_all(cases: &[&dyn Case], locks: &[u32]) {
+    let mut prev = 0;
+    for &i in locks.iter() {
+        let c = cases[i as usize];
+        if c.key() != prev {
+            // SAFETY: the caller's guarantee; each channel once.
+            unsafe { c.unlock() };
+            prev = c.key();
+        }
+    }
+}
+
+/// Blocks the caller for good: `select! {}` (reason `forever`), or a select
+/// whose cases are all nil (reason `select`). With nothing else left to run,
+/// the runtime reports a deadlock.
+fn block_forever(reason: WaitReason) -> ! {
+    // Nothing will ever wake this goroutine, but something must keep it (a
+    // parked goroutine is owned by its wakers): this handle does, so that
+    // the runtime still sees it parked, reports the deadlock, and unwinds
+    // it at shutdown.
+    let _owner = Waiter::current();
+    loop {
+        park::park(reason);
+    }
+}
+
+/// `select! {}`: blocks the goroutine for good (Go's `select {}`).
+#[doc(hidden)]
+#[track_caller]
+pub fn __block_forever() -> ! {
+    crate::api::note_site(std::panic::Location::caller());
+    block_forever(WaitReason::Forever)
+}
