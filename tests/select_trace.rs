@@ -8,7 +8,12 @@ mod runtime_support;
 mod support;
 
 use gort::tracer::wire::EventType;
-use support::{scratch, trace_lock, validate_with_go, validate_with_gort, SharedBuf};
+use support::{
+    go_pprof_traces, scratch, trace_lock, validate_with_go, validate_with_gort, SharedBuf,
+};
+
+/// The line of the blocking `select!` below.
+const SELECT_LINE: u32 = line!() + 8;
 
 fn scenario() {
     let (atx, arx) = gort::chan::<u32>(0);
@@ -80,5 +85,12 @@ fn select_blocks_are_traced_with_go_reasons_and_call_sites() {
         let f = scratch(&format!("select-trace-{procs}")).join("select.trace");
         std::fs::write(&f, &trace).unwrap();
         validate_with_go(std::slice::from_ref(&f));
+        // Go's block profile puts the select's wait at its Rust line.
+        let profile = go_pprof_traces(&f, "sync");
+        let at = format!("tests/select_trace.rs:{SELECT_LINE}\n");
+        assert!(
+            profile.contains(&at),
+            "no {at:?} in Go's profile:\n{profile}"
+        );
     }
 }

@@ -11,11 +11,10 @@ use gort::chan;
 use gort::sync::{Cond, Mutex, Once, RwMutex};
 use gort::tracer::wire::EventType;
 use std::collections::BTreeSet;
-use std::ffi::OsStr;
-use std::path::Path;
-use std::process::Command;
 use std::sync::Arc;
-use support::{scratch, trace_lock, validate_with_go, validate_with_gort, SharedBuf};
+use support::{
+    go_pprof_traces, scratch, trace_lock, validate_with_go, validate_with_gort, SharedBuf,
+};
 
 const SYNC: &str = "sync";
 const COND: &str = "sync.(*Cond).Wait";
@@ -145,42 +144,6 @@ fn sync_blocks(trace: &[u8]) -> Vec<(String, String, u64)> {
     out
 }
 
-/// `go tool trace -pprof=sync` on the trace, printed by `go tool pprof
-/// -traces -lines`: Go's block profile, one stack per blocking site.
-fn go_sync_profile(trace: &Path) -> String {
-    let oracle = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/go-oracle");
-    let go = |args: &[&OsStr]| {
-        let out = Command::new(&oracle)
-            .arg("go")
-            .args(args)
-            .output()
-            .expect("run scripts/go-oracle (Go's tools are required for this test)");
-        assert!(
-            out.status.success(),
-            "go {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
-    let pprof = trace.with_extension("pprof");
-    let arg = OsStr::new;
-    let profile = go(&[
-        arg("tool"),
-        arg("trace"),
-        arg("-pprof=sync"),
-        trace.as_os_str(),
-    ]);
-    std::fs::write(&pprof, profile).unwrap();
-    let text = go(&[
-        arg("tool"),
-        arg("pprof"),
-        arg("-traces"),
-        arg("-lines"),
-        pprof.as_os_str(),
-    ]);
-    String::from_utf8_lossy(&text).into_owned()
-}
-
 fn check(procs: usize) {
     let (trace, sites) = traced(procs);
     assert_eq!(sites.len(), 5, "{sites:?}");
@@ -191,7 +154,7 @@ fn check(procs: usize) {
 
     if procs == 1 {
         // Go's own block profile names every site.
-        let profile = go_sync_profile(&f);
+        let profile = go_pprof_traces(&f, "sync");
         for (_, line) in &sites {
             let at = format!("tests/trace_sync.rs:{line}\n");
             assert!(

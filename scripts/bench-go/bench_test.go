@@ -127,3 +127,48 @@ func BenchmarkGosched(b *testing.B) {
 		<-done
 	})
 }
+
+// BenchmarkSelectReady: a value put on a buffered channel, then a select
+// over it and an empty channel (gort: select/ready_of_two).
+func BenchmarkSelectReady(b *testing.B) {
+	a, c := make(chan uint64, 1), make(chan uint64, 1)
+	for i := 0; i < b.N; i++ {
+		a <- uint64(i)
+		select {
+		case v := <-a:
+			sink = v
+		case v := <-c:
+			sink = v
+		}
+	}
+}
+
+// BenchmarkSelectBlocking: an echo goroutine blocked in a select over two
+// channels, woken by a send on one, answering on a third (gort:
+// select/blocking_wake).
+func BenchmarkSelectBlocking(b *testing.B) {
+	a, c, reply := make(chan uint64), make(chan uint64), make(chan uint64)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		for {
+			select {
+			case v, ok := <-a:
+				if !ok {
+					return
+				}
+				reply <- v
+			case <-c:
+				return
+			}
+		}
+	}()
+	for i := 0; i < b.N; i++ {
+		a <- uint64(i)
+		if v := <-reply; v != uint64(i) {
+			b.Fatalf("echo: got %d, want %d", v, i)
+		}
+	}
+	close(a)
+	<-done
+}

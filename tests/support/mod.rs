@@ -97,3 +97,36 @@ pub(crate) fn trace_lock() -> std::sync::MutexGuard<'static, ()> {
     static LOCK: Mutex<()> = Mutex::new(());
     LOCK.lock().unwrap_or_else(|e| e.into_inner())
 }
+
+/// `go tool trace -pprof=KIND` on the trace file, printed by `go tool pprof
+/// -traces -lines`: one stack per blocking site, `file:line` per frame.
+pub(crate) fn go_pprof_traces(trace: &std::path::Path, kind: &str) -> String {
+    use std::ffi::OsStr;
+    let oracle = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/go-oracle");
+    let go = |args: &[&OsStr]| {
+        let out = std::process::Command::new(&oracle)
+            .arg("go")
+            .args(args)
+            .output()
+            .expect("run scripts/go-oracle (Go's tools are required for this test)");
+        assert!(
+            out.status.success(),
+            "go {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        out.stdout
+    };
+    let pprof = trace.with_extension(format!("{kind}.pprof"));
+    let flag = format!("-pprof={kind}");
+    let arg = OsStr::new;
+    let profile = go(&[arg("tool"), arg("trace"), arg(&flag), trace.as_os_str()]);
+    std::fs::write(&pprof, profile).expect("write the profile");
+    let text = go(&[
+        arg("tool"),
+        arg("pprof"),
+        arg("-traces"),
+        arg("-lines"),
+        pprof.as_os_str(),
+    ]);
+    String::from_utf8_lossy(&text).into_owned()
+}
