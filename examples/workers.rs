@@ -88,7 +88,7 @@ fn main() {
                         let _ = tx.send(work(job, &c));
                     });
                     let r = gort::select! {
-                        recv(rx) -> v => v.map_or(Err(job), Ok),
+                        recv(rx) -> v => v.ok_or(job),
                         recv(after(Duration::from_millis(10))) -> _ => Err(job),
                     };
                     permits.release();
