@@ -9,26 +9,6 @@ use crate::task::Req;
 use crate::task::WaitReason;
 use std::time::{Duration, Instant};
 
-/// Records the caller of a blocking call in the running goroutine, for the
-/// trace event its block writes. Costs one atomic load (a plain `mov` on
-/// x86-64) while tracing is off; callable from any thread.
-#[inline(always)]
-pub(crate) fn note_site(loc: &'static std::panic::Location<'static>) {
-    // The atomic read: this may run on a plain thread or inside a syscall,
-    // which a stop-the-world does not stop.
-    if gort_tracer_enabled() {
-        if let Some(r) = Running::get() {
-            r.set_block_site(loc);
-        }
-    }
-}
-
-/// Whether tracing is on, from any thread (`false` without the tracer).
-#[inline(always)]
-fn gort_tracer_enabled() -> bool {
-    crate::hooks::enabled_anywhere()
-}
-
 /// Starts a goroutine running `f` and returns a handle to join it.
 ///
 /// The new goroutine runs next on this P (like Go's `go`), and may move to
@@ -57,12 +37,35 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    crate::sched::go_at(
+    go_at(
         "gort::go",
         std::panic::Location::caller(),
         std::any::type_name::<F>(),
         f,
     )
+}
+
+/// Starts a goroutine running `f` and returns a handle to join it: the body
+/// of `gort::go` and `gort::future::spawn` (`api` names the public function
+/// for the panic messages).
+pub(crate) fn go_at<F, T>(
+    api: &str,
+    site: &'static std::panic::Location<'static>,
+    func: &'static str,
+    f: F,
+) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let slot = crate::task::join::JoinSlot::new();
+    let slot2 = slot.clone();
+    let body = move |_first: crate::coro::Resume| {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        slot2.complete(r);
+    };
+    let id = crate::sched::spawn_here(api, site, func, body);
+    JoinHandle { slot, id }
 }
 
 /// Lets other goroutines run (Go's `runtime.Gosched`): the caller stays
@@ -72,7 +75,7 @@ where
 /// yields the thread.
 #[track_caller]
 pub fn yield_now() {
-    note_site(std::panic::Location::caller());
+    crate::hooks::note_site(std::panic::Location::caller());
     match Running::get() {
         Some(r) => r.suspend_or_unwind(Req::Yield),
         None => std::thread::yield_now(),
@@ -85,7 +88,7 @@ pub fn yield_now() {
 /// Outside a goroutine, sleeps the thread.
 #[track_caller]
 pub fn sleep(d: Duration) {
-    note_site(std::panic::Location::caller());
+    crate::hooks::note_site(std::panic::Location::caller());
     if Running::get().is_none() {
         std::thread::sleep(d);
         return;

@@ -89,3 +89,18 @@ impl Builder {
         Runtime::start(procs, self.stack_size)
     }
 }
+
+impl Runtime {
+    /// A [`Builder`] with default settings.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A runtime with default settings.
+    ///
+    /// # Errors
+    /// As [`Builder::build`].
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
+    }
+}

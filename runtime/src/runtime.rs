@@ -1,6 +1,5 @@
 //! `Runtime`: starting, running a main goroutine, and shutting down.
 
-use crate::builder::Builder;
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
 use crate::sched::{sysmon, Shared};
@@ -22,19 +21,6 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A [`Builder`] with default settings.
-    pub fn builder() -> Builder {
-        Builder::new()
-    }
-
-    /// A runtime with default settings.
-    ///
-    /// # Errors
-    /// As [`Builder::build`].
-    pub fn new() -> io::Result<Runtime> {
-        Builder::new().build()
-    }
-
     pub(crate) fn start(procs: usize, stack_size: usize) -> io::Result<Runtime> {
         crate::coro::overflow::install();
         let shared = Arc::new(Shared::new(procs, stack_size)?);
@@ -75,13 +61,9 @@ impl Runtime {
         let site = std::panic::Location::caller();
         let slot = JoinSlot::<T>::new();
         let slot2 = slot.clone();
-        let env_trace = crate::hooks::env_wanted();
+        let env_trace = env_wanted();
         let body = move |_first| {
-            let guard = if env_trace {
-                crate::hooks::env_guard()
-            } else {
-                None
-            };
+            let guard = if env_trace { env_guard() } else { None };
             let r = panic::catch_unwind(AssertUnwindSafe(f));
             drop(guard);
             slot2.complete(r);
@@ -254,4 +236,21 @@ mod tests {
             );
         }
     }
+}
+
+/// Whether `GORT_TRACE` asks for tracing every `block_on`.
+pub(crate) fn env_wanted() -> bool {
+    cfg!(feature = "trace") && std::env::var_os("GORT_TRACE").is_some_and(|s| !s.is_empty())
+}
+
+/// Starts tracing into `GORT_TRACE`; stops when the guard drops.
+#[cfg(feature = "trace")]
+pub(crate) fn env_guard() -> Option<crate::trace_api::EnvTrace> {
+    crate::trace_api::env_trace_path().map(crate::trace_api::EnvTrace::start)
+}
+
+/// Tracing is compiled out: nothing to start.
+#[cfg(not(feature = "trace"))]
+pub(crate) fn env_guard() -> Option<()> {
+    None
 }

@@ -151,7 +151,7 @@ where
     F::Output: Send + 'static,
 {
     let site = Location::caller();
-    crate::sched::go_at(
+    crate::api::go_at(
         "gort::future::spawn",
         site,
         std::any::type_name::<F>(),

@@ -361,23 +361,21 @@ impl Shared {
     }
 }
 
-/// Starts a goroutine running `f` next on the calling M's P, and returns a
-/// handle to join it: the body of `gort::go` and `gort::future::spawn`
-/// (`api` names the public function for the panic messages).
+/// Starts a goroutine running `body` next on the calling M's P and returns
+/// its ID: what `gort::go` and `gort::future::spawn` build on (`api` names
+/// the public function for the panic messages).
 ///
 /// # Panics
 /// Outside a gort runtime, or when no goroutine stack can be allocated.
-pub(crate) fn go_at<F, T>(
+pub(crate) fn spawn_here<B>(
     api: &str,
     site: &'static std::panic::Location<'static>,
     func: &'static str,
-    f: F,
-) -> crate::task::join::JoinHandle<T>
+    body: B,
+) -> u64
 where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
+    B: FnOnce(crate::coro::Resume) + Send + 'static,
 {
-    use std::panic::AssertUnwindSafe;
     let w = context::current_worker();
     if w.is_null() {
         panic!(
@@ -387,12 +385,6 @@ where
     // SAFETY: a non-null current worker is alive while its thread runs its
     // loop, and this call does not suspend before its last use of `w`.
     let w = unsafe { &*w };
-    let slot = crate::task::join::JoinSlot::new();
-    let slot2 = slot.clone();
-    let body = move |_first: crate::coro::Resume| {
-        let r = std::panic::catch_unwind(AssertUnwindSafe(f));
-        slot2.complete(r);
-    };
     let t = match w.shared.new_task(site, func, body) {
         Ok(t) => t,
         Err(e) => panic!("{api}: cannot allocate a goroutine stack: {e}"),
@@ -400,7 +392,7 @@ where
     let id = t.id;
     crate::hooks::go_create(w, &t, false);
     w.spawn(t);
-    crate::task::join::JoinHandle { slot, id }
+    id
 }
 
 impl crate::task::Home for Shared {

@@ -164,7 +164,7 @@ impl Cond {
             l.queue.insert(at, (ticket, Waiter::current()));
         }
         loop {
-            crate::api::note_site(site);
+            crate::hooks::note_site(site);
             park::park(WaitReason::CondWait);
             // Re-check: a stale wake-up token can end a park early.
             if ticket < self.list.lock().notified {

@@ -66,7 +66,7 @@ impl<T: ?Sized> Mutex<T> {
     pub fn lock(&self) -> MutexGuard<'_, T> {
         // Acquire: pairs with the Release in `unlock`.
         if self.state.compare_exchange(0, 1, Acquire, Relaxed).is_err() {
-            crate::api::note_site(std::panic::Location::caller());
+            crate::hooks::note_site(std::panic::Location::caller());
             self.lock_slow();
         }
         MutexGuard { m: self }

@@ -110,7 +110,7 @@ impl Once {
             }
         }
         loop {
-            crate::api::note_site(site);
+            crate::hooks::note_site(site);
             park::park(WaitReason::Sync);
             // Re-check: a stale wake-up token can end a park early.
             if self.state.load(Acquire) == DONE {

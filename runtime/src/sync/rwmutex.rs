@@ -307,7 +307,7 @@ impl Sema {
             t
         };
         loop {
-            crate::api::note_site(site);
+            crate::hooks::note_site(site);
             park::park(WaitReason::Sync);
             // Re-check: a stale wake-up token can end a park early.
             if self.st.lock().served > ticket {

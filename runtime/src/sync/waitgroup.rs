@@ -75,7 +75,7 @@ impl WaitGroup {
     /// Parks until the counter is zero.
     #[track_caller]
     pub fn wait(&self) {
-        crate::api::note_site(std::panic::Location::caller());
+        crate::hooks::note_site(std::panic::Location::caller());
         loop {
             if self.inner.count.load(Acquire) == 0 {
                 return;

@@ -156,7 +156,7 @@ impl<T> JoinHandle<T> {
     /// which took the result.
     #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
-        crate::api::note_site(std::panic::Location::caller());
+        crate::hooks::note_site(std::panic::Location::caller());
         self.slot.wait()
     }
 

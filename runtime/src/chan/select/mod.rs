@@ -97,7 +97,7 @@ pub(crate) fn select_in(
 ) -> Option<usize> {
     if let Some(site) = site {
         if block {
-            crate::api::note_site(site);
+            crate::hooks::note_site(site);
         }
     }
     let n = cases.len();
@@ -255,6 +255,6 @@ fn block_forever(reason: WaitReason) -> ! {
 #[doc(hidden)]
 #[track_caller]
 pub fn __block_forever() -> ! {
-    crate::api::note_site(std::panic::Location::caller());
+    crate::hooks::note_site(std::panic::Location::caller());
     block_forever(WaitReason::Forever)
 }
