@@ -1,8 +1,7 @@
 //! The goroutine API: `go`, `yield_now`, `sleep`, `run`, thread wiring.
 
-use crate::park::{self, Waiter};
-use crate::runtime::Runtime;
 use crate::sched::context::Running;
+use crate::sched::park::{self, Waiter};
 use crate::sched::timers::Target;
 use crate::task::join::JoinHandle;
 use crate::task::Req;
@@ -22,7 +21,7 @@ use std::time::{Duration, Instant};
 /// [`lock_os_thread`] when it needs one thread.
 ///
 /// # Panics
-/// Outside a gort runtime (use [`run`] or [`Runtime::block_on`]), or when no
+/// Outside a gort runtime (use [`run`](crate::run) or [`Runtime::block_on`](crate::Runtime::block_on)), or when no
 /// goroutine stack can be allocated.
 ///
 /// ```
@@ -75,7 +74,7 @@ where
 /// yields the thread.
 #[track_caller]
 pub fn yield_now() {
-    crate::hooks::note_site(std::panic::Location::caller());
+    crate::sched::context::note_site(std::panic::Location::caller());
     match Running::get() {
         Some(r) => r.suspend_or_unwind(Req::Yield),
         None => std::thread::yield_now(),
@@ -88,7 +87,7 @@ pub fn yield_now() {
 /// Outside a goroutine, sleeps the thread.
 #[track_caller]
 pub fn sleep(d: Duration) {
-    crate::hooks::note_site(std::panic::Location::caller());
+    crate::sched::context::note_site(std::panic::Location::caller());
     if Running::get().is_none() {
         std::thread::sleep(d);
         return;
@@ -101,23 +100,6 @@ pub fn sleep(d: Duration) {
     // A stale wake-up token can end a park early: park until due.
     while Instant::now() < deadline {
         park::park(WaitReason::Sleep);
-    }
-}
-
-/// Runs `f` as the main goroutine of a new default runtime (one P per core)
-/// and returns its result; the runtime is dropped afterwards.
-///
-/// # Panics
-/// As [`Runtime::block_on`], and if the runtime cannot start.
-#[track_caller]
-pub fn run<F, T>(f: F) -> T
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    match Runtime::new() {
-        Ok(rt) => rt.block_on(f),
-        Err(e) => panic!("gort::run: cannot start the runtime: {e}"),
     }
 }
 

@@ -81,7 +81,7 @@ pub mod iter {
 }
 
 #[cfg(not(loom))]
-pub use api::{go, goroutine_id, lock_os_thread, run, sleep, unlock_os_thread, yield_now};
+pub use api::{go, goroutine_id, lock_os_thread, sleep, unlock_os_thread, yield_now};
 #[cfg(not(loom))]
 pub use builder::{Builder, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 #[cfg(not(loom))]
@@ -99,7 +99,7 @@ pub mod __select {
     };
 }
 #[cfg(not(loom))]
-pub use runtime::Runtime;
+pub use runtime::{run, Runtime};
 #[cfg(not(loom))]
 pub use syscall::syscall;
 #[cfg(not(loom))]

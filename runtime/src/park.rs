@@ -13,7 +13,7 @@
 //! Protocol (no lost wake-up):
 //! 1. `park(reason)`: if a token is pending, consume it and return. Else
 //!    record the reason and suspend to the M with `Req::Park`.
-//! 2. The M ([`commit`]) CASes EMPTY -> PARKED. On failure a token arrived
+//! 2. The M (`Worker::commit_park`) CASes EMPTY -> PARKED. On failure a token arrived
 //!    between 1 and 2: it consumes it and resumes the goroutine at once.
 //! 3. `unpark(t)`: EMPTY -> NOTIFIED (the parker will see it in 1 or 2), or
 //!    PARKED -> EMPTY followed by queueing `t` (exactly one unparker wins).
@@ -24,17 +24,9 @@
 //! Outside a goroutine (a plain thread using a channel), the same calls block
 //! the thread with `std::thread::park`.
 
-#[cfg(not(loom))]
-use crate::hooks as tr;
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 #[cfg(not(loom))]
-use crate::sched::context::{current_worker, Running};
-#[cfg(not(loom))]
-use crate::sched::worker::Worker;
-#[cfg(not(loom))]
-use crate::task::state::{transition, Status, WaitReason};
-#[cfg(not(loom))]
-use crate::task::Req;
+use crate::task::state::WaitReason;
 #[cfg(not(loom))]
 use crate::task::{Task, TaskRef};
 
@@ -141,103 +133,6 @@ impl<const TWIN: u8> ParkWord<'_, TWIN> {
 pub(crate) enum Waiter {
     Task(TaskRef),
     Thread(std::thread::Thread),
-}
-
-#[cfg(not(loom))]
-impl Waiter {
-    /// The caller, as a waiter.
-    pub(crate) fn current() -> Waiter {
-        match Running::get() {
-            Some(r) => Waiter::Task(r.task_ref()),
-            None => Waiter::Thread(std::thread::current()),
-        }
-    }
-
-    /// Wakes the waiter (see the module protocol). Consumes it: the
-    /// reference to a parked goroutine moves on into the run queue instead
-    /// of being cloned there and dropped here.
-    pub(crate) fn wake(self) {
-        match self {
-            Waiter::Task(t) => unpark(t),
-            Waiter::Thread(th) => th.unpark(),
-        }
-    }
-}
-
-/// Blocks the caller until woken (a goroutine parks; a thread parks its thread).
-#[cfg(not(loom))]
-pub(crate) fn park(reason: WaitReason) {
-    match Running::get() {
-        Some(r) => park_running(r, reason),
-        None => std::thread::park(),
-    }
-}
-
-/// Parks the running goroutine `r`. Consumes the handle: the goroutine may
-/// continue on another M.
-#[cfg(not(loom))]
-pub(crate) fn park_running(r: Running, reason: WaitReason) {
-    let t = r.g();
-    if ParkWord::<FAITHFUL>(&t.park).take_token() {
-        return;
-    }
-    if std::thread::panicking() {
-        crate::fatal(
-            "a goroutine tried to block while panicking (a Drop that blocks during unwinding)",
-        );
-    }
-    if r.in_syscall() {
-        panic!("gort: a goroutine blocked on the runtime inside gort::syscall; block outside the closure instead");
-    }
-    t.reason.store(reason as u8, Relaxed);
-    r.suspend_or_unwind(Req::Park);
-}
-
-/// The M's half of a park: commits `t` to PARKED, or, if a wake-up already
-/// arrived, keeps running it. Returns whether `t` is now parked.
-#[cfg(not(loom))]
-pub(crate) fn commit(w: &Worker, t: &TaskRef) -> bool {
-    let reason = t.wait_reason_pending();
-    tr::go_block(w, t, reason);
-    transition(t, Status::Waiting, reason);
-    if ParkWord::<FAITHFUL>(&t.park).commit() {
-        return true;
-    }
-    // A token was pending: run on.
-    tr::go_unblock(w, t);
-    transition(t, Status::Runnable, WaitReason::Unspecified);
-    tr::go_start(w, t);
-    false
-}
-
-/// Wakes `t` (see the module protocol). The caller's reference becomes the
-/// run queue's when this call claims the goroutine.
-#[cfg(not(loom))]
-pub(crate) fn unpark(t: TaskRef) {
-    if ParkWord::<FAITHFUL>(&t.park).unpark() {
-        ready(t);
-    }
-}
-
-/// Queues a parked goroutine that this thread just claimed.
-#[cfg(not(loom))]
-fn ready(t: TaskRef) {
-    let w = current_worker();
-    if w.is_null() {
-        let home = t.home.clone();
-        t.unblock_pending.store(true, Relaxed);
-        home.ready_from_outside(t);
-        return;
-    }
-    // SAFETY: see `current_task`.
-    let w = unsafe { &*w };
-    if !w.shared.owns(&t) || w.in_syscall.get() || w.p.get().is_none() {
-        let home = t.home.clone();
-        t.unblock_pending.store(true, Relaxed);
-        home.ready_from_outside(t);
-        return;
-    }
-    w.ready(t);
 }
 
 #[cfg(not(loom))]

@@ -238,6 +238,23 @@ mod tests {
     }
 }
 
+/// Runs `f` as the main goroutine of a new default runtime (one P per core)
+/// and returns its result; the runtime is dropped afterwards.
+///
+/// # Panics
+/// As [`Runtime::block_on`], and if the runtime cannot start.
+#[track_caller]
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match Runtime::new() {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => panic!("gort::run: cannot start the runtime: {e}"),
+    }
+}
+
 /// Whether `GORT_TRACE` asks for tracing every `block_on`.
 pub(crate) fn env_wanted() -> bool {
     cfg!(feature = "trace") && std::env::var_os("GORT_TRACE").is_some_and(|s| !s.is_empty())

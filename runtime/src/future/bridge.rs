@@ -2,8 +2,9 @@
 
 use super::signal::Handshake;
 use crate::loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use crate::park::{self, Waiter, FAITHFUL};
+use crate::park::FAITHFUL;
 use crate::sched::context::Running;
+use crate::sched::park::{self, Waiter};
 use crate::sched::Shared;
 use crate::task::join::JoinHandle;
 use crate::task::WaitReason;

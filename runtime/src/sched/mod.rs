@@ -18,6 +18,7 @@
 
 pub(crate) mod context;
 pub(crate) mod coroswitch;
+pub(crate) mod park;
 pub(crate) mod proc;
 pub(crate) mod queue;
 mod stw;

@@ -14,7 +14,6 @@
 //! Shutdown: `Runtime::drop` sets `shutdown`; Ms finish the goroutine they run,
 //! then exit at their next scheduling point.
 
-use super::context::set_current_worker;
 use super::proc::{self, Proc, ProcLocal};
 use super::queue::Stolen;
 use super::{Handoff, Shared, WorkerHandle};
@@ -22,7 +21,7 @@ use crate::coro::Resume;
 use crate::hooks as tr;
 use crate::loom::sync::atomic::{fence, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
-use crate::park;
+use crate::park::{ParkWord, FAITHFUL};
 use crate::task::state::{transition, Status, WaitReason};
 use crate::task::CoroLink;
 use crate::task::Req;
@@ -30,6 +29,22 @@ use crate::task::TaskRef;
 use crossbeam_utils::sync::Parker;
 use std::cell::Cell;
 use std::ptr::NonNull;
+
+thread_local! {
+    static CURRENT: Cell<*const Worker> = const { Cell::new(std::ptr::null()) };
+}
+
+/// The worker (M) running on this thread, or null outside the runtime.
+#[inline(never)]
+pub(crate) fn current_worker() -> *const Worker {
+    CURRENT.with(|c| c.get())
+}
+
+/// Installs `w` as this thread's worker (null to clear).
+#[inline(never)]
+pub(crate) fn set_current_worker(w: *const Worker) {
+    CURRENT.with(|c| c.set(w));
+}
 
 /// Picks from `runnext` at most this many times in a row.
 const RUNNEXT_STREAK_MAX: u32 = 64;
@@ -704,7 +719,7 @@ impl Worker {
                     None => return,
                 },
                 Some(Req::Park) => {
-                    if park::commit(self, &t) {
+                    if self.commit_park(&t) {
                         return;
                     }
                 }
@@ -786,7 +801,8 @@ impl Worker {
     /// A goroutine returned: free it; for a coroutine, switch to its caller.
     fn retire(&self, t: TaskRef) -> Option<TaskRef> {
         transition(&t, Status::Dead, WaitReason::Unspecified);
-        let exit_link = super::coroswitch::take_exit_link(&t);
+        // SAFETY: `t` finished on this M, which owns it now.
+        let exit_link = unsafe { t.take_exit_link() };
         let next = match exit_link {
             Some(link) => {
                 // SAFETY: see `switch_back`.
@@ -920,4 +936,23 @@ pub(crate) fn fastrand(n: usize) -> usize {
         s.set(x);
         (x % n as u64) as usize
     })
+}
+
+impl Worker {
+    /// The M's half of a park: commits `t` to PARKED, or, if a wake-up already
+    /// arrived, keeps running it. Returns whether `t` is now parked.
+    fn commit_park(&self, t: &TaskRef) -> bool {
+        let w = self;
+        let reason = t.wait_reason_pending();
+        tr::go_block(w, t, reason);
+        transition(t, Status::Waiting, reason);
+        if ParkWord::<FAITHFUL>(&t.park).commit() {
+            return true;
+        }
+        // A token was pending: run on.
+        tr::go_unblock(w, t);
+        transition(t, Status::Runnable, WaitReason::Unspecified);
+        tr::go_start(w, t);
+        false
+    }
 }

@@ -21,7 +21,7 @@
 //! Go's `notifyList`.
 
 use super::MutexGuard;
-use crate::park::{self, Waiter};
+use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
 use std::collections::VecDeque;
 use std::panic::Location;
@@ -164,7 +164,7 @@ impl Cond {
             l.queue.insert(at, (ticket, Waiter::current()));
         }
         loop {
-            crate::hooks::note_site(site);
+            crate::sched::context::note_site(site);
             park::park(WaitReason::CondWait);
             // Re-check: a stale wake-up token can end a park early.
             if ticket < self.list.lock().notified {

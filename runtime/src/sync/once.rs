@@ -19,7 +19,7 @@
 //! panics in every later caller; Go code ported to gort expects Go's rule.)
 
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
-use crate::park::{self, Waiter};
+use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
 use std::fmt;
 use std::panic::Location;
@@ -110,7 +110,7 @@ impl Once {
             }
         }
         loop {
-            crate::hooks::note_site(site);
+            crate::sched::context::note_site(site);
             park::park(WaitReason::Sync);
             // Re-check: a stale wake-up token can end a park early.
             if self.state.load(Acquire) == DONE {

@@ -2,7 +2,7 @@
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
-use crate::park::{self, Waiter};
+use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
 use std::future::Future;
 use std::pin::Pin;
@@ -156,7 +156,7 @@ impl<T> JoinHandle<T> {
     /// which took the result.
     #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
-        crate::hooks::note_site(std::panic::Location::caller());
+        crate::sched::context::note_site(std::panic::Location::caller());
         self.slot.wait()
     }
 

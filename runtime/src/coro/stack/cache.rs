@@ -29,7 +29,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, Weak};
 
-use super::pool::Shared;
+use super::global::Shared;
 use super::{CACHE_BATCH, CACHE_STACKS};
 
 /// A thread's cache of free stacks, bound to one pool at a time.
