@@ -1,4 +1,5 @@
 //! The goroutine API: `go`, `yield_now`, `sleep`, `run`, thread wiring.
+#![deny(unsafe_code)]
 
 use crate::sched::context::Running;
 use crate::sched::park::{self, Waiter};

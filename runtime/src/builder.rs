@@ -1,4 +1,5 @@
 //! `Builder`: configures and starts a [`Runtime`].
+#![deny(unsafe_code)]
 
 use crate::runtime::Runtime;
 use std::io;

@@ -23,6 +23,7 @@
 //!
 //! Outside a goroutine (a plain thread using a channel), the same calls block
 //! the thread with `std::thread::park`.
+#![deny(unsafe_code)]
 
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 #[cfg(not(loom))]

@@ -6,6 +6,7 @@
 //! 20 µs, backing off to 10 ms, and takes the P of any goroutine that has
 //! been in the same syscall across two polls when that P has queued work
 //! (Go's `retake`), handing it to another M.
+#![deny(unsafe_code)]
 
 use super::proc;
 use super::{Handoff, Shared};

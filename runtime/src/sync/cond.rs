@@ -19,6 +19,7 @@
 //! nothing and is not remembered (as in Go), so callers wait in a loop on a
 //! predicate ([`Cond::wait_while`]). Wake-ups are in arrival order, like
 //! Go's `notifyList`.
+#![deny(unsafe_code)]
 
 use super::MutexGuard;
 use crate::sched::park::{self, Waiter};

@@ -17,6 +17,7 @@
 //! propagates to the caller that ran it, the waiters are released, and no
 //! later call runs a closure. (Rust's `std::sync::Once` instead poisons and
 //! panics in every later caller; Go code ported to gort expects Go's rule.)
+#![deny(unsafe_code)]
 
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 use crate::sched::park::{self, Waiter};

@@ -1,4 +1,5 @@
 //! `WaitGroup`: wait for a collection of goroutines to finish.
+#![deny(unsafe_code)]
 
 use crate::loom::sync::atomic::{AtomicI64, Ordering::*};
 use crate::sched::park::{self, Waiter};

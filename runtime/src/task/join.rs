@@ -1,4 +1,5 @@
 //! `JoinHandle`: waiting for a goroutine's result, or its panic.
+#![deny(unsafe_code)]
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};

@@ -19,7 +19,7 @@
 //! 4. the thread-local is reached only from the `#[inline(never)]` functions [`cache_get`]
 //!    and [`cache_put`], so a goroutine that migrates between threads never reuses a cached
 //!    thread-local address.
-
+#![deny(unsafe_code)]
 // N.B. std `Arc` and atomics, not the loom shim: see the parent module.
 #![allow(clippy::disallowed_types)]
 

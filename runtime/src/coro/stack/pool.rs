@@ -25,7 +25,7 @@
 //! stack is still live is a bug (debug builds assert); release builds then leak the chunks
 //! rather than unmap memory a coroutine may still run on, so a [`PooledStack`] can never
 //! dangle.
-
+#![deny(unsafe_code)]
 // N.B. std atomics, `Arc` and a parking_lot mutex, not the loom shim: see the parent module.
 #![allow(clippy::disallowed_types)]
 
