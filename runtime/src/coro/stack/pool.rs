@@ -148,5 +148,7 @@ impl StackPool {
     }
 }
 
+// The tests read page residency with `mincore`.
 #[cfg(test)]
+#[allow(unsafe_code)]
 mod tests;
