@@ -1,10 +1,10 @@
 //! The goroutine API: `go`, `yield_now`, `sleep`, `run`, thread wiring.
 #![deny(unsafe_code)]
 
+use crate::join::JoinHandle;
 use crate::sched::context::Running;
 use crate::sched::park::{self, Waiter};
 use crate::sched::timers::Target;
-use crate::task::join::JoinHandle;
 use crate::task::Req;
 use crate::task::WaitReason;
 use std::time::{Duration, Instant};
@@ -58,7 +58,7 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    let slot = crate::task::join::JoinSlot::new();
+    let slot = crate::join::JoinSlot::new();
     let slot2 = slot.clone();
     let body = move |_first: crate::coro::Resume| {
         let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));

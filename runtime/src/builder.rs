@@ -66,10 +66,13 @@ impl Builder {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        if procs > 1024 {
+        if procs > crate::sched::MAX_PROCS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("gort: procs must be at most 1024 (got {procs})"),
+                format!(
+                    "gort: procs must be at most {} (got {procs})",
+                    crate::sched::MAX_PROCS
+                ),
             ));
         }
         if self.stack_size < MIN_STACK_SIZE {

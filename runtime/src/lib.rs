@@ -53,6 +53,8 @@ mod sched {
 #[cfg(not(loom))]
 mod hooks;
 #[cfg(not(loom))]
+mod join;
+#[cfg(not(loom))]
 mod syscall;
 #[cfg(not(loom))]
 mod task;
@@ -99,11 +101,11 @@ pub mod __select {
     };
 }
 #[cfg(not(loom))]
+pub use join::JoinHandle;
+#[cfg(not(loom))]
 pub use runtime::{run, Runtime};
 #[cfg(not(loom))]
 pub use syscall::syscall;
-#[cfg(not(loom))]
-pub use task::join::JoinHandle;
 
 /// Prints a Go-style fatal error and aborts: for broken runtime invariants,
 /// never for user errors.

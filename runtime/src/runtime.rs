@@ -1,9 +1,9 @@
 //! `Runtime`: starting, running a main goroutine, and shutting down.
 
+use crate::join::JoinSlot;
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
 use crate::sched::{sysmon, Shared};
-use crate::task::join::JoinSlot;
 use crate::task::TaskRef;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};

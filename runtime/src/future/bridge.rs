@@ -1,12 +1,12 @@
 //! `block_on` and `spawn`: the runtime side of the handshake in [`signal`].
 
 use super::signal::Handshake;
+use crate::join::JoinHandle;
 use crate::loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use crate::park::FAITHFUL;
 use crate::sched::context::Running;
 use crate::sched::park::{self, Waiter};
 use crate::sched::Shared;
-use crate::task::join::JoinHandle;
 use crate::task::WaitReason;
 use std::future::Future;
 use std::panic::Location;

@@ -25,6 +25,11 @@ mod stw;
 pub(crate) mod sysmon;
 pub(crate) mod timer_core;
 pub(crate) mod timers;
+
+/// The most Ps a runtime may have. Trace P IDs are the P's index plus
+/// this times the runtime's serial, so that two runtimes' Ps never share an
+/// ID in one trace.
+pub(crate) const MAX_PROCS: usize = 1024;
 pub(crate) mod worker;
 
 use crate::coro::StackPool;

@@ -873,7 +873,10 @@ impl Worker {
         self.shared.wakep();
     }
 
-    /// Parks the M's thread briefly (used by `syscall` when it loses its P).
+    /// After a syscall: takes back the P this M left in the SYSCALL state if
+    /// sysmon has not retaken it. Otherwise the M drops its claim, waits out
+    /// any stop-the-world in progress, and takes an idle P (its old one
+    /// first), or none.
     pub(crate) fn try_reacquire_after_syscall(&self, old: usize) -> Reacquired {
         let p = &self.shared.procs[old];
         if p.status

@@ -6,7 +6,6 @@
 //! the M that currently runs the task, which the scheduling protocol makes
 //! exclusive (a task is in at most one run queue, parked, or running).
 
-pub(crate) mod join;
 pub(crate) mod link;
 pub(crate) mod state;
 
