@@ -25,38 +25,72 @@
 //! the thread with `std::thread::park`.
 #![deny(unsafe_code)]
 
-use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
+use crate::loom::sync::atomic::{AtomicU8, Ordering, Ordering::*};
 #[cfg(not(loom))]
 use crate::task::state::WaitReason;
 #[cfg(not(loom))]
 use crate::task::{Task, TaskRef};
+use std::marker::PhantomData;
 
-const EMPTY: u8 = 0;
-const NOTIFIED: u8 = 1;
-const PARKED: u8 = 2;
+pub(crate) const EMPTY: u8 = 0;
+pub(crate) const NOTIFIED: u8 = 1;
+pub(crate) const PARKED: u8 = 2;
 
-/// The faithful protocol (the only one outside the loom models).
-pub(crate) const FAITHFUL: u8 = 0;
+/// The steps of the protocol that a loom model's broken twin replaces (the
+/// twins live in `tests/park.rs`). The runtime runs the defaults, through
+/// [`Faithful`]; after monomorphisation they are the only code there is.
+pub(crate) trait ParkSteps {
+    /// Step 2: EMPTY -> PARKED, or consume a pending token (false).
+    #[inline(always)]
+    fn commit(word: &AtomicU8) -> bool {
+        // AcqRel: release publishes the goroutine's writes (and its
+        // suspended stack) to the unparker that schedules it; acquire pairs
+        // with an unparker's release of NOTIFIED.
+        match word.compare_exchange(EMPTY, PARKED, AcqRel, Acquire) {
+            Ok(_) => true,
+            Err(_) => {
+                // NOTIFIED: consume the token.
+                word.store(EMPTY, Relaxed);
+                false
+            }
+        }
+    }
 
-/// Broken variants of [`ParkWord`], each one step off the protocol; the loom
-/// models must reject every one.
-#[cfg(loom)]
-pub(crate) mod twin {
-    /// `commit` checks for a token with a load, then stores PARKED: an
-    /// unpark between the two is lost.
-    pub(crate) const COMMIT_LOAD_STORE: u8 = 1;
-    /// `unpark` reads and claims a PARKED task with `Relaxed` operations: the
-    /// claimer does not see the suspended goroutine's writes.
-    pub(crate) const UNPARK_RELAXED: u8 = 2;
+    /// Step 3's orderings: (reading the word, claiming a PARKED one).
+    /// Acquire and AcqRel: the claimer sees the suspended goroutine's writes.
+    #[inline(always)]
+    fn unpark_orderings() -> (Ordering, Ordering) {
+        (Acquire, AcqRel)
+    }
 }
 
-/// The park word's transitions (see the module doc), over a borrowed word: a
-/// task's `park` field, or a bare word in the loom models. `TWIN` selects a
-/// broken variant in the models; the runtime uses [`FAITHFUL`].
+/// The protocol as the runtime runs it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ParkWord<'a, const TWIN: u8 = FAITHFUL>(pub(crate) &'a AtomicU8);
+pub(crate) struct Faithful;
 
-impl<const TWIN: u8> ParkWord<'_, TWIN> {
+impl ParkSteps for Faithful {}
+
+/// The park word's transitions (see the module doc), over a borrowed word: a
+/// task's `park` field, or a bare word in the loom models. `S` is the
+/// runtime's [`Faithful`] steps, or a broken twin's in the models.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ParkWord<'a, S: ParkSteps = Faithful>(&'a AtomicU8, PhantomData<S>);
+
+impl<'a> ParkWord<'a> {
+    /// The runtime's view of `word`.
+    #[inline(always)]
+    pub(crate) fn new(word: &'a AtomicU8) -> Self {
+        ParkWord(word, PhantomData)
+    }
+}
+
+impl<'a, S: ParkSteps> ParkWord<'a, S> {
+    /// `word` driven by the steps of `S` (the models' twins).
+    #[allow(dead_code)]
+    pub(crate) fn with_steps(word: &'a AtomicU8) -> Self {
+        ParkWord(word, PhantomData)
+    }
+
     /// Step 1 (the goroutine): consumes a pending token. True: the park
     /// returns at once.
     #[inline]
@@ -75,26 +109,7 @@ impl<const TWIN: u8> ParkWord<'_, TWIN> {
     /// a token arrived in between; it is consumed and the goroutine runs on.
     #[inline]
     pub(crate) fn commit(self) -> bool {
-        #[cfg(loom)]
-        if TWIN == twin::COMMIT_LOAD_STORE {
-            if self.0.load(Acquire) == EMPTY {
-                self.0.store(PARKED, Release);
-                return true;
-            }
-            self.0.store(EMPTY, Relaxed);
-            return false;
-        }
-        // AcqRel: release publishes the goroutine's writes (and its suspended
-        // stack) to the unparker that schedules it; acquire pairs with an
-        // unparker's release of NOTIFIED.
-        match self.0.compare_exchange(EMPTY, PARKED, AcqRel, Acquire) {
-            Ok(_) => true,
-            Err(_) => {
-                // NOTIFIED: consume the token.
-                self.0.store(EMPTY, Relaxed);
-                false
-            }
-        }
+        S::commit(self.0)
     }
 
     /// Step 3 (any thread): wakes the owner of the word. True: the caller
@@ -102,14 +117,7 @@ impl<const TWIN: u8> ParkWord<'_, TWIN> {
     /// caller per park gets true).
     #[inline]
     pub(crate) fn unpark(self) -> bool {
-        #[cfg(loom)]
-        let (read, claim) = if TWIN == twin::UNPARK_RELAXED {
-            (Relaxed, Relaxed)
-        } else {
-            (Acquire, AcqRel)
-        };
-        #[cfg(not(loom))]
-        let (read, claim) = (Acquire, AcqRel);
+        let (read, claim) = S::unpark_orderings();
         let mut cur = self.0.load(read);
         loop {
             match cur {

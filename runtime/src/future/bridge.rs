@@ -1,9 +1,8 @@
 //! `block_on` and `spawn`: the runtime side of the handshake in [`signal`].
 
-use super::signal::Handshake;
+use super::signal::{Handshake, FAITHFUL};
 use crate::join::JoinHandle;
 use crate::loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use crate::park::FAITHFUL;
 use crate::sched::context::Running;
 use crate::sched::park::{self, Waiter};
 use crate::sched::Shared;

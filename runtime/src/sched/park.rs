@@ -3,8 +3,8 @@
 //! goroutine and queues it, on its own M's P when it runs on one of this
 //! runtime's Ms, else through the goroutine's home runtime.
 
+use crate::park::ParkWord;
 pub(crate) use crate::park::Waiter;
-use crate::park::{ParkWord, FAITHFUL};
 use crate::sched::context::{current_worker, Running};
 use crate::task::state::WaitReason;
 use crate::task::{Req, TaskRef};
@@ -42,7 +42,7 @@ pub(crate) fn park(reason: WaitReason) {
 /// continue on another M.
 pub(crate) fn park_running(r: Running, reason: WaitReason) {
     let t = r.g();
-    if ParkWord::<FAITHFUL>(&t.park).take_token() {
+    if ParkWord::new(&t.park).take_token() {
         return;
     }
     if std::thread::panicking() {
@@ -60,7 +60,7 @@ pub(crate) fn park_running(r: Running, reason: WaitReason) {
 /// Wakes `t` (see the module protocol). The caller's reference becomes the
 /// run queue's when this call claims the goroutine.
 pub(crate) fn unpark(t: TaskRef) {
-    if ParkWord::<FAITHFUL>(&t.park).unpark() {
+    if ParkWord::new(&t.park).unpark() {
         ready(t);
     }
 }

@@ -6,7 +6,7 @@ use super::Worker;
 use crate::coro::Resume;
 use crate::hooks as tr;
 use crate::loom::sync::atomic::Ordering::*;
-use crate::park::{ParkWord, FAITHFUL};
+use crate::park::ParkWord;
 use crate::task::state::{transition, Status, WaitReason};
 use crate::task::CoroLink;
 use crate::task::Req;
@@ -171,7 +171,7 @@ impl Worker {
         let reason = t.wait_reason_pending();
         tr::go_block(w, t, reason);
         transition(t, Status::Waiting, reason);
-        if ParkWord::<FAITHFUL>(&t.park).commit() {
+        if ParkWord::new(&t.park).commit() {
             return true;
         }
         // A token was pending: run on.
