@@ -1,6 +1,6 @@
 //! `block_on` and `spawn`: the runtime side of the handshake in [`signal`].
 
-use super::signal::{Handshake, FAITHFUL};
+use super::signal::Handshake;
 use crate::join::JoinHandle;
 use crate::loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
 use crate::sched::context::Running;
@@ -30,7 +30,7 @@ impl Wake for Signal {
     }
 
     fn wake_by_ref(self: &Arc<Self>) {
-        Handshake::<FAITHFUL>(&self.woken).wake(|| self.waiter.clone().wake());
+        Handshake::new(&self.woken).wake(|| self.waiter.clone().wake());
     }
 }
 
@@ -117,7 +117,7 @@ fn block_on_at<F: Future>(site: &'static Location<'static>, fut: F) -> F::Output
         if let Poll::Ready(v) = fut.as_mut().poll(&mut cx) {
             return v;
         }
-        while !Handshake::<FAITHFUL>(&signal.woken).lower() {
+        while !Handshake::new(&signal.woken).lower() {
             if external.is_none() {
                 external = ExternalWait::enter();
             }

@@ -25,45 +25,22 @@
 //! polls after lowering the flag. Waking twice costs one read-modify-write.
 //!
 //! The loom model `crate::tests::future` drives [`Handshake`] with the park
-//! word, and its broken twins ([`twin`]).
+//! word, and its broken twins (impls of [`HandshakeSteps`]).
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
+use std::marker::PhantomData;
 
-/// Broken variants of [`Handshake`], each one step off the protocol; the loom
-/// model must reject both.
-#[cfg(loom)]
-pub(crate) mod twin {
-    /// The waker unparks first and raises the flag after: the waiter can
-    /// consume the unpark, find the flag still down, and park for good.
-    pub(crate) const UNPARK_FIRST: u8 = 1;
-    /// `block_on` never lowers the flag: the first wake leaves it up, and
-    /// every later wake, finding it up, unparks nobody.
-    pub(crate) const NO_LOWER: u8 = 2;
-}
-
-/// The faithful handshake (the only one outside the loom models).
-pub(crate) const FAITHFUL: u8 = 0;
-
-/// The flag's two transitions (see the module doc), over a borrowed flag.
-/// `TWIN` selects a broken variant in the loom model; the runtime uses
-/// [`FAITHFUL`].
-#[derive(Clone, Copy, Debug)]
-pub(crate) struct Handshake<'a, const TWIN: u8 = FAITHFUL>(pub(crate) &'a AtomicBool);
-
-impl<const TWIN: u8> Handshake<'_, TWIN> {
+/// The handshake's two transitions, which a loom model's broken twin
+/// replaces (the twins live in `tests/future.rs`). The runtime runs the
+/// defaults, through [`Faithful`].
+pub(crate) trait HandshakeSteps {
     /// The waker's side: raises the flag, and calls `unpark` (which wakes
     /// the waiter) if the flag was down.
-    #[inline]
-    pub(crate) fn wake(self, unpark: impl FnOnce()) {
-        #[cfg(loom)]
-        if TWIN == twin::UNPARK_FIRST {
-            unpark();
-            self.0.store(true, Release);
-            return;
-        }
+    #[inline(always)]
+    fn wake(flag: &AtomicBool, unpark: impl FnOnce()) {
         // AcqRel: the release publishes the waker's writes to the poll that
         // follows the lowering which reads this raise.
-        if !self.0.swap(true, AcqRel) {
+        if !flag.swap(true, AcqRel) {
             unpark();
         }
     }
@@ -71,18 +48,53 @@ impl<const TWIN: u8> Handshake<'_, TWIN> {
     /// The waiter's side, after a poll returned `Pending` or a park
     /// returned: lowers the flag. True: a wake arrived since the last
     /// lowering, so poll again; false: park.
-    #[inline]
-    pub(crate) fn lower(self) -> bool {
-        #[cfg(loom)]
-        if TWIN == twin::NO_LOWER {
-            return false;
-        }
+    #[inline(always)]
+    fn lower(flag: &AtomicBool) -> bool {
         // AcqRel, and a read-modify-write rather than a load first: the
         // release orders the waiter's consumption of an earlier unpark's
         // token before the next raise, which reads this lowering; without it
         // that raise's unpark can read the consumed token as still pending
         // (a stale NOTIFIED) and wake nobody: the loom model finds that
         // lost wake-up.
-        self.0.swap(false, AcqRel)
+        flag.swap(false, AcqRel)
+    }
+}
+
+/// The handshake as the runtime runs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Faithful;
+
+impl HandshakeSteps for Faithful {}
+
+/// The flag's two transitions (see the module doc), over a borrowed flag.
+/// `S` is the runtime's [`Faithful`] steps, or a broken twin's in the model.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Handshake<'a, S: HandshakeSteps = Faithful>(&'a AtomicBool, PhantomData<S>);
+
+impl<'a> Handshake<'a> {
+    /// The runtime's view of `flag`.
+    #[inline(always)]
+    pub(crate) fn new(flag: &'a AtomicBool) -> Self {
+        Handshake(flag, PhantomData)
+    }
+}
+
+impl<'a, S: HandshakeSteps> Handshake<'a, S> {
+    /// `flag` driven by the steps of `S` (the model's twins).
+    #[allow(dead_code)]
+    pub(crate) fn with_steps(flag: &'a AtomicBool) -> Self {
+        Handshake(flag, PhantomData)
+    }
+
+    /// See [`HandshakeSteps::wake`].
+    #[inline]
+    pub(crate) fn wake(self, unpark: impl FnOnce()) {
+        S::wake(self.0, unpark)
+    }
+
+    /// See [`HandshakeSteps::lower`].
+    #[inline]
+    pub(crate) fn lower(self) -> bool {
+        S::lower(self.0)
     }
 }

@@ -12,10 +12,10 @@
 //! Checked: no lost wake-up (G always ends with both values).
 
 use super::{check, check_rejects};
-use crate::future::signal::{twin, Handshake, FAITHFUL};
+use crate::future::signal::{Faithful, Handshake, HandshakeSteps};
 use crate::park::ParkWord;
 use loom::cell::UnsafeCell;
-use loom::sync::atomic::{AtomicBool, AtomicU8};
+use loom::sync::atomic::{AtomicBool, AtomicU8, Ordering::Release};
 use loom::sync::{Arc, Mutex};
 
 const SENDERS: usize = 2;
@@ -48,7 +48,7 @@ fn on_stack<R>(g: &G, f: impl FnOnce(&mut Stack) -> R) -> R {
 }
 
 /// An M runs G until it parks or returns.
-fn execute<const TWIN: u8>(g: &G) {
+fn execute<S: HandshakeSteps>(g: &G) {
     loop {
         if on_stack(g, |s| s.pc) == Pc::Poll {
             if *g.mailbox.lock().unwrap() == SENDERS {
@@ -57,7 +57,7 @@ fn execute<const TWIN: u8>(g: &G) {
             }
             on_stack(g, |s| s.pc = Pc::Lower);
         }
-        if Handshake::<TWIN>(&g.woken).lower() {
+        if Handshake::<S>::with_steps(&g.woken).lower() {
             on_stack(g, |s| s.pc = Pc::Poll);
             continue;
         }
@@ -71,16 +71,16 @@ fn execute<const TWIN: u8>(g: &G) {
     }
 }
 
-fn send<const TWIN: u8>(g: &G) {
+fn send<S: HandshakeSteps>(g: &G) {
     *g.mailbox.lock().unwrap() += 1;
     let mut claimed = false;
-    Handshake::<TWIN>(&g.woken).wake(|| claimed = ParkWord::new(&g.park).unpark());
+    Handshake::<S>::with_steps(&g.woken).wake(|| claimed = ParkWord::new(&g.park).unpark());
     if claimed {
-        execute::<TWIN>(g);
+        execute::<S>(g);
     }
 }
 
-fn model<const TWIN: u8>() {
+fn model<S: HandshakeSteps + 'static>() {
     let g = Arc::new(G {
         park: AtomicU8::new(0),
         woken: AtomicBool::new(false),
@@ -90,10 +90,10 @@ fn model<const TWIN: u8>() {
     let senders: Vec<_> = (0..SENDERS)
         .map(|_| {
             let g = g.clone();
-            loom::thread::spawn(move || send::<TWIN>(&g))
+            loom::thread::spawn(move || send::<S>(&g))
         })
         .collect();
-    execute::<TWIN>(&g);
+    execute::<S>(&g);
     for s in senders {
         s.join().unwrap();
     }
@@ -103,11 +103,32 @@ fn model<const TWIN: u8>() {
     );
 }
 
+/// Twin: the waker unparks first and raises the flag after: the waiter can
+/// consume the unpark, find the flag still down, and park for good.
+struct UnparkFirst;
+
+impl HandshakeSteps for UnparkFirst {
+    fn wake(flag: &AtomicBool, unpark: impl FnOnce()) {
+        unpark();
+        flag.store(true, Release);
+    }
+}
+
+/// Twin: `block_on` never lowers the flag: the first wake leaves it up, and
+/// every later wake, finding it up, unparks nobody.
+struct NoLower;
+
+impl HandshakeSteps for NoLower {
+    fn lower(_flag: &AtomicBool) -> bool {
+        false
+    }
+}
+
 #[test]
 fn loom_future_block_on_two_wakers_no_lost_wakeup() {
     check(
         "future_block_on_two_wakers_no_lost_wakeup",
-        model::<FAITHFUL>,
+        model::<Faithful>,
     );
 }
 
@@ -117,16 +138,12 @@ fn loom_future_twin_unpark_first_is_rejected() {
     check_rejects(
         "future_twin_unpark_first",
         &["lost wake-up"],
-        model::<{ twin::UNPARK_FIRST }>,
+        model::<UnparkFirst>,
     );
 }
 
 #[test]
 #[should_panic(expected = "loom rejected")]
 fn loom_future_twin_no_lower_is_rejected() {
-    check_rejects(
-        "future_twin_no_lower",
-        &["lost wake-up"],
-        model::<{ twin::NO_LOWER }>,
-    );
+    check_rejects("future_twin_no_lower", &["lost wake-up"], model::<NoLower>);
 }
