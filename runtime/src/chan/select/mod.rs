@@ -159,13 +159,19 @@ pub(crate) fn select_in(
         // goes out of scope, on return and on unwinding alike.
         unsafe { cases[i as usize].enqueue(&tok, i) };
     }
-    let cleanup = Cleanup { cases, locks };
+    let mut cleanup = Cleanup {
+        cases,
+        locks,
+        won: None,
+    };
     // SAFETY: locked above, no reference into any state alive.
     unsafe { unlock_all(cases, locks) };
     let external = cases.iter().any(|c| c.external());
     let (won, how) = wait(&tok, external);
 
-    // Pass 3: leave the other channels' queues.
+    // Pass 3: leave the other channels' queues. The winning case's slot is
+    // off its queue already: its waker popped it before claiming the token.
+    cleanup.won = Some(won);
     drop(cleanup);
     let won = won as usize;
     cases[won].settle(how);
@@ -201,11 +207,16 @@ fn wait(tok: &SelToken, external: bool) -> (u32, u8) {
 struct Cleanup<'a, 'c> {
     cases: &'a [&'c dyn Case],
     locks: &'a [u32],
+    /// The case that won, once known: nothing to take off for it.
+    won: Option<u32>,
 }
 
 impl Drop for Cleanup<'_, '_> {
     fn drop(&mut self) {
         for &i in self.locks {
+            if Some(i) == self.won {
+                continue;
+            }
             self.cases[i as usize].dequeue();
         }
     }
