@@ -17,6 +17,7 @@
 use super::context::set_current_worker;
 use super::proc::{self, Proc, ProcLocal};
 use super::queue::Stolen;
+use super::timers::Idle;
 use super::{Handoff, Shared, WorkerHandle};
 use crate::coro::Resume;
 use crate::hooks as tr;
@@ -157,6 +158,9 @@ impl Worker {
         self.shared.procs[p].status.store(proc::RUNNING, Release);
         self.p.set(Some(p));
         tr::proc_start(self, p);
+        // A P became busy: sysmon, asleep while every P was idle, watches
+        // the network poller again.
+        self.shared.sysmon.busy_p();
     }
 
     fn schedule(&self) {
@@ -219,6 +223,11 @@ impl Worker {
             if let Some(t) = self.find_local_or_global() {
                 return self.found(t);
             }
+            // Go's `netpoll(0)` in `findRunnable`: the network, without
+            // blocking, unless an M is blocked in the poll already.
+            if let Some(t) = self.poll_network() {
+                return self.found(t);
+            }
             if let Some(t) = self.steal() {
                 return self.found(t);
             }
@@ -234,6 +243,50 @@ impl Worker {
             }
             self.go_idle();
         }
+    }
+
+    /// Polls the network without blocking when goroutines wait on it and no
+    /// M is blocked polling; runs the first goroutine made ready, queues
+    /// the rest.
+    fn poll_network(&self) -> Option<TaskRef> {
+        let n = self.shared.timers.netpoll()?;
+        if n.waiters() == 0 || n.blocked() {
+            return None;
+        }
+        let mut ready = Vec::new();
+        n.poll(Some(std::time::Duration::ZERO), &mut ready);
+        self.inject(ready)
+    }
+
+    /// Queues goroutines the network poller made ready (Go's
+    /// `injectglist`); returns one to run now if this M holds a P. Their
+    /// `GoUnblock` (empty stack: no goroutine runs here) is written when
+    /// they start.
+    fn inject(&self, ready: Vec<TaskRef>) -> Option<TaskRef> {
+        let mut own = Vec::with_capacity(ready.len());
+        for t in ready {
+            t.unblock_pending.store(true, Relaxed);
+            if self.shared.owns(&t) {
+                own.push(t);
+            } else {
+                // A descriptor of this runtime's poller waited on by another
+                // runtime's goroutine.
+                let home = t.home.clone();
+                home.ready_from_outside(t);
+            }
+        }
+        if self.p.get().is_none() {
+            self.shared.push_global(own);
+            return None;
+        }
+        let mut it = own.into_iter();
+        let first = it.next()?;
+        let rest: Vec<TaskRef> = it.collect();
+        if !rest.is_empty() {
+            self.push_local_many(rest);
+            self.shared.wakep();
+        }
+        Some(first)
     }
 
     fn found(&self, t: TaskRef) -> Option<TaskRef> {
@@ -512,8 +565,10 @@ impl Worker {
     }
 
     /// Parks until another thread hands this M a P (or shutdown). With
-    /// timers pending and no other M waiting for them, this M sleeps until
-    /// the earliest one, then takes an idle P to run it.
+    /// timers pending or goroutines waiting on the network, and no other M
+    /// waiting for them, this M sleeps until the earliest timer (in the
+    /// network poller once there is one), then takes an idle P to run what
+    /// became ready.
     fn idle_wait(&self) {
         let mut timed = true;
         loop {
@@ -523,13 +578,29 @@ impl Worker {
             if self.shared.shutting_down.load(Acquire) {
                 return;
             }
-            if self.shared.idle_park(&self.parker, timed) {
-                if self.claim_idle_p() {
-                    return;
+            match self.shared.idle_park(&self.parker, timed, &self.handle) {
+                Idle::Woken => {}
+                Idle::TimerDue => {
+                    if self.claim_idle_p() {
+                        return;
+                    }
+                    // Every P is busy: their Ms run the due timers when they
+                    // next look for work. Wait for a hand-off instead.
+                    timed = false;
                 }
-                // Every P is busy: their Ms run the due timers when they
-                // next look for work. Wait for a hand-off instead.
-                timed = false;
+                Idle::Net(ready) => {
+                    let claimed = self.claim_idle_p();
+                    if let Some(t) = self.inject(ready) {
+                        // Through the queue, so `found` routes a wired one.
+                        self.push_local_many(std::iter::once(t));
+                    }
+                    if claimed {
+                        return;
+                    }
+                    // Every P is busy: the goroutines wait in the global
+                    // queue, and busy Ms poll when their queues run dry.
+                    timed = false;
+                }
             }
         }
     }
