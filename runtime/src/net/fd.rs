@@ -4,6 +4,7 @@ use super::io::Io;
 use crate::netpoll::{set_nonblocking, Dir};
 use std::io::{self, Read, Write};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::panic::Location;
 use std::time::{Duration, Instant};
 
 /// Makes any descriptor `epoll` can watch (a pipe, an eventfd, a socket
@@ -65,43 +66,50 @@ impl<T: AsRawFd> PollFd<T> {
 
     /// Runs `f` until it does not fail with `WouldBlock`, parking until the
     /// descriptor is readable in between.
+    #[track_caller]
     pub fn read_with<R>(&self, mut f: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        self.io.op(Dir::Read, || f(&self.inner))
+        self.io.op(Dir::Read, Location::caller(), || f(&self.inner))
     }
 
     /// [`read_with`](PollFd::read_with) with `&mut T`.
+    #[track_caller]
     pub fn read_with_mut<R>(
         &mut self,
         mut f: impl FnMut(&mut T) -> io::Result<R>,
     ) -> io::Result<R> {
         let inner = &mut self.inner;
-        self.io.op(Dir::Read, || f(inner))
+        self.io.op(Dir::Read, Location::caller(), || f(inner))
     }
 
     /// Runs `f` until it does not fail with `WouldBlock`, parking until the
     /// descriptor is writable in between.
+    #[track_caller]
     pub fn write_with<R>(&self, mut f: impl FnMut(&T) -> io::Result<R>) -> io::Result<R> {
-        self.io.op(Dir::Write, || f(&self.inner))
+        self.io
+            .op(Dir::Write, Location::caller(), || f(&self.inner))
     }
 
     /// [`write_with`](PollFd::write_with) with `&mut T`.
+    #[track_caller]
     pub fn write_with_mut<R>(
         &mut self,
         mut f: impl FnMut(&mut T) -> io::Result<R>,
     ) -> io::Result<R> {
         let inner = &mut self.inner;
-        self.io.op(Dir::Write, || f(inner))
+        self.io.op(Dir::Write, Location::caller(), || f(inner))
     }
 
     /// Parks until the descriptor may be readable (a hint: the next call
     /// can still say `WouldBlock`).
+    #[track_caller]
     pub fn readable(&self) -> io::Result<()> {
-        self.io.wait(Dir::Read)
+        self.io.wait(Dir::Read, Location::caller())
     }
 
     /// Parks until the descriptor may be writable.
+    #[track_caller]
     pub fn writable(&self) -> io::Result<()> {
-        self.io.wait(Dir::Write)
+        self.io.wait(Dir::Write, Location::caller())
     }
 
     /// Go's `SetReadDeadline` for the read side.
@@ -132,12 +140,14 @@ impl<T: AsRawFd> PollFd<T> {
 }
 
 impl<T: AsRawFd + Read> Read for PollFd<T> {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         self.read_with_mut(|t| t.read(buf))
     }
 }
 
 impl<T: AsRawFd + Write> Write for PollFd<T> {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         self.write_with_mut(|t| t.write(buf))
     }

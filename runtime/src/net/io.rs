@@ -9,6 +9,7 @@ use crate::sched::timers::{schedule, Target};
 use parking_lot::Mutex;
 use std::io;
 use std::os::fd::RawFd;
+use std::panic::Location;
 use std::sync::atomic::{AtomicU64, Ordering::*};
 use std::sync::{Arc, OnceLock, Weak};
 use std::time::{Duration, Instant};
@@ -125,7 +126,13 @@ impl Io {
     /// Runs `f` (a non-blocking I/O call) until it does not say
     /// `WouldBlock`, parking the goroutine (or blocking the thread) on
     /// `dir` in between. Fails at once when closed or past the deadline.
-    pub(crate) fn op<R>(&self, dir: Dir, mut f: impl FnMut() -> io::Result<R>) -> io::Result<R> {
+    /// `site` is the user's call, for the trace's `GoBlock`.
+    pub(crate) fn op<R>(
+        &self,
+        dir: Dir,
+        site: &'static Location<'static>,
+        mut f: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
         let per_op = self.deadlines[dir as usize].timeout.load(Relaxed);
         if per_op == 0 {
             self.desc.check(dir).map_err(wait_error)?;
@@ -143,7 +150,7 @@ impl Io {
                         armed = true;
                         self.arm(dir, Some(Instant::now() + Duration::from_nanos(per_op)));
                     }
-                    self.wait(dir)?;
+                    self.wait(dir, site)?;
                 }
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
                 r => return r,
@@ -151,11 +158,13 @@ impl Io {
         }
     }
 
-    /// Waits until `dir` may be ready (then retry the call).
-    pub(crate) fn wait(&self, dir: Dir) -> io::Result<()> {
+    /// Waits until `dir` may be ready (then retry the call); `site` is the
+    /// user's call, for the trace.
+    pub(crate) fn wait(&self, dir: Dir, site: &'static Location<'static>) -> io::Result<()> {
         if let Some(r) = Running::get().filter(|r| !r.in_syscall()) {
             let p = self.poller(&r)?.clone();
             drop(r);
+            crate::api::note_site(site);
             return self.desc.wait(&p, dir).map_err(wait_error);
         }
         // A plain thread (or inside `gort::syscall`): poll(2) this one

@@ -104,5 +104,64 @@ pub(crate) fn write_from(
     Ok(())
 }
 
+/// std's `read_exact` over `read`, so the caller's site reaches the trace.
+pub(crate) fn read_exact_with(
+    mut buf: &mut [u8],
+    mut read: impl FnMut(&mut [u8]) -> Result<usize>,
+) -> Result<()> {
+    while !buf.is_empty() {
+        match read(buf) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::UnexpectedEof,
+                    "failed to fill whole buffer",
+                ))
+            }
+            Ok(n) => buf = &mut buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// std's `write_all` over `write`, so the caller's site reaches the trace.
+pub(crate) fn write_all_with(
+    mut buf: &[u8],
+    mut write: impl FnMut(&[u8]) -> Result<usize>,
+) -> Result<()> {
+    while !buf.is_empty() {
+        match write(buf) {
+            Ok(0) => {
+                return Err(std::io::Error::new(
+                    std::io::ErrorKind::WriteZero,
+                    "failed to write whole buffer",
+                ))
+            }
+            Ok(n) => buf = &buf[n..],
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok(())
+}
+
+/// std's `read_to_end` over `read`, so the caller's site reaches the trace.
+pub(crate) fn read_to_end_with(
+    out: &mut Vec<u8>,
+    mut read: impl FnMut(&mut [u8]) -> Result<usize>,
+) -> Result<usize> {
+    let start = out.len();
+    let mut chunk = [0u8; 8 << 10];
+    loop {
+        match read(&mut chunk) {
+            Ok(0) => return Ok(out.len() - start),
+            Ok(n) => out.extend_from_slice(&chunk[..n]),
+            Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+            Err(e) => return Err(e),
+        }
+    }
+}
+
 /// The default read size of `read_buf` when the buffer has no room.
 pub(crate) const READ_BUF_MIN: usize = 8 << 10;

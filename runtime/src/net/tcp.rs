@@ -7,6 +7,7 @@ use socket2::{Domain, Protocol, SockAddr, Socket, Type};
 use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::{Shutdown, SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -76,8 +77,12 @@ impl TcpListener {
     /// after `EMFILE` (too many open files) a later `accept` succeeds once
     /// descriptors are free again. [`incoming`](TcpListener::incoming)
     /// retries such errors itself, backing off.
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(TcpStream, SocketAddr)> {
-        let (s, a) = self.inner.io.op(Dir::Read, || self.inner.sock.accept())?;
+        let (s, a) = self
+            .inner
+            .io
+            .op(Dir::Read, Location::caller(), || self.inner.sock.accept())?;
         Ok((TcpStream::from_std(s)?, a))
     }
 
@@ -150,6 +155,7 @@ pub struct Incoming<'a> {
 impl Iterator for Incoming<'_> {
     type Item = io::Result<TcpStream>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<io::Result<TcpStream>> {
         loop {
             match self.listener.accept() {
@@ -180,11 +186,14 @@ pub struct TcpStream {
 
 impl TcpStream {
     /// Connects to `addr`, trying each resolved address in turn.
+    #[track_caller]
     pub fn connect<A: ToSocketAddrs>(addr: A) -> io::Result<TcpStream> {
-        each_addr(addr, |a| TcpStream::connect_addr(a, None))
+        let site = Location::caller();
+        each_addr(addr, |a| TcpStream::connect_addr(a, None, site))
     }
 
     /// Connects to `addr`, failing with `TimedOut` after `timeout`.
+    #[track_caller]
     pub fn connect_timeout(addr: &SocketAddr, timeout: Duration) -> io::Result<TcpStream> {
         if timeout.is_zero() {
             return Err(io::Error::new(
@@ -192,10 +201,14 @@ impl TcpStream {
                 "cannot set a 0 duration timeout",
             ));
         }
-        TcpStream::connect_addr(addr, Some(Instant::now() + timeout))
+        TcpStream::connect_addr(addr, Some(Instant::now() + timeout), Location::caller())
     }
 
-    fn connect_addr(addr: &SocketAddr, deadline: Option<Instant>) -> io::Result<TcpStream> {
+    fn connect_addr(
+        addr: &SocketAddr,
+        deadline: Option<Instant>,
+        site: &'static Location<'static>,
+    ) -> io::Result<TcpStream> {
         let sock = Socket::new(
             Domain::for_address(*addr),
             Type::STREAM.nonblocking().cloexec(),
@@ -204,7 +217,13 @@ impl TcpStream {
         let s = TcpStream {
             inner: Shared::new(std::net::TcpStream::from(sock)),
         };
-        connect_nonblocking(&s.inner.io, &s.inner.sock, &SockAddr::from(*addr), deadline)?;
+        connect_nonblocking(
+            &s.inner.io,
+            &s.inner.sock,
+            &SockAddr::from(*addr),
+            deadline,
+            site,
+        )?;
         Ok(s)
     }
 
@@ -299,19 +318,30 @@ impl TcpStream {
 
     /// Reads into `buf`'s spare room (at least 8 KiB is made), appending
     /// what arrives; 0 is end of file.
+    #[track_caller]
     pub fn read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
-        super::read_into(buf, super::READ_BUF_MIN, |b| (&*self).read(b))
+        let (i, site) = (&self.inner, Location::caller());
+        super::read_into(buf, super::READ_BUF_MIN, |b| {
+            i.io.op(Dir::Read, site, || (&i.sock).read(b))
+        })
     }
 
     /// Writes all of `buf` (a `Bytes`, a `BytesMut`, a chain of them),
     /// vectored over its chunks, advancing it.
+    #[track_caller]
     pub fn write_buf(&self, buf: &mut impl Buf) -> io::Result<()> {
-        super::write_from(buf, |s| (&*self).write_vectored(s))
+        let (i, site) = (&self.inner, Location::caller());
+        super::write_from(buf, |s| {
+            i.io.op(Dir::Write, site, || (&i.sock).write_vectored(s))
+        })
     }
 
     /// Receives without consuming.
+    #[track_caller]
     pub fn peek(&self, buf: &mut [u8]) -> io::Result<usize> {
-        self.inner.io.op(Dir::Read, || self.inner.sock.peek(buf))
+        self.inner
+            .io
+            .op(Dir::Read, Location::caller(), || self.inner.sock.peek(buf))
     }
 }
 
@@ -322,6 +352,7 @@ pub(crate) fn connect_nonblocking<S: AsFd>(
     sock: &S,
     addr: &SockAddr,
     deadline: Option<Instant>,
+    site: &'static Location<'static>,
 ) -> io::Result<()> {
     let s = socket2::SockRef::from(sock);
     match s.connect(addr) {
@@ -334,7 +365,7 @@ pub(crate) fn connect_nonblocking<S: AsFd>(
         io.set_deadline(Dir::Write, deadline);
     }
     let r = (|| loop {
-        io.wait(Dir::Write)?;
+        io.wait(Dir::Write, site)?;
         if let Some(e) = s.take_error()? {
             return Err(e);
         }
@@ -351,26 +382,52 @@ pub(crate) fn connect_nonblocking<S: AsFd>(
 }
 
 impl Read for &TcpStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let i = &self.inner;
-        i.io.op(Dir::Read, || (&i.sock).read(buf))
+        i.io.op(Dir::Read, Location::caller(), || (&i.sock).read(buf))
     }
 
+    #[track_caller]
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let (i, site) = (&self.inner, Location::caller());
+        super::read_exact_with(buf, |b| i.io.op(Dir::Read, site, || (&i.sock).read(b)))
+    }
+
+    #[track_caller]
+    fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        let (i, site) = (&self.inner, Location::caller());
+        super::read_to_end_with(out, |b| i.io.op(Dir::Read, site, || (&i.sock).read(b)))
+    }
+
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let i = &self.inner;
-        i.io.op(Dir::Read, || (&i.sock).read_vectored(bufs))
+        i.io.op(Dir::Read, Location::caller(), || {
+            (&i.sock).read_vectored(bufs)
+        })
     }
 }
 
 impl Write for &TcpStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let i = &self.inner;
-        i.io.op(Dir::Write, || (&i.sock).write(buf))
+        i.io.op(Dir::Write, Location::caller(), || (&i.sock).write(buf))
     }
 
+    #[track_caller]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let (i, site) = (&self.inner, Location::caller());
+        super::write_all_with(buf, |b| i.io.op(Dir::Write, site, || (&i.sock).write(b)))
+    }
+
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let i = &self.inner;
-        i.io.op(Dir::Write, || (&i.sock).write_vectored(bufs))
+        i.io.op(Dir::Write, Location::caller(), || {
+            (&i.sock).write_vectored(bufs)
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -379,20 +436,39 @@ impl Write for &TcpStream {
 }
 
 impl Read for TcpStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
     }
 
+    #[track_caller]
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        (&*self).read_exact(buf)
+    }
+
+    #[track_caller]
+    fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        (&*self).read_to_end(out)
+    }
+
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         (&*self).read_vectored(bufs)
     }
 }
 
 impl Write for TcpStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }
 
+    #[track_caller]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        (&*self).write_all(buf)
+    }
+
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         (&*self).write_vectored(bufs)
     }

@@ -6,6 +6,7 @@ use crate::netpoll::Dir;
 use std::io;
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
+use std::panic::Location;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -46,33 +47,40 @@ impl UdpSocket {
     }
 
     /// Sends a datagram to the connected peer.
+    #[track_caller]
     pub fn send(&self, buf: &[u8]) -> io::Result<usize> {
         let i = &self.inner;
-        i.io.op(Dir::Write, || i.sock.send(buf))
+        i.io.op(Dir::Write, Location::caller(), || i.sock.send(buf))
     }
 
     /// Receives a datagram from the connected peer.
+    #[track_caller]
     pub fn recv(&self, buf: &mut [u8]) -> io::Result<usize> {
         let i = &self.inner;
-        i.io.op(Dir::Read, || i.sock.recv(buf))
+        i.io.op(Dir::Read, Location::caller(), || i.sock.recv(buf))
     }
 
     /// Sends a datagram to `addr`.
+    #[track_caller]
     pub fn send_to<A: ToSocketAddrs>(&self, buf: &[u8], addr: A) -> io::Result<usize> {
-        let i = &self.inner;
-        each_addr(addr, |a| i.io.op(Dir::Write, || i.sock.send_to(buf, a)))
+        let (i, site) = (&self.inner, Location::caller());
+        each_addr(addr, |a| {
+            i.io.op(Dir::Write, site, || i.sock.send_to(buf, a))
+        })
     }
 
     /// Receives a datagram and its sender's address.
+    #[track_caller]
     pub fn recv_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let i = &self.inner;
-        i.io.op(Dir::Read, || i.sock.recv_from(buf))
+        i.io.op(Dir::Read, Location::caller(), || i.sock.recv_from(buf))
     }
 
     /// Receives a datagram without consuming it.
+    #[track_caller]
     pub fn peek_from(&self, buf: &mut [u8]) -> io::Result<(usize, SocketAddr)> {
         let i = &self.inner;
-        i.io.op(Dir::Read, || i.sock.peek_from(buf))
+        i.io.op(Dir::Read, Location::caller(), || i.sock.peek_from(buf))
     }
 
     /// The local address.

@@ -9,6 +9,7 @@ use std::io::{self, IoSlice, IoSliceMut, Read, Write};
 use std::net::Shutdown;
 use std::os::fd::{AsFd, AsRawFd, BorrowedFd, RawFd};
 use std::os::unix::net::SocketAddr;
+use std::panic::Location;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -49,8 +50,12 @@ impl UnixListener {
     }
 
     /// Accepts a connection, parking until one comes.
+    #[track_caller]
     pub fn accept(&self) -> io::Result<(UnixStream, SocketAddr)> {
-        let (s, a) = self.inner.io.op(Dir::Read, || self.inner.sock.accept())?;
+        let (s, a) = self
+            .inner
+            .io
+            .op(Dir::Read, Location::caller(), || self.inner.sock.accept())?;
         Ok((UnixStream::from_std(s)?, a))
     }
 
@@ -86,6 +91,7 @@ pub struct UnixIncoming<'a> {
 impl Iterator for UnixIncoming<'_> {
     type Item = io::Result<UnixStream>;
 
+    #[track_caller]
     fn next(&mut self) -> Option<io::Result<UnixStream>> {
         Some(self.listener.accept().map(|(s, _)| s))
     }
@@ -99,6 +105,7 @@ pub struct UnixStream {
 
 impl UnixStream {
     /// Connects to the socket file `path`.
+    #[track_caller]
     pub fn connect<P: AsRef<Path>>(path: P) -> io::Result<UnixStream> {
         let addr = SockAddr::unix(path)?;
         let sock = Socket::new(Domain::UNIX, Type::STREAM.nonblocking().cloexec(), None)?;
@@ -107,7 +114,7 @@ impl UnixStream {
                 std::os::fd::OwnedFd::from(sock),
             )),
         };
-        connect_nonblocking(&s.inner.io, &s.inner.sock, &addr, None)?;
+        connect_nonblocking(&s.inner.io, &s.inner.sock, &addr, None, Location::caller())?;
         Ok(s)
     }
 
@@ -175,37 +182,71 @@ impl UnixStream {
     }
 
     /// Reads into `buf`'s spare room (see [`crate::net::TcpStream::read_buf`]).
+    #[track_caller]
     pub fn read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
-        super::read_into(buf, super::READ_BUF_MIN, |b| (&*self).read(b))
+        let (i, site) = (&self.inner, Location::caller());
+        super::read_into(buf, super::READ_BUF_MIN, |b| {
+            i.io.op(Dir::Read, site, || (&i.sock).read(b))
+        })
     }
 
     /// Writes all of `buf`, vectored over its chunks, advancing it.
+    #[track_caller]
     pub fn write_buf(&self, buf: &mut impl Buf) -> io::Result<()> {
-        super::write_from(buf, |s| (&*self).write_vectored(s))
+        let (i, site) = (&self.inner, Location::caller());
+        super::write_from(buf, |s| {
+            i.io.op(Dir::Write, site, || (&i.sock).write_vectored(s))
+        })
     }
 }
 
 impl Read for &UnixStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         let i = &self.inner;
-        i.io.op(Dir::Read, || (&i.sock).read(buf))
+        i.io.op(Dir::Read, Location::caller(), || (&i.sock).read(buf))
     }
 
+    #[track_caller]
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        let (i, site) = (&self.inner, Location::caller());
+        super::read_exact_with(buf, |b| i.io.op(Dir::Read, site, || (&i.sock).read(b)))
+    }
+
+    #[track_caller]
+    fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        let (i, site) = (&self.inner, Location::caller());
+        super::read_to_end_with(out, |b| i.io.op(Dir::Read, site, || (&i.sock).read(b)))
+    }
+
+    #[track_caller]
     fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
         let i = &self.inner;
-        i.io.op(Dir::Read, || (&i.sock).read_vectored(bufs))
+        i.io.op(Dir::Read, Location::caller(), || {
+            (&i.sock).read_vectored(bufs)
+        })
     }
 }
 
 impl Write for &UnixStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         let i = &self.inner;
-        i.io.op(Dir::Write, || (&i.sock).write(buf))
+        i.io.op(Dir::Write, Location::caller(), || (&i.sock).write(buf))
     }
 
+    #[track_caller]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        let (i, site) = (&self.inner, Location::caller());
+        super::write_all_with(buf, |b| i.io.op(Dir::Write, site, || (&i.sock).write(b)))
+    }
+
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         let i = &self.inner;
-        i.io.op(Dir::Write, || (&i.sock).write_vectored(bufs))
+        i.io.op(Dir::Write, Location::caller(), || {
+            (&i.sock).write_vectored(bufs)
+        })
     }
 
     fn flush(&mut self) -> io::Result<()> {
@@ -214,16 +255,34 @@ impl Write for &UnixStream {
 }
 
 impl Read for UnixStream {
+    #[track_caller]
     fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
         (&*self).read(buf)
+    }
+
+    #[track_caller]
+    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
+        (&*self).read_exact(buf)
+    }
+
+    #[track_caller]
+    fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
+        (&*self).read_to_end(out)
     }
 }
 
 impl Write for UnixStream {
+    #[track_caller]
     fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
         (&*self).write(buf)
     }
 
+    #[track_caller]
+    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
+        (&*self).write_all(buf)
+    }
+
+    #[track_caller]
     fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
         (&*self).write_vectored(bufs)
     }

@@ -78,7 +78,8 @@ fn execute<const TWIN: u8>(g: &G<TWIN>) {
 fn poller<const TWIN: u8>(g: &G<TWIN>) {
     g.data.store(true, Release);
     let mut claimed = false;
-    g.half.notify(|_w| claimed |= ParkWord::<0>(&g.park).unpark());
+    g.half
+        .notify(|_w| claimed |= ParkWord::<0>(&g.park).unpark());
     if claimed {
         execute::<TWIN>(g);
     }
