@@ -161,9 +161,12 @@ impl Io {
     /// Waits until `dir` may be ready (then retry the call); `site` is the
     /// user's call, for the trace.
     pub(crate) fn wait(&self, dir: Dir, site: &'static Location<'static>) -> io::Result<()> {
-        if let Some(r) = Running::get().filter(|r| !r.in_syscall()) {
-            let p = self.poller(&r)?.clone();
-            drop(r);
+        // The goroutine's handle ends here: the park below takes its own.
+        let poller = Running::get()
+            .filter(|r| !r.in_syscall())
+            .map(|r| self.poller(&r).cloned());
+        if let Some(p) = poller {
+            let p = p?;
             crate::api::note_site(site);
             return self.desc.wait(&p, dir).map_err(wait_error);
         }

@@ -16,6 +16,7 @@
 //!   it in nanoseconds (Linux 5.11+; older kernels get `epoll_wait` with the
 //!   milliseconds rounded up, so a timer is never run early). mio rounds up
 //!   always; `polling` pays a timerfd per wait.
+//!
 //! Linux only, as the rest of the runtime.
 //!
 //! Structure (the names are Go's):

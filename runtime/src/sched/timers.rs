@@ -234,17 +234,6 @@ pub(crate) struct Timers {
     net_worker: AtomicUsize,
 }
 
-/// How an idle M's [`Shared::idle_park`] ended.
-#[derive(Debug)]
-pub(crate) enum Idle {
-    /// Woken (a hand-off, shutdown) or nothing due.
-    Woken,
-    /// A timer is due: take an idle P and run it.
-    TimerDue,
-    /// Readiness made these goroutines runnable (claimed, not yet queued).
-    Net(Vec<crate::task::TaskRef>),
-}
-
 #[derive(Debug, Default)]
 struct Poll {
     m: Option<Unparker>,
@@ -421,7 +410,16 @@ impl Shared {
     /// and timers are pending or goroutines wait on the network, as the
     /// poller until the earliest timer (`timed`): in the network poller once
     /// one exists, else on its parker.
-    pub(crate) fn idle_park(&self, parker: &Parker, timed: bool, me: &super::WorkerHandle) -> Idle {
+    ///
+    /// Returns whether a timer is due (the M should take an idle P to run
+    /// it), and the goroutines network readiness made runnable (claimed by
+    /// the poll, not yet queued).
+    pub(crate) fn idle_park(
+        &self,
+        parker: &Parker,
+        timed: bool,
+        me: &super::WorkerHandle,
+    ) -> (bool, Vec<crate::task::TaskRef>) {
         let net = self.timers.net.get();
         let mut ps = self.timers.poll.lock();
         let poller = timed && ps.m.is_none();
@@ -434,7 +432,7 @@ impl Shared {
         if until.is_none() && !net_wait {
             drop(ps);
             idle::wait_until(parker, None);
-            return Idle::Woken;
+            return (false, Vec::new());
         }
         ps.m = Some(parker.unparker().clone());
         ps.until = until.unwrap_or(NONE);
@@ -464,18 +462,11 @@ impl Shared {
         ps.m = None;
         ps.until = NONE;
         drop(ps);
-        if !ready.is_empty() {
-            return Idle::Net(ready);
-        }
-        if self
+        let due = self
             .timers
             .next_when()
-            .is_some_and(|w| w <= nanos(Instant::now()))
-        {
-            Idle::TimerDue
-        } else {
-            Idle::Woken
-        }
+            .is_some_and(|w| w <= nanos(Instant::now()));
+        (due, ready)
     }
 }
 

@@ -17,7 +17,6 @@
 use super::context::set_current_worker;
 use super::proc::{self, Proc, ProcLocal};
 use super::queue::Stolen;
-use super::timers::Idle;
 use super::{Handoff, Shared, WorkerHandle};
 use crate::coro::Resume;
 use crate::hooks as tr;
@@ -578,29 +577,26 @@ impl Worker {
             if self.shared.shutting_down.load(Acquire) {
                 return;
             }
-            match self.shared.idle_park(&self.parker, timed, &self.handle) {
-                Idle::Woken => {}
-                Idle::TimerDue => {
-                    if self.claim_idle_p() {
-                        return;
-                    }
-                    // Every P is busy: their Ms run the due timers when they
-                    // next look for work. Wait for a hand-off instead.
-                    timed = false;
+            let (due, ready) = self.shared.idle_park(&self.parker, timed, &self.handle);
+            if !ready.is_empty() {
+                let claimed = self.claim_idle_p();
+                if let Some(t) = self.inject(ready) {
+                    // Through the queue, so `found` routes a wired one.
+                    self.push_local_many(std::iter::once(t));
                 }
-                Idle::Net(ready) => {
-                    let claimed = self.claim_idle_p();
-                    if let Some(t) = self.inject(ready) {
-                        // Through the queue, so `found` routes a wired one.
-                        self.push_local_many(std::iter::once(t));
-                    }
-                    if claimed {
-                        return;
-                    }
-                    // Every P is busy: the goroutines wait in the global
-                    // queue, and busy Ms poll when their queues run dry.
-                    timed = false;
+                if claimed {
+                    return;
                 }
+                // Every P is busy: the goroutines wait in the global queue,
+                // and busy Ms poll when their queues run dry.
+                timed = false;
+            } else if due {
+                if self.claim_idle_p() {
+                    return;
+                }
+                // Every P is busy: their Ms run the due timers when they
+                // next look for work. Wait for a hand-off instead.
+                timed = false;
             }
         }
     }
