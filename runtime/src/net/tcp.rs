@@ -58,9 +58,23 @@ pub struct TcpListener {
 
 impl TcpListener {
     /// Binds a listener to `addr` (std's `TcpListener::bind`).
+    ///
+    /// The socket has `SO_REUSEADDR` (as std's and Go's), and a backlog of
+    /// up to 4096 pending connections (the kernel caps it at `somaxconn`),
+    /// as Go's `net.Listen`, rather than std's 128: a burst of connects is
+    /// queued, not dropped.
     pub fn bind<A: ToSocketAddrs>(addr: A) -> io::Result<TcpListener> {
-        let l = std::net::TcpListener::bind(addr)?;
-        TcpListener::from_std(l)
+        each_addr(addr, |a| {
+            let sock = Socket::new(
+                Domain::for_address(*a),
+                Type::STREAM.nonblocking().cloexec(),
+                Some(Protocol::TCP),
+            )?;
+            sock.set_reuse_address(true)?;
+            sock.bind(&SockAddr::from(*a))?;
+            sock.listen(4096)?;
+            TcpListener::from_std(sock.into())
+        })
     }
 
     /// Wraps a std listener (made non-blocking here).
