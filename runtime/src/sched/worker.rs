@@ -452,6 +452,12 @@ impl Worker {
             // Every 16th look yields the thread, for an oversubscribed
             // machine's other threads.
             if look % 16 == 0 {
+                // The network too (Go's spinning M re-runs `findRunnable`,
+                // `netpoll(0)` included): a reply that arrives while this M
+                // spins runs here at once.
+                if let Some(t) = self.poll_network() {
+                    return Some(t);
+                }
                 std::thread::yield_now();
             } else {
                 for _ in 0..64 {
