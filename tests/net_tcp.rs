@@ -331,3 +331,36 @@ fn connect_timeout_expires() {
         assert!(timed_out, "every connect succeeded: {}", held.len());
     });
 }
+
+/// Dropping a runtime while goroutines wait on sockets unwinds them: what
+/// they hold is dropped, nothing hangs.
+#[test]
+fn runtime_drop_unwinds_goroutines_waiting_on_sockets() {
+    let held = std::sync::Arc::new(());
+    let rt = rt(2);
+    let h2 = held.clone();
+    let peer = rt.block_on(move || {
+        let l = TcpListener::bind("127.0.0.1:0").unwrap();
+        let (c, s) = pair();
+        let (tx, rx) = gort::chan::<()>(2);
+        let (h3, tx2) = (h2.clone(), tx.clone());
+        gort::go(move || {
+            let _h = h2;
+            tx.send(()).unwrap();
+            let _ = l.accept();
+        });
+        gort::go(move || {
+            let _h = h3;
+            tx2.send(()).unwrap();
+            let mut buf = [0u8; 1];
+            let _ = (&s).read(&mut buf);
+        });
+        rx.recv().unwrap();
+        rx.recv().unwrap();
+        // The peer stays open past the runtime: the reader waits on.
+        c
+    });
+    drop(rt);
+    assert_eq!(std::sync::Arc::strong_count(&held), 1);
+    drop(peer);
+}
