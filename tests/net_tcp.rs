@@ -364,3 +364,39 @@ fn runtime_drop_unwinds_goroutines_waiting_on_sockets() {
     assert_eq!(std::sync::Arc::strong_count(&held), 1);
     drop(peer);
 }
+
+/// With one P kept busy by a goroutine that only yields (its M never finds
+/// its queues empty, so never polls), sysmon's poll still readies a reader
+/// whose data arrived: the reader gets its turn.
+#[test]
+fn sysmon_polls_while_the_only_p_stays_busy() {
+    use std::sync::atomic::{AtomicBool, Ordering::*};
+    use std::sync::Arc;
+    rt(1).block_on(|| {
+        let (c, s) = pair();
+        let done = Arc::new(AtomicBool::new(false));
+        let d2 = done.clone();
+        let (parked_tx, parked_rx) = gort::chan::<()>(1);
+        let reader = gort::go(move || {
+            parked_tx.send(()).unwrap();
+            let mut buf = [0u8; 2];
+            (&s).read_exact(&mut buf).unwrap();
+            d2.store(true, SeqCst);
+            buf
+        });
+        parked_rx.recv().unwrap();
+        // The reader runs until it waits in read_exact, then this goroutine
+        // writes and spins with yields only, never leaving the run queue.
+        gort::yield_now();
+        (&c).write_all(b"hi").unwrap();
+        let start = Instant::now();
+        while !done.load(SeqCst) {
+            assert!(
+                start.elapsed() < Duration::from_secs(20),
+                "the reader was never readied while the P stayed busy"
+            );
+            gort::yield_now();
+        }
+        assert_eq!(&reader.join().unwrap(), b"hi");
+    });
+}
