@@ -23,8 +23,11 @@
 //! ```
 //!
 //! - Every descriptor is non-blocking and registered (edge-triggered, once)
-//!   with the poller of the runtime whose goroutine first waits on it. On a
-//!   plain thread the same calls block the thread (`poll(2)`).
+//!   with the poller of the runtime whose goroutine first waits on it; use
+//!   it from that runtime's goroutines (a goroutine of another runtime
+//!   waiting on it is woken through the first runtime's poller, which must
+//!   still run). On a plain thread the same calls block the thread
+//!   (`poll(2)`).
 //! - Deadlines are Go's: `set_read_deadline(Some(instant))` makes reads that
 //!   wait past it fail with [`std::io::ErrorKind::TimedOut`] ("i/o timeout"),
 //!   including one already waiting; the object stays usable, and a later

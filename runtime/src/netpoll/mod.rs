@@ -318,23 +318,32 @@ mod imp {
             if blocking {
                 self.last_poll.store(0, Relaxed);
             }
-            let mut evs = Vec::new();
-            let r = self.epoll.wait(timeout, &mut evs);
+            let mut evs = [None; sys::MAX_EVENTS];
+            let (mut n, mut woken) = (0, false);
+            let r = self.epoll.wait(timeout, |ev| {
+                if ev.token == WAKE_TOKEN {
+                    woken = true;
+                } else if n < evs.len() {
+                    evs[n] = Some(ev);
+                    n += 1;
+                }
+            });
             self.last_poll.store(self.now(), Relaxed);
             if let Err(e) = r {
                 // Only EBADF/EFAULT/EINVAL, which our own fd and buffer rule out.
                 crate::fatal(&format!("netpoll: epoll_wait failed: {e}"));
             }
-            if evs.is_empty() {
+            if blocking && woken {
+                self.wake_fd.drain();
+                self.wake_sig.store(false, SeqCst);
+            }
+            if n == 0 {
                 return;
             }
-            let mut descs = Vec::with_capacity(evs.len());
+            let mut descs = Vec::with_capacity(n);
             {
                 let s = self.slab.lock();
-                for ev in &evs {
-                    if ev.token == WAKE_TOKEN {
-                        continue;
-                    }
+                for ev in evs[..n].iter().flatten() {
                     let idx = (ev.token & u32::MAX as u64) as usize;
                     let gen = (ev.token >> 32) as u32;
                     if let Some((g, Some(d))) = s.slots.get(idx) {
@@ -343,10 +352,6 @@ mod imp {
                         }
                     }
                 }
-            }
-            if blocking && evs.iter().any(|e| e.token == WAKE_TOKEN) {
-                self.wake_fd.drain();
-                self.wake_sig.store(false, SeqCst);
             }
             for (d, ev) in descs {
                 d.notify(&ev, out);

@@ -5,6 +5,9 @@ use std::io;
 use std::os::fd::{AsRawFd, FromRawFd, OwnedFd, RawFd};
 use std::time::Duration;
 
+/// Events one poll reports at most (Go's 128).
+pub(crate) const MAX_EVENTS: usize = 128;
+
 /// One readiness report: the registration's token and its event bits.
 #[derive(Clone, Copy, Debug)]
 pub(crate) struct Event {
@@ -62,17 +65,21 @@ impl Epoll {
     }
 
     /// Waits up to `timeout` (forever with `None`, not at all with zero)
-    /// and appends what is ready to `out`. Nanosecond timeouts through
+    /// and calls `each` for every ready registration (at most
+    /// [`MAX_EVENTS`]). Nanosecond timeouts through
     /// `epoll_pwait2` where the kernel has it, else milliseconds rounded up
     /// (a timer is never run early; at most 1 ms late). `EINTR` reports
     /// nothing.
-    pub(crate) fn wait(&self, timeout: Option<Duration>, out: &mut Vec<Event>) -> io::Result<()> {
-        const MAX: usize = 128;
-        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; MAX];
+    pub(crate) fn wait(
+        &self,
+        timeout: Option<Duration>,
+        mut each: impl FnMut(Event),
+    ) -> io::Result<()> {
+        let mut evs = [libc::epoll_event { events: 0, u64: 0 }; MAX_EVENTS];
         let n = self.wait_raw(&mut evs, timeout)?;
         for ev in &evs[..n] {
             let bits = ev.events as libc::c_int;
-            out.push(Event {
+            each(Event {
                 token: ev.u64,
                 readable: bits
                     & (libc::EPOLLIN | libc::EPOLLRDHUP | libc::EPOLLHUP | libc::EPOLLERR)
