@@ -1,33 +1,13 @@
 //! The goroutine API: `go`, `yield_now`, `sleep`, `run`, thread wiring.
+#![deny(unsafe_code)]
 
-use crate::park::{self, Waiter};
-use crate::runtime::Runtime;
+use crate::join::JoinHandle;
 use crate::sched::context::Running;
+use crate::sched::park::{self, Waiter};
 use crate::sched::timers::Target;
-use crate::task::join::JoinHandle;
 use crate::task::Req;
 use crate::task::WaitReason;
 use std::time::{Duration, Instant};
-
-/// Records the caller of a blocking call in the running goroutine, for the
-/// trace event its block writes. Costs one atomic load (a plain `mov` on
-/// x86-64) while tracing is off; callable from any thread.
-#[inline(always)]
-pub(crate) fn note_site(loc: &'static std::panic::Location<'static>) {
-    // The atomic read: this may run on a plain thread or inside a syscall,
-    // which a stop-the-world does not stop.
-    if gort_tracer_enabled() {
-        if let Some(r) = Running::get() {
-            r.set_block_site(loc);
-        }
-    }
-}
-
-/// Whether tracing is on, from any thread (`false` without the tracer).
-#[inline(always)]
-fn gort_tracer_enabled() -> bool {
-    crate::hooks::enabled_anywhere()
-}
 
 /// Starts a goroutine running `f` and returns a handle to join it.
 ///
@@ -42,7 +22,7 @@ fn gort_tracer_enabled() -> bool {
 /// [`lock_os_thread`] when it needs one thread.
 ///
 /// # Panics
-/// Outside a gort runtime (use [`run`] or [`Runtime::block_on`]), or when no
+/// Outside a gort runtime (use [`run`](crate::run) or [`Runtime::block_on`](crate::Runtime::block_on)), or when no
 /// goroutine stack can be allocated.
 ///
 /// ```
@@ -57,12 +37,35 @@ where
     F: FnOnce() -> T + Send + 'static,
     T: Send + 'static,
 {
-    crate::sched::go_at(
+    go_at(
         "gort::go",
         std::panic::Location::caller(),
         std::any::type_name::<F>(),
         f,
     )
+}
+
+/// Starts a goroutine running `f` and returns a handle to join it: the body
+/// of `gort::go` and `gort::future::spawn` (`api` names the public function
+/// for the panic messages).
+pub(crate) fn go_at<F, T>(
+    api: &str,
+    site: &'static std::panic::Location<'static>,
+    func: &'static str,
+    f: F,
+) -> JoinHandle<T>
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    let slot = crate::join::JoinSlot::new();
+    let slot2 = slot.clone();
+    let body = move |_first: crate::coro::Resume| {
+        let r = std::panic::catch_unwind(std::panic::AssertUnwindSafe(f));
+        slot2.complete(r);
+    };
+    let id = crate::sched::spawn_here(api, site, func, body);
+    JoinHandle { slot, id }
 }
 
 /// Lets other goroutines run (Go's `runtime.Gosched`): the caller stays
@@ -72,7 +75,7 @@ where
 /// yields the thread.
 #[track_caller]
 pub fn yield_now() {
-    note_site(std::panic::Location::caller());
+    crate::sched::context::note_site(std::panic::Location::caller());
     match Running::get() {
         Some(r) => r.suspend_or_unwind(Req::Yield),
         None => std::thread::yield_now(),
@@ -85,7 +88,7 @@ pub fn yield_now() {
 /// Outside a goroutine, sleeps the thread.
 #[track_caller]
 pub fn sleep(d: Duration) {
-    note_site(std::panic::Location::caller());
+    crate::sched::context::note_site(std::panic::Location::caller());
     if Running::get().is_none() {
         std::thread::sleep(d);
         return;
@@ -98,23 +101,6 @@ pub fn sleep(d: Duration) {
     // A stale wake-up token can end a park early: park until due.
     while Instant::now() < deadline {
         park::park(WaitReason::Sleep);
-    }
-}
-
-/// Runs `f` as the main goroutine of a new default runtime (one P per core)
-/// and returns its result; the runtime is dropped afterwards.
-///
-/// # Panics
-/// As [`Runtime::block_on`], and if the runtime cannot start.
-#[track_caller]
-pub fn run<F, T>(f: F) -> T
-where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
-{
-    match Runtime::new() {
-        Ok(rt) => rt.block_on(f),
-        Err(e) => panic!("gort::run: cannot start the runtime: {e}"),
     }
 }
 

@@ -1,4 +1,5 @@
 //! `Builder`: configures and starts a [`Runtime`].
+#![deny(unsafe_code)]
 
 use crate::runtime::Runtime;
 use std::io;
@@ -65,10 +66,13 @@ impl Builder {
             Some(n) => n,
             None => std::thread::available_parallelism().map_or(1, |n| n.get()),
         };
-        if procs > 1024 {
+        if procs > crate::sched::MAX_PROCS {
             return Err(io::Error::new(
                 io::ErrorKind::InvalidInput,
-                format!("gort: procs must be at most 1024 (got {procs})"),
+                format!(
+                    "gort: procs must be at most {} (got {procs})",
+                    crate::sched::MAX_PROCS
+                ),
             ));
         }
         if self.stack_size < MIN_STACK_SIZE {
@@ -87,5 +91,20 @@ impl Builder {
         // otherwise fall on the first `pull()` or the first trace start.
         let _ = gort_tracer::fence::asymmetric_available();
         Runtime::start(procs, self.stack_size)
+    }
+}
+
+impl Runtime {
+    /// A [`Builder`] with default settings.
+    pub fn builder() -> Builder {
+        Builder::new()
+    }
+
+    /// A runtime with default settings.
+    ///
+    /// # Errors
+    /// As [`Builder::build`].
+    pub fn new() -> io::Result<Runtime> {
+        Builder::new().build()
     }
 }

@@ -56,6 +56,8 @@ mod sched {
 #[cfg(not(loom))]
 mod hooks;
 #[cfg(not(loom))]
+mod join;
+#[cfg(not(loom))]
 mod syscall;
 #[cfg(not(loom))]
 mod task;
@@ -84,7 +86,7 @@ pub mod iter {
 }
 
 #[cfg(not(loom))]
-pub use api::{go, goroutine_id, lock_os_thread, run, sleep, unlock_os_thread, yield_now};
+pub use api::{go, goroutine_id, lock_os_thread, sleep, unlock_os_thread, yield_now};
 #[cfg(not(loom))]
 pub use builder::{Builder, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 #[cfg(not(loom))]
@@ -102,11 +104,11 @@ pub mod __select {
     };
 }
 #[cfg(not(loom))]
-pub use runtime::Runtime;
+pub use join::JoinHandle;
+#[cfg(not(loom))]
+pub use runtime::{run, Runtime};
 #[cfg(not(loom))]
 pub use syscall::syscall;
-#[cfg(not(loom))]
-pub use task::join::JoinHandle;
 
 /// Prints a Go-style fatal error and aborts: for broken runtime invariants,
 /// never for user errors.

@@ -13,7 +13,7 @@
 //! Protocol (no lost wake-up):
 //! 1. `park(reason)`: if a token is pending, consume it and return. Else
 //!    record the reason and suspend to the M with `Req::Park`.
-//! 2. The M ([`commit`]) CASes EMPTY -> PARKED. On failure a token arrived
+//! 2. The M (`Worker::commit_park`) CASes EMPTY -> PARKED. On failure a token arrived
 //!    between 1 and 2: it consumes it and resumes the goroutine at once.
 //! 3. `unpark(t)`: EMPTY -> NOTIFIED (the parker will see it in 1 or 2), or
 //!    PARKED -> EMPTY followed by queueing `t` (exactly one unparker wins).
@@ -23,47 +23,74 @@
 //!
 //! Outside a goroutine (a plain thread using a channel), the same calls block
 //! the thread with `std::thread::park`.
+#![deny(unsafe_code)]
 
+use crate::loom::sync::atomic::{AtomicU8, Ordering, Ordering::*};
 #[cfg(not(loom))]
-use crate::hooks as tr;
-use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
-#[cfg(not(loom))]
-use crate::sched::context::{current_worker, Running};
-#[cfg(not(loom))]
-use crate::sched::worker::Worker;
-#[cfg(not(loom))]
-use crate::task::state::{transition, Status, WaitReason};
-#[cfg(not(loom))]
-use crate::task::Req;
+use crate::task::state::WaitReason;
 #[cfg(not(loom))]
 use crate::task::{Task, TaskRef};
+use std::marker::PhantomData;
 
-const EMPTY: u8 = 0;
-const NOTIFIED: u8 = 1;
-const PARKED: u8 = 2;
+pub(crate) const EMPTY: u8 = 0;
+pub(crate) const NOTIFIED: u8 = 1;
+pub(crate) const PARKED: u8 = 2;
 
-/// The faithful protocol (the only one outside the loom models).
-pub(crate) const FAITHFUL: u8 = 0;
+/// The steps of the protocol that a loom model's broken twin replaces (the
+/// twins live in `tests/park.rs`). The runtime runs the defaults, through
+/// [`Faithful`]; after monomorphisation they are the only code there is.
+pub(crate) trait ParkSteps {
+    /// Step 2: EMPTY -> PARKED, or consume a pending token (false).
+    #[inline(always)]
+    fn commit(word: &AtomicU8) -> bool {
+        // AcqRel: release publishes the goroutine's writes (and its
+        // suspended stack) to the unparker that schedules it; acquire pairs
+        // with an unparker's release of NOTIFIED.
+        match word.compare_exchange(EMPTY, PARKED, AcqRel, Acquire) {
+            Ok(_) => true,
+            Err(_) => {
+                // NOTIFIED: consume the token.
+                word.store(EMPTY, Relaxed);
+                false
+            }
+        }
+    }
 
-/// Broken variants of [`ParkWord`], each one step off the protocol; the loom
-/// models must reject every one.
-#[cfg(loom)]
-pub(crate) mod twin {
-    /// `commit` checks for a token with a load, then stores PARKED: an
-    /// unpark between the two is lost.
-    pub(crate) const COMMIT_LOAD_STORE: u8 = 1;
-    /// `unpark` reads and claims a PARKED task with `Relaxed` operations: the
-    /// claimer does not see the suspended goroutine's writes.
-    pub(crate) const UNPARK_RELAXED: u8 = 2;
+    /// Step 3's orderings: (reading the word, claiming a PARKED one).
+    /// Acquire and AcqRel: the claimer sees the suspended goroutine's writes.
+    #[inline(always)]
+    fn unpark_orderings() -> (Ordering, Ordering) {
+        (Acquire, AcqRel)
+    }
 }
 
-/// The park word's transitions (see the module doc), over a borrowed word: a
-/// task's `park` field, or a bare word in the loom models. `TWIN` selects a
-/// broken variant in the models; the runtime uses [`FAITHFUL`].
+/// The protocol as the runtime runs it.
 #[derive(Clone, Copy, Debug)]
-pub(crate) struct ParkWord<'a, const TWIN: u8 = FAITHFUL>(pub(crate) &'a AtomicU8);
+pub(crate) struct Faithful;
 
-impl<const TWIN: u8> ParkWord<'_, TWIN> {
+impl ParkSteps for Faithful {}
+
+/// The park word's transitions (see the module doc), over a borrowed word: a
+/// task's `park` field, or a bare word in the loom models. `S` is the
+/// runtime's [`Faithful`] steps, or a broken twin's in the models.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct ParkWord<'a, S: ParkSteps = Faithful>(&'a AtomicU8, PhantomData<S>);
+
+impl<'a> ParkWord<'a> {
+    /// The runtime's view of `word`.
+    #[inline(always)]
+    pub(crate) fn new(word: &'a AtomicU8) -> Self {
+        ParkWord(word, PhantomData)
+    }
+}
+
+impl<'a, S: ParkSteps> ParkWord<'a, S> {
+    /// `word` driven by the steps of `S` (the models' twins).
+    #[allow(dead_code)]
+    pub(crate) fn with_steps(word: &'a AtomicU8) -> Self {
+        ParkWord(word, PhantomData)
+    }
+
     /// Step 1 (the goroutine): consumes a pending token. True: the park
     /// returns at once.
     #[inline]
@@ -82,26 +109,7 @@ impl<const TWIN: u8> ParkWord<'_, TWIN> {
     /// a token arrived in between; it is consumed and the goroutine runs on.
     #[inline]
     pub(crate) fn commit(self) -> bool {
-        #[cfg(loom)]
-        if TWIN == twin::COMMIT_LOAD_STORE {
-            if self.0.load(Acquire) == EMPTY {
-                self.0.store(PARKED, Release);
-                return true;
-            }
-            self.0.store(EMPTY, Relaxed);
-            return false;
-        }
-        // AcqRel: release publishes the goroutine's writes (and its suspended
-        // stack) to the unparker that schedules it; acquire pairs with an
-        // unparker's release of NOTIFIED.
-        match self.0.compare_exchange(EMPTY, PARKED, AcqRel, Acquire) {
-            Ok(_) => true,
-            Err(_) => {
-                // NOTIFIED: consume the token.
-                self.0.store(EMPTY, Relaxed);
-                false
-            }
-        }
+        S::commit(self.0)
     }
 
     /// Step 3 (any thread): wakes the owner of the word. True: the caller
@@ -109,14 +117,7 @@ impl<const TWIN: u8> ParkWord<'_, TWIN> {
     /// caller per park gets true).
     #[inline]
     pub(crate) fn unpark(self) -> bool {
-        #[cfg(loom)]
-        let (read, claim) = if TWIN == twin::UNPARK_RELAXED {
-            (Relaxed, Relaxed)
-        } else {
-            (Acquire, AcqRel)
-        };
-        #[cfg(not(loom))]
-        let (read, claim) = (Acquire, AcqRel);
+        let (read, claim) = S::unpark_orderings();
         let mut cur = self.0.load(read);
         loop {
             match cur {
@@ -141,103 +142,6 @@ impl<const TWIN: u8> ParkWord<'_, TWIN> {
 pub(crate) enum Waiter {
     Task(TaskRef),
     Thread(std::thread::Thread),
-}
-
-#[cfg(not(loom))]
-impl Waiter {
-    /// The caller, as a waiter.
-    pub(crate) fn current() -> Waiter {
-        match Running::get() {
-            Some(r) => Waiter::Task(r.task_ref()),
-            None => Waiter::Thread(std::thread::current()),
-        }
-    }
-
-    /// Wakes the waiter (see the module protocol). Consumes it: the
-    /// reference to a parked goroutine moves on into the run queue instead
-    /// of being cloned there and dropped here.
-    pub(crate) fn wake(self) {
-        match self {
-            Waiter::Task(t) => unpark(t),
-            Waiter::Thread(th) => th.unpark(),
-        }
-    }
-}
-
-/// Blocks the caller until woken (a goroutine parks; a thread parks its thread).
-#[cfg(not(loom))]
-pub(crate) fn park(reason: WaitReason) {
-    match Running::get() {
-        Some(r) => park_running(r, reason),
-        None => std::thread::park(),
-    }
-}
-
-/// Parks the running goroutine `r`. Consumes the handle: the goroutine may
-/// continue on another M.
-#[cfg(not(loom))]
-pub(crate) fn park_running(r: Running, reason: WaitReason) {
-    let t = r.g();
-    if ParkWord::<FAITHFUL>(&t.park).take_token() {
-        return;
-    }
-    if std::thread::panicking() {
-        crate::fatal(
-            "a goroutine tried to block while panicking (a Drop that blocks during unwinding)",
-        );
-    }
-    if r.in_syscall() {
-        panic!("gort: a goroutine blocked on the runtime inside gort::syscall; block outside the closure instead");
-    }
-    t.reason.store(reason as u8, Relaxed);
-    r.suspend_or_unwind(Req::Park);
-}
-
-/// The M's half of a park: commits `t` to PARKED, or, if a wake-up already
-/// arrived, keeps running it. Returns whether `t` is now parked.
-#[cfg(not(loom))]
-pub(crate) fn commit(w: &Worker, t: &TaskRef) -> bool {
-    let reason = t.wait_reason_pending();
-    tr::go_block(w, t, reason);
-    transition(t, Status::Waiting, reason);
-    if ParkWord::<FAITHFUL>(&t.park).commit() {
-        return true;
-    }
-    // A token was pending: run on.
-    tr::go_unblock(w, t);
-    transition(t, Status::Runnable, WaitReason::Unspecified);
-    tr::go_start(w, t);
-    false
-}
-
-/// Wakes `t` (see the module protocol). The caller's reference becomes the
-/// run queue's when this call claims the goroutine.
-#[cfg(not(loom))]
-pub(crate) fn unpark(t: TaskRef) {
-    if ParkWord::<FAITHFUL>(&t.park).unpark() {
-        ready(t);
-    }
-}
-
-/// Queues a parked goroutine that this thread just claimed.
-#[cfg(not(loom))]
-fn ready(t: TaskRef) {
-    let w = current_worker();
-    if w.is_null() {
-        let home = t.home.clone();
-        t.unblock_pending.store(true, Relaxed);
-        home.ready_from_outside(t);
-        return;
-    }
-    // SAFETY: see `current_task`.
-    let w = unsafe { &*w };
-    if !w.shared.owns(&t) || w.in_syscall.get() || w.p.get().is_none() {
-        let home = t.home.clone();
-        t.unblock_pending.store(true, Relaxed);
-        home.ready_from_outside(t);
-        return;
-    }
-    w.ready(t);
 }
 
 #[cfg(not(loom))]

@@ -1,10 +1,9 @@
 //! `Runtime`: starting, running a main goroutine, and shutting down.
 
-use crate::builder::Builder;
+use crate::join::JoinSlot;
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
 use crate::sched::{sysmon, Shared};
-use crate::task::join::JoinSlot;
 use crate::task::TaskRef;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
@@ -22,19 +21,6 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    /// A [`Builder`] with default settings.
-    pub fn builder() -> Builder {
-        Builder::new()
-    }
-
-    /// A runtime with default settings.
-    ///
-    /// # Errors
-    /// As [`Builder::build`].
-    pub fn new() -> io::Result<Runtime> {
-        Builder::new().build()
-    }
-
     pub(crate) fn start(procs: usize, stack_size: usize) -> io::Result<Runtime> {
         crate::coro::overflow::install();
         let shared = Arc::new(Shared::new(procs, stack_size)?);
@@ -75,13 +61,9 @@ impl Runtime {
         let site = std::panic::Location::caller();
         let slot = JoinSlot::<T>::new();
         let slot2 = slot.clone();
-        let env_trace = crate::hooks::env_wanted();
+        let env_trace = env_wanted();
         let body = move |_first| {
-            let guard = if env_trace {
-                crate::hooks::env_guard()
-            } else {
-                None
-            };
+            let guard = if env_trace { env_guard() } else { None };
             let r = panic::catch_unwind(AssertUnwindSafe(f));
             drop(guard);
             slot2.complete(r);
@@ -257,4 +239,38 @@ mod tests {
             );
         }
     }
+}
+
+/// Runs `f` as the main goroutine of a new default runtime (one P per core)
+/// and returns its result; the runtime is dropped afterwards.
+///
+/// # Panics
+/// As [`Runtime::block_on`], and if the runtime cannot start.
+#[track_caller]
+pub fn run<F, T>(f: F) -> T
+where
+    F: FnOnce() -> T + Send + 'static,
+    T: Send + 'static,
+{
+    match Runtime::new() {
+        Ok(rt) => rt.block_on(f),
+        Err(e) => panic!("gort::run: cannot start the runtime: {e}"),
+    }
+}
+
+/// Whether `GORT_TRACE` asks for tracing every `block_on`.
+pub(crate) fn env_wanted() -> bool {
+    cfg!(feature = "trace") && std::env::var_os("GORT_TRACE").is_some_and(|s| !s.is_empty())
+}
+
+/// Starts tracing into `GORT_TRACE`; stops when the guard drops.
+#[cfg(feature = "trace")]
+pub(crate) fn env_guard() -> Option<crate::trace_api::EnvTrace> {
+    crate::trace_api::env_trace_path().map(crate::trace_api::EnvTrace::start)
+}
+
+/// Tracing is compiled out: nothing to start.
+#[cfg(not(feature = "trace"))]
+pub(crate) fn env_guard() -> Option<()> {
+    None
 }

@@ -8,6 +8,7 @@
 //! 3. Exit: the goroutine CASes its old P back to RUNNING (fast path); if it
 //!    was taken, it takes any idle P; if there is none it asks its M to queue
 //!    it on the global queue and waits to be scheduled like any goroutine.
+#![deny(unsafe_code)]
 
 use crate::hooks as tr;
 use crate::loom::sync::atomic::Ordering::*;

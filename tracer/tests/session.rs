@@ -1,6 +1,7 @@
 //! Session control: failing and panicking writers, a slow writer, an empty
 //! session, and misuse of start/stop.
-
+// Test harness state, not modelled: std locks are fine here.
+#![allow(clippy::disallowed_types)]
 // The writer only; and its public API takes loom's `Arc` under `--cfg loom`.
 #![cfg(all(feature = "writer", not(loom)))]
 

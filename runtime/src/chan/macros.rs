@@ -1,4 +1,5 @@
 //! The `select!` macro (crossbeam-channel's grammar, Go's semantics).
+#![deny(unsafe_code)]
 
 /// Waits on several channel operations and runs the arm of the one that
 /// completes (Go's `select`).

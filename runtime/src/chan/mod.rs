@@ -13,8 +13,8 @@ pub(crate) mod token;
 
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
-use crate::park::{self, Waiter};
 use crate::sched::context::Running;
+use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
 use std::cell::Cell;
 use std::collections::VecDeque;
@@ -326,7 +326,7 @@ impl<T> Sender<T> {
     /// waiting, or every `Receiver` is gone.
     #[track_caller]
     pub fn send(&self, v: T) -> Result<(), SendError<T>> {
-        crate::api::note_site(std::panic::Location::caller());
+        crate::sched::context::note_site(std::panic::Location::caller());
         let mut s = self.chan.state.lock();
         let v = match self.chan.send_ready(&mut s, v) {
             Ok(None) => return Ok(()),
@@ -440,7 +440,7 @@ impl<T> Receiver<T> {
     /// Returns `None` once the channel is closed and drained.
     #[track_caller]
     pub fn recv(&self) -> Option<T> {
-        crate::api::note_site(std::panic::Location::caller());
+        crate::sched::context::note_site(std::panic::Location::caller());
         let mut s = self.chan.state.lock();
         match Self::take_ready(&mut s) {
             Ok((v, wake)) => {

@@ -10,6 +10,7 @@
 //!
 //! What this module relies on from the channel (`super`): `chan`, the
 //! `Chan::state` lock with `State::{buf, senders}`, and `Chan::send_ready`.
+#![deny(unsafe_code)]
 
 use super::{chan, Chan, Receiver, TrySendError};
 use crate::loom::sync::Arc;

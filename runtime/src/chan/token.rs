@@ -17,9 +17,10 @@
 
 use crate::loom::cell::UnsafeCell;
 use crate::loom::sync::atomic::{AtomicU32, AtomicU8, Ordering::*};
+use std::marker::PhantomData;
 
 /// No case has won yet.
-const OPEN: u32 = 0;
+pub(crate) const OPEN: u32 = 0;
 
 /// Completion states (`Token::done`).
 pub(crate) const PENDING: u8 = 0;
@@ -28,36 +29,46 @@ pub(crate) const DONE: u8 = 1;
 /// The winning case's channel closed (or lost its last receiver).
 pub(crate) const CLOSED: u8 = 2;
 
-/// The faithful protocol (the only one outside the loom models).
-pub(crate) const FAITHFUL: u8 = 0;
-
-/// Broken variants for the loom models, each one step off the protocol.
-#[cfg(loom)]
-pub(crate) mod twin {
-    /// `claim` checks for an open token with a load, then stores: two
-    /// peers can both win the same select.
-    pub(crate) const CLAIM_LOAD_STORE: u8 = 1;
+/// The step of the protocol that a loom model's broken twin replaces (in
+/// `tests/select.rs`). The runtime runs the default, through [`Faithful`].
+pub(crate) trait TokenSteps {
+    /// Wins the token for `case` (the index plus one is stored) if no case
+    /// has yet. AcqRel: the winner's later reads of the selector's writes
+    /// are ordered after it; the failure load needs nothing.
+    #[inline(always)]
+    fn claim(won: &AtomicU32, case: u32) -> bool {
+        won.compare_exchange(OPEN, case + 1, AcqRel, Relaxed)
+            .is_ok()
+    }
 }
 
+/// The protocol as the runtime runs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Faithful;
+
+impl TokenSteps for Faithful {}
+
 /// See the module doc. `W` is whatever wakes the selector (a goroutine or a
-/// thread; a plain value in the models). `TWIN` selects a broken variant in
-/// the models.
-pub(crate) struct Token<W, const TWIN: u8 = FAITHFUL> {
+/// thread; a plain value in the models). `S` is the runtime's [`Faithful`]
+/// steps, or a broken twin's in the models.
+pub(crate) struct Token<W, S: TokenSteps = Faithful> {
     /// `OPEN`, or the winning case's index plus one.
     won: AtomicU32,
     /// `PENDING` until the winner has written the outcome.
     done: AtomicU8,
     /// Taken by the winner, between `claim` and `complete`.
     waiter: UnsafeCell<Option<W>>,
+    steps: PhantomData<S>,
 }
 
-impl<W, const TWIN: u8> Token<W, TWIN> {
+impl<W, S: TokenSteps> Token<W, S> {
     /// An open token that wakes `waiter`.
     pub(crate) fn new(waiter: W) -> Self {
         Token {
             won: AtomicU32::new(OPEN),
             done: AtomicU8::new(PENDING),
             waiter: UnsafeCell::new(Some(waiter)),
+            steps: PhantomData,
         }
     }
 
@@ -66,19 +77,7 @@ impl<W, const TWIN: u8> Token<W, TWIN> {
     /// token; that caller must then call [`complete`](Self::complete).
     #[inline]
     pub(crate) fn claim(&self, case: u32) -> bool {
-        #[cfg(loom)]
-        if TWIN == twin::CLAIM_LOAD_STORE {
-            if self.won.load(Acquire) != OPEN {
-                return false;
-            }
-            self.won.store(case + 1, Release);
-            return true;
-        }
-        // AcqRel: the winner's later reads of the selector's writes are
-        // ordered after this; the failure load needs nothing.
-        self.won
-            .compare_exchange(OPEN, case + 1, AcqRel, Relaxed)
-            .is_ok()
+        S::claim(&self.won, case)
     }
 
     /// The winner, after writing the outcome into the case's slot: publishes

@@ -24,6 +24,7 @@
 // same words from a signal handler.
 
 mod cache;
+mod global;
 mod map;
 mod pool;
 

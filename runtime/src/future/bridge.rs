@@ -1,11 +1,11 @@
 //! `block_on` and `spawn`: the runtime side of the handshake in [`signal`].
 
-use super::signal::Handshake;
+use super::signal::{Handshake, FAITHFUL};
+use crate::join::JoinHandle;
 use crate::loom::sync::atomic::{AtomicBool, Ordering::SeqCst};
-use crate::park::{self, Waiter, FAITHFUL};
 use crate::sched::context::Running;
+use crate::sched::park::{self, Waiter};
 use crate::sched::Shared;
-use crate::task::join::JoinHandle;
 use crate::task::WaitReason;
 use std::future::Future;
 use std::panic::Location;
@@ -151,7 +151,7 @@ where
     F::Output: Send + 'static,
 {
     let site = Location::caller();
-    crate::sched::go_at(
+    crate::api::go_at(
         "gort::future::spawn",
         site,
         std::any::type_name::<F>(),

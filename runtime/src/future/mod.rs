@@ -37,6 +37,7 @@
 //! Deadlock detection: a goroutine waiting in `block_on` may be woken by
 //! any thread (a tokio task, an I/O driver), so while one waits the
 //! runtime never reports `all goroutines are asleep`.
+#![deny(unsafe_code)]
 
 pub(crate) mod signal;
 

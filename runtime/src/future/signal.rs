@@ -28,7 +28,6 @@
 //! word, and its broken twins ([`twin`]).
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
-use crate::park::FAITHFUL;
 
 /// Broken variants of [`Handshake`], each one step off the protocol; the loom
 /// model must reject both.
@@ -41,6 +40,9 @@ pub(crate) mod twin {
     /// every later wake, finding it up, unparks nobody.
     pub(crate) const NO_LOWER: u8 = 2;
 }
+
+/// The faithful handshake (the only one outside the loom models).
+pub(crate) const FAITHFUL: u8 = 0;
 
 /// The flag's two transitions (see the module doc), over a borrowed flag.
 /// `TWIN` selects a broken variant in the loom model; the runtime uses

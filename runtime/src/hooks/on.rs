@@ -9,7 +9,7 @@
 //!
 //! Trace IDs: a goroutine's wire ID is its runtime ID (main = 1) for the first
 //! runtime of the process, and carries the runtime's serial number in bits
-//! 40.. for later ones; P IDs are offset by 1024 per runtime; M IDs are
+//! 40.. for later ones; P IDs are offset by `MAX_PROCS` per runtime; M IDs are
 //! process-wide worker numbers. So traces of programs with several runtimes
 //! stay valid.
 
@@ -88,7 +88,7 @@ pub(crate) fn wire_g(t: &Task) -> u64 {
 
 #[inline(always)]
 fn wire_p(w: &Worker, p: usize) -> u64 {
-    w.shared.serial * 1024 + p as u64
+    w.shared.serial * crate::sched::MAX_PROCS as u64 + p as u64
 }
 
 #[inline(always)]
@@ -387,7 +387,11 @@ pub(crate) fn emit_start(
             let p = &rt.procs[i];
             // A P taken from a syscall gets its status from the steal.
             if Some(i) != w.p.get() && p.stolen_from.load(Relaxed) == 0 {
-                ew.proc_status(rt.serial * 1024 + i as u64, &p.trace, ProcStatus::Idle);
+                ew.proc_status(
+                    rt.serial * crate::sched::MAX_PROCS as u64 + i as u64,
+                    &p.trace,
+                    ProcStatus::Idle,
+                );
             }
         }
     }

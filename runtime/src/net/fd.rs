@@ -1,4 +1,5 @@
 //! `PollFd`: any pollable descriptor, goroutine-blocking.
+#![deny(unsafe_code)]
 
 use super::io::Io;
 use crate::netpoll::{set_nonblocking, Dir};

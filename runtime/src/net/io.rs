@@ -1,12 +1,15 @@
 //! The state every `gort::net` object shares: a descriptor's poller
 //! registration, its deadlines, and the "try, wait, retry" loop (Go's
 //! `internal/poll.FD`).
+#![deny(unsafe_code)]
 
-use crate::netpoll::{poll_one, Desc, Dir, Poller, WaitError};
+use crate::loom::sync::Mutex;
+use crate::netpoll::{poll_one, Desc, Dir, Poller, Prepared, WaitError};
 use crate::sched::context::Running;
+use crate::sched::park::{park, Waiter};
 use crate::sched::timer_core::{Action, Core};
 use crate::sched::timers::{schedule, Target};
-use parking_lot::Mutex;
+use crate::task::state::WaitReason;
 use std::io;
 use std::os::fd::RawFd;
 use std::panic::Location;
@@ -47,6 +50,7 @@ impl Action for Expire {
     fn fire(&self, _when: Instant) -> bool {
         if let Some(d) = self.desc.upgrade() {
             d.set_expired(self.dir, true);
+            d.wake_all(self.dir, Waiter::wake);
         }
         true
     }
@@ -167,8 +171,8 @@ impl Io {
             .map(|r| self.poller(&r).cloned());
         if let Some(p) = poller {
             let p = p?;
-            crate::api::note_site(site);
-            return self.desc.wait(&p, dir).map_err(wait_error);
+            crate::sched::context::note_site(site);
+            return wait_parked(&self.desc, &p, dir).map_err(wait_error);
         }
         // A plain thread (or inside `gort::syscall`): poll(2) this one
         // descriptor, up to the deadline.
@@ -242,6 +246,7 @@ impl Io {
         };
         if when <= Instant::now() {
             self.desc.set_expired(dir, true);
+            self.desc.wake_all(dir, Waiter::wake);
             return;
         }
         self.desc.set_expired(dir, false);
@@ -261,6 +266,8 @@ impl Io {
     /// itself is closed when its last owner drops it.
     pub(crate) fn close(&self) {
         self.desc.close();
+        self.desc.wake_all(Dir::Read, Waiter::wake);
+        self.desc.wake_all(Dir::Write, Waiter::wake);
         for d in &self.deadlines {
             if let Some(core) = d.timer.get() {
                 core.stop();
@@ -275,6 +282,28 @@ impl Io {
     pub(crate) fn is_closed(&self) -> bool {
         self.desc.is_closed()
     }
+}
+
+/// Parks the running goroutine until `dir` of `desc` is ready, closed or
+/// past its deadline, after an I/O call said it would block (Go's
+/// `netpollblock`). Ok: retry the call.
+fn wait_parked(desc: &Desc, poller: &Poller, dir: Dir) -> Result<(), WaitError> {
+    desc.check(dir)?;
+    let me = Waiter::current();
+    if desc.prepare(dir, &me) == Prepared::Ready {
+        return Ok(());
+    }
+    // WAIT is published: a close or a deadline now either finds us
+    // registered, or we see its bit here.
+    if let Err(e) = desc.check(dir) {
+        desc.unregister(dir, &me);
+        return Err(e);
+    }
+    poller.count_waiter(true);
+    park(WaitReason::Network);
+    poller.count_waiter(false);
+    desc.unregister(dir, &me);
+    desc.check(dir)
 }
 
 impl Drop for Io {

@@ -45,6 +45,7 @@
 //!   socket made elsewhere) goroutine-blocking.
 //! - `read_buf`/`write_buf` read into [`bytes::BytesMut`] and write
 //!   [`bytes::Buf`]s without an intermediate copy.
+#![deny(unsafe_code)]
 
 mod fd;
 mod io;

@@ -1,4 +1,5 @@
 //! TCP: `TcpListener` and `TcpStream`.
+#![deny(unsafe_code)]
 
 use super::io::{closed_error, Io};
 use crate::netpoll::Dir;

@@ -1,4 +1,5 @@
 //! UDP: `UdpSocket`.
+#![deny(unsafe_code)]
 
 use super::io::Io;
 use super::tcp::each_addr;

@@ -1,4 +1,5 @@
 //! Unix domain sockets: `UnixListener` and `UnixStream`.
+#![deny(unsafe_code)]
 
 use super::io::{closed_error, Io};
 use super::tcp::connect_nonblocking;

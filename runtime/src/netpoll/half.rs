@@ -35,26 +35,51 @@
 //! registration.
 //!
 //! The loom model `crate::tests::netpoll` drives [`Half`] with the park word
-//! and checks this; its broken twin ([`twin::LOAD_THEN_STORE`]) is rejected.
+//! and checks this; its broken twin (a load, then a store of WAIT, in place
+//! of [`HalfSteps::publish_wait`]'s CAS) is rejected.
+#![deny(unsafe_code)]
 
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 use crate::loom::sync::Mutex;
+use std::marker::PhantomData;
 
-const NIL: u8 = 0;
-const READY: u8 = 1;
-const WAIT: u8 = 2;
+pub(crate) const NIL: u8 = 0;
+pub(crate) const READY: u8 = 1;
+pub(crate) const WAIT: u8 = 2;
 
-/// The faithful protocol (the only one outside the loom models).
-pub(crate) const FAITHFUL: u8 = 0;
-
-/// Broken variants of [`Half`] that the loom model must reject.
-#[cfg(loom)]
-pub(crate) mod twin {
-    /// `prepare` reads the word with a load and then stores WAIT: an edge
-    /// between the two finds NIL, leaves READY, wakes nobody, and the store
-    /// of WAIT then erases it; the waiter parks for good.
-    pub(crate) const LOAD_THEN_STORE: u8 = 1;
+/// The step of the protocol that a loom model's broken twin replaces (the
+/// twin lives in `tests/netpoll.rs`). The runtime runs the default, through
+/// [`Faithful`].
+pub(crate) trait HalfSteps {
+    /// The waiter, registered: publishes WAIT (from NIL, or finds it
+    /// there), or consumes an edge that came in between (READY -> NIL).
+    /// True: park.
+    #[inline(always)]
+    fn publish_wait(state: &AtomicU8) -> bool {
+        let mut cur = state.load(Relaxed);
+        loop {
+            match cur {
+                WAIT => return true,
+                READY => match state.compare_exchange(READY, NIL, AcqRel, Relaxed) {
+                    Ok(_) => return false,
+                    Err(a) => cur = a,
+                },
+                // AcqRel: the release orders the registration before the
+                // WAIT an edge's swap reads.
+                _ => match state.compare_exchange(NIL, WAIT, AcqRel, Relaxed) {
+                    Ok(_) => return true,
+                    Err(a) => cur = a,
+                },
+            }
+        }
+    }
 }
+
+/// The protocol as the runtime runs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Faithful;
+
+impl HalfSteps for Faithful {}
 
 /// What [`Half::prepare`] decided.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,13 +90,15 @@ pub(crate) enum Prepared {
     Park,
 }
 
-/// One direction's state word and its registered waiters.
-pub(crate) struct Half<W, const TWIN: u8 = FAITHFUL> {
+/// One direction's state word and its registered waiters; `S` is the
+/// runtime's [`Faithful`] step, or a broken twin's in the models.
+pub(crate) struct Half<W, S: HalfSteps = Faithful> {
     state: AtomicU8,
     waiters: Mutex<Vec<W>>,
+    steps: PhantomData<S>,
 }
 
-impl<W, const TWIN: u8> std::fmt::Debug for Half<W, TWIN> {
+impl<W, S: HalfSteps> std::fmt::Debug for Half<W, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Half")
             .field("state", &self.state.load(Relaxed))
@@ -79,16 +106,17 @@ impl<W, const TWIN: u8> std::fmt::Debug for Half<W, TWIN> {
     }
 }
 
-impl<W, const TWIN: u8> Default for Half<W, TWIN> {
+impl<W, S: HalfSteps> Default for Half<W, S> {
     fn default() -> Self {
         Half {
             state: AtomicU8::new(NIL),
             waiters: Mutex::new(Vec::new()),
+            steps: PhantomData,
         }
     }
 }
 
-impl<W, const TWIN: u8> Half<W, TWIN> {
+impl<W, S: HalfSteps> Half<W, S> {
     /// Consumes a pending edge (Go's `pollReset` at the start of an
     /// operation, and the first step of `netpollblock`). True: there was one.
     #[inline]
@@ -109,34 +137,11 @@ impl<W, const TWIN: u8> Half<W, TWIN> {
             return Prepared::Ready;
         }
         self.waiters.lock().push(me);
-        #[cfg(loom)]
-        if TWIN == twin::LOAD_THEN_STORE {
-            if self.state.load(Acquire) == READY {
-                self.state.store(NIL, Release);
-                self.unregister(same);
-                return Prepared::Ready;
-            }
-            self.state.store(WAIT, Release);
-            return Prepared::Park;
-        }
-        let mut cur = self.state.load(Relaxed);
-        loop {
-            match cur {
-                WAIT => return Prepared::Park,
-                READY => match self.state.compare_exchange(READY, NIL, AcqRel, Relaxed) {
-                    Ok(_) => {
-                        self.unregister(same);
-                        return Prepared::Ready;
-                    }
-                    Err(a) => cur = a,
-                },
-                // AcqRel: the release orders the registration above before
-                // the WAIT an edge's swap reads.
-                _ => match self.state.compare_exchange(NIL, WAIT, AcqRel, Relaxed) {
-                    Ok(_) => return Prepared::Park,
-                    Err(a) => cur = a,
-                },
-            }
+        if S::publish_wait(&self.state) {
+            Prepared::Park
+        } else {
+            self.unregister(same);
+            Prepared::Ready
         }
     }
 

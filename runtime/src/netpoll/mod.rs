@@ -43,13 +43,14 @@ mod sys;
 pub(crate) use imp::*;
 
 #[cfg(not(loom))]
+#[deny(unsafe_code)]
 mod imp {
-    use super::half::{Half, Prepared};
+    use super::half::Half;
+    pub(crate) use super::half::Prepared;
     use super::sys::{self, Epoll, Event, EventFd};
-    use crate::park::{self, ParkWord, Waiter, FAITHFUL};
-    use crate::task::state::WaitReason;
+    use crate::loom::sync::Mutex;
+    use crate::park::{ParkWord, Waiter};
     use crate::task::TaskRef;
-    use parking_lot::Mutex;
     use std::io;
     use std::os::fd::RawFd;
     use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
@@ -128,44 +129,34 @@ mod imp {
             self.halves[dir as usize].take_ready();
         }
 
-        /// Parks the running goroutine until `dir` is ready (or closed, or
-        /// past its deadline), after an I/O call said it would block. Ok:
-        /// retry the call.
-        pub(crate) fn wait(&self, poller: &Poller, dir: Dir) -> Result<(), WaitError> {
-            self.check(dir)?;
-            let me = Waiter::current();
-            let half = &self.halves[dir as usize];
-            if half.prepare(me.clone(), same(&me)) == Prepared::Ready {
-                return Ok(());
-            }
-            // Published WAIT: now a close or a deadline either sees us
-            // registered, or we see its bit here.
-            if let Err(e) = self.check(dir) {
-                half.unregister(same(&me));
-                return Err(e);
-            }
-            poller.waiters.fetch_add(1, SeqCst);
-            park::park(WaitReason::Network);
-            poller.waiters.fetch_sub(1, SeqCst);
-            half.unregister(same(&me));
-            self.check(dir)
+        /// The waiter's side of `dir`'s handshake, after an I/O call would
+        /// block: consumes a pending edge ([`Prepared::Ready`]: retry), or
+        /// registers `me` ([`Prepared::Park`]: re-check [`check`](Desc::check),
+        /// park, then [`unregister`](Desc::unregister)).
+        pub(crate) fn prepare(&self, dir: Dir, me: &Waiter) -> Prepared {
+            self.halves[dir as usize].prepare(me.clone(), same(me))
         }
 
-        /// Sets or clears `dir`'s expired bit; setting it wakes the waiters.
+        /// Takes `me` off `dir`'s waiters if it is still there.
+        pub(crate) fn unregister(&self, dir: Dir, me: &Waiter) {
+            self.halves[dir as usize].unregister(same(me));
+        }
+
+        /// Sets or clears `dir`'s expired bit (Go's `publishInfo`); after
+        /// setting it, wake the waiters with [`wake_all`](Desc::wake_all).
         pub(crate) fn set_expired(&self, dir: Dir, expired: bool) {
             self.expired[dir as usize].store(expired, Release);
-            if expired {
-                self.halves[dir as usize].wake_all(Waiter::wake);
-            }
         }
 
-        /// Marks the descriptor closed and wakes every waiter (Go's
-        /// `pollUnblock`); they return [`WaitError::Closed`].
+        /// Marks the descriptor closed (Go's `pollUnblock`); then wake the
+        /// waiters of both directions, which return [`WaitError::Closed`].
         pub(crate) fn close(&self) {
             self.closing.store(true, Release);
-            for h in &self.halves {
-                h.wake_all(Waiter::wake);
-            }
+        }
+
+        /// Hands every waiter registered on `dir` to `wake`.
+        pub(crate) fn wake_all(&self, dir: Dir, wake: impl FnMut(Waiter)) {
+            self.halves[dir as usize].wake_all(wake);
         }
 
         /// Whether [`close`](Desc::close) was called.
@@ -176,7 +167,7 @@ mod imp {
         fn notify(&self, ev: &Event, out: &mut Vec<TaskRef>) {
             let mut wake = |w: Waiter| match w {
                 Waiter::Task(t) => {
-                    if ParkWord::<FAITHFUL>(&t.park).unpark() {
+                    if ParkWord::new(&t.park).unpark() {
                         out.push(t);
                     }
                 }
@@ -291,6 +282,17 @@ mod imp {
         #[inline]
         pub(crate) fn waiters(&self) -> usize {
             self.waiters.load(SeqCst)
+        }
+
+        /// Counts a goroutine about to park on a descriptor of this poller
+        /// (`true`), or one back from that park (`false`).
+        #[inline]
+        pub(crate) fn count_waiter(&self, parking: bool) {
+            if parking {
+                self.waiters.fetch_add(1, SeqCst);
+            } else {
+                self.waiters.fetch_sub(1, SeqCst);
+            }
         }
 
         /// Whether an M is blocked in [`poll`](Poller::poll) now.

@@ -16,29 +16,13 @@
 //! itself (the direct coroutine switch, which resumes on the same thread)
 //! takes raw references through an `unsafe fn` that states why.
 
+pub(crate) use super::worker::current_worker;
 use super::worker::Worker;
 use crate::coro::{self, Resume};
 use crate::task::Req;
 use crate::task::{Task, TaskRef};
-use std::cell::Cell;
 use std::marker::PhantomData;
 use std::ptr::NonNull;
-
-thread_local! {
-    static CURRENT: Cell<*const Worker> = const { Cell::new(std::ptr::null()) };
-}
-
-/// The worker (M) running on this thread, or null outside the runtime.
-#[inline(never)]
-pub(crate) fn current_worker() -> *const Worker {
-    CURRENT.with(|c| c.get())
-}
-
-/// Installs `w` as this thread's worker (null to clear).
-#[inline(never)]
-pub(crate) fn set_current_worker(w: *const Worker) {
-    CURRENT.with(|c| c.set(w));
-}
 
 /// The goroutine running this code and the M running it, for one
 /// scheduling step: valid until the goroutine next suspends.
@@ -144,6 +128,20 @@ impl Running {
     pub(crate) fn suspend_or_unwind(self, req: Req) {
         if self.suspend(req) == Resume::Cancel {
             std::panic::resume_unwind(Box::new(coro::Cancelled));
+        }
+    }
+}
+
+/// Records the caller of a blocking call in the running goroutine, for the
+/// trace event its block writes. Costs one atomic load (a plain `mov` on
+/// x86-64) while tracing is off; callable from any thread.
+#[inline(always)]
+pub(crate) fn note_site(loc: &'static std::panic::Location<'static>) {
+    // The atomic read: this may run on a plain thread or inside a syscall,
+    // which a stop-the-world does not stop.
+    if crate::hooks::enabled_anywhere() {
+        if let Some(r) = Running::get() {
+            r.set_block_site(loc);
         }
     }
 }

@@ -96,12 +96,6 @@ pub(crate) fn set_exit_link(link: NonNull<CoroLink>) {
     unsafe { r.g().exit_link.with_mut(|p| *p = Some(link)) }
 }
 
-/// Takes the exit link of a finished task.
-pub(crate) fn take_exit_link(t: &Task) -> Option<NonNull<CoroLink>> {
-    // SAFETY: `t` has finished on this M, which owns its fields now.
-    unsafe { t.exit_link.with_mut(|p| p.take()) }
-}
-
 /// Switches from the running goroutine `caller` (on `w`, with yielder `y`)
 /// to the coroutine of `link` and returns when the coroutine yields back or
 /// exits.
@@ -194,7 +188,8 @@ unsafe fn coroswitch_fast_other(
             crate::hooks::go_switch(w, &target, caller, true);
             transition(&target, Status::Dead, WaitReason::Unspecified);
             transition(caller, Status::Running, WaitReason::Unspecified);
-            let _ = take_exit_link(&target);
+            // SAFETY: the coroutine finished on this M, which owns it now.
+            let _ = unsafe { target.take_exit_link() };
             w.shared.free_task(&target);
             Resume::Run
         }

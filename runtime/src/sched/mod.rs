@@ -18,12 +18,18 @@
 
 pub(crate) mod context;
 pub(crate) mod coroswitch;
+pub(crate) mod park;
 pub(crate) mod proc;
 pub(crate) mod queue;
 mod stw;
 pub(crate) mod sysmon;
 pub(crate) mod timer_core;
 pub(crate) mod timers;
+
+/// The most Ps a runtime may have. Trace P IDs are the P's index plus
+/// this times the runtime's serial, so that two runtimes' Ps never share an
+/// ID in one trace.
+pub(crate) const MAX_PROCS: usize = 1024;
 pub(crate) mod worker;
 
 use crate::coro::StackPool;
@@ -363,23 +369,21 @@ impl Shared {
     }
 }
 
-/// Starts a goroutine running `f` next on the calling M's P, and returns a
-/// handle to join it: the body of `gort::go` and `gort::future::spawn`
-/// (`api` names the public function for the panic messages).
+/// Starts a goroutine running `body` next on the calling M's P and returns
+/// its ID: what `gort::go` and `gort::future::spawn` build on (`api` names
+/// the public function for the panic messages).
 ///
 /// # Panics
 /// Outside a gort runtime, or when no goroutine stack can be allocated.
-pub(crate) fn go_at<F, T>(
+pub(crate) fn spawn_here<B>(
     api: &str,
     site: &'static std::panic::Location<'static>,
     func: &'static str,
-    f: F,
-) -> crate::task::join::JoinHandle<T>
+    body: B,
+) -> u64
 where
-    F: FnOnce() -> T + Send + 'static,
-    T: Send + 'static,
+    B: FnOnce(crate::coro::Resume) + Send + 'static,
 {
-    use std::panic::AssertUnwindSafe;
     let w = context::current_worker();
     if w.is_null() {
         panic!(
@@ -389,12 +393,6 @@ where
     // SAFETY: a non-null current worker is alive while its thread runs its
     // loop, and this call does not suspend before its last use of `w`.
     let w = unsafe { &*w };
-    let slot = crate::task::join::JoinSlot::new();
-    let slot2 = slot.clone();
-    let body = move |_first: crate::coro::Resume| {
-        let r = std::panic::catch_unwind(AssertUnwindSafe(f));
-        slot2.complete(r);
-    };
     let t = match w.shared.new_task(site, func, body) {
         Ok(t) => t,
         Err(e) => panic!("{api}: cannot allocate a goroutine stack: {e}"),
@@ -402,7 +400,7 @@ where
     let id = t.id;
     crate::hooks::go_create(w, &t, false);
     w.spawn(t);
-    crate::task::join::JoinHandle { slot, id }
+    id
 }
 
 impl crate::task::Home for Shared {

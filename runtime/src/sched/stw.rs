@@ -19,6 +19,7 @@
 //!
 //! Goroutines are not preempted: a goroutine that computes without reaching a
 //! scheduling point delays step 4 until it does.
+#![deny(unsafe_code)]
 
 use super::proc;
 use super::Shared;

@@ -11,6 +11,7 @@
 //! busy, it wakes every 10 ms and polls the network if no M has for 10 ms
 //! (busy Ms whose run queues never run dry): the goroutines made ready go
 //! to the global queue.
+#![deny(unsafe_code)]
 
 use super::proc;
 use super::{Handoff, Shared};

@@ -19,6 +19,7 @@
 //! stop racing a fire: `stop` returns true and nothing is delivered, or the
 //! value is delivered (received before the stop) and `stop` returns false.
 //! The loom model `loom_timer_stop_vs_fire` checks it.
+#![deny(unsafe_code)]
 
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};

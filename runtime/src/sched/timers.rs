@@ -25,7 +25,7 @@ use super::Shared;
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use crate::netpoll::Poller;
-use crate::park::Waiter;
+use crate::sched::park::Waiter;
 use crossbeam_utils::sync::{Parker, Unparker};
 use std::cmp::Reverse;
 use std::collections::BinaryHeap;

@@ -19,9 +19,10 @@
 //! nothing and is not remembered (as in Go), so callers wait in a loop on a
 //! predicate ([`Cond::wait_while`]). Wake-ups are in arrival order, like
 //! Go's `notifyList`.
+#![deny(unsafe_code)]
 
 use super::MutexGuard;
-use crate::park::{self, Waiter};
+use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
 use std::collections::VecDeque;
 use std::panic::Location;
@@ -164,7 +165,7 @@ impl Cond {
             l.queue.insert(at, (ticket, Waiter::current()));
         }
         loop {
-            crate::api::note_site(site);
+            crate::sched::context::note_site(site);
             park::park(WaitReason::CondWait);
             // Re-check: a stale wake-up token can end a park early.
             if ticket < self.list.lock().notified {

@@ -14,7 +14,7 @@
 //! (it owns the lock) or the unlocker finds it in the queue.
 
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
-use crate::park::{self, Waiter};
+use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -66,7 +66,7 @@ impl<T: ?Sized> Mutex<T> {
     pub fn lock(&self) -> MutexGuard<'_, T> {
         // Acquire: pairs with the Release in `unlock`.
         if self.state.compare_exchange(0, 1, Acquire, Relaxed).is_err() {
-            crate::api::note_site(std::panic::Location::caller());
+            crate::sched::context::note_site(std::panic::Location::caller());
             self.lock_slow();
         }
         MutexGuard { m: self }

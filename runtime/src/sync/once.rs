@@ -17,9 +17,10 @@
 //! propagates to the caller that ran it, the waiters are released, and no
 //! later call runs a closure. (Rust's `std::sync::Once` instead poisons and
 //! panics in every later caller; Go code ported to gort expects Go's rule.)
+#![deny(unsafe_code)]
 
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
-use crate::park::{self, Waiter};
+use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
 use std::fmt;
 use std::panic::Location;
@@ -110,7 +111,7 @@ impl Once {
             }
         }
         loop {
-            crate::api::note_site(site);
+            crate::sched::context::note_site(site);
             park::park(WaitReason::Sync);
             // Re-check: a stale wake-up token can end a park early.
             if self.state.load(Acquire) == DONE {

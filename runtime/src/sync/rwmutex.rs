@@ -30,7 +30,7 @@
 
 use super::{Mutex, MutexGuard};
 use crate::loom::sync::atomic::{AtomicI64, Ordering::*};
-use crate::park::{self, Waiter};
+use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
 use std::cell::UnsafeCell;
 use std::collections::VecDeque;
@@ -307,7 +307,7 @@ impl Sema {
             t
         };
         loop {
-            crate::api::note_site(site);
+            crate::sched::context::note_site(site);
             park::park(WaitReason::Sync);
             // Re-check: a stale wake-up token can end a park early.
             if self.st.lock().served > ticket {

@@ -1,7 +1,8 @@
 //! `WaitGroup`: wait for a collection of goroutines to finish.
+#![deny(unsafe_code)]
 
 use crate::loom::sync::atomic::{AtomicI64, Ordering::*};
-use crate::park::{self, Waiter};
+use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
 use std::sync::Arc;
 
@@ -75,7 +76,7 @@ impl WaitGroup {
     /// Parks until the counter is zero.
     #[track_caller]
     pub fn wait(&self) {
-        crate::api::note_site(std::panic::Location::caller());
+        crate::sched::context::note_site(std::panic::Location::caller());
         loop {
             if self.inner.count.load(Acquire) == 0 {
                 return;

@@ -6,7 +6,6 @@
 //! the M that currently runs the task, which the scheduling protocol makes
 //! exclusive (a task is in at most one run queue, parked, or running).
 
-pub(crate) mod join;
 pub(crate) mod link;
 pub(crate) mod state;
 
@@ -244,6 +243,16 @@ impl Drop for Task {
 }
 
 impl Task {
+    /// Takes the exit link of a task that finished on the calling M.
+    ///
+    /// # Safety
+    /// The task has finished (or is suspended) on the calling M, which owns
+    /// its fields while no other thread can run it.
+    pub(crate) unsafe fn take_exit_link(&self) -> Option<std::ptr::NonNull<CoroLink>> {
+        // SAFETY: the caller's guarantee: this thread owns the cell now.
+        unsafe { self.exit_link.with_mut(|p| p.take()) }
+    }
+
     /// The call site recorded by the task's last blocking call, taken.
     ///
     /// # Safety

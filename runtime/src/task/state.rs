@@ -9,6 +9,7 @@
 //!
 //! Every status change goes through [`transition`], so the tracer hooks one
 //! place (`crate::hooks`).
+#![deny(unsafe_code)]
 
 use super::Task;
 use crate::loom::sync::atomic::Ordering::*;

@@ -12,8 +12,8 @@
 //! Checked: no lost wake-up (G always ends with both values).
 
 use super::{check, check_rejects};
-use crate::future::signal::{twin, Handshake};
-use crate::park::{ParkWord, FAITHFUL};
+use crate::future::signal::{twin, Handshake, FAITHFUL};
+use crate::park::ParkWord;
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicU8};
 use loom::sync::{Arc, Mutex};
@@ -62,10 +62,10 @@ fn execute<const TWIN: u8>(g: &G) {
             continue;
         }
         // park(): a pending token returns at once; else suspend and commit.
-        if ParkWord::<FAITHFUL>(&g.park).take_token() {
+        if ParkWord::new(&g.park).take_token() {
             continue;
         }
-        if ParkWord::<FAITHFUL>(&g.park).commit() {
+        if ParkWord::new(&g.park).commit() {
             return;
         }
     }
@@ -74,7 +74,7 @@ fn execute<const TWIN: u8>(g: &G) {
 fn send<const TWIN: u8>(g: &G) {
     *g.mailbox.lock().unwrap() += 1;
     let mut claimed = false;
-    Handshake::<TWIN>(&g.woken).wake(|| claimed = ParkWord::<FAITHFUL>(&g.park).unpark());
+    Handshake::<TWIN>(&g.woken).wake(|| claimed = ParkWord::new(&g.park).unpark());
     if claimed {
         execute::<TWIN>(g);
     }

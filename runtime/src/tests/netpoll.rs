@@ -11,7 +11,7 @@
 //! Checked: no lost wake-up (G always ends having read the data).
 
 use super::{check, check_rejects};
-use crate::netpoll::half::{twin, Half, Prepared, FAITHFUL};
+use crate::netpoll::half::{Faithful, Half, HalfSteps, Prepared, NIL, READY, WAIT};
 use crate::park::ParkWord;
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicBool, AtomicU8, Ordering::*};
@@ -32,9 +32,9 @@ struct Stack {
     done: bool,
 }
 
-struct G<const TWIN: u8> {
+struct G<S: HalfSteps> {
     park: AtomicU8,
-    half: Half<usize, TWIN>,
+    half: Half<usize, S>,
     /// The socket's receive buffer: data arrived.
     data: AtomicBool,
     stack: UnsafeCell<Stack>,
@@ -42,14 +42,14 @@ struct G<const TWIN: u8> {
 
 const ME: usize = 7;
 
-fn on_stack<const TWIN: u8, R>(g: &G<TWIN>, f: impl FnOnce(&mut Stack) -> R) -> R {
+fn on_stack<S: HalfSteps, R>(g: &G<S>, f: impl FnOnce(&mut Stack) -> R) -> R {
     // SAFETY: only the M running G touches its stack; loom reports any
     // overlapping access.
     g.stack.with_mut(|p| f(unsafe { &mut *p }))
 }
 
 /// An M runs G until it parks or finishes.
-fn execute<const TWIN: u8>(g: &G<TWIN>) {
+fn execute<S: HalfSteps>(g: &G<S>) {
     if on_stack(g, |s| s.pc) == Pc::Start {
         g.half.take_ready();
     } else {
@@ -67,7 +67,7 @@ fn execute<const TWIN: u8>(g: &G<TWIN>) {
         // park(): a pending token returns at once; else suspend (where G
         // resumes is saved first) and commit.
         on_stack(g, |s| s.pc = Pc::Woken);
-        if ParkWord::<0>(&g.park).take_token() || !ParkWord::<0>(&g.park).commit() {
+        if ParkWord::new(&g.park).take_token() || !ParkWord::new(&g.park).commit() {
             g.half.unregister(|w| *w == ME);
             continue;
         }
@@ -75,18 +75,18 @@ fn execute<const TWIN: u8>(g: &G<TWIN>) {
     }
 }
 
-fn poller<const TWIN: u8>(g: &G<TWIN>) {
+fn poller<S: HalfSteps>(g: &G<S>) {
     g.data.store(true, Release);
     let mut claimed = false;
     g.half
-        .notify(|_w| claimed |= ParkWord::<0>(&g.park).unpark());
+        .notify(|_w| claimed |= ParkWord::new(&g.park).unpark());
     if claimed {
-        execute::<TWIN>(g);
+        execute::<S>(g);
     }
 }
 
-fn model<const TWIN: u8>() {
-    let g = Arc::new(G::<TWIN> {
+fn model<S: HalfSteps + Send + Sync + 'static>() {
+    let g = Arc::new(G::<S> {
         park: AtomicU8::new(0),
         half: Half::default(),
         data: AtomicBool::new(false),
@@ -94,9 +94,9 @@ fn model<const TWIN: u8>() {
     });
     let p = {
         let g = g.clone();
-        loom::thread::spawn(move || poller::<TWIN>(&g))
+        loom::thread::spawn(move || poller::<S>(&g))
     };
-    execute::<TWIN>(&g);
+    execute::<S>(&g);
     p.join().unwrap();
     assert!(
         on_stack(&g, |s| s.done),
@@ -104,9 +104,25 @@ fn model<const TWIN: u8>() {
     );
 }
 
+/// The broken twin: the waiter reads the word with a load and then stores
+/// WAIT. An edge between the two finds NIL, leaves READY and wakes nobody;
+/// the store of WAIT then erases it, and the waiter parks for good.
+struct LoadThenStore;
+
+impl HalfSteps for LoadThenStore {
+    fn publish_wait(state: &AtomicU8) -> bool {
+        if state.load(Acquire) == READY {
+            state.store(NIL, Release);
+            return false;
+        }
+        state.store(WAIT, Release);
+        true
+    }
+}
+
 #[test]
 fn loom_netpoll_ready_wait_no_lost_wakeup() {
-    check("netpoll_ready_wait_no_lost_wakeup", model::<FAITHFUL>);
+    check("netpoll_ready_wait_no_lost_wakeup", model::<Faithful>);
 }
 
 #[test]
@@ -115,6 +131,6 @@ fn loom_netpoll_twin_load_then_store_is_rejected() {
     check_rejects(
         "netpoll_twin_load_then_store",
         &["lost wake-up"],
-        model::<{ twin::LOAD_THEN_STORE }>,
+        model::<LoadThenStore>,
     );
 }

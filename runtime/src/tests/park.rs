@@ -14,7 +14,8 @@
 //! most once.
 
 use super::{check, check_rejects};
-use crate::park::{twin, ParkWord, FAITHFUL};
+use crate::loom::sync::atomic::{AtomicU8, Ordering, Ordering::*};
+use crate::park::{Faithful, ParkSteps, ParkWord, EMPTY, PARKED};
 use loom::cell::UnsafeCell;
 use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
 use loom::sync::{Arc, Mutex};
@@ -51,7 +52,7 @@ fn on_stack<R>(g: &G, f: impl FnOnce(&mut Stack) -> R) -> R {
 
 /// An M runs G until G parks or returns (`Worker::execute` with
 /// `park::park_task` and `park::commit`).
-fn execute<const TWIN: u8>(g: &G) {
+fn execute<S: ParkSteps>(g: &G) {
     loop {
         let have = *g.mailbox.lock().unwrap();
         if on_stack(g, |s| {
@@ -61,26 +62,26 @@ fn execute<const TWIN: u8>(g: &G) {
         }) {
             return;
         }
-        if ParkWord::<TWIN>(&g.park).take_token() {
+        if ParkWord::<S>::with_steps(&g.park).take_token() {
             continue;
         }
         on_stack(g, |s| s.suspends += 1);
-        if ParkWord::<TWIN>(&g.park).commit() {
+        if ParkWord::<S>::with_steps(&g.park).commit() {
             return;
         }
     }
 }
 
 /// A sender on its own M: deliver, unpark, and run G if this unpark claimed it.
-fn send<const TWIN: u8>(g: &G) {
+fn send<S: ParkSteps>(g: &G) {
     *g.mailbox.lock().unwrap() += 1;
-    if ParkWord::<TWIN>(&g.park).unpark() {
+    if ParkWord::<S>::with_steps(&g.park).unpark() {
         g.claims.fetch_add(1, Relaxed);
-        execute::<TWIN>(g);
+        execute::<S>(g);
     }
 }
 
-fn model<const TWIN: u8>() {
+fn model<S: ParkSteps>() {
     let g = Arc::new(G {
         park: AtomicU8::new(0),
         stack: UnsafeCell::new(Stack::default()),
@@ -90,10 +91,10 @@ fn model<const TWIN: u8>() {
     let senders: Vec<_> = (0..SENDERS)
         .map(|_| {
             let g = g.clone();
-            loom::thread::spawn(move || send::<TWIN>(&g))
+            loom::thread::spawn(move || send::<S>(&g))
         })
         .collect();
-    execute::<TWIN>(&g);
+    execute::<S>(&g);
     for s in senders {
         s.join().unwrap();
     }
@@ -109,11 +110,36 @@ fn model<const TWIN: u8>() {
     );
 }
 
+/// Twin: `commit` checks for a token with a load, then stores PARKED: an
+/// unpark between the two is lost.
+struct CommitLoadStore;
+
+impl ParkSteps for CommitLoadStore {
+    fn commit(word: &AtomicU8) -> bool {
+        if word.load(Acquire) == EMPTY {
+            word.store(PARKED, Release);
+            return true;
+        }
+        word.store(EMPTY, Relaxed);
+        false
+    }
+}
+
+/// Twin: `unpark` reads and claims a PARKED word with `Relaxed`
+/// operations: the claimer does not see the suspended goroutine's writes.
+struct UnparkRelaxed;
+
+impl ParkSteps for UnparkRelaxed {
+    fn unpark_orderings() -> (Ordering, Ordering) {
+        (Relaxed, Relaxed)
+    }
+}
+
 #[test]
 fn loom_park_two_senders_wake_goroutine_on_any_m() {
     check(
         "park_two_senders_wake_goroutine_on_any_m",
-        model::<FAITHFUL>,
+        model::<Faithful>,
     );
 }
 
@@ -123,7 +149,7 @@ fn loom_park_twin_commit_load_store_is_rejected() {
     check_rejects(
         "park_twin_commit_load_store",
         &["lost wake-up"],
-        model::<{ twin::COMMIT_LOAD_STORE }>,
+        model::<CommitLoadStore>,
     );
 }
 
@@ -133,6 +159,6 @@ fn loom_park_twin_unpark_relaxed_is_rejected() {
     check_rejects(
         "park_twin_unpark_relaxed",
         &["Causality violation"],
-        model::<{ twin::UNPARK_RELAXED }>,
+        model::<UnparkRelaxed>,
     );
 }

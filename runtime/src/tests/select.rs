@@ -13,14 +13,15 @@
 //! its value, and no entry is left on any queue.
 
 use super::{check, check_rejects};
-use crate::chan::token::{twin, Token, DONE, FAITHFUL};
+use crate::chan::token::{Faithful, Token, TokenSteps, DONE, OPEN};
+use crate::loom::sync::atomic::{AtomicU32, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use loom::cell::UnsafeCell;
 
 /// The shared state: the token, one slot per case, one queue per channel
 /// (holding the index of the case queued there).
-struct Select<const TWIN: u8> {
-    tok: Token<&'static str, TWIN>,
+struct Select<S: TokenSteps> {
+    tok: Token<&'static str, S>,
     slots: [UnsafeCell<Option<u32>>; 2],
     queues: [Mutex<Vec<u32>>; 2],
 }
@@ -28,10 +29,10 @@ struct Select<const TWIN: u8> {
 // SAFETY: the slots are written only by the token's single winner, before
 // its release store, and read by the selector after its acquire load: loom
 // checks exactly that discipline on every access.
-unsafe impl<const TWIN: u8> Sync for Select<TWIN> {}
+unsafe impl<S: TokenSteps> Sync for Select<S> {}
 
 /// A peer sending `v` on channel `ch`: `Some(v)` back if it lost.
-fn peer<const TWIN: u8>(s: &Select<TWIN>, ch: usize, v: u32) -> Option<u32> {
+fn peer<S: TokenSteps>(s: &Select<S>, ch: usize, v: u32) -> Option<u32> {
     let mut q = s.queues[ch].lock();
     while let Some(case) = q.pop() {
         if !s.tok.claim(case) {
@@ -47,8 +48,8 @@ fn peer<const TWIN: u8>(s: &Select<TWIN>, ch: usize, v: u32) -> Option<u32> {
     Some(v)
 }
 
-fn model<const TWIN: u8>() {
-    let s = Arc::new(Select::<TWIN> {
+fn model<S: TokenSteps + 'static>() {
+    let s = Arc::new(Select::<S> {
         tok: Token::new("S"),
         slots: [UnsafeCell::new(None), UnsafeCell::new(None)],
         queues: [Mutex::new(vec![0]), Mutex::new(vec![1])],
@@ -95,9 +96,23 @@ fn model<const TWIN: u8>() {
     );
 }
 
+/// Twin: `claim` checks for an open token with a load, then stores: two
+/// peers can both win the same select.
+struct ClaimLoadStore;
+
+impl TokenSteps for ClaimLoadStore {
+    fn claim(won: &AtomicU32, case: u32) -> bool {
+        if won.load(Acquire) != OPEN {
+            return false;
+        }
+        won.store(case + 1, Release);
+        true
+    }
+}
+
 #[test]
 fn loom_select_two_wakers() {
-    check("select_two_wakers", model::<FAITHFUL>);
+    check("select_two_wakers", model::<Faithful>);
 }
 
 #[test]
@@ -111,6 +126,6 @@ fn loom_select_two_wakers_twin_claim_load_store() {
             "Causality",
             "concurrent",
         ],
-        model::<{ twin::CLAIM_LOAD_STORE }>,
+        model::<ClaimLoadStore>,
     );
 }

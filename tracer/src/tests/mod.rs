@@ -2,6 +2,8 @@
 //!
 //! The tracer's state is process-global; tests that touch it (sessions, the
 //! shared string and stack tables) hold [`serial`] so they run one at a time.
+// Test harness state, not modelled: std locks are fine here.
+#![allow(clippy::disallowed_types)]
 
 #[cfg(loom)]
 mod loom_seqlock;

@@ -7,6 +7,8 @@
 //! annotations are written without the mutex, so Ms write concurrently.
 //! The world is stopped with a `RwLock`: workers hold it shared for each step,
 //! the controller exclusively.
+// Test harness state, not modelled: std locks are fine here.
+#![allow(clippy::disallowed_types)]
 
 use std::collections::{HashMap, VecDeque};
 use std::fs::File;

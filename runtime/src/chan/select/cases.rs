@@ -6,7 +6,7 @@ use crate::chan::token::DONE;
 use crate::chan::{
     Chan, Receiver, SelToken, SendError, Sender, Slot, SlotPtr, State, TrySendError,
 };
-use crate::park::Waiter;
+use crate::sched::park::Waiter;
 use parking_lot::lock_api::RawMutex as _;
 use std::cell::Cell;
 use std::fmt;

@@ -22,8 +22,8 @@
 //! never queued. A select whose cases are all nil blocks for good.
 
 use crate::chan::SelToken;
-use crate::park::{self, Waiter};
 use crate::sched::context::Running;
+use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
 
 mod cases;
@@ -97,7 +97,7 @@ pub(crate) fn select_in(
 ) -> Option<usize> {
     if let Some(site) = site {
         if block {
-            crate::api::note_site(site);
+            crate::sched::context::note_site(site);
         }
     }
     let n = cases.len();
@@ -255,6 +255,6 @@ fn block_forever(reason: WaitReason) -> ! {
 #[doc(hidden)]
 #[track_caller]
 pub fn __block_forever() -> ! {
-    crate::api::note_site(std::panic::Location::caller());
+    crate::sched::context::note_site(std::panic::Location::caller());
     block_forever(WaitReason::Forever)
 }

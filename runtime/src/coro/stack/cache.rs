@@ -19,7 +19,7 @@
 //! 4. the thread-local is reached only from the `#[inline(never)]` functions [`cache_get`]
 //!    and [`cache_put`], so a goroutine that migrates between threads never reuses a cached
 //!    thread-local address.
-
+#![deny(unsafe_code)]
 // N.B. std `Arc` and atomics, not the loom shim: see the parent module.
 #![allow(clippy::disallowed_types)]
 
@@ -29,7 +29,7 @@ use std::ptr;
 use std::sync::atomic::{AtomicIsize, Ordering};
 use std::sync::{Arc, Weak};
 
-use super::pool::Shared;
+use super::global::Shared;
 use super::{CACHE_BATCH, CACHE_STACKS};
 
 /// A thread's cache of free stacks, bound to one pool at a time.

@@ -1,8 +1,9 @@
 //! `JoinHandle`: waiting for a goroutine's result, or its panic.
+#![deny(unsafe_code)]
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
-use crate::park::{self, Waiter};
+use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
 use std::future::Future;
 use std::pin::Pin;
@@ -156,7 +157,7 @@ impl<T> JoinHandle<T> {
     /// which took the result.
     #[track_caller]
     pub fn join(self) -> std::thread::Result<T> {
-        crate::api::note_site(std::panic::Location::caller());
+        crate::sched::context::note_site(std::panic::Location::caller());
         self.slot.wait()
     }
 

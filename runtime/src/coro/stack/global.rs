@@ -1,0 +1,156 @@
+//! The pool's shared state: its global free lists (warm and cold) and the
+//! count of live stacks, which the per-thread caches refill from and spill
+//! to (see the parent module for the memory policy).
+
+// N.B. std atomics, `Arc` and a parking_lot mutex, not the loom shim: see the parent module.
+#![allow(clippy::disallowed_types)]
+
+use std::io;
+use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::Arc;
+
+use parking_lot::Mutex;
+
+use super::map::{Chunk, Geometry, GuardKind};
+
+/// The pool's state, shared by its handle and every thread cache bound to it.
+#[derive(Debug)]
+pub(super) struct Shared {
+    /// This pool's id, recorded in each stack it hands out.
+    pub(super) id: u64,
+    /// The slot layout.
+    pub(super) geometry: Geometry,
+    /// How guard pages are made.
+    pub(super) guard: GuardKind,
+    /// Warm stacks the global list keeps before it releases memory.
+    pub(super) retained: usize,
+    /// The free lists and every chunk.
+    pub(super) global: Mutex<Global>,
+    /// The parts of `live()`.
+    pub(super) live: Mutex<LiveCount>,
+    /// Stacks carved in total.
+    pub(super) allocated: AtomicUsize,
+    /// Bytes mapped in total.
+    pub(super) reserved: AtomicUsize,
+    /// Stacks released with `MADV_DONTNEED` so far.
+    pub(super) released: AtomicUsize,
+}
+
+/// The global free lists (slot addresses) and every chunk.
+#[derive(Debug, Default)]
+pub(super) struct Global {
+    pub(super) warm: Vec<usize>,
+    pub(super) cold: Vec<usize>,
+    pub(super) chunks: Vec<Chunk>,
+}
+
+/// `live()` = `retired` + the sum of each bound thread's net hand-outs.
+#[derive(Debug, Default)]
+pub(super) struct LiveCount {
+    /// Net hand-outs of threads no longer bound, and of uncached gets and puts.
+    pub(super) retired: isize,
+    /// Each bound thread's published net hand-outs.
+    pub(super) threads: Vec<Arc<AtomicIsize>>,
+}
+
+impl Shared {
+    pub(super) fn live(&self) -> usize {
+        let live = self.live.lock();
+        let sum = live
+            .threads
+            .iter()
+            .map(|t| t.load(Ordering::Relaxed))
+            .sum::<isize>();
+        usize::try_from(live.retired + sum).unwrap_or(0)
+    }
+
+    /// Moves up to `want` free slots into `out`, carving a chunk if none is free.
+    pub(super) fn take(&self, out: &mut Vec<usize>, want: usize) -> io::Result<()> {
+        if self.take_free(out, want) {
+            return Ok(());
+        }
+        // Carve outside the lock: other threads keep reusing stacks meanwhile.
+        let chunk = Chunk::carve(&self.geometry, self.guard)?;
+        let mut global = self.global.lock();
+        global.warm.extend(chunk.slots(&self.geometry).rev());
+        global.chunks.push(chunk);
+        self.allocated
+            .fetch_add(self.geometry.per_chunk, Ordering::Relaxed);
+        self.reserved
+            .fetch_add(self.geometry.chunk_bytes(), Ordering::Relaxed);
+        drop(global);
+        self.take_free(out, want);
+        Ok(())
+    }
+
+    /// Takes up to `want` free slots, warm ones first; false when there were none.
+    fn take_free(&self, out: &mut Vec<usize>, want: usize) -> bool {
+        let mut guard = self.global.lock();
+        let global = &mut *guard;
+        let before = out.len();
+        for list in [&mut global.warm, &mut global.cold] {
+            let n = (want - (out.len() - before)).min(list.len());
+            out.extend(list.drain(list.len() - n..));
+        }
+        out.len() > before
+    }
+
+    /// Returns free slots to the global lists, releasing the memory of those beyond the
+    /// warm retention. The retention check is a snapshot: racing spills may overshoot it.
+    pub(super) fn give_back(&self, slots: &[usize]) {
+        let room = self.retained.saturating_sub(self.global.lock().warm.len());
+        let (warm, cold) = slots.split_at(room.min(slots.len()));
+        for &slot in cold {
+            self.release(slot);
+        }
+        let mut global = self.global.lock();
+        global.warm.extend_from_slice(warm);
+        global.cold.extend_from_slice(cold);
+    }
+
+    fn release(&self, slot: usize) {
+        let addr = slot + self.geometry.guard;
+        // SAFETY: `addr..addr + size` is the usable part and header of a free slot in one of
+        // this pool's chunks; no coroutine runs on a free stack, so dropping its pages (they
+        // read back as zeros) loses nothing. The guard page is outside the range.
+        let rc = unsafe {
+            libc::madvise(
+                addr as *mut libc::c_void,
+                self.geometry.size,
+                libc::MADV_DONTNEED,
+            )
+        };
+        debug_assert_eq!(rc, 0, "MADV_DONTNEED on a free goroutine stack failed");
+        self.released.fetch_add(1, Ordering::Relaxed);
+    }
+
+    /// The slow path of `get` when the thread cache is unusable (its thread is exiting).
+    pub(super) fn get_uncached(&self) -> io::Result<usize> {
+        let mut one = Vec::with_capacity(1);
+        self.take(&mut one, 1)?;
+        self.live.lock().retired += 1;
+        one.pop()
+            .ok_or_else(|| io::Error::other("goroutine stack pool yielded no stack"))
+    }
+
+    /// The slow path of `put` when the thread cache is unusable.
+    pub(super) fn put_uncached(&self, slot: usize) {
+        self.give_back(&[slot]);
+        self.live.lock().retired -= 1;
+    }
+}
+
+impl Drop for Shared {
+    fn drop(&mut self) {
+        let live = self.live();
+        // N.B. not while unwinding: a second panic would abort the process.
+        debug_assert!(
+            live == 0 || std::thread::panicking(),
+            "goroutine stack pool dropped with {live} stacks still in use"
+        );
+        if live != 0 {
+            // Never unmap memory a coroutine may still run on: leak every chunk instead.
+            std::mem::forget(std::mem::take(&mut self.global.get_mut().chunks));
+        }
+    }
+}

@@ -1,0 +1,86 @@
+//! The scheduler's side of parking (the protocol is `crate::park`'s): a
+//! goroutine suspends to its M with `Req::Park`; a waker claims a parked
+//! goroutine and queues it, on its own M's P when it runs on one of this
+//! runtime's Ms, else through the goroutine's home runtime.
+
+use crate::park::ParkWord;
+pub(crate) use crate::park::Waiter;
+use crate::sched::context::{current_worker, Running};
+use crate::task::state::WaitReason;
+use crate::task::{Req, TaskRef};
+use std::sync::atomic::Ordering::Relaxed;
+
+impl Waiter {
+    /// The caller, as a waiter.
+    pub(crate) fn current() -> Waiter {
+        match Running::get() {
+            Some(r) => Waiter::Task(r.task_ref()),
+            None => Waiter::Thread(std::thread::current()),
+        }
+    }
+
+    /// Wakes the waiter (see the module protocol). Consumes it: the
+    /// reference to a parked goroutine moves on into the run queue instead
+    /// of being cloned there and dropped here.
+    pub(crate) fn wake(self) {
+        match self {
+            Waiter::Task(t) => unpark(t),
+            Waiter::Thread(th) => th.unpark(),
+        }
+    }
+}
+
+/// Blocks the caller until woken (a goroutine parks; a thread parks its thread).
+pub(crate) fn park(reason: WaitReason) {
+    match Running::get() {
+        Some(r) => park_running(r, reason),
+        None => std::thread::park(),
+    }
+}
+
+/// Parks the running goroutine `r`. Consumes the handle: the goroutine may
+/// continue on another M.
+pub(crate) fn park_running(r: Running, reason: WaitReason) {
+    let t = r.g();
+    if ParkWord::new(&t.park).take_token() {
+        return;
+    }
+    if std::thread::panicking() {
+        crate::fatal(
+            "a goroutine tried to block while panicking (a Drop that blocks during unwinding)",
+        );
+    }
+    if r.in_syscall() {
+        panic!("gort: a goroutine blocked on the runtime inside gort::syscall; block outside the closure instead");
+    }
+    t.reason.store(reason as u8, Relaxed);
+    r.suspend_or_unwind(Req::Park);
+}
+
+/// Wakes `t` (see the module protocol). The caller's reference becomes the
+/// run queue's when this call claims the goroutine.
+pub(crate) fn unpark(t: TaskRef) {
+    if ParkWord::new(&t.park).unpark() {
+        ready(t);
+    }
+}
+
+/// Queues a parked goroutine that this thread just claimed.
+fn ready(t: TaskRef) {
+    let w = current_worker();
+    if w.is_null() {
+        let home = t.home.clone();
+        t.unblock_pending.store(true, Relaxed);
+        home.ready_from_outside(t);
+        return;
+    }
+    // SAFETY: see `current_task`.
+    let w = unsafe { &*w };
+    if !w.shared.owns(&t) || w.in_syscall.get() || w.p.get().is_none() {
+        let home = t.home.clone();
+        t.unblock_pending.store(true, Relaxed);
+        home.ready_from_outside(t);
+        return;
+    }
+    w.ready(t);
+}

@@ -1,0 +1,183 @@
+//! Dispatch: resuming a goroutine and acting on what it asks when it
+//! suspends (yield, park, coroutine switches, syscall requeue), and
+//! retiring it when it returns.
+
+use super::Worker;
+use crate::coro::Resume;
+use crate::hooks as tr;
+use crate::loom::sync::atomic::Ordering::*;
+use crate::park::ParkWord;
+use crate::task::state::{transition, Status, WaitReason};
+use crate::task::CoroLink;
+use crate::task::Req;
+use crate::task::TaskRef;
+use std::ptr::NonNull;
+
+impl Worker {
+    /// Runs `t` and whatever it hands the M to, until the M must pick anew.
+    pub(crate) fn execute(&self, mut t: TaskRef, from_queue: bool) {
+        if from_queue {
+            tr::go_start(self, &t);
+        }
+        loop {
+            transition(&t, Status::Running, WaitReason::Unspecified);
+            if t.locked_worker() == Some(self.handle.id) {
+                self.locked.set(true);
+            }
+            self.cur.set(&*t);
+            t.last_m.store(self.handle.id, Relaxed);
+            // SAFETY: this M runs `t` now; the scheduling protocol gives it
+            // exclusive access to the coroutine.
+            let req = unsafe { t.with_coro(|c| c.as_mut().map(|c| c.resume(Resume::Run))) };
+            self.cur.set(std::ptr::null());
+            let Some(mut req) = req else {
+                crate::fatal("resumed a goroutine that has no coroutine");
+            };
+            if let Some(Req::Forward(link)) = req {
+                // The caller `t` ran its coroutine directly; the coroutine now
+                // needs the M. The caller waits in `link`, the coroutine
+                // becomes this M's goroutine with its pending request.
+                let Some((target, inner)) = self.forwarded.take() else {
+                    crate::fatal("coroutine forward without a coroutine");
+                };
+                // SAFETY: as in `switch_to`: the caller's `next`/`stop` keeps
+                // the link alive while it waits.
+                unsafe { link.as_ref() }.set_caller(t);
+                t = target;
+                req = Some(inner);
+            }
+            match req {
+                Some(Req::Switch(link)) => t = self.switch_to(t, link),
+                Some(Req::SwitchBack(link)) => match self.switch_back(t, link) {
+                    Some(next) => t = next,
+                    None => return,
+                },
+                Some(Req::Park) => {
+                    if self.commit_park(&t) {
+                        return;
+                    }
+                }
+                Some(Req::Yield) => {
+                    tr::go_stop(self, &t);
+                    transition(&t, Status::Runnable, WaitReason::Unspecified);
+                    self.queue_yielded(t);
+                    return;
+                }
+                Some(Req::Forward(_)) => crate::fatal("a coroutine forward was forwarded again"),
+                Some(Req::SyscallNoP) => {
+                    transition(&t, Status::Runnable, WaitReason::Unspecified);
+                    self.shared.push_global(std::iter::once(t));
+                    return;
+                }
+                None => match self.retire(t) {
+                    Some(next) => t = next,
+                    None => return,
+                },
+            }
+            // A goroutine that keeps running on this M without returning to
+            // the loop (coroutine switches) still stops for the world.
+            if self.shared.stw_requested() {
+                self.resume.set(Some(t));
+                return;
+            }
+        }
+    }
+
+    /// The caller `t` hands the M to the coroutine of `link`.
+    #[inline(always)]
+    pub(super) fn switch_to(&self, t: TaskRef, link: NonNull<CoroLink>) -> TaskRef {
+        // SAFETY: `link` points into the `Pull` whose `next`/`stop` suspended
+        // `t`; that call keeps it alive until `t` resumes.
+        let link = unsafe { link.as_ref() };
+        let target = link.take_coro();
+        tr::go_switch(self, &t, &target, false);
+        transition(&t, Status::Waiting, WaitReason::Coroutine);
+        if self.locked.get() {
+            // The coroutine runs on the caller's wired thread until it yields.
+            target.locked_to.store(self.handle.id + 1, Release);
+        }
+        link.set_caller(t);
+        target
+    }
+
+    /// The coroutine `t` hands the M back to its caller.
+    #[inline(always)]
+    pub(super) fn switch_back(&self, t: TaskRef, link: NonNull<CoroLink>) -> Option<TaskRef> {
+        // SAFETY: the coroutine's `Pull` outlives the coroutine's suspension:
+        // the caller waits in `next` until this switch completes.
+        let link = unsafe { link.as_ref() };
+        let caller = link.take_caller();
+        tr::go_switch(self, &t, &caller, false);
+        transition(&t, Status::Waiting, WaitReason::Coroutine);
+        // A coroutine is wired only while a wired caller waits on it.
+        if t.locked_to.load(Relaxed) != 0 {
+            t.locked_to.store(0, Release);
+            if caller.locked_worker() != Some(self.handle.id) {
+                self.locked.set(false);
+            }
+        }
+        link.set_coro(t);
+        self.continue_with(caller)
+    }
+
+    /// Runs `next` on this M now if it may run here, else queues it.
+    pub(super) fn continue_with(&self, next: TaskRef) -> Option<TaskRef> {
+        match next.locked_worker() {
+            Some(w) if w != self.handle.id => {
+                transition(&next, Status::Runnable, WaitReason::Unspecified);
+                self.shared.push_global(std::iter::once(next));
+                None
+            }
+            _ => Some(next),
+        }
+    }
+
+    /// A goroutine returned: free it; for a coroutine, switch to its caller.
+    pub(super) fn retire(&self, t: TaskRef) -> Option<TaskRef> {
+        transition(&t, Status::Dead, WaitReason::Unspecified);
+        // SAFETY: `t` finished on this M, which owns it now.
+        let exit_link = unsafe { t.take_exit_link() };
+        let next = match exit_link {
+            Some(link) => {
+                // SAFETY: see `switch_back`.
+                let link = unsafe { link.as_ref() };
+                let caller = link.take_caller();
+                tr::go_switch(self, &t, &caller, true);
+                Some(caller)
+            }
+            None => {
+                tr::go_destroy(self, &t);
+                None
+            }
+        };
+        if t.locked_worker() == Some(self.handle.id) {
+            // Exited while wired: the thread may carry state the goroutine
+            // changed, so it exits too (as in Go).
+            self.locked.set(false);
+            self.exit.set(true);
+        }
+        self.shared.free_task(&t);
+        drop(t);
+        match next {
+            Some(n) => self.continue_with(n),
+            None => None,
+        }
+    }
+
+    /// The M's half of a park: commits `t` to PARKED, or, if a wake-up already
+    /// arrived, keeps running it. Returns whether `t` is now parked.
+    pub(super) fn commit_park(&self, t: &TaskRef) -> bool {
+        let w = self;
+        let reason = t.wait_reason_pending();
+        tr::go_block(w, t, reason);
+        transition(t, Status::Waiting, reason);
+        if ParkWord::new(&t.park).commit() {
+            return true;
+        }
+        // A token was pending: run on.
+        tr::go_unblock(w, t);
+        transition(t, Status::Runnable, WaitReason::Unspecified);
+        tr::go_start(w, t);
+        false
+    }
+}

@@ -1,0 +1,300 @@
+//! Finding work: the local queue and `runnext`, the global queue, stealing
+//! from other Ps, and the short spin before an M gives its P back.
+
+use super::super::queue::Stolen;
+use super::{fastrand, Worker};
+use crate::loom::sync::atomic::Ordering::*;
+use crate::task::TaskRef;
+
+/// Picks from `runnext` at most this many times in a row.
+const RUNNEXT_STREAK_MAX: u32 = 64;
+/// How long a thief leaves a victim's `runnext` to its owner (Go waits
+/// about 3 µs too).
+const RUNNEXT_STEAL_GRACE: std::time::Duration = std::time::Duration::from_micros(3);
+/// Every this many picks, look at the global queue first (Go uses 61).
+const GLOBAL_CHECK_EVERY: u32 = 61;
+/// How long a spinning M that found nothing keeps its P and keeps looking
+/// before it gives the P back and sleeps. While it looks, `wakep` sees a
+/// spinning M and wakes nobody, so a burst of hand-offs between goroutines
+/// on another P costs no futex wake each; an idle runtime still goes quiet
+/// after this long.
+const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+
+impl Worker {
+    /// Finds the next goroutine to run, parking when there is none.
+    /// Returns `None` only at shutdown.
+    pub(super) fn find_runnable(&self) -> Option<TaskRef> {
+        loop {
+            if self.p.get().is_some() && self.shared.stw_requested() {
+                self.stop_for_stw();
+                continue;
+            }
+            if let Some(t) = self.next.take() {
+                return Some(t);
+            }
+            if self.shared.shutting_down.load(Acquire) {
+                return None;
+            }
+            if self.p.get().is_none() {
+                self.idle_without_p();
+                continue;
+            }
+            if let Some(pid) = self.p.get() {
+                // Go's `findRunnable` top: this P's due timers first.
+                self.shared.run_timers(pid, false);
+            }
+            if let Some(t) = self.find_local_or_global() {
+                return self.found(t);
+            }
+            // Go's `netpoll(0)` in `findRunnable`: the network, without
+            // blocking, unless an M is blocked in the poll already.
+            if let Some(t) = self.poll_network() {
+                return self.found(t);
+            }
+            if let Some(t) = self.steal() {
+                return self.found(t);
+            }
+            // Before going idle, every P's due timers (Go's `stealWork`
+            // checks other Ps' timers too): an idle P's timers run here.
+            if let Some(pid) = self.p.get() {
+                if self.shared.run_timers(pid, true) {
+                    continue;
+                }
+            }
+            if let Some(t) = self.idle_spin() {
+                return self.found(t);
+            }
+            self.go_idle();
+        }
+    }
+
+    /// Polls the network without blocking when goroutines wait on it and no
+    /// M is blocked polling; runs the first goroutine made ready, queues
+    /// the rest.
+    fn poll_network(&self) -> Option<TaskRef> {
+        let n = self.shared.timers.netpoll()?;
+        if n.waiters() == 0 || n.blocked() {
+            return None;
+        }
+        let mut ready = Vec::new();
+        n.poll(Some(std::time::Duration::ZERO), &mut ready);
+        self.inject(ready)
+    }
+
+    /// Queues goroutines the network poller made ready (Go's
+    /// `injectglist`); returns one to run now if this M holds a P. Their
+    /// `GoUnblock` (empty stack: no goroutine runs here) is written when
+    /// they start.
+    pub(super) fn inject(&self, ready: Vec<TaskRef>) -> Option<TaskRef> {
+        let mut own = Vec::with_capacity(ready.len());
+        for t in ready {
+            t.unblock_pending.store(true, Relaxed);
+            if self.shared.owns(&t) {
+                own.push(t);
+            } else {
+                // A descriptor of this runtime's poller waited on by another
+                // runtime's goroutine.
+                let home = t.home.clone();
+                home.ready_from_outside(t);
+            }
+        }
+        if self.p.get().is_none() {
+            self.shared.push_global(own);
+            return None;
+        }
+        let mut it = own.into_iter();
+        let first = it.next()?;
+        let rest: Vec<TaskRef> = it.collect();
+        if !rest.is_empty() {
+            self.push_local_many(rest);
+            self.shared.wakep();
+        }
+        Some(first)
+    }
+
+    pub(super) fn found(&self, t: TaskRef) -> Option<TaskRef> {
+        if self.spinning.replace(false) {
+            self.shared.nspinning.fetch_sub(1, SeqCst);
+            self.shared.wakep();
+        }
+        match t.locked_worker() {
+            Some(w) if w != self.handle.id => {
+                self.handoff_to_locked(w, t);
+                self.find_runnable()
+            }
+            _ => Some(t),
+        }
+    }
+
+    pub(super) fn find_local_or_global(&self) -> Option<TaskRef> {
+        let p = self.proc()?;
+        let check_global = self
+            .with_local(|l| {
+                l.tick = l.tick.wrapping_add(1);
+                l.tick % GLOBAL_CHECK_EVERY == 0
+            })
+            .unwrap_or(false);
+        if check_global && self.shared.global_len.load(Relaxed) > 0 {
+            if let Some(t) = self.take_global(1) {
+                return Some(t);
+            }
+        }
+        let local = self.with_local(|l| {
+            if l.runnext_streak < RUNNEXT_STREAK_MAX {
+                if let Some(t) = p.runnext.take() {
+                    l.runnext_streak += 1;
+                    return Some(t);
+                }
+            }
+            l.runnext_streak = 0;
+            if let Some(t) = l.queue.pop() {
+                return Some(t);
+            }
+            p.runnext.take()
+        });
+        if let Some(Some(t)) = local {
+            return Some(t);
+        }
+        if self.shared.global_len.load(Relaxed) > 0 {
+            let n = self.shared.procs.len();
+            return self.take_global(super::super::queue::CAPACITY / 2 / n.max(1) + 1);
+        }
+        None
+    }
+
+    /// Takes up to `max` goroutines from the global queue: one to run, the
+    /// rest into the local queue.
+    pub(super) fn take_global(&self, max: usize) -> Option<TaskRef> {
+        let mut s = self.shared.sched.lock();
+        let first = s.global.pop_front()?;
+        let mut extra = Vec::new();
+        while extra.len() + 1 < max {
+            match s.global.pop_front() {
+                Some(t) => extra.push(t),
+                None => break,
+            }
+        }
+        self.shared.global_len.store(s.global.len(), Relaxed);
+        drop(s);
+        if !extra.is_empty() {
+            self.push_local_many(extra);
+        }
+        Some(first)
+    }
+
+    pub(super) fn steal(&self) -> Option<TaskRef> {
+        let n = self.shared.procs.len();
+        if n < 2 {
+            return None;
+        }
+        let me = self.p.get()?;
+        if !self.spinning.get() {
+            // Bound the number of thieves to half the busy Ps, like Go.
+            let spinning = self.shared.nspinning.load(Relaxed);
+            let busy = n - self.shared.npidle.load(Relaxed);
+            if 2 * spinning >= busy {
+                return None;
+            }
+            self.spinning.set(true);
+            self.shared.nspinning.fetch_add(1, SeqCst);
+        }
+        let start = fastrand(n);
+        for round in 0..4 {
+            for i in 0..n {
+                let victim = (start + i) % n;
+                if victim == me {
+                    continue;
+                }
+                let v = &self.shared.procs[victim];
+                if !v.has_work_hint() {
+                    continue;
+                }
+                let got = self.with_local(|l| v.steal.steal_into(&mut l.queue));
+                if let Some(Stolen::Got(t)) = got {
+                    return Some(t);
+                }
+                // Last round: take the victim's `runnext` too (as Go does),
+                // so a goroutine woken or spawned by a busy one cannot be
+                // stranded while this P idles.
+                if round == 3 && v.steal.is_empty() && v.runnext.is_some() {
+                    // Give the owner a moment first: it is usually about to
+                    // run that goroutine itself (a ping-pong pair), and
+                    // taking it would move the pair across threads.
+                    let since = std::time::Instant::now();
+                    while v.runnext.is_some() && since.elapsed() < RUNNEXT_STEAL_GRACE {
+                        std::hint::spin_loop();
+                    }
+                    if let Some(t) = v.runnext.take() {
+                        return Some(t);
+                    }
+                }
+            }
+        }
+        None
+    }
+
+    /// A spinning M with nothing to run keeps its P and looks again now and
+    /// then, for up to [`IDLE_SPIN`], before going idle. Between looks it
+    /// yields its thread rather than reading other Ps' queues in a tight
+    /// loop, which would pull their owners' cache lines away from them
+    /// (only a look that sees another P's `runnext` filled waits, in
+    /// `steal`, for up to `RUNNEXT_STEAL_GRACE` for its owner to take it).
+    ///
+    /// Only a spinning M (counted in `nspinning`) spins here: that count is
+    /// what makes `wakep` skip the futex wake, and `steal` bounds it. The
+    /// lost-wake-up argument is unchanged: this M is a spinning M that has
+    /// not yet given up; it gives up through `go_idle`, whose re-check
+    /// pairs with `wakep` as before.
+    #[cold]
+    pub(super) fn idle_spin(&self) -> Option<TaskRef> {
+        if !self.spinning.get() {
+            return None;
+        }
+        let since = std::time::Instant::now();
+        let mut look = 0u32;
+        loop {
+            look = look.wrapping_add(1);
+            // Mostly `pause` between looks: it hands the core's resources
+            // to a hyperthread sibling (possibly the M doing the hand-offs),
+            // where a `sched_yield` per look would run kernel code there.
+            // Every 16th look yields the thread, for an oversubscribed
+            // machine's other threads.
+            if look % 16 == 0 {
+                // The network too (Go's spinning M re-runs `findRunnable`,
+                // `netpoll(0)` included): a reply that arrives while this M
+                // spins runs here at once.
+                if let Some(t) = self.poll_network() {
+                    return Some(t);
+                }
+                std::thread::yield_now();
+            } else {
+                for _ in 0..64 {
+                    std::hint::spin_loop();
+                }
+            }
+            if since.elapsed() >= IDLE_SPIN
+                || self.shared.stw_requested()
+                || self.shared.shutting_down.load(Acquire)
+            {
+                return None;
+            }
+            // Queued work only: a goroutine alone in another P's `runnext`
+            // is about to be run by that P's M (a hand-off in progress), and
+            // polling that slot would pull its cache line from under the
+            // owner at every hand-off. `go_idle`'s re-check, at the end of
+            // the spin, does count `runnext`, so such a goroutine whose owner
+            // stays busy waits at most this spin before it is stolen.
+            let work = self.shared.global_len.load(Relaxed) > 0
+                || self.shared.procs.iter().any(|p| !p.steal.is_empty());
+            if !work {
+                continue;
+            }
+            if let Some(t) = self.find_local_or_global() {
+                return Some(t);
+            }
+            if let Some(t) = self.steal() {
+                return Some(t);
+            }
+        }
+    }
+}

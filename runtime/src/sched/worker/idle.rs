@@ -1,0 +1,333 @@
+//! Idle Ms and P hand-off: giving a P back, parking an idle M (until a P,
+//! a due timer or shutdown), handing a P and a goroutine to another M, the
+//! wired goroutine's wait, stop-the-world, and getting a P after a syscall.
+
+use super::super::proc::{self};
+use super::super::Handoff;
+use super::Worker;
+use crate::hooks as tr;
+use crate::loom::sync::atomic::{fence, Ordering::*};
+use crate::loom::sync::Arc;
+use crate::task::TaskRef;
+
+impl Worker {
+    pub(super) fn take_handoff(&self) -> bool {
+        let h = self.handle.handoff.lock().take();
+        match h {
+            Some(h) => {
+                self.acquire_p(h.p);
+                self.spinning.set(h.spinning);
+                if let Some(t) = h.task {
+                    self.next.set(Some(t));
+                }
+                true
+            }
+            None => false,
+        }
+    }
+
+    pub(super) fn acquire_p(&self, p: usize) {
+        self.shared.procs[p].status.store(proc::RUNNING, Release);
+        self.p.set(Some(p));
+        tr::proc_start(self, p);
+        // A P became busy: sysmon, asleep while every P was idle, watches
+        // the network poller again.
+        self.shared.sysmon.busy_p();
+    }
+
+    /// Gives the P back and parks until handed one.
+    #[cold]
+    pub(super) fn go_idle(&self) {
+        let Some(pid) = self.p.get() else { return };
+        let s = self.shared.sched.lock();
+        if !s.global.is_empty() && !s.stw {
+            return;
+        }
+        if s.stw {
+            drop(s);
+            self.stop_for_stw();
+            return;
+        }
+        drop(s);
+        tr::proc_stop(self);
+        let mut s = self.shared.sched.lock();
+        self.p.set(None);
+        self.shared.procs[pid].status.store(proc::IDLE, Release);
+        s.idle_procs.push(pid);
+        // SeqCst: the Dekker pair of `Shared::wakep` (see there).
+        self.shared.npidle.fetch_add(1, SeqCst);
+        if self.spinning.replace(false) {
+            self.shared.nspinning.fetch_sub(1, SeqCst);
+        }
+        s.nidle += 1;
+        s.idle_workers.push(self.handle.clone());
+        self.shared.check_deadlock(&mut s);
+        drop(s);
+        // Re-check the queues after announcing the idle P: a goroutine queued
+        // just before (whose waker saw no idle P) must not be stranded. The
+        // fence pairs with the one in `Shared::wakep`.
+        fence(SeqCst);
+        // N.B. `runnext` counts: `wakep` guards it like the queues, so the
+        // re-check must see it too, or a goroutine readied into a busy P's
+        // `runnext` just before can be stranded while this M sleeps.
+        let work = self.shared.procs.iter().any(|p| p.has_work_hint())
+            || self.shared.global_len.load(SeqCst) > 0;
+        if work {
+            let mut s = self.shared.sched.lock();
+            if let Some(pos) = s
+                .idle_workers
+                .iter()
+                .position(|h| Arc::ptr_eq(h, &self.handle))
+            {
+                if let Some(p) = s.idle_procs.pop() {
+                    s.idle_workers.swap_remove(pos);
+                    s.nidle -= 1;
+                    self.shared.npidle.fetch_sub(1, SeqCst);
+                    self.shared.nspinning.fetch_add(1, SeqCst);
+                    drop(s);
+                    self.acquire_p(p);
+                    self.spinning.set(true);
+                    return;
+                }
+            }
+        }
+        self.idle_wait();
+    }
+
+    /// Registers this P-less M as idle and parks until handed a P.
+    #[cold]
+    pub(super) fn idle_without_p(&self) {
+        let mut s = self.shared.sched.lock();
+        if let Some(p) = s.idle_procs.pop() {
+            if !s.stw && !s.shutdown {
+                self.shared.npidle.fetch_sub(1, SeqCst);
+                drop(s);
+                self.acquire_p(p);
+                return;
+            }
+            s.idle_procs.push(p);
+        }
+        s.nidle += 1;
+        s.idle_workers.push(self.handle.clone());
+        self.shared.check_deadlock(&mut s);
+        drop(s);
+        self.idle_wait();
+    }
+
+    /// Parks until another thread hands this M a P (or shutdown). With
+    /// timers pending or goroutines waiting on the network, and no other M
+    /// waiting for them, this M sleeps until the earliest timer (in the
+    /// network poller once there is one), then takes an idle P to run what
+    /// became ready.
+    pub(super) fn idle_wait(&self) {
+        let mut timed = true;
+        loop {
+            if self.take_handoff() {
+                return;
+            }
+            if self.shared.shutting_down.load(Acquire) {
+                return;
+            }
+            let (due, ready) = self.shared.idle_park(&self.parker, timed, &self.handle);
+            if !ready.is_empty() {
+                let claimed = self.claim_idle_p();
+                if let Some(t) = self.inject(ready) {
+                    // Through the queue, so `found` routes a wired one.
+                    self.push_local_many(std::iter::once(t));
+                }
+                if claimed {
+                    return;
+                }
+                // Every P is busy: the goroutines wait in the global queue,
+                // and busy Ms poll when their queues run dry.
+                timed = false;
+            } else if due {
+                if self.claim_idle_p() {
+                    return;
+                }
+                // Every P is busy: their Ms run the due timers when they
+                // next look for work. Wait for a hand-off instead.
+                timed = false;
+            }
+        }
+    }
+
+    /// This idle-listed M takes an idle P for itself (a timer is due).
+    pub(super) fn claim_idle_p(&self) -> bool {
+        let mut s = self.shared.sched.lock();
+        if s.stw || s.shutdown {
+            return false;
+        }
+        let Some(pos) = s
+            .idle_workers
+            .iter()
+            .position(|h| Arc::ptr_eq(h, &self.handle))
+        else {
+            // Already taken off the idle list: a hand-off is on its way.
+            return false;
+        };
+        let Some(p) = s.idle_procs.pop() else {
+            return false;
+        };
+        s.idle_workers.swap_remove(pos);
+        s.nidle -= 1;
+        self.shared.npidle.fetch_sub(1, SeqCst);
+        drop(s);
+        self.acquire_p(p);
+        true
+    }
+
+    /// Gives the P to another M if there is work for it, else to the idle
+    /// list. `announce_idle`: also count this M as idle.
+    pub(super) fn release_p(&self, announce_idle: bool) {
+        let Some(pid) = self.p.get() else {
+            if announce_idle {
+                let mut s = self.shared.sched.lock();
+                s.nidle += 1;
+                self.shared.check_deadlock(&mut s);
+            }
+            return;
+        };
+        tr::proc_stop(self);
+        self.p.set(None);
+        let mut s = self.shared.sched.lock();
+        if self.spinning.replace(false) {
+            self.shared.nspinning.fetch_sub(1, SeqCst);
+        }
+        let has_work = self.shared.procs[pid].has_work_hint() || !s.global.is_empty();
+        if has_work && !s.stw && !s.shutdown {
+            self.shared.start_m_locked(
+                &mut s,
+                Handoff {
+                    p: pid,
+                    task: None,
+                    spinning: false,
+                },
+            );
+        } else {
+            self.shared.procs[pid].status.store(proc::IDLE, Release);
+            s.idle_procs.push(pid);
+            self.shared.npidle.fetch_add(1, SeqCst);
+            if announce_idle && self.shared.timers.unwatched() {
+                // This M waits for its wired goroutine, not for timers:
+                // an idle M must (Go's `handoffp` wakes the poller).
+                self.shared.wake_idle_locked(&mut s);
+            }
+        }
+        if announce_idle {
+            s.nidle += 1;
+            self.shared.check_deadlock(&mut s);
+        }
+        self.shared.sched_cv.notify_all();
+    }
+
+    /// A wired M waits for its goroutine to be handed back with a P.
+    pub(super) fn locked_wait(&self) {
+        loop {
+            if let Some(h) = self.handle.handoff.lock().take() {
+                self.acquire_p(h.p);
+                self.spinning.set(h.spinning);
+                if let Some(t) = h.task {
+                    self.next.set(Some(t));
+                    return;
+                }
+                // Handed a P without our goroutine: look for it in queues.
+                continue;
+            }
+            if self.shared.shutting_down.load(Acquire) {
+                return;
+            }
+            self.parker.park();
+        }
+    }
+
+    /// Hands our P and `t` to the M `t` is wired to; this M goes idle.
+    pub(super) fn handoff_to_locked(&self, worker: usize, t: TaskRef) {
+        let Some(pid) = self.p.get() else { return };
+        tr::proc_stop(self);
+        self.p.set(None);
+        if self.spinning.replace(false) {
+            self.shared.nspinning.fetch_sub(1, SeqCst);
+        }
+        let mut s = self.shared.sched.lock();
+        let Some(h) = s.handles.get(&worker).cloned() else {
+            // The wired M is gone (cannot happen while its goroutine lives).
+            drop(s);
+            crate::fatal("a goroutine is wired to an M that no longer exists");
+        };
+        // The wired M stops counting as idle now, under the lock, so a
+        // deadlock check in between cannot see every M idle.
+        s.nidle -= 1;
+        self.shared.procs[pid].status.store(proc::RUNNING, Release);
+        *h.handoff.lock() = Some(Handoff {
+            p: pid,
+            task: Some(t),
+            spinning: false,
+        });
+        drop(s);
+        h.unparker.unpark();
+    }
+
+    /// Waits, still holding the P, until a stop-the-world ends.
+    #[cold]
+    pub(super) fn stop_for_stw(&self) {
+        let mut s = self.shared.sched.lock();
+        if !s.stw {
+            return;
+        }
+        s.stw_stopped += 1;
+        self.shared.sched_cv.notify_all();
+        while s.stw {
+            self.shared.sched_cv.wait(&mut s);
+        }
+        s.stw_stopped -= 1;
+    }
+
+    /// After a syscall: takes back the P this M left in the SYSCALL state if
+    /// sysmon has not retaken it. Otherwise the M drops its claim, waits out
+    /// any stop-the-world in progress, and takes an idle P (its old one
+    /// first), or none.
+    pub(crate) fn try_reacquire_after_syscall(&self, old: usize) -> Reacquired {
+        let p = &self.shared.procs[old];
+        if p.status
+            .compare_exchange(proc::SYSCALL, proc::RUNNING, AcqRel, Acquire)
+            .is_ok()
+        {
+            return Reacquired::Own;
+        }
+        // The P was taken: try any idle P.
+        self.p.set(None);
+        let mut s = self.shared.sched.lock();
+        while s.stw {
+            self.shared.sched_cv.wait(&mut s);
+        }
+        let pick = s
+            .idle_procs
+            .iter()
+            .position(|&i| i == old)
+            .or(if s.idle_procs.is_empty() {
+                None
+            } else {
+                Some(s.idle_procs.len() - 1)
+            });
+        if let Some(pos) = pick {
+            let pid = s.idle_procs.swap_remove(pos);
+            self.shared.npidle.fetch_sub(1, SeqCst);
+            drop(s);
+            self.acquire_p(pid);
+            return Reacquired::Other;
+        }
+        Reacquired::None
+    }
+}
+
+/// How a goroutine got a P back after a syscall.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Reacquired {
+    /// Its own P, untouched meanwhile.
+    Own,
+    /// Another (or its own, after a steal) idle P.
+    Other,
+    /// None available.
+    None,
+}
