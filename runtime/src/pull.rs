@@ -41,7 +41,7 @@
 #[cfg(not(loom))]
 use crate::coro::{Cancelled, Resume};
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering::*};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU8, AtomicUsize, Ordering, Ordering::*};
 #[cfg(not(loom))]
 use crate::sched::context::Running;
 #[cfg(not(loom))]
@@ -50,14 +50,15 @@ use crate::sched::coroswitch as coroutine;
 use crate::task::CoroLink;
 use gort_tracer::fence;
 use std::any::Any;
+use std::marker::PhantomData;
 #[cfg(not(loom))]
 use std::panic::{self, AssertUnwindSafe};
 #[cfg(not(loom))]
 use std::ptr::NonNull;
 
-const IDLE: u8 = 0;
-const BUSY: u8 = 1;
-const DONE: u8 = 2;
+pub(crate) const IDLE: u8 = 0;
+pub(crate) const BUSY: u8 = 1;
+pub(crate) const DONE: u8 = 2;
 
 /// `owner`: no call yet.
 const NONE: usize = 0;
@@ -66,25 +67,36 @@ const SHARED: usize = 1;
 /// `owner`: a taker is checking whether the biased goroutine is inside.
 const REVOKING: usize = 2;
 
-/// The faithful protocol (the only one outside the loom models).
-pub(crate) const FAITHFUL: u8 = 0;
+/// The steps of the guard that a loom model's broken twin replaces (the
+/// twins live in `tests/pull.rs`). The runtime runs the defaults, through
+/// [`Faithful`]: constants and one function that fold away after
+/// monomorphisation.
+pub(crate) trait GuardSteps {
+    /// The biased goroutine re-checks the bias after raising `busy`.
+    const OWNER_RECHECKS: bool = true;
+    /// A taker runs the heavy fence between REVOKING and reading `busy`.
+    const REVOKE_FENCES: bool = true;
+    /// The ordering of `leave`'s stores, which hand the cells on.
+    const LEAVE_ORDER: Ordering = Release;
 
-/// Broken variants of [`Core`], each one step off the protocol; the loom
-/// models must reject every one.
-#[cfg(loom)]
-pub(crate) mod twin {
-    /// The shared path checks IDLE with a load, then stores BUSY: two callers
-    /// can both get in.
-    pub(crate) const ENTER_LOAD_STORE: u8 = 1;
-    /// `leave` hands the cells on with `Relaxed` stores: the next caller
-    /// does not see the previous one's writes.
-    pub(crate) const LEAVE_RELAXED: u8 = 2;
-    /// The taker skips the heavy fence: it can miss the owner's `busy`
-    /// while the owner misses the revocation.
-    pub(crate) const REVOKE_NO_FENCE: u8 = 3;
-    /// The owner does not re-check the bias after raising `busy`.
-    pub(crate) const OWNER_NO_RECHECK: u8 = 4;
+    /// Shared mode's entry: IDLE -> BUSY on the state word. Acquire pairs
+    /// with the Release store that ended the previous shared-mode call
+    /// (possibly on another thread), making the cells the caller's.
+    #[inline(always)]
+    fn enter_shared(state: &AtomicU8) -> Enter {
+        match state.compare_exchange(IDLE, BUSY, Acquire, Relaxed) {
+            Ok(_) => Enter::Shared,
+            Err(DONE) => Enter::Done,
+            Err(_) => Enter::Busy,
+        }
+    }
 }
+
+/// The guard as the runtime runs it.
+#[derive(Clone, Copy, Debug)]
+pub(crate) struct Faithful;
+
+impl GuardSteps for Faithful {}
 
 /// A panic of the sequence, carried to the caller of `next`/`stop`.
 pub(crate) type Payload = Box<dyn Any + Send>;
@@ -106,8 +118,8 @@ pub(crate) enum Enter {
 /// The guard and the cells it protects: the part of a [`Pull`] shared by its
 /// callers and its coroutine, generic over the value so that the loom models
 /// drive it with plain values and a stand-in for the coroutine switch.
-/// `TWIN` selects a broken variant in the models.
-pub(crate) struct Core<T, const TWIN: u8 = FAITHFUL> {
+/// `S` is the runtime's [`Faithful`] steps, or a broken twin's in the models.
+pub(crate) struct Core<T, S: GuardSteps = Faithful> {
     /// NONE, SHARED, REVOKING, or the address of the goroutine the guard is
     /// biased to (a live `Task`, so never one of the small constants).
     owner: AtomicUsize,
@@ -126,17 +138,18 @@ pub(crate) struct Core<T, const TWIN: u8 = FAITHFUL> {
     finished: UnsafeCell<bool>,
     /// A panic of the sequence, re-raised by `next` or `stop`.
     panic: UnsafeCell<Option<Payload>>,
+    steps: PhantomData<S>,
 }
 
 // SAFETY: the cells are accessed only by a caller inside the guard (biased
 // or shared, see the module doc) or by the coroutine, which runs only while
 // such a caller is inside; values of `T` cross threads, hence `T: Send`.
-unsafe impl<T: Send, const TWIN: u8> Send for Core<T, TWIN> {}
+unsafe impl<T: Send, S: GuardSteps> Send for Core<T, S> {}
 // SAFETY: as above: every shared access starts by entering the guard, so
 // accesses to the cells never overlap.
-unsafe impl<T: Send, const TWIN: u8> Sync for Core<T, TWIN> {}
+unsafe impl<T: Send, S: GuardSteps> Sync for Core<T, S> {}
 
-impl<T, const TWIN: u8> Core<T, TWIN> {
+impl<T, S: GuardSteps> Core<T, S> {
     pub(crate) fn new() -> Self {
         Core {
             owner: AtomicUsize::new(NONE),
@@ -147,6 +160,7 @@ impl<T, const TWIN: u8> Core<T, TWIN> {
             stopping: UnsafeCell::new(false),
             finished: UnsafeCell::new(false),
             panic: UnsafeCell::new(None),
+            steps: PhantomData,
         }
     }
 
@@ -178,11 +192,7 @@ impl<T, const TWIN: u8> Core<T, TWIN> {
         self.busy.store(true, Relaxed);
         // Frequent side of the handshake: `busy` before the re-check.
         fence::light(self.asymmetric);
-        #[cfg(loom)]
-        let recheck = TWIN != twin::OWNER_NO_RECHECK;
-        #[cfg(not(loom))]
-        let recheck = true;
-        if recheck && self.owner.load(Relaxed) != me {
+        if S::OWNER_RECHECKS && self.owner.load(Relaxed) != me {
             // Release: a taker that reads this sees our earlier calls' cells.
             self.busy.store(false, Release);
             return None;
@@ -234,12 +244,9 @@ impl<T, const TWIN: u8> Core<T, TWIN> {
                         continue;
                     }
                     // Rare side of the handshake: REVOKING before `busy`.
-                    #[cfg(loom)]
-                    if TWIN != twin::REVOKE_NO_FENCE {
+                    if S::REVOKE_FENCES {
                         fence::heavy(self.asymmetric);
                     }
-                    #[cfg(not(loom))]
-                    fence::heavy(self.asymmetric);
                     // Acquire: pairs with the owner's Release of `busy`.
                     if self.busy.load(Acquire) {
                         // The owner is inside: this call overlaps it. The
@@ -256,25 +263,7 @@ impl<T, const TWIN: u8> Core<T, TWIN> {
 
     /// Shared mode: IDLE -> BUSY on the state word.
     fn enter_shared(&self) -> Enter {
-        #[cfg(loom)]
-        if TWIN == twin::ENTER_LOAD_STORE {
-            return match self.state.load(Acquire) {
-                IDLE => {
-                    self.state.store(BUSY, Relaxed);
-                    Enter::Shared
-                }
-                DONE => Enter::Done,
-                _ => Enter::Busy,
-            };
-        }
-        // Acquire: pairs with the Release store that ended the previous
-        // shared-mode call (possibly on another thread), making the cells
-        // ours.
-        match self.state.compare_exchange(IDLE, BUSY, Acquire, Relaxed) {
-            Ok(_) => Enter::Shared,
-            Err(DONE) => Enter::Done,
-            Err(_) => Enter::Busy,
-        }
+        S::enter_shared(&self.state)
     }
 
     /// Leaves the guard entered as `how` ([`Enter::Biased`] or
@@ -290,14 +279,7 @@ impl<T, const TWIN: u8> Core<T, TWIN> {
         let finished = unsafe { Self::with(&self.finished, |f| *f) };
         // SAFETY: we are inside.
         let panicked = unsafe { Self::with(&self.panic, Option::take) };
-        #[cfg(loom)]
-        let order = if TWIN == twin::LEAVE_RELAXED {
-            Relaxed
-        } else {
-            Release
-        };
-        #[cfg(not(loom))]
-        let order = Release;
+        let order = S::LEAVE_ORDER;
         // Release (both stores): hands the cells to the next caller, through
         // the state word or through a taker's read of `busy`.
         if how == Enter::Biased {

@@ -554,3 +554,35 @@ fn fallback_loop() {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::{Heap, Target};
+    use crate::sched::park::Waiter;
+    use std::time::{Duration, Instant};
+
+    /// Entries come out in deadline order, whatever the insertion order,
+    /// and only those due.
+    #[test]
+    fn due_entries_come_out_in_deadline_order() {
+        let h = Heap::default();
+        let base = Instant::now();
+        let ms = |n: u64| base + Duration::from_millis(n);
+        for n in [30, 10, 20, 40] {
+            h.push(ms(n), Target::Wake(Waiter::Thread(std::thread::current())));
+        }
+        assert_eq!(h.live(), 4);
+        let mut out = Vec::new();
+        h.take_due(ms(35), &mut out);
+        let got: Vec<Instant> = out.iter().map(|e| e.when).collect();
+        assert_eq!(got, [ms(10), ms(20), ms(30)]);
+        assert_eq!(h.live(), 1, "the entry not yet due stays");
+        // Equal deadlines keep their insertion order.
+        h.push(ms(50), Target::Wake(Waiter::Thread(std::thread::current())));
+        h.push(ms(50), Target::Wake(Waiter::Thread(std::thread::current())));
+        out.clear();
+        h.take_due(ms(60), &mut out);
+        let orders: Vec<u64> = out.iter().map(|e| e.order).collect();
+        assert!(orders.windows(2).all(|w| w[0] < w[1]), "{orders:?}");
+    }
+}

@@ -14,10 +14,9 @@
 //! most once.
 
 use super::{check, check_rejects};
-use crate::loom::sync::atomic::{AtomicU8, Ordering, Ordering::*};
 use crate::park::{Faithful, ParkSteps, ParkWord, EMPTY, PARKED};
 use loom::cell::UnsafeCell;
-use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering::Relaxed};
+use loom::sync::atomic::{AtomicU8, AtomicUsize, Ordering, Ordering::*};
 use loom::sync::{Arc, Mutex};
 
 /// Senders, hence values G waits for.

@@ -19,10 +19,11 @@
 //! are reported (some interleaving must see BUSY).
 
 use super::{check, check_rejects};
-use crate::pull::{twin, Core, Enter, FAITHFUL};
+use crate::loom::sync::atomic::{AtomicU8, Ordering, Ordering::*};
+use crate::pull::{Core, Enter, Faithful, GuardSteps, BUSY, DONE, IDLE};
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::AtomicUsize;
 
 /// Values the coroutine yields before it returns.
 const VALUES: u32 = 3;
@@ -44,12 +45,12 @@ struct CoroStack {
     exited: bool,
 }
 
-struct Coro<const TWIN: u8> {
-    core: Core<u32, TWIN>,
+struct Coro<S: GuardSteps> {
+    core: Core<u32, S>,
     stack: UnsafeCell<CoroStack>,
 }
 
-impl<const TWIN: u8> Coro<TWIN> {
+impl<S: GuardSteps> Coro<S> {
     fn on_stack<R>(&self, f: impl FnOnce(&mut CoroStack) -> R) -> R {
         // SAFETY: the coroutine's stack is touched only by the M running the
         // coroutine, while its caller is inside the guard; loom reports any
@@ -99,7 +100,7 @@ struct Calls {
 }
 
 impl Calls {
-    fn next<const TWIN: u8>(&mut self, c: &Coro<TWIN>, me: usize) {
+    fn next<S: GuardSteps>(&mut self, c: &Coro<S>, me: usize) {
         match c.next(me) {
             Ok(Some(v)) => self.values.push(v),
             Ok(None) => {}
@@ -108,8 +109,8 @@ impl Calls {
     }
 }
 
-fn model<const TWIN: u8>(busy_seen: &AtomicUsize) {
-    let c = Arc::new(Coro::<TWIN> {
+fn model<S: GuardSteps + 'static>(busy_seen: &AtomicUsize) {
+    let c = Arc::new(Coro::<S> {
         core: Core::new(),
         stack: UnsafeCell::new(CoroStack::default()),
     });
@@ -162,7 +163,7 @@ fn loom_pull_bounced_between_two_ms_next_next_vs_next_stop() {
     let busy_seen = std::sync::Arc::new(AtomicUsize::new(0));
     let seen = busy_seen.clone();
     check("pull_bounced_between_two_ms", move || {
-        model::<FAITHFUL>(&seen)
+        model::<Faithful>(&seen)
     });
     assert!(
         busy_seen.load(Relaxed) > 0,
@@ -170,33 +171,73 @@ fn loom_pull_bounced_between_two_ms_next_next_vs_next_stop() {
     );
 }
 
-/// Runs the model on the broken twin `TWIN`, which loom must reject with
+/// Twin: the shared path checks IDLE with a load, then stores BUSY: two
+/// callers can both get in.
+struct EnterLoadStore;
+
+impl GuardSteps for EnterLoadStore {
+    fn enter_shared(state: &AtomicU8) -> Enter {
+        match state.load(Acquire) {
+            IDLE => {
+                state.store(BUSY, Relaxed);
+                Enter::Shared
+            }
+            DONE => Enter::Done,
+            _ => Enter::Busy,
+        }
+    }
+}
+
+/// Twin: `leave` hands the cells on with `Relaxed` stores: the next caller
+/// does not see the previous one's writes.
+struct LeaveRelaxed;
+
+impl GuardSteps for LeaveRelaxed {
+    const LEAVE_ORDER: Ordering = Relaxed;
+}
+
+/// Twin: the taker skips the heavy fence: it can miss the owner's `busy`
+/// while the owner misses the revocation.
+struct RevokeNoFence;
+
+impl GuardSteps for RevokeNoFence {
+    const REVOKE_FENCES: bool = false;
+}
+
+/// Twin: the owner does not re-check the bias after raising `busy`.
+struct OwnerNoRecheck;
+
+impl GuardSteps for OwnerNoRecheck {
+    const OWNER_RECHECKS: bool = false;
+}
+
+/// Runs the model on the broken twin `S`, which loom must reject with
 /// two `next`/`stop` calls inside the coroutine's cells at once.
-fn twin_rejected<const TWIN: u8>(name: &str) {
+fn twin_rejected<S: GuardSteps + 'static>(name: &str) {
     let seen = std::sync::Arc::new(AtomicUsize::new(0));
-    check_rejects(name, &["Causality violation"], move || model::<TWIN>(&seen));
+    check_rejects(name, &["Causality violation"], move || model::<S>(&seen));
 }
 
 #[test]
 #[should_panic(expected = "loom rejected")]
 fn loom_pull_twin_enter_load_store_is_rejected() {
-    twin_rejected::<{ twin::ENTER_LOAD_STORE }>("pull_twin_enter_load_store");
+    twin_rejected::<EnterLoadStore>("pull_twin_enter_load_store");
 }
 
 #[test]
 #[should_panic(expected = "loom rejected")]
 fn loom_pull_twin_leave_relaxed_is_rejected() {
-    twin_rejected::<{ twin::LEAVE_RELAXED }>("pull_twin_leave_relaxed");
+    twin_rejected::<LeaveRelaxed>("pull_twin_leave_relaxed");
 }
 
 #[test]
 #[should_panic(expected = "loom rejected")]
 fn loom_pull_twin_revoke_no_fence_is_rejected() {
-    twin_rejected::<{ twin::REVOKE_NO_FENCE }>("pull_twin_revoke_no_fence");
+    twin_rejected::<RevokeNoFence>("pull_twin_revoke_no_fence");
 }
 
 #[test]
 #[should_panic(expected = "loom rejected")]
 fn loom_pull_twin_owner_no_recheck_is_rejected() {
-    twin_rejected::<{ twin::OWNER_NO_RECHECK }>("pull_twin_owner_no_recheck");
+    twin_rejected::<OwnerNoRecheck>("pull_twin_owner_no_recheck");
 }

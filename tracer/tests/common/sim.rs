@@ -270,6 +270,10 @@ impl Sim {
             i += 1;
             thread::sleep(Duration::from_millis(2 + i % 3));
         }
+        // One cut at a known point, as well as the timer's: every session
+        // spans at least two generations, however late the timer thread ran
+        // on a loaded machine.
+        gort_tracer::advance_now();
         let guard = world.stw.write().unwrap();
         // SAFETY: as for start.
         unsafe { gort_tracer::begin_stop() };
