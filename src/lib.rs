@@ -23,9 +23,9 @@
 //! ```
 
 pub use gort_runtime::{
-    chan, future, go, goroutine_id, iter, lock_os_thread, run, select, sleep, sync, syscall, time,
-    unlock_os_thread, yield_now, Builder, IntoIter, Iter, JoinHandle, Receiver, Runtime, Select,
-    SelectedOperation, SendError, Sender, TryRecvError, TrySelectError, TrySendError,
+    chan, future, go, goroutine_id, iter, lock_os_thread, net, run, select, sleep, sync, syscall,
+    time, unlock_os_thread, yield_now, Builder, IntoIter, Iter, JoinHandle, Receiver, Runtime,
+    Select, SelectedOperation, SendError, Sender, TryRecvError, TrySelectError, TrySendError,
     DEFAULT_STACK_SIZE, MIN_STACK_SIZE,
 };
 

@@ -31,6 +31,9 @@ mod chan;
 #[cfg(not(loom))]
 mod coro;
 mod loom;
+#[cfg(not(loom))]
+pub mod net;
+mod netpoll;
 mod park;
 mod pull;
 #[cfg(not(loom))]

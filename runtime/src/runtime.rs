@@ -162,6 +162,9 @@ impl Drop for Runtime {
             for h in s.handles.values() {
                 h.unparker.unpark();
             }
+            if let Some(n) = shared.timers.netpoll() {
+                n.wake();
+            }
             shared.sched_cv.notify_all();
             std::mem::take(&mut s.threads)
         };

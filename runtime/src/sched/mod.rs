@@ -256,6 +256,7 @@ impl Shared {
             s.nidle -= 1;
             *w.handoff.lock() = Some(h);
             w.unparker.unpark();
+            self.timers.break_poll_of(w.id);
             return;
         }
         let id = NEXT_WORKER.fetch_add(1, Relaxed);
@@ -287,6 +288,7 @@ impl Shared {
         }
         if self.in_syscall.load(SeqCst) != 0
             || self.timers.pending() != 0
+            || self.timers.net_waiting()
             || self.external_blocked.load(SeqCst) != 0
         {
             return;

@@ -1,18 +1,26 @@
-//! The system monitor thread: P hand-off from long syscalls.
+//! The system monitor thread: P hand-off from long syscalls, and the
+//! network poll nobody else did.
 //!
 //! One sysmon thread per runtime. It does not run timers (the Ms do, see
 //! [`super::timers`]); it sleeps indefinitely while no syscall is in flight
-//! (an idle runtime burns no CPU). While syscalls are in flight it polls every
-//! 20 µs, backing off to 10 ms, and takes the P of any goroutine that has
-//! been in the same syscall across two polls when that P has queued work
-//! (Go's `retake`), handing it to another M.
+//! and no P is busy with a network poller in place (an idle runtime burns
+//! no CPU). While syscalls are in flight it polls every 20 µs, backing off
+//! to 10 ms, and takes the P of any goroutine that has been in the same
+//! syscall across two polls when that P has queued work (Go's `retake`),
+//! handing it to another M. Once a network poller exists and while a P is
+//! busy, it wakes every 10 ms and polls the network if no M has for 10 ms
+//! (busy Ms whose run queues never run dry): the goroutines made ready go
+//! to the global queue.
 #![deny(unsafe_code)]
 
 use super::proc;
 use super::{Handoff, Shared};
-use crate::loom::sync::atomic::Ordering::*;
+use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
+
+/// How long the network may go unpolled while Ps are busy (Go's 10 ms).
+const NET_POLL_EVERY: Duration = Duration::from_millis(10);
 
 #[derive(Debug, Default)]
 struct WaitState {
@@ -26,9 +34,27 @@ struct WaitState {
 pub(crate) struct Sysmon {
     state: Mutex<WaitState>,
     cv: Condvar,
+    /// Sleeping only because every P was idle (a network poller exists):
+    /// the next P to become busy wakes it ([`busy_p`](Sysmon::busy_p)).
+    all_idle: AtomicBool,
 }
 
 impl Sysmon {
+    /// A P became busy: wake sysmon if it sleeps because none was.
+    #[inline]
+    pub(crate) fn busy_p(&self) {
+        // SeqCst: the Dekker pair with `run`'s store of `all_idle` and its
+        // load of `npidle` (the P's `npidle` decrement came before this).
+        if self.all_idle.load(SeqCst) {
+            self.poke();
+        }
+    }
+
+    /// A network poller was made: sysmon watches it from now on.
+    pub(crate) fn poke_net(&self) {
+        self.poke();
+    }
+
     /// Makes sysmon poll (a syscall began).
     pub(crate) fn poke(&self) {
         let s = self.state.lock();
@@ -55,14 +81,25 @@ pub(crate) fn run(shared: Arc<Shared>) {
             if s.shutdown {
                 return;
             }
+            let net = shared.timers.netpoll().is_some();
+            if net {
+                t.all_idle.store(true, SeqCst);
+            }
+            let busy = net && shared.npidle.load(SeqCst) < shared.procs.len();
             if shared.in_syscall.load(SeqCst) > 0 {
-                t.cv.wait_until(&mut s, Instant::now() + poll);
+                t.all_idle.store(false, SeqCst);
+                t.cv.wait_until(&mut s, Instant::now() + poll.min(NET_POLL_EVERY));
+            } else if busy {
+                t.all_idle.store(false, SeqCst);
+                t.cv.wait_until(&mut s, Instant::now() + NET_POLL_EVERY);
             } else {
                 s.sleeping = true;
                 t.cv.wait(&mut s);
                 s.sleeping = false;
+                t.all_idle.store(false, SeqCst);
             }
         }
+        poll_network(&shared);
         if shared.in_syscall.load(SeqCst) > 0 {
             if retake(&shared, &mut seen) {
                 poll = Duration::from_micros(20);
@@ -72,6 +109,26 @@ pub(crate) fn run(shared: Arc<Shared>) {
         } else {
             poll = Duration::from_micros(20);
         }
+    }
+}
+
+/// Polls the network if goroutines wait on it and nobody polled for
+/// [`NET_POLL_EVERY`]; queues what became ready on the global queue.
+fn poll_network(shared: &Arc<Shared>) {
+    let Some(n) = shared.timers.netpoll() else {
+        return;
+    };
+    if n.waiters() == 0 || !n.stale(NET_POLL_EVERY) {
+        return;
+    }
+    let mut ready = Vec::new();
+    n.poll(Some(Duration::ZERO), &mut ready);
+    for t in ready {
+        // Claimed by the poll: queue it; its GoUnblock (empty stack) is
+        // written when an M with a P starts it.
+        t.unblock_pending.store(true, Relaxed);
+        let home = t.home.clone();
+        home.ready_from_outside(t);
     }
 }
 

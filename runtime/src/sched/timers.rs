@@ -24,6 +24,7 @@ use super::timer_core::Core;
 use super::Shared;
 use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
+use crate::netpoll::Poller;
 use crate::sched::park::Waiter;
 use crossbeam_utils::sync::{Parker, Unparker};
 use std::cmp::Reverse;
@@ -219,12 +220,18 @@ fn fire_all(
 }
 
 /// The runtime's timers: one heap per P, and the idle M that sleeps until
-/// the earliest of them.
+/// the earliest of them (in the network poller once there is one).
 #[derive(Debug)]
 pub(crate) struct Timers {
     heaps: Box<[Heap]>,
     /// The poller: the idle M sleeping until `until`, if any.
     poll: Mutex<Poll>,
+    /// The network poller, made when the first descriptor is registered.
+    net: OnceLock<std::sync::Arc<Poller>>,
+    net_init: Mutex<()>,
+    /// The worker ID + 1 of the M blocked in the network poller (0: none):
+    /// handing that M a P must also break its poll.
+    net_worker: AtomicUsize,
 }
 
 #[derive(Debug, Default)]
@@ -238,13 +245,40 @@ impl Timers {
         Timers {
             heaps: (0..procs).map(|_| Heap::default()).collect(),
             poll: Mutex::new(Poll::default()),
+            net: OnceLock::new(),
+            net_init: Mutex::new(()),
+            net_worker: AtomicUsize::new(0),
         }
     }
 
-    /// Whether timers wait with no idle M sleeping until them (a P that
-    /// goes idle then wakes an M for them: Go's `handoffp`).
+    /// Whether timers or network waiters wait with no idle M sleeping until
+    /// them (a P that goes idle then wakes an M for them: Go's `handoffp`).
     pub(crate) fn unwatched(&self) -> bool {
-        self.poll.lock().m.is_none() && self.next_when().is_some()
+        self.poll.lock().m.is_none() && (self.next_when().is_some() || self.net_waiting())
+    }
+
+    /// The network poller, if one was made.
+    #[inline]
+    pub(crate) fn netpoll(&self) -> Option<&std::sync::Arc<Poller>> {
+        self.net.get()
+    }
+
+    /// Whether goroutines are parked in the network poller: the runtime is
+    /// not deadlocked while any are.
+    #[inline]
+    pub(crate) fn net_waiting(&self) -> bool {
+        self.net.get().is_some_and(|n| n.waiters() > 0)
+    }
+
+    /// Breaks the network poll of worker `id` if it is the M blocked in it
+    /// (it was just handed a P and unparked).
+    #[inline]
+    pub(crate) fn break_poll_of(&self, id: usize) {
+        if self.net_worker.load(SeqCst) == id + 1 {
+            if let Some(n) = self.net.get() {
+                n.wake();
+            }
+        }
     }
 
     /// Entries not known stale, over all heaps: while any is pending, the
@@ -265,6 +299,22 @@ impl Timers {
         drop(dropped);
         if let Some(m) = &self.poll.lock().m {
             idle::wake(m);
+        }
+        if let Some(n) = self.net.get() {
+            n.wake();
+            n.shutdown();
+        }
+    }
+
+    /// Wakes the idle M sleeping until `until`: its parker, or its poll.
+    fn wake_poller(&self, ps: &Poll) {
+        if let Some(m) = &ps.m {
+            idle::wake(m);
+            if self.net_worker.load(SeqCst) != 0 {
+                if let Some(n) = self.net.get() {
+                    n.wake();
+                }
+            }
         }
     }
 }
@@ -292,9 +342,9 @@ impl Shared {
     fn timer_added(self: &Arc<Self>, when: u64) {
         let ps = self.timers.poll.lock();
         match &ps.m {
-            Some(m) => {
+            Some(_) => {
                 if when < ps.until {
-                    idle::wake(m);
+                    self.timers.wake_poller(&ps);
                 }
             }
             None => {
@@ -336,36 +386,87 @@ impl Shared {
         ran
     }
 
+    /// The network poller, made on first use: the idle M sleeping until
+    /// the earliest timer moves into it, and sysmon starts watching it.
+    pub(crate) fn netpoll_or_init(self: &Arc<Self>) -> std::io::Result<&std::sync::Arc<Poller>> {
+        if let Some(n) = self.timers.net.get() {
+            return Ok(n);
+        }
+        let g = self.timers.net_init.lock();
+        if self.timers.net.get().is_none() {
+            let p = std::sync::Arc::new(Poller::new()?);
+            let _ = self.timers.net.set(p);
+            self.timers.wake_poller(&self.timers.poll.lock());
+            self.sysmon.poke_net();
+        }
+        drop(g);
+        match self.timers.net.get() {
+            Some(n) => Ok(n),
+            None => Err(std::io::Error::other("netpoll: poller not initialised")),
+        }
+    }
+
     /// Parks an idle M (no P, listed idle) until woken; if no other M does
-    /// and timers are pending, as the poller until the earliest one
-    /// (`timed`). Returns true when it woke because a timer is due: the M
-    /// should take an idle P and run it.
-    pub(crate) fn idle_park(&self, parker: &Parker, timed: bool) -> bool {
+    /// and timers are pending or goroutines wait on the network, as the
+    /// poller until the earliest timer (`timed`): in the network poller once
+    /// one exists, else on its parker.
+    ///
+    /// Returns whether a timer is due (the M should take an idle P to run
+    /// it), and the goroutines network readiness made runnable (claimed by
+    /// the poll, not yet queued).
+    pub(crate) fn idle_park(
+        &self,
+        parker: &Parker,
+        timed: bool,
+        me: &super::WorkerHandle,
+    ) -> (bool, Vec<crate::task::TaskRef>) {
+        let net = self.timers.net.get();
         let mut ps = self.timers.poll.lock();
-        let until = if timed && ps.m.is_none() {
+        let poller = timed && ps.m.is_none();
+        let until = if poller {
             self.timers.next_when()
         } else {
             None
         };
-        let Some(until) = until else {
+        let net_wait = poller && net.is_some_and(|n| n.waiters() > 0);
+        if until.is_none() && !net_wait {
             drop(ps);
             idle::wait_until(parker, None);
-            return false;
-        };
+            return (false, Vec::new());
+        }
         ps.m = Some(parker.unparker().clone());
-        ps.until = until;
-        drop(ps);
-        idle::wait_until(
-            parker,
-            Some(epoch() + std::time::Duration::from_nanos(until)),
-        );
+        ps.until = until.unwrap_or(NONE);
+        let deadline = until.map(|u| epoch() + std::time::Duration::from_nanos(u));
+        let mut ready = Vec::new();
+        match net {
+            Some(n) => {
+                self.timers.net_worker.store(me.id + 1, SeqCst);
+                drop(ps);
+                // A hand-off made before `net_worker` was visible did not
+                // break the poll: look before blocking (SeqCst store above,
+                // the hand-off's mutex, then its SeqCst load in
+                // `break_poll_of`: one of the two sees the other).
+                let handed = me.handoff.lock().is_some();
+                if !handed && !self.shutting_down.load(SeqCst) {
+                    let timeout = deadline.map(|d| d.saturating_duration_since(Instant::now()));
+                    n.poll(timeout, &mut ready);
+                }
+                self.timers.net_worker.store(0, SeqCst);
+            }
+            None => {
+                drop(ps);
+                idle::wait_until(parker, deadline);
+            }
+        }
         let mut ps = self.timers.poll.lock();
         ps.m = None;
         ps.until = NONE;
         drop(ps);
-        self.timers
+        let due = self
+            .timers
             .next_when()
-            .is_some_and(|w| w <= nanos(Instant::now()))
+            .is_some_and(|w| w <= nanos(Instant::now()));
+        (due, ready)
     }
 }
 

@@ -71,6 +71,9 @@ pub(crate) enum WaitReason {
     Future,
     /// `select! {}` (Go's `select {}` with no cases): never woken.
     Forever,
+    /// A socket or other polled descriptor not ready (`gort::net`): Go's
+    /// `waitReasonIOWait`, traced as `network`.
+    Network,
 }
 
 impl WaitReason {
@@ -86,6 +89,7 @@ impl WaitReason {
             8 => WaitReason::CondWait,
             9 => WaitReason::Future,
             10 => WaitReason::Forever,
+            11 => WaitReason::Network,
             _ => WaitReason::Unspecified,
         }
     }
@@ -104,6 +108,19 @@ impl WaitReason {
             WaitReason::CondWait => "sync.(*Cond).Wait",
             WaitReason::Future => "future",
             WaitReason::Forever => "forever",
+            WaitReason::Network => "network",
+        }
+    }
+
+    /// Go's word for this wait in a goroutine dump (`runtime.Stack`,
+    /// `SIGQUIT`), where it differs from the trace string: a network wait
+    /// is `IO wait` there.
+    #[cfg_attr(not(test), allow(dead_code))]
+    pub(crate) fn dump_str(self) -> &'static str {
+        match self {
+            WaitReason::Network => "IO wait",
+            WaitReason::Forever => "select (no cases)",
+            other => other.as_str(),
         }
     }
 }
@@ -117,4 +134,19 @@ pub(crate) fn transition(t: &Task, to: Status, reason: WaitReason) {
         t.reason.store(reason as u8, Relaxed);
     }
     t.status.store(to as u8, Relaxed);
+}
+
+#[cfg(test)]
+mod tests {
+    use super::WaitReason;
+
+    /// Go 1.23: `traceBlockNet` is "network", `waitReasonIOWait` "IO wait".
+    #[test]
+    fn network_wait_reads_as_go() {
+        let r = WaitReason::from_u8(WaitReason::Network as u8);
+        assert_eq!(r, WaitReason::Network);
+        assert_eq!(r.as_str(), "network");
+        assert_eq!(r.dump_str(), "IO wait");
+        assert_eq!(WaitReason::Sleep.dump_str(), "sleep");
+    }
 }

@@ -15,9 +15,11 @@
 //! | `queue.rs`   | the local run queue: push/pop/steal, overflow to global   |
 //! | `timer.rs`   | a timer's `stop` racing its firing (no stale value)        |
 //! | `select.rs`  | a blocked select woken by two peers: exactly one wins      |
+//! | `netpoll.rs` | the poller's ready/wait handshake per direction            |
 
 mod future;
 mod idle;
+mod netpoll;
 mod park;
 mod pull;
 mod queue;

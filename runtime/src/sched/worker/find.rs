@@ -46,6 +46,11 @@ impl Worker {
             if let Some(t) = self.find_local_or_global() {
                 return self.found(t);
             }
+            // Go's `netpoll(0)` in `findRunnable`: the network, without
+            // blocking, unless an M is blocked in the poll already.
+            if let Some(t) = self.poll_network() {
+                return self.found(t);
+            }
             if let Some(t) = self.steal() {
                 return self.found(t);
             }
@@ -61,6 +66,50 @@ impl Worker {
             }
             self.go_idle();
         }
+    }
+
+    /// Polls the network without blocking when goroutines wait on it and no
+    /// M is blocked polling; runs the first goroutine made ready, queues
+    /// the rest.
+    fn poll_network(&self) -> Option<TaskRef> {
+        let n = self.shared.timers.netpoll()?;
+        if n.waiters() == 0 || n.blocked() {
+            return None;
+        }
+        let mut ready = Vec::new();
+        n.poll(Some(std::time::Duration::ZERO), &mut ready);
+        self.inject(ready)
+    }
+
+    /// Queues goroutines the network poller made ready (Go's
+    /// `injectglist`); returns one to run now if this M holds a P. Their
+    /// `GoUnblock` (empty stack: no goroutine runs here) is written when
+    /// they start.
+    pub(super) fn inject(&self, ready: Vec<TaskRef>) -> Option<TaskRef> {
+        let mut own = Vec::with_capacity(ready.len());
+        for t in ready {
+            t.unblock_pending.store(true, Relaxed);
+            if self.shared.owns(&t) {
+                own.push(t);
+            } else {
+                // A descriptor of this runtime's poller waited on by another
+                // runtime's goroutine.
+                let home = t.home.clone();
+                home.ready_from_outside(t);
+            }
+        }
+        if self.p.get().is_none() {
+            self.shared.push_global(own);
+            return None;
+        }
+        let mut it = own.into_iter();
+        let first = it.next()?;
+        let rest: Vec<TaskRef> = it.collect();
+        if !rest.is_empty() {
+            self.push_local_many(rest);
+            self.shared.wakep();
+        }
+        Some(first)
     }
 
     pub(super) fn found(&self, t: TaskRef) -> Option<TaskRef> {
@@ -211,6 +260,12 @@ impl Worker {
             // Every 16th look yields the thread, for an oversubscribed
             // machine's other threads.
             if look % 16 == 0 {
+                // The network too (Go's spinning M re-runs `findRunnable`,
+                // `netpoll(0)` included): a reply that arrives while this M
+                // spins runs here at once.
+                if let Some(t) = self.poll_network() {
+                    return Some(t);
+                }
                 std::thread::yield_now();
             } else {
                 for _ in 0..64 {

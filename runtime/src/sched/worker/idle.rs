@@ -30,6 +30,9 @@ impl Worker {
         self.shared.procs[p].status.store(proc::RUNNING, Release);
         self.p.set(Some(p));
         tr::proc_start(self, p);
+        // A P became busy: sysmon, asleep while every P was idle, watches
+        // the network poller again.
+        self.shared.sysmon.busy_p();
     }
 
     /// Gives the P back and parks until handed one.
@@ -112,8 +115,10 @@ impl Worker {
     }
 
     /// Parks until another thread hands this M a P (or shutdown). With
-    /// timers pending and no other M waiting for them, this M sleeps until
-    /// the earliest one, then takes an idle P to run it.
+    /// timers pending or goroutines waiting on the network, and no other M
+    /// waiting for them, this M sleeps until the earliest timer (in the
+    /// network poller once there is one), then takes an idle P to run what
+    /// became ready.
     pub(super) fn idle_wait(&self) {
         let mut timed = true;
         loop {
@@ -123,7 +128,20 @@ impl Worker {
             if self.shared.shutting_down.load(Acquire) {
                 return;
             }
-            if self.shared.idle_park(&self.parker, timed) {
+            let (due, ready) = self.shared.idle_park(&self.parker, timed, &self.handle);
+            if !ready.is_empty() {
+                let claimed = self.claim_idle_p();
+                if let Some(t) = self.inject(ready) {
+                    // Through the queue, so `found` routes a wired one.
+                    self.push_local_many(std::iter::once(t));
+                }
+                if claimed {
+                    return;
+                }
+                // Every P is busy: the goroutines wait in the global queue,
+                // and busy Ms poll when their queues run dry.
+                timed = false;
+            } else if due {
                 if self.claim_idle_p() {
                     return;
                 }
