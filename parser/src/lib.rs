@@ -70,6 +70,7 @@ pub mod error;
 mod event;
 mod generation;
 mod order;
+pub mod jsontrace;
 pub mod perfetto;
 pub mod pprof;
 pub mod raw;
