@@ -62,9 +62,7 @@ fn split_document(doc: &[u8], who: &str) -> Result<(Vec<Value>, Value), String> 
             line.strip_prefix(',')
                 .ok_or_else(|| format!("{who}: event line {i} lacks its comma"))?
         };
-        out.push(
-            serde_json::from_str(line).map_err(|e| format!("{who}: event {i}: {e}: {line}"))?,
-        );
+        out.push(serde_json::from_str(line).map_err(|e| format!("{who}: event {i}: {e}: {line}"))?);
     }
     Ok((out, frames))
 }
@@ -135,18 +133,24 @@ fn untimed(e: &str) -> (String, i64, i64) {
     if obj.get("ph").and_then(Value::as_str) == Some("C") {
         obj.remove("args");
     }
-    let ns = |x: Option<Value>| x.and_then(|v| v.as_f64()).map_or(0, |f| (f * 1000.0).round() as i64);
+    let ns = |x: Option<Value>| {
+        x.and_then(|v| v.as_f64())
+            .map_or(0, |f| (f * 1000.0).round() as i64)
+    };
     let ts = ns(obj.remove("ts"));
     let dur = ns(obj.remove("dur"));
     (v.to_string(), ts, dur)
 }
+
+/// An event without times, its frame chains, its start and end in ns.
+type Timed = (String, Vec<String>, Vec<String>, i64, i64);
 
 /// Whether the leftover events pair up, each with one of the other side's
 /// that differs only by at most 1 ns in its start and its end (counters:
 /// and in their values).
 fn pair_within_1ns(ours: &Extra, go: &Extra) -> bool {
     let flat = |x: &Extra| {
-        let mut v: Vec<(String, Vec<String>, Vec<String>, i64, i64)> = Vec::new();
+        let mut v: Vec<Timed> = Vec::new();
         for ((e, sf, esf), n) in x {
             let (u, ts, dur) = untimed(e);
             for _ in 0..*n {
@@ -300,7 +304,11 @@ fn json_of_unreadable_traces_fails_with_go_s_message() {
         let err = String::from_utf8_lossy(&out.stderr);
         assert_eq!(out.status.code(), Some(1), "{}: {err}", file.display());
         assert!(err.contains(says), "{}: {err}", file.display());
-        assert!(out.stdout.is_empty(), "{}: output before the error", file.display());
+        assert!(
+            out.stdout.is_empty(),
+            "{}: output before the error",
+            file.display()
+        );
     }
     // Go's viewer refuses the same two traces with the same words.
     for (file, says) in [

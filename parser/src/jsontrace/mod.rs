@@ -24,11 +24,15 @@
 //! is sorted by ID; stack frame IDs are numbered in first-use order, as in
 //! Go, but need not equal Go's numbers.
 //!
-//! Output is held back one generation at a time and written at each
-//! generation's end, so that, as Go does, a trace that turns out to be
-//! damaged is rendered up to its last complete generation
-//! ([`JsonTraceWriter::finish_valid`]). Memory is bounded by the goroutines,
-//! the distinct stack frames and one generation of output.
+//! Output is held back one generation at a time (up to [`HOLD_BACK`]
+//! bytes) and written at each generation's end, so that, as Go does, a
+//! trace that turns out to be damaged is rendered up to its last complete
+//! generation ([`JsonTraceWriter::finish_valid`]). Damage is almost always
+//! found when a generation is loaded, before any of its events; a
+//! generation whose output outgrows the hold-back buffer is written as it
+//! goes, and damage found in the middle of such a generation is reported
+//! as an error instead. Memory is bounded by the goroutines, the distinct
+//! stack frames and the hold-back buffer.
 
 mod emit;
 
@@ -38,7 +42,7 @@ use std::io::{self, Write};
 use emit::{put_event, Args, FrameTree, Name, ViewerEvent};
 
 use crate::error::{Error, Result};
-use crate::event::{Event, EventKind};
+use crate::event::{Event, EventKind, StateTransition};
 use crate::reader::Reader;
 use crate::resources::{GoId, GoState, ProcId, ProcState, ResourceId, Transition};
 use crate::tables::IdMap;
@@ -48,6 +52,9 @@ const TIMER_P: u64 = 1_000_001;
 const NETPOLL_P: u64 = 1_000_002;
 const SYSCALL_P: u64 = 1_000_003;
 const GC_P: u64 = 1_000_004;
+
+/// The most output held back before it is written, in bytes.
+pub const HOLD_BACK: usize = 8 << 20;
 
 /// The sections (`pid`).
 const PROCS_SECTION: u64 = 0;
@@ -185,11 +192,19 @@ impl State {
     }
 }
 
-/// Interned strings; never shrinks, so saved states stay valid.
+/// A symbol's text: as read, and escaped for a JSON string.
+type SymText = (Box<[u8]>, Box<[u8]>);
+
+/// Interned strings, each also kept escaped for JSON; never shrinks, so
+/// saved states stay valid.
 #[derive(Debug, Default)]
 struct Symbols {
     ids: std::collections::HashMap<Box<[u8]>, Sym>,
-    names: Vec<Box<[u8]>>,
+    /// Each symbol as read and escaped.
+    names: Vec<SymText>,
+    /// Symbols of the current generation's strings, by address: the
+    /// generation's string table does not move while its events are read.
+    by_addr: IdMap<(usize, usize), Sym>,
 }
 
 impl Symbols {
@@ -198,13 +213,35 @@ impl Symbols {
             return i;
         }
         let i = Sym::try_from(self.names.len()).unwrap_or(Sym::MAX);
-        self.names.push(s.into());
+        let mut esc = Vec::with_capacity(s.len());
+        emit::put_str_body(&mut esc, s);
+        self.names.push((s.into(), esc.into()));
         self.ids.insert(s.into(), i);
         i
     }
 
+    /// [`intern`](Symbols::intern) for a string of the current generation's
+    /// tables.
+    fn intern_gen(&mut self, s: &[u8]) -> Sym {
+        let key = (s.as_ptr() as usize, s.len());
+        if let Some(&i) = self.by_addr.get(&key) {
+            return i;
+        }
+        let i = self.intern(s);
+        self.by_addr.insert(key, i);
+        i
+    }
+
+    fn new_generation(&mut self) {
+        self.by_addr.clear();
+    }
+
     fn get(&self, s: Sym) -> &[u8] {
-        self.names.get(s as usize).map_or(&[], |b| b)
+        self.names.get(s as usize).map_or(&[], |b| &b.0)
+    }
+
+    fn esc(&self, s: Sym) -> &[u8] {
+        self.names.get(s as usize).map_or(&[], |b| &b.1)
     }
 }
 
@@ -344,6 +381,8 @@ pub struct JsonTraceWriter<W: Write> {
     st: State,
     /// The state at the end of the last complete generation.
     saved: Option<State>,
+    /// Output of the current generation was written before its end.
+    spilled: bool,
     syms: Symbols,
     /// The format's rules: Go 1.27's proc arguments; a leading Sync.
     sched_ctx_args: bool,
@@ -364,6 +403,7 @@ impl<W: Write> JsonTraceWriter<W> {
             },
             st: State::default(),
             saved: None,
+            spilled: false,
             syms: Symbols::default(),
             sched_ctx_args: false,
             leading_sync: false,
@@ -372,12 +412,12 @@ impl<W: Write> JsonTraceWriter<W> {
         }
     }
 
-    /// Whether a generation has ended, so that [`finish_valid`] has
-    /// something to render.
+    /// Whether a generation has ended and nothing after it has been
+    /// written yet, so that [`finish_valid`] renders the trace up to there.
     ///
     /// [`finish_valid`]: JsonTraceWriter::finish_valid
-    pub fn has_complete_generation(&self) -> bool {
-        self.saved.is_some()
+    pub fn can_finish_valid(&self) -> bool {
+        self.saved.is_some() && !self.spilled
     }
 
     /// Takes the next event of the trace.
@@ -400,6 +440,7 @@ impl<W: Write> JsonTraceWriter<W> {
             EventKind::Sync => {
                 self.st.syncs += 1;
                 self.em.frames.new_generation();
+                self.syms.new_generation();
                 self.commit()?;
             }
             EventKind::StackSample => {
@@ -433,11 +474,16 @@ impl<W: Write> JsonTraceWriter<W> {
                     }
                 }
             }
-            EventKind::StateTransition => match ev.state_transition().map(|s| s.transition) {
-                Some(Transition::Goroutine { id, from, to }) => self.goroutine(ev, id, from, to),
-                Some(Transition::Proc { id, from, to }) => self.proc(ev, id, from, to),
-                None => {}
-            },
+            EventKind::StateTransition => {
+                if let Some(st) = ev.state_transition() {
+                    match st.transition {
+                        Transition::Goroutine { id, from, to } => {
+                            self.goroutine(ev, &st, id, from, to);
+                        }
+                        Transition::Proc { id, from, to } => self.proc(ev, id, from, to),
+                    }
+                }
+            }
             EventKind::Log => {
                 let p = ev.proc();
                 if let (true, Some(log)) = (p.is_some(), ev.log()) {
@@ -465,6 +511,11 @@ impl<W: Write> JsonTraceWriter<W> {
             | EventKind::RegionEnd
             | EventKind::Experimental => {}
         }
+        if self.em.buf.len() >= HOLD_BACK {
+            self.spilled = true;
+            self.out.write_all(&self.em.buf)?;
+            self.em.buf.clear();
+        }
         Ok(())
     }
 
@@ -487,8 +538,15 @@ impl<W: Write> JsonTraceWriter<W> {
     ///
     /// # Errors
     ///
-    /// Errors writing to the output.
+    /// Errors writing to the output, and an error of kind `Other` if part
+    /// of the events after the last complete generation were written
+    /// already (see [`can_finish_valid`](JsonTraceWriter::can_finish_valid)).
     pub fn finish_valid(mut self) -> io::Result<W> {
+        if self.spilled {
+            return Err(io::Error::other(
+                "the events after the last complete generation were written already",
+            ));
+        }
         if let Some(saved) = self.saved.take() {
             self.st = saved;
             self.em.buf.clear();
@@ -514,6 +572,7 @@ impl<W: Write> JsonTraceWriter<W> {
         self.em.buf.clear();
         self.em.frames.commit();
         self.saved = Some(self.st.clone());
+        self.spilled = false;
         Ok(())
     }
 
@@ -583,13 +642,17 @@ impl<W: Write> JsonTraceWriter<W> {
                 match kind {
                     EventKind::RangeBegin => {
                         let stack = self.em.frames.node(ev.stack());
-                        self.st.ranges(proc).insert(key, ActiveRange { time: t, stack });
+                        self.st
+                            .ranges(proc)
+                            .insert(key, ActiveRange { time: t, stack });
                     }
                     EventKind::RangeActive => {
                         if self.first_generation() {
                             let stack = self.em.frames.node(ev.stack());
                             let time = self.st.start_time;
-                            self.st.ranges(proc).insert(key, ActiveRange { time, stack });
+                            self.st
+                                .ranges(proc)
+                                .insert(key, ActiveRange { time, stack });
                         }
                     }
                     _ => {
@@ -638,15 +701,20 @@ impl<W: Write> JsonTraceWriter<W> {
         self.st.prev_heap = self.st.heap;
     }
 
-    fn goroutine(&mut self, ev: &Event<'_>, id: GoId, from: GoState, to: GoState) {
+    fn goroutine(
+        &mut self,
+        ev: &Event<'_>,
+        st: &StateTransition<'_>,
+        id: GoId,
+        from: GoState,
+        to: GoState,
+    ) {
         use GoState as G;
         let gs = self.st.gs.entry(id).or_insert_with(GState::new);
         // Named after the outermost frame of the first stack seen.
         if gs.func.is_none() {
-            if let Some(s) = ev.state_transition().and_then(|s| s.stack) {
-                if let Some(f) = s.frames().last() {
-                    gs.func = Some(self.syms.intern(f.func));
-                }
+            if let Some(f) = st.stack.and_then(|s| s.frames().last()) {
+                gs.func = Some(self.syms.intern_gen(f.func));
             }
         }
         if from == to {
@@ -658,8 +726,8 @@ impl<W: Write> JsonTraceWriter<W> {
         if from == G::Running && !to.is_executing() {
             let stack = self.em.frames.node(ev_stack);
             if to == G::Waiting {
-                let reason = ev.state_transition().map_or(&b""[..], |s| s.reason);
-                let sym = (!reason.is_empty()).then(|| self.syms.intern(reason));
+                let reason = st.reason;
+                let sym = (!reason.is_empty()).then(|| self.syms.intern_gen(reason));
                 if let Some(gs) = self.st.gs.get_mut(&id) {
                     gs.block_reason = sym;
                 }
@@ -729,7 +797,7 @@ impl<W: Write> JsonTraceWriter<W> {
         let (a, b) = (viewer_state(from, assist), viewer_state(to, assist));
         self.st.gcounts[a] -= 1;
         self.st.gcounts[b] += 1;
-        if self.st.gcounts != self.st.prev_gcounts {
+        if !same(&self.st.gcounts, &self.st.prev_gcounts) {
             let c = self.st.gcounts;
             let ts = self.st.rel(t);
             let args = Args::Goroutines {
@@ -737,7 +805,8 @@ impl<W: Write> JsonTraceWriter<W> {
                 runnable: c[G_RUNNABLE] as u64,
                 gc_waiting: c[G_WAITING_GC] as u64,
             };
-            self.em.counter(&mut self.st.written, b"Goroutines", ts, args);
+            self.em
+                .counter(&mut self.st.written, b"Goroutines", ts, args);
             self.st.prev_gcounts = c;
         }
     }
@@ -757,10 +826,11 @@ impl<W: Write> JsonTraceWriter<W> {
         }
         if resource == NETPOLL_P {
             let ts = self.st.rel(t);
+            let esc = reason.map_or(&b""[..], |r| self.syms.esc(r));
             self.em.instant(
                 &mut self.st.written,
                 ViewerEvent {
-                    name: Name::Unblock(reason_bytes),
+                    name: Name::Unblock(esc),
                     ts,
                     tid: resource,
                     sf: stack,
@@ -786,7 +856,7 @@ impl<W: Write> JsonTraceWriter<W> {
             Cause::None => return,
             Cause::Go => Name::Bytes(b"go"),
             Cause::ExitBlockedSyscall => Name::Bytes(b"exit blocked syscall"),
-            Cause::Unblock(r) => Name::Unblock(r.map_or(&b""[..], |r| self.syms.get(r))),
+            Cause::Unblock(r) => Name::Unblock(r.map_or(&b""[..], |r| self.syms.esc(r))),
         };
         let (start, end) = (self.st.rel(ct), self.st.rel(ts));
         if start < 0 || end < 0 {
@@ -855,8 +925,8 @@ impl<W: Write> JsonTraceWriter<W> {
         let run = Slice {
             name: Name::Goroutine {
                 id: id.0,
-                func: gs.func.map(|f| syms.get(f)),
-                label: gs.label.map_or(&b""[..], |l| syms.get(l)),
+                func: gs.func.map(|f| syms.esc(f)),
+                label: gs.label.map_or(&b""[..], |l| syms.esc(l)),
             },
             ts: rel(start),
             dur: t.wrapping_sub(start),
@@ -869,7 +939,7 @@ impl<W: Write> JsonTraceWriter<W> {
         for c in gs.completed.drain(..) {
             let (name, args) = match c.what {
                 Completed::Syscall { blocked } => (Name::Bytes(b"syscall"), Args::Blocked(blocked)),
-                Completed::Range(n) => (Name::Bytes(syms.get(n)), Args::None),
+                Completed::Range(n) => (Name::Escaped(syms.esc(n)), Args::None),
             };
             let s = Slice {
                 name,
@@ -886,7 +956,7 @@ impl<W: Write> JsonTraceWriter<W> {
             // Go panics on a range with no start here; skip it.
             if r.time != 0 {
                 let s = Slice {
-                    name: Name::Bytes(syms.get(*n)),
+                    name: Name::Escaped(syms.esc(*n)),
                     ts: rel(r.time),
                     dur: t.wrapping_sub(r.time),
                     tid,
@@ -957,7 +1027,7 @@ impl<W: Write> JsonTraceWriter<W> {
 
     fn thread_count(&mut self, ts: i64, delta: i64) {
         self.st.threads[THREAD_RUNNING] += delta;
-        if self.st.threads == self.st.prev_threads {
+        if same(&self.st.threads, &self.st.prev_threads) {
             return;
         }
         let c = self.st.threads;
@@ -1024,7 +1094,13 @@ impl<W: Write> JsonTraceWriter<W> {
         }
         let mut thread = |tid: u64, name: &[u8], sort: i64| {
             em.meta(w, b"thread_name", PROCS_SECTION, tid, Args::MetaName(name));
-            em.meta(w, b"thread_sort_index", PROCS_SECTION, tid, Args::SortIndex(sort));
+            em.meta(
+                w,
+                b"thread_sort_index",
+                PROCS_SECTION,
+                tid,
+                Args::SortIndex(sort),
+            );
         };
         thread(GC_P, b"GC", -6);
         thread(NETPOLL_P, b"Network", -5);
@@ -1055,6 +1131,16 @@ impl State {
     }
 }
 
+/// Array equality without a call to `memcmp`.
+#[inline]
+fn same<const N: usize>(a: &[i64; N], b: &[i64; N]) -> bool {
+    let mut d = 0;
+    for i in 0..N {
+        d |= a[i] ^ b[i];
+    }
+    d == 0
+}
+
 fn contains(hay: &[u8], needle: &[u8]) -> bool {
     hay.windows(needle.len()).any(|w| w == needle)
 }
@@ -1077,7 +1163,9 @@ fn viewer_state(s: GoState, in_mark_assist: bool) -> usize {
 /// # Errors
 ///
 /// A read error before any generation completed (`failed to parse any
-/// useful part of the trace: ...`), or an error writing to `out`.
+/// useful part of the trace: ...`); the read error itself if it comes in
+/// the middle of a generation whose output was partly written (see
+/// [`HOLD_BACK`]); an error writing to `out`.
 pub fn write_json_trace<W: Write>(mut reader: Reader<'_>, out: W) -> Result<W> {
     let mut w = JsonTraceWriter::new(out);
     loop {
@@ -1085,13 +1173,17 @@ pub fn write_json_trace<W: Write>(mut reader: Reader<'_>, out: W) -> Result<W> {
             Ok(Some(ev)) => w.event(ev).map_err(Error::from)?,
             Ok(None) => return w.finish().map_err(Error::from),
             Err(e) => {
-                if !w.has_complete_generation() {
+                if w.can_finish_valid() {
+                    return w.finish_valid().map_err(Error::from);
+                }
+                if w.saved.is_none() {
                     return Err(Error::new(
                         e.kind(),
                         format!("failed to parse any useful part of the trace: {e}"),
                     ));
                 }
-                return w.finish_valid().map_err(Error::from);
+                // Part of the damaged generation is out already.
+                return Err(e);
             }
         }
     }
