@@ -59,7 +59,10 @@ fn perfetto_output_decodes_and_has_one_slice_per_run() {
         .filter(|t| !t.ends_with("large.trace"))
         .collect();
     // The go 1.25/1.26 goldens and Go's test programs' traces.
-    for dir in ["parser/tests/data/go1.25-1.26", "parser/tests/data/testprog"] {
+    for dir in [
+        "parser/tests/data/go1.25-1.26",
+        "parser/tests/data/testprog",
+    ] {
         let mut v: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
             .expect("test data directory")
             .map(|e| e.expect("entry").path())
@@ -69,7 +72,9 @@ fn perfetto_output_decodes_and_has_one_slice_per_run() {
         traces.extend(v);
     }
     assert!(
-        traces.iter().any(|t| t.to_string_lossy().contains("go126_")),
+        traces
+            .iter()
+            .any(|t| t.to_string_lossy().contains("go126_")),
         "go 1.26 traces missing"
     );
     let mut outs = Vec::new();
