@@ -712,9 +712,11 @@ impl<W: Write> JsonTraceWriter<W> {
         use GoState as G;
         let gs = self.st.gs.entry(id).or_insert_with(GState::new);
         // Named after the outermost frame of the first stack seen.
+        // (A stack with an ID but no frames names it "", as in Go.)
         if gs.func.is_none() {
-            if let Some(f) = st.stack.and_then(|s| s.frames().last()) {
-                gs.func = Some(self.syms.intern_gen(f.func));
+            if let Some(s) = st.stack.filter(|s| s.id() != 0) {
+                let func = s.frames().last().map_or(&b""[..], |f| f.func);
+                gs.func = Some(self.syms.intern_gen(func));
             }
         }
         if from == to {
