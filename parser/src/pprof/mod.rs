@@ -43,7 +43,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{Event, EventKind, Stack};
+use crate::event::{Event, EventKind, Stack, StateTransition};
 use crate::reader::Reader;
 use crate::resources::{GoId, GoState, Transition};
 use crate::tables::IdMap;
@@ -235,10 +235,7 @@ impl ProfileBuilder {
     /// Follows the goroutine windows as the summary does: a fresh window at
     /// creation (or first sight), the first run starts it, exit or waiting
     /// `forever` ends it.
-    fn window(&mut self, ev: &Event<'_>) {
-        let Some(st) = ev.state_transition() else {
-            return;
-        };
+    fn window(&mut self, ev: &Event<'_>, st: &StateTransition<'_>) {
         let Transition::Goroutine { id, from, to } = st.transition else {
             return;
         };
@@ -261,18 +258,18 @@ impl ProfileBuilder {
     }
 
     fn transition(&mut self, ev: &Event<'_>) {
+        let Some(st) = ev.state_transition() else {
+            return;
+        };
         let compat = self.accounting == Accounting::GoCompatible;
         if compat {
-            self.window(ev);
+            self.window(ev, &st);
         }
         let stack = ev.stack();
         // Go 1.27 (the go 1.26 format) no longer skips stackless transitions.
         if compat && stack.is_none() && !ev.format().has_end_of_generation() {
             return;
         }
-        let Some(st) = ev.state_transition() else {
-            return;
-        };
         let Transition::Goroutine { id, from, to } = st.transition else {
             return;
         };
