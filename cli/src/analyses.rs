@@ -1,10 +1,12 @@
-//! `gort-trace pprof` and `perfetto`: Go's trace profiles and the Perfetto
-//! export, written by the library's [`gort_parser::pprof`] and
-//! [`gort_parser::perfetto`] modules.
+//! `gort-trace pprof`, `perfetto` and `json`: Go's trace profiles, the
+//! Perfetto export and Go's trace-viewer JSON, written by the library's
+//! [`gort_parser::pprof`], [`gort_parser::perfetto`] and
+//! [`gort_parser::jsontrace`] modules.
 
 use std::io::Write;
 use std::path::Path;
 
+use gort_parser::jsontrace::write_json_trace;
 use gort_parser::perfetto::PerfettoWriter;
 use gort_parser::pprof::{profile_trace, Accounting, ProfileKind};
 use gort_parser::Reader;
@@ -40,5 +42,15 @@ pub(crate) fn perfetto(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
         w.event(ev)?;
     }
     w.finish()?;
+    Ok(())
+}
+
+/// Runs `gort-trace json FILE`: the trace is read as a stream and converted
+/// as it is read.
+pub(crate) fn json(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("failed to read trace file: open {}: {e}", path.display()))?;
+    let r = Reader::new(file).map_err(|e| format!("failed to create trace reader: {e}"))?;
+    write_json_trace(r, out)?;
     Ok(())
 }

@@ -214,20 +214,46 @@ fn write_table(rows: &[Vec<String>], out: &mut dyn Write) -> crate::CmdResult {
 }
 
 fn write_json(gs: &[&GoroutineSummary], out: &mut dyn Write) -> crate::CmdResult {
-    let cols = columns(gs);
-    let mut s = String::from("[");
-    for (i, g) in gs.iter().enumerate() {
+    use std::fmt::Write as _;
+    // Each breakdown once: `Execution time`, then the rest by name.
+    let rows: Vec<Vec<(String, i64)>> = gs.iter().map(|g| g.breakdown()).collect();
+    let mut rest = BTreeSet::new();
+    for r in &rows {
+        for (k, _) in r.iter().skip(1) {
+            if !rest.contains(k.as_str()) {
+                rest.insert(k.as_str());
+            }
+        }
+    }
+    let keys: Vec<String> = rest
+        .iter()
+        .map(|c| {
+            let mut k = String::new();
+            json_string(&mut k, c);
+            k
+        })
+        .collect();
+    let mut s = String::with_capacity(gs.len() * 256 + 4);
+    s.push('[');
+    for (i, (g, row)) in gs.iter().zip(&rows).enumerate() {
         if i > 0 {
             s.push(',');
         }
-        s.push_str(&format!("\n{{\"id\":{},\"name\":", g.id));
+        write!(s, "\n{{\"id\":{},\"name\":", g.id)?;
         json_string(&mut s, &g.name);
-        s.push_str(&format!(",\"stats\":{{\"Total\":{}", g.stats.total));
-        let b = by_column(g);
-        for c in &cols {
-            s.push(',');
-            json_string(&mut s, c);
-            s.push_str(&format!(":{}", b.get(c).copied().unwrap_or(0)));
+        write!(s, ",\"stats\":{{\"Total\":{}", g.stats.total)?;
+        write!(s, ",\"Execution time\":{}", g.stats.exec)?;
+        // Both `rest` and the row's tail are in name order: merge them.
+        let mut own = row.iter().skip(1).peekable();
+        for (col, key) in rest.iter().zip(&keys) {
+            let v = match own.peek() {
+                Some((k, v)) if k.as_str() == *col => {
+                    own.next();
+                    *v
+                }
+                _ => 0,
+            };
+            write!(s, ",{key}:{v}")?;
         }
         s.push_str("},\"ranges\":{");
         for (j, (k, v)) in g.stats.ranges.iter().enumerate() {
@@ -235,7 +261,7 @@ fn write_json(gs: &[&GoroutineSummary], out: &mut dyn Write) -> crate::CmdResult
                 s.push(',');
             }
             json_string(&mut s, k);
-            s.push_str(&format!(":{v}"));
+            write!(s, ":{v}")?;
         }
         s.push_str("}}");
     }

@@ -130,6 +130,20 @@ enum Cmd {
         #[arg(short, long, value_name = "OUT")]
         output: Option<PathBuf>,
     },
+    /// Write the Chrome trace-viewer JSON that `go tool trace` serves at
+    /// `/jsontrace` (its per-P view).
+    ///
+    /// The same events, stacks and metadata as Go's, for tools that read
+    /// only JSON. Streams: the trace is never held whole. A trace damaged
+    /// after its first generation is rendered up to its last complete one,
+    /// as Go renders it.
+    Json {
+        /// The trace file.
+        file: PathBuf,
+        /// Write here instead of standard output.
+        #[arg(short, long, value_name = "OUT")]
+        output: Option<PathBuf>,
+    },
     /// Print a shell completion script.
     Completions {
         /// The shell.
@@ -215,6 +229,9 @@ fn run(cmd: Cmd, out: &mut dyn Write) -> CmdResult {
         Cmd::Goroutines { file, json, name } => goroutines::run(&file, json, name.as_deref(), out),
         Cmd::Perfetto { file, output } => {
             with_output(output.as_deref(), out, |w| analyses::perfetto(&file, w))
+        }
+        Cmd::Json { file, output } => {
+            with_output(output.as_deref(), out, |w| analyses::json(&file, w))
         }
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gort-trace", out);

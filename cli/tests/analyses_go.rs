@@ -1,5 +1,7 @@
 //! `gort-trace pprof` and `gort-trace goroutines` against Go 1.23.9's
-//! `go tool trace` on every Go golden and gort example trace: the profiles
+//! `go tool trace` on every Go golden and gort example trace, and against
+//! Go 1.25.5's and 1.27.3's on the go 1.25/1.26 goldens and the traces of
+//! their test programs (each trace read by the Go of its format): the profiles
 //! sample by sample (read back by `go tool pprof`), the goroutine analysis
 //! cell by cell (read from `go tool trace -http`'s pages), and the
 //! `--accurate` profiles' totals against the same pages.
@@ -16,8 +18,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use go_tools::{
-    go_tool, html_unescape, parse_go_duration, pprof_samples, query_escape, run, traces,
-    TraceServer,
+    html_unescape, parse_go_duration, pprof_samples, query_escape, root, run, trace_tool_for,
+    traces, TraceServer,
 };
 use gort_parser::pprof::{profile_trace, Accounting, ProfileKind};
 use gort_parser::Reader;
@@ -44,7 +46,7 @@ fn compare_pprof(trace: &Path, kind: &str, dir: &Path) -> Result<(), String> {
         .arg(trace)
         .arg("-o")
         .arg(&ours));
-    let go_bytes = run(Command::new(go_tool("trace"))
+    let go_bytes = run(Command::new(trace_tool_for(trace))
         .arg(format!("-pprof={kind}"))
         .arg(trace));
     std::fs::write(&go, go_bytes).expect("write Go's profile");
@@ -76,6 +78,70 @@ fn traces_and_a_cut_one(dir: &Path) -> Vec<PathBuf> {
     std::fs::write(&cut, &data[..data.len() * 2 / 3]).expect("write cut trace");
     v.push(cut);
     v
+}
+
+/// The go 1.25 and go 1.26 traces: the goldens and Go's test programs'.
+fn newer_format_traces() -> Vec<PathBuf> {
+    let mut v = Vec::new();
+    for dir in [
+        "parser/tests/data/go1.25-1.26",
+        "parser/tests/data/testprog",
+    ] {
+        for e in std::fs::read_dir(root().join(dir)).expect("test data directory") {
+            let p = e.expect("entry").path();
+            let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+            if p.extension().is_some_and(|x| x == "trace")
+                && (name.starts_with("go125_") || name.starts_with("go126_"))
+            {
+                v.push(p);
+            }
+        }
+    }
+    v.sort();
+    assert!(v.len() >= 20, "newer-format traces missing: {v:?}");
+    v
+}
+
+/// Compares all four profiles of every trace in `traces`, on two workers.
+fn pprof_failures(traces: &[PathBuf], dir: &Path) -> Vec<String> {
+    std::thread::scope(|s| {
+        let jobs: Vec<_> = traces
+            .chunks(traces.len().div_ceil(2))
+            .map(|chunk| {
+                s.spawn(move || {
+                    let mut f = Vec::new();
+                    for t in chunk {
+                        for k in ["net", "sync", "syscall", "sched"] {
+                            if let Err(e) = compare_pprof(t, k, dir) {
+                                f.push(e);
+                            }
+                        }
+                    }
+                    f
+                })
+            })
+            .collect();
+        jobs.into_iter()
+            .flat_map(|j| j.join().expect("worker"))
+            .collect()
+    })
+}
+
+#[test]
+fn pprof_equals_go_1_25_and_1_27_on_newer_formats() {
+    let dir = scratch("pprof-new");
+    let failures = pprof_failures(&newer_format_traces(), &dir);
+    std::fs::remove_dir_all(&dir).ok();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
+}
+
+#[test]
+fn goroutines_equal_go_1_25_and_1_27_pages_on_newer_formats() {
+    let failures: Vec<String> = newer_format_traces()
+        .iter()
+        .filter_map(|t| compare_goroutines(t).err())
+        .collect();
+    assert!(failures.is_empty(), "{}", failures.join("\n"));
 }
 
 #[test]
@@ -185,7 +251,7 @@ struct Totals {
 
 fn compare_goroutines(trace: &Path) -> Result<Totals, String> {
     let name = trace.display().to_string();
-    let server = TraceServer::start(trace);
+    let server = TraceServer::start_tool(&trace_tool_for(trace), trace);
     let list = server.get("/goroutines");
     let group = Regex::new(
         r#"<a href="/goroutine\?name=[^"]*">([^<]*)</a></code></td>\s*<td>(\d+)</td>\s*<td>([^<]*)</td>"#,
@@ -384,7 +450,7 @@ fn unreadable_traces_fail_with_go_s_message() {
             );
             assert!(err.contains(go_says), "{args:?}: {err}");
         }
-        let go = Command::new(go_tool("trace"))
+        let go = Command::new(go_tools::go_tool("trace"))
             .arg("-pprof=sched")
             .arg(file)
             .output()

@@ -4,6 +4,9 @@
 //! flow ended, and per goroutine one execution slice per run and one
 //! `syscall` slice per syscall, counted from the trace itself.
 //!
+//! Every format: the go 1.23 goldens and gort's traces, the go 1.25/1.26
+//! goldens and the traces of Go 1.25's and 1.27's test programs.
+//!
 //! `large.trace` is left out: its 240 MB export takes Python most of a
 //! minute to decode.
 
@@ -51,10 +54,29 @@ fn expected(trace: &Path) -> BTreeMap<i64, (u64, u64)> {
 fn perfetto_output_decodes_and_has_one_slice_per_run() {
     let dir = std::env::temp_dir().join(format!("gort-perfetto-{}", std::process::id()));
     std::fs::create_dir_all(&dir).expect("scratch");
-    let traces: Vec<PathBuf> = traces()
+    let mut traces: Vec<PathBuf> = traces()
         .into_iter()
         .filter(|t| !t.ends_with("large.trace"))
         .collect();
+    // The go 1.25/1.26 goldens and Go's test programs' traces.
+    for dir in [
+        "parser/tests/data/go1.25-1.26",
+        "parser/tests/data/testprog",
+    ] {
+        let mut v: Vec<PathBuf> = std::fs::read_dir(root().join(dir))
+            .expect("test data directory")
+            .map(|e| e.expect("entry").path())
+            .filter(|p| p.extension().is_some_and(|x| x == "trace"))
+            .collect();
+        v.sort();
+        traces.extend(v);
+    }
+    assert!(
+        traces
+            .iter()
+            .any(|t| t.to_string_lossy().contains("go126_")),
+        "go 1.26 traces missing"
+    );
     let mut outs = Vec::new();
     for t in &traces {
         let out = dir.join(format!(

@@ -130,8 +130,8 @@ impl<'e> Stack<'e> {
         self.id
     }
 
-    /// The frames, leaf first.
-    pub fn frames(&self) -> impl ExactSizeIterator<Item = Frame<'e>> + 'e {
+    /// The frames, leaf first (`.rev()` walks them outermost first).
+    pub fn frames(&self) -> impl DoubleEndedIterator<Item = Frame<'e>> + ExactSizeIterator + 'e {
         self.tables.frames(self.id)
     }
 }

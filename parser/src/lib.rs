@@ -19,7 +19,9 @@
 //! - [`Stats`] summarises a trace (event counts, goroutine state times).
 //! - [`summary`] is Go's goroutine analysis (`go tool trace`'s goroutine
 //!   pages); [`pprof`] builds Go's trace profiles (`-pprof=TYPE`);
-//!   [`perfetto`] converts a trace to Perfetto's protobuf format.
+//!   [`perfetto`] converts a trace to Perfetto's protobuf format;
+//!   [`jsontrace`] writes the Chrome JSON `go tool trace` serves at
+//!   `/jsontrace`.
 //! - [`raw`] reads and writes wire-level events and the text form of Go's
 //!   test traces; [`testfile`] reads Go's parser test files.
 //!
@@ -69,6 +71,7 @@ mod cursor;
 pub mod error;
 mod event;
 mod generation;
+pub mod jsontrace;
 mod order;
 pub mod perfetto;
 pub mod pprof;

@@ -313,7 +313,10 @@ impl<'a> Tables<'a> {
     }
 
     /// The frames of stack `id`, leaf first (none for 0 or undefined).
-    pub(crate) fn frames(&self, id: u64) -> impl ExactSizeIterator<Item = Frame<'_>> + '_ {
+    pub(crate) fn frames(
+        &self,
+        id: u64,
+    ) -> impl DoubleEndedIterator<Item = Frame<'_>> + ExactSizeIterator + '_ {
         let r = self.stacks.get(id).unwrap_or_default();
         let start = r.start as usize;
         let idx = self

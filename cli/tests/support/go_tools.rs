@@ -61,6 +61,35 @@ pub(crate) fn run(cmd: &mut Command) -> Vec<u8> {
     out.stdout
 }
 
+/// The `trace` tool of another Go the project checks against (`1.25.5`,
+/// `1.27.3`): built by that toolchain on first use (`go tool -n trace`).
+pub(crate) fn go_trace_tool_of(version: &str) -> PathBuf {
+    let out = Command::new(root().join("scripts/go-oracle"))
+        .args(["go", "tool", "-n", "trace"])
+        .env("GORT_GO_VERSION", version)
+        .output()
+        .expect("scripts/go-oracle runs");
+    assert!(
+        out.status.success(),
+        "go-oracle (Go {version}) go tool -n trace failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let path = PathBuf::from(String::from_utf8(out.stdout).expect("UTF-8").trim());
+    assert!(path.is_file(), "no trace tool at {}", path.display());
+    path
+}
+
+/// The Go whose tools read `trace` as gort does: Go 1.23.9 for go 1.22/1.23
+/// traces, 1.25.5 for go 1.25, 1.27.3 for go 1.26.
+pub(crate) fn trace_tool_for(trace: &Path) -> PathBuf {
+    let data = std::fs::read(trace).expect("read trace");
+    match data.get(..16) {
+        Some(b"go 1.25 trace\0\0\0") => go_trace_tool_of("1.25.5"),
+        Some(b"go 1.26 trace\0\0\0") => go_trace_tool_of("1.27.3"),
+        _ => go_tool("trace"),
+    }
+}
+
 /// `go tool trace -http` on loopback, killed when dropped.
 pub(crate) struct TraceServer {
     child: Child,
@@ -70,7 +99,12 @@ pub(crate) struct TraceServer {
 impl TraceServer {
     /// Starts the viewer on `trace` and waits until it listens.
     pub(crate) fn start(trace: &Path) -> TraceServer {
-        let mut child = Command::new(go_tool("trace"))
+        TraceServer::start_tool(&go_tool("trace"), trace)
+    }
+
+    /// Starts the viewer `tool` (a `trace` binary) on `trace`.
+    pub(crate) fn start_tool(tool: &Path, trace: &Path) -> TraceServer {
+        let mut child = Command::new(tool)
             .arg("-http=127.0.0.1:0")
             .arg(trace)
             .env("BROWSER", "true")
@@ -99,17 +133,25 @@ impl TraceServer {
 
     /// The body of `GET path`.
     pub(crate) fn get(&self, path: &str) -> String {
+        String::from_utf8(self.get_bytes(path)).expect("UTF-8 response")
+    }
+
+    /// The body of `GET path`, as bytes.
+    pub(crate) fn get_bytes(&self, path: &str) -> Vec<u8> {
         let mut s = TcpStream::connect(&self.addr).expect("connect to go tool trace");
         write!(s, "GET {path} HTTP/1.0\r\nHost: {}\r\n\r\n", self.addr).expect("request");
         let mut resp = Vec::new();
         s.read_to_end(&mut resp).expect("response");
-        let resp = String::from_utf8(resp).expect("UTF-8 response");
-        let (head, body) = resp.split_once("\r\n\r\n").expect("HTTP response");
+        let split = resp
+            .windows(4)
+            .position(|w| w == b"\r\n\r\n")
+            .expect("HTTP response");
+        let head = String::from_utf8_lossy(&resp[..split]);
         assert!(
             head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200"),
             "{path}: {head}"
         );
-        body.to_owned()
+        resp[split + 4..].to_vec()
     }
 }
 

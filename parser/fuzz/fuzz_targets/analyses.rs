@@ -1,10 +1,12 @@
 //! Analyses: any bytes. No panic, no hang; the goroutine summary, its
-//! breakdown, every trace profile (both accountings, pprof-encoded) and the
-//! Perfetto export can be computed on whatever the reader accepts, and a
-//! cut-short trace gives either a profile of its complete generations or an
-//! error.
+//! breakdown, every trace profile (both accountings, pprof-encoded), the
+//! Perfetto export and the trace-viewer JSON can be computed on whatever the
+//! reader accepts, and a cut-short trace gives either a profile (or JSON) of
+//! its complete generations or an error. The JSON, when produced, ends as a
+//! JSON document ends.
 #![no_main]
 
+use gort_parser::jsontrace::write_json_trace;
 use gort_parser::perfetto::PerfettoWriter;
 use gort_parser::pprof::{encode, profile_trace, Accounting, ProfileKind};
 use gort_parser::summary::{format_duration, Summarizer};
@@ -29,6 +31,12 @@ fuzz_target!(|data: &[u8]| {
         }
     }
     let _ = (summary.groups(), summary.total_exec_time());
+    if let Ok(r) = Reader::from_slice(data) {
+        if let Ok(json) = write_json_trace(r, Vec::new()) {
+            assert!(json.starts_with(b"{\"displayTimeUnit\":\"ns\"\n,\"traceEvents\": ["));
+            assert!(json.ends_with(b"}\n}"));
+        }
+    }
     for kind in ProfileKind::ALL {
         for acc in [Accounting::GoCompatible, Accounting::Accurate] {
             let Ok(r) = Reader::from_slice(data) else {

@@ -91,6 +91,8 @@ struct Interner {
     /// Entries not written yet (an `InternedData` message).
     pending: Msg,
     scratch: Vec<u64>,
+    /// Call stack ids by the current generation's stack IDs.
+    by_stack_id: IdMap<u64, u64>,
 }
 
 impl Interner {
@@ -116,6 +118,15 @@ impl Interner {
         let Some(s) = stack else {
             return 0;
         };
+        if let Some(&i) = self.by_stack_id.get(&s.id()) {
+            return i;
+        }
+        let i = self.stack_uncached(s);
+        self.by_stack_id.insert(s.id(), i);
+        i
+    }
+
+    fn stack_uncached(&mut self, s: Stack<'_>) -> u64 {
         let mut ids = std::mem::take(&mut self.scratch);
         ids.clear();
         let frames: Vec<_> = s.frames().collect();
@@ -177,9 +188,9 @@ impl Interner {
 pub struct PerfettoWriter<W: Write> {
     out: W,
     first: bool,
-    tracks: HashMap<u64, ()>,
+    tracks: IdMap<u64, ()>,
     /// Open slices per track.
-    depth: HashMap<u64, u32>,
+    depth: IdMap<u64, u32>,
     gs: IdMap<GoId, Gor>,
     next_flow: u64,
     /// Goroutines running, runnable, waiting, in syscalls.
@@ -189,6 +200,8 @@ pub struct PerfettoWriter<W: Write> {
     /// which keeps their varints short.
     base: Option<i64>,
     interner: Interner,
+    /// Reused buffers: packet, outer frame, track event.
+    bufs: (Msg, Msg, Msg),
 }
 
 impl<W: Write> PerfettoWriter<W> {
@@ -197,14 +210,15 @@ impl<W: Write> PerfettoWriter<W> {
         PerfettoWriter {
             out,
             first: true,
-            tracks: HashMap::new(),
-            depth: HashMap::new(),
+            tracks: IdMap::default(),
+            depth: IdMap::default(),
             gs: IdMap::default(),
             next_flow: 1,
             counts: [0; 4],
             last_ts: 0,
             base: None,
             interner: Interner::default(),
+            bufs: Default::default(),
         }
     }
 
@@ -217,9 +231,14 @@ impl<W: Write> PerfettoWriter<W> {
         p.uint(packet::SEQUENCE_ID, SEQUENCE);
         p.uint(packet::SEQUENCE_FLAGS, if self.first { 3 } else { 2 });
         self.first = false;
-        let mut outer = Msg::default();
+        // The buffers are kept for the next packet: no allocation per event.
+        let mut outer = std::mem::take(&mut self.bufs.1);
+        outer.0.clear();
         outer.msg(1, &p);
-        self.out.write_all(&outer.0)
+        let r = self.out.write_all(&outer.0);
+        self.bufs.1 = outer;
+        self.bufs.0 = p;
+        r
     }
 
     /// Describes a track once, before its first event.
@@ -302,15 +321,18 @@ impl<W: Write> PerfettoWriter<W> {
             }
             _ => {}
         }
-        let mut e = Msg::default();
+        let mut e = std::mem::take(&mut self.bufs.2);
+        e.0.clear();
         e.uint(te::TYPE, typ).uint(te::TRACK_UUID, track_uuid);
         build(&mut e);
-        let mut p = Msg::default();
+        let mut p = std::mem::take(&mut self.bufs.0);
+        p.0.clear();
         p.uint(
             packet::TIMESTAMP,
             ts.saturating_sub(self.base.unwrap_or(0)).max(0) as u64,
         )
         .msg(packet::TRACK_EVENT, &e);
+        self.bufs.2 = e;
         self.packet(p)
     }
 
@@ -337,6 +359,8 @@ impl<W: Write> PerfettoWriter<W> {
         self.last_ts = ts;
         self.base.get_or_insert(ts);
         match ev.kind() {
+            // Stack IDs are per generation.
+            EventKind::Sync => self.interner.by_stack_id.clear(),
             EventKind::StateTransition => self.transition(ev)?,
             EventKind::Metric => {
                 if let Some(m) = ev.metric() {

@@ -23,7 +23,11 @@
 //! | clipped to | the goroutine's first run to its end | nothing |
 //!
 //! `GoCompatible` reproduces Go 1.23's `-pprof` exactly (golang/go#74850
-//! describes its interval rule); `Accurate` totals equal the goroutine
+//! describes its interval rule), and Go 1.25's on go 1.25 traces. On go
+//! 1.26 traces it reproduces Go 1.27, which fixed that issue: every
+//! goroutine transition opens and closes intervals (an interval opened by a
+//! stackless transition gets an empty stack), while open intervals are
+//! still dropped and intervals still clipped to the goroutine's window; `Accurate` totals equal the goroutine
 //! summary's: network and sync block time, syscall plus syscall block
 //! time, and scheduling wait (without the summary's own quirk for a
 //! blocked syscall pending at the end).
@@ -39,7 +43,7 @@ use std::fmt;
 use std::str::FromStr;
 
 use crate::error::{Error, ErrorKind, Result};
-use crate::event::{Event, EventKind, Stack};
+use crate::event::{Event, EventKind, Stack, StateTransition};
 use crate::reader::Reader;
 use crate::resources::{GoId, GoState, Transition};
 use crate::tables::IdMap;
@@ -120,7 +124,9 @@ impl FromStr for ProfileKind {
 /// How intervals are delimited (see the module documentation).
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub enum Accounting {
-    /// Go 1.23's rule: only transitions with a stack count.
+    /// Go's rule for the trace's format: Go 1.23's and 1.25's (only
+    /// transitions with a stack count), or on go 1.26 traces Go 1.27's
+    /// (every transition counts).
     #[default]
     GoCompatible,
     /// Every transition counts; the totals are the goroutine summary's.
@@ -187,7 +193,13 @@ pub struct ProfileBuilder {
     by_id: IdMap<u64, u32>,
     /// Stack index by PCs (first [`MAX_FRAMES`]).
     by_pcs: HashMap<Vec<u64>, u32>,
+    /// Each stack's frames.
     stacks: Vec<Vec<ProfileFrame>>,
+    /// Each stack's record: Go keys records by a zero-padded array of 128
+    /// PCs, so stacks that differ only by trailing zero PCs share one.
+    record_of: Vec<u32>,
+    /// Record index by PCs without trailing zeros.
+    by_key: HashMap<Vec<u64>, u32>,
     last_ts: i64,
 }
 
@@ -203,6 +215,8 @@ impl ProfileBuilder {
             by_id: IdMap::default(),
             by_pcs: HashMap::new(),
             stacks: Vec::new(),
+            record_of: Vec::new(),
+            by_key: HashMap::new(),
             last_ts: 0,
         }
     }
@@ -221,10 +235,7 @@ impl ProfileBuilder {
     /// Follows the goroutine windows as the summary does: a fresh window at
     /// creation (or first sight), the first run starts it, exit or waiting
     /// `forever` ends it.
-    fn window(&mut self, ev: &Event<'_>) {
-        let Some(st) = ev.state_transition() else {
-            return;
-        };
+    fn window(&mut self, ev: &Event<'_>, st: &StateTransition<'_>) {
         let Transition::Goroutine { id, from, to } = st.transition else {
             return;
         };
@@ -247,17 +258,18 @@ impl ProfileBuilder {
     }
 
     fn transition(&mut self, ev: &Event<'_>) {
-        let compat = self.accounting == Accounting::GoCompatible;
-        if compat {
-            self.window(ev);
-        }
-        let stack = ev.stack();
-        if compat && stack.is_none() {
-            return;
-        }
         let Some(st) = ev.state_transition() else {
             return;
         };
+        let compat = self.accounting == Accounting::GoCompatible;
+        if compat {
+            self.window(ev, &st);
+        }
+        let stack = ev.stack();
+        // Go 1.27 (the go 1.26 format) no longer skips stackless transitions.
+        if compat && stack.is_none() && !ev.format().has_end_of_generation() {
+            return;
+        }
         let Transition::Goroutine { id, from, to } = st.transition else {
             return;
         };
@@ -313,6 +325,13 @@ impl ProfileBuilder {
                         })
                         .collect(),
                 );
+                let mut key = pcs.clone();
+                while key.last() == Some(&0) {
+                    key.pop();
+                }
+                let n = self.by_key.len() as u32;
+                let r = *self.by_key.entry(key).or_insert(n);
+                self.record_of.push(r);
                 self.by_pcs.insert(pcs, i);
                 i
             }
@@ -351,7 +370,9 @@ impl ProfileBuilder {
         } else {
             self.samples.truncate(intervals);
         }
-        let mut totals = vec![(0u64, 0i64); self.stacks.len()];
+        // Per record: count, delay, and (as Go keeps the newest stack of a
+        // record) the stack of its last counted interval.
+        let mut totals = vec![(0u64, 0i64, 0u32); self.by_key.len()];
         let mut order = Vec::new();
         for s in &self.samples {
             let d = match self.accounting {
@@ -361,24 +382,26 @@ impl ProfileBuilder {
             if d <= 0 {
                 continue;
             }
-            let Some(slot) = totals.get_mut(s.stack as usize) else {
+            let Some(&r) = self.record_of.get(s.stack as usize) else {
+                continue;
+            };
+            let Some(slot) = totals.get_mut(r as usize) else {
                 continue;
             };
             if slot.0 == 0 {
-                order.push(s.stack as usize);
+                order.push(r as usize);
             }
             slot.0 += 1;
             slot.1 = slot.1.wrapping_add(d);
+            slot.2 = s.stack;
         }
-        let mut stacks: Vec<Option<Vec<ProfileFrame>>> =
-            self.stacks.into_iter().map(Some).collect();
+        let stacks = self.stacks;
         let records = order
             .into_iter()
             .filter_map(|i| {
-                let frames = stacks.get_mut(i)?.take()?;
-                let (count, delay) = *totals.get(i)?;
+                let (count, delay, stack) = *totals.get(i)?;
                 Some(Record {
-                    frames,
+                    frames: stacks.get(stack as usize)?.clone(),
                     count,
                     delay,
                 })

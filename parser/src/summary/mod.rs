@@ -7,13 +7,16 @@
 //! goroutines, not with the trace. [`Summarizer::finish`] closes what is
 //! still open at the last event and returns a [`Summary`].
 //!
-//! The accounting is Go 1.23's, quirks included, so the numbers equal the
-//! pages of `go tool trace`:
+//! The accounting is Go 1.23's (and Go 1.25's, the same), quirks included,
+//! so the numbers equal the pages of `go tool trace`:
 //! - transitions whose old and new states are equal are ignored, naming
 //!   included;
 //! - a goroutine first seen in state `Undetermined` is created at the time
 //!   of the last Sync (the first event of the trace for the first
-//!   generation);
+//!   generation); in go 1.26 traces, as Go 1.27 does, the time since that
+//!   Sync also counts as spent in the state it is first seen in (running,
+//!   runnable, blocked with its reason, or in a syscall: with a P as
+//!   syscall time, without as syscall block time);
 //! - its name is the outermost frame of the first transition stack it
 //!   shows (its creation's start function, or its own stack when it stops,
 //!   blocks or enters a syscall);
@@ -69,6 +72,10 @@ struct Pending {
 struct Names {
     raw: Vec<Vec<u8>>,
     names: Vec<String>,
+    /// Indexes of the current generation's strings by address (its string
+    /// table stays put while its events are read): no byte comparisons,
+    /// no hashing.
+    by_addr: Vec<(usize, usize, u32)>,
 }
 
 impl Names {
@@ -81,8 +88,31 @@ impl Names {
         (self.names.len() - 1) as u32
     }
 
+    /// [`intern`](Names::intern) for a string of the current generation's
+    /// tables.
+    fn intern_gen(&mut self, b: &[u8]) -> u32 {
+        let (a, n) = (b.as_ptr() as usize, b.len());
+        if let Some(&(_, _, i)) = self.by_addr.iter().find(|e| e.0 == a && e.1 == n) {
+            return i;
+        }
+        let i = self.intern(b);
+        self.by_addr.push((a, n, i));
+        i
+    }
+
     fn get(&self, i: u32) -> &str {
         self.names.get(i as usize).map_or("", String::as_str)
+    }
+}
+
+impl Entry {
+    fn new(id: GoId, creation: i64) -> Entry {
+        Entry {
+            summary: GoroutineSummary::new(id, creation),
+            block: Vec::new(),
+            ranges: Vec::new(),
+            pending: Pending::default(),
+        }
     }
 }
 
@@ -192,7 +222,10 @@ impl Summarizer {
         }
         self.last_ts = t;
         match ev.kind() {
-            EventKind::Sync => self.sync_ts = t,
+            EventKind::Sync => {
+                self.sync_ts = t;
+                self.names.by_addr.clear();
+            }
             EventKind::StateTransition => self.transition(ev),
             EventKind::RangeBegin | EventKind::RangeActive => self.range_begin(ev),
             EventKind::RangeEnd => self.range_end(ev),
@@ -207,17 +240,91 @@ impl Summarizer {
         let t = ev.time();
         match st.transition {
             Transition::Goroutine { id, from, to } if from != to => {
-                self.leave(id, from, t);
-                let Some(e) = self.gs.get_mut(&id) else {
-                    return;
+                // One lookup per transition: the entry is created when the
+                // goroutine comes into existence or into view, and (only
+                // for a reader that skipped its first transition) when it
+                // is missing.
+                let e = match self.gs.entry(id) {
+                    std::collections::hash_map::Entry::Occupied(o) => {
+                        let e = o.into_mut();
+                        if matches!(from, GoState::Undetermined | GoState::NotExist) {
+                            *e = Entry::new(
+                                id,
+                                if from == GoState::Undetermined {
+                                    self.sync_ts
+                                } else {
+                                    t
+                                },
+                            );
+                        }
+                        e
+                    }
+                    std::collections::hash_map::Entry::Vacant(v) => v.insert(Entry::new(
+                        id,
+                        if from == GoState::Undetermined {
+                            self.sync_ts
+                        } else {
+                            t
+                        },
+                    )),
                 };
+                if !matches!(from, GoState::Undetermined | GoState::NotExist) {
+                    leave(
+                        e,
+                        id,
+                        from,
+                        t,
+                        &mut self.syscalling_g,
+                        &mut self.syscalling_p,
+                    );
+                } else if from == GoState::Undetermined && ev.format().has_end_of_generation() {
+                    // Go 1.27 (the go 1.26 format) counts the time from the
+                    // generation's start as spent in the state first seen.
+                    let d = t.wrapping_sub(self.sync_ts);
+                    let s = &mut e.summary.stats;
+                    match to {
+                        GoState::Running => s.exec = s.exec.wrapping_add(d),
+                        GoState::Waiting => {
+                            add(&mut e.block, self.names.intern_gen(st.reason), d);
+                        }
+                        GoState::Runnable => s.sched_wait = s.sched_wait.wrapping_add(d),
+                        GoState::Syscall if ev.proc().is_some() => {
+                            s.syscall = s.syscall.wrapping_add(d);
+                        }
+                        GoState::Syscall => s.syscall_block = s.syscall_block.wrapping_add(d),
+                        _ => {}
+                    }
+                }
                 if e.summary.name.is_empty() {
                     if let Some(f) = st.stack.and_then(|s| s.frames().last()) {
                         e.summary.name = String::from_utf8_lossy(f.func).into_owned();
                         e.summary.pc = f.pc;
                     }
                 }
-                self.enter(id, to, st.reason, ev.proc(), t);
+                match to {
+                    GoState::Running => {
+                        e.pending.start = t;
+                        if e.summary.start_time == 0 {
+                            e.summary.start_time = t;
+                        }
+                    }
+                    GoState::Runnable => e.pending.runnable = t,
+                    GoState::Waiting if st.reason != b"forever" => {
+                        e.pending.block = t;
+                        e.pending.block_reason = self.names.intern_gen(st.reason);
+                    }
+                    GoState::Waiting | GoState::NotExist => {
+                        e.summary.end_time = t;
+                        finalize(e, t);
+                    }
+                    GoState::Syscall => {
+                        let proc = ev.proc();
+                        self.syscalling_p.insert(proc, id);
+                        self.syscalling_g.insert(id, proc);
+                        e.pending.syscall = t;
+                    }
+                    GoState::Undetermined => {}
+                }
             }
             Transition::Proc { id, from, to } if from != to && to == ProcState::Idle => {
                 if let Some(g) = self.syscalling_p.remove(&id) {
@@ -227,101 +334,6 @@ impl Summarizer {
                 }
             }
             _ => {}
-        }
-    }
-
-    /// Closes the state the goroutine leaves (creating its summary when it
-    /// comes into existence or into view).
-    fn leave(&mut self, id: GoId, from: GoState, t: i64) {
-        if matches!(from, GoState::Undetermined | GoState::NotExist) {
-            let creation = if from == GoState::Undetermined {
-                self.sync_ts
-            } else {
-                t
-            };
-            self.gs.insert(
-                id,
-                Entry {
-                    summary: GoroutineSummary::new(id, creation),
-                    block: Vec::new(),
-                    ranges: Vec::new(),
-                    pending: Pending::default(),
-                },
-            );
-            return;
-        }
-        // Only a reader that skipped the goroutine's first transition gets
-        // here without an entry; start one rather than fail.
-        let e = self.gs.entry(id).or_insert_with(|| Entry {
-            summary: GoroutineSummary::new(id, t),
-            block: Vec::new(),
-            ranges: Vec::new(),
-            pending: Pending::default(),
-        });
-        let p = &mut e.pending;
-        let s = &mut e.summary.stats;
-        match from {
-            // N.B. Unconditional, as in Go: a run always has a start.
-            GoState::Running => {
-                s.exec = s.exec.wrapping_add(t.wrapping_sub(p.start));
-                p.start = 0;
-            }
-            GoState::Waiting if p.block != 0 => {
-                add(&mut e.block, p.block_reason, t.wrapping_sub(p.block));
-                p.block = 0;
-            }
-            GoState::Runnable if p.runnable != 0 => {
-                s.sched_wait = s.sched_wait.wrapping_add(t.wrapping_sub(p.runnable));
-                p.runnable = 0;
-            }
-            GoState::Syscall if p.syscall != 0 => {
-                if p.syscall_block != 0 {
-                    s.syscall_block = s
-                        .syscall_block
-                        .wrapping_add(t.wrapping_sub(p.syscall_block));
-                    s.syscall = s
-                        .syscall
-                        .wrapping_add(p.syscall_block.wrapping_sub(p.syscall));
-                } else {
-                    s.syscall = s.syscall.wrapping_add(t.wrapping_sub(p.syscall));
-                }
-                p.syscall = 0;
-                p.syscall_block = 0;
-                if let Some(proc) = self.syscalling_g.remove(&id) {
-                    self.syscalling_p.remove(&proc);
-                }
-            }
-            _ => {}
-        }
-    }
-
-    /// Opens the state the goroutine enters.
-    fn enter(&mut self, id: GoId, to: GoState, reason: &[u8], proc: ProcId, t: i64) {
-        let Some(e) = self.gs.get_mut(&id) else {
-            return;
-        };
-        match to {
-            GoState::Running => {
-                e.pending.start = t;
-                if e.summary.start_time == 0 {
-                    e.summary.start_time = t;
-                }
-            }
-            GoState::Runnable => e.pending.runnable = t,
-            GoState::Waiting if reason != b"forever" => {
-                e.pending.block = t;
-                e.pending.block_reason = self.names.intern(reason);
-            }
-            GoState::Waiting | GoState::NotExist => {
-                e.summary.end_time = t;
-                finalize(e, t);
-            }
-            GoState::Syscall => {
-                self.syscalling_p.insert(proc, id);
-                self.syscalling_g.insert(id, proc);
-                e.pending.syscall = t;
-            }
-            GoState::Undetermined => {}
         }
     }
 
@@ -422,6 +434,52 @@ impl Summarizer {
             goroutines.insert(id, e.summary);
         }
         Summary { goroutines, end }
+    }
+}
+
+/// Closes the state a goroutine leaves.
+fn leave(
+    e: &mut Entry,
+    id: GoId,
+    from: GoState,
+    t: i64,
+    syscalling_g: &mut IdMap<GoId, ProcId>,
+    syscalling_p: &mut IdMap<ProcId, GoId>,
+) {
+    let p = &mut e.pending;
+    let s = &mut e.summary.stats;
+    match from {
+        // N.B. Unconditional, as in Go: a run always has a start.
+        GoState::Running => {
+            s.exec = s.exec.wrapping_add(t.wrapping_sub(p.start));
+            p.start = 0;
+        }
+        GoState::Waiting if p.block != 0 => {
+            add(&mut e.block, p.block_reason, t.wrapping_sub(p.block));
+            p.block = 0;
+        }
+        GoState::Runnable if p.runnable != 0 => {
+            s.sched_wait = s.sched_wait.wrapping_add(t.wrapping_sub(p.runnable));
+            p.runnable = 0;
+        }
+        GoState::Syscall if p.syscall != 0 => {
+            if p.syscall_block != 0 {
+                s.syscall_block = s
+                    .syscall_block
+                    .wrapping_add(t.wrapping_sub(p.syscall_block));
+                s.syscall = s
+                    .syscall
+                    .wrapping_add(p.syscall_block.wrapping_sub(p.syscall));
+            } else {
+                s.syscall = s.syscall.wrapping_add(t.wrapping_sub(p.syscall));
+            }
+            p.syscall = 0;
+            p.syscall_block = 0;
+            if let Some(proc) = syscalling_g.remove(&id) {
+                syscalling_p.remove(&proc);
+            }
+        }
+        _ => {}
     }
 }
 
