@@ -21,7 +21,7 @@ pub(crate) mod coroswitch;
 pub(crate) mod park;
 pub(crate) mod proc;
 pub(crate) mod queue;
-mod stw;
+pub(crate) mod stw;
 pub(crate) mod sysmon;
 pub(crate) mod timer_core;
 pub(crate) mod timers;
@@ -47,6 +47,8 @@ pub(crate) struct WorkerHandle {
     /// A P (and optionally a task to run first) handed to this M while it
     /// sleeps; taken by the M when it wakes.
     pub(crate) handoff: Mutex<Option<Handoff>>,
+    /// Whether this M is inside a trace hook (`stw`'s gate).
+    pub(crate) gate: stw::MGate,
     #[cfg(feature = "trace")]
     pub(crate) trace: std::sync::Arc<crate::hooks::ThreadTrace>,
 }

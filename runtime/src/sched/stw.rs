@@ -1,81 +1,219 @@
-//! Stop-the-world: every P parked at a scheduling point, for the moments the
-//! tracer's enabled flag flips.
+//! The trace gate: how tracing starts and stops without waiting for
+//! goroutines.
 //!
-//! Protocol:
-//! 1. The coordinator (a goroutine holding a P) sets `Sched::stw` under the
-//!    sched lock. From then on no idle P is handed out.
-//! 2. Every other M, at its next scheduling point (picking work, switching
-//!    coroutines, going idle), keeps its P but counts itself stopped and
-//!    waits on `sched_cv` (`Worker::stop_for_stw`).
-//! 3. Ps held by goroutines in a syscall are taken by CAS (SYSCALL -> IDLE);
-//!    their goroutines, on return, find the CAS failed and wait on the sched
-//!    lock until the world restarts.
-//! 4. When every P but the coordinator's is idle, the world is stopped: no
-//!    other thread runs goroutine or hook code, and every thread that will
-//!    run one again first takes the sched lock (or a handoff lock taken under
-//!    it), which orders its later reads after the coordinator's writes.
-//! 5. `start_the_world` clears the flag, wakes the stopped Ms and hands idle Ps
-//!    with queued work to idle Ms.
+//! The tracer's enabled flag (and the session settings behind it) is read
+//! with plain loads by the hooks on every scheduling event, so its writers
+//! (`gort_tracer::start`, `gort_tracer::begin_stop`) need every such read to
+//! happen before or after their write. Stopping the world gives that, but
+//! only once every goroutine reaches a scheduling point: a goroutine that
+//! computes for seconds, or that sits in a blocking call not wrapped in
+//! `gort::syscall`, would hold tracing up for as long. The gate narrows what
+//! must stop to what reads the flag: the hooks, which are short and never
+//! block.
 //!
-//! Goroutines are not preempted: a goroutine that computes without reaching a
-//! scheduling point delays step 4 until it does.
+//! Each M has a word, `inside` ([`MGate`]), that only it writes: true while
+//! it runs a hook (reading the flag, holding a tracer locker), false
+//! otherwise (scheduler code between hooks, goroutine code, parked, in a
+//! syscall). One process-wide word, `flipping` ([`Gate`]), is true while a
+//! flip (a write of the flag) is under way. Flips are serialised by the
+//! caller (`trace_api`'s session lock).
+//!
+//! An M, at each hook ([`MGate::enter`], [`MGate::leave`]):
+//! 1. stores `inside = true` (a plain store: `Relaxed`);
+//! 2. orders that store before the next load with the frequent side of the
+//!    asymmetric fence (`gort_tracer::fence::light`: a compiler fence where
+//!    `membarrier` is registered);
+//! 3. loads `flipping` (`Acquire`); if it is set, stores `inside = false`
+//!    (`Release`), waits until `flipping` is clear (`Acquire`) and starts
+//!    again at 1;
+//! 4. runs the hook: reads the flag and, if on, writes its events;
+//! 5. stores `inside = false` (`Release`).
+//!
+//! The flipper ([`Gate::flip`]):
+//! 6. stores `flipping = true` (`SeqCst`);
+//! 7. runs the rare side of the fence (`gort_tracer::fence::heavy`: one
+//!    `membarrier(2)` call, which runs a full barrier on every running
+//!    thread);
+//! 8. for every M, loads `inside` (`Acquire`) until it reads false: an M
+//!    inside a hook leaves it within a few hundred nanoseconds (a hook never
+//!    blocks or parks);
+//! 9. writes the flag (and, for a start, the trace's first events);
+//! 10. stores `flipping = false` (`Release`).
+//!
+//! Why no hook's read races with step 9, and every later read sees it:
+//! steps 1-3 and 6-8 are a store-buffering (Dekker) pair whose two
+//! StoreLoad orders the asymmetric fence provides (see `gort_tracer::fence`).
+//! So for each M and each entry, either
+//! - the M's load in step 3 sees `flipping = true` (from step 6): it goes
+//!   back out without reading the flag and waits; when it loads
+//!   `flipping = false` it reads step 10's store (or a later one), which
+//!   releases step 9 to it; or
+//! - the flipper's load in step 8 sees this entry's `inside = true`: it
+//!   waits for the `Release` store of step 5 (or of step 3's way out), so
+//!   everything the hook did happens-before step 9; or
+//! - the M's load in step 3 reads `flipping = false` from step 10 of this
+//!   flip (or of a later one): step 9 happens-before its hook.
+//!
+//! The fourth case, the M reading a `false` older than step 6 while the
+//! flipper reads an `inside` older than step 1, is what the fence excludes.
+//! An M created during a flip registers its handle under its runtime's
+//! sched lock after the flipper's step 6 (which precedes the flipper's walk
+//! of the handles, under the same lock) or is seen by that walk.
+//!
+//! Goroutine code, the scheduler between hooks and Ms that are parked or in
+//! a syscall never hold a flip up: a start or stop waits only for the hooks
+//! being run at that moment. What the trace records of goroutines that run
+//! across a start or stop follows from the tracer's lazy statuses: each
+//! event names the M's P and goroutine with the statuses they have just
+//! before it, so the first event of a goroutine that was running at the
+//! start records it as Running on its P and M.
+//!
+//! The loom model `tests/gate.rs` runs two Ms against a start and a stop,
+//! and rejects the twins without the fence on either side.
 #![deny(unsafe_code)]
+// Without the tracer compiled in, no hook enters the gate and nothing flips.
+#![cfg_attr(not(feature = "trace"), allow(dead_code))]
 
-use super::proc;
-use super::Shared;
-use crate::loom::sync::atomic::Ordering::*;
-use crate::loom::sync::Arc;
-use std::time::Duration;
+use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
 
-impl Shared {
-    /// Stops every P except `mine` (the caller's, when it runs on this runtime).
-    pub(crate) fn stop_the_world(self: &Arc<Self>, mine: Option<usize>) {
-        let mut s = self.sched.lock();
-        while s.stw && !s.shutdown {
-            self.sched_cv.wait(&mut s);
-        }
-        if s.shutdown {
-            // A runtime being dropped runs no goroutine code any more.
-            return;
-        }
-        s.stw = true;
-        self.stw_flag.store(true, SeqCst);
-        let others = self.procs.len() - usize::from(mine.is_some());
-        loop {
-            for (i, p) in self.procs.iter().enumerate() {
-                if Some(i) != mine
-                    && p.status.load(Acquire) == proc::SYSCALL
-                    && p.status
-                        .compare_exchange(proc::SYSCALL, proc::IDLE, AcqRel, Acquire)
-                        .is_ok()
-                {
-                    p.stolen_from.store(p.syscall_m.load(Relaxed), Relaxed);
-                    s.idle_procs.push(i);
-                    self.npidle.fetch_add(1, SeqCst);
-                }
-            }
-            let stopped = s.idle_procs.iter().filter(|&&i| Some(i) != mine).count() + s.stw_stopped;
-            if stopped >= others || s.shutdown {
-                return;
-            }
-            // Stopping Ms notify; syscall Ps need a poll.
-            self.sched_cv.wait_for(&mut s, Duration::from_micros(200));
+/// The protocol as written.
+pub(crate) const FAITHFUL: u8 = 0;
+
+/// Broken twins for the loom model (`tests/gate.rs`).
+#[cfg(loom)]
+pub(crate) mod twin {
+    /// An M loads `flipping` without ordering its store of `inside` before.
+    pub(crate) const ENTER_NO_FENCE: u8 = 1;
+    /// The flipper loads the Ms' words without ordering its store of
+    /// `flipping` before.
+    pub(crate) const FLIP_NO_FENCE: u8 = 2;
+}
+
+/// The process-wide half: a flip is under way.
+#[derive(Debug)]
+pub(crate) struct Gate<const TWIN: u8 = FAITHFUL> {
+    flipping: AtomicBool,
+}
+
+/// One M's half: it is inside a hook.
+#[derive(Debug)]
+pub(crate) struct MGate<const TWIN: u8 = FAITHFUL> {
+    inside: AtomicBool,
+    /// `fence::asymmetric_available()`, fixed when the M starts; the same
+    /// process-wide value the flipper uses.
+    asymmetric: bool,
+}
+
+#[cfg(not(loom))]
+static GATE: Gate = Gate {
+    flipping: AtomicBool::new(false),
+};
+
+#[cfg(loom)]
+loom::lazy_static! {
+    static ref GATE: Gate = Gate::new();
+}
+
+/// The process's gate.
+#[inline(always)]
+pub(crate) fn gate() -> &'static Gate {
+    &GATE
+}
+
+impl<const TWIN: u8> Gate<TWIN> {
+    /// A gate with no flip under way.
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Gate {
+            flipping: AtomicBool::new(false),
         }
     }
 
-    /// Restarts the world stopped by [`stop_the_world`](Self::stop_the_world).
-    pub(crate) fn start_the_world(self: &Arc<Self>) {
-        let mut s = self.sched.lock();
-        s.stw = false;
-        self.stw_flag.store(false, SeqCst);
-        self.sched_cv.notify_all();
-        let work = self.procs.iter().filter(|p| p.has_work_hint()).count()
-            + usize::from(!s.global.is_empty());
-        for _ in 0..work {
-            if s.idle_procs.is_empty() || s.idle_workers.is_empty() {
-                break;
-            }
-            self.wake_idle_locked(&mut s);
+    /// Steps 6-10: runs `write` while no M is inside a hook. `each_m` calls
+    /// its argument for every M that may enter a hook (walked after step 7).
+    pub(crate) fn flip<R>(
+        &self,
+        each_m: impl FnOnce(&mut dyn FnMut(&MGate<TWIN>)),
+        write: impl FnOnce() -> R,
+    ) -> R {
+        self.flipping.store(true, SeqCst);
+        #[cfg(loom)]
+        if TWIN != twin::FLIP_NO_FENCE {
+            gort_tracer::fence::heavy(true);
         }
+        #[cfg(not(loom))]
+        gort_tracer::fence::heavy(gort_tracer::fence::asymmetric_available());
+        each_m(&mut |m| {
+            let mut pass = 0u32;
+            while m.inside.load(Acquire) {
+                backoff(&mut pass);
+            }
+        });
+        let r = write();
+        self.flipping.store(false, Release);
+        r
+    }
+}
+
+/// A waiter's pause: spin briefly, then give the CPU away (the wait is for
+/// a hook to end, or for a flip to end, both short).
+fn backoff(pass: &mut u32) {
+    *pass += 1;
+    if cfg!(not(loom)) && *pass < 64 {
+        std::hint::spin_loop();
+    } else {
+        crate::loom::thread::yield_now();
+    }
+}
+
+impl<const TWIN: u8> MGate<TWIN> {
+    /// An M's word, outside any hook.
+    pub(crate) fn new() -> Self {
+        MGate {
+            inside: AtomicBool::new(false),
+            #[cfg(not(loom))]
+            asymmetric: gort_tracer::fence::asymmetric_available(),
+            #[cfg(loom)]
+            asymmetric: true,
+        }
+    }
+
+    /// Steps 1-3: enters a hook through `g`, waiting out a flip under way.
+    /// Called by this M's thread only, never nested.
+    #[inline(always)]
+    pub(crate) fn enter(&self, g: &Gate<TWIN>) {
+        self.inside.store(true, Relaxed);
+        #[cfg(loom)]
+        if TWIN != twin::ENTER_NO_FENCE {
+            gort_tracer::fence::light(self.asymmetric);
+        }
+        #[cfg(not(loom))]
+        gort_tracer::fence::light(self.asymmetric);
+        if g.flipping.load(Acquire) {
+            self.enter_slow(g);
+        }
+    }
+
+    #[cold]
+    #[inline(never)]
+    fn enter_slow(&self, g: &Gate<TWIN>) {
+        loop {
+            self.inside.store(false, Release);
+            let mut pass = 0u32;
+            while g.flipping.load(Acquire) {
+                backoff(&mut pass);
+            }
+            self.inside.store(true, Relaxed);
+            gort_tracer::fence::light(self.asymmetric);
+            if !g.flipping.load(Acquire) {
+                return;
+            }
+        }
+    }
+
+    /// Step 5: leaves the hook.
+    #[inline(always)]
+    pub(crate) fn leave(&self) {
+        self.inside.store(false, Release);
     }
 }
