@@ -11,15 +11,24 @@
 
 mod support;
 
+/// How long the spinning goroutine computes and the blocked read waits, at
+/// most (issue 17's scenario).
+const LIMIT: Duration = Duration::from_secs(5);
+/// The same for the 100 cycles, which must all run while both are busy.
+const LONG_LIMIT: Duration = Duration::from_secs(120);
+
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 use support::*;
 
-/// A goroutine that computes without a scheduling point until told to stop,
-/// except when poked: then it yields once (so it has events while traced)
-/// and acknowledges.
+/// A goroutine that computes without a scheduling point until told to stop
+/// or until `limit` has passed (the scenario of issue 17: a long computation,
+/// which a start or stop that waits for it would outlast), except when
+/// poked: then it yields once (so it has events while traced) and
+/// acknowledges.
 struct Spinner {
     running: AtomicBool,
     stop: AtomicBool,
@@ -29,7 +38,7 @@ struct Spinner {
 }
 
 impl Spinner {
-    fn spawn() -> (Arc<Spinner>, gort::JoinHandle<u64>) {
+    fn spawn(limit: Duration) -> (Arc<Spinner>, gort::JoinHandle<u64>) {
         let s = Arc::new(Spinner {
             running: AtomicBool::new(false),
             stop: AtomicBool::new(false),
@@ -40,8 +49,9 @@ impl Spinner {
         let me = s.clone();
         let h = gort::go(move || {
             me.running.store(true, SeqCst);
+            let began = Instant::now();
             let mut x = 0u64;
-            while !me.stop.load(SeqCst) {
+            while !me.stop.load(SeqCst) && began.elapsed() < limit {
                 for i in 0..1000u64 {
                     x = std::hint::black_box(x.wrapping_mul(31).wrapping_add(i));
                 }
@@ -71,7 +81,9 @@ impl Spinner {
 }
 
 /// A goroutine blocked in a plain `TcpStream::read` (not in `gort::syscall`)
-/// on a loopback connection that nobody writes to until `release`.
+/// on a loopback connection that nobody writes to until `release`; the read
+/// gives up after `limit` (so that a start or stop that waited for it ends,
+/// and fails the test instead of hanging it).
 struct Reader {
     reading: Arc<AtomicBool>,
     returned: Arc<AtomicBool>,
@@ -79,20 +91,23 @@ struct Reader {
 }
 
 impl Reader {
-    fn spawn() -> (Reader, gort::JoinHandle<u8>) {
+    fn spawn(limit: Duration) -> (Reader, gort::JoinHandle<Option<u8>>) {
         let l = TcpListener::bind("127.0.0.1:0").unwrap();
         let peer = TcpStream::connect(l.local_addr().unwrap()).unwrap();
         let (mut conn, _) = l.accept().unwrap();
+        conn.set_read_timeout(Some(limit)).unwrap();
         let reading = Arc::new(AtomicBool::new(false));
         let returned = Arc::new(AtomicBool::new(false));
         let (r, d) = (reading.clone(), returned.clone());
         let h = gort::go(move || {
             let mut b = [0u8; 1];
             r.store(true, SeqCst);
-            let n = conn.read(&mut b).unwrap();
+            let n = conn.read(&mut b);
             d.store(true, SeqCst);
-            assert_eq!(n, 1);
-            b[0]
+            match n {
+                Ok(1) => Some(b[0]),
+                _ => None,
+            }
         });
         while !reading.load(SeqCst) {
             gort::yield_now();
@@ -148,7 +163,7 @@ fn start_and_stop_return_while_a_goroutine_spins() {
     let _serial = trace_lock();
     let rt = gort::Runtime::builder().procs(2).build().unwrap();
     let traces = rt.block_on(|| {
-        let (s, h) = Spinner::spawn();
+        let (s, h) = Spinner::spawn(LIMIT);
         let buf = SharedBuf::default();
         gort::trace::start(buf.clone()).unwrap();
         assert!(!s.exited.load(SeqCst), "start waited for the spinner");
@@ -169,7 +184,7 @@ fn start_and_stop_return_while_a_goroutine_is_blocked_in_a_plain_read() {
     let _serial = trace_lock();
     let rt = gort::Runtime::builder().procs(2).build().unwrap();
     let traces = rt.block_on(|| {
-        let (mut r, h) = Reader::spawn();
+        let (mut r, h) = Reader::spawn(LIMIT);
         let buf = SharedBuf::default();
         gort::trace::start(buf.clone()).unwrap();
         some_traced_work();
@@ -183,7 +198,7 @@ fn start_and_stop_return_while_a_goroutine_is_blocked_in_a_plain_read() {
         let buf2 = SharedBuf::default();
         gort::trace::start(buf2.clone()).unwrap();
         r.release();
-        assert_eq!(h.join().unwrap(), 42);
+        assert_eq!(h.join().unwrap(), Some(42));
         gort::trace::stop().unwrap();
         vec![buf.take(), buf2.take()]
     });
@@ -196,8 +211,8 @@ fn hundred_cycles_with_a_spinning_and_a_blocked_goroutine() {
     // One P each for the spinner and the reader, one for this goroutine.
     let rt = gort::Runtime::builder().procs(3).build().unwrap();
     let traces = rt.block_on(|| {
-        let (s, sh) = Spinner::spawn();
-        let (mut r, rh) = Reader::spawn();
+        let (s, sh) = Spinner::spawn(LONG_LIMIT);
+        let (mut r, rh) = Reader::spawn(LONG_LIMIT);
         let mut traces = Vec::new();
         for i in 0..100 {
             let buf = SharedBuf::default();
@@ -214,7 +229,7 @@ fn hundred_cycles_with_a_spinning_and_a_blocked_goroutine() {
         s.stop.store(true, SeqCst);
         sh.join().unwrap();
         r.release();
-        assert_eq!(rh.join().unwrap(), 42);
+        assert_eq!(rh.join().unwrap(), Some(42));
         traces
     });
     check(&traces, "trace-nowait-cycles");
@@ -224,9 +239,9 @@ fn hundred_cycles_with_a_spinning_and_a_blocked_goroutine() {
 fn a_goroutine_in_a_plain_read_is_not_a_deadlock() {
     let rt = gort::Runtime::builder().procs(2).build().unwrap();
     let got = rt.block_on(|| {
-        let (r, h) = Reader::spawn();
+        let (r, h) = Reader::spawn(LONG_LIMIT);
         let (tx, rx) = gort::chan::<u8>(0);
-        gort::go(move || tx.send(h.join().unwrap()).unwrap());
+        gort::go(move || tx.send(h.join().unwrap().unwrap_or(0)).unwrap());
         // This goroutine blocks on `rx` while the reader's goroutine is in
         // its read: every other goroutine is blocked too, but the read may
         // end, so no deadlock is reported. A plain thread ends it.
@@ -243,8 +258,8 @@ fn a_goroutine_in_a_plain_read_is_not_a_deadlock() {
 fn drop_waits_for_a_spinning_goroutine_and_a_plain_read_to_end() {
     let rt = gort::Runtime::builder().procs(3).build().unwrap();
     let (s, r) = rt.block_on(|| {
-        let (s, _sh) = Spinner::spawn();
-        let (r, _rh) = Reader::spawn();
+        let (s, _sh) = Spinner::spawn(LONG_LIMIT);
+        let (r, _rh) = Reader::spawn(LONG_LIMIT);
         (s, r)
     });
     let (spinner, mut reader) = (s.clone(), r);
@@ -256,7 +271,10 @@ fn drop_waits_for_a_spinning_goroutine_and_a_plain_read_to_end() {
     // Ms finish the goroutine they run, then exit (README, "Runtime").
     drop(rt);
     let reader = ending.join().unwrap();
-    assert!(s.exited.load(SeqCst), "drop returned before the spinner ended");
+    assert!(
+        s.exited.load(SeqCst),
+        "drop returned before the spinner ended"
+    );
     assert!(
         reader.returned.load(SeqCst),
         "drop returned before the read ended"

@@ -109,12 +109,8 @@ static GATE: Gate = Gate {
     flipping: AtomicBool::new(false),
 };
 
-#[cfg(loom)]
-loom::lazy_static! {
-    static ref GATE: Gate = Gate::new();
-}
-
 /// The process's gate.
+#[cfg(not(loom))]
 #[inline(always)]
 pub(crate) fn gate() -> &'static Gate {
     &GATE
@@ -131,11 +127,41 @@ impl<const TWIN: u8> Gate<TWIN> {
 
     /// Steps 6-10: runs `write` while no M is inside a hook. `each_m` calls
     /// its argument for every M that may enter a hook (walked after step 7).
+    #[cfg(not(loom))]
     pub(crate) fn flip<R>(
         &self,
         each_m: impl FnOnce(&mut dyn FnMut(&MGate<TWIN>)),
         write: impl FnOnce() -> R,
     ) -> R {
+        self.announce();
+        each_m(&mut |m| {
+            wait_until(|| !m.inside.load(Acquire));
+        });
+        let r = write();
+        self.flipping.store(false, Release);
+        r
+    }
+
+    /// [`flip`](Self::flip) for the loom model: `None` (and no write) if a
+    /// wait was cut short (see [`wait_until`]).
+    #[cfg(loom)]
+    pub(crate) fn flip<R>(
+        &self,
+        each_m: impl FnOnce(&mut dyn FnMut(&MGate<TWIN>)),
+        write: impl FnOnce() -> R,
+    ) -> Option<R> {
+        self.announce();
+        let mut all_out = true;
+        each_m(&mut |m| {
+            all_out = all_out && wait_until(|| !m.inside.load(Acquire));
+        });
+        let r = all_out.then(write);
+        self.flipping.store(false, Release);
+        r
+    }
+
+    /// Steps 6 and 7.
+    fn announce(&self) {
         self.flipping.store(true, SeqCst);
         #[cfg(loom)]
         if TWIN != twin::FLIP_NO_FENCE {
@@ -143,27 +169,31 @@ impl<const TWIN: u8> Gate<TWIN> {
         }
         #[cfg(not(loom))]
         gort_tracer::fence::heavy(gort_tracer::fence::asymmetric_available());
-        each_m(&mut |m| {
-            let mut pass = 0u32;
-            while m.inside.load(Acquire) {
-                backoff(&mut pass);
-            }
-        });
-        let r = write();
-        self.flipping.store(false, Release);
-        r
     }
 }
 
-/// A waiter's pause: spin briefly, then give the CPU away (the wait is for
-/// a hook to end, or for a flip to end, both short).
-fn backoff(pass: &mut u32) {
-    *pass += 1;
-    if cfg!(not(loom)) && *pass < 64 {
-        std::hint::spin_loop();
-    } else {
-        crate::loom::thread::yield_now();
+/// Waits until `done()` holds: spins briefly, then gives the CPU away (the
+/// wait is for a hook to end, or for a flip to end, both short). Returns
+/// true.
+///
+/// Under loom, whose exploration of a spin loop never ends (each look may
+/// read an older value), it gives up after a few looks and returns false;
+/// the model then drops that execution's remaining steps, which shows
+/// nothing either way.
+fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+    let mut pass = 0u32;
+    while !done() {
+        pass += 1;
+        if cfg!(loom) && pass > 2 {
+            return false;
+        }
+        if cfg!(not(loom)) && pass < 64 {
+            std::hint::spin_loop();
+        } else {
+            crate::loom::thread::yield_now();
+        }
     }
+    true
 }
 
 impl<const TWIN: u8> MGate<TWIN> {
@@ -180,33 +210,40 @@ impl<const TWIN: u8> MGate<TWIN> {
 
     /// Steps 1-3: enters a hook through `g`, waiting out a flip under way.
     /// Called by this M's thread only, never nested.
+    #[cfg(not(loom))]
     #[inline(always)]
     pub(crate) fn enter(&self, g: &Gate<TWIN>) {
         self.inside.store(true, Relaxed);
-        #[cfg(loom)]
-        if TWIN != twin::ENTER_NO_FENCE {
-            gort_tracer::fence::light(self.asymmetric);
-        }
-        #[cfg(not(loom))]
         gort_tracer::fence::light(self.asymmetric);
         if g.flipping.load(Acquire) {
             self.enter_slow(g);
         }
     }
 
+    /// [`enter`](Self::enter) for the loom model: false (not entered) if a
+    /// wait was cut short (see [`wait_until`]).
+    #[cfg(loom)]
+    pub(crate) fn enter(&self, g: &Gate<TWIN>) -> bool {
+        self.inside.store(true, Relaxed);
+        if TWIN != twin::ENTER_NO_FENCE {
+            gort_tracer::fence::light(self.asymmetric);
+        }
+        !g.flipping.load(Acquire) || self.enter_slow(g)
+    }
+
+    /// Step 3's way out and back in; true once inside.
     #[cold]
     #[inline(never)]
-    fn enter_slow(&self, g: &Gate<TWIN>) {
+    fn enter_slow(&self, g: &Gate<TWIN>) -> bool {
         loop {
             self.inside.store(false, Release);
-            let mut pass = 0u32;
-            while g.flipping.load(Acquire) {
-                backoff(&mut pass);
+            if !wait_until(|| !g.flipping.load(Acquire)) {
+                return false;
             }
             self.inside.store(true, Relaxed);
             gort_tracer::fence::light(self.asymmetric);
             if !g.flipping.load(Acquire) {
-                return;
+                return true;
             }
         }
     }

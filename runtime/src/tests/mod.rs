@@ -15,8 +15,10 @@
 //! | `queue.rs`   | the local run queue: push/pop/steal, overflow to global   |
 //! | `timer.rs`   | a timer's `stop` racing its firing (no stale value)        |
 //! | `select.rs`  | a blocked select woken by two peers: exactly one wins      |
+//! | `gate.rs`    | the trace gate: Ms entering hooks against a start of tracing |
 
 mod future;
+mod gate;
 mod idle;
 mod park;
 mod pull;
