@@ -17,9 +17,10 @@ const LIMIT: Duration = Duration::from_secs(5);
 /// The same for the 100 cycles, which must all run while both are busy.
 const LONG_LIMIT: Duration = Duration::from_secs(120);
 
+use gort::parser::{GoState, ProcId, ThreadId, Transition};
 use std::io::{Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::sync::atomic::{AtomicBool, AtomicU32, Ordering::SeqCst};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, Ordering::SeqCst};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use support::*;
@@ -35,6 +36,7 @@ struct Spinner {
     exited: AtomicBool,
     poke: AtomicU32,
     acked: AtomicU32,
+    id: AtomicU64,
 }
 
 impl Spinner {
@@ -45,9 +47,11 @@ impl Spinner {
             exited: AtomicBool::new(false),
             poke: AtomicU32::new(0),
             acked: AtomicU32::new(0),
+            id: AtomicU64::new(0),
         });
         let me = s.clone();
         let h = gort::go(move || {
+            me.id.store(gort::goroutine_id().unwrap(), SeqCst);
             me.running.store(true, SeqCst);
             let began = Instant::now();
             let mut x = 0u64;
@@ -145,6 +149,23 @@ fn some_traced_work() {
     h.join().unwrap();
 }
 
+/// The first state transition of goroutine `id` in `trace` (its runtime's
+/// serial, in the wire ID's bits 40 and up, ignored), with the P and thread
+/// of the event that records it.
+fn first_transition(trace: &[u8], id: u64) -> Option<(GoState, ProcId, ThreadId)> {
+    for ev in gort::parser::Reader::from_slice(trace).expect("reader") {
+        let ev = ev.expect("event");
+        if let Some(st) = ev.state_transition() {
+            if let Transition::Goroutine { id: g, to, .. } = st.transition {
+                if (g.0 as u64) & ((1 << 40) - 1) == id {
+                    return Some((to, ev.proc(), ev.thread()));
+                }
+            }
+        }
+    }
+    None
+}
+
 fn check(traces: &[Vec<u8>], name: &str) {
     let dir = scratch(name);
     let mut files = Vec::new();
@@ -174,7 +195,14 @@ fn start_and_stop_return_while_a_goroutine_spins() {
         assert!(!s.exited.load(SeqCst), "stop waited for the spinner");
         s.stop.store(true, SeqCst);
         h.join().unwrap();
-        vec![buf.take()]
+        let trace = buf.take();
+        // It ran across the start: its first mention is as Running, on a P
+        // and an M.
+        let (to, p, m) = first_transition(&trace, s.id.load(SeqCst))
+            .expect("the spinner has no event in the trace");
+        assert_eq!(to, GoState::Running);
+        assert!(p.is_some() && m.is_some(), "recorded on P {p} and M {m}");
+        vec![trace]
     });
     check(&traces, "trace-nowait-spin");
 }

@@ -70,7 +70,7 @@ impl std::error::Error for Error {
 /// Serialises start/stop across the process.
 static SESSION: parking_lot::Mutex<bool> = parking_lot::Mutex::new(false);
 
-/// Every live runtime, for the process-wide stop-the-world.
+/// Every live runtime, for the process-wide flip of the tracer's flag.
 fn all_runtimes() -> Vec<Arc<Shared>> {
     let mut r = RUNTIMES.lock();
     r.retain(|w| w.strong_count() > 0);
@@ -125,7 +125,8 @@ pub fn start_with(w: impl Write + Send + 'static, cfg: Config) -> Result<(), Err
 }
 
 /// Takes the process-wide session lock without blocking the M: a goroutine
-/// that waits here yields, so a stop-the-world in progress can complete.
+/// that waits here yields, so the holder (maybe a goroutine queued behind it
+/// on the same P) can finish.
 fn lock_session() -> parking_lot::MutexGuard<'static, bool> {
     loop {
         if let Some(g) = SESSION.try_lock() {

@@ -369,9 +369,8 @@ fn go_syscall_end_blocked_on(w: &Worker, t: &Task) {
 }
 
 /// Returned from a syscall whose P was taken, with no P to be had: the
-/// goroutine is runnable and goes to the global queue. The M holds no P, so
-/// a stop-the-world may be under way without waiting for it: the atomic
-/// flag, and the seqlock taken by compare-and-swap.
+/// goroutine is runnable and goes to the global queue. Outside the trace
+/// gate: the atomic flag, and the seqlock taken by compare-and-swap.
 #[inline(always)]
 pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task) {
     if enabled_anywhere() {
@@ -429,8 +428,8 @@ fn with_goroutine(f: impl FnOnce(&mut gort_tracer::EventWriter<'_, '_>)) {
     };
     if r.in_syscall() {
         // Inside `gort::syscall` the goroutine is not running on a P (Go
-        // traces no user event there), and its M may have lost the P to a
-        // stop-the-world: nothing is written.
+        // traces no user event there), and its M may have lost the P to
+        // sysmon: nothing is written.
         return;
     }
     let (w, t) = (r.m(), r.g());
