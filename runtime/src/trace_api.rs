@@ -107,14 +107,13 @@ pub fn start_with(w: impl Write + Send + 'static, cfg: Config) -> Result<(), Err
     if wk.p.get().is_none() {
         return Err(Error::NotInRuntime);
     }
-    let rts = all_runtimes();
-    let r = flip(&rts, || {
+    let r = flip(|rts| {
         // No M is inside a hook, and every M synchronises with this thread
         // before it reads the flag again (the gate, `sched::stw`).
         // SAFETY: that is the tracer's contract for flipping its flag.
         let r = unsafe { gort_tracer::start(Box::new(w), cfg, Some(std::sync::Arc::new(Source))) };
         if r.is_ok() {
-            crate::hooks::emit_start(wk, t, &rts);
+            crate::hooks::emit_start(wk, t, rts);
         }
         r
     });
@@ -136,19 +135,24 @@ fn lock_session() -> parking_lot::MutexGuard<'static, bool> {
     }
 }
 
-/// Runs `write` while no M of any runtime in `rts` is inside a trace hook
-/// (`sched::stw`'s gate): it waits only for the hooks running right now,
-/// never for goroutine code. Callers hold the session lock, which
+/// Runs `write` with every live runtime, while no M of any of them is inside
+/// a trace hook (`sched::stw`'s gate): it waits only for the hooks running
+/// right now, never for goroutine code. Callers hold the session lock, which
 /// serialises flips.
-fn flip<R>(rts: &[Arc<Shared>], write: impl FnOnce() -> R) -> R {
+///
+/// The runtimes are listed after the flip is announced: a runtime created
+/// later registers after that announcement (under the same lock) and starts
+/// its Ms after registering, so they see it at their first hook.
+fn flip<R>(write: impl FnOnce(&[Arc<Shared>]) -> R) -> R {
+    let rts = std::cell::OnceCell::new();
     crate::sched::stw::gate().flip(
         |each| {
-            for rt in rts {
+            for rt in rts.get_or_init(all_runtimes) {
                 let ms: Vec<_> = rt.sched.lock().handles.values().cloned().collect();
                 ms.iter().for_each(|h| each(&h.gate));
             }
         },
-        write,
+        || write(rts.get_or_init(all_runtimes)),
     )
 }
 
@@ -166,7 +170,7 @@ pub fn stop() -> Result<gort_tracer::Stats, Error> {
         return Err(Error::NotRunning);
     }
     // SAFETY: as in `start_with`.
-    flip(&all_runtimes(), || unsafe { gort_tracer::begin_stop() });
+    flip(|_| unsafe { gort_tracer::begin_stop() });
     *session = false;
     drop(session);
     gort_tracer::finish_stop().map_err(|e| match e {

@@ -138,7 +138,7 @@ pub(crate) struct Shared {
 static NEXT_WORKER: AtomicUsize = AtomicUsize::new(0);
 /// Runtime serial numbers.
 static NEXT_RUNTIME: AtomicU64 = AtomicU64::new(0);
-/// Every live runtime, for process-wide stop-the-world (the tracer's flag is
+/// Every live runtime, for the flips of the tracer's flag (which is
 /// process-wide).
 pub(crate) static RUNTIMES: parking_lot::Mutex<Vec<std::sync::Weak<Shared>>> =
     parking_lot::Mutex::new(Vec::new());

@@ -57,8 +57,10 @@
 //! The fourth case, the M reading a `false` older than step 6 while the
 //! flipper reads an `inside` older than step 1, is what the fence excludes.
 //! An M created during a flip registers its handle under its runtime's
-//! sched lock after the flipper's step 6 (which precedes the flipper's walk
-//! of the handles, under the same lock) or is seen by that walk.
+//! sched lock after the flipper's walk of the handles (which follows step 6,
+//! under the same lock), and so sees step 6, or is seen by that walk; a
+//! runtime created during a flip likewise registers after the flipper lists
+//! the runtimes, after step 6 (`trace_api::flip`).
 //!
 //! Goroutine code, the scheduler between hooks and Ms that are parked or in
 //! a syscall never hold a flip up: a start or stop waits only for the hooks
@@ -181,13 +183,17 @@ impl<const TWIN: u8> Gate<TWIN> {
 /// the model then drops that execution's remaining steps, which shows
 /// nothing either way.
 fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+    // About 10-50 µs of spinning: a flip (one `membarrier`, the session's
+    // start) usually ends within it, and a waiter that gave its CPU away on
+    // a loaded machine may not get it back for milliseconds.
+    const SPINS: u32 = 4096;
     let mut pass = 0u32;
     while !done() {
         pass += 1;
         if cfg!(loom) && pass > 2 {
             return false;
         }
-        if cfg!(not(loom)) && pass < 64 {
+        if cfg!(not(loom)) && pass < SPINS {
             std::hint::spin_loop();
         } else {
             crate::loom::thread::yield_now();
