@@ -64,14 +64,34 @@
 //!
 //! Goroutine code, the scheduler between hooks and Ms that are parked or in
 //! a syscall never hold a flip up: a start or stop waits only for the hooks
-//! being run at that moment. What the trace records of goroutines that run
-//! across a start or stop follows from the tracer's lazy statuses: each
-//! event names the M's P and goroutine with the statuses they have just
-//! before it, so the first event of a goroutine that was running at the
-//! start records it as Running on its P and M.
+//! being run at that moment.
 //!
-//! The loom model `tests/gate.rs` runs two Ms against a start and a stop,
-//! and rejects the twins without the fence on either side.
+//! Why the traces stay valid, although states keep changing during a flip:
+//! 11. Each hook reads the flag once, before the state change it records
+//!     (a scheduling step: hook, then `transition`). A step whose hook read
+//!     the flag off before a start changes its states without an event,
+//!     and the states the trace gives are never read from the runtime
+//!     but written lazily by the writer: an event names the M's P and
+//!     goroutine (and any goroutine or P it acts on) with the statuses they
+//!     have just before it, once per generation, at first mention. Every
+//!     later event about the same goroutine or P follows that change
+//!     through the run queue, park word or sched lock that hands it over,
+//!     so the lazy status it writes is the changed one.
+//! 12. So the goroutine running on an M when tracing starts is recorded as
+//!     Running on that M and its P at its first event (or, if it has none
+//!     in a generation that is not the last, by the advancer's
+//!     end-of-generation statuses, in its M's stream).
+//! 13. The start's own events (`hooks::emit_start`, in step 9) list the Ps
+//!     idle at that moment, under each runtime's sched lock: a P taken from
+//!     the idle list before that is named by its next event as Running; one
+//!     taken after it gets a `ProcStart` (its hook runs after the flip).
+//! 14. After a stop's flip, hooks see tracing off; a locker taken just
+//!     before it writes into the last generation, which the advancer
+//!     collects after waiting for every seqlock (`gort_tracer`'s protocol,
+//!     unchanged).
+//!
+//! The loom model `tests/gate.rs` runs two Ms, two hooks each, against a
+//! start, and rejects the twins without the fence on either side.
 #![deny(unsafe_code)]
 // Without the tracer compiled in, no hook enters the gate and nothing flips.
 #![cfg_attr(not(feature = "trace"), allow(dead_code))]
