@@ -83,8 +83,10 @@
 //!     end-of-generation statuses, in its M's stream).
 //! 13. The start's own events (`hooks::emit_start`, in step 9) list the Ps
 //!     idle at that moment, under each runtime's sched lock: a P taken from
-//!     the idle list before that is named by its next event as Running; one
-//!     taken after it gets a `ProcStart` (its hook runs after the flip).
+//!     the idle list before that is described by its next event (its
+//!     `ProcStart`, with the status Idle, if that hook comes after the flip;
+//!     else a later event, with Running); one taken after it gets a
+//!     `ProcStart` (its hook runs after the flip).
 //! 14. After a stop's flip, hooks see tracing off; a locker taken just
 //!     before it writes into the last generation, which the advancer
 //!     collects after waiting for every seqlock (`gort_tracer`'s protocol,
