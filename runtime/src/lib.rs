@@ -45,12 +45,13 @@ mod sched;
 mod chan {
     pub(crate) mod token;
 }
-/// Under loom only the run queue and the timer core are built (models'
-/// subjects): the rest
+/// Under loom only the run queue, the trace gate and the timer core are
+/// built (models' subjects): the rest
 /// of the scheduler needs real threads and goroutine stacks.
 #[cfg(loom)]
 mod sched {
     pub(crate) mod queue;
+    pub(crate) mod stw;
     pub(crate) mod timer_core;
 }
 #[cfg(not(loom))]

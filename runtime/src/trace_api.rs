@@ -11,9 +11,11 @@
 //! // go tool trace out.trace
 //! ```
 //!
-//! Starting and stopping stop the world (every goroutine of every gort runtime
-//! in the process reaches a scheduling point), because the tracer's enabled
-//! flag is read without synchronisation on every scheduling event. Set
+//! Starting and stopping never wait for goroutine code: the tracer's enabled
+//! flag, read with a plain load on every scheduling event, is written while
+//! no M is inside a trace hook, and hooks are short (`sched::stw`'s gate).
+//! A goroutine computing without scheduling points, or blocked in a call
+//! not wrapped in `gort::syscall`, holds up neither. Set
 //! `GORT_TRACE=FILE` to trace every `block_on` of a program into `FILE`
 //! without code changes.
 
@@ -68,7 +70,7 @@ impl std::error::Error for Error {
 /// Serialises start/stop across the process.
 static SESSION: parking_lot::Mutex<bool> = parking_lot::Mutex::new(false);
 
-/// Every live runtime, for the process-wide stop-the-world.
+/// Every live runtime, for the process-wide flip of the tracer's flag.
 fn all_runtimes() -> Vec<Arc<Shared>> {
     let mut r = RUNTIMES.lock();
     r.retain(|w| w.strong_count() > 0);
@@ -102,17 +104,19 @@ pub fn start_with(w: impl Write + Send + 'static, cfg: Config) -> Result<(), Err
         return Err(Error::NotInRuntime);
     };
     let (wk, t) = (here.m(), here.g());
-    let r = with_world_stopped(wk, |rts| {
-        // Every M of every runtime is stopped at a scheduling point (or idle,
-        // or in a syscall whose return waits on its runtime's sched lock).
-        // SAFETY: each M restarts only through `start_the_world`, which takes
-        // that lock: the tracer's contract for flipping its flag.
+    if wk.p.get().is_none() {
+        return Err(Error::NotInRuntime);
+    }
+    let r = flip(|rts| {
+        // No M is inside a hook, and every M synchronises with this thread
+        // before it reads the flag again (the gate, `sched::stw`).
+        // SAFETY: that is the tracer's contract for flipping its flag.
         let r = unsafe { gort_tracer::start(Box::new(w), cfg, Some(std::sync::Arc::new(Source))) };
         if r.is_ok() {
             crate::hooks::emit_start(wk, t, rts);
         }
         r
-    })?;
+    });
     if r.is_ok() {
         *session = true;
     }
@@ -120,7 +124,8 @@ pub fn start_with(w: impl Write + Send + 'static, cfg: Config) -> Result<(), Err
 }
 
 /// Takes the process-wide session lock without blocking the M: a goroutine
-/// that waits here yields, so a stop-the-world in progress can complete.
+/// that waits here yields, so the holder (maybe a goroutine queued behind it
+/// on the same P) can finish.
 fn lock_session() -> parking_lot::MutexGuard<'static, bool> {
     loop {
         if let Some(g) = SESSION.try_lock() {
@@ -130,28 +135,25 @@ fn lock_session() -> parking_lot::MutexGuard<'static, bool> {
     }
 }
 
-/// Runs `f` with every goroutine of every runtime stopped, except the caller
-/// (running on `wk`).
-fn with_world_stopped<R>(
-    wk: &crate::sched::worker::Worker,
-    f: impl FnOnce(&[Arc<Shared>]) -> R,
-) -> Result<R, Error> {
-    let Some(pid) = wk.p.get() else {
-        return Err(Error::NotInRuntime);
-    };
-    let rts = all_runtimes();
-    for rt in &rts {
-        rt.stop_the_world(if Arc::ptr_eq(rt, &wk.shared) {
-            Some(pid)
-        } else {
-            None
-        });
-    }
-    let r = f(&rts);
-    for rt in &rts {
-        rt.start_the_world();
-    }
-    Ok(r)
+/// Runs `write` with every live runtime, while no M of any of them is inside
+/// a trace hook (`sched::stw`'s gate): it waits only for the hooks running
+/// right now, never for goroutine code. Callers hold the session lock, which
+/// serialises flips.
+///
+/// The runtimes are listed after the flip is announced: a runtime created
+/// later registers after that announcement (under the same lock) and starts
+/// its Ms after registering, so they see it at their first hook.
+fn flip<R>(write: impl FnOnce(&[Arc<Shared>]) -> R) -> R {
+    let rts = std::cell::OnceCell::new();
+    crate::sched::stw::gate().flip(
+        |each| {
+            for rt in rts.get_or_init(all_runtimes) {
+                let ms: Vec<_> = rt.sched.lock().handles.values().cloned().collect();
+                ms.iter().for_each(|h| each(&h.gate));
+            }
+        },
+        || write(rts.get_or_init(all_runtimes)),
+    )
 }
 
 /// Stops tracing: flushes every buffer, finishes the trace and returns what
@@ -167,11 +169,8 @@ pub fn stop() -> Result<gort_tracer::Stats, Error> {
     if !*session {
         return Err(Error::NotRunning);
     }
-    let Some(here) = Running::get() else {
-        return Err(Error::NotInRuntime);
-    };
     // SAFETY: as in `start_with`.
-    with_world_stopped(here.m(), |_| unsafe { gort_tracer::begin_stop() })?;
+    flip(|_| unsafe { gort_tracer::begin_stop() });
     *session = false;
     drop(session);
     gort_tracer::finish_stop().map_err(|e| match e {

@@ -23,7 +23,7 @@
 //! | [`Locker::string`], [`Locker::stack`]`(&[Frame])` | per-generation string and stack IDs |
 //! | [`Locker::writer`]`(p, g) -> EventWriter` | the M's P and G with their status just before the event; lazy statuses |
 //! | [`EventWriter`] methods | one per event: `go_create`, `go_start`, `go_block`, `go_switch`, `proc_steal`, ... |
-//! | [`Config`], [`start`], [`begin_stop`], [`finish_stop`] | session control (`start`/`begin_stop` with the world stopped) |
+//! | [`Config`], [`start`], [`begin_stop`], [`finish_stop`] | session control (`start`/`begin_stop` while no M reads the flag) |
 //! | [`StatusSource`] (`for_each_goroutine`, `for_each_proc`) | optional: lets the advancer write end-of-generation statuses |
 //! | [`has_failed`], [`advance_now`] | the writer failed (events are being discarded); end a generation now |
 //! | [`Stats`], [`StartError`], [`TraceError`] | results |
@@ -81,7 +81,7 @@
 //! with plain stores), `fence` (the `membarrier` system call), `registry`
 //! (per-M buffers reached by the advancer), `buf` and `writer` (the event
 //! encoder's writes into room checked once per event), `session` (the `unsafe fn` entry
-//! points that write the flag with the world stopped), `clock` (`rdtsc`,
+//! points that write the flag while no M reads it), `clock` (`rdtsc`,
 //! `cpuid`) and the `loom` shim. Every other module denies it.
 
 pub mod wire;

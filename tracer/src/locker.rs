@@ -22,15 +22,16 @@
 //!
 //! Readers and what makes each read sound:
 //!
-//! 1. **Ms** (threads of a runtime that holds a P, outside a syscall) read
-//!    [`ENABLED`] plainly. Writes happen only in [`set_flags`] and
-//!    [`set_enabled`], whose callers (`start`, `begin_stop`) promise the
-//!    world is stopped: while a write happens, no M runs code (stopped Ms
-//!    wait; an M in a syscall has lost its P and waits for the world to
-//!    restart before it reads again), and every M synchronises with the
-//!    thread that stopped the world (the lock or condvar that restarts it)
-//!    before it runs again. So every M read happens-before or after every
-//!    write: no data race, no atomic needed on the switch path.
+//! 1. **Ms** read [`ENABLED`] plainly, each read inside a section that the
+//!    writers exclude (gort's runtime: its trace hooks, each entered through
+//!    a per-M gate). Writes happen only in [`set_flags`] and
+//!    [`set_enabled`], whose callers (`start`, `begin_stop`) promise that no
+//!    M is inside such a section while they write, and that every M
+//!    synchronises with them before it enters one again (the runtime's gate:
+//!    a Dekker handshake paid for by one `membarrier` per flip, see
+//!    `gort-runtime`'s `sched/stw.rs`). So every M read happens-before or
+//!    after every write: no data race, no atomic needed on the switch path.
+//!    Code outside those sections (goroutine code) never holds a write up.
 //! 2. **Every other thread** (a plain thread sending on a channel, user
 //!    code calling `gort::tracer::enabled`, a goroutine inside a syscall)
 //!    reads [`SHARED_ENABLED`], an atomic: no data race whatever the timing.
@@ -115,7 +116,7 @@ pub(crate) struct Settings {
 struct PlainCell<T>(UnsafeCell<T>);
 
 // SAFETY: writes go through `set_flags`/`set_enabled` only, whose contract
-// (the world is stopped, with a happens-before edge to every later read)
+// (no reader inside its section, a happens-before edge to every later read)
 // and the ordering argument of the module doc rule out a read concurrent
 // with a write; reads may run concurrently with each other, which is fine
 // for a `Copy` value.
@@ -158,11 +159,11 @@ pub fn enabled() -> bool {
 ///
 /// # Safety
 ///
-/// The calling thread is one that a stop-the-world stops (a runtime's M
-/// that holds a P and is not in a syscall, or the thread that stopped the
-/// world): it does not run while [`set_flags`] or [`set_enabled`] writes,
-/// and it synchronises with their caller before it runs again (see the
-/// module doc). Any other thread calls [`enabled`].
+/// The caller reads inside a section that the writers exclude (a runtime's
+/// M inside its trace gate, or the thread that writes): no such section is
+/// open while [`set_flags`] or [`set_enabled`] writes, and each one opened
+/// later synchronises with their caller first (see the module doc). Any
+/// other thread calls [`enabled`].
 #[inline(always)]
 pub unsafe fn enabled_on_m() -> bool {
     ENABLED.0.with(|p| {
@@ -191,10 +192,10 @@ pub(crate) fn setting<R>(get: impl FnOnce(&Settings) -> R) -> R {
 ///
 /// # Safety
 ///
-/// The world is stopped: no M runs code that reads the flag or holds a
-/// [`Locker`], and every M will synchronise-with the caller (for example
-/// through the lock or condvar that restarts it) before it reads the flag
-/// again. No session is running (no generation is published), so no other
+/// No M is inside a section that reads the flag plainly or holds a
+/// [`Locker`] taken with [`acquire_local`], and every M will
+/// synchronise-with the caller (the runtime's trace gate) before it enters
+/// one again. No session is running (no generation is published), so no other
 /// thread holds a locker either.
 pub(crate) unsafe fn set_flags(f: Flags) {
     SETTINGS.0.with_mut(|p| {

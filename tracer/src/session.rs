@@ -2,19 +2,19 @@
 //!
 //! A session is one trace file. Its life:
 //!
-//! 1. [`start`] (world stopped): opens the sink (thread writing to the given
+//! 1. [`start`] (no M reading the flag): opens the sink (thread writing to the given
 //!    `io::Write`), starts the advancer's timer thread, publishes the first
 //!    generation and switches the enabled flag on. The runtime then writes the
 //!    start events itself through a locker.
 //! 2. While running, the timer thread ends a generation every period.
-//! 3. [`begin_stop`] (world stopped): switches the flag off and tells the
+//! 3. [`begin_stop`] (no M reading the flag): switches the flag off and tells the
 //!    timer thread to stop. No new locker can be taken from here on.
-//! 4. [`finish_stop`] (world running): joins the timer thread, ends the last
+//! 4. [`finish_stop`] (Ms reading again): joins the timer thread, ends the last
 //!    generation (flushing every M), waits for the sink to write everything,
 //!    and returns the statistics or the writer's first error.
 //!
 //! `start` and `begin_stop` are `unsafe fn`s: they write the enabled flag,
-//! which is sound only with the world stopped (see [`crate::locker`]).
+//! which is sound only while no M reads it (see [`crate::locker`]).
 
 use std::fmt;
 use std::io::{self, Write};
@@ -254,11 +254,11 @@ fn timer_loop(t: &Timer, period: Duration) {
 ///
 /// # Safety
 ///
-/// The world is stopped: no thread runs code that calls
-/// [`enabled`](crate::enabled) or [`acquire`](crate::acquire) or holds a
-/// [`Locker`](crate::Locker), and each such thread will synchronise-with the
-/// caller (for example through the lock or condvar that restarts it) before
-/// it calls them again.
+/// No thread is inside a section that calls
+/// [`enabled_on_m`](crate::enabled_on_m) or
+/// [`acquire_local`](crate::acquire_local) or holds a locker taken by it,
+/// and each such thread will synchronise-with the caller before it enters
+/// one again (gort's runtime: every M's trace gate, `sched/stw.rs`).
 pub unsafe fn start(
     w: Box<dyn Write + Send>,
     cfg: Config,
@@ -299,8 +299,8 @@ pub unsafe fn start(
         clock,
         asymmetric: crate::fence::asymmetric_available(),
     };
-    // SAFETY: the caller guarantees the world is stopped (our contract is
-    // `set_flags`'s); the tracer's own new threads never read the flags.
+    // SAFETY: the caller guarantees no M reads the flags meanwhile (our
+    // contract is `set_flags`'s); the tracer's own new threads never read the flags.
     unsafe { locker::set_flags(flags) };
     // After the settings: a thread that reads this generation under its
     // seqlock reads the settings written above (see `locker`).
@@ -320,12 +320,13 @@ pub unsafe fn start(
 ///
 /// # Safety
 ///
-/// As for [`start`]: the world is stopped, and every thread that may call the
-/// tracer will synchronise-with the caller before it runs again.
+/// As for [`start`]: no M is inside a section that reads the flag plainly,
+/// and every one will synchronise-with the caller before it enters one
+/// again.
 pub unsafe fn begin_stop() {
     let mut slot = SESSION.lock();
     let Some(s) = slot.as_mut() else { return };
-    // SAFETY: the caller guarantees the world is stopped.
+    // SAFETY: the caller guarantees no M reads the flag meanwhile.
     unsafe { locker::set_enabled(false) };
     s.stopping = true;
     // Pairs with the advancer's load after its status walk.

@@ -25,15 +25,14 @@ pub(crate) use gort_tracer::ThreadTrace;
 /// Whether tracing is on, read by an M at a scheduling step: one plain
 /// load (`gort_tracer::enabled_on_m`).
 ///
-/// Every hook but one runs on its M while that M holds a P outside a
-/// syscall, or right after it synchronised with the sched lock and before
-/// it can release it again (`proc_start`, the end of a syscall that got a P
-/// back): the threads a stop-the-world waits for. The exception, a syscall
-/// that ends with no P, reads [`enabled_anywhere`].
+/// Every hook but one reads it on its own M inside the M's trace gate
+/// ([`gated`], `sched::stw`), which the flag's writers wait to be empty and
+/// which every later entry passes only after synchronising with them. The
+/// exception, a syscall that ends with no P, reads [`enabled_anywhere`].
 #[inline(always)]
 fn enabled() -> bool {
-    // SAFETY: called from the hooks only, on their M at the points the doc
-    // above lists: `enabled_on_m`'s contract.
+    // SAFETY: called from the hooks only, on their M inside its trace gate
+    // (doc above): `enabled_on_m`'s contract.
     unsafe { gort_tracer::enabled_on_m() }
 }
 
@@ -43,16 +42,31 @@ pub(crate) fn enabled_anywhere() -> bool {
     gort_tracer::enabled()
 }
 
-/// Defines a hook: the inlined check of the enabled flag, and only when
-/// tracing is on a call to its out-of-line traced body `$on`.
+/// Runs `f`, a hook's body, inside `w`'s trace gate (`sched::stw`): a
+/// start or stop of tracing waits for it to end, and one under way holds
+/// it at the entry. Only `w`'s own thread calls this, never nested.
+#[inline(always)]
+fn gated<R>(w: &Worker, f: impl FnOnce() -> R) -> R {
+    let g = &w.handle.gate;
+    g.enter(crate::sched::stw::gate());
+    let r = f();
+    g.leave();
+    r
+}
+
+/// Defines a hook: inside the M's trace gate, the inlined check of the
+/// enabled flag, and only when tracing is on a call to its out-of-line
+/// traced body `$on`.
 macro_rules! hook {
-    ($(#[$m:meta])* $name:ident($($arg:ident: $ty:ty),*) => $on:ident) => {
+    ($(#[$m:meta])* $name:ident(w: &Worker $(, $arg:ident: $ty:ty)*) => $on:ident) => {
         $(#[$m])*
         #[inline(always)]
-        pub(crate) fn $name($($arg: $ty),*) {
-            if enabled() {
-                $on($($arg),*);
-            }
+        pub(crate) fn $name(w: &Worker $(, $arg: $ty)*) {
+            gated(w, || {
+                if enabled() {
+                    $on(w $(, $arg)*);
+                }
+            })
         }
     };
 }
@@ -120,6 +134,10 @@ fn create_frames(t: &Task) -> [Frame; 1] {
 }
 
 pub(crate) fn proc_start(w: &Worker, p: usize) {
+    gated(w, || proc_start_gated(w, p));
+}
+
+fn proc_start_gated(w: &Worker, p: usize) {
     let pr = &w.shared.procs[p];
     let stolen = pr.stolen_from.load(Relaxed);
     let Some(mut l) = acquire(w) else {
@@ -187,9 +205,11 @@ fn go_create_on(w: &Worker, t: &Task, blocked: bool) {
 pub(crate) fn go_start(w: &Worker, t: &Task) {
     // A wake-up noted for the trace (see `park::unpark`) must be cleared
     // even if tracing has just been switched off.
-    if enabled() || t.unblock_pending.load(Relaxed) {
-        go_start_on(w, t);
-    }
+    gated(w, || {
+        if enabled() || t.unblock_pending.load(Relaxed) {
+            go_start_on(w, t);
+        }
+    });
 }
 
 #[cold]
@@ -349,9 +369,8 @@ fn go_syscall_end_blocked_on(w: &Worker, t: &Task) {
 }
 
 /// Returned from a syscall whose P was taken, with no P to be had: the
-/// goroutine is runnable and goes to the global queue. The M holds no P, so
-/// a stop-the-world may be under way without waiting for it: the atomic
-/// flag, and the seqlock taken by compare-and-swap.
+/// goroutine is runnable and goes to the global queue. Outside the trace
+/// gate: the atomic flag, and the seqlock taken by compare-and-swap.
 #[inline(always)]
 pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task) {
     if enabled_anywhere() {
@@ -409,15 +428,17 @@ fn with_goroutine(f: impl FnOnce(&mut gort_tracer::EventWriter<'_, '_>)) {
     };
     if r.in_syscall() {
         // Inside `gort::syscall` the goroutine is not running on a P (Go
-        // traces no user event there), and its M may have lost the P to a
-        // stop-the-world: nothing is written.
+        // traces no user event there), and its M may have lost the P to
+        // sysmon: nothing is written.
         return;
     }
     let (w, t) = (r.m(), r.g());
-    if let Some(mut l) = acquire(w) {
-        let mut ew = l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running));
-        f(&mut ew);
-    };
+    gated(w, || {
+        if let Some(mut l) = acquire(w) {
+            let mut ew = l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running));
+            f(&mut ew);
+        }
+    });
 }
 
 pub(crate) fn user_task_begin(id: u64, parent: u64, name: &str) {

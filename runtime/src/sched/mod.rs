@@ -21,7 +21,7 @@ pub(crate) mod coroswitch;
 pub(crate) mod park;
 pub(crate) mod proc;
 pub(crate) mod queue;
-mod stw;
+pub(crate) mod stw;
 pub(crate) mod sysmon;
 pub(crate) mod timer_core;
 pub(crate) mod timers;
@@ -47,6 +47,8 @@ pub(crate) struct WorkerHandle {
     /// A P (and optionally a task to run first) handed to this M while it
     /// sleeps; taken by the M when it wakes.
     pub(crate) handoff: Mutex<Option<Handoff>>,
+    /// Whether this M is inside a trace hook (`stw`'s gate).
+    pub(crate) gate: stw::MGate,
     #[cfg(feature = "trace")]
     pub(crate) trace: std::sync::Arc<crate::hooks::ThreadTrace>,
 }
@@ -136,7 +138,7 @@ pub(crate) struct Shared {
 static NEXT_WORKER: AtomicUsize = AtomicUsize::new(0);
 /// Runtime serial numbers.
 static NEXT_RUNTIME: AtomicU64 = AtomicU64::new(0);
-/// Every live runtime, for process-wide stop-the-world (the tracer's flag is
+/// Every live runtime, for the flips of the tracer's flag (which is
 /// process-wide).
 pub(crate) static RUNTIMES: parking_lot::Mutex<Vec<std::sync::Weak<Shared>>> =
     parking_lot::Mutex::new(Vec::new());

@@ -1,81 +1,284 @@
-//! Stop-the-world: every P parked at a scheduling point, for the moments the
-//! tracer's enabled flag flips.
+//! The trace gate: how tracing starts and stops without waiting for
+//! goroutines.
 //!
-//! Protocol:
-//! 1. The coordinator (a goroutine holding a P) sets `Sched::stw` under the
-//!    sched lock. From then on no idle P is handed out.
-//! 2. Every other M, at its next scheduling point (picking work, switching
-//!    coroutines, going idle), keeps its P but counts itself stopped and
-//!    waits on `sched_cv` (`Worker::stop_for_stw`).
-//! 3. Ps held by goroutines in a syscall are taken by CAS (SYSCALL -> IDLE);
-//!    their goroutines, on return, find the CAS failed and wait on the sched
-//!    lock until the world restarts.
-//! 4. When every P but the coordinator's is idle, the world is stopped: no
-//!    other thread runs goroutine or hook code, and every thread that will
-//!    run one again first takes the sched lock (or a handoff lock taken under
-//!    it), which orders its later reads after the coordinator's writes.
-//! 5. `start_the_world` clears the flag, wakes the stopped Ms and hands idle Ps
-//!    with queued work to idle Ms.
+//! The tracer's enabled flag (and the session settings behind it) is read
+//! with plain loads by the hooks on every scheduling event, so its writers
+//! (`gort_tracer::start`, `gort_tracer::begin_stop`) need every such read to
+//! happen before or after their write. Stopping the world gives that, but
+//! only once every goroutine reaches a scheduling point: a goroutine that
+//! computes for seconds, or that sits in a blocking call not wrapped in
+//! `gort::syscall`, would hold tracing up for as long. The gate narrows what
+//! must stop to what reads the flag: the hooks, which are short and never
+//! block.
 //!
-//! Goroutines are not preempted: a goroutine that computes without reaching a
-//! scheduling point delays step 4 until it does.
+//! Each M has a word, `inside` ([`MGate`]), that only it writes: true while
+//! it runs a hook (reading the flag, holding a tracer locker), false
+//! otherwise (scheduler code between hooks, goroutine code, parked, in a
+//! syscall). One process-wide word, `flipping` ([`Gate`]), is true while a
+//! flip (a write of the flag) is under way. Flips are serialised by the
+//! caller (`trace_api`'s session lock).
+//!
+//! An M, at each hook ([`MGate::enter`], [`MGate::leave`]):
+//! 1. stores `inside = true` (a plain store: `Relaxed`);
+//! 2. orders that store before the next load with the frequent side of the
+//!    asymmetric fence (`gort_tracer::fence::light`: a compiler fence where
+//!    `membarrier` is registered);
+//! 3. loads `flipping` (`Acquire`); if it is set, stores `inside = false`
+//!    (`Release`), waits until `flipping` is clear (`Acquire`) and starts
+//!    again at 1;
+//! 4. runs the hook: reads the flag and, if on, writes its events;
+//! 5. stores `inside = false` (`Release`).
+//!
+//! The flipper ([`Gate::flip`]):
+//! 6. stores `flipping = true` (`SeqCst`);
+//! 7. runs the rare side of the fence (`gort_tracer::fence::heavy`: one
+//!    `membarrier(2)` call, which runs a full barrier on every running
+//!    thread);
+//! 8. for every M, loads `inside` (`Acquire`) until it reads false: an M
+//!    inside a hook leaves it within a few hundred nanoseconds (a hook never
+//!    blocks or parks);
+//! 9. writes the flag (and, for a start, the trace's first events);
+//! 10. stores `flipping = false` (`Release`).
+//!
+//! Why no hook's read races with step 9, and every later read sees it:
+//! steps 1-3 and 6-8 are a store-buffering (Dekker) pair whose two
+//! StoreLoad orders the asymmetric fence provides (see `gort_tracer::fence`).
+//! So for each M and each entry, either
+//! - the M's load in step 3 sees `flipping = true` (from step 6): it goes
+//!   back out without reading the flag and waits; when it loads
+//!   `flipping = false` it reads step 10's store (or a later one), which
+//!   releases step 9 to it; or
+//! - the flipper's load in step 8 sees this entry's `inside = true`: it
+//!   waits for the `Release` store of step 5 (or of step 3's way out), so
+//!   everything the hook did happens-before step 9; or
+//! - the M's load in step 3 reads `flipping = false` from step 10 of this
+//!   flip (or of a later one): step 9 happens-before its hook.
+//!
+//! The fourth case, the M reading a `false` older than step 6 while the
+//! flipper reads an `inside` older than step 1, is what the fence excludes.
+//! An M created during a flip registers its handle under its runtime's
+//! sched lock after the flipper's walk of the handles (which follows step 6,
+//! under the same lock), and so sees step 6, or is seen by that walk; a
+//! runtime created during a flip likewise registers after the flipper lists
+//! the runtimes, after step 6 (`trace_api::flip`).
+//!
+//! Goroutine code, the scheduler between hooks and Ms that are parked or in
+//! a syscall never hold a flip up: a start or stop waits only for the hooks
+//! being run at that moment.
+//!
+//! Why the traces stay valid, although states keep changing during a flip:
+//! 11. Each hook reads the flag once, before the state change it records
+//!     (a scheduling step: hook, then `transition`). A step whose hook read
+//!     the flag off before a start changes its states without an event,
+//!     and the states the trace gives are never read from the runtime
+//!     but written lazily by the writer: an event names the M's P and
+//!     goroutine (and any goroutine or P it acts on) with the statuses they
+//!     have just before it, once per generation, at first mention. Every
+//!     later event about the same goroutine or P follows that change
+//!     through the run queue, park word or sched lock that hands it over,
+//!     so the lazy status it writes is the changed one.
+//! 12. So the goroutine running on an M when tracing starts is recorded as
+//!     Running on that M and its P at its first event (or, if it has none
+//!     in a generation that is not the last, by the advancer's
+//!     end-of-generation statuses, in its M's stream).
+//! 13. The start's own events (`hooks::emit_start`, in step 9) list the Ps
+//!     idle at that moment, under each runtime's sched lock: a P taken from
+//!     the idle list before that is described by its next event (its
+//!     `ProcStart`, with the status Idle, if that hook comes after the flip;
+//!     else a later event, with Running); one taken after it gets a
+//!     `ProcStart` (its hook runs after the flip).
+//! 14. After a stop's flip, hooks see tracing off; a locker taken just
+//!     before it writes into the last generation, which the advancer
+//!     collects after waiting for every seqlock (`gort_tracer`'s protocol,
+//!     unchanged).
+//!
+//! The loom model `tests/gate.rs` runs two Ms, two hooks each, against a
+//! start, and rejects the twins without the fence on either side.
 #![deny(unsafe_code)]
+// Without the tracer compiled in, no hook enters the gate and nothing flips.
+#![cfg_attr(not(feature = "trace"), allow(dead_code))]
 
-use super::proc;
-use super::Shared;
-use crate::loom::sync::atomic::Ordering::*;
-use crate::loom::sync::Arc;
-use std::time::Duration;
+use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
 
-impl Shared {
-    /// Stops every P except `mine` (the caller's, when it runs on this runtime).
-    pub(crate) fn stop_the_world(self: &Arc<Self>, mine: Option<usize>) {
-        let mut s = self.sched.lock();
-        while s.stw && !s.shutdown {
-            self.sched_cv.wait(&mut s);
-        }
-        if s.shutdown {
-            // A runtime being dropped runs no goroutine code any more.
-            return;
-        }
-        s.stw = true;
-        self.stw_flag.store(true, SeqCst);
-        let others = self.procs.len() - usize::from(mine.is_some());
-        loop {
-            for (i, p) in self.procs.iter().enumerate() {
-                if Some(i) != mine
-                    && p.status.load(Acquire) == proc::SYSCALL
-                    && p.status
-                        .compare_exchange(proc::SYSCALL, proc::IDLE, AcqRel, Acquire)
-                        .is_ok()
-                {
-                    p.stolen_from.store(p.syscall_m.load(Relaxed), Relaxed);
-                    s.idle_procs.push(i);
-                    self.npidle.fetch_add(1, SeqCst);
-                }
-            }
-            let stopped = s.idle_procs.iter().filter(|&&i| Some(i) != mine).count() + s.stw_stopped;
-            if stopped >= others || s.shutdown {
-                return;
-            }
-            // Stopping Ms notify; syscall Ps need a poll.
-            self.sched_cv.wait_for(&mut s, Duration::from_micros(200));
+/// The protocol as written.
+pub(crate) const FAITHFUL: u8 = 0;
+
+/// Broken twins for the loom model (`tests/gate.rs`).
+#[cfg(loom)]
+pub(crate) mod twin {
+    /// An M loads `flipping` without ordering its store of `inside` before.
+    pub(crate) const ENTER_NO_FENCE: u8 = 1;
+    /// The flipper loads the Ms' words without ordering its store of
+    /// `flipping` before.
+    pub(crate) const FLIP_NO_FENCE: u8 = 2;
+}
+
+/// The process-wide half: a flip is under way.
+#[derive(Debug)]
+pub(crate) struct Gate<const TWIN: u8 = FAITHFUL> {
+    flipping: AtomicBool,
+}
+
+/// One M's half: it is inside a hook.
+#[derive(Debug)]
+pub(crate) struct MGate<const TWIN: u8 = FAITHFUL> {
+    inside: AtomicBool,
+    /// `fence::asymmetric_available()`, fixed when the M starts; the same
+    /// process-wide value the flipper uses.
+    asymmetric: bool,
+}
+
+#[cfg(not(loom))]
+static GATE: Gate = Gate {
+    flipping: AtomicBool::new(false),
+};
+
+/// The process's gate.
+#[cfg(not(loom))]
+#[inline(always)]
+pub(crate) fn gate() -> &'static Gate {
+    &GATE
+}
+
+impl<const TWIN: u8> Gate<TWIN> {
+    /// A gate with no flip under way.
+    #[cfg(loom)]
+    pub(crate) fn new() -> Self {
+        Gate {
+            flipping: AtomicBool::new(false),
         }
     }
 
-    /// Restarts the world stopped by [`stop_the_world`](Self::stop_the_world).
-    pub(crate) fn start_the_world(self: &Arc<Self>) {
-        let mut s = self.sched.lock();
-        s.stw = false;
-        self.stw_flag.store(false, SeqCst);
-        self.sched_cv.notify_all();
-        let work = self.procs.iter().filter(|p| p.has_work_hint()).count()
-            + usize::from(!s.global.is_empty());
-        for _ in 0..work {
-            if s.idle_procs.is_empty() || s.idle_workers.is_empty() {
-                break;
-            }
-            self.wake_idle_locked(&mut s);
+    /// Steps 6-10: runs `write` while no M is inside a hook. `each_m` calls
+    /// its argument for every M that may enter a hook (walked after step 7).
+    #[cfg(not(loom))]
+    pub(crate) fn flip<R>(
+        &self,
+        each_m: impl FnOnce(&mut dyn FnMut(&MGate<TWIN>)),
+        write: impl FnOnce() -> R,
+    ) -> R {
+        self.announce();
+        each_m(&mut |m| {
+            wait_until(|| !m.inside.load(Acquire));
+        });
+        let r = write();
+        self.flipping.store(false, Release);
+        r
+    }
+
+    /// [`flip`](Self::flip) for the loom model: `None` (and no write) if a
+    /// wait was cut short (see [`wait_until`]).
+    #[cfg(loom)]
+    pub(crate) fn flip<R>(
+        &self,
+        each_m: impl FnOnce(&mut dyn FnMut(&MGate<TWIN>)),
+        write: impl FnOnce() -> R,
+    ) -> Option<R> {
+        self.announce();
+        let mut all_out = true;
+        each_m(&mut |m| {
+            all_out = all_out && wait_until(|| !m.inside.load(Acquire));
+        });
+        let r = all_out.then(write);
+        self.flipping.store(false, Release);
+        r
+    }
+
+    /// Steps 6 and 7.
+    fn announce(&self) {
+        self.flipping.store(true, SeqCst);
+        #[cfg(loom)]
+        if TWIN != twin::FLIP_NO_FENCE {
+            gort_tracer::fence::heavy(true);
         }
+        #[cfg(not(loom))]
+        gort_tracer::fence::heavy(gort_tracer::fence::asymmetric_available());
+    }
+}
+
+/// Waits until `done()` holds: spins briefly, then gives the CPU away (the
+/// wait is for a hook to end, or for a flip to end, both short). Returns
+/// true.
+///
+/// Under loom, whose exploration of a spin loop never ends (each look may
+/// read an older value), it gives up after a few looks and returns false;
+/// the model then drops that execution's remaining steps, which shows
+/// nothing either way.
+fn wait_until(mut done: impl FnMut() -> bool) -> bool {
+    // About 10-50 µs of spinning: a flip (one `membarrier`, the session's
+    // start) usually ends within it, and a waiter that gave its CPU away on
+    // a loaded machine may not get it back for milliseconds.
+    const SPINS: u32 = 4096;
+    let mut pass = 0u32;
+    while !done() {
+        pass += 1;
+        if cfg!(loom) && pass > 2 {
+            return false;
+        }
+        if cfg!(not(loom)) && pass < SPINS {
+            std::hint::spin_loop();
+        } else {
+            crate::loom::thread::yield_now();
+        }
+    }
+    true
+}
+
+impl<const TWIN: u8> MGate<TWIN> {
+    /// An M's word, outside any hook.
+    pub(crate) fn new() -> Self {
+        MGate {
+            inside: AtomicBool::new(false),
+            #[cfg(not(loom))]
+            asymmetric: gort_tracer::fence::asymmetric_available(),
+            #[cfg(loom)]
+            asymmetric: true,
+        }
+    }
+
+    /// Steps 1-3: enters a hook through `g`, waiting out a flip under way.
+    /// Called by this M's thread only, never nested.
+    #[cfg(not(loom))]
+    #[inline(always)]
+    pub(crate) fn enter(&self, g: &Gate<TWIN>) {
+        self.inside.store(true, Relaxed);
+        gort_tracer::fence::light(self.asymmetric);
+        if g.flipping.load(Acquire) {
+            self.enter_slow(g);
+        }
+    }
+
+    /// [`enter`](Self::enter) for the loom model: false (not entered) if a
+    /// wait was cut short (see [`wait_until`]).
+    #[cfg(loom)]
+    pub(crate) fn enter(&self, g: &Gate<TWIN>) -> bool {
+        self.inside.store(true, Relaxed);
+        if TWIN != twin::ENTER_NO_FENCE {
+            gort_tracer::fence::light(self.asymmetric);
+        }
+        !g.flipping.load(Acquire) || self.enter_slow(g)
+    }
+
+    /// Step 3's way out and back in; true once inside.
+    #[cold]
+    #[inline(never)]
+    fn enter_slow(&self, g: &Gate<TWIN>) -> bool {
+        loop {
+            self.inside.store(false, Release);
+            if !wait_until(|| !g.flipping.load(Acquire)) {
+                return false;
+            }
+            self.inside.store(true, Relaxed);
+            gort_tracer::fence::light(self.asymmetric);
+            if !g.flipping.load(Acquire) {
+                return true;
+            }
+        }
+    }
+
+    /// Step 5: leaves the hook.
+    #[inline(always)]
+    pub(crate) fn leave(&self) {
+        self.inside.store(false, Release);
     }
 }

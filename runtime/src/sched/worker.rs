@@ -93,6 +93,7 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, handoff: Option<Handoff>, _unu
         id,
         unparker: parker.unparker().clone(),
         handoff: Mutex::new(handoff),
+        gate: super::stw::MGate::new(),
         #[cfg(feature = "trace")]
         trace: tr::register_thread(id),
     });

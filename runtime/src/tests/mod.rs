@@ -16,8 +16,10 @@
 //! | `timer.rs`   | a timer's `stop` racing its firing (no stale value)        |
 //! | `select.rs`  | a blocked select woken by two peers: exactly one wins      |
 //! | `netpoll.rs` | the poller's ready/wait handshake per direction            |
+//! | `gate.rs`    | the trace gate: Ms entering hooks against a start of tracing |
 
 mod future;
+mod gate;
 mod idle;
 mod netpoll;
 mod park;
