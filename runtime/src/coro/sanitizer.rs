@@ -280,7 +280,10 @@ unsafe fn depart(to: Bounds) {
 /// stack. For tests of the stack layer, whose coroutines are not `Coro`s: a panic that
 /// unwinds on an unannounced stack makes ASan warn and stop unpoisoning.
 #[cfg(test)]
-pub(super) fn run_to_end<S: Stack, T>(stack: S, f: impl FnOnce() -> T) -> (T, S) {
+pub(super) fn run_to_end<S: Stack + 'static, T: 'static>(
+    stack: S,
+    f: impl FnOnce() -> T + 'static,
+) -> (T, S) {
     let bounds = Bounds::of(&stack);
     let mut co = corosensei::Coroutine::<(), (), T, S>::with_stack(stack, move |_, ()| {
         // SAFETY: the resume below announced this switch; this stack never ran.
