@@ -19,6 +19,7 @@ mod runtime_support;
 
 use gort::iter::{pull, Pull};
 use runtime_support::{rt, timed, DropCount};
+use std::collections::HashSet;
 use std::process::{Command, Output};
 use std::time::Duration;
 
@@ -296,6 +297,7 @@ fn wired_goroutines_exit_with_their_threads() {
         quiet_planned_panics();
         timed(|| {
             rt(2).block_on(|| {
+                let mut wired = Vec::new();
                 for round in 0..6u32 {
                     let h = gort::go(move || {
                         gort::lock_os_thread();
@@ -307,12 +309,27 @@ fn wired_goroutines_exit_with_their_threads() {
                         assert_eq!(std::thread::current().id(), t, "wired goroutine moved");
                         t
                     });
-                    let t = h.join().unwrap();
-                    assert_ne!(Some(t), None);
+                    wired.push(h.join().unwrap());
                 }
-                // The runtime still runs goroutines on its remaining and new threads.
-                let hs: Vec<_> = (0..16u64).map(|i| gort::go(move || i * 2)).collect();
-                let sum: u64 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+                let distinct: HashSet<_> = wired.iter().copied().collect();
+                assert_eq!(
+                    distinct.len(),
+                    wired.len(),
+                    "a wired goroutine's thread outlived it"
+                );
+                // The runtime goes on, never on a thread that left with its goroutine.
+                let hs: Vec<_> = (0..16u64)
+                    .map(|i| gort::go(move || (i * 2, std::thread::current().id())))
+                    .collect();
+                let mut sum = 0;
+                for h in hs {
+                    let (v, t) = h.join().unwrap();
+                    assert!(
+                        !distinct.contains(&t),
+                        "a goroutine ran on an exited thread"
+                    );
+                    sum += v;
+                }
                 assert_eq!(sum, 240);
             });
         });
