@@ -316,6 +316,51 @@ fn wired_caller_runs_its_sequence_on_its_thread() {
 }
 
 #[test]
+fn a_sequence_ending_under_a_wired_caller_leaves_it_its_thread() {
+    // The sequence runs on the wired caller's thread and returns there. Its
+    // exit hands the thread back to the caller, which stays wired to it
+    // through blocking calls (as in Go, where coroexit does not take the
+    // thread down); the thread goes only when the caller exits wired.
+    timed(|| {
+        rt(2).block_on(|| {
+            for round in 0..4u32 {
+                let h = gort::go(move || {
+                    gort::lock_os_thread();
+                    let home = std::thread::current().id();
+                    for _ in 0..3 {
+                        let p = pull(|y: &mut dyn FnMut(u32) -> bool| {
+                            for i in 0..3 {
+                                if !y(i) {
+                                    return;
+                                }
+                            }
+                        });
+                        assert_eq!(p.collect::<Vec<_>>(), [0, 1, 2]);
+                        // Blocks: another goroutine readies it, and its M
+                        // must still be there to take it back.
+                        let (tx, rx) = gort::chan::<u32>(0);
+                        let s = gort::go(move || tx.send(round).unwrap());
+                        assert_eq!(rx.recv(), Some(round));
+                        s.join().unwrap();
+                        gort::sleep(Duration::from_micros(100));
+                        assert_eq!(
+                            std::thread::current().id(),
+                            home,
+                            "the wired goroutine moved"
+                        );
+                    }
+                    if round % 2 == 0 {
+                        gort::unlock_os_thread();
+                    }
+                    home
+                });
+                h.join().unwrap();
+            }
+        });
+    });
+}
+
+#[test]
 fn unwired_caller_after_wired_one_may_run_anywhere() {
     // A Pull first driven by a wired goroutine, then by an ordinary one:
     // the wiring must not stick to the sequence.

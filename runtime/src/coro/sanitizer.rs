@@ -234,21 +234,75 @@ pub(super) fn run_root<R>(y: &Yielder<Resume, R>, root: impl FnOnce(*const Fiber
     {
         // SAFETY: the resumer announced this switch in `Coro::resume`; this stack never
         // ran before, so it has no fake stack to reinstate.
-        let parent = unsafe {
-            arrive(Leaving {
-                fake_stack: std::ptr::null_mut(),
-            })
-        };
+        let parent = unsafe { arrive(first_arrival()) };
         let fiber = Fiber {
             yielder: y,
             parent: std::cell::Cell::new(parent),
         };
         root(&fiber);
-        let to = fiber.parent.get();
         // SAFETY: `root` returned, so the coroutine switches out for good right after this
-        // closure ends and never comes back: its fake stack may go. No frame left on this
-        // stack lives on it (see above).
-        unsafe { ffi::__sanitizer_start_switch_fiber(std::ptr::null_mut(), to.bottom, to.size) };
+        // closure ends and never comes back. No frame left on this stack lives on its fake
+        // stack (see above).
+        unsafe { depart(fiber.parent.get()) };
+    }
+}
+
+/// A switch into a stack that never ran: nothing to reinstate on arrival.
+#[cfg(any(gort_asan, test))]
+#[inline(always)]
+fn first_arrival() -> Leaving {
+    Leaving {
+        #[cfg(gort_asan)]
+        fake_stack: std::ptr::null_mut(),
+    }
+}
+
+/// Announces the last switch out of the running coroutine, to `to`: ASan frees the
+/// coroutine's fake stack.
+///
+/// # Safety
+/// The coroutine's last switch, to `to`, follows, and no frame that is still to run lives
+/// on the coroutine's fake stack.
+#[cfg(any(gort_asan, test))]
+#[inline(always)]
+unsafe fn depart(to: Bounds) {
+    #[cfg(not(gort_asan))]
+    let _ = to;
+    // SAFETY: guaranteed by the caller; a null save slot asks ASan to free the fake stack.
+    #[cfg(gort_asan)]
+    unsafe {
+        ffi::__sanitizer_start_switch_fiber(std::ptr::null_mut(), to.bottom, to.size)
+    };
+}
+
+/// Runs `f` to its end on a plain corosensei coroutine on `stack`, with both switches
+/// announced as [`Coro`](super::Coro) announces them; returns what `f` returned and the
+/// stack. For tests of the stack layer, whose coroutines are not `Coro`s: a panic that
+/// unwinds on an unannounced stack makes ASan warn and stop unpoisoning.
+#[cfg(test)]
+pub(super) fn run_to_end<S: Stack + 'static, T: 'static>(
+    stack: S,
+    f: impl FnOnce() -> T + 'static,
+) -> (T, S) {
+    let bounds = Bounds::of(&stack);
+    let mut co = corosensei::Coroutine::<(), (), T, S>::with_stack(stack, move |_, ()| {
+        // SAFETY: the resume below announced this switch; this stack never ran.
+        let parent = unsafe { arrive(first_arrival()) };
+        let r = f();
+        // SAFETY: the coroutine returns right after this, never to run again; the frames
+        // still to run (this closure's epilogue, corosensei's) were made on first arrival,
+        // before the switch completed, so they are on the real stack.
+        unsafe { depart(parent) };
+        r
+    });
+    // SAFETY: the resume below switches to the coroutine's stack and back here.
+    let leaving = unsafe { leave(bounds) };
+    let r = co.resume(());
+    // SAFETY: the coroutine returned: we are back on our own stack.
+    let _ = unsafe { arrive(leaving) };
+    match r {
+        corosensei::CoroutineResult::Return(v) => (v, co.into_stack()),
+        corosensei::CoroutineResult::Yield(()) => unreachable!("the coroutine never yields"),
     }
 }
 

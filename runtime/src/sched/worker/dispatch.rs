@@ -143,6 +143,16 @@ impl Worker {
                 let link = unsafe { link.as_ref() };
                 let caller = link.take_caller();
                 tr::go_switch(self, &t, &caller, true);
+                // As in `switch_back`: a coroutine is wired only with its wired
+                // caller's thread, which its exit hands back to the caller
+                // instead of taking it down (Go's coroexit likewise detaches
+                // the lock before destroying the coroutine).
+                if t.locked_to.load(Relaxed) != 0 {
+                    t.locked_to.store(0, Release);
+                    if caller.locked_worker() != Some(self.handle.id) {
+                        self.locked.set(false);
+                    }
+                }
                 Some(caller)
             }
             None => {
