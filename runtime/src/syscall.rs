@@ -51,14 +51,14 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     w.in_syscall.set(true);
     w.shared.in_syscall.fetch_add(1, SeqCst);
     p.syscall_m.store(w.handle.id as u64 + 1, Relaxed);
-    p.syscall_tick.fetch_add(1, Release);
+    let tick = p.syscall_tick.fetch_add(1, Release) + 1;
     // Release: publishes the P's state to a sysmon that takes it.
-    p.status.store(proc::SYSCALL, Release);
+    p.status.store(proc::syscall(tick), Release);
     w.shared.sysmon.poke();
 
     let r = panic::catch_unwind(AssertUnwindSafe(f));
 
-    let back = w.try_reacquire_after_syscall(pid);
+    let back = w.try_reacquire_after_syscall(pid, tick);
     if back != Reacquired::None {
         if back == Reacquired::Own {
             tr::go_syscall_end(w, t);

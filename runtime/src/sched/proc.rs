@@ -16,13 +16,27 @@
 
 use super::queue::{self, Local, Steal};
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{AtomicPtr, AtomicU64, AtomicU8, Ordering::*};
+use crate::loom::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
 use crate::loom::sync::Mutex;
 use crate::task::TaskRef;
 
-pub(crate) const IDLE: u8 = 0;
-pub(crate) const RUNNING: u8 = 1;
-pub(crate) const SYSCALL: u8 = 2;
+pub(crate) const IDLE: u64 = 0;
+pub(crate) const RUNNING: u64 = 1;
+const SYSCALL_TAG: u64 = 2;
+
+/// The status of a P in the syscall numbered `tick` (`Proc::syscall_tick`):
+/// SYSCALL in the low bits, the syscall's number above them. An M leaving its
+/// syscall takes its P back only from that very syscall, never from a later
+/// one of another M that got the P after sysmon retook it (an ABA the trace
+/// would show as a ProcSteal followed by the old M's GoSyscallEnd).
+pub(crate) const fn syscall(tick: u64) -> u64 {
+    SYSCALL_TAG | tick << 2
+}
+
+/// Whether `status` is a SYSCALL status.
+pub(crate) const fn is_syscall(status: u64) -> bool {
+    status & 3 == SYSCALL_TAG
+}
 
 /// State only the holding M touches.
 #[derive(Debug)]
@@ -77,7 +91,7 @@ impl Drop for RunNext {
 /// A P.
 pub(crate) struct Proc {
     pub(crate) id: usize,
-    pub(crate) status: AtomicU8,
+    pub(crate) status: AtomicU64,
     /// Incremented on every syscall entry; sysmon uses it to see a syscall
     /// that has lasted across two of its checks.
     pub(crate) syscall_tick: AtomicU64,
@@ -117,7 +131,7 @@ impl Proc {
         let (q, steal) = queue::local();
         Proc {
             id,
-            status: AtomicU8::new(IDLE),
+            status: AtomicU64::new(IDLE),
             syscall_tick: AtomicU64::new(0),
             syscall_m: AtomicU64::new(0),
             stolen_from: AtomicU64::new(0),

@@ -136,7 +136,8 @@ fn poll_network(shared: &Arc<Shared>) {
 fn retake(shared: &Arc<Shared>, seen: &mut [u64]) -> bool {
     let mut took = false;
     for (i, p) in shared.procs.iter().enumerate() {
-        if p.status.load(Acquire) != proc::SYSCALL {
+        let status = p.status.load(Acquire);
+        if !proc::is_syscall(status) {
             seen[i] = u64::MAX;
             continue;
         }
@@ -158,7 +159,7 @@ fn retake(shared: &Arc<Shared>, seen: &mut [u64]) -> bool {
         // AcqRel: claims the P from the syscall M (whose exit CAS then fails)
         // and acquires the queue state it left.
         if p.status
-            .compare_exchange(proc::SYSCALL, proc::RUNNING, AcqRel, Acquire)
+            .compare_exchange(status, proc::RUNNING, AcqRel, Acquire)
             .is_err()
         {
             continue;

@@ -287,10 +287,10 @@ impl Worker {
     /// sysmon has not retaken it. Otherwise the M drops its claim, waits out
     /// any stop-the-world in progress, and takes an idle P (its old one
     /// first), or none.
-    pub(crate) fn try_reacquire_after_syscall(&self, old: usize) -> Reacquired {
+    pub(crate) fn try_reacquire_after_syscall(&self, old: usize, tick: u64) -> Reacquired {
         let p = &self.shared.procs[old];
         if p.status
-            .compare_exchange(proc::SYSCALL, proc::RUNNING, AcqRel, Acquire)
+            .compare_exchange(proc::syscall(tick), proc::RUNNING, AcqRel, Acquire)
             .is_ok()
         {
             return Reacquired::Own;
