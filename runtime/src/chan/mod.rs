@@ -107,12 +107,10 @@ impl<T> Slot<T> {
 
     /// The select token of a select case's slot.
     fn token(&self) -> Option<(&SelToken, u32)> {
-        // SAFETY: a select's token lives on the selecting goroutine's stack
-        // until it has taken all its slots off their queues, each under its
-        // channel's lock; a queued slot is only reached under that lock.
-        self.sel
-            .get()
-            .map(|(t, case)| (unsafe { t.as_ref() }, case))
+        let (t, case) = self.sel.get()?;
+        // SAFETY: the token outlives its slots' stay in their queues (the selector
+        // takes each off under its lock), and a queued slot is only reached under it.
+        Some((unsafe { t.as_ref() }, case))
     }
 
     /// Whoever pops a slot off a queue claims it before completing it.

@@ -158,9 +158,8 @@ pub(crate) unsafe fn suspend<R>(y: YielderPtr<R>, req: R) -> Resume {
         !std::thread::panicking(),
         "a goroutine suspended while panicking"
     );
-    // SAFETY: the caller guarantees `y` belongs to the running coroutine; its
-    // target (the yielder, or the sanitizer's record beside it) lives at a fixed
-    // address on that coroutine's stack for its whole life, so the pointer is
-    // valid here even after migrations; and the coroutine is the running one.
+    // SAFETY: `y` belongs to the running coroutine (caller's guarantee); its
+    // target lives at a fixed address on that coroutine's stack for its whole
+    // life, so the pointer is valid here even after migrations.
     unsafe { sanitizer::suspend(&*y, req) }
 }

@@ -22,10 +22,9 @@ impl<T> Chan<T> {
     }
 
     fn lock_raw(&self) {
-        // SAFETY: locking the raw mutex directly is what `raw()` exists for;
-        // every such lock is paired with `unlock_raw` by the select that
-        // took it, and no guard of this mutex is alive on this thread (the
-        // select holds no other reference into any channel while locking).
+        // SAFETY: every raw lock is paired with `unlock_raw` by the select
+        // that took it, and no guard of this mutex is alive on this thread
+        // (the select holds no reference into any channel while locking).
         unsafe { self.state.raw() }.lock();
     }
 

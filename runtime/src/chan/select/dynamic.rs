@@ -193,10 +193,9 @@ impl<'a> SelectedOperation<'_, 'a> {
     /// If `rx` is not the channel of the completed case, or the case is a send.
     pub fn recv<T: Send + 'a>(self, rx: &Receiver<T>) -> Option<T> {
         let p = self.case_ptr(rx.chan.key(), true);
-        // SAFETY: `case_ptr` checked that the case is a receive case, so
-        // `Select::recv`/`recv_opt` built it as a `RecvCase`, on the channel
-        // at `rx`'s address; a live `Chan`'s address identifies its `T`
-        // (the case borrows its channel for `'a`, so it cannot be another).
+        // SAFETY: `case_ptr` checked it is a receive case (so a `RecvCase`)
+        // on the channel at `rx`'s address, which the case borrows for `'a`:
+        // no other `Chan` (of another `T`) can be there meanwhile.
         let c = unsafe { &*(p as *const RecvCase<'a, T>) };
         c.take_outcome().unwrap_or_else(|| {
             unreachable!("gort::SelectedOperation: the completed case has no outcome")
