@@ -11,7 +11,7 @@ mod support;
 use futures::channel::oneshot;
 use gort::tracer::wire::EventType;
 use std::collections::BTreeSet;
-use support::{scratch, trace_lock, validate_with_go, validate_with_gort, SharedBuf};
+use support::{trace_lock, traced_run, validate_everywhere};
 
 fn scenario() {
     // Woken by another goroutine.
@@ -38,16 +38,8 @@ fn scenario() {
 fn block_on_waits_are_traced_as_future_blocks() {
     for procs in [1, 2] {
         let _serial = trace_lock();
-        let buf = SharedBuf::default();
-        let b2 = buf.clone();
-        runtime_support::timed(move || {
-            runtime_support::rt(procs).block_on(move || {
-                gort::trace::start(b2).unwrap();
-                scenario();
-                gort::trace::stop().unwrap();
-            })
-        });
-        let trace = buf.take();
+        let trace =
+            runtime_support::timed(move || traced_run(runtime_support::rt(procs), scenario));
         let mut blocked = BTreeSet::new();
         let mut woken = 0;
         for ev in gort::parser::Reader::from_slice(&trace).expect("reader") {
@@ -74,9 +66,6 @@ fn block_on_waits_are_traced_as_future_blocks() {
             woken >= blocked.len(),
             "procs={procs}: {woken} unblocks for {blocked:?}"
         );
-        validate_with_gort(&trace);
-        let f = scratch(&format!("future-trace-{procs}")).join("future.trace");
-        std::fs::write(&f, &trace).unwrap();
-        validate_with_go(std::slice::from_ref(&f));
+        validate_everywhere(&trace, &format!("future-trace-{procs}"), "future.trace");
     }
 }

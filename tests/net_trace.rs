@@ -12,7 +12,7 @@ use gort::parser::Transition;
 use gort::tracer::wire::EventType;
 use std::collections::HashMap;
 use std::io::{Read, Write};
-use support::{scratch, trace_lock, validate_with_go, validate_with_gort, SharedBuf};
+use support::{trace_lock, traced_run, validate_everywhere};
 
 const ROUNDS: usize = 20;
 
@@ -50,16 +50,7 @@ fn echo() {
 fn echo_trace_blocks_on_network_as_go_does() {
     for procs in [1, 2] {
         let _serial = trace_lock();
-        let buf = SharedBuf::default();
-        let b2 = buf.clone();
-        runtime_support::timed(move || {
-            runtime_support::rt(procs).block_on(move || {
-                gort::trace::start(b2).unwrap();
-                echo();
-                gort::trace::stop().unwrap();
-            })
-        });
-        let trace = buf.take();
+        let trace = runtime_support::timed(move || traced_run(runtime_support::rt(procs), echo));
         // Per goroutine: blocked on the network and not yet unblocked.
         let mut on_net: HashMap<i64, bool> = HashMap::new();
         let (mut blocks, mut sited, mut poller_unblocks, mut other_unblocks) = (0, 0, 0, 0);
@@ -109,9 +100,6 @@ fn echo_trace_blocks_on_network_as_go_does() {
             poller_unblocks >= ROUNDS,
             "procs={procs}: {poller_unblocks}"
         );
-        validate_with_gort(&trace);
-        let f = scratch(&format!("net-trace-{procs}")).join("echo.trace");
-        std::fs::write(&f, &trace).unwrap();
-        validate_with_go(std::slice::from_ref(&f));
+        validate_everywhere(&trace, &format!("net-trace-{procs}"), "echo.trace");
     }
 }

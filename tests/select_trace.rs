@@ -8,9 +8,7 @@ mod runtime_support;
 mod support;
 
 use gort::tracer::wire::EventType;
-use support::{
-    go_pprof_traces, scratch, trace_lock, validate_with_go, validate_with_gort, SharedBuf,
-};
+use support::{go_pprof_traces, trace_lock, traced_run, validate_everywhere};
 
 /// The line of the blocking `select!` below.
 const SELECT_LINE: u32 = line!() + 8;
@@ -43,16 +41,8 @@ fn scenario() {
 fn select_blocks_are_traced_with_go_reasons_and_call_sites() {
     for procs in [1, 2] {
         let _serial = trace_lock();
-        let buf = SharedBuf::default();
-        let b2 = buf.clone();
-        runtime_support::timed(move || {
-            runtime_support::rt(procs).block_on(move || {
-                gort::trace::start(b2).unwrap();
-                scenario();
-                gort::trace::stop().unwrap();
-            })
-        });
-        let trace = buf.take();
+        let trace =
+            runtime_support::timed(move || traced_run(runtime_support::rt(procs), scenario));
         let (mut selects, mut forever, mut select_sites) = (0, 0, 0);
         for ev in gort::parser::Reader::from_slice(&trace).expect("reader") {
             let ev = ev.expect("event");
@@ -81,10 +71,7 @@ fn select_blocks_are_traced_with_go_reasons_and_call_sites() {
             "procs={procs}: select blocks point at the select"
         );
         assert_eq!(forever, 1, "procs={procs}: one GoBlock forever");
-        validate_with_gort(&trace);
-        let f = scratch(&format!("select-trace-{procs}")).join("select.trace");
-        std::fs::write(&f, &trace).unwrap();
-        validate_with_go(std::slice::from_ref(&f));
+        let f = validate_everywhere(&trace, &format!("select-trace-{procs}"), "select.trace");
         // Go's block profile puts the select's wait at its Rust line.
         let profile = go_pprof_traces(&f, "sync");
         let at = format!("tests/select_trace.rs:{SELECT_LINE}\n");

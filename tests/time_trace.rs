@@ -9,7 +9,7 @@ mod support;
 
 use gort::tracer::wire::EventType;
 use std::time::Duration;
-use support::{scratch, trace_lock, validate_with_go, validate_with_gort, SharedBuf};
+use support::{trace_lock, traced_run, validate_everywhere};
 
 const MS: Duration = Duration::from_millis(1);
 
@@ -35,16 +35,8 @@ fn scenario() {
 fn timer_trace_is_valid_and_sleep_is_traced_as_go_does() {
     for procs in [1, 2] {
         let _serial = trace_lock();
-        let buf = SharedBuf::default();
-        let b2 = buf.clone();
-        runtime_support::timed(move || {
-            runtime_support::rt(procs).block_on(move || {
-                gort::trace::start(b2).unwrap();
-                scenario();
-                gort::trace::stop().unwrap();
-            })
-        });
-        let trace = buf.take();
+        let trace =
+            runtime_support::timed(move || traced_run(runtime_support::rt(procs), scenario));
         let (mut sleeps, mut empty_unblocks) = (0, 0);
         for ev in gort::parser::Reader::from_slice(&trace).expect("reader") {
             let ev = ev.expect("event");
@@ -69,9 +61,6 @@ fn timer_trace_is_valid_and_sleep_is_traced_as_go_does() {
             empty_unblocks >= 9,
             "procs={procs}: {empty_unblocks} scheduler wake-ups (GoUnblock, empty stack)"
         );
-        validate_with_gort(&trace);
-        let f = scratch(&format!("time-trace-{procs}")).join("time.trace");
-        std::fs::write(&f, &trace).unwrap();
-        validate_with_go(std::slice::from_ref(&f));
+        validate_everywhere(&trace, &format!("time-trace-{procs}"), "time.trace");
     }
 }

@@ -130,3 +130,30 @@ pub(crate) fn go_pprof_traces(trace: &std::path::Path, kind: &str) -> String {
     ]);
     String::from_utf8_lossy(&text).into_owned()
 }
+
+/// Runs `scenario` as the main goroutine of `rt`, traced from its first line
+/// to its last, and returns the trace.
+pub(crate) fn traced_run<F>(rt: gort::Runtime, scenario: F) -> Vec<u8>
+where
+    F: FnOnce() + Send + 'static,
+{
+    let buf = SharedBuf::default();
+    let b2 = buf.clone();
+    rt.block_on(move || {
+        gort::trace::start(b2).expect("start tracing");
+        scenario();
+        gort::trace::stop().expect("stop tracing");
+    });
+    buf.take()
+}
+
+/// Checks `trace` with gort's validator, then writes it to the scratch
+/// directory `dir` (as `file`) and checks it with Go's parser and
+/// validator; returns the file's path.
+pub(crate) fn validate_everywhere(trace: &[u8], dir: &str, file: &str) -> PathBuf {
+    validate_with_gort(trace);
+    let f = scratch(dir).join(file);
+    std::fs::write(&f, trace).expect("write the trace");
+    validate_with_go(std::slice::from_ref(&f));
+    f
+}
