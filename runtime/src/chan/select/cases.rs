@@ -1,7 +1,7 @@
 //! The cases of a select: a receive or a send on one channel (or a nil
 //! case), type-erased behind [`Case`], and the operands `select!` accepts.
 
-use super::Case;
+use super::{Case, ChanLock};
 use crate::chan::token::DONE;
 use crate::chan::{
     Chan, Receiver, SelToken, SendError, Sender, Slot, SlotPtr, State, TrySendError,
@@ -16,28 +16,32 @@ use std::ptr::NonNull;
 #[doc(hidden)]
 pub struct CaseRef<'a>(pub(super) &'a (dyn Case + 'a));
 
-impl<T> Chan<T> {
-    pub(super) fn key(&self) -> usize {
+impl<T> ChanLock for Chan<T> {
+    fn key(&self) -> usize {
         self as *const Chan<T> as usize
     }
 
-    fn lock_raw(&self) {
-        // SAFETY: every raw lock is paired with `unlock_raw` by the select
-        // that took it, and no guard of this mutex is alive on this thread
-        // (the select holds no reference into any channel while locking).
+    fn external(&self) -> bool {
+        self.external
+    }
+
+    fn lock(&self) {
+        // SAFETY: every raw lock is paired with `unlock` by the select that
+        // took it, and no guard of this mutex is alive on this thread (the
+        // select holds no reference into any channel while locking).
         unsafe { self.state.raw() }.lock();
     }
 
-    /// # Safety
-    /// Locked by this thread through `lock_raw`, no reference into the state
-    /// alive.
-    unsafe fn unlock_raw(&self) {
-        // SAFETY: guaranteed by the caller.
+    unsafe fn unlock(&self) {
+        // SAFETY: locked by this thread through `lock`, no reference into
+        // the state alive (the caller's guarantee).
         unsafe { self.state.force_unlock() }
     }
+}
 
+impl<T> Chan<T> {
     /// # Safety
-    /// Locked by this thread through `lock_raw`; the reference is dropped
+    /// Locked by this thread through `ChanLock::lock`; the reference is dropped
     /// before the lock is released or the state is reached another way.
     #[allow(clippy::mut_from_ref)]
     unsafe fn locked(&self) -> &mut State<T> {
@@ -117,29 +121,12 @@ impl<'a, T: Send> RecvCase<'a, T> {
 }
 
 impl<T: Send> Case for RecvCase<'_, T> {
-    fn key(&self) -> usize {
-        self.chan.map_or(0, Chan::key)
+    fn chan(&self) -> Option<&dyn ChanLock> {
+        self.chan.map(|c| c as &dyn ChanLock)
     }
 
     fn is_recv(&self) -> bool {
         true
-    }
-
-    fn external(&self) -> bool {
-        self.chan.is_some_and(|c| c.external)
-    }
-
-    fn lock(&self) {
-        if let Some(c) = self.chan {
-            c.lock_raw();
-        }
-    }
-
-    unsafe fn unlock(&self) {
-        if let Some(c) = self.chan {
-            // SAFETY: the caller's guarantee.
-            unsafe { c.unlock_raw() }
-        }
     }
 
     unsafe fn try_now(&self) -> Option<Option<Waiter>> {
@@ -223,29 +210,12 @@ impl<'a, T: Send> SendCase<'a, T> {
 }
 
 impl<T: Send> Case for SendCase<'_, T> {
-    fn key(&self) -> usize {
-        self.chan.map_or(0, Chan::key)
+    fn chan(&self) -> Option<&dyn ChanLock> {
+        self.chan.map(|c| c as &dyn ChanLock)
     }
 
     fn is_recv(&self) -> bool {
         false
-    }
-
-    fn external(&self) -> bool {
-        self.chan.is_some_and(|c| c.external)
-    }
-
-    fn lock(&self) {
-        if let Some(c) = self.chan {
-            c.lock_raw();
-        }
-    }
-
-    unsafe fn unlock(&self) {
-        if let Some(c) = self.chan {
-            // SAFETY: the caller's guarantee.
-            unsafe { c.unlock_raw() }
-        }
     }
 
     unsafe fn try_now(&self) -> Option<Option<Waiter>> {

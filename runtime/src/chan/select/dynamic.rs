@@ -1,7 +1,7 @@
 //! `Select`: a select whose cases are known only at run time.
 
 use super::cases::{RecvCase, SendCase};
-use super::{select_in, Case};
+use super::{select_in, Case, ChanLock};
 use crate::chan::{Receiver, SendError, Sender};
 use std::fmt;
 

@@ -33,21 +33,54 @@ pub use cases::{CaseRef, RecvCase, RecvOperand, SendCase, SendOperand};
 pub use dynamic::{Select, SelectedOperation, TrySelectError};
 
 /// One case of a select, type-erased over the channel's element type.
-pub(crate) trait Case {
-    /// The channel's address (the lock order), or 0 for a nil case.
+/// A channel seen by a select, whatever its element type: its place in the
+/// lock order and its lock.
+pub(crate) trait ChanLock {
+    /// The channel's address (the lock order).
     fn key(&self) -> usize;
     /// Whether the channel was made outside any goroutine.
     fn external(&self) -> bool;
-    /// Whether this is a receive case.
-    fn is_recv(&self) -> bool;
     /// Locks the channel.
     fn lock(&self);
     /// Unlocks the channel.
     ///
     /// # Safety
+    /// This thread locked it with [`lock`](ChanLock::lock) and holds no
+    /// reference into its state.
+    unsafe fn unlock(&self);
+}
+
+/// One case of a select, type-erased over the channel's element type.
+pub(crate) trait Case {
+    /// The case's channel, or `None` for a nil case.
+    fn chan(&self) -> Option<&dyn ChanLock>;
+    /// Whether this is a receive case.
+    fn is_recv(&self) -> bool;
+    /// The channel's address (the lock order), or 0 for a nil case.
+    fn key(&self) -> usize {
+        self.chan().map_or(0, ChanLock::key)
+    }
+    /// Whether the channel was made outside any goroutine.
+    fn external(&self) -> bool {
+        self.chan().is_some_and(ChanLock::external)
+    }
+    /// Locks the channel (nothing for a nil case).
+    fn lock(&self) {
+        if let Some(c) = self.chan() {
+            c.lock();
+        }
+    }
+    /// Unlocks the channel.
+    ///
+    /// # Safety
     /// This thread locked it with [`lock`](Case::lock) (through this case or
     /// another one on the same channel) and holds no reference into its state.
-    unsafe fn unlock(&self);
+    unsafe fn unlock(&self) {
+        if let Some(c) = self.chan() {
+            // SAFETY: the caller's guarantee.
+            unsafe { c.unlock() }
+        }
+    }
     /// Completes the operation if it can without blocking: `Some` with the
     /// peer to wake once the locks are released.
     ///
