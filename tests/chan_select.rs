@@ -492,3 +492,27 @@ fn a_select_over_nil_cases_only_is_a_deadlock() {
         "{text}"
     );
 }
+
+/// Every arm form in one place: block bodies with and without a comma after
+/// them, followed by more arms (a comma after a block used to be ambiguous
+/// to the macro), expression bodies, and `default` in each position.
+#[test]
+#[rustfmt::skip]
+fn block_arms_take_an_optional_comma_before_more_arms() {
+    timed(|| rt(1).block_on(|| {
+        let (atx, arx) = chan::<u32>(1);
+        let (btx, brx) = chan::<u32>(1);
+        atx.send(1).unwrap();
+        let mut got = 0;
+        select! { recv(arx) -> v => { got += v.unwrap(); }, recv(brx) -> _ => {} }
+        assert_eq!(got, 1);
+        btx.send(2).unwrap();
+        select! { recv(arx) -> _ => {} recv(brx) -> v => { got += v.unwrap(); }, }
+        assert_eq!(got, 3);
+        select! { send(atx, 4) -> r => { r.unwrap(); }, default => { panic!("room for one") }, }
+        let d = select! { default => { 7 }, recv(brx) -> _ => 0 };
+        assert_eq!(d, 7);
+        let v = select! { send(btx, 5) -> _ => { 9 } recv(arx) -> v => { v.unwrap() } default => 0 };
+        assert!(v == 9 || v == 4, "{v}");
+    }));
+}

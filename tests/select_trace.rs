@@ -31,8 +31,10 @@ fn scenario() {
         btx.send(i).unwrap();
     }
     assert_eq!(h.join().unwrap(), 90);
-    gort::go(|| gort::select! {});
-    for _ in 0..4 {
+    let forever = gort::go(|| gort::select! {});
+    // The trace must see it block: wait until the dump shows it parked.
+    let parked = format!("goroutine {} [select (no cases)]", forever.id());
+    while !gort::goroutine_dump().contains(&parked) {
         gort::yield_now();
     }
 }

@@ -104,6 +104,37 @@ pub fn sleep(d: Duration) {
     }
 }
 
+/// Every goroutine, in the shape of Go's goroutine dump (`runtime.Stack`
+/// with `all`, or what `SIGQUIT` prints): one paragraph per goroutine with
+/// its ID (as [`goroutine_id`] and `JoinHandle::id` report it), its state or
+/// Go's word for what it waits on (`chan receive`, `select`,
+/// `sync.Mutex.Lock`, `IO wait`, ...) and for how many minutes, the gort
+/// call it is parked in at the caller's source line, and `created by` with
+/// the goroutine's function and where it was started:
+///
+/// ```text
+/// goroutine 7 [chan receive, 2 minutes]:
+/// gort::Receiver::recv(...)
+///         src/main.rs:41
+/// created by app::serve in goroutine 1
+///         src/main.rs:30
+/// ```
+///
+/// Called from a goroutine, the dump covers its runtime and lists the
+/// caller first; from any other thread, every runtime in the process. A
+/// snapshot: goroutines keep running while it is taken.
+#[track_caller]
+pub fn goroutine_dump() -> String {
+    let site = std::panic::Location::caller();
+    match Running::get() {
+        Some(r) => {
+            let caller = Some((r.g().id, site));
+            crate::sched::dump::dump(&r.m().shared, caller)
+        }
+        None => crate::sched::dump::dump_all(None),
+    }
+}
+
 /// The ID of the running goroutine (1 for the first main goroutine), or
 /// `None` outside a goroutine.
 pub fn goroutine_id() -> Option<u64> {

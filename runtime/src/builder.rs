@@ -21,6 +21,7 @@ pub const DEFAULT_STACK_SIZE: usize = 256 << 10;
 pub struct Builder {
     procs: Option<usize>,
     stack_size: usize,
+    dump_on_sigquit: bool,
 }
 
 impl Default for Builder {
@@ -28,6 +29,7 @@ impl Default for Builder {
         Builder {
             procs: None,
             stack_size: DEFAULT_STACK_SIZE,
+            dump_on_sigquit: false,
         }
     }
 }
@@ -47,6 +49,17 @@ impl Builder {
     /// The stack reserve of each goroutine, in bytes (rounded up to pages).
     pub fn stack_size(mut self, bytes: usize) -> Builder {
         self.stack_size = bytes;
+        self
+    }
+
+    /// On `SIGQUIT`, print every goroutine of every runtime to standard
+    /// error ([`goroutine_dump`](crate::goroutine_dump)'s text after Go's
+    /// `SIGQUIT: quit` line) and exit with status 2, as a Go program does.
+    /// Off by default: a library must not take a signal unasked. The handler
+    /// is process-wide, stays installed once a runtime asked for it, and
+    /// replaces whatever handled `SIGQUIT` before.
+    pub fn dump_on_sigquit(mut self, on: bool) -> Builder {
+        self.dump_on_sigquit = on;
         self
     }
 
@@ -90,6 +103,9 @@ impl Builder {
         // grace period once other threads exist (milliseconds), and would
         // otherwise fall on the first `pull()` or the first trace start.
         let _ = gort_tracer::fence::asymmetric_available();
+        if self.dump_on_sigquit {
+            crate::sigquit::install()?;
+        }
         Runtime::start(procs, self.stack_size)
     }
 }

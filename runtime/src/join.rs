@@ -85,6 +85,7 @@ impl<T> JoinSlot<T> {
     /// # Panics
     /// If a poll already took the result (the handle was awaited to
     /// completion through a reference, then joined).
+    #[track_caller]
     pub(crate) fn wait(&self) -> std::thread::Result<T> {
         loop {
             {

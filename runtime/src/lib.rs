@@ -59,12 +59,17 @@ mod hooks;
 #[cfg(not(loom))]
 mod join;
 #[cfg(not(loom))]
+mod sigquit;
+#[cfg(not(loom))]
 mod syscall;
 #[cfg(not(loom))]
 mod task;
 #[cfg(not(loom))]
 #[cfg(feature = "trace")]
 mod trace_api;
+#[cfg(not(loom))]
+#[cfg(feature = "tracing")]
+mod tracing_layer;
 
 #[cfg(not(loom))]
 pub mod sync;
@@ -78,6 +83,8 @@ pub mod future;
 #[cfg(feature = "trace")]
 pub mod trace {
     pub use crate::trace_api::*;
+    #[cfg(feature = "tracing")]
+    pub use crate::tracing_layer::TracingLayer;
 }
 
 /// Pull iterators: Go's `iter.Pull` on a direct coroutine switch.
@@ -87,7 +94,9 @@ pub mod iter {
 }
 
 #[cfg(not(loom))]
-pub use api::{go, goroutine_id, lock_os_thread, sleep, unlock_os_thread, yield_now};
+pub use api::{
+    go, goroutine_dump, goroutine_id, lock_os_thread, sleep, unlock_os_thread, yield_now,
+};
 #[cfg(not(loom))]
 pub use builder::{Builder, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 #[cfg(not(loom))]

@@ -130,7 +130,8 @@ impl Runtime {
             std::thread::park();
         }
         if stuck {
-            panic!("all goroutines are asleep - deadlock!");
+            let dump = crate::sched::dump::dump(&self.shared, None);
+            panic!("all goroutines are asleep - deadlock!\n\n{dump}");
         }
         match slot.wait() {
             Ok(v) => v,
@@ -141,6 +142,17 @@ impl Runtime {
     /// Stack statistics: (stacks handed out now, stacks carved in total).
     pub fn stack_stats(&self) -> (usize, usize) {
         (self.shared.stacks.live(), self.shared.stacks.allocated())
+    }
+
+    /// The goroutines of this runtime, as [`goroutine_dump`](crate::goroutine_dump)
+    /// prints them (the calling goroutine first when it belongs here).
+    #[track_caller]
+    pub fn goroutine_dump(&self) -> String {
+        let site = std::panic::Location::caller();
+        let caller = crate::sched::context::Running::get()
+            .filter(|r| std::sync::Arc::ptr_eq(&r.m().shared, &self.shared))
+            .map(|r| (r.g().id, site));
+        crate::sched::dump::dump(&self.shared, caller)
     }
 
     /// Live goroutines (created and not yet finished).
@@ -165,7 +177,6 @@ impl Drop for Runtime {
             if let Some(n) = shared.timers.netpoll() {
                 n.wake();
             }
-            shared.sched_cv.notify_all();
             std::mem::take(&mut s.threads)
         };
         shared.sysmon.shutdown();

@@ -53,8 +53,15 @@ macro_rules! select {
     };
 
     // ---- parsing: one arm at a time into [cases] [default] ----
+    // A block body: a comma after it is optional. Two rules, the comma's
+    // first: `$(,)? $($rest:tt)*` would be ambiguous on a comma.
     (@parse [$($cases:tt)*] [$($def:tt)*]
-        recv($rx:expr) -> $p:pat => $body:block $(,)? $($rest:tt)*) => {
+        recv($rx:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
+        $crate::select!(@parse [$($cases)* (recv __case __out __operand ($rx) $p $body)]
+            [$($def)*] $($rest)*)
+    };
+    (@parse [$($cases:tt)*] [$($def:tt)*]
+        recv($rx:expr) -> $p:pat => $body:block $($rest:tt)*) => {
         $crate::select!(@parse [$($cases)* (recv __case __out __operand ($rx) $p $body)]
             [$($def)*] $($rest)*)
     };
@@ -64,7 +71,12 @@ macro_rules! select {
             [$($def)*] $($($rest)*)?)
     };
     (@parse [$($cases:tt)*] [$($def:tt)*]
-        send($tx:expr, $v:expr) -> $p:pat => $body:block $(,)? $($rest:tt)*) => {
+        send($tx:expr, $v:expr) -> $p:pat => $body:block, $($rest:tt)*) => {
+        $crate::select!(@parse [$($cases)* (send __case __out __operand ($tx, $v) $p $body)]
+            [$($def)*] $($rest)*)
+    };
+    (@parse [$($cases:tt)*] [$($def:tt)*]
+        send($tx:expr, $v:expr) -> $p:pat => $body:block $($rest:tt)*) => {
         $crate::select!(@parse [$($cases)* (send __case __out __operand ($tx, $v) $p $body)]
             [$($def)*] $($rest)*)
     };
@@ -73,7 +85,10 @@ macro_rules! select {
         $crate::select!(@parse [$($cases)* (send __case __out __operand ($tx, $v) $p $body)]
             [$($def)*] $($($rest)*)?)
     };
-    (@parse [$($cases:tt)*] [] default => $body:block $(,)? $($rest:tt)*) => {
+    (@parse [$($cases:tt)*] [] default => $body:block, $($rest:tt)*) => {
+        $crate::select!(@parse [$($cases)*] [$body] $($rest)*)
+    };
+    (@parse [$($cases:tt)*] [] default => $body:block $($rest:tt)*) => {
         $crate::select!(@parse [$($cases)*] [$body] $($rest)*)
     };
     (@parse [$($cases:tt)*] [] default => $body:expr $(, $($rest:tt)*)?) => {

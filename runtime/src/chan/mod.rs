@@ -145,6 +145,7 @@ impl<T> Slot<T> {
     /// Parks until the slot completes. On a channel made outside the
     /// runtime, a plain thread may complete it, so the wait does not count
     /// towards deadlock detection.
+    #[track_caller]
     fn wait(&self, reason: WaitReason, external: bool) -> u8 {
         let shared = if external {
             Running::get().map(|r| r.m().shared.clone())

@@ -63,8 +63,8 @@
 //! `-Zbuild-std` and the `rust-src` component, which these machines cannot install. Run as
 //! `RUSTFLAGS=-Zsanitizer=thread cargo +nightly test -Zbuild-std --target
 //! x86_64-unknown-linux-gnu`, it would check the runtime's orderings, among them the
-//! tracer's plain enabled flag (which relies on stop-the-world, not on atomics TSan sees:
-//! that read would need a TSan annotation or an allowance of its own).
+//! tracer's plain enabled flag (which relies on the trace gate and a `membarrier`, not on
+//! atomics TSan sees: that read would need a TSan annotation or an allowance of its own).
 
 use corosensei::stack::Stack;
 use corosensei::Yielder;

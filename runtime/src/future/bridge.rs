@@ -122,7 +122,7 @@ fn block_on_at<F: Future>(site: &'static Location<'static>, fut: F) -> F::Output
                 external = ExternalWait::enter();
             }
             note_site(site);
-            park::park(WaitReason::Future);
+            park::park_at(WaitReason::Future, site);
         }
     }
 }

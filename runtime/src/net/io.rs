@@ -6,7 +6,7 @@
 use crate::loom::sync::Mutex;
 use crate::netpoll::{poll_one, Desc, Dir, Poller, Prepared, WaitError};
 use crate::sched::context::Running;
-use crate::sched::park::{park, Waiter};
+use crate::sched::park::{park_at, Waiter};
 use crate::sched::timer_core::{Action, Core};
 use crate::sched::timers::{schedule, Target};
 use crate::task::state::WaitReason;
@@ -172,7 +172,7 @@ impl Io {
         if let Some(p) = poller {
             let p = p?;
             crate::sched::context::note_site(site);
-            return wait_parked(&self.desc, &p, dir).map_err(wait_error);
+            return wait_parked(&self.desc, &p, dir, site).map_err(wait_error);
         }
         // A plain thread (or inside `gort::syscall`): poll(2) this one
         // descriptor, up to the deadline.
@@ -287,7 +287,12 @@ impl Io {
 /// Parks the running goroutine until `dir` of `desc` is ready, closed or
 /// past its deadline, after an I/O call said it would block (Go's
 /// `netpollblock`). Ok: retry the call.
-fn wait_parked(desc: &Desc, poller: &Poller, dir: Dir) -> Result<(), WaitError> {
+fn wait_parked(
+    desc: &Desc,
+    poller: &Poller,
+    dir: Dir,
+    site: &'static Location<'static>,
+) -> Result<(), WaitError> {
     desc.check(dir)?;
     let me = Waiter::current();
     if desc.prepare(dir, &me) == Prepared::Ready {
@@ -300,7 +305,7 @@ fn wait_parked(desc: &Desc, poller: &Poller, dir: Dir) -> Result<(), WaitError> 
         return Err(e);
     }
     poller.count_waiter(true);
-    park(WaitReason::Network);
+    park_at(WaitReason::Network, site);
     poller.count_waiter(false);
     desc.unregister(dir, &me);
     desc.check(dir)

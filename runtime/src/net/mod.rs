@@ -49,6 +49,7 @@
 
 mod fd;
 mod io;
+mod stream;
 mod tcp;
 mod udp;
 mod unix;

@@ -1,7 +1,8 @@
 //! Unix domain sockets: `UnixListener` and `UnixStream`.
 #![deny(unsafe_code)]
 
-use super::io::{closed_error, Io};
+use super::io::closed_error;
+use super::stream::{stream_methods, Shared};
 use super::tcp::connect_nonblocking;
 use crate::netpoll::Dir;
 use bytes::{Buf, BytesMut};
@@ -14,21 +15,6 @@ use std::panic::Location;
 use std::path::Path;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-
-#[derive(Debug)]
-struct Shared<S> {
-    io: Io,
-    sock: S,
-}
-
-impl<S: AsRawFd> Shared<S> {
-    fn new(sock: S) -> Arc<Self> {
-        Arc::new(Shared {
-            io: Io::new(sock.as_raw_fd()),
-            sock,
-        })
-    }
-}
 
 /// A Unix domain socket server.
 #[derive(Debug, Clone)]
@@ -155,152 +141,6 @@ impl UnixStream {
     pub fn try_clone(&self) -> io::Result<UnixStream> {
         Ok(self.clone())
     }
-
-    /// Limits each read's wait to `d`; replaces a read deadline.
-    pub fn set_read_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.inner.io.set_timeout(Dir::Read, d)
-    }
-
-    /// Limits each write's wait to `d`; replaces a write deadline.
-    pub fn set_write_timeout(&self, d: Option<Duration>) -> io::Result<()> {
-        self.inner.io.set_timeout(Dir::Write, d)
-    }
-
-    /// Go's `SetReadDeadline` (see [`crate::net`]).
-    pub fn set_read_deadline(&self, when: Option<Instant>) {
-        self.inner.io.set_deadline(Dir::Read, when);
-    }
-
-    /// Go's `SetWriteDeadline`.
-    pub fn set_write_deadline(&self, when: Option<Instant>) {
-        self.inner.io.set_deadline(Dir::Write, when);
-    }
-
-    /// Closes the connection for every handle: waiters wake with an error.
-    pub fn close(&self) {
-        self.inner.io.close();
-        let _ = self.inner.sock.shutdown(Shutdown::Both);
-    }
-
-    /// Reads into `buf`'s spare room (see [`crate::net::TcpStream::read_buf`]).
-    #[track_caller]
-    pub fn read_buf(&self, buf: &mut BytesMut) -> io::Result<usize> {
-        let (i, site) = (&self.inner, Location::caller());
-        super::read_into(buf, super::READ_BUF_MIN, |b| {
-            i.io.op(Dir::Read, site, || (&i.sock).read(b))
-        })
-    }
-
-    /// Writes all of `buf`, vectored over its chunks, advancing it.
-    #[track_caller]
-    pub fn write_buf(&self, buf: &mut impl Buf) -> io::Result<()> {
-        let (i, site) = (&self.inner, Location::caller());
-        super::write_from(buf, |s| {
-            i.io.op(Dir::Write, site, || (&i.sock).write_vectored(s))
-        })
-    }
 }
 
-impl Read for &UnixStream {
-    #[track_caller]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        let i = &self.inner;
-        i.io.op(Dir::Read, Location::caller(), || (&i.sock).read(buf))
-    }
-
-    #[track_caller]
-    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        let (i, site) = (&self.inner, Location::caller());
-        super::read_exact_with(buf, |b| i.io.op(Dir::Read, site, || (&i.sock).read(b)))
-    }
-
-    #[track_caller]
-    fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
-        let (i, site) = (&self.inner, Location::caller());
-        super::read_to_end_with(out, |b| i.io.op(Dir::Read, site, || (&i.sock).read(b)))
-    }
-
-    #[track_caller]
-    fn read_vectored(&mut self, bufs: &mut [IoSliceMut<'_>]) -> io::Result<usize> {
-        let i = &self.inner;
-        i.io.op(Dir::Read, Location::caller(), || {
-            (&i.sock).read_vectored(bufs)
-        })
-    }
-}
-
-impl Write for &UnixStream {
-    #[track_caller]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        let i = &self.inner;
-        i.io.op(Dir::Write, Location::caller(), || (&i.sock).write(buf))
-    }
-
-    #[track_caller]
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        let (i, site) = (&self.inner, Location::caller());
-        super::write_all_with(buf, |b| i.io.op(Dir::Write, site, || (&i.sock).write(b)))
-    }
-
-    #[track_caller]
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        let i = &self.inner;
-        i.io.op(Dir::Write, Location::caller(), || {
-            (&i.sock).write_vectored(bufs)
-        })
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl Read for UnixStream {
-    #[track_caller]
-    fn read(&mut self, buf: &mut [u8]) -> io::Result<usize> {
-        (&*self).read(buf)
-    }
-
-    #[track_caller]
-    fn read_exact(&mut self, buf: &mut [u8]) -> io::Result<()> {
-        (&*self).read_exact(buf)
-    }
-
-    #[track_caller]
-    fn read_to_end(&mut self, out: &mut Vec<u8>) -> io::Result<usize> {
-        (&*self).read_to_end(out)
-    }
-}
-
-impl Write for UnixStream {
-    #[track_caller]
-    fn write(&mut self, buf: &[u8]) -> io::Result<usize> {
-        (&*self).write(buf)
-    }
-
-    #[track_caller]
-    fn write_all(&mut self, buf: &[u8]) -> io::Result<()> {
-        (&*self).write_all(buf)
-    }
-
-    #[track_caller]
-    fn write_vectored(&mut self, bufs: &[IoSlice<'_>]) -> io::Result<usize> {
-        (&*self).write_vectored(bufs)
-    }
-
-    fn flush(&mut self) -> io::Result<()> {
-        Ok(())
-    }
-}
-
-impl AsRawFd for UnixStream {
-    fn as_raw_fd(&self) -> RawFd {
-        self.inner.io.fd()
-    }
-}
-
-impl AsFd for UnixStream {
-    fn as_fd(&self) -> BorrowedFd<'_> {
-        self.inner.sock.as_fd()
-    }
-}
+stream_methods!(UnixStream);

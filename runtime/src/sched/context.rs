@@ -99,6 +99,13 @@ impl Running {
         unsafe { self.g().block_site.with_mut(|p| *p = Some(loc)) }
     }
 
+    /// Runs `f` on the list of `tracing` spans the goroutine is inside.
+    #[cfg(feature = "tracing")]
+    pub(crate) fn with_spans<R>(&self, f: impl FnOnce(&mut Vec<u64>) -> R) -> R {
+        // SAFETY: the running goroutine (this handle) is the owner.
+        unsafe { self.g().spans.with_mut(f) }
+    }
+
     /// Changes the goroutine's `lock_os_thread` depth by `delta` (not below
     /// 0) and returns the new depth.
     #[inline]
@@ -117,9 +124,35 @@ impl Running {
     /// one after the switch.
     #[inline(always)]
     pub(crate) fn suspend(self, req: Req) -> Resume {
+        #[cfg(feature = "tracing")]
+        let spans = crate::task::spans::hooks().map(|h| (h, self.g));
+        #[cfg(feature = "tracing")]
+        if let Some((h, g)) = spans {
+            // SAFETY: the running goroutine (this handle's) owns its span
+            // list; the task outlives its own suspension.
+            unsafe {
+                g.as_ref().spans.with_mut(|v| {
+                    if !v.is_empty() {
+                        (h.leave)(v)
+                    }
+                })
+            };
+        }
         // SAFETY: the handle was made on this thread for the goroutine that
         // runs here (it is not `Send`), so its yielder is the running one.
-        unsafe { coro::suspend(self.g().yielder(), req) }
+        let r = unsafe { coro::suspend(self.g().yielder(), req) };
+        #[cfg(feature = "tracing")]
+        if let Some((h, g)) = spans {
+            // SAFETY: as above, now on the thread it resumed on.
+            unsafe {
+                g.as_ref().spans.with_mut(|v| {
+                    if !v.is_empty() {
+                        (h.resume)(v)
+                    }
+                })
+            };
+        }
+        r
     }
 
     /// [`suspend`](Self::suspend), unwinding the goroutine if the runtime
@@ -138,7 +171,7 @@ impl Running {
 #[inline(always)]
 pub(crate) fn note_site(loc: &'static std::panic::Location<'static>) {
     // The atomic read: this may run on a plain thread or inside a syscall,
-    // which a stop-the-world does not stop.
+    // which the trace gate does not hold back.
     if crate::hooks::enabled_anywhere() {
         if let Some(r) = Running::get() {
             r.set_block_site(loc);

@@ -100,10 +100,9 @@ pub(crate) fn set_exit_link(link: NonNull<CoroLink>) {
 /// to the coroutine of `link` and returns when the coroutine yields back or
 /// exits.
 ///
-/// Fast path: with no stop-the-world pending and the caller not wired, the
-/// caller resumes the coroutine's stack directly (the coroutine's
-/// parent is then the caller, not the M loop): one resume/suspend round trip
-/// and no trip through the scheduler. If the coroutine suspends for anything
+/// Fast path: with the caller not wired, the caller resumes the coroutine's
+/// stack directly (the coroutine's parent is then the caller, not the M
+/// loop): one resume/suspend round trip and no trip through the scheduler. If the coroutine suspends for anything
 /// but yielding back (it blocks, yields the P, switches to a coroutine of its
 /// own), the caller hands it to the M with `Req::Forward` and waits, and the
 /// rest goes the usual way. Otherwise the switch goes through the M loop.
@@ -118,7 +117,7 @@ pub(crate) unsafe fn coroswitch_fast(
     y: crate::coro::YielderPtr<Req>,
     link: NonNull<CoroLink>,
 ) -> Resume {
-    if w.shared.stw_requested() || w.locked.get() {
+    if w.locked.get() {
         // SAFETY: guaranteed by the caller.
         return unsafe { coroswitch_with(y, link) };
     }

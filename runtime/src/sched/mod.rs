@@ -16,11 +16,14 @@
 //! 4. When every M is idle, no syscall is in flight and no timer is pending,
 //!    nothing can ever run again: the runtime reports a deadlock.
 
+pub(crate) mod coarse;
 pub(crate) mod context;
 pub(crate) mod coroswitch;
+pub(crate) mod dump;
 pub(crate) mod park;
 pub(crate) mod proc;
 pub(crate) mod queue;
+pub(crate) mod schedtrace;
 pub(crate) mod stw;
 pub(crate) mod sysmon;
 pub(crate) mod timer_core;
@@ -34,7 +37,7 @@ pub(crate) mod worker;
 
 use crate::coro::StackPool;
 use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
-use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::loom::sync::{Arc, Mutex};
 use crate::task::TaskRef;
 use crossbeam_utils::sync::Unparker;
 use proc::Proc;
@@ -83,11 +86,6 @@ pub(crate) struct Sched {
     pub(crate) shutdown: bool,
     /// Set once a deadlock was found; `block_on` reports it.
     pub(crate) deadlock: bool,
-    /// Stop-the-world in progress: Ms park their P here at their next
-    /// scheduling point.
-    pub(crate) stw: bool,
-    /// Ms waiting (with their P) for the stop-the-world to end.
-    pub(crate) stw_stopped: usize,
     /// Every live M, by ID, for hand-offs to wired Ms.
     pub(crate) handles: std::collections::HashMap<usize, Arc<WorkerHandle>>,
     /// `block_on` calls waiting for their main goroutine.
@@ -103,8 +101,6 @@ pub(crate) struct Sched {
 pub(crate) struct Shared {
     pub(crate) procs: Box<[Proc]>,
     pub(crate) sched: Mutex<Sched>,
-    /// Signalled when `deadlock` or a stop-the-world changes.
-    pub(crate) sched_cv: Condvar,
     pub(crate) stacks: StackPool,
     pub(crate) next_goid: AtomicU64,
     pub(crate) npidle: AtomicUsize,
@@ -122,8 +118,6 @@ pub(crate) struct Shared {
     pub(crate) timers: timers::Timers,
     pub(crate) sysmon: sysmon::Sysmon,
     pub(crate) shutting_down: AtomicBool,
-    /// Hint for `stw_requested`; the truth is `Sched::stw`.
-    pub(crate) stw_flag: AtomicBool,
     /// Goroutines created outside any P (main goroutines).
     pub(crate) orphans: Mutex<Vec<std::sync::Weak<crate::task::Task>>>,
     /// This runtime's number in the process (0 for the first).
@@ -131,6 +125,8 @@ pub(crate) struct Shared {
     /// Entries in `Sched::retire_waits`: `free_task` looks there only
     /// when this is nonzero.
     pub(crate) retire_waiters: AtomicUsize,
+    /// `GORT_DEBUG=schedtrace`, read when the runtime started.
+    pub(crate) schedtrace: Option<schedtrace::Config>,
 }
 
 /// Worker (M) numbers are process-wide, so that traces of several runtimes
@@ -161,7 +157,6 @@ impl Shared {
         Ok(Shared {
             procs: (0..procs).map(Proc::new).collect(),
             sched: Mutex::new(sched),
-            sched_cv: Condvar::new(),
             stacks,
             next_goid: AtomicU64::new(1),
             npidle: AtomicUsize::new(procs),
@@ -173,9 +168,9 @@ impl Shared {
             timers: timers::Timers::new(procs),
             sysmon: sysmon::Sysmon::default(),
             shutting_down: AtomicBool::new(false),
-            stw_flag: AtomicBool::new(false),
             orphans: Mutex::new(Vec::new()),
             retire_waiters: AtomicUsize::new(0),
+            schedtrace: schedtrace::from_env(),
             serial: NEXT_RUNTIME.fetch_add(1, Relaxed),
         })
     }
@@ -201,7 +196,7 @@ impl Shared {
 
     /// Wakes one idle M with an idle P, if both exist (sched lock held).
     pub(crate) fn wake_idle_locked(self: &Arc<Self>, s: &mut Sched) {
-        if s.stw || s.shutdown {
+        if s.shutdown {
             return;
         }
         if let Some(p) = s.idle_procs.pop() {
@@ -274,15 +269,9 @@ impl Shared {
         }
     }
 
-    /// Whether a stop-the-world waits for this M's P.
-    #[inline(always)]
-    pub(crate) fn stw_requested(&self) -> bool {
-        self.stw_flag.load(Relaxed)
-    }
-
     /// Reports a deadlock if nothing can ever run again (sched lock held).
     pub(crate) fn check_deadlock(&self, s: &mut Sched) {
-        if s.main_waiting == 0 || s.deadlock || s.shutdown || s.stw {
+        if s.main_waiting == 0 || s.deadlock || s.shutdown {
             return;
         }
         if s.nidle < s.nworkers || !s.global.is_empty() {
@@ -299,7 +288,6 @@ impl Shared {
             return;
         }
         s.deadlock = true;
-        self.sched_cv.notify_all();
         for th in &s.main_threads {
             th.unpark();
         }
@@ -342,6 +330,9 @@ impl Shared {
         F: FnOnce(crate::coro::Resume) + Send + 'static,
     {
         let id = self.next_goid.fetch_add(1, Relaxed);
+        let parent = context::Running::get()
+            .filter(|r| r.g().serial == self.serial)
+            .map_or(0, |r| r.g().id);
         let mut stack = self.stacks.get()?;
         stack.set_owner(id);
         let t = Arc::new(crate::task::Task::new(
@@ -350,6 +341,7 @@ impl Shared {
             func,
             self.clone(),
             self.serial,
+            parent,
         ));
         let addr = Arc::as_ptr(&t) as usize;
         let set_yielder = move |y| {

@@ -8,6 +8,7 @@ pub(crate) use crate::park::Waiter;
 use crate::sched::context::{current_worker, Running};
 use crate::task::state::WaitReason;
 use crate::task::{Req, TaskRef};
+use std::panic::Location;
 use std::sync::atomic::Ordering::Relaxed;
 
 impl Waiter {
@@ -30,17 +31,27 @@ impl Waiter {
     }
 }
 
-/// Blocks the caller until woken (a goroutine parks; a thread parks its thread).
+/// Blocks the caller until woken (a goroutine parks; a thread parks its
+/// thread). The caller's caller is the call site a goroutine dump shows:
+/// every function between the public blocking call and here carries
+/// `#[track_caller]`.
+#[track_caller]
+#[inline]
 pub(crate) fn park(reason: WaitReason) {
+    park_at(reason, Location::caller());
+}
+
+/// [`park`], with the call site given.
+pub(crate) fn park_at(reason: WaitReason, site: &'static Location<'static>) {
     match Running::get() {
-        Some(r) => park_running(r, reason),
+        Some(r) => park_running(r, reason, site),
         None => std::thread::park(),
     }
 }
 
-/// Parks the running goroutine `r`. Consumes the handle: the goroutine may
-/// continue on another M.
-pub(crate) fn park_running(r: Running, reason: WaitReason) {
+/// Parks the running goroutine `r` at `site` (the user's blocking call).
+/// Consumes the handle: the goroutine may continue on another M.
+pub(crate) fn park_running(r: Running, reason: WaitReason, site: &'static Location<'static>) {
     let t = r.g();
     if ParkWord::new(&t.park).take_token() {
         return;
@@ -54,6 +65,7 @@ pub(crate) fn park_running(r: Running, reason: WaitReason) {
         panic!("gort: a goroutine blocked on the runtime inside gort::syscall; block outside the closure instead");
     }
     t.reason.store(reason as u8, Relaxed);
+    t.note_wait(site, super::coarse::now());
     r.suspend_or_unwind(Req::Park);
 }
 

@@ -7,12 +7,9 @@
 //!   status   meaning                         who may change it
 //!   IDLE     in the idle list                 the M that takes it (under sched lock)
 //!   RUNNING  held by an M running code        its M
-//!   SYSCALL  held by an M in a syscall        its M (back to RUNNING), or sysmon and
-//!                                             the STW coordinator (retake: to IDLE)
+//!   SYSCALL  held by an M in a syscall        its M (back to RUNNING), or sysmon
+//!                                             (retake: to IDLE)
 //! ```
-//!
-//! A stop-the-world has no state of its own: an M that stops for it keeps
-//! its P (RUNNING) and waits (see `stw`).
 
 use super::queue::{self, Local, Steal};
 use crate::loom::cell::UnsafeCell;

@@ -293,6 +293,11 @@ impl<T, const TWIN: u8> Steal<T, TWIN> {
         self.inner.len() == 0
     }
 
+    /// Number of queued items (a snapshot).
+    pub(crate) fn len(&self) -> usize {
+        self.inner.len()
+    }
+
     /// Steals half of the victim's queue into `dst` (which must be empty, as
     /// a thief's own queue is when it steals) and returns one item to run.
     pub(crate) fn steal_into(&self, dst: &mut Local<T, TWIN>) -> Stolen<T> {

@@ -74,6 +74,9 @@ impl Sysmon {
 pub(crate) fn run(shared: Arc<Shared>) {
     let mut poll = Duration::from_micros(20);
     let mut seen: Vec<u64> = vec![u64::MAX; shared.procs.len()];
+    let started = Instant::now();
+    // `GORT_DEBUG=schedtrace`: the next report is due then (None: unset).
+    let mut report_at = shared.schedtrace.map(|c| started + c.every);
     loop {
         {
             let t = &shared.sysmon;
@@ -86,19 +89,40 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 t.all_idle.store(true, SeqCst);
             }
             let busy = net && shared.npidle.load(SeqCst) < shared.procs.len();
+            let cap = |d: Instant| report_at.map_or(d, |r| r.min(d));
             if shared.in_syscall.load(SeqCst) > 0 {
                 t.all_idle.store(false, SeqCst);
-                t.cv.wait_until(&mut s, Instant::now() + poll.min(NET_POLL_EVERY));
+                t.cv.wait_until(&mut s, cap(Instant::now() + poll.min(NET_POLL_EVERY)));
             } else if busy {
                 t.all_idle.store(false, SeqCst);
-                t.cv.wait_until(&mut s, Instant::now() + NET_POLL_EVERY);
+                t.cv.wait_until(&mut s, cap(Instant::now() + NET_POLL_EVERY));
             } else {
                 s.sleeping = true;
-                t.cv.wait(&mut s);
+                match report_at {
+                    Some(r) => {
+                        t.cv.wait_until(&mut s, r);
+                    }
+                    None => t.cv.wait(&mut s),
+                }
                 s.sleeping = false;
                 t.all_idle.store(false, SeqCst);
             }
         }
+        if let (Some(at), Some(cfg)) = (report_at, shared.schedtrace) {
+            let now = Instant::now();
+            if now >= at {
+                let line = super::schedtrace::report(&shared, started, now, cfg.detail);
+                use std::io::Write as _;
+                let _ = std::io::stderr().lock().write_all(line.as_bytes());
+                // The next one on the period's grid, skipping missed ones.
+                let mut next = at + cfg.every;
+                while next <= now {
+                    next += cfg.every;
+                }
+                report_at = Some(next);
+            }
+        }
+        super::coarse::advance();
         poll_network(&shared);
         if shared.in_syscall.load(SeqCst) > 0 {
             if retake(&shared, &mut seen) {
@@ -166,11 +190,10 @@ fn retake(shared: &Arc<Shared>, seen: &mut [u64]) -> bool {
         }
         p.stolen_from.store(p.syscall_m.load(Relaxed), Relaxed);
         let mut s = shared.sched.lock();
-        if s.stw || s.shutdown {
+        if s.shutdown {
             p.status.store(proc::IDLE, Release);
             s.idle_procs.push(i);
             shared.npidle.fetch_add(1, SeqCst);
-            shared.sched_cv.notify_all();
         } else {
             shared.start_m_locked(
                 &mut s,

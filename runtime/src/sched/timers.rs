@@ -287,6 +287,11 @@ impl Timers {
         self.heaps.iter().map(Heap::live).sum()
     }
 
+    /// Entries not known stale in P `p`'s heap (a snapshot).
+    pub(crate) fn len_hint(&self, p: usize) -> usize {
+        self.heaps.get(p).map_or(0, Heap::live)
+    }
+
     /// The earliest deadline over all heaps.
     fn next_when(&self) -> Option<u64> {
         self.heaps.iter().filter_map(Heap::next_when).min()

@@ -66,9 +66,6 @@ pub(crate) struct Worker {
     exit: Cell<bool>,
     /// A goroutine to run before looking at queues.
     next: Cell<Option<TaskRef>>,
-    /// A goroutine that was running on this M when it stopped for the world;
-    /// it continues without a new start.
-    resume: Cell<Option<TaskRef>>,
     /// A coroutine (and its request) handed over by a caller whose direct
     /// switch could not complete (see `Req::Forward`).
     pub(crate) forwarded: Cell<Option<(TaskRef, Req)>>,
@@ -108,7 +105,6 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, handoff: Option<Handoff>, _unu
         spinning: Cell::new(false),
         exit: Cell::new(false),
         next: Cell::new(None),
-        resume: Cell::new(None),
         forwarded: Cell::new(None),
         in_syscall: Cell::new(false),
     };
@@ -119,7 +115,6 @@ pub(crate) fn run(shared: Arc<Shared>, id: usize, handoff: Option<Handoff>, _unu
     let mut s = w.shared.sched.lock();
     s.nworkers -= 1;
     s.handles.remove(&id);
-    w.shared.sched_cv.notify_all();
     drop(s);
     #[cfg(feature = "trace")]
     w.handle.trace.retire();
@@ -158,15 +153,6 @@ impl Worker {
                 if let Some(t) = self.next.take() {
                     self.execute(t, true);
                 }
-                continue;
-            }
-            if self.p.get().is_some() && self.shared.stw_requested() {
-                self.stop_for_stw();
-            }
-            if let Some(t) = self.resume.take() {
-                // Stopped for the world between two coroutine switches: it
-                // is still running, so no new start.
-                self.execute(t, false);
                 continue;
             }
             let Some(t) = self.find_runnable() else {

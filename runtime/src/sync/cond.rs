@@ -166,7 +166,7 @@ impl Cond {
         }
         loop {
             crate::sched::context::note_site(site);
-            park::park(WaitReason::CondWait);
+            park::park_at(WaitReason::CondWait, site);
             // Re-check: a stale wake-up token can end a park early.
             if ticket < self.list.lock().notified {
                 return;

@@ -81,6 +81,7 @@ impl<T: ?Sized> Mutex<T> {
     }
 
     #[cold]
+    #[track_caller]
     fn lock_slow(&self) {
         loop {
             {
@@ -91,7 +92,7 @@ impl<T: ?Sized> Mutex<T> {
                 }
                 q.push_back(Waiter::current());
             }
-            park::park(WaitReason::Sync);
+            park::park(WaitReason::MutexLock);
         }
     }
 

@@ -112,7 +112,7 @@ impl Once {
         }
         loop {
             crate::sched::context::note_site(site);
-            park::park(WaitReason::Sync);
+            park::park_at(WaitReason::MutexLock, site);
             // Re-check: a stale wake-up token can end a park early.
             if self.state.load(Acquire) == DONE {
                 return;

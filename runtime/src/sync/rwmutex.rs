@@ -125,7 +125,8 @@ impl<T: ?Sized> RwMutex<T> {
         // Acquire: pairs with the Release of the last writer's `readers` add.
         if self.readers.fetch_add(1, Acquire) < 0 {
             // A writer is pending or active: it admits us when it leaves.
-            self.reader_wait.acquire(Location::caller());
+            self.reader_wait
+                .acquire(Location::caller(), WaitReason::RwMutexRLock);
         }
         RwMutexReadGuard { m: self }
     }
@@ -157,7 +158,8 @@ impl<T: ?Sized> RwMutex<T> {
         // The readers that were inside must leave first; the add that brings
         // `departing` to zero (ours, or the last leaver's) decides.
         if inside != 0 && self.departing.fetch_add(inside, AcqRel) + inside != 0 {
-            self.writer_wait.acquire(Location::caller());
+            self.writer_wait
+                .acquire(Location::caller(), WaitReason::RwMutexLock);
         }
         RwMutexWriteGuard {
             m: self,
@@ -293,8 +295,8 @@ struct SemaState {
 }
 
 impl Sema {
-    /// Takes a permit, parking (reason `sync`) until one is handed over.
-    fn acquire(&self, site: &'static Location<'static>) {
+    /// Takes a permit, parking (traced as `sync`) until one is handed over.
+    fn acquire(&self, site: &'static Location<'static>, reason: WaitReason) {
         let ticket = {
             let mut s = self.st.lock();
             if s.permits > 0 {
@@ -308,7 +310,7 @@ impl Sema {
         };
         loop {
             crate::sched::context::note_site(site);
-            park::park(WaitReason::Sync);
+            park::park_at(reason, site);
             // Re-check: a stale wake-up token can end a park early.
             if self.st.lock().served > ticket {
                 return;

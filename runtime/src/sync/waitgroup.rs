@@ -89,7 +89,7 @@ impl WaitGroup {
                 }
                 ws.push(Waiter::current());
             }
-            park::park(WaitReason::Sync);
+            park::park(WaitReason::WaitGroupWait);
         }
     }
 }

@@ -7,6 +7,8 @@
 //! exclusive (a task is in at most one run queue, parked, or running).
 
 pub(crate) mod link;
+#[cfg(feature = "tracing")]
+pub(crate) mod spans;
 pub(crate) mod state;
 
 use crate::coro::{Coro, YielderPtr};
@@ -96,6 +98,18 @@ pub(crate) struct Task {
     pub(crate) home: Arc<dyn Home>,
     /// That runtime's number in the process (0 for the first), for trace IDs.
     pub(crate) serial: u64,
+    /// The goroutine that created this one (0: made outside any goroutine).
+    pub(crate) parent: u64,
+    /// The user's blocking call the goroutine last parked in: the address
+    /// of a `&'static Location`, or 0. For goroutine dumps; written by the
+    /// goroutine as it parks, read by any thread as a snapshot.
+    wait_site: AtomicUsize,
+    /// When it last parked, in the scheduler's coarse seconds (0: unknown).
+    wait_since: AtomicUsize,
+    /// The `tracing` spans the goroutine is inside, outermost first (see
+    /// [`spans`]); touched only by the goroutine itself.
+    #[cfg(feature = "tracing")]
+    pub(crate) spans: OwnCell<Vec<u64>>,
     /// Per-goroutine tracer state.
     #[cfg(feature = "trace")]
     pub(crate) trace: gort_tracer::GoTrace,
@@ -123,6 +137,7 @@ impl Task {
         func: &'static str,
         home: Arc<dyn Home>,
         serial: u64,
+        parent: u64,
     ) -> Task {
         Task {
             id,
@@ -141,9 +156,35 @@ impl Task {
             unblock_pending: AtomicBool::new(false),
             home,
             serial,
+            parent,
+            wait_site: AtomicUsize::new(0),
+            wait_since: AtomicUsize::new(0),
+            #[cfg(feature = "tracing")]
+            spans: OwnCell::new(Vec::new()),
             #[cfg(feature = "trace")]
             trace: gort_tracer::GoTrace::default(),
         }
+    }
+
+    /// Records where and when the running task parks (called by the task
+    /// itself, just before it suspends). Two plain stores.
+    #[inline(always)]
+    pub(crate) fn note_wait(&self, site: &'static std::panic::Location<'static>, since: usize) {
+        self.wait_site.store(
+            site as *const std::panic::Location<'static> as usize,
+            Relaxed,
+        );
+        self.wait_since.store(since, Relaxed);
+    }
+
+    /// Where and when (coarse seconds) the task last parked: a snapshot,
+    /// meaningful while it waits.
+    pub(crate) fn last_wait(&self) -> (Option<&'static std::panic::Location<'static>>, usize) {
+        let site = self.wait_site.load(Relaxed) as *const std::panic::Location<'static>;
+        // SAFETY: the field only ever holds 0 or the address of a
+        // `&'static Location` (see `note_wait`), which lives forever.
+        let site = unsafe { site.as_ref() };
+        (site, self.wait_since.load(Relaxed))
     }
 
     /// The task's current status (a snapshot).

@@ -52,7 +52,7 @@ pub(crate) enum WaitReason {
     ChanReceive,
     /// `chan` send.
     ChanSend,
-    /// `sync::Mutex`, `RwMutex`, `Once`, `WaitGroup`, `JoinHandle::join`.
+    /// `JoinHandle::join` (traced as Go's `sync`).
     Sync,
     /// `gort::sleep`.
     Sleep,
@@ -74,6 +74,15 @@ pub(crate) enum WaitReason {
     /// A socket or other polled descriptor not ready (`gort::net`): Go's
     /// `waitReasonIOWait`, traced as `network`.
     Network,
+    /// `sync::Mutex::lock` (and `Once`, whose waiters wait on its lock as
+    /// in Go): traced as `sync`.
+    MutexLock,
+    /// `sync::RwMutex::read`: traced as `sync`.
+    RwMutexRLock,
+    /// `sync::RwMutex::write`: traced as `sync`.
+    RwMutexLock,
+    /// `sync::WaitGroup::wait`: traced as `sync`.
+    WaitGroupWait,
 }
 
 impl WaitReason {
@@ -90,6 +99,10 @@ impl WaitReason {
             9 => WaitReason::Future,
             10 => WaitReason::Forever,
             11 => WaitReason::Network,
+            12 => WaitReason::MutexLock,
+            13 => WaitReason::RwMutexRLock,
+            14 => WaitReason::RwMutexLock,
+            15 => WaitReason::WaitGroupWait,
             _ => WaitReason::Unspecified,
         }
     }
@@ -100,7 +113,11 @@ impl WaitReason {
             WaitReason::Unspecified => "unspecified",
             WaitReason::ChanReceive => "chan receive",
             WaitReason::ChanSend => "chan send",
-            WaitReason::Sync => "sync",
+            WaitReason::Sync
+            | WaitReason::MutexLock
+            | WaitReason::RwMutexRLock
+            | WaitReason::RwMutexLock
+            | WaitReason::WaitGroupWait => "sync",
             WaitReason::Sleep => "sleep",
             WaitReason::Coroutine => "coroutine",
             WaitReason::SystemGoroutine => "system goroutine wait",
@@ -114,13 +131,40 @@ impl WaitReason {
 
     /// Go's word for this wait in a goroutine dump (`runtime.Stack`,
     /// `SIGQUIT`), where it differs from the trace string: a network wait
-    /// is `IO wait` there.
-    #[cfg_attr(not(test), allow(dead_code))]
+    /// is `IO wait` there, and each `sync` wait names its operation.
+    /// `join` and `future` are gort's own (Go has neither).
     pub(crate) fn dump_str(self) -> &'static str {
         match self {
             WaitReason::Network => "IO wait",
             WaitReason::Forever => "select (no cases)",
+            WaitReason::Sync => "join",
+            WaitReason::MutexLock => "sync.Mutex.Lock",
+            WaitReason::RwMutexRLock => "sync.RWMutex.RLock",
+            WaitReason::RwMutexLock => "sync.RWMutex.Lock",
+            WaitReason::WaitGroupWait => "sync.WaitGroup.Wait",
+            WaitReason::CondWait => "sync.Cond.Wait",
             other => other.as_str(),
+        }
+    }
+
+    /// The gort call a goroutine waiting for this reason is parked in, for
+    /// the first frame of its dump.
+    pub(crate) fn operation(self) -> &'static str {
+        match self {
+            WaitReason::Unspecified | WaitReason::SystemGoroutine => "gort runtime",
+            WaitReason::ChanReceive => "gort::Receiver::recv",
+            WaitReason::ChanSend => "gort::Sender::send",
+            WaitReason::Sync => "gort::JoinHandle::join",
+            WaitReason::Sleep => "gort::sleep",
+            WaitReason::Coroutine => "gort::iter::Pull::next",
+            WaitReason::Select | WaitReason::Forever => "gort::select!",
+            WaitReason::CondWait => "gort::sync::Cond::wait",
+            WaitReason::Future => "gort::future::block_on",
+            WaitReason::Network => "gort::net (socket wait)",
+            WaitReason::MutexLock => "gort::sync::Mutex::lock",
+            WaitReason::RwMutexRLock => "gort::sync::RwMutex::read",
+            WaitReason::RwMutexLock => "gort::sync::RwMutex::write",
+            WaitReason::WaitGroupWait => "gort::sync::WaitGroup::wait",
         }
     }
 }

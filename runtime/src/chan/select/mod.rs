@@ -120,7 +120,9 @@ pub fn __select_fixed<const N: usize>(cases: [CaseRef<'_>; N], block: bool) -> O
 }
 
 /// The select over `cases` with scratch space for the poll and lock orders
-/// (each as long as `cases`).
+/// (each as long as `cases`). `site` is the user's call (the caller's
+/// caller when not given), for the trace and goroutine dumps.
+#[track_caller]
 pub(crate) fn select_in(
     cases: &[&dyn Case],
     order: &mut [u32],
@@ -128,10 +130,9 @@ pub(crate) fn select_in(
     block: bool,
     site: Option<&'static std::panic::Location<'static>>,
 ) -> Option<usize> {
-    if let Some(site) = site {
-        if block {
-            crate::sched::context::note_site(site);
-        }
+    let site = site.unwrap_or_else(std::panic::Location::caller);
+    if block {
+        crate::sched::context::note_site(site);
     }
     let n = cases.len();
     assert!(n <= u32::MAX as usize, "select: too many cases");
@@ -162,7 +163,7 @@ pub(crate) fn select_in(
         if !block {
             return None;
         }
-        block_forever(WaitReason::Select);
+        block_forever(WaitReason::Select, site);
     }
     let locks = &*locks;
     lock_all(cases, locks);
@@ -200,7 +201,7 @@ pub(crate) fn select_in(
     // SAFETY: locked above, no reference into any state alive.
     unsafe { unlock_all(cases, locks) };
     let external = cases.iter().any(|c| c.external());
-    let (won, how) = wait(&tok, external);
+    let (won, how) = wait(&tok, external, site);
 
     // Pass 3: leave the other channels' queues. The winning case's slot is
     // off its queue already: its waker popped it before claiming the token.
@@ -212,7 +213,7 @@ pub(crate) fn select_in(
 }
 
 /// Parks until a peer completed the token.
-fn wait(tok: &SelToken, external: bool) -> (u32, u8) {
+fn wait(tok: &SelToken, external: bool, site: &'static std::panic::Location<'static>) -> (u32, u8) {
     let shared = if external {
         Running::get().map(|r| r.m().shared.clone())
     } else {
@@ -226,7 +227,7 @@ fn wait(tok: &SelToken, external: bool) -> (u32, u8) {
         if let Some(o) = tok.outcome() {
             break o;
         }
-        park::park(WaitReason::Select);
+        park::park_at(WaitReason::Select, site);
     };
     if let Some(sh) = &shared {
         sh.external_blocked
@@ -284,14 +285,14 @@ unsafe fn unlock_all(cases: &[&dyn Case], locks: &[u32]) {
 /// Blocks the caller for good: `select! {}` (reason `forever`), or a select
 /// whose cases are all nil (reason `select`). With nothing else left to run,
 /// the runtime reports a deadlock.
-fn block_forever(reason: WaitReason) -> ! {
+fn block_forever(reason: WaitReason, site: &'static std::panic::Location<'static>) -> ! {
     // Nothing will ever wake this goroutine, but something must keep it (a
     // parked goroutine is owned by its wakers): this handle does, so that
     // the runtime still sees it parked, reports the deadlock, and unwinds
     // it at shutdown.
     let _owner = Waiter::current();
     loop {
-        park::park(reason);
+        park::park_at(reason, site);
     }
 }
 
@@ -300,5 +301,5 @@ fn block_forever(reason: WaitReason) -> ! {
 #[track_caller]
 pub fn __block_forever() -> ! {
     crate::sched::context::note_site(std::panic::Location::caller());
-    block_forever(WaitReason::Forever)
+    block_forever(WaitReason::Forever, std::panic::Location::caller())
 }

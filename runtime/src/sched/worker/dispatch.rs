@@ -74,12 +74,6 @@ impl Worker {
                     None => return,
                 },
             }
-            // A goroutine that keeps running on this M without returning to
-            // the loop (coroutine switches) still stops for the world.
-            if self.shared.stw_requested() {
-                self.resume.set(Some(t));
-                return;
-            }
         }
     }
 

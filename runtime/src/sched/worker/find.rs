@@ -25,10 +25,6 @@ impl Worker {
     /// Returns `None` only at shutdown.
     pub(super) fn find_runnable(&self) -> Option<TaskRef> {
         loop {
-            if self.p.get().is_some() && self.shared.stw_requested() {
-                self.stop_for_stw();
-                continue;
-            }
             if let Some(t) = self.next.take() {
                 return Some(t);
             }
@@ -128,12 +124,18 @@ impl Worker {
 
     pub(super) fn find_local_or_global(&self) -> Option<TaskRef> {
         let p = self.proc()?;
-        let check_global = self
+        let (check_global, tick_clock) = self
             .with_local(|l| {
                 l.tick = l.tick.wrapping_add(1);
-                l.tick % GLOBAL_CHECK_EVERY == 0
+                (
+                    l.tick % GLOBAL_CHECK_EVERY == 0,
+                    l.tick % crate::sched::coarse::TICK_EVERY == 0,
+                )
             })
-            .unwrap_or(false);
+            .unwrap_or((false, false));
+        if tick_clock {
+            crate::sched::coarse::advance();
+        }
         if check_global && self.shared.global_len.load(Relaxed) > 0 {
             if let Some(t) = self.take_global(1) {
                 return Some(t);
@@ -272,10 +274,7 @@ impl Worker {
                     std::hint::spin_loop();
                 }
             }
-            if since.elapsed() >= IDLE_SPIN
-                || self.shared.stw_requested()
-                || self.shared.shutting_down.load(Acquire)
-            {
+            if since.elapsed() >= IDLE_SPIN || self.shared.shutting_down.load(Acquire) {
                 return None;
             }
             // Queued work only: a goroutine alone in another P's `runnext`

@@ -1,6 +1,6 @@
 //! Idle Ms and P hand-off: giving a P back, parking an idle M (until a P,
 //! a due timer or shutdown), handing a P and a goroutine to another M, the
-//! wired goroutine's wait, stop-the-world, and getting a P after a syscall.
+//! wired goroutine's wait, and getting a P after a syscall.
 
 use super::super::proc::{self};
 use super::super::Handoff;
@@ -40,12 +40,7 @@ impl Worker {
     pub(super) fn go_idle(&self) {
         let Some(pid) = self.p.get() else { return };
         let s = self.shared.sched.lock();
-        if !s.global.is_empty() && !s.stw {
-            return;
-        }
-        if s.stw {
-            drop(s);
-            self.stop_for_stw();
+        if !s.global.is_empty() {
             return;
         }
         drop(s);
@@ -99,7 +94,7 @@ impl Worker {
     pub(super) fn idle_without_p(&self) {
         let mut s = self.shared.sched.lock();
         if let Some(p) = s.idle_procs.pop() {
-            if !s.stw && !s.shutdown {
+            if !s.shutdown {
                 self.shared.npidle.fetch_sub(1, SeqCst);
                 drop(s);
                 self.acquire_p(p);
@@ -129,6 +124,8 @@ impl Worker {
                 return;
             }
             let (due, ready) = self.shared.idle_park(&self.parker, timed, &self.handle);
+            // Woken after a sleep: the real clock costs nothing next to it.
+            crate::sched::coarse::advance();
             if !ready.is_empty() {
                 let claimed = self.claim_idle_p();
                 if let Some(t) = self.inject(ready) {
@@ -155,7 +152,7 @@ impl Worker {
     /// This idle-listed M takes an idle P for itself (a timer is due).
     pub(super) fn claim_idle_p(&self) -> bool {
         let mut s = self.shared.sched.lock();
-        if s.stw || s.shutdown {
+        if s.shutdown {
             return false;
         }
         let Some(pos) = s
@@ -195,7 +192,7 @@ impl Worker {
             self.shared.nspinning.fetch_sub(1, SeqCst);
         }
         let has_work = self.shared.procs[pid].has_work_hint() || !s.global.is_empty();
-        if has_work && !s.stw && !s.shutdown {
+        if has_work && !s.shutdown {
             self.shared.start_m_locked(
                 &mut s,
                 Handoff {
@@ -218,7 +215,6 @@ impl Worker {
             s.nidle += 1;
             self.shared.check_deadlock(&mut s);
         }
-        self.shared.sched_cv.notify_all();
     }
 
     /// A wired M waits for its goroutine to be handed back with a P.
@@ -268,25 +264,9 @@ impl Worker {
         h.unparker.unpark();
     }
 
-    /// Waits, still holding the P, until a stop-the-world ends.
-    #[cold]
-    pub(super) fn stop_for_stw(&self) {
-        let mut s = self.shared.sched.lock();
-        if !s.stw {
-            return;
-        }
-        s.stw_stopped += 1;
-        self.shared.sched_cv.notify_all();
-        while s.stw {
-            self.shared.sched_cv.wait(&mut s);
-        }
-        s.stw_stopped -= 1;
-    }
-
     /// After a syscall: takes back the P this M left in the SYSCALL state if
-    /// sysmon has not retaken it. Otherwise the M drops its claim, waits out
-    /// any stop-the-world in progress, and takes an idle P (its old one
-    /// first), or none.
+    /// sysmon has not retaken it. Otherwise the M drops its claim and takes
+    /// an idle P (its old one first), or none.
     pub(crate) fn try_reacquire_after_syscall(&self, old: usize, tick: u64) -> Reacquired {
         let p = &self.shared.procs[old];
         if p.status
@@ -298,9 +278,6 @@ impl Worker {
         // The P was taken: try any idle P.
         self.p.set(None);
         let mut s = self.shared.sched.lock();
-        while s.stw {
-            self.shared.sched_cv.wait(&mut s);
-        }
         let pick = s
             .idle_procs
             .iter()
