@@ -15,7 +15,7 @@
 use std::io::{self, BufRead, Read};
 
 use gort_tracer::wire::limits::MAX_BATCH_BYTES;
-use gort_tracer::wire::varint::{self, VarintError, MAX_VARINT_BYTES};
+use gort_tracer::wire::varint::{self, VarintError};
 use gort_tracer::wire::{EventType, Format};
 
 use crate::error::{Error, ErrorKind, Result};
@@ -235,23 +235,21 @@ trait ByteRead {
     fn read_byte(&mut self) -> Result<Option<u8>>;
 
     fn read_uvarint(&mut self) -> std::result::Result<u64, Result<VarintFail>> {
-        let mut v: u64 = 0;
-        for i in 0..MAX_VARINT_BYTES {
-            let b = match self.read_byte() {
-                Ok(Some(b)) => b,
-                Ok(None) if i == 0 => return Err(Ok(VarintFail::Eof)),
-                Ok(None) => return Err(Ok(VarintFail::Truncated)),
-                Err(e) => return Err(Err(e)),
-            };
-            if b < 0x80 {
-                if i == MAX_VARINT_BYTES - 1 && b > 1 {
-                    return Err(Ok(VarintFail::Overflow));
-                }
-                return Ok(v | (u64::from(b) << (7 * i)));
+        let mut got = 0;
+        let r = varint::decode_uvarint(|| {
+            let b = self.read_byte();
+            if let Ok(Some(_)) = b {
+                got += 1;
             }
-            v |= u64::from(b & 0x7f) << (7 * i);
+            b
+        });
+        match r {
+            Ok(Ok((v, _))) => Ok(v),
+            Ok(Err(VarintError::Overflow)) => Err(Ok(VarintFail::Overflow)),
+            Ok(Err(VarintError::Truncated)) if got == 0 => Err(Ok(VarintFail::Eof)),
+            Ok(Err(VarintError::Truncated)) => Err(Ok(VarintFail::Truncated)),
+            Err(e) => Err(Err(e)),
         }
-        Err(Ok(VarintFail::Overflow))
     }
 }
 

@@ -55,20 +55,35 @@ pub enum VarintError {
 /// length in bytes. Accepts padded (non-minimal) encodings.
 #[inline]
 pub fn read_uvarint(buf: &[u8]) -> Result<(u64, usize), VarintError> {
+    let mut bytes = buf.iter();
+    let r: Result<_, std::convert::Infallible> = decode_uvarint(|| Ok(bytes.next().copied()));
+    match r {
+        Ok(v) => v,
+    }
+}
+
+/// The one varint decoder: reads bytes from `next` (`None`: the input
+/// ended) until a varint is complete, and returns its value and length,
+/// or why it is not one (Go's rules: the tenth byte may only be 0 or 1).
+/// An error of `next` itself (I/O) is passed through as the outer error.
+#[inline(always)]
+pub fn decode_uvarint<E>(
+    mut next: impl FnMut() -> Result<Option<u8>, E>,
+) -> Result<Result<(u64, usize), VarintError>, E> {
     let mut v: u64 = 0;
-    for (i, &b) in buf.iter().enumerate() {
+    for i in 0..MAX_VARINT_BYTES {
+        let Some(b) = next()? else {
+            return Ok(Err(VarintError::Truncated));
+        };
         if i == MAX_VARINT_BYTES - 1 && b > 1 {
-            return Err(VarintError::Overflow);
+            return Ok(Err(VarintError::Overflow));
         }
         v |= u64::from(b & 0x7f) << (7 * i);
         if b < 0x80 {
-            return Ok((v, i + 1));
-        }
-        if i + 1 == MAX_VARINT_BYTES {
-            return Err(VarintError::Overflow);
+            return Ok(Ok((v, i + 1)));
         }
     }
-    Err(VarintError::Truncated)
+    Ok(Err(VarintError::Overflow))
 }
 
 #[cfg(test)]
