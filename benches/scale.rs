@@ -1,0 +1,97 @@
+//! Scale: N goroutines each parked on one channel receive, woken by closing
+//! the channel and joined through a done channel; the same program as
+//! `scripts/bench-go/scale` (Go). Run by `scripts/bench-scale`, a fresh
+//! process per point.
+//!
+//! `cargo bench --bench scale -- N [PROCS]` (PROCS defaults to 2) prints one line:
+//! `scale: side=gort n=N procs=P spawn_park_s=S wake_join_s=W rss_before=B rss_after=A bytes_per_goroutine=X`.
+//!
+//! spawn+park runs from the first `go` until every goroutine has reported,
+//! just before its receive, and ten `yield_now` calls let the last ones reach
+//! it; RSS (from `/proc/self/statm`) is read then, and again before the
+//! spawning began. wake+join runs from `close` until the last goroutine has
+//! sent on the done channel.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+/// Resident set size in bytes (second field of `/proc/self/statm`).
+fn rss_bytes() -> u64 {
+    let statm = match std::fs::read_to_string("/proc/self/statm") {
+        Ok(s) => s,
+        Err(e) => panic!("cannot read /proc/self/statm: {e}"),
+    };
+    let pages: u64 = match statm.split_whitespace().nth(1).map(str::parse) {
+        Some(Ok(p)) => p,
+        _ => panic!("unexpected /proc/self/statm: {statm:?}"),
+    };
+    // SAFETY: sysconf only reads a system constant.
+    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
+    pages * u64::try_from(page).unwrap_or(4096)
+}
+
+fn parse(what: &str, s: &str) -> usize {
+    match s.parse() {
+        Ok(n) if n > 0 => n,
+        _ => panic!("scale: {what} must be a positive integer, got {s:?}"),
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; the other arguments are N and PROCS.
+    let args: Vec<String> = std::env::args()
+        .skip(1)
+        .filter(|a| !a.starts_with("--"))
+        .collect();
+    let n = args.first().map_or(100_000, |s| parse("N", s));
+    let procs = args.get(1).map_or(2, |s| parse("PROCS", s));
+    let rt = match gort::Builder::new().procs(procs).build() {
+        Ok(rt) => rt,
+        Err(e) => panic!("cannot start the runtime: {e}"),
+    };
+    let (spawn_park, wake_join, before, after) = rt.block_on(move || {
+        let (tx, rx) = gort::chan::<()>(0);
+        let (done_tx, done_rx) = gort::chan::<()>(0);
+        let parked = Arc::new(gort::sync::WaitGroup::new());
+        // Warm up: one goroutine through the same path.
+        {
+            let done_tx = done_tx.clone();
+            drop(gort::go(move || done_tx.send(())));
+            let _ = done_rx.recv();
+        }
+        let before = rss_bytes();
+        let t0 = Instant::now();
+        parked.add(n as i64);
+        for _ in 0..n {
+            let rx = rx.clone();
+            let parked = parked.clone();
+            let done_tx = done_tx.clone();
+            drop(gort::go(move || {
+                parked.done();
+                let _ = rx.recv();
+                let _ = done_tx.send(());
+            }));
+        }
+        parked.wait();
+        for _ in 0..10 {
+            gort::yield_now();
+        }
+        let spawn_park = t0.elapsed();
+        let after = rss_bytes();
+        let t1 = Instant::now();
+        tx.close();
+        for _ in 0..n {
+            if done_rx.recv().is_none() {
+                panic!("scale: the done channel closed early");
+            }
+        }
+        let wake_join = t1.elapsed();
+        (spawn_park, wake_join, before, after)
+    });
+    let per = after.saturating_sub(before) as f64 / n as f64;
+    println!(
+        "scale: side=gort n={n} procs={procs} spawn_park_s={:.6} wake_join_s={:.6} rss_before={before} rss_after={after} bytes_per_goroutine={per:.0}",
+        spawn_park.as_secs_f64(),
+        wake_join.as_secs_f64(),
+    );
+}
