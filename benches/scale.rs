@@ -4,12 +4,13 @@
 //! process per point.
 //!
 //! `cargo bench --bench scale -- N [PROCS]` (PROCS defaults to 2) prints one line:
-//! `scale: side=gort n=N procs=P spawn_park_s=S wake_join_s=W rss_before=B rss_after=A bytes_per_goroutine=X`.
+//! `scale: side=gort n=N procs=P spawn_park_s=S wake_join_s=W rss_before=B rss_after=A bytes_per_goroutine=X page_table_bytes_per_goroutine=T`.
 //!
 //! spawn+park runs from the first `go` until every goroutine has reported,
 //! just before its receive, and ten `yield_now` calls let the last ones reach
 //! it; RSS (from `/proc/self/statm`) is read then, and again before the
-//! spawning began. wake+join runs from `close` until the last goroutine has
+//! spawning began, and so is the page-table memory (`VmPTE`), which RSS
+//! does not count. wake+join runs from `close` until the last goroutine has
 //! sent on the done channel.
 
 use std::sync::Arc;
@@ -28,6 +29,19 @@ fn rss_bytes() -> u64 {
     // SAFETY: sysconf only reads a system constant.
     let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
     pages * u64::try_from(page).unwrap_or(4096)
+}
+
+/// The process's page-table memory in bytes (`VmPTE` of `/proc/self/status`).
+fn page_table_bytes() -> u64 {
+    let status = match std::fs::read_to_string("/proc/self/status") {
+        Ok(s) => s,
+        Err(e) => panic!("cannot read /proc/self/status: {e}"),
+    };
+    status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmPTE:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
+        .map_or(0, |kb| kb * 1024)
 }
 
 fn parse(what: &str, s: &str) -> usize {
@@ -49,7 +63,7 @@ fn main() {
         Ok(rt) => rt,
         Err(e) => panic!("cannot start the runtime: {e}"),
     };
-    let (spawn_park, wake_join, before, after) = rt.block_on(move || {
+    let (spawn_park, wake_join, before, after, pte) = rt.block_on(move || {
         let (tx, rx) = gort::chan::<()>(0);
         let (done_tx, done_rx) = gort::chan::<()>(0);
         let parked = Arc::new(gort::sync::WaitGroup::new());
@@ -60,6 +74,7 @@ fn main() {
             let _ = done_rx.recv();
         }
         let before = rss_bytes();
+        let pte_before = page_table_bytes();
         let t0 = Instant::now();
         parked.add(n as i64);
         for _ in 0..n {
@@ -78,6 +93,7 @@ fn main() {
         }
         let spawn_park = t0.elapsed();
         let after = rss_bytes();
+        let pte = page_table_bytes().saturating_sub(pte_before);
         let t1 = Instant::now();
         tx.close();
         for _ in 0..n {
@@ -86,11 +102,12 @@ fn main() {
             }
         }
         let wake_join = t1.elapsed();
-        (spawn_park, wake_join, before, after)
+        (spawn_park, wake_join, before, after, pte)
     });
     let per = after.saturating_sub(before) as f64 / n as f64;
+    let pte_per = pte as f64 / n as f64;
     println!(
-        "scale: side=gort n={n} procs={procs} spawn_park_s={:.6} wake_join_s={:.6} rss_before={before} rss_after={after} bytes_per_goroutine={per:.0}",
+        "scale: side=gort n={n} procs={procs} spawn_park_s={:.6} wake_join_s={:.6} rss_before={before} rss_after={after} bytes_per_goroutine={per:.0} page_table_bytes_per_goroutine={pte_per:.0}",
         spawn_park.as_secs_f64(),
         wake_join.as_secs_f64(),
     );

@@ -4,12 +4,13 @@
 //
 // Usage: scale N. Run it with GOMAXPROCS set; prints one line:
 //
-//	scale: side=go n=N procs=P spawn_park_s=S wake_join_s=W rss_before=B rss_after=A bytes_per_goroutine=X
+//	scale: side=go n=N procs=P spawn_park_s=S wake_join_s=W rss_before=B rss_after=A bytes_per_goroutine=X page_table_bytes_per_goroutine=T
 //
 // spawn+park runs from the first go statement until every goroutine has
 // reported, just before its receive, and ten Gosched calls let the last ones
 // reach it; RSS (from /proc/self/statm) is read then, and again before the
-// spawning began. wake+join runs from close(ch) until the last goroutine
+// spawning began, and so is the page-table memory (VmPTE), which RSS does
+// not count. wake+join runs from close(ch) until the last goroutine
 // has sent on done.
 package main
 
@@ -42,6 +43,23 @@ func rssBytes() uint64 {
 	return pages * uint64(os.Getpagesize())
 }
 
+// pageTableBytes reads VmPTE from /proc/self/status (0 if absent).
+func pageTableBytes() uint64 {
+	data, err := os.ReadFile("/proc/self/status")
+	if err != nil {
+		return 0
+	}
+	for _, line := range strings.Split(string(data), "\n") {
+		if v, ok := strings.CutPrefix(line, "VmPTE:"); ok {
+			kb, err := strconv.ParseUint(strings.TrimSpace(strings.TrimSuffix(strings.TrimSpace(v), "kB")), 10, 64)
+			if err == nil {
+				return kb * 1024
+			}
+		}
+	}
+	return 0
+}
+
 func main() {
 	if len(os.Args) != 2 {
 		fmt.Fprintln(os.Stderr, "usage: scale N")
@@ -62,6 +80,7 @@ func main() {
 	<-done
 	runtime.GC()
 	before := rssBytes()
+	pteBefore := pageTableBytes()
 
 	t0 := time.Now()
 	parked.Add(n)
@@ -78,6 +97,7 @@ func main() {
 	}
 	spawnPark := time.Since(t0)
 	after := rssBytes()
+	pte := int64(pageTableBytes()) - int64(pteBefore)
 
 	t1 := time.Now()
 	close(ch)
@@ -87,6 +107,6 @@ func main() {
 	wakeJoin := time.Since(t1)
 
 	per := float64(int64(after)-int64(before)) / float64(n)
-	fmt.Printf("scale: side=go n=%d procs=%d spawn_park_s=%.6f wake_join_s=%.6f rss_before=%d rss_after=%d bytes_per_goroutine=%.0f\n",
-		n, runtime.GOMAXPROCS(0), spawnPark.Seconds(), wakeJoin.Seconds(), before, after, per)
+	fmt.Printf("scale: side=go n=%d procs=%d spawn_park_s=%.6f wake_join_s=%.6f rss_before=%d rss_after=%d bytes_per_goroutine=%.0f page_table_bytes_per_goroutine=%.0f\n",
+		n, runtime.GOMAXPROCS(0), spawnPark.Seconds(), wakeJoin.Seconds(), before, after, per, float64(pte)/float64(n))
 }
