@@ -111,7 +111,7 @@ impl Shared {
     /// A run spans the guard pages between its slots: `MADV_DONTNEED` keeps both kinds of
     /// guard (guard-region markers and `PROT_NONE` pages hold no memory to drop), so one
     /// call and one TLB flush serve a whole spill of neighbouring stacks instead of one each.
-    fn release(&self, slots: &[usize]) {
+    pub(super) fn release(&self, slots: &[usize]) {
         if slots.is_empty() {
             return;
         }
