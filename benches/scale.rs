@@ -3,7 +3,8 @@
 //! `scripts/bench-go/scale` (Go). Run by `scripts/bench-scale`, a fresh
 //! process per point.
 //!
-//! `cargo bench --bench scale -- N [PROCS]` (PROCS defaults to 2) prints one line:
+//! `cargo bench --bench scale -- N [PROCS [STACK_BYTES]]` (PROCS defaults to 2, the stack
+//! size to the runtime's default) prints one line:
 //! `scale: side=gort n=N procs=P spawn_park_s=S wake_join_s=W rss_before=B rss_after=A bytes_per_goroutine=X page_table_bytes_per_goroutine=T`.
 //!
 //! spawn+park runs from the first `go` until every goroutine has reported,
@@ -52,14 +53,18 @@ fn parse(what: &str, s: &str) -> usize {
 }
 
 fn main() {
-    // `cargo bench` passes `--bench`; the other arguments are N and PROCS.
+    // `cargo bench` passes `--bench`; the other arguments are N, PROCS and STACK_BYTES.
     let args: Vec<String> = std::env::args()
         .skip(1)
         .filter(|a| !a.starts_with("--"))
         .collect();
     let n = args.first().map_or(100_000, |s| parse("N", s));
     let procs = args.get(1).map_or(2, |s| parse("PROCS", s));
-    let rt = match gort::Builder::new().procs(procs).build() {
+    let mut builder = gort::Builder::new().procs(procs);
+    if let Some(s) = args.get(2) {
+        builder = builder.stack_size(parse("STACK_BYTES", s));
+    }
+    let rt = match builder.build() {
         Ok(rt) => rt,
         Err(e) => panic!("cannot start the runtime: {e}"),
     };
