@@ -250,6 +250,43 @@ mod tests {
             );
         }
     }
+
+    /// After a burst of goroutines that all parked, then all finished with no
+    /// new goroutine after them, the registries hold no backlog either: the
+    /// entries go when the live count falls, not only as new ones register.
+    #[test]
+    fn registry_drops_a_finished_burst_without_new_goroutines() {
+        const N: u64 = 20_000;
+        for procs in [1, 2] {
+            let rt = Runtime::builder().procs(procs).build().expect("runtime");
+            rt.block_on(|| {
+                let (tx, rx) = crate::chan::<()>(0);
+                let handles: Vec<_> = (0..N)
+                    .map(|i| {
+                        let rx = rx.clone();
+                        crate::go(move || {
+                            rx.recv();
+                            i
+                        })
+                    })
+                    .collect();
+                tx.close();
+                for (i, h) in handles.into_iter().enumerate() {
+                    assert_eq!(h.join().ok(), Some(i as u64));
+                }
+            });
+            let held: usize = rt
+                .shared
+                .procs
+                .iter()
+                .map(|p| p.registry.lock().len())
+                .sum();
+            assert!(
+                held <= 8,
+                "procs={procs}: {held} registry entries after {N} goroutines finished"
+            );
+        }
+    }
 }
 
 /// Runs `f` as the main goroutine of a new default runtime (one P per core)

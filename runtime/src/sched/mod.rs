@@ -112,6 +112,10 @@ pub(crate) struct Shared {
     pub(crate) external_blocked: AtomicUsize,
     /// Live goroutines (created, not yet finished).
     pub(crate) live: AtomicUsize,
+    /// When `live` falls to this many, the per-P registries drop their
+    /// finished goroutines' entries (see `free_task`); raised as `live`
+    /// grows (see `new_task`).
+    compact_mark: AtomicUsize,
     /// Length hint of the global queue, readable without the lock.
     pub(crate) global_len: AtomicUsize,
     /// Per-P timer heaps and the idle M sleeping until the earliest timer.
@@ -148,6 +152,10 @@ impl std::fmt::Debug for Shared {
 }
 
 impl Shared {
+    /// Live goroutines below which the registries' own sweep (a few entries
+    /// per registration) is left to keep up alone.
+    const COMPACT_MIN: usize = 1024;
+
     pub(crate) fn new(procs: usize, stack_size: usize) -> std::io::Result<Shared> {
         let stacks = StackPool::new(stack_size)?;
         let sched = Sched {
@@ -164,6 +172,7 @@ impl Shared {
             in_syscall: AtomicUsize::new(0),
             external_blocked: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
+            compact_mark: AtomicUsize::new(0),
             global_len: AtomicUsize::new(0),
             timers: timers::Timers::new(procs),
             sysmon: sysmon::Sysmon::default(),
@@ -301,11 +310,28 @@ impl Shared {
         if let Some(c) = coro {
             self.stacks.put(c.into_stack());
         }
-        self.live.fetch_sub(1, Relaxed);
+        let live = self.live.fetch_sub(1, Relaxed) - 1;
+        if live <= self.compact_mark.load(Relaxed) {
+            self.compact_registries(live);
+        }
         // Acquire: pairs with the registration in `block_on`, which happens
         // before the main goroutine is queued, and so before it can finish.
         if self.retire_waiters.load(Acquire) != 0 {
             self.note_retired(t.id);
+        }
+    }
+
+    /// Drops the entries of finished goroutines from every P's registry, once
+    /// `live` has fallen to the mark: after a burst of goroutines ends, their
+    /// entries (each keeping its goroutine's allocation) go instead of
+    /// waiting for new goroutines to sweep them. The mark halves each time
+    /// and doubles as `live` grows, so each compaction scans about as many
+    /// entries as goroutines finished since the last one.
+    #[cold]
+    fn compact_registries(&self, live: usize) {
+        self.compact_mark.store(live / 2, Relaxed);
+        for p in self.procs.iter() {
+            p.registry.lock().compact();
         }
     }
 
@@ -352,7 +378,10 @@ impl Shared {
         let coro = crate::coro::Coro::new(stack, set_yielder, body);
         // SAFETY: the task is new; nobody else can see it yet.
         unsafe { t.set_coro(coro) };
-        self.live.fetch_add(1, Relaxed);
+        let live = self.live.fetch_add(1, Relaxed) + 1;
+        if live / 4 > self.compact_mark.load(Relaxed) && live >= Self::COMPACT_MIN {
+            self.compact_mark.store(live / 2, Relaxed);
+        }
         Ok(t)
     }
 

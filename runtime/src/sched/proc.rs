@@ -216,6 +216,12 @@ impl Registry {
         self.tasks.len()
     }
 
+    /// Drops the entries of finished goroutines.
+    pub(crate) fn compact(&mut self) {
+        self.tasks.retain(|w| w.strong_count() != 0);
+        self.cursor = 0;
+    }
+
     /// Empties the list, returning the goroutines still alive.
     pub(crate) fn drain_live(&mut self) -> Vec<TaskRef> {
         self.cursor = 0;

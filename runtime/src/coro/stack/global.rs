@@ -100,28 +100,43 @@ impl Shared {
     pub(super) fn give_back(&self, slots: &[usize]) {
         let room = self.retained.saturating_sub(self.global.lock().warm.len());
         let (warm, cold) = slots.split_at(room.min(slots.len()));
-        for &slot in cold {
-            self.release(slot);
-        }
+        self.release(cold);
         let mut global = self.global.lock();
         global.warm.extend_from_slice(warm);
         global.cold.extend_from_slice(cold);
     }
 
-    fn release(&self, slot: usize) {
-        let addr = slot + self.geometry.guard;
-        // SAFETY: `addr..addr + size` is the usable part and header of a free slot in one of
-        // this pool's chunks; no coroutine runs on a free stack, so dropping its pages (they
-        // read back as zeros) loses nothing. The guard page is outside the range.
-        let rc = unsafe {
-            libc::madvise(
-                addr as *mut libc::c_void,
-                self.geometry.size,
-                libc::MADV_DONTNEED,
-            )
-        };
-        debug_assert_eq!(rc, 0, "MADV_DONTNEED on a free goroutine stack failed");
-        self.released.fetch_add(1, Ordering::Relaxed);
+    /// Drops the memory of free `slots`, one `madvise` per run of adjacent slots.
+    ///
+    /// A run spans the guard pages between its slots: `MADV_DONTNEED` keeps both kinds of
+    /// guard (guard-region markers and `PROT_NONE` pages hold no memory to drop), so one
+    /// call and one TLB flush serve a whole spill of neighbouring stacks instead of one each.
+    pub(super) fn release(&self, slots: &[usize]) {
+        if slots.is_empty() {
+            return;
+        }
+        let mut sorted: Vec<usize> = slots.to_vec();
+        sorted.sort_unstable();
+        let stride = self.geometry.stride;
+        let mut i = 0;
+        while i < sorted.len() {
+            let mut j = i + 1;
+            while j < sorted.len() && sorted[j] == sorted[j - 1] + stride {
+                j += 1;
+            }
+            // From above the first slot's guard to the end of the last slot's header.
+            let addr = sorted[i] + self.geometry.guard;
+            let len = (j - i - 1) * stride + self.geometry.size;
+            // SAFETY: slots are `stride` apart and each is `stride` long, so
+            // `addr..addr + len` lies inside the slots `sorted[i..j]` of this pool's chunks
+            // (whichever chunk each one is in): their usable parts, their headers and the
+            // guards between them. They are all free, and no coroutine runs on a free stack,
+            // so dropping their pages (they read back as zeros) loses nothing; the guards stay.
+            let rc = unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) };
+            debug_assert_eq!(rc, 0, "MADV_DONTNEED on free goroutine stacks failed");
+            i = j;
+        }
+        self.released.fetch_add(slots.len(), Ordering::Relaxed);
     }
 
     /// The slow path of `get` when the thread cache is unusable (its thread is exiting).

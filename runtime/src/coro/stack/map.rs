@@ -193,9 +193,14 @@ impl Mapping {
         let addr = unsafe { libc::mmap(ptr::null_mut(), len, prot, flags, -1, 0) };
         if addr == libc::MAP_FAILED {
             let e = io::Error::last_os_error();
+            let hint = if e.raw_os_error() == Some(libc::ENOMEM) {
+                " (the address-space limit, `ulimit -v`, or vm.max_map_count reached)"
+            } else {
+                ""
+            };
             return Err(io::Error::new(
                 e.kind(),
-                format!("mmap of a {len}-byte goroutine stack chunk failed: {e}"),
+                format!("mmap of a {len}-byte goroutine stack chunk failed: {e}{hint}"),
             ));
         }
         Ok(Mapping {

@@ -359,3 +359,75 @@ fn dropping_the_pool_unmaps_and_unregisters_its_chunks() {
     );
     assert!(String::from_utf8_lossy(&out.stdout).contains("1 passed"));
 }
+
+/// Recurses until the stack overflows.
+fn recurse_forever(depth: u64) -> u64 {
+    let frame = std::hint::black_box([depth; 32]);
+    if std::hint::black_box(depth) == u64::MAX {
+        return 0;
+    }
+    recurse_forever(depth + 1).wrapping_add(frame[(depth % 32) as usize])
+}
+
+/// In a child: three neighbouring stacks of `mode`'s guard kind are released in one run
+/// (which spans the two upper stacks' guards), then the middle one overflows.
+fn released_run_child(mode: &str) -> ! {
+    let guard = if mode == "mprotect" {
+        GuardKind::Mprotect
+    } else {
+        GuardKind::Madvise
+    };
+    overflow::install();
+    overflow::try_ensure_altstack().expect("alternate signal stack");
+    let pool = StackPool::with_options(DEFAULT_STACK_BYTES, 0, guard).expect("pool");
+    let mut stacks: Vec<PooledStack> = (0..3).map(|_| pool.get().expect("stack")).collect();
+    stacks.sort_by_key(|s| s.limit);
+    let stride = pool.shared.geometry.stride;
+    let slots: Vec<usize> = stacks.iter().map(|s| s.limit.get()).collect();
+    assert_eq!(
+        (slots[1] - slots[0], slots[2] - slots[1]),
+        (stride, stride),
+        "a fresh chunk hands out neighbouring slots"
+    );
+    for s in &mut stacks {
+        s.set_owner(1);
+    }
+    pool.shared.release(&slots);
+    assert_eq!(pool.released(), 3);
+    let mut middle = stacks.swap_remove(1);
+    assert_eq!(middle.owner(), 0, "the release dropped the header's page");
+    middle.set_owner(17);
+    let mut co = Coroutine::<(), (), u64, _>::with_stack(middle, |_, ()| recurse_forever(0));
+    let _ = co.resume(());
+    eprintln!("the unbounded recursion returned");
+    std::process::exit(3)
+}
+
+/// Releasing neighbouring free stacks with one `madvise` over the run keeps the guard pages
+/// inside the run: a later overflow on such a stack still faults and is reported.
+#[test]
+fn guards_survive_the_release_of_a_run_of_stacks() {
+    if let Some(mode) = child_mode() {
+        released_run_child(&mode);
+    }
+    for mode in ["madvise", "mprotect"] {
+        let out = run_child(
+            module_path!(),
+            "guards_survive_the_release_of_a_run_of_stacks",
+            mode,
+            &[],
+        );
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert_eq!(
+            out.status.code(),
+            Some(2),
+            "{mode}: child status {:?}, stderr:\n{stderr}",
+            out.status
+        );
+        assert!(
+            stderr.contains("runtime: goroutine stack exceeds 262144-byte limit\n")
+                && stderr.contains("goroutine 17 [running]:"),
+            "{mode}: stderr:\n{stderr}"
+        );
+    }
+}
