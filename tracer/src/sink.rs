@@ -11,6 +11,11 @@
 //! `g` complete ([`finish_gen`]). So every batch of `g` precedes every batch
 //! of `g + 1` in the file, although Ms may already be filling `g + 1`.
 //!
+//! The output is an `io::Write` (a trace file: the header first, then every
+//! batch) or a [`Ring`] (a flight recorder: each generation's batches are
+//! appended to the ring's open generation, which is closed when the thread
+//! moves past it; the ring may ask for an early advance, see [`Output`]).
+//!
 //! Failure: an error or a panic from the writer is sticky. The thread records
 //! it, drops everything queued and stops; later submissions are discarded at
 //! once, so memory does not grow and no one waits. The error is returned by
@@ -23,7 +28,8 @@ use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::buf::TraceBuf;
-use crate::loom::sync::{Condvar, Mutex};
+use crate::loom::sync::{Arc, Condvar, Mutex};
+use crate::ring::Ring;
 use crate::loom::thread::{self, JoinHandle};
 use crate::session::TraceError;
 use crate::wire::header::HEADER;
@@ -132,10 +138,25 @@ pub(crate) fn failed() -> bool {
     s.active && s.failed
 }
 
+/// Where the sink thread puts the batches.
+pub(crate) enum Output {
+    /// A trace file: header, then every batch in order.
+    Writer(Box<dyn Write + Send>),
+    /// A flight recorder's ring. `kick` is called (on the sink thread, no
+    /// sink lock held) when the open generation reaches the ring's target
+    /// size: it asks the session to end the generation early.
+    Ring {
+        /// The ring.
+        ring: Arc<Ring>,
+        /// Asks for an advance.
+        kick: Box<dyn Fn() + Send>,
+    },
+}
+
 /// Starts accepting batches from generation `first_gen` on and spawns the
-/// thread that writes them to `w`.
+/// thread that writes them to `out`.
 pub(crate) fn open(
-    w: Box<dyn Write + Send>,
+    out: Output,
     first_gen: u64,
 ) -> io::Result<JoinHandle<(SinkStats, Option<TraceError>)>> {
     {
@@ -148,11 +169,36 @@ pub(crate) fn open(
         s.queued_bytes = 0;
         s.stats = SinkStats::default();
     }
+    // Before the thread exists: a snapshot taken right after the session
+    // starts must find the ring receiving.
+    let ring = match &out {
+        Output::Ring { ring, .. } => {
+            ring.activate(first_gen);
+            Some(ring.clone())
+        }
+        Output::Writer(_) => None,
+    };
     let h = thread::Builder::new()
         .name("gort-trace-sink".into())
-        .spawn(move || run(w, first_gen));
+        .spawn(move || match out {
+            Output::Writer(w) => run(w, first_gen),
+            Output::Ring { ring, kick } => {
+                let r = run(
+                    RingWriter {
+                        ring: ring.clone(),
+                        kick,
+                    },
+                    first_gen,
+                );
+                ring.deactivate();
+                r
+            }
+        });
     if h.is_err() {
         SINK.state.lock().active = false;
+        if let Some(r) = ring {
+            r.deactivate();
+        }
     }
     h
 }
@@ -195,18 +241,80 @@ fn fail(e: TraceError) -> (SinkStats, Option<TraceError>) {
     (s.stats, Some(e))
 }
 
-/// The sink thread's body.
-fn run(mut w: Box<dyn Write + Send>, first_gen: u64) -> (SinkStats, Option<TraceError>) {
-    if let Err(e) = guarded(|| w.write_all(HEADER)) {
-        return fail(e);
+/// What the sink thread writes into.
+trait Dest {
+    /// Starts the output (a file's header); returns the bytes written.
+    fn begin(&mut self) -> io::Result<u64>;
+    /// Writes one batch of generation `gen`.
+    fn batch(&mut self, gen: u64, b: &[u8]) -> io::Result<()>;
+    /// Every batch of `gen` has been written.
+    fn end_gen(&mut self, gen: u64);
+    /// Flushes and closes the output.
+    fn finish(self) -> Result<(), TraceError>;
+}
+
+impl Dest for Box<dyn Write + Send> {
+    fn begin(&mut self) -> io::Result<u64> {
+        self.write_all(HEADER)?;
+        Ok(HEADER.len() as u64)
     }
-    SINK.state.lock().stats.bytes += HEADER.len() as u64;
+
+    fn batch(&mut self, _gen: u64, b: &[u8]) -> io::Result<()> {
+        self.write_all(b)
+    }
+
+    fn end_gen(&mut self, _gen: u64) {}
+
+    fn finish(mut self) -> Result<(), TraceError> {
+        let r = guarded(|| self.flush());
+        // A writer whose drop panics must not take the program down either.
+        let dropped = guarded(move || {
+            drop(self);
+            Ok(())
+        });
+        r.and(dropped)
+    }
+}
+
+/// A flight recorder's ring as the sink's output.
+struct RingWriter {
+    ring: Arc<Ring>,
+    kick: Box<dyn Fn() + Send>,
+}
+
+impl Dest for RingWriter {
+    fn begin(&mut self) -> io::Result<u64> {
+        Ok(0)
+    }
+
+    fn batch(&mut self, gen: u64, b: &[u8]) -> io::Result<()> {
+        if self.ring.append(gen, b) {
+            (self.kick)();
+        }
+        Ok(())
+    }
+
+    fn end_gen(&mut self, gen: u64) {
+        self.ring.end_gen(gen);
+    }
+
+    fn finish(self) -> Result<(), TraceError> {
+        Ok(())
+    }
+}
+
+/// The sink thread's body.
+fn run(mut w: impl Dest, first_gen: u64) -> (SinkStats, Option<TraceError>) {
+    match guarded(|| w.begin().map(|n| SINK.state.lock().stats.bytes += n)) {
+        Ok(()) => {}
+        Err(e) => return fail(e),
+    }
     let mut reading = first_gen;
     let mut s = SINK.state.lock();
     loop {
         if let Some(b) = s.queues.get_mut(&reading).and_then(VecDeque::pop_front) {
             drop(s);
-            let r = guarded(|| w.write_all(b.bytes()));
+            let r = guarded(|| w.batch(reading, b.bytes()));
             s = SINK.state.lock();
             if let Err(e) = r {
                 drop(s);
@@ -222,6 +330,9 @@ fn run(mut w: Box<dyn Write + Send>, first_gen: u64) -> (SinkStats, Option<Trace
         }
         if reading <= s.finished_through {
             s.queues.remove(&reading);
+            drop(s);
+            w.end_gen(reading);
+            s = SINK.state.lock();
             reading += 1;
             continue;
         }
@@ -231,13 +342,7 @@ fn run(mut w: Box<dyn Write + Send>, first_gen: u64) -> (SinkStats, Option<Trace
         s = SINK.cv.wait(s);
     }
     drop(s);
-    let r = guarded(|| w.flush());
-    // A writer whose drop panics must not take the program down either.
-    let dropped = guarded(move || {
-        drop(w);
-        Ok(())
-    });
-    match r.and(dropped) {
+    match w.finish() {
         Ok(()) => (SINK.state.lock().stats, None),
         Err(e) => fail(e),
     }
