@@ -29,8 +29,8 @@ use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::buf::TraceBuf;
 use crate::loom::sync::{Arc, Condvar, Mutex};
-use crate::ring::Ring;
 use crate::loom::thread::{self, JoinHandle};
+use crate::ring::Ring;
 use crate::session::TraceError;
 use crate::wire::header::HEADER;
 
