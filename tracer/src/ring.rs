@@ -17,10 +17,11 @@
 //! the closed generations hold at most `max(max_bytes, newest)` bytes, and
 //! the open one comes on top.
 //!
-//! Generations also end on size: when the open generation reaches
-//! [`Ring::generation_target`] bytes the ring asks the session for an early
-//! advance (the sink thread's `kick`), so that a busy program's generations
-//! stay a fraction of `max_bytes` and `min_age` spans several of them.
+//! Generations also end on size: when the batches submitted for the newest
+//! generation reach [`Ring::generation_target`] bytes the sink asks the
+//! session for an early advance (its `kick`), so that a busy program's
+//! generations stay a fraction of `max_bytes` and `min_age` spans several
+//! of them.
 
 #![deny(unsafe_code)]
 
@@ -63,8 +64,6 @@ struct State {
     open_num: u64,
     open: Vec<u8>,
     opened: Instant,
-    /// An early advance was asked for the open generation.
-    kicked: bool,
     /// Every generation up to this one has been closed (or dropped).
     completed_through: u64,
 }
@@ -112,7 +111,6 @@ impl Ring {
                 open_num: 0,
                 open: Vec::new(),
                 opened: Instant::now(),
-                kicked: false,
                 completed_through: 0,
             }),
             cv: Condvar::new(),
@@ -183,7 +181,6 @@ impl Ring {
         s.open_num = first_gen;
         s.open = Vec::new();
         s.opened = Instant::now();
-        s.kicked = false;
         s.completed_through = first_gen - 1;
         self.publish_held(&s);
     }
@@ -200,10 +197,8 @@ impl Ring {
         self.cv.notify_all();
     }
 
-    /// Appends one batch of generation `gen` (the open one); returns whether
-    /// the open generation just reached its target size (the caller then
-    /// asks for an advance; asked once per generation).
-    pub(crate) fn append(&self, gen: u64, batch: &[u8]) -> bool {
+    /// Appends one batch of generation `gen` (the open one).
+    pub(crate) fn append(&self, gen: u64, batch: &[u8]) {
         let mut s = self.state.lock();
         debug_assert_eq!(gen, s.open_num, "batch of a generation not open");
         if s.open.is_empty() {
@@ -211,9 +206,6 @@ impl Ring {
         }
         s.open.extend_from_slice(batch);
         self.publish_held(&s);
-        let full = !s.kicked && s.open.len() as u64 >= self.generation_target();
-        s.kicked |= full;
-        full
     }
 
     /// Closes generation `gen` (every batch of it has been appended) and
@@ -225,7 +217,6 @@ impl Ring {
         let bytes: Bytes = std::mem::take(&mut s.open).into();
         let opened = std::mem::replace(&mut s.opened, now);
         s.open_num = gen + 1;
-        s.kicked = false;
         s.completed_through = gen;
         if !bytes.is_empty() {
             let len = bytes.len() as u64;

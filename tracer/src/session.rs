@@ -342,7 +342,7 @@ unsafe fn start_to(
         Dest::Writer(w) => (Output::Writer(w), None),
         Dest::Ring(ring) => {
             let t = timer.clone();
-            let kick = Box::new(move || {
+            let kick: sink::Kick = std::sync::Arc::new(move || {
                 t.ctl.lock().kick = true;
                 t.cv.notify_all();
             });

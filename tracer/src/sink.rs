@@ -64,6 +64,55 @@ struct State {
     queued_bytes: u64,
     stats: SinkStats,
     pool: Vec<TraceBuf>,
+    /// Generations ended on size (a ring's session).
+    cut: Option<Cut>,
+}
+
+/// Asks the session for an advance (plain `std` `Arc`: no protocol of the
+/// loom models goes through it).
+pub(crate) type Kick = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// Ends a generation early once its batches reach `limit` bytes.
+struct Cut {
+    limit: u64,
+    /// Asks the session for an advance.
+    kick: Kick,
+    /// The newest generation submitted, and its bytes so far.
+    gen: u64,
+    bytes: u64,
+    /// The advance was asked for `gen`.
+    kicked: bool,
+}
+
+impl std::fmt::Debug for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cut")
+            .field("limit", &self.limit)
+            .field("gen", &self.gen)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cut {
+    /// Counts a batch of `gen`; returns the kick to call if the generation
+    /// just reached the limit.
+    fn count(&mut self, gen: u64, len: u64) -> Option<Kick> {
+        if gen > self.gen {
+            self.gen = gen;
+            self.bytes = 0;
+            self.kicked = false;
+        }
+        if gen != self.gen {
+            return None;
+        }
+        self.bytes += len;
+        if self.kicked || self.bytes < self.limit {
+            return None;
+        }
+        self.kicked = true;
+        Some(self.kick.clone())
+    }
 }
 
 #[derive(Debug)]
@@ -83,6 +132,7 @@ crate::loom::global! {
             queued_bytes: 0,
             stats: SinkStats { bytes: 0, batches: 0, events: 0, peak_queued_bytes: 0 },
             pool: Vec::new(),
+            cut: None,
         }),
         cv: Condvar::new(),
     };
@@ -117,11 +167,17 @@ pub(crate) fn submit(mut b: TraceBuf) {
         recycle(&mut s, b);
         return;
     }
-    s.queued_bytes += b.bytes().len() as u64;
+    let len = b.bytes().len() as u64;
+    s.queued_bytes += len;
     s.stats.peak_queued_bytes = s.stats.peak_queued_bytes.max(s.queued_bytes);
-    s.queues.entry(b.gen()).or_default().push_back(b);
+    let gen = b.gen();
+    let kick = s.cut.as_mut().and_then(|c| c.count(gen, len));
+    s.queues.entry(gen).or_default().push_back(b);
     drop(s);
     SINK.cv.notify_one();
+    if let Some(kick) = kick {
+        kick();
+    }
 }
 
 /// Declares generation `gen` (and every earlier one) complete.
@@ -142,14 +198,16 @@ pub(crate) fn failed() -> bool {
 pub(crate) enum Output {
     /// A trace file: header, then every batch in order.
     Writer(Box<dyn Write + Send>),
-    /// A flight recorder's ring. `kick` is called (on the sink thread, no
-    /// sink lock held) when the open generation reaches the ring's target
-    /// size: it asks the session to end the generation early.
+    /// A flight recorder's ring. `kick` is called (by the thread that
+    /// submits the batch, with no sink lock held) when the batches submitted
+    /// for the newest generation reach the ring's target size: it asks the
+    /// session to end the generation early. It must not block for long (an
+    /// M may call it inside a hook).
     Ring {
         /// The ring.
         ring: Arc<Ring>,
         /// Asks for an advance.
-        kick: Box<dyn Fn() + Send>,
+        kick: Kick,
     },
 }
 
@@ -168,6 +226,16 @@ pub(crate) fn open(
         s.queues.clear();
         s.queued_bytes = 0;
         s.stats = SinkStats::default();
+        s.cut = match &out {
+            Output::Ring { ring, kick } => Some(Cut {
+                limit: ring.generation_target(),
+                kick: kick.clone(),
+                gen: first_gen,
+                bytes: 0,
+                kicked: false,
+            }),
+            Output::Writer(_) => None,
+        };
     }
     // Before the thread exists: a snapshot taken right after the session
     // starts must find the ring receiving.
@@ -182,14 +250,8 @@ pub(crate) fn open(
         .name("gort-trace-sink".into())
         .spawn(move || match out {
             Output::Writer(w) => run(w, first_gen),
-            Output::Ring { ring, kick } => {
-                let r = run(
-                    RingWriter {
-                        ring: ring.clone(),
-                        kick,
-                    },
-                    first_gen,
-                );
+            Output::Ring { ring, .. } => {
+                let r = run(RingWriter { ring: ring.clone() }, first_gen);
                 ring.deactivate();
                 r
             }
@@ -213,6 +275,7 @@ pub(crate) fn close() {
 pub(crate) fn deactivate() {
     let mut s = SINK.state.lock();
     s.active = false;
+    s.cut = None;
     s.queues.clear();
     s.queued_bytes = 0;
 }
@@ -279,7 +342,6 @@ impl Dest for Box<dyn Write + Send> {
 /// A flight recorder's ring as the sink's output.
 struct RingWriter {
     ring: Arc<Ring>,
-    kick: Box<dyn Fn() + Send>,
 }
 
 impl Dest for RingWriter {
@@ -288,9 +350,7 @@ impl Dest for RingWriter {
     }
 
     fn batch(&mut self, gen: u64, b: &[u8]) -> io::Result<()> {
-        if self.ring.append(gen, b) {
-            (self.kick)();
-        }
+        self.ring.append(gen, b);
         Ok(())
     }
 
