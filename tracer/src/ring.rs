@@ -294,3 +294,94 @@ impl Ring {
         self.writing.store(false, Release);
     }
 }
+
+#[cfg(all(test, not(loom)))]
+mod tests {
+    use super::*;
+
+    /// Closes generations `first..first + sizes.len()` of the given sizes.
+    fn fill(r: &Ring, first: u64, sizes: &[usize]) {
+        for (i, &n) in sizes.iter().enumerate() {
+            let gen = first + i as u64;
+            r.append(gen, &vec![gen as u8; n]);
+            r.end_gen(gen);
+        }
+    }
+
+    fn kept(r: &Ring) -> Vec<(u64, usize)> {
+        r.state
+            .lock()
+            .gens
+            .iter()
+            .map(|g| (g.num, g.bytes.len()))
+            .collect()
+    }
+
+    #[test]
+    fn size_bound_keeps_the_newest_that_fit() {
+        let r = Ring::new(Duration::from_secs(3600), 1000);
+        r.activate(5);
+        fill(&r, 5, &[400, 400, 300, 300, 300]);
+        // Newest first: 300 + 300 + 300 = 900; the next 400 would exceed.
+        assert_eq!(kept(&r), vec![(7, 300), (8, 300), (9, 300)]);
+        assert_eq!(r.held_bytes(), 900);
+        // At most the bound in kept generations, plus the open one: before
+        // the last one closed, 400 + 300 + 300 were kept and 300 open.
+        assert_eq!(r.peak_held_bytes(), 1000 + 300);
+        assert_eq!(r.largest_generation(), 400);
+        assert_eq!(r.generations_closed(), 5);
+        assert_eq!(r.wait_closed(9).map(|g| g.len()), Some(3));
+    }
+
+    #[test]
+    fn the_newest_generation_is_kept_even_over_the_bound() {
+        let r = Ring::new(Duration::from_secs(3600), 1000);
+        r.activate(1);
+        fill(&r, 1, &[100, 1500]);
+        assert_eq!(kept(&r), vec![(2, 1500)]);
+        fill(&r, 3, &[100]);
+        // 100 + 1500 > 1000: the big one goes once a newer one exists.
+        assert_eq!(kept(&r), vec![(3, 100)]);
+    }
+
+    #[test]
+    fn age_bound_stops_once_min_age_is_covered() {
+        // Every generation is older than a zero age: only the newest stays.
+        let r = Ring::new(Duration::ZERO, 1 << 20);
+        r.activate(1);
+        fill(&r, 1, &[10, 10, 10]);
+        assert_eq!(kept(&r), vec![(3, 10)]);
+        // A long age keeps them all (the size bound allows it).
+        let r = Ring::new(Duration::from_secs(3600), 1 << 20);
+        r.activate(1);
+        fill(&r, 1, &[10, 10, 10]);
+        assert_eq!(kept(&r).len(), 3);
+    }
+
+    #[test]
+    fn the_open_generation_counts_and_deactivation_drops_everything() {
+        let r = Ring::new(Duration::from_secs(3600), 1000);
+        r.activate(1);
+        fill(&r, 1, &[100]);
+        r.append(2, &[0; 50]);
+        assert_eq!(r.held_bytes(), 150);
+        r.deactivate();
+        assert_eq!(r.held_bytes(), 0);
+        assert!(
+            r.wait_closed(1).is_none(),
+            "a stopped ring has nothing to write"
+        );
+        // A new session starts empty, from its own first generation.
+        r.activate(10);
+        assert_eq!(r.wait_closed(9).map(|g| g.len()), Some(0));
+    }
+
+    #[test]
+    fn a_second_writer_is_refused_until_the_first_is_done() {
+        let r = Ring::new(Duration::from_secs(1), 1000);
+        assert!(r.begin_writing());
+        assert!(!r.begin_writing());
+        r.end_writing();
+        assert!(r.begin_writing());
+    }
+}
