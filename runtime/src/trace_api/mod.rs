@@ -94,7 +94,7 @@ pub(crate) enum Owner {
 }
 
 /// Serialises start/stop across the process, and says who traces.
-pub(crate) static SESSION: parking_lot::Mutex<Owner> = parking_lot::Mutex::new(Owner::Nobody);
+static SESSION: parking_lot::Mutex<Owner> = parking_lot::Mutex::new(Owner::Nobody);
 
 /// Every live runtime, for the process-wide flip of the tracer's flag.
 fn all_runtimes() -> Vec<Arc<Shared>> {

@@ -23,7 +23,7 @@
 
 #![deny(unsafe_code)]
 
-use super::{end_session, start_recording, Config, Error, Owner, SESSION};
+use super::{end_session, lock_session, start_recording, Config, Error, Owner};
 use std::io::{self, Write};
 use std::sync::Arc;
 use std::time::Duration;
@@ -155,7 +155,7 @@ impl FlightRecorder {
 
     /// Whether the recorder is recording (Go's `FlightRecorder.Enabled`).
     pub fn enabled(&self) -> bool {
-        *SESSION.lock() == self.owner()
+        *lock_session() == self.owner()
     }
 
     /// Writes the recorded trace to `w` (Go's `FlightRecorder.WriteTo`):
