@@ -26,7 +26,7 @@
 //! | [`Config`], [`start`], [`begin_stop`], [`finish_stop`] | session control (`start`/`begin_stop` while no M reads the flag) |
 //! | [`StatusSource`] (`for_each_goroutine`, `for_each_proc`) | optional: lets the advancer write end-of-generation statuses |
 //! | [`has_failed`], [`advance_now`] | the writer failed (events are being discarded); end a generation now |
-//! | [`Ring`], [`start_ring`], [`snapshot`] | a flight recorder: a session that keeps its recent generations in memory, and writing them out |
+//! | [`Ring`], [`start_ring`], [`Snapshot`], [`snapshot`] | a flight recorder: a session that keeps its recent generations in memory, and writing them out |
 //! | [`Stats`], [`StartError`], [`TraceError`] | results |
 //!
 //! A scheduling step looks like this:
@@ -130,7 +130,7 @@ pub use crate::{
     ring::Ring,
     session::{
         advance_now, begin_stop, finish_stop, has_failed, snapshot, start, start_ring, Config,
-        SnapshotError, StartError, Stats, StatusSource, TraceError,
+        Snapshot, SnapshotError, StartError, Stats, StatusSource, TraceError,
     },
     stacks::Frame,
     status::{GoTrace, ProcTrace},

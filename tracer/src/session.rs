@@ -6,12 +6,18 @@
 //!    `io::Write`), starts the advancer's timer thread, publishes the first
 //!    generation and switches the enabled flag on. The runtime then writes the
 //!    start events itself through a locker.
-//! 2. While running, the timer thread ends a generation every period.
+//! 2. While running, the timer thread ends a generation every period (and
+//!    on request: a ring's size cut).
 //! 3. [`begin_stop`] (no M reading the flag): switches the flag off and tells the
 //!    timer thread to stop. No new locker can be taken from here on.
 //! 4. [`finish_stop`] (Ms reading again): joins the timer thread, ends the last
 //!    generation (flushing every M), waits for the sink to write everything,
 //!    and returns the statistics or the writer's first error.
+//!
+//! A flight recorder's session ([`start_ring`]) is the same, except that the
+//! sink keeps the generations in a [`Ring`] and the timer thread also ends
+//! a generation when the sink reports it full; [`snapshot`] ends the current
+//! generation and writes the ring's generations out while the session runs.
 //!
 //! `start` and `begin_stop` are `unsafe fn`s: they write the enabled flag,
 //! which is sound only while no M reads it (see [`crate::locker`]).
@@ -529,61 +535,107 @@ impl std::error::Error for SnapshotError {
     }
 }
 
-/// Writes a Go 1.23 trace of what `ring` keeps to `w`: ends the current
-/// generation (as [`advance_now`]), waits until the sink has closed it in
-/// the ring, then writes the header and the kept generations, oldest first.
-/// Returns the bytes written. The session goes on meanwhile; the write to
-/// `w` happens with no tracer lock held.
+/// The generations a snapshot writes, taken by [`Snapshot::take`]; holds
+/// the ring's writer claim until dropped (a second snapshot of the same ring
+/// is refused meanwhile).
+#[derive(Debug)]
+pub struct Snapshot<'r> {
+    ring: &'r Ring,
+    gens: Vec<std::sync::Arc<[u8]>>,
+}
+
+impl<'r> Snapshot<'r> {
+    /// Ends the current generation of the session filling `ring` (as
+    /// [`advance_now`]), waits until the sink has closed it in the ring, and
+    /// takes the kept generations. Blocks the calling thread for the advance
+    /// (it waits for every M to leave the tracer) and no longer; the session
+    /// goes on.
+    ///
+    /// # Errors
+    ///
+    /// [`SnapshotError::InProgress`] while another snapshot of `ring` exists,
+    /// [`SnapshotError::NotRecording`] if no running session fills `ring`,
+    /// [`SnapshotError::Stopped`] if it stopped before the generation closed,
+    /// [`SnapshotError::Empty`] if no generation was recorded.
+    pub fn take(ring: &'r Ring) -> Result<Snapshot<'r>, SnapshotError> {
+        if !ring.begin_writing() {
+            return Err(SnapshotError::InProgress);
+        }
+        // From here on, dropping `snap` releases the claim.
+        let mut snap = Snapshot {
+            ring,
+            gens: Vec::new(),
+        };
+        let timer = match SESSION.lock().as_ref() {
+            Some(s) if !s.stopping && s.ring.as_deref().is_some_and(|r| std::ptr::eq(r, ring)) => {
+                s.timer.clone()
+            }
+            _ => return Err(SnapshotError::NotRecording),
+        };
+        let closed = {
+            let mut adv = timer.advancer.lock();
+            let gen = locker::current_gen();
+            if gen == 0 {
+                return Err(SnapshotError::Stopped);
+            }
+            match adv.advance(false) {
+                Advanced::Written => gen,
+                // Nothing happened since the last advance: the previous
+                // generation is the newest.
+                Advanced::Skipped | Advanced::Dropped => gen - 1,
+            }
+        };
+        snap.gens = ring.wait_closed(closed).ok_or(SnapshotError::Stopped)?;
+        if snap.gens.is_empty() {
+            return Err(SnapshotError::Empty);
+        }
+        Ok(snap)
+    }
+
+    /// The trace's size in bytes, header included.
+    pub fn len(&self) -> u64 {
+        HEADER.len() as u64 + self.gens.iter().map(|g| g.len() as u64).sum::<u64>()
+    }
+
+    /// Whether the trace is empty (never: a snapshot holds a generation).
+    pub fn is_empty(&self) -> bool {
+        self.gens.is_empty()
+    }
+
+    /// Generations in the snapshot.
+    pub fn generations(&self) -> usize {
+        self.gens.len()
+    }
+
+    /// Writes the Go 1.23 trace: the header, then the generations oldest
+    /// first. No tracer lock is held meanwhile. Returns the bytes written.
+    ///
+    /// # Errors
+    ///
+    /// `w`'s error (the output then holds a prefix of the trace).
+    pub fn write_to(&self, w: &mut dyn Write) -> io::Result<u64> {
+        w.write_all(HEADER)?;
+        let mut n = HEADER.len() as u64;
+        for g in &self.gens {
+            w.write_all(g)?;
+            n += g.len() as u64;
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Snapshot<'_> {
+    fn drop(&mut self) {
+        self.ring.end_writing();
+    }
+}
+
+/// [`Snapshot::take`] then [`Snapshot::write_to`]: writes a Go 1.23 trace of
+/// what `ring` keeps to `w`, returns the bytes written.
 ///
 /// # Errors
 ///
-/// [`SnapshotError::InProgress`] while another snapshot of `ring` runs,
-/// [`SnapshotError::NotRecording`] if no running session fills `ring`,
-/// [`SnapshotError::Stopped`] if it stopped before the generation closed,
-/// [`SnapshotError::Io`] from `w`.
+/// As [`Snapshot::take`], and [`SnapshotError::Io`] from `w`.
 pub fn snapshot(ring: &Ring, w: &mut dyn Write) -> Result<u64, SnapshotError> {
-    if !ring.begin_writing() {
-        return Err(SnapshotError::InProgress);
-    }
-    struct Release<'a>(&'a Ring);
-    impl Drop for Release<'_> {
-        fn drop(&mut self) {
-            self.0.end_writing();
-        }
-    }
-    let _release = Release(ring);
-    let timer = match SESSION.lock().as_ref() {
-        Some(s) if !s.stopping && s.ring.as_deref().is_some_and(|r| std::ptr::eq(r, ring)) => {
-            s.timer.clone()
-        }
-        _ => return Err(SnapshotError::NotRecording),
-    };
-    let closed = {
-        let mut adv = timer.advancer.lock();
-        let gen = locker::current_gen();
-        if gen == 0 {
-            return Err(SnapshotError::Stopped);
-        }
-        match adv.advance(false) {
-            Advanced::Written => gen,
-            // Nothing happened since the last advance: the previous
-            // generation is the newest.
-            Advanced::Skipped | Advanced::Dropped => gen - 1,
-        }
-    };
-    let gens = ring.wait_closed(closed).ok_or(SnapshotError::Stopped)?;
-    if gens.is_empty() {
-        return Err(SnapshotError::Empty);
-    }
-    let mut n = 0u64;
-    let mut put = |b: &[u8]| -> io::Result<()> {
-        w.write_all(b)?;
-        n += b.len() as u64;
-        Ok(())
-    };
-    put(HEADER).map_err(SnapshotError::Io)?;
-    for g in &gens {
-        put(g).map_err(SnapshotError::Io)?;
-    }
-    Ok(n)
+    Snapshot::take(ring)?.write_to(w).map_err(SnapshotError::Io)
 }

@@ -14,7 +14,10 @@
 //! The output is an `io::Write` (a trace file: the header first, then every
 //! batch) or a [`Ring`] (a flight recorder: each generation's batches are
 //! appended to the ring's open generation, which is closed when the thread
-//! moves past it; the ring may ask for an early advance, see [`Output`]).
+//! moves past it). For a ring, [`submit`] also counts the newest
+//! generation's bytes and, once they reach the ring's target, calls the
+//! session's kick (once per generation: a short mutex hold and a condvar
+//! notify, see [`Output`]), which makes the timer thread advance early.
 //!
 //! Failure: an error or a panic from the writer is sticky. The thread records
 //! it, drops everything queued and stops; later submissions are discarded at

@@ -166,8 +166,9 @@ impl FlightRecorder {
     /// are not in it (a goroutine running since earlier shows from its
     /// stated status on).
     ///
-    /// The calling thread waits for the generation to close (the tracer
-    /// flushes every M's buffer) and for `w`.
+    /// The caller waits for the generation to close (the tracer flushes
+    /// every M's buffer), as in a blocking system call (`gort::syscall`: its
+    /// P runs other goroutines meanwhile), then writes to `w` itself.
     ///
     /// # Errors
     /// - [`io::ErrorKind::ResourceBusy`] while another `write_to` of this
@@ -177,8 +178,11 @@ impl FlightRecorder {
     /// - `w`'s errors (the output then holds a prefix of the trace).
     pub fn write_to(&self, w: &mut impl Write) -> io::Result<u64> {
         use gort_tracer::SnapshotError as E;
-        gort_tracer::snapshot(&self.ring, w).map_err(|e| match e {
-            E::Io(e) => e,
+        // The advance waits for every M to leave the tracer: off the P, as
+        // a blocking call, so that the other goroutines run meanwhile. The
+        // writer runs as the caller's own code (it may use the runtime).
+        let snap = crate::syscall::syscall(|| gort_tracer::Snapshot::take(&self.ring));
+        let snap = snap.map_err(|e| match e {
             E::InProgress => io::Error::new(
                 io::ErrorKind::ResourceBusy,
                 "gort::trace::FlightRecorder::write_to: another write_to of this recorder is in progress",
@@ -190,7 +194,8 @@ impl FlightRecorder {
                 "gort::trace::FlightRecorder::write_to: the recorder stopped during the snapshot",
             ),
             e => io::Error::other(format!("gort::trace::FlightRecorder::write_to: {e}")),
-        })
+        })?;
+        snap.write_to(w)
     }
 
     /// Trace bytes the recorder holds now: the kept generations plus the
