@@ -8,6 +8,8 @@
 //! - `pull_next/trace_on`: the same while tracing into `io::sink()` with
 //!   `gort::trace` (needs the default `trace` feature);
 //!   `pull_next/trace_on_nostacks` with stack recording off.
+//! - `pull_next/flight_recorder`: the same while a `gort::trace::FlightRecorder`
+//!   (default settings: 10 s, 10 MiB) records.
 //! - `pull_next/no_trace_feature`: the tracer compiled out:
 //!   `cargo bench --no-default-features --bench switch`.
 
@@ -64,10 +66,35 @@ fn pull_next_trace_on(c: &mut Criterion) {
 #[cfg(not(feature = "trace"))]
 fn pull_next_trace_on(_c: &mut Criterion) {}
 
+/// `next()` round trip while a flight recorder keeps the trace in memory.
+#[cfg(feature = "trace")]
+fn pull_next_flight_recorder(c: &mut Criterion) {
+    use gort::trace::{FlightRecorder, FlightRecorderConfig};
+    let rt = common::runtime(1);
+    let rec = std::sync::Arc::new(FlightRecorder::new(FlightRecorderConfig::default()));
+    let r2 = rec.clone();
+    if let Err(e) = rt.block_on(move || r2.start()) {
+        panic!("cannot start the flight recorder: {e:?}");
+    }
+    c.bench_function("switch/pull_next/flight_recorder", |b| {
+        b.iter_custom(|iters| time_pull_next(&rt, iters))
+    });
+    let st = rec.stats();
+    rec.stop();
+    eprintln!(
+        "flight_recorder_stats: peak_held_bytes={} largest_generation_bytes={} generations={}",
+        st.peak_held_bytes, st.largest_generation_bytes, st.generations_recorded
+    );
+}
+
+#[cfg(not(feature = "trace"))]
+fn pull_next_flight_recorder(_c: &mut Criterion) {}
+
 fn main() {
     common::main(&[
         corosensei_round_trip,
         pull_next_trace_off,
         pull_next_trace_on,
+        pull_next_flight_recorder,
     ]);
 }

@@ -26,6 +26,7 @@
 //! | [`Config`], [`start`], [`begin_stop`], [`finish_stop`] | session control (`start`/`begin_stop` while no M reads the flag) |
 //! | [`StatusSource`] (`for_each_goroutine`, `for_each_proc`) | optional: lets the advancer write end-of-generation statuses |
 //! | [`has_failed`], [`advance_now`] | the writer failed (events are being discarded); end a generation now |
+//! | [`Ring`], [`start_ring`], [`Snapshot`], [`snapshot`] | a flight recorder: a session that keeps its recent generations in memory, and writing them out |
 //! | [`Stats`], [`StartError`], [`TraceError`] | results |
 //!
 //! A scheduling step looks like this:
@@ -72,7 +73,8 @@
 //! `locker` (flag, seqlock), `fence` (the seqlock's asymmetric fence), `emit` (events and lazy statuses), `writer`
 //! (batch encoding), `buf` (byte buffers), `strings`/`stacks` (interning),
 //! `status` (per-resource state), `registry` (per-M state), `generation`
-//! (advance protocol), `sink` (ordered output thread), `clock`, `session`.
+//! (advance protocol), `sink` (ordered output thread), `ring` (generations
+//! kept in memory for a flight recorder), `clock`, `session`.
 //! Shared state comes from the `loom` shim so the protocols can be model
 //! checked with `--cfg loom`.
 //!
@@ -103,6 +105,8 @@ mod loom;
 #[cfg(feature = "writer")]
 mod registry;
 #[cfg(feature = "writer")]
+mod ring;
+#[cfg(feature = "writer")]
 mod session;
 #[cfg(feature = "writer")]
 mod sink;
@@ -123,9 +127,10 @@ pub use crate::{
     emit::EventWriter,
     locker::{acquire, acquire_local, enabled, enabled_on_m, Locker},
     registry::ThreadTrace,
+    ring::Ring,
     session::{
-        advance_now, begin_stop, finish_stop, has_failed, start, Config, StartError, Stats,
-        StatusSource, TraceError,
+        advance_now, begin_stop, finish_stop, has_failed, snapshot, start, start_ring, Config,
+        Snapshot, SnapshotError, StartError, Stats, StatusSource, TraceError,
     },
     stacks::Frame,
     status::{GoTrace, ProcTrace},

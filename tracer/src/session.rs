@@ -6,12 +6,18 @@
 //!    `io::Write`), starts the advancer's timer thread, publishes the first
 //!    generation and switches the enabled flag on. The runtime then writes the
 //!    start events itself through a locker.
-//! 2. While running, the timer thread ends a generation every period.
+//! 2. While running, the timer thread ends a generation every period (and
+//!    on request: a ring's size cut).
 //! 3. [`begin_stop`] (no M reading the flag): switches the flag off and tells the
 //!    timer thread to stop. No new locker can be taken from here on.
 //! 4. [`finish_stop`] (Ms reading again): joins the timer thread, ends the last
 //!    generation (flushing every M), waits for the sink to write everything,
 //!    and returns the statistics or the writer's first error.
+//!
+//! A flight recorder's session ([`start_ring`]) is the same, except that the
+//! sink keeps the generations in a [`Ring`] and the timer thread also ends
+//! a generation when the sink reports it full; [`snapshot`] ends the current
+//! generation and writes the ring's generations out while the session runs.
 //!
 //! `start` and `begin_stop` are `unsafe fn`s: they write the enabled flag,
 //! which is sound only while no M reads it (see [`crate::locker`]).
@@ -28,8 +34,10 @@ use crate::locker::{self, Flags};
 use crate::loom::sync::atomic::AtomicBool;
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::loom::thread::{self, JoinHandle};
-use crate::sink::{self, SinkStats};
+use crate::ring::Ring;
+use crate::sink::{self, Output, SinkStats};
 use crate::status::{GoTrace, ProcTrace};
+use crate::wire::header::HEADER;
 use crate::wire::limits::MAX_BATCH_BYTES;
 use crate::wire::{GoStatus, ProcStatus};
 
@@ -198,8 +206,17 @@ struct Timer {
     advancer: Mutex<Advancer>,
     /// Tracing is on (cleared by `begin_stop`); read by the advancer.
     tracing: Arc<AtomicBool>,
-    stop: Mutex<bool>,
+    ctl: Mutex<TimerCtl>,
     cv: Condvar,
+}
+
+/// Requests to the timer thread.
+#[derive(Debug, Default)]
+struct TimerCtl {
+    /// Exit.
+    stop: bool,
+    /// End the current generation now (a ring's generation is full).
+    kick: bool,
 }
 
 #[derive(Debug)]
@@ -208,6 +225,8 @@ struct Session {
     timer_thread: Option<JoinHandle<()>>,
     sink_thread: Option<JoinHandle<(SinkStats, Option<TraceError>)>>,
     stopping: bool,
+    /// The ring a flight-recorder session fills.
+    ring: Option<Arc<Ring>>,
 }
 
 crate::loom::global! {
@@ -215,22 +234,28 @@ crate::loom::global! {
 }
 
 fn timer_loop(t: &Timer, period: Duration) {
-    let mut stop = t.stop.lock();
+    let mut ctl = t.ctl.lock();
     loop {
         // N.B. check before waiting: `begin_stop` may have run before this
-        // thread first took the lock.
-        if *stop {
+        // thread first took the lock, and a kick may have come meanwhile.
+        if ctl.stop {
             return;
         }
-        let (g, timed_out) = t.cv.wait_timeout(stop, period);
-        stop = g;
-        if *stop {
+        let timed_out = if ctl.kick {
+            true
+        } else {
+            let (g, timed_out) = t.cv.wait_timeout(ctl, period);
+            ctl = g;
+            timed_out
+        };
+        if ctl.stop {
             return;
         }
-        if timed_out {
-            drop(stop);
+        if timed_out || ctl.kick {
+            ctl.kick = false;
+            drop(ctl);
             let _ = t.advancer.lock().advance(false);
-            stop = t.stop.lock();
+            ctl = t.ctl.lock();
         }
     }
 }
@@ -264,20 +289,79 @@ pub unsafe fn start(
     cfg: Config,
     src: Option<Arc<dyn StatusSource>>,
 ) -> Result<(), StartError> {
+    // SAFETY: the caller's guarantee is ours.
+    unsafe { start_to(Dest::Writer(w), cfg, src) }
+}
+
+/// Starts a session that keeps its generations in `ring` instead of
+/// writing them (a flight recorder): as [`start`] otherwise. Besides the
+/// timer, a generation ends when it reaches the ring's
+/// [`generation_target`](Ring::generation_target) size. Whatever the ring
+/// held is dropped; [`snapshot`] writes what it keeps.
+///
+/// # Errors
+///
+/// As [`start`].
+///
+/// # Safety
+///
+/// As [`start`].
+pub unsafe fn start_ring(
+    ring: Arc<Ring>,
+    cfg: Config,
+    src: Option<Arc<dyn StatusSource>>,
+) -> Result<(), StartError> {
+    // SAFETY: the caller's guarantee is ours.
+    unsafe { start_to(Dest::Ring(ring), cfg, src) }
+}
+
+/// Where a session's batches go.
+enum Dest {
+    Writer(Box<dyn Write + Send>),
+    Ring(Arc<Ring>),
+}
+
+/// [`start`] and [`start_ring`].
+///
+/// # Safety
+///
+/// As [`start`].
+unsafe fn start_to(
+    dest: Dest,
+    cfg: Config,
+    src: Option<Arc<dyn StatusSource>>,
+) -> Result<(), StartError> {
     let mut slot = SESSION.lock();
     if slot.is_some() {
         return Err(StartError::AlreadyRunning);
     }
     let clock = Clock::detect();
     let first = generation::next_first_gen();
-    let sink_thread = sink::open(w, first).map_err(StartError::Spawn)?;
     let tracing = Arc::new(AtomicBool::new(true));
     let timer = Arc::new(Timer {
         advancer: Mutex::new(Advancer::new(src, tracing.clone(), clock)),
         tracing,
-        stop: Mutex::new(false),
+        ctl: Mutex::new(TimerCtl::default()),
         cv: Condvar::new(),
     });
+    let (out, ring) = match dest {
+        Dest::Writer(w) => (Output::Writer(w), None),
+        Dest::Ring(ring) => {
+            let t = timer.clone();
+            let kick: sink::Kick = std::sync::Arc::new(move || {
+                t.ctl.lock().kick = true;
+                t.cv.notify_all();
+            });
+            (
+                Output::Ring {
+                    ring: ring.clone(),
+                    kick,
+                },
+                Some(ring),
+            )
+        }
+    };
+    let sink_thread = sink::open(out, first).map_err(StartError::Spawn)?;
     let t2 = timer.clone();
     let period = cfg.period;
     let timer_thread = match thread::Builder::new()
@@ -310,6 +394,7 @@ pub unsafe fn start(
         timer_thread: Some(timer_thread),
         sink_thread: Some(sink_thread),
         stopping: false,
+        ring,
     });
     Ok(())
 }
@@ -331,7 +416,7 @@ pub unsafe fn begin_stop() {
     s.stopping = true;
     // Pairs with the advancer's load after its status walk.
     s.timer.tracing.store(false, SeqCst);
-    *s.timer.stop.lock() = true;
+    s.timer.ctl.lock().stop = true;
     s.timer.cv.notify_all();
 }
 
@@ -405,4 +490,152 @@ pub fn advance_now() -> bool {
     };
     let r = timer.advancer.lock().advance(false);
     r == Advanced::Written
+}
+
+/// Why [`snapshot`] wrote nothing.
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum SnapshotError {
+    /// The ring is not the one a running session fills.
+    NotRecording,
+    /// Another snapshot of the same ring is being written.
+    InProgress,
+    /// The session stopped before the current generation was closed.
+    Stopped,
+    /// No generation has been closed yet (nothing to write).
+    Empty,
+    /// The writer failed (the output holds a prefix of the snapshot).
+    Io(io::Error),
+}
+
+impl fmt::Display for SnapshotError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SnapshotError::NotRecording => {
+                f.write_str("trace snapshot: the ring is not being recorded into")
+            }
+            SnapshotError::InProgress => {
+                f.write_str("trace snapshot: another snapshot of this ring is being written")
+            }
+            SnapshotError::Stopped => {
+                f.write_str("trace snapshot: the recording stopped during the snapshot")
+            }
+            SnapshotError::Empty => f.write_str("trace snapshot: no generation recorded yet"),
+            SnapshotError::Io(e) => write!(f, "trace snapshot: write failed: {e}"),
+        }
+    }
+}
+
+impl std::error::Error for SnapshotError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            SnapshotError::Io(e) => Some(e),
+            _ => None,
+        }
+    }
+}
+
+/// The generations a snapshot writes, taken by [`Snapshot::take`]; holds
+/// the ring's writer claim until dropped (a second snapshot of the same ring
+/// is refused meanwhile).
+#[derive(Debug)]
+pub struct Snapshot<'r> {
+    ring: &'r Ring,
+    gens: Vec<std::sync::Arc<[u8]>>,
+}
+
+impl<'r> Snapshot<'r> {
+    /// Ends the current generation of the session filling `ring` (as
+    /// [`advance_now`]), waits until the sink has closed it in the ring, and
+    /// takes the kept generations. Blocks the calling thread for the advance
+    /// (it waits for every M to leave the tracer) and no longer; the session
+    /// goes on.
+    ///
+    /// # Errors
+    ///
+    /// [`SnapshotError::InProgress`] while another snapshot of `ring` exists,
+    /// [`SnapshotError::NotRecording`] if no running session fills `ring`,
+    /// [`SnapshotError::Stopped`] if it stopped before the generation closed,
+    /// [`SnapshotError::Empty`] if no generation was recorded.
+    pub fn take(ring: &'r Ring) -> Result<Snapshot<'r>, SnapshotError> {
+        if !ring.begin_writing() {
+            return Err(SnapshotError::InProgress);
+        }
+        // From here on, dropping `snap` releases the claim.
+        let mut snap = Snapshot {
+            ring,
+            gens: Vec::new(),
+        };
+        let timer = match SESSION.lock().as_ref() {
+            Some(s) if !s.stopping && s.ring.as_deref().is_some_and(|r| std::ptr::eq(r, ring)) => {
+                s.timer.clone()
+            }
+            _ => return Err(SnapshotError::NotRecording),
+        };
+        let closed = {
+            let mut adv = timer.advancer.lock();
+            let gen = locker::current_gen();
+            if gen == 0 {
+                return Err(SnapshotError::Stopped);
+            }
+            match adv.advance(false) {
+                Advanced::Written => gen,
+                // Nothing happened since the last advance: the previous
+                // generation is the newest.
+                Advanced::Skipped | Advanced::Dropped => gen - 1,
+            }
+        };
+        snap.gens = ring.wait_closed(closed).ok_or(SnapshotError::Stopped)?;
+        if snap.gens.is_empty() {
+            return Err(SnapshotError::Empty);
+        }
+        Ok(snap)
+    }
+
+    /// The trace's size in bytes, header included.
+    pub fn len(&self) -> u64 {
+        HEADER.len() as u64 + self.gens.iter().map(|g| g.len() as u64).sum::<u64>()
+    }
+
+    /// Whether the trace is empty (never: a snapshot holds a generation).
+    pub fn is_empty(&self) -> bool {
+        self.gens.is_empty()
+    }
+
+    /// Generations in the snapshot.
+    pub fn generations(&self) -> usize {
+        self.gens.len()
+    }
+
+    /// Writes the Go 1.23 trace: the header, then the generations oldest
+    /// first. No tracer lock is held meanwhile. Returns the bytes written.
+    ///
+    /// # Errors
+    ///
+    /// `w`'s error (the output then holds a prefix of the trace).
+    pub fn write_to(&self, w: &mut dyn Write) -> io::Result<u64> {
+        w.write_all(HEADER)?;
+        let mut n = HEADER.len() as u64;
+        for g in &self.gens {
+            w.write_all(g)?;
+            n += g.len() as u64;
+        }
+        Ok(n)
+    }
+}
+
+impl Drop for Snapshot<'_> {
+    fn drop(&mut self) {
+        self.ring.end_writing();
+    }
+}
+
+/// [`Snapshot::take`] then [`Snapshot::write_to`]: writes a Go 1.23 trace of
+/// what `ring` keeps to `w`, returns the bytes written.
+///
+/// # Errors
+///
+/// As [`Snapshot::take`], and [`SnapshotError::Io`] from `w`.
+pub fn snapshot(ring: &Ring, w: &mut dyn Write) -> Result<u64, SnapshotError> {
+    Snapshot::take(ring)?.write_to(w).map_err(SnapshotError::Io)
 }

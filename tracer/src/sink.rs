@@ -11,6 +11,14 @@
 //! `g` complete ([`finish_gen`]). So every batch of `g` precedes every batch
 //! of `g + 1` in the file, although Ms may already be filling `g + 1`.
 //!
+//! The output is an `io::Write` (a trace file: the header first, then every
+//! batch) or a [`Ring`] (a flight recorder: each generation's batches are
+//! appended to the ring's open generation, which is closed when the thread
+//! moves past it). For a ring, [`submit`] also counts the newest
+//! generation's bytes and, once they reach the ring's target, calls the
+//! session's kick (once per generation: a short mutex hold and a condvar
+//! notify, see [`Output`]), which makes the timer thread advance early.
+//!
 //! Failure: an error or a panic from the writer is sticky. The thread records
 //! it, drops everything queued and stops; later submissions are discarded at
 //! once, so memory does not grow and no one waits. The error is returned by
@@ -23,8 +31,9 @@ use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 
 use crate::buf::TraceBuf;
-use crate::loom::sync::{Condvar, Mutex};
+use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::loom::thread::{self, JoinHandle};
+use crate::ring::Ring;
 use crate::session::TraceError;
 use crate::wire::header::HEADER;
 
@@ -58,6 +67,55 @@ struct State {
     queued_bytes: u64,
     stats: SinkStats,
     pool: Vec<TraceBuf>,
+    /// Generations ended on size (a ring's session).
+    cut: Option<Cut>,
+}
+
+/// Asks the session for an advance (plain `std` `Arc`: no protocol of the
+/// loom models goes through it).
+pub(crate) type Kick = std::sync::Arc<dyn Fn() + Send + Sync>;
+
+/// Ends a generation early once its batches reach `limit` bytes.
+struct Cut {
+    limit: u64,
+    /// Asks the session for an advance.
+    kick: Kick,
+    /// The newest generation submitted, and its bytes so far.
+    gen: u64,
+    bytes: u64,
+    /// The advance was asked for `gen`.
+    kicked: bool,
+}
+
+impl std::fmt::Debug for Cut {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Cut")
+            .field("limit", &self.limit)
+            .field("gen", &self.gen)
+            .field("bytes", &self.bytes)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Cut {
+    /// Counts a batch of `gen`; returns the kick to call if the generation
+    /// just reached the limit.
+    fn count(&mut self, gen: u64, len: u64) -> Option<Kick> {
+        if gen > self.gen {
+            self.gen = gen;
+            self.bytes = 0;
+            self.kicked = false;
+        }
+        if gen != self.gen {
+            return None;
+        }
+        self.bytes += len;
+        if self.kicked || self.bytes < self.limit {
+            return None;
+        }
+        self.kicked = true;
+        Some(self.kick.clone())
+    }
 }
 
 #[derive(Debug)]
@@ -77,6 +135,7 @@ crate::loom::global! {
             queued_bytes: 0,
             stats: SinkStats { bytes: 0, batches: 0, events: 0, peak_queued_bytes: 0 },
             pool: Vec::new(),
+            cut: None,
         }),
         cv: Condvar::new(),
     };
@@ -111,11 +170,17 @@ pub(crate) fn submit(mut b: TraceBuf) {
         recycle(&mut s, b);
         return;
     }
-    s.queued_bytes += b.bytes().len() as u64;
+    let len = b.bytes().len() as u64;
+    s.queued_bytes += len;
     s.stats.peak_queued_bytes = s.stats.peak_queued_bytes.max(s.queued_bytes);
-    s.queues.entry(b.gen()).or_default().push_back(b);
+    let gen = b.gen();
+    let kick = s.cut.as_mut().and_then(|c| c.count(gen, len));
+    s.queues.entry(gen).or_default().push_back(b);
     drop(s);
     SINK.cv.notify_one();
+    if let Some(kick) = kick {
+        kick();
+    }
 }
 
 /// Declares generation `gen` (and every earlier one) complete.
@@ -132,10 +197,27 @@ pub(crate) fn failed() -> bool {
     s.active && s.failed
 }
 
+/// Where the sink thread puts the batches.
+pub(crate) enum Output {
+    /// A trace file: header, then every batch in order.
+    Writer(Box<dyn Write + Send>),
+    /// A flight recorder's ring. `kick` is called (by the thread that
+    /// submits the batch, with no sink lock held) when the batches submitted
+    /// for the newest generation reach the ring's target size: it asks the
+    /// session to end the generation early. It must not block for long (an
+    /// M may call it inside a hook).
+    Ring {
+        /// The ring.
+        ring: Arc<Ring>,
+        /// Asks for an advance.
+        kick: Kick,
+    },
+}
+
 /// Starts accepting batches from generation `first_gen` on and spawns the
-/// thread that writes them to `w`.
+/// thread that writes them to `out`.
 pub(crate) fn open(
-    w: Box<dyn Write + Send>,
+    out: Output,
     first_gen: u64,
 ) -> io::Result<JoinHandle<(SinkStats, Option<TraceError>)>> {
     {
@@ -147,12 +229,41 @@ pub(crate) fn open(
         s.queues.clear();
         s.queued_bytes = 0;
         s.stats = SinkStats::default();
+        s.cut = match &out {
+            Output::Ring { ring, kick } => Some(Cut {
+                limit: ring.generation_target(),
+                kick: kick.clone(),
+                gen: first_gen,
+                bytes: 0,
+                kicked: false,
+            }),
+            Output::Writer(_) => None,
+        };
     }
+    // Before the thread exists: a snapshot taken right after the session
+    // starts must find the ring receiving.
+    let ring = match &out {
+        Output::Ring { ring, .. } => {
+            ring.activate(first_gen);
+            Some(ring.clone())
+        }
+        Output::Writer(_) => None,
+    };
     let h = thread::Builder::new()
         .name("gort-trace-sink".into())
-        .spawn(move || run(w, first_gen));
+        .spawn(move || match out {
+            Output::Writer(w) => run(w, first_gen),
+            Output::Ring { ring, .. } => {
+                let r = run(RingWriter { ring: ring.clone() }, first_gen);
+                ring.deactivate();
+                r
+            }
+        });
     if h.is_err() {
         SINK.state.lock().active = false;
+        if let Some(r) = ring {
+            r.deactivate();
+        }
     }
     h
 }
@@ -167,6 +278,7 @@ pub(crate) fn close() {
 pub(crate) fn deactivate() {
     let mut s = SINK.state.lock();
     s.active = false;
+    s.cut = None;
     s.queues.clear();
     s.queued_bytes = 0;
 }
@@ -195,18 +307,77 @@ fn fail(e: TraceError) -> (SinkStats, Option<TraceError>) {
     (s.stats, Some(e))
 }
 
-/// The sink thread's body.
-fn run(mut w: Box<dyn Write + Send>, first_gen: u64) -> (SinkStats, Option<TraceError>) {
-    if let Err(e) = guarded(|| w.write_all(HEADER)) {
-        return fail(e);
+/// What the sink thread writes into.
+trait Dest {
+    /// Starts the output (a file's header); returns the bytes written.
+    fn begin(&mut self) -> io::Result<u64>;
+    /// Writes one batch of generation `gen`.
+    fn batch(&mut self, gen: u64, b: &[u8]) -> io::Result<()>;
+    /// Every batch of `gen` has been written.
+    fn end_gen(&mut self, gen: u64);
+    /// Flushes and closes the output.
+    fn finish(self) -> Result<(), TraceError>;
+}
+
+impl Dest for Box<dyn Write + Send> {
+    fn begin(&mut self) -> io::Result<u64> {
+        self.write_all(HEADER)?;
+        Ok(HEADER.len() as u64)
     }
-    SINK.state.lock().stats.bytes += HEADER.len() as u64;
+
+    fn batch(&mut self, _gen: u64, b: &[u8]) -> io::Result<()> {
+        self.write_all(b)
+    }
+
+    fn end_gen(&mut self, _gen: u64) {}
+
+    fn finish(mut self) -> Result<(), TraceError> {
+        let r = guarded(|| self.flush());
+        // A writer whose drop panics must not take the program down either.
+        let dropped = guarded(move || {
+            drop(self);
+            Ok(())
+        });
+        r.and(dropped)
+    }
+}
+
+/// A flight recorder's ring as the sink's output.
+struct RingWriter {
+    ring: Arc<Ring>,
+}
+
+impl Dest for RingWriter {
+    fn begin(&mut self) -> io::Result<u64> {
+        Ok(0)
+    }
+
+    fn batch(&mut self, gen: u64, b: &[u8]) -> io::Result<()> {
+        self.ring.append(gen, b);
+        Ok(())
+    }
+
+    fn end_gen(&mut self, gen: u64) {
+        self.ring.end_gen(gen);
+    }
+
+    fn finish(self) -> Result<(), TraceError> {
+        Ok(())
+    }
+}
+
+/// The sink thread's body.
+fn run(mut w: impl Dest, first_gen: u64) -> (SinkStats, Option<TraceError>) {
+    match guarded(|| w.begin().map(|n| SINK.state.lock().stats.bytes += n)) {
+        Ok(()) => {}
+        Err(e) => return fail(e),
+    }
     let mut reading = first_gen;
     let mut s = SINK.state.lock();
     loop {
         if let Some(b) = s.queues.get_mut(&reading).and_then(VecDeque::pop_front) {
             drop(s);
-            let r = guarded(|| w.write_all(b.bytes()));
+            let r = guarded(|| w.batch(reading, b.bytes()));
             s = SINK.state.lock();
             if let Err(e) = r {
                 drop(s);
@@ -222,6 +393,9 @@ fn run(mut w: Box<dyn Write + Send>, first_gen: u64) -> (SinkStats, Option<Trace
         }
         if reading <= s.finished_through {
             s.queues.remove(&reading);
+            drop(s);
+            w.end_gen(reading);
+            s = SINK.state.lock();
             reading += 1;
             continue;
         }
@@ -231,13 +405,7 @@ fn run(mut w: Box<dyn Write + Send>, first_gen: u64) -> (SinkStats, Option<Trace
         s = SINK.cv.wait(s);
     }
     drop(s);
-    let r = guarded(|| w.flush());
-    // A writer whose drop panics must not take the program down either.
-    let dropped = guarded(move || {
-        drop(w);
-        Ok(())
-    });
-    match r.and(dropped) {
+    match w.finish() {
         Ok(()) => (SINK.state.lock().stats, None),
         Err(e) => fail(e),
     }

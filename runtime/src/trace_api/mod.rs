@@ -18,6 +18,11 @@
 //! not wrapped in `gort::syscall`, holds up neither. Set
 //! `GORT_TRACE=FILE` to trace every `block_on` of a program into `FILE`
 //! without code changes.
+//!
+//! [`FlightRecorder`] keeps the last seconds of the trace in memory instead
+//! and writes them out on demand. A recorder and [`start`] do not run at the
+//! same time (each refuses while the other runs, with
+//! [`Error::RecorderRunning`] or [`Error::AlreadyRunning`]).
 
 use crate::loom::sync::Arc;
 use crate::sched::context::Running;
@@ -28,12 +33,19 @@ use std::sync::atomic::{AtomicU64, Ordering::Relaxed};
 
 pub use gort_tracer::Config;
 
+mod recorder;
+pub use recorder::{FlightRecorder, FlightRecorderConfig, FlightRecorderStats};
+
 /// Why tracing could not start or stop cleanly.
 #[derive(Debug)]
 #[non_exhaustive]
 pub enum Error {
-    /// `start` while a trace is being written.
+    /// `start` while a trace is being written (by [`start`]).
     AlreadyRunning,
+    /// [`start`] or [`FlightRecorder::start`] while a flight recorder is
+    /// recording: one recorder at a time, and none beside a trace written
+    /// by [`start`].
+    RecorderRunning,
     /// `stop` with no trace running.
     NotRunning,
     /// `start`/`stop` called outside a goroutine.
@@ -48,6 +60,9 @@ impl fmt::Display for Error {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             Error::AlreadyRunning => f.write_str("gort::trace: tracing is already running"),
+            Error::RecorderRunning => f.write_str(
+                "gort::trace: a flight recorder is recording (one at a time, and not beside trace::start)",
+            ),
             Error::NotRunning => f.write_str("gort::trace: tracing is not running"),
             Error::NotInRuntime => {
                 f.write_str("gort::trace: start/stop must be called from a goroutine")
@@ -67,8 +82,19 @@ impl std::error::Error for Error {
     }
 }
 
-/// Serialises start/stop across the process.
-static SESSION: parking_lot::Mutex<bool> = parking_lot::Mutex::new(false);
+/// Who owns the tracer's single session.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum Owner {
+    /// No session.
+    Nobody,
+    /// [`start`]: a trace written to a writer.
+    Writer,
+    /// A [`FlightRecorder`] (identified by its ring's address).
+    Recorder(usize),
+}
+
+/// Serialises start/stop across the process, and says who traces.
+static SESSION: parking_lot::Mutex<Owner> = parking_lot::Mutex::new(Owner::Nobody);
 
 /// Every live runtime, for the process-wide flip of the tracer's flag.
 fn all_runtimes() -> Vec<Arc<Shared>> {
@@ -91,14 +117,38 @@ pub fn start(w: impl Write + Send + 'static) -> Result<(), Error> {
 /// # Errors
 /// As [`start`].
 pub fn start_with(w: impl Write + Send + 'static, cfg: Config) -> Result<(), Error> {
+    begin_session(Owner::Writer, |src| {
+        // `begin_session` calls this inside a flip: no M is inside a hook,
+        // and every M synchronises with this thread before it reads the flag
+        // again (the gate, `sched::stw`).
+        // SAFETY: that is the tracer's contract for flipping its flag.
+        unsafe { gort_tracer::start(Box::new(w), cfg, Some(src)) }
+    })
+}
+
+/// Starts the tracer's session for `owner`: `start` switches the tracer on
+/// (it is called inside a [`flip`], with the status source to give the
+/// tracer); then the caller's goroutine writes the trace's first events.
+///
+/// # Errors
+/// [`Error::NotInRuntime`] outside a goroutine; [`Error::AlreadyRunning`] or
+/// [`Error::RecorderRunning`] if a session runs (or if `start` fails).
+pub(crate) fn begin_session(
+    owner: Owner,
+    start: impl FnOnce(
+        std::sync::Arc<dyn gort_tracer::StatusSource>,
+    ) -> Result<(), gort_tracer::StartError>,
+) -> Result<(), Error> {
     if Running::get().is_none() {
         return Err(Error::NotInRuntime);
     }
     // May yield, and so move this goroutine to another M: the handle is
     // taken after it.
     let mut session = lock_session();
-    if *session {
-        return Err(Error::AlreadyRunning);
+    match *session {
+        Owner::Nobody => {}
+        Owner::Writer => return Err(Error::AlreadyRunning),
+        Owner::Recorder(_) => return Err(Error::RecorderRunning),
     }
     let Some(here) = Running::get() else {
         return Err(Error::NotInRuntime);
@@ -108,25 +158,61 @@ pub fn start_with(w: impl Write + Send + 'static, cfg: Config) -> Result<(), Err
         return Err(Error::NotInRuntime);
     }
     let r = flip(|rts| {
-        // No M is inside a hook, and every M synchronises with this thread
-        // before it reads the flag again (the gate, `sched::stw`).
-        // SAFETY: that is the tracer's contract for flipping its flag.
-        let r = unsafe { gort_tracer::start(Box::new(w), cfg, Some(std::sync::Arc::new(Source))) };
+        let r = start(std::sync::Arc::new(Source));
         if r.is_ok() {
             crate::hooks::emit_start(wk, t, rts);
         }
         r
     });
     if r.is_ok() {
-        *session = true;
+        *session = owner;
     }
     r.map_err(|_| Error::AlreadyRunning)
+}
+
+/// Stops the tracer's session if `owner` has it: switches tracing off
+/// inside a [`flip`] and returns once the tracer has written everything.
+///
+/// # Errors
+/// [`Error::NotRunning`] if `owner` has no session, or the writer's failure.
+pub(crate) fn end_session(owner: Owner) -> Result<gort_tracer::Stats, Error> {
+    let mut session = lock_session();
+    if *session != owner {
+        return Err(Error::NotRunning);
+    }
+    // No M is inside a hook during the flip, and every M synchronises with
+    // this thread before it reads the flag again.
+    // SAFETY: that is the tracer's contract for flipping its flag.
+    flip(|_| unsafe { gort_tracer::begin_stop() });
+    *session = Owner::Nobody;
+    drop(session);
+    gort_tracer::finish_stop().map_err(|e| match e {
+        gort_tracer::TraceError::Io(e) => Error::Write(e),
+        gort_tracer::TraceError::Panicked(m) => Error::WriterPanicked(m),
+        #[allow(unreachable_patterns)]
+        _ => Error::NotRunning,
+    })
+}
+
+/// Starts a flight recorder's session: the tracer keeps its generations in
+/// `ring` (see [`begin_session`]).
+pub(crate) fn start_recording(
+    ring: &std::sync::Arc<gort_tracer::Ring>,
+    owner: Owner,
+    cfg: Config,
+) -> Result<(), Error> {
+    let ring = ring.clone();
+    begin_session(owner, move |src| {
+        // `begin_session` calls this inside a flip (as in `start_with`).
+        // SAFETY: that is the tracer's contract for flipping its flag.
+        unsafe { gort_tracer::start_ring(ring, cfg, Some(src)) }
+    })
 }
 
 /// Takes the process-wide session lock without blocking the M: a goroutine
 /// that waits here yields, so the holder (maybe a goroutine queued behind it
 /// on the same P) can finish.
-fn lock_session() -> parking_lot::MutexGuard<'static, bool> {
+pub(crate) fn lock_session() -> parking_lot::MutexGuard<'static, Owner> {
     loop {
         if let Some(g) = SESSION.try_lock() {
             return g;
@@ -143,7 +229,7 @@ fn lock_session() -> parking_lot::MutexGuard<'static, bool> {
 /// The runtimes are listed after the flip is announced: a runtime created
 /// later registers after that announcement (under the same lock) and starts
 /// its Ms after registering, so they see it at their first hook.
-fn flip<R>(write: impl FnOnce(&[Arc<Shared>]) -> R) -> R {
+pub(crate) fn flip<R>(write: impl FnOnce(&[Arc<Shared>]) -> R) -> R {
     let rts = std::cell::OnceCell::new();
     crate::sched::stw::gate().flip(
         |each| {
@@ -165,30 +251,18 @@ pub fn stop() -> Result<gort_tracer::Stats, Error> {
     if Running::get().is_none() {
         return Err(Error::NotInRuntime);
     }
-    let mut session = lock_session();
-    if !*session {
-        return Err(Error::NotRunning);
-    }
-    // SAFETY: as in `start_with`.
-    flip(|_| unsafe { gort_tracer::begin_stop() });
-    *session = false;
-    drop(session);
-    gort_tracer::finish_stop().map_err(|e| match e {
-        gort_tracer::TraceError::Io(e) => Error::Write(e),
-        gort_tracer::TraceError::Panicked(m) => Error::WriterPanicked(m),
-        #[allow(unreachable_patterns)]
-        _ => Error::NotRunning,
-    })
+    end_session(Owner::Writer)
 }
 
-/// Whether a trace is being written.
+/// Whether a trace started by [`start`] is being written (a
+/// [`FlightRecorder`] answers for itself: [`FlightRecorder::enabled`]).
 pub fn is_running() -> bool {
-    *SESSION.lock()
+    *SESSION.lock() == Owner::Writer
 }
 
 /// The runtime's goroutines and Ps, for the tracer's end-of-generation
 /// statuses.
-struct Source;
+pub(crate) struct Source;
 
 impl gort_tracer::StatusSource for Source {
     fn for_each_goroutine(
