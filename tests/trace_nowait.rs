@@ -213,6 +213,7 @@ fn start_and_stop_return_while_a_goroutine_is_blocked_in_a_plain_read() {
     let rt = gort::Runtime::builder().procs(2).build().unwrap();
     let traces = rt.block_on(|| {
         let (mut r, h) = Reader::spawn(LIMIT);
+        let reader = h.id();
         let buf = SharedBuf::default();
         gort::trace::start(buf.clone()).unwrap();
         some_traced_work();
@@ -221,6 +222,14 @@ fn start_and_stop_return_while_a_goroutine_is_blocked_in_a_plain_read() {
             r.reading.load(SeqCst) && !r.returned.load(SeqCst),
             "the read returned though nobody wrote"
         );
+        // It never reached the runtime during the trace, yet the trace
+        // states it: running (the runtime sees a goroutine in a plain read
+        // as running), on its P and M.
+        let first = buf.take();
+        let (to, p, m) =
+            first_transition(&first, reader).expect("the reader is missing from the trace");
+        assert_eq!(to, GoState::Running);
+        assert!(p.is_some() && m.is_some(), "recorded on P {p} and M {m}");
         // Traced again: the read ends inside this trace, and its goroutine's
         // first event names it Running.
         let buf2 = SharedBuf::default();
@@ -228,7 +237,7 @@ fn start_and_stop_return_while_a_goroutine_is_blocked_in_a_plain_read() {
         r.release();
         assert_eq!(h.join().unwrap(), Some(42));
         gort::trace::stop().unwrap();
-        vec![buf.take(), buf2.take()]
+        vec![first, buf2.take()]
     });
     check(&traces, "trace-nowait-read");
 }
@@ -252,7 +261,12 @@ fn hundred_cycles_with_a_spinning_and_a_blocked_goroutine() {
             gort::trace::stop().unwrap();
             assert!(!s.exited.load(SeqCst), "cycle {i} waited for the spinner");
             assert!(!r.returned.load(SeqCst), "cycle {i}: the read returned");
-            traces.push(buf.take());
+            let t = buf.take();
+            // Poked or not, the spinner is in every trace, running.
+            let (to, _, _) = first_transition(&t, s.id.load(SeqCst))
+                .unwrap_or_else(|| panic!("cycle {i}: the spinner is missing"));
+            assert_eq!(to, GoState::Running, "cycle {i}");
+            traces.push(t);
         }
         s.stop.store(true, SeqCst);
         sh.join().unwrap();

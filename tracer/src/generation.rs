@@ -7,7 +7,8 @@
 //!    goroutine and P whose status was not yet written in `N`, with its
 //!    current status (Go's step 2). Once `begin_stop` has switched tracing
 //!    off, the runtime changes states without events, so the final
-//!    generation gets no such statuses.
+//!    generation's statuses are the ones `begin_stop` recorded just before
+//!    (while no M was inside a hook: [`Advancer::record_final`]).
 //!    A timer-driven advance of a generation in which nothing happened and
 //!    nothing is pending is skipped: every generation must hold an event.
 //! 2. Publish `N + 1` (or 0 when stopping) as the current generation
@@ -94,6 +95,8 @@ pub(crate) struct Advancer {
     frequency: Option<u64>,
     /// Generations written so far.
     pub(crate) written: u64,
+    /// The final generation's statuses, recorded by `begin_stop`.
+    final_pending: Option<HashMap<Key, Pending>>,
 }
 
 impl std::fmt::Debug for Advancer {
@@ -123,6 +126,20 @@ impl Advancer {
             calibration: Calibration::start(clock),
             frequency: None,
             written: 0,
+            final_pending: None,
+        }
+    }
+
+    /// Step 1 of the final advance, taken by `begin_stop` before it switches
+    /// tracing off, while no M is inside a hook (the caller's promise): the
+    /// states seen are then the ones the trace's events lead to, and a
+    /// goroutine that ran through the whole last generation without an event
+    /// (computing, or blocked in a call the runtime does not see) is still
+    /// stated, on its P and M.
+    pub(crate) fn record_final(&mut self) {
+        let gen = locker::current_gen();
+        if gen != 0 {
+            self.final_pending = Some(self.record_pending(gen));
         }
     }
 
@@ -196,7 +213,10 @@ impl Advancer {
             return Advanced::Skipped;
         }
         let used = |g: u64| USED[(g & 1) as usize].load(Relaxed) == g;
-        let mut pending = self.record_pending(gen);
+        let mut pending = match self.final_pending.take() {
+            Some(p) if stopping => p,
+            _ => self.record_pending(gen),
+        };
         if !stopping && !used(gen) && pending.is_empty() {
             return Advanced::Skipped;
         }

@@ -411,6 +411,8 @@ unsafe fn start_to(
 pub unsafe fn begin_stop() {
     let mut slot = SESSION.lock();
     let Some(s) = slot.as_mut() else { return };
+    // Still tracing, and no M inside a hook: the final statuses now.
+    s.timer.advancer.lock().record_final();
     // SAFETY: the caller guarantees no M reads the flag meanwhile.
     unsafe { locker::set_enabled(false) };
     s.stopping = true;

@@ -97,6 +97,10 @@ pub(crate) struct Proc {
     /// 0, or 1 + the worker a syscall-retake took this P from (for the
     /// trace's `ProcSteal`); read by the M that acquires the P next.
     pub(crate) stolen_from: AtomicU64,
+    /// 0, or 1 + the worker holding this P (for the trace's statuses): set
+    /// as an M takes the P, cleared as it gives it up or sysmon retakes it.
+    /// A RUNNING P with no holder is being handed to an M.
+    pub(crate) holder: AtomicU64,
     pub(crate) steal: Steal<TaskRef>,
     pub(crate) runnext: RunNext,
     local: UnsafeCell<ProcLocal>,
@@ -132,6 +136,7 @@ impl Proc {
             syscall_tick: AtomicU64::new(0),
             syscall_m: AtomicU64::new(0),
             stolen_from: AtomicU64::new(0),
+            holder: AtomicU64::new(0),
             steal,
             runnext: RunNext::default(),
             local: UnsafeCell::new(ProcLocal {
@@ -160,6 +165,28 @@ impl Proc {
     /// Whether the P has queued work (a snapshot, for any thread).
     pub(crate) fn has_work_hint(&self) -> bool {
         !self.steal.is_empty() || self.runnext.is_some()
+    }
+
+    /// Worker `m` holds the P now.
+    #[inline]
+    pub(crate) fn set_holder(&self, m: usize) {
+        self.holder.store(m as u64 + 1, Relaxed);
+    }
+
+    /// Worker `m` gives the P up (no effect if another M holds it by now).
+    #[inline]
+    pub(crate) fn clear_holder(&self, m: usize) {
+        let _ = self
+            .holder
+            .compare_exchange(m as u64 + 1, 0, Relaxed, Relaxed);
+    }
+
+    /// The worker holding the P, if any (a snapshot).
+    pub(crate) fn holder(&self) -> Option<usize> {
+        match self.holder.load(Relaxed) {
+            0 => None,
+            h => Some(h as usize - 1),
+        }
     }
 
     /// Records a goroutine created on this P.

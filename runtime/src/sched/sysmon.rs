@@ -189,6 +189,8 @@ fn retake(shared: &Arc<Shared>, seen: &mut [u64]) -> bool {
             continue;
         }
         p.stolen_from.store(p.syscall_m.load(Relaxed), Relaxed);
+        // In transit from the syscall M to another: no holder until taken.
+        p.holder.store(0, Relaxed);
         let mut s = shared.sched.lock();
         if s.shutdown {
             p.status.store(proc::IDLE, Release);

@@ -300,6 +300,29 @@ impl gort_tracer::StatusSource for Source {
             orphans.iter().for_each(|t| visit(t));
         }
     }
+
+    /// Idle Ps, and running Ps on the M that holds them (a P being handed
+    /// between Ms, or held by an M in a syscall, is left out: the events of
+    /// its next holder state it).
+    fn for_each_proc(
+        &self,
+        f: &mut dyn FnMut(u64, &gort_tracer::ProcTrace, gort_tracer::wire::ProcStatus, Option<u64>),
+    ) {
+        use gort_tracer::wire::ProcStatus as P;
+        for rt in all_runtimes() {
+            for (i, p) in rt.procs.iter().enumerate() {
+                let id = rt.serial * crate::sched::MAX_PROCS as u64 + i as u64;
+                let st = p.status.load(std::sync::atomic::Ordering::Acquire);
+                if st == crate::sched::proc::IDLE {
+                    f(id, &p.trace, P::Idle, None);
+                } else if st == crate::sched::proc::RUNNING {
+                    if let Some(m) = p.holder() {
+                        f(id, &p.trace, P::Running, Some(m as u64));
+                    }
+                }
+            }
+        }
+    }
 }
 
 static NEXT_TASK: AtomicU64 = AtomicU64::new(1);

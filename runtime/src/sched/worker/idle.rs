@@ -28,6 +28,7 @@ impl Worker {
 
     pub(super) fn acquire_p(&self, p: usize) {
         self.shared.procs[p].status.store(proc::RUNNING, Release);
+        self.shared.procs[p].set_holder(self.handle.id);
         self.p.set(Some(p));
         tr::proc_start(self, p);
         // A P became busy: sysmon, asleep while every P was idle, watches
@@ -47,6 +48,7 @@ impl Worker {
         tr::proc_stop(self);
         let mut s = self.shared.sched.lock();
         self.p.set(None);
+        self.shared.procs[pid].clear_holder(self.handle.id);
         self.shared.procs[pid].status.store(proc::IDLE, Release);
         s.idle_procs.push(pid);
         // SeqCst: the Dekker pair of `Shared::wakep` (see there).
@@ -187,6 +189,7 @@ impl Worker {
         };
         tr::proc_stop(self);
         self.p.set(None);
+        self.shared.procs[pid].clear_holder(self.handle.id);
         let mut s = self.shared.sched.lock();
         if self.spinning.replace(false) {
             self.shared.nspinning.fetch_sub(1, SeqCst);
@@ -242,6 +245,7 @@ impl Worker {
         let Some(pid) = self.p.get() else { return };
         tr::proc_stop(self);
         self.p.set(None);
+        self.shared.procs[pid].clear_holder(self.handle.id);
         if self.spinning.replace(false) {
             self.shared.nspinning.fetch_sub(1, SeqCst);
         }
@@ -277,6 +281,7 @@ impl Worker {
         }
         // The P was taken: try any idle P.
         self.p.set(None);
+        p.clear_holder(self.handle.id);
         let mut s = self.shared.sched.lock();
         let pick = s
             .idle_procs
