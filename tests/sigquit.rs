@@ -9,7 +9,8 @@ use std::time::Duration;
 
 const CHILD: &str = "GORT_SIGQUIT_CHILD";
 
-/// The child: parks a goroutine on a channel, says so, and waits.
+/// The child: parks a goroutine on a channel and itself in a sleep; a third
+/// goroutine says so once the dump shows both, and waits.
 fn child() {
     let rt = gort::Runtime::builder()
         .procs(2)
@@ -20,10 +21,18 @@ fn child() {
         let (_tx, rx) = gort::chan::<u8>(0);
         let h = gort::go(move || rx.recv().map(|_| ()));
         let word = format!("goroutine {} [chan receive]:", h.id());
-        while !gort::goroutine_dump().contains(&word) {
-            gort::sleep(Duration::from_millis(1));
-        }
-        println!("parked {}", h.id());
+        let id = h.id();
+        gort::go(move || {
+            loop {
+                let d = gort::goroutine_dump();
+                if d.contains(&word) && d.contains("goroutine 1 [sleep]:") {
+                    break;
+                }
+                gort::sleep(Duration::from_millis(1));
+            }
+            println!("parked {id}");
+            gort::select! {}
+        });
         gort::sleep(Duration::from_secs(60));
         println!("not killed");
     });
