@@ -319,6 +319,15 @@ pub(crate) fn env_guard() -> Option<crate::trace_api::EnvTrace> {
 
 /// Tracing is compiled out: nothing to start.
 #[cfg(not(feature = "trace"))]
-pub(crate) fn env_guard() -> Option<()> {
+pub(crate) fn env_guard() -> Option<NoTrace> {
     None
+}
+
+/// The guard `env_guard` never returns when tracing is compiled out.
+#[cfg(not(feature = "trace"))]
+pub(crate) struct NoTrace;
+
+#[cfg(not(feature = "trace"))]
+impl Drop for NoTrace {
+    fn drop(&mut self) {}
 }

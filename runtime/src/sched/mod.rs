@@ -51,6 +51,7 @@ pub(crate) struct WorkerHandle {
     /// sleeps; taken by the M when it wakes.
     pub(crate) handoff: Mutex<Option<Handoff>>,
     /// Whether this M is inside a trace hook (`stw`'s gate).
+    #[cfg_attr(not(feature = "trace"), allow(dead_code))]
     pub(crate) gate: stw::MGate,
     #[cfg(feature = "trace")]
     pub(crate) trace: std::sync::Arc<crate::hooks::ThreadTrace>,

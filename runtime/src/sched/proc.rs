@@ -182,6 +182,7 @@ impl Proc {
     }
 
     /// The worker holding the P, if any (a snapshot).
+    #[cfg_attr(not(feature = "trace"), allow(dead_code))]
     pub(crate) fn holder(&self) -> Option<usize> {
         match self.holder.load(Relaxed) {
             0 => None,

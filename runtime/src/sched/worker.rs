@@ -16,6 +16,7 @@
 
 use super::proc::{Proc, ProcLocal};
 use super::{Handoff, Shared, WorkerHandle};
+#[cfg(feature = "trace")]
 use crate::hooks as tr;
 use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::{Arc, Mutex};

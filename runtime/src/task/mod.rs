@@ -299,6 +299,7 @@ impl Task {
     /// # Safety
     /// Called by the M running the task, while the task is suspended in its
     /// blocking call (or by the task itself).
+    #[cfg_attr(not(feature = "trace"), allow(dead_code))]
     pub(crate) unsafe fn take_block_site(&self) -> Option<&'static std::panic::Location<'static>> {
         // SAFETY: the task and its M never run at the same time.
         unsafe { self.block_site.with_mut(|p| p.take()) }
