@@ -22,8 +22,9 @@
 //! The queue is generic over its payload so loom models push plain values.
 
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{AtomicU32, AtomicU64, Ordering::*};
+use crate::loom::sync::atomic::{AtomicU32, AtomicU64, Ordering, Ordering::*};
 use crate::loom::sync::Arc;
+use std::marker::PhantomData;
 use std::mem::MaybeUninit;
 
 /// Slots per local queue (Go uses 256 too). Shrunk under loom so models reach
@@ -34,20 +35,30 @@ pub(crate) const CAPACITY: usize = 256;
 pub(crate) const CAPACITY: usize = 4;
 const MASK: u32 = CAPACITY as u32 - 1;
 
-/// The faithful protocol (the only one outside the loom models).
-pub(crate) const FAITHFUL: u8 = 0;
+/// The steps of the protocol that a loom model's broken twin replaces (the
+/// twins live in `tests/queue.rs`). The runtime runs the defaults, through
+/// [`Faithful`]; after monomorphisation they are the only code there is.
+pub(crate) trait QueueSteps {
+    /// Where `push_back` measures free room from: `steal`, the oldest slot a
+    /// stealer may still be copying (not `real`, the next one to hand out).
+    #[inline(always)]
+    fn room_from(steal: u32, _real: u32) -> u32 {
+        steal
+    }
 
-/// Broken variants of the queue, each one step off the protocol; the loom
-/// models must reject every one.
-#[cfg(loom)]
-pub(crate) mod twin {
-    /// `push_back` publishes the new slot with a `Relaxed` store of `tail`:
-    /// a stealer can claim the slot without seeing its contents.
-    pub(crate) const PUBLISH_RELAXED: u8 = 1;
-    /// `push_back` measures free room from `real` instead of `steal`: the
-    /// owner can overwrite slots a stealer is still copying.
-    pub(crate) const ROOM_FROM_REAL: u8 = 2;
+    /// How `push_back` publishes a new slot: Release, pairing with the
+    /// Acquire loads of `tail` in pop and steal (the slot write goes with it).
+    #[inline(always)]
+    fn publish() -> Ordering {
+        Release
+    }
 }
+
+/// The protocol as the runtime runs it.
+#[derive(Debug)]
+pub(crate) struct Faithful;
+
+impl QueueSteps for Faithful {}
 
 struct Inner<T> {
     head: AtomicU64,
@@ -62,26 +73,29 @@ unsafe impl<T: Send> Send for Inner<T> {}
 // SAFETY: as above; shared access never yields `&T` to two threads.
 unsafe impl<T: Send> Sync for Inner<T> {}
 
-/// The owner's handle: push and pop. Exactly one exists per queue. `TWIN`
-/// selects a broken variant in the loom models.
-pub(crate) struct Local<T, const TWIN: u8 = FAITHFUL> {
+/// The owner's handle: push and pop. Exactly one exists per queue. `S`
+/// is a broken variant in the loom models.
+pub(crate) struct Local<T, S: QueueSteps = Faithful> {
     inner: Arc<Inner<T>>,
+    steps: PhantomData<fn() -> S>,
 }
 
 /// A peer's handle: steal half.
-pub(crate) struct Steal<T, const TWIN: u8 = FAITHFUL> {
+pub(crate) struct Steal<T, S: QueueSteps = Faithful> {
     inner: Arc<Inner<T>>,
+    steps: PhantomData<fn() -> S>,
 }
 
-impl<T, const TWIN: u8> Clone for Steal<T, TWIN> {
+impl<T, S: QueueSteps> Clone for Steal<T, S> {
     fn clone(&self) -> Self {
         Steal {
             inner: self.inner.clone(),
+            steps: PhantomData,
         }
     }
 }
 
-impl<T, const TWIN: u8> std::fmt::Debug for Local<T, TWIN> {
+impl<T, S: QueueSteps> std::fmt::Debug for Local<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Local")
             .field("len", &self.inner.len())
@@ -89,7 +103,7 @@ impl<T, const TWIN: u8> std::fmt::Debug for Local<T, TWIN> {
     }
 }
 
-impl<T, const TWIN: u8> std::fmt::Debug for Steal<T, TWIN> {
+impl<T, S: QueueSteps> std::fmt::Debug for Steal<T, S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("Steal")
             .field("len", &self.inner.len())
@@ -111,7 +125,7 @@ pub(crate) fn local<T>() -> (Local<T>, Steal<T>) {
 }
 
 /// [`local`], for a given protocol variant.
-pub(crate) fn local_variant<T, const TWIN: u8>() -> (Local<T, TWIN>, Steal<T, TWIN>) {
+pub(crate) fn local_variant<T, S: QueueSteps>() -> (Local<T, S>, Steal<T, S>) {
     let slots = (0..CAPACITY)
         .map(|_| UnsafeCell::new(MaybeUninit::uninit()))
         .collect();
@@ -123,8 +137,12 @@ pub(crate) fn local_variant<T, const TWIN: u8>() -> (Local<T, TWIN>, Steal<T, TW
     (
         Local {
             inner: inner.clone(),
+            steps: PhantomData,
         },
-        Steal { inner },
+        Steal {
+            inner,
+            steps: PhantomData,
+        },
     )
 }
 
@@ -148,7 +166,7 @@ impl<T> Inner<T> {
     }
 }
 
-impl<T, const TWIN: u8> Local<T, TWIN> {
+impl<T, S: QueueSteps> Local<T, S> {
     /// Number of queued items (a snapshot).
     #[allow(dead_code)]
     pub(crate) fn len(&self) -> usize {
@@ -168,31 +186,14 @@ impl<T, const TWIN: u8> Local<T, TWIN> {
             let (steal, real) = unpack(self.inner.head.load(Acquire));
             // Only this handle writes `tail`.
             let tail = self.inner.tail.load(Relaxed);
-            #[cfg(loom)]
-            let room_from = if TWIN == twin::ROOM_FROM_REAL {
-                real
-            } else {
-                steal
-            };
-            #[cfg(not(loom))]
-            let room_from = steal;
+            let room_from = S::room_from(steal, real);
             if tail.wrapping_sub(room_from) < CAPACITY as u32 {
                 self.inner.slots[(tail & MASK) as usize].with_mut(|p| {
                     // SAFETY: `tail - steal < CAPACITY` means no claimed slot
                     // aliases this one, and only the owner writes free slots.
                     unsafe { (*p).write(t) };
                 });
-                #[cfg(loom)]
-                let publish = if TWIN == twin::PUBLISH_RELAXED {
-                    Relaxed
-                } else {
-                    Release
-                };
-                #[cfg(not(loom))]
-                let publish = Release;
-                // Release: pairs with the Acquire loads of `tail` in pop/steal,
-                // publishing the slot write.
-                self.inner.tail.store(tail.wrapping_add(1), publish);
+                self.inner.tail.store(tail.wrapping_add(1), S::publish());
                 return;
             }
             if steal != real {
@@ -269,7 +270,7 @@ impl<T, const TWIN: u8> Local<T, TWIN> {
     }
 }
 
-impl<T, const TWIN: u8> Drop for Local<T, TWIN> {
+impl<T, S: QueueSteps> Drop for Local<T, S> {
     fn drop(&mut self) {
         while self.pop().is_some() {}
     }
@@ -287,7 +288,7 @@ pub(crate) enum Stolen<T> {
     Got(T),
 }
 
-impl<T, const TWIN: u8> Steal<T, TWIN> {
+impl<T, S: QueueSteps> Steal<T, S> {
     /// Whether the victim looks empty (a snapshot).
     pub(crate) fn is_empty(&self) -> bool {
         self.inner.len() == 0
@@ -300,7 +301,7 @@ impl<T, const TWIN: u8> Steal<T, TWIN> {
 
     /// Steals half of the victim's queue into `dst` (which must be empty, as
     /// a thief's own queue is when it steals) and returns one item to run.
-    pub(crate) fn steal_into(&self, dst: &mut Local<T, TWIN>) -> Stolen<T> {
+    pub(crate) fn steal_into(&self, dst: &mut Local<T, S>) -> Stolen<T> {
         let dst_tail = dst.inner.tail.load(Relaxed);
         let (dst_steal, _) = unpack(dst.inner.head.load(Acquire));
         if dst_tail.wrapping_sub(dst_steal) > CAPACITY as u32 / 2 {

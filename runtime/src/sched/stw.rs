@@ -99,30 +99,44 @@
 #![cfg_attr(not(feature = "trace"), allow(dead_code))]
 
 use crate::loom::sync::atomic::{AtomicBool, Ordering::*};
+use std::marker::PhantomData;
 
-/// The protocol as written.
-pub(crate) const FAITHFUL: u8 = 0;
+/// The steps of the protocol that the loom model's broken twins replace
+/// (`tests/gate.rs`). The runtime runs the defaults, through [`Faithful`].
+pub(crate) trait GateSteps {
+    /// Step 2's ordering: the M's store of `inside` before its load of
+    /// `flipping` (the light half of the asymmetric fence).
+    #[inline(always)]
+    fn enter_fence(asymmetric: bool) {
+        gort_tracer::fence::light(asymmetric);
+    }
 
-/// Broken twins for the loom model (`tests/gate.rs`).
-#[cfg(loom)]
-pub(crate) mod twin {
-    /// An M loads `flipping` without ordering its store of `inside` before.
-    pub(crate) const ENTER_NO_FENCE: u8 = 1;
-    /// The flipper loads the Ms' words without ordering its store of
-    /// `flipping` before.
-    pub(crate) const FLIP_NO_FENCE: u8 = 2;
+    /// Step 7's ordering: the flipper's store of `flipping` before its loads
+    /// of the Ms' words (the heavy half).
+    #[inline(always)]
+    fn flip_fence(asymmetric: bool) {
+        gort_tracer::fence::heavy(asymmetric);
+    }
 }
+
+/// The protocol as the runtime runs it.
+#[derive(Debug)]
+pub(crate) struct Faithful;
+
+impl GateSteps for Faithful {}
 
 /// The process-wide half: a flip is under way.
 #[derive(Debug)]
-pub(crate) struct Gate<const TWIN: u8 = FAITHFUL> {
+pub(crate) struct Gate<S: GateSteps = Faithful> {
     flipping: AtomicBool,
+    steps: PhantomData<fn() -> S>,
 }
 
 /// One M's half: it is inside a hook.
 #[derive(Debug)]
-pub(crate) struct MGate<const TWIN: u8 = FAITHFUL> {
+pub(crate) struct MGate<S: GateSteps = Faithful> {
     inside: AtomicBool,
+    steps: PhantomData<fn() -> S>,
     /// `fence::asymmetric_available()`, fixed when the M starts; the same
     /// process-wide value the flipper uses.
     asymmetric: bool,
@@ -131,6 +145,7 @@ pub(crate) struct MGate<const TWIN: u8 = FAITHFUL> {
 #[cfg(not(loom))]
 static GATE: Gate = Gate {
     flipping: AtomicBool::new(false),
+    steps: PhantomData,
 };
 
 /// The process's gate.
@@ -140,12 +155,13 @@ pub(crate) fn gate() -> &'static Gate {
     &GATE
 }
 
-impl<const TWIN: u8> Gate<TWIN> {
+impl<S: GateSteps> Gate<S> {
     /// A gate with no flip under way.
     #[cfg(loom)]
     pub(crate) fn new() -> Self {
         Gate {
             flipping: AtomicBool::new(false),
+            steps: PhantomData,
         }
     }
 
@@ -154,7 +170,7 @@ impl<const TWIN: u8> Gate<TWIN> {
     #[cfg(not(loom))]
     pub(crate) fn flip<R>(
         &self,
-        each_m: impl FnOnce(&mut dyn FnMut(&MGate<TWIN>)),
+        each_m: impl FnOnce(&mut dyn FnMut(&MGate<S>)),
         write: impl FnOnce() -> R,
     ) -> R {
         self.announce();
@@ -171,7 +187,7 @@ impl<const TWIN: u8> Gate<TWIN> {
     #[cfg(loom)]
     pub(crate) fn flip<R>(
         &self,
-        each_m: impl FnOnce(&mut dyn FnMut(&MGate<TWIN>)),
+        each_m: impl FnOnce(&mut dyn FnMut(&MGate<S>)),
         write: impl FnOnce() -> R,
     ) -> Option<R> {
         self.announce();
@@ -187,12 +203,10 @@ impl<const TWIN: u8> Gate<TWIN> {
     /// Steps 6 and 7.
     fn announce(&self) {
         self.flipping.store(true, SeqCst);
-        #[cfg(loom)]
-        if TWIN != twin::FLIP_NO_FENCE {
-            gort_tracer::fence::heavy(true);
-        }
         #[cfg(not(loom))]
-        gort_tracer::fence::heavy(gort_tracer::fence::asymmetric_available());
+        S::flip_fence(gort_tracer::fence::asymmetric_available());
+        #[cfg(loom)]
+        S::flip_fence(true);
     }
 }
 
@@ -224,11 +238,12 @@ fn wait_until(mut done: impl FnMut() -> bool) -> bool {
     true
 }
 
-impl<const TWIN: u8> MGate<TWIN> {
+impl<S: GateSteps> MGate<S> {
     /// An M's word, outside any hook.
     pub(crate) fn new() -> Self {
         MGate {
             inside: AtomicBool::new(false),
+            steps: PhantomData,
             #[cfg(not(loom))]
             asymmetric: gort_tracer::fence::asymmetric_available(),
             #[cfg(loom)]
@@ -240,9 +255,9 @@ impl<const TWIN: u8> MGate<TWIN> {
     /// Called by this M's thread only, never nested.
     #[cfg(not(loom))]
     #[inline(always)]
-    pub(crate) fn enter(&self, g: &Gate<TWIN>) {
+    pub(crate) fn enter(&self, g: &Gate<S>) {
         self.inside.store(true, Relaxed);
-        gort_tracer::fence::light(self.asymmetric);
+        S::enter_fence(self.asymmetric);
         if g.flipping.load(Acquire) {
             self.enter_slow(g);
         }
@@ -251,18 +266,16 @@ impl<const TWIN: u8> MGate<TWIN> {
     /// [`enter`](Self::enter) for the loom model: false (not entered) if a
     /// wait was cut short (see [`wait_until`]).
     #[cfg(loom)]
-    pub(crate) fn enter(&self, g: &Gate<TWIN>) -> bool {
+    pub(crate) fn enter(&self, g: &Gate<S>) -> bool {
         self.inside.store(true, Relaxed);
-        if TWIN != twin::ENTER_NO_FENCE {
-            gort_tracer::fence::light(self.asymmetric);
-        }
+        S::enter_fence(self.asymmetric);
         !g.flipping.load(Acquire) || self.enter_slow(g)
     }
 
     /// Step 3's way out and back in; true once inside.
     #[cold]
     #[inline(never)]
-    fn enter_slow(&self, g: &Gate<TWIN>) -> bool {
+    fn enter_slow(&self, g: &Gate<S>) -> bool {
         loop {
             self.inside.store(false, Release);
             if !wait_until(|| !g.flipping.load(Acquire)) {

@@ -25,17 +25,23 @@ use crate::loom::sync::atomic::{AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-/// The faithful protocol (the only one outside the loom models).
-pub(crate) const FAITHFUL: u8 = 0;
-
-/// Broken variants of [`Core`] that the loom model must reject.
-#[cfg(loom)]
-pub(crate) mod twin {
-    /// `fire` checks `seq` under the lock, then releases it to run the
-    /// action (no send lock): a `stop` in between returns true, and the
-    /// value it meant to cancel is delivered anyway.
-    pub(crate) const FIRE_OUTSIDE_LOCK: u8 = 1;
+/// The step of the protocol that the loom model's broken twin replaces
+/// (`tests/timer.rs`). The runtime runs the default, through [`Faithful`].
+pub(crate) trait TimerSteps {
+    /// Whether `fire` runs the action with the timer's lock held (it must:
+    /// a `stop` between the sequence check and the action would otherwise
+    /// return true while the value it meant to cancel is delivered anyway).
+    #[inline(always)]
+    fn fire_under_lock() -> bool {
+        true
+    }
 }
+
+/// The protocol as the runtime runs it.
+#[derive(Debug)]
+pub(crate) struct Faithful;
+
+impl TimerSteps for Faithful {}
 
 /// What a timer does when it fires, type-erased for the scheduler.
 pub(crate) trait Action: Send + Sync {
@@ -62,15 +68,16 @@ struct Inner {
 }
 
 /// One timer: its arming, its sequence number and its action.
-pub(crate) struct Core<const TWIN: u8 = FAITHFUL> {
+pub(crate) struct Core<S: TimerSteps = Faithful> {
     inner: Mutex<Inner>,
     /// Current arming; written under `inner`'s lock, read by heap purges
     /// without it.
     seq: AtomicU64,
     action: Box<dyn Action>,
+    steps: std::marker::PhantomData<fn() -> S>,
 }
 
-impl<const TWIN: u8> std::fmt::Debug for Core<TWIN> {
+impl<S: TimerSteps> std::fmt::Debug for Core<S> {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("timer::Core")
             .field("seq", &self.seq.load(Relaxed))
@@ -78,9 +85,9 @@ impl<const TWIN: u8> std::fmt::Debug for Core<TWIN> {
     }
 }
 
-impl<const TWIN: u8> Core<TWIN> {
+impl<S: TimerSteps> Core<S> {
     /// A stopped timer with `action`.
-    pub(crate) fn new(action: Box<dyn Action>) -> Core<TWIN> {
+    pub(crate) fn new(action: Box<dyn Action>) -> Core<S> {
         Core {
             inner: Mutex::new(Inner {
                 when: None,
@@ -89,6 +96,7 @@ impl<const TWIN: u8> Core<TWIN> {
             }),
             seq: AtomicU64::new(0),
             action,
+            steps: std::marker::PhantomData,
         }
     }
 
@@ -156,8 +164,7 @@ impl<const TWIN: u8> Core<TWIN> {
             return false;
         };
         g.heap = None;
-        #[cfg(loom)]
-        if TWIN == twin::FIRE_OUTSIDE_LOCK {
+        if !S::fire_under_lock() {
             drop(g);
             self.action.fire(when);
             self.inner.lock().when = None;

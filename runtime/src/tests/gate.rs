@@ -17,20 +17,34 @@
 //! read then races with the write.
 
 use super::{check, check_rejects};
-use crate::sched::stw::{twin, Gate, MGate, FAITHFUL};
+use crate::sched::stw::{Faithful, Gate, GateSteps, MGate};
+
+/// Twin: an M loads `flipping` without ordering its store of `inside`
+/// before.
+struct EnterNoFence;
+impl GateSteps for EnterNoFence {
+    fn enter_fence(_asymmetric: bool) {}
+}
+
+/// Twin: the flipper loads the Ms' words without ordering its store of
+/// `flipping` before.
+struct FlipNoFence;
+impl GateSteps for FlipNoFence {
+    fn flip_fence(_asymmetric: bool) {}
+}
 use loom::cell::UnsafeCell;
 use loom::sync::Arc;
 use loom::thread;
 
-struct World<const TWIN: u8> {
-    gate: Gate<TWIN>,
-    ms: [MGate<TWIN>; 2],
+struct World<S: GateSteps> {
+    gate: Gate<S>,
+    ms: [MGate<S>; 2],
     enabled: UnsafeCell<bool>,
 }
 
 /// One hook of M `i`: the flag's value it read, or `None` if its wait at
 /// the gate was cut short (the model's bound on spinning).
-fn hook<const TWIN: u8>(w: &World<TWIN>, i: usize) -> Option<bool> {
+fn hook<S: GateSteps>(w: &World<S>, i: usize) -> Option<bool> {
     let m = &w.ms[i];
     if !m.enter(&w.gate) {
         return None;
@@ -49,8 +63,8 @@ static SEEN: [std::sync::atomic::AtomicUsize; 2] = [
     std::sync::atomic::AtomicUsize::new(0),
 ];
 
-fn model<const TWIN: u8>() {
-    let w = Arc::new(World::<TWIN> {
+fn model<S: GateSteps + 'static>() {
+    let w = Arc::new(World::<S> {
         gate: Gate::new(),
         ms: [MGate::new(), MGate::new()],
         enabled: UnsafeCell::new(false),
@@ -81,7 +95,7 @@ fn model<const TWIN: u8>() {
 
 #[test]
 fn loom_gate_hooks_vs_start() {
-    check("gate_hooks_vs_start", model::<FAITHFUL>);
+    check("gate_hooks_vs_start", model::<Faithful>);
     let seen = |on: bool| SEEN[usize::from(on)].load(std::sync::atomic::Ordering::Relaxed);
     assert!(
         seen(false) > 0 && seen(true) > 0,
@@ -96,19 +110,11 @@ const REJECTED: &[&str] = &["Causality violation", "causality violation"];
 #[test]
 #[should_panic(expected = "loom rejected")]
 fn loom_gate_twin_enter_no_fence_is_rejected() {
-    check_rejects(
-        "gate_twin_enter_no_fence",
-        REJECTED,
-        model::<{ twin::ENTER_NO_FENCE }>,
-    );
+    check_rejects("gate_twin_enter_no_fence", REJECTED, model::<EnterNoFence>);
 }
 
 #[test]
 #[should_panic(expected = "loom rejected")]
 fn loom_gate_twin_flip_no_fence_is_rejected() {
-    check_rejects(
-        "gate_twin_flip_no_fence",
-        REJECTED,
-        model::<{ twin::FLIP_NO_FENCE }>,
-    );
+    check_rejects("gate_twin_flip_no_fence", REJECTED, model::<FlipNoFence>);
 }

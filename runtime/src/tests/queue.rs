@@ -6,22 +6,41 @@
 //! come out exactly once, and loom checks every slot access for races.
 
 use super::{check, check_rejects};
-use crate::sched::queue::{local_variant, twin, Stolen, CAPACITY, FAITHFUL};
+use crate::sched::queue::{local_variant, Faithful, QueueSteps, Stolen, CAPACITY};
+use loom::sync::atomic::Ordering::{self, Relaxed};
+
+/// Twin: `push_back` publishes the new slot with a `Relaxed` store of
+/// `tail`: a stealer can claim the slot without seeing its contents.
+struct PublishRelaxed;
+impl QueueSteps for PublishRelaxed {
+    fn publish() -> Ordering {
+        Relaxed
+    }
+}
+
+/// Twin: `push_back` measures free room from `real` instead of `steal`: the
+/// owner can overwrite slots a stealer is still copying.
+struct RoomFromReal;
+impl QueueSteps for RoomFromReal {
+    fn room_from(_steal: u32, real: u32) -> u32 {
+        real
+    }
+}
 
 /// Items queued before the thief starts.
 const PREFILL: u32 = 2;
 /// Items pushed by the owner while the thief runs.
 const PUSHED: u32 = 4;
 
-fn model<const TWIN: u8>() {
+fn model<S: QueueSteps + 'static>() {
     assert_eq!(CAPACITY, 4, "the model is sized for the loom capacity");
-    let (mut q, steal) = local_variant::<u32, TWIN>();
+    let (mut q, steal) = local_variant::<u32, S>();
     let mut global = Vec::new();
     for i in 0..PREFILL {
         q.push_back(i, &mut |_| unreachable!("prefill cannot overflow"));
     }
     let thief = loom::thread::spawn(move || {
-        let (mut mine, _peer) = local_variant::<u32, TWIN>();
+        let (mut mine, _peer) = local_variant::<u32, S>();
         let mut got = Vec::new();
         match steal.steal_into(&mut mine) {
             Stolen::Got(v) => got.push(v),
@@ -58,7 +77,7 @@ fn model<const TWIN: u8>() {
 fn loom_runq_owner_push_pop_overflow_vs_thief_steal() {
     check(
         "runq_owner_push_pop_overflow_vs_thief_steal",
-        model::<FAITHFUL>,
+        model::<Faithful>,
     );
 }
 
@@ -68,7 +87,7 @@ fn loom_runq_twin_publish_relaxed_is_rejected() {
     check_rejects(
         "runq_twin_publish_relaxed",
         &["Causality violation"],
-        model::<{ twin::PUBLISH_RELAXED }>,
+        model::<PublishRelaxed>,
     );
 }
 
@@ -78,6 +97,6 @@ fn loom_runq_twin_room_from_real_is_rejected() {
     check_rejects(
         "runq_twin_room_from_real",
         &["Causality violation"],
-        model::<{ twin::ROOM_FROM_REAL }>,
+        model::<RoomFromReal>,
     );
 }
