@@ -8,7 +8,7 @@ mod go_support;
 
 use std::process::Command;
 
-use go_support::{goldens, root};
+use go_support::goldens;
 
 struct Outcome {
     stdout: Vec<u8>,
@@ -65,9 +65,7 @@ fn damaged_traces_fail_like_go() {
         let ours = run(Command::new(env!("CARGO_BIN_EXE_gort-trace"))
             .arg("dump")
             .arg(&file));
-        let go = run(Command::new(root().join("scripts/go-oracle"))
-            .arg("dump1")
-            .arg(&file));
+        let go = run(gort_gotools::oracle_command().arg("dump1").arg(&file));
         if go.err.contains("go-oracle:") {
             panic!("Go 1.23.9 oracle unavailable: {}", go.err);
         }

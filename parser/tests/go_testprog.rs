@@ -11,10 +11,9 @@
 mod go_support;
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 use std::sync::Mutex;
 
-use go_support::{dump, goroot, oracle, parse_and_validate, root, same_modulo_ties};
+use go_support::{dump, goroot, oracle, parse_and_validate, same_modulo_ties};
 
 const MODES: &[(&str, &str)] = &[
     ("default", ""),
@@ -31,7 +30,7 @@ fn check(prog: &Path, mode: &str, godebug: &str) -> Result<(), String> {
         .to_string();
     let label = format!("{name} [{mode}]");
     let dir = prog.parent().and_then(Path::parent).and_then(Path::parent);
-    let out = Command::new(root().join("scripts/go-oracle"))
+    let out = gort_gotools::oracle_command()
         .args(["go", "run"])
         .arg(prog)
         .current_dir(dir.unwrap_or(Path::new("/")))

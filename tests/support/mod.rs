@@ -4,7 +4,7 @@
 
 use std::collections::BTreeMap;
 use std::io::Write;
-use std::path::{Path, PathBuf};
+use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 
 /// A `Write` that appends to a shared buffer.
@@ -52,36 +52,10 @@ pub(crate) fn validate_with_gort(trace: &[u8]) -> usize {
     n
 }
 
-/// Runs `scripts/go-oracle validate` (Go 1.23.9's parser and gotracevalidate)
-/// on the files; panics with Go's verdicts if any is rejected or Go is missing.
+/// Go 1.23.9's parser and gotracevalidate on the files (the workspace's
+/// test-support crate); panics with Go's verdicts if any is rejected.
 pub(crate) fn validate_with_go(files: &[PathBuf]) {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/go-oracle");
-    let out = std::process::Command::new(&script)
-        .arg("validate")
-        .args(files)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {}: {e} (Go's tools are required for this test)",
-                script.display()
-            )
-        });
-    let stdout = String::from_utf8_lossy(&out.stdout);
-    assert!(
-        out.status.success(),
-        "Go rejected traces:\n{}\n{}",
-        stdout
-            .lines()
-            .filter(|l| !l.starts_with("ok "))
-            .collect::<Vec<_>>()
-            .join("\n"),
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert_eq!(
-        stdout.lines().filter(|l| l.starts_with("ok ")).count(),
-        files.len(),
-        "{stdout}"
-    );
+    gort_gotools::validate(files);
 }
 
 /// A fresh scratch directory for this test.
@@ -102,20 +76,8 @@ pub(crate) fn trace_lock() -> std::sync::MutexGuard<'static, ()> {
 /// -traces -lines`: one stack per blocking site, `file:line` per frame.
 pub(crate) fn go_pprof_traces(trace: &std::path::Path, kind: &str) -> String {
     use std::ffi::OsStr;
-    let oracle = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/go-oracle");
-    let go = |args: &[&OsStr]| {
-        let out = std::process::Command::new(&oracle)
-            .arg("go")
-            .args(args)
-            .output()
-            .expect("run scripts/go-oracle (Go's tools are required for this test)");
-        assert!(
-            out.status.success(),
-            "go {args:?}: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
-        out.stdout
-    };
+    let go =
+        |args: &[&OsStr]| gort_gotools::run(gort_gotools::oracle_command().arg("go").args(args));
     let pprof = trace.with_extension(format!("{kind}.pprof"));
     let flag = format!("-pprof={kind}");
     let arg = OsStr::new;

@@ -1,19 +1,12 @@
 //! Helpers shared by the conformance tests: our `-d=1` dump, Go's oracle, and
 //! comparison modulo Go's run-to-run reordering of tied events.
-#![allow(dead_code)]
+#![allow(dead_code, unused_imports)]
 
-use std::path::{Path, PathBuf};
-use std::process::Command;
+use std::path::PathBuf;
 
 use gort_parser::{Reader, Validator};
 
-/// The workspace root.
-pub(crate) fn root() -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .parent()
-        .expect("parser/ has a parent")
-        .to_path_buf()
-}
+pub(crate) use gort_gotools::{goroot, oracle, root};
 
 /// `tests/data/go1.23` of the workspace.
 pub(crate) fn goldens() -> PathBuf {
@@ -57,35 +50,6 @@ pub(crate) fn parse_and_validate(data: &[u8]) -> Result<u64, String> {
         n += 1;
     }
     Ok(n)
-}
-
-/// Runs `scripts/go-oracle ARGS`, returning stdout; panics with a clear
-/// message when the oracle is unavailable or fails.
-pub(crate) fn oracle(args: &[&str]) -> Vec<u8> {
-    let script = root().join("scripts/go-oracle");
-    let out = Command::new(&script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {}: {e} (Go 1.23.9 oracle required)",
-                script.display()
-            )
-        });
-    assert!(
-        out.status.success(),
-        "scripts/go-oracle {} failed ({}): {}",
-        args.join(" "),
-        out.status,
-        String::from_utf8_lossy(&out.stderr)
-    );
-    out.stdout
-}
-
-/// GOROOT of the oracle's Go 1.23.9 toolchain.
-pub(crate) fn goroot() -> PathBuf {
-    let out = oracle(&["goroot"]);
-    PathBuf::from(String::from_utf8(out).expect("UTF-8 path").trim())
 }
 
 /// Splits a `-d=1` dump into events (an event starts at a line `M=...`).

@@ -45,25 +45,11 @@ pub(crate) fn golden_d2(trace: &Path) -> Vec<u8> {
     out.stdout
 }
 
-/// The GOROOT of the Go 1.23 toolchain that `scripts/go-oracle` installs.
-/// Fails the test with a clear message when it is unavailable.
+/// The GOROOT of the Go 1.23 toolchain that `scripts/go-oracle` installs,
+/// with its `internal/trace` sources. Fails the test with a clear message
+/// when it is unavailable.
 pub(crate) fn goroot() -> PathBuf {
-    let script = workspace().join("scripts/go-oracle");
-    let out = Command::new(&script)
-        .arg("goroot")
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {}: {e}; this test needs Go 1.23.9",
-                script.display()
-            )
-        });
-    assert!(
-        out.status.success(),
-        "scripts/go-oracle goroot failed (Go 1.23.9 is needed): {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let root = PathBuf::from(String::from_utf8_lossy(&out.stdout).trim());
+    let root = gort_gotools::goroot();
     assert!(
         root.join("src/internal/trace").is_dir(),
         "no Go sources under {}",
@@ -74,23 +60,7 @@ pub(crate) fn goroot() -> PathBuf {
 
 /// Runs `scripts/go-oracle ARGS`; returns (success, stdout, stderr).
 pub(crate) fn oracle(args: &[&std::ffi::OsStr]) -> (bool, Vec<u8>, String) {
-    let script = workspace().join("scripts/go-oracle");
-    let out = Command::new(&script)
-        .args(args)
-        .output()
-        .unwrap_or_else(|e| {
-            panic!(
-                "cannot run {}: {e}; this test needs Go 1.23.9",
-                script.display()
-            )
-        });
-    if out.status.code() == Some(2) {
-        panic!(
-            "scripts/go-oracle {:?} could not run Go: {}",
-            args,
-            String::from_utf8_lossy(&out.stderr)
-        );
-    }
+    let out = gort_gotools::oracle_output(args);
     (
         out.status.success(),
         out.stdout,
