@@ -122,6 +122,36 @@ fn one_run(procs: usize) {
             "procs={procs}: goroutine {id}; everything: {seen:#?}"
         );
     }
+    // As `gort-trace dump` prints them (Go's `-d=1` text of each event):
+    // the log and the region of each goroutine, on that goroutine.
+    let mut text = Vec::new();
+    for ev in gort::parser::Reader::from_slice(&trace).expect("reader") {
+        ev.expect("event").write_go_text(&mut text);
+        text.push(b'\n');
+    }
+    let text = String::from_utf8(text).expect("UTF-8 dump");
+    for id in &ids {
+        let on_g = |l: &&str| {
+            l.split(' ')
+                .find_map(|f| f.strip_prefix("G="))
+                .and_then(|g| g.parse::<u64>().ok())
+                .is_some_and(|g| g & ((1 << 40) - 1) == *id)
+        };
+        let lines: Vec<&str> = text.lines().filter(on_g).collect();
+        assert!(
+            lines.iter().any(|l| l.contains(" Log ")
+                && l.contains(r#"Category="INFO" Message="query done rows=3""#)),
+            "procs={procs}: no INFO log on goroutine {id} in the dump:\n{}",
+            lines.join("\n")
+        );
+        assert!(
+            lines
+                .iter()
+                .any(|l| l.contains(" RegionBegin ") && l.contains(r#"Type="db""#)),
+            "procs={procs}: no db region on goroutine {id} in the dump:\n{}",
+            lines.join("\n")
+        );
+    }
     let main = seen
         .values()
         .flatten()
