@@ -149,6 +149,22 @@ fn detail() {
         err.lines().any(|l| l.starts_with("  G1: status=")),
         "the main goroutine's line:\n{err}"
     );
+    // One line per M; while the workers compute, some M runs a goroutine on
+    // a P.
+    let ms: Vec<&str> = err.lines().filter(|l| l.starts_with("  M")).collect();
+    assert!(!ms.is_empty(), "no M lines:\n{err}");
+    assert!(
+        ms.iter().all(|l| l.contains(": p=")
+            && l.contains(" curg=")
+            && l.contains(" blocked=")
+            && l.contains(" lockedg=")),
+        "{ms:#?}"
+    );
+    assert!(
+        ms.iter()
+            .any(|l| !l.contains("p=nil") && !l.contains("curg=nil")),
+        "no M running a goroutine on a P:\n{err}"
+    );
 }
 
 fn main() {

@@ -10,10 +10,11 @@
 //! defer a wake-up that way), Ms parked without a P, the global run queue,
 //! and each P's local queue). With `scheddetail=1` the summary is followed
 //! by one line per P (`status` in Go's numbering: 0 idle, 1 running, 2 in
-//! a syscall; `syscalltick`, `runqsize`, `timerslen`) and one per
-//! goroutine (`status` in Go's numbering with the wait reason, the M it
-//! runs on, the M it is locked to). gort has no per-M record to print, so
-//! detail has no `M` lines.
+//! a syscall; `syscalltick`, `runqsize`, `timerslen`), one per M (`p`,
+//! `curg`, `blocked` (parked without work), `lockedg`: Go's fields that
+//! gort has; the allocator and signal fields Go adds do not exist here) and
+//! one per goroutine (`status` in Go's numbering with the wait reason, the
+//! M it runs on, the M it is locked to).
 //!
 //! The variable is read once, when a runtime starts. Unset, nothing of this
 //! runs: sysmon keeps its own schedule.
@@ -73,10 +74,13 @@ fn go_status(s: Status) -> u8 {
 /// The report at `now` for a runtime started at `start`.
 pub(crate) fn report(shared: &Shared, start: Instant, now: Instant, detail: bool) -> String {
     let mut out = String::new();
-    let (threads, idle, global) = {
+    let (threads, idle, global, mut ms, parked) = {
         let s = shared.sched.lock();
-        (s.nworkers + 1, s.nidle, s.global.len())
+        let ms: Vec<usize> = s.handles.keys().copied().collect();
+        let parked: Vec<usize> = s.idle_workers.iter().map(|h| h.id).collect();
+        (s.nworkers + 1, s.nidle, s.global.len(), ms, parked)
     };
+    ms.sort_unstable();
     let _ = write!(
         out,
         "SCHED {}ms: gomaxprocs={} idleprocs={} threads={threads} spinningthreads={} needspinning=0 idlethreads={idle} runqueue={global}",
@@ -112,6 +116,33 @@ pub(crate) fn report(shared: &Shared, start: Instant, now: Instant, detail: bool
         tasks.extend(shared.orphans.lock().iter().filter_map(|w| w.upgrade()));
         tasks.sort_by_key(|t| t.id);
         tasks.dedup_by_key(|t| t.id);
+        let nil_or = |v: Option<String>| v.unwrap_or_else(|| "nil".to_string());
+        for &m in &ms {
+            let p = shared
+                .procs
+                .iter()
+                .find(|p| p.holder() == Some(m))
+                .map(|p| p.id.to_string());
+            let curg = tasks
+                .iter()
+                .find(|t| {
+                    matches!(t.status(), Status::Running | Status::Syscall)
+                        && t.last_m.load(Relaxed) == m
+                })
+                .map(|t| t.id.to_string());
+            let lockedg = tasks
+                .iter()
+                .find(|t| t.locked_worker() == Some(m))
+                .map(|t| t.id.to_string());
+            let _ = writeln!(
+                out,
+                "  M{m}: p={} curg={} blocked={} lockedg={}",
+                nil_or(p),
+                nil_or(curg),
+                parked.contains(&m),
+                nil_or(lockedg),
+            );
+        }
         for t in tasks {
             let st = t.status();
             if st == Status::Dead {
