@@ -2,7 +2,11 @@
 //! [`Validator`] over every event.
 //!
 //! Prints `ok: N events, G generations` and exits 0 for a valid trace; an
-//! invalid one makes the command fail (exit 1) with the first error.
+//! invalid one makes the command fail (exit 1) with the first error. A trace
+//! whose first generation is not generation 1 (a flight-recorder snapshot,
+//! a trace cut from a longer one) gets a warning on standard error: Go's
+//! parser takes any first generation, but nothing in the format shows
+//! whether that generation is complete.
 
 use std::io::Write;
 use std::path::Path;
@@ -25,5 +29,22 @@ pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
         }
     }
     writeln!(out, "ok: {events} events, {gens} generations")?;
+    if let Some(first) = first_generation(&data).filter(|&g| g > 1) {
+        eprintln!(
+            "gort-trace: warning: the trace begins at generation {first}, not 1 (a flight-recorder \
+             snapshot or a cut trace): nothing in the format shows whether that generation is complete"
+        );
+    }
     Ok(())
+}
+
+/// The generation of the trace's first batch.
+fn first_generation(data: &[u8]) -> Option<u64> {
+    let mut r = gort_parser::raw::Reader::new(data).ok()?;
+    while let Ok(Some(ev)) = r.read_event() {
+        if ev.name() == "EventBatch" {
+            return ev.arg("gen");
+        }
+    }
+    None
 }

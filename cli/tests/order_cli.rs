@@ -71,3 +71,42 @@ fn stats_summarise_counts_and_goroutines() {
     assert!(!ok);
     assert!(err.contains("failed to read trace file"), "{err}");
 }
+
+/// A trace cut from a longer one (the header and whole generations 42-44 of
+/// `genstress.trace`, as a flight recorder writes): valid, with a warning
+/// that its first generation's completeness cannot be checked; the whole
+/// trace gets none.
+#[test]
+fn validate_warns_when_the_first_generation_is_not_1() {
+    let data = std::fs::read(goldens().join("genstress.trace")).expect("trace");
+    let mut r = gort_parser::raw::Reader::new(&data).expect("header");
+    let header = r.header_len();
+    let cut = loop {
+        let at = r.offset();
+        let ev = r.read_event().expect("raw event").expect("generation 42");
+        if ev.name() == "EventBatch" && ev.arg("gen") == Some(42) {
+            break at;
+        }
+    };
+    let mut cut_trace = data[..header].to_vec();
+    cut_trace.extend_from_slice(&data[cut..]);
+    let dir = std::env::temp_dir().join(format!("gort-cut-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let file = dir.join("cut.trace");
+    std::fs::write(&file, &cut_trace).unwrap();
+
+    let (ok, out, err) = gort(&["validate", &file.to_string_lossy()]);
+    assert!(ok, "{err}");
+    assert!(
+        out.starts_with("ok: ") && out.ends_with(" 3 generations\n"),
+        "{out}"
+    );
+    assert!(
+        err.contains("warning: the trace begins at generation 42, not 1"),
+        "{err}"
+    );
+    let (ok, _, err) = gort(&["validate", &golden("genstress.trace")]);
+    assert!(ok);
+    assert!(!err.contains("warning"), "{err}");
+    let _ = std::fs::remove_dir_all(&dir);
+}
