@@ -24,8 +24,9 @@ pub(crate) fn run(
     name: Option<&str>,
     out: &mut dyn Write,
 ) -> crate::CmdResult {
-    let data = crate::read_trace(path)?;
-    let summary = summarize(&data)?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("failed to read trace file: open {}: {e}", path.display()))?;
+    let summary = summarize(file)?;
     let selected: Vec<&GoroutineSummary> = summary
         .goroutines()
         .filter(|g| name.is_none_or(|n| *g.name == *n))
@@ -46,9 +47,9 @@ pub(crate) fn run(
 
 /// The summary of every event, as `go tool trace` computes it: a trace cut
 /// short still counts, as long as one generation is complete.
-fn summarize(data: &[u8]) -> Result<Summary, Box<dyn std::error::Error>> {
-    let mut r =
-        Reader::from_slice(data).map_err(|e| format!("failed to create trace reader: {e}"))?;
+/// The trace is read as a stream, one generation at a time.
+fn summarize(file: std::fs::File) -> Result<Summary, Box<dyn std::error::Error>> {
+    let mut r = Reader::new(file).map_err(|e| format!("failed to create trace reader: {e}"))?;
     let mut s = Summarizer::new();
     let mut complete = false;
     loop {

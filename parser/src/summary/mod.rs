@@ -82,7 +82,14 @@ struct Names {
     /// (its string table stays put while its events are read): no byte
     /// comparisons, no hashing of the bytes. Cleared at each Sync.
     by_addr: IdMap<usize, (usize, Sym)>,
+    /// The last strings looked up in `by_addr`, direct-mapped by address:
+    /// block reasons come from a few dozen strings, looked up on every
+    /// block.
+    recent: [(usize, usize, Sym); RECENT],
 }
+
+/// Entries of [`Names::recent`] (a power of two).
+const RECENT: usize = 64;
 
 impl Default for Names {
     fn default() -> Names {
@@ -91,6 +98,7 @@ impl Default for Names {
             by_text: HashMap::new(),
             names: Vec::new(),
             by_addr: IdMap::default(),
+            recent: [(0, 0, 0); RECENT],
         };
         n.intern(b"");
         n
@@ -121,14 +129,27 @@ impl Names {
     #[inline]
     fn intern_gen(&mut self, b: &[u8]) -> Sym {
         let a = b.as_ptr() as usize;
-        if let Some(&(n, i)) = self.by_addr.get(&a) {
-            if n == b.len() {
-                return i;
-            }
+        let slot = (a >> 3) & (RECENT - 1);
+        let r = self.recent[slot];
+        if r.0 == a && r.1 == b.len() && a != 0 {
+            return r.2;
         }
-        let i = self.intern(b);
-        self.by_addr.insert(a, (b.len(), i));
+        let i = match self.by_addr.get(&a) {
+            Some(&(n, i)) if n == b.len() => i,
+            _ => {
+                let i = self.intern(b);
+                self.by_addr.insert(a, (b.len(), i));
+                i
+            }
+        };
+        self.recent[slot] = (a, b.len(), i);
         i
+    }
+
+    /// Forgets the addresses of the generation that ends.
+    fn new_generation(&mut self) {
+        self.by_addr.clear();
+        self.recent = [(0, 0, 0); RECENT];
     }
 }
 
@@ -329,7 +350,7 @@ impl Summarizer {
         match ev.kind() {
             EventKind::Sync => {
                 self.sync_ts = t;
-                self.names.by_addr.clear();
+                self.names.new_generation();
             }
             EventKind::StateTransition => self.transition(ev),
             EventKind::RangeBegin | EventKind::RangeActive => self.range_begin(ev),
