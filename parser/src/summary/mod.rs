@@ -41,6 +41,7 @@ use std::sync::Arc;
 
 use crate::event::{Event, EventKind};
 use crate::resources::{GoId, GoState, ProcId, ProcState, ResourceId, Transition};
+use crate::slots::GoSlots;
 use crate::tables::IdMap;
 
 pub use duration::format_duration;
@@ -197,57 +198,6 @@ impl Entry {
     }
 }
 
-/// No slot.
-const NO_SLOT: u32 = u32::MAX;
-
-/// Goroutine IDs to slots of [`Summarizer::gs`]: a plain array for the IDs
-/// up to a few times the number of goroutines (Go numbers goroutines
-/// densely from 1), a hash map for the others.
-#[derive(Debug, Default)]
-struct Slots {
-    dense: Vec<u32>,
-    sparse: IdMap<GoId, u32>,
-}
-
-impl Slots {
-    #[inline]
-    fn get(&self, id: GoId) -> Option<u32> {
-        match usize::try_from(id.0).ok().and_then(|i| self.dense.get(i)) {
-            Some(&s) if s != NO_SLOT => Some(s),
-            Some(_) => None,
-            None if self.sparse.is_empty() => None,
-            None => self.sparse.get(&id).copied(),
-        }
-    }
-
-    /// Binds `id` (not bound yet) to `slot`; `count` goroutines are known.
-    fn insert(&mut self, id: GoId, slot: u32, count: usize) {
-        let limit = count.saturating_mul(4).saturating_add(4096);
-        match usize::try_from(id.0) {
-            Ok(i) if i < self.dense.len() => self.dense[i] = slot,
-            Ok(i) if i < limit => {
-                let len = (i + 1).next_power_of_two().clamp(64, limit);
-                self.dense.resize(len, NO_SLOT);
-                self.dense[i] = slot;
-                // IDs the array now covers move into it.
-                let moved: Vec<(GoId, u32)> = self
-                    .sparse
-                    .iter()
-                    .filter(|(g, _)| usize::try_from(g.0).is_ok_and(|i| i < len))
-                    .map(|(&g, &s)| (g, s))
-                    .collect();
-                for (g, s) in moved {
-                    self.sparse.remove(&g);
-                    self.dense[g.0 as usize] = s;
-                }
-            }
-            _ => {
-                self.sparse.insert(id, slot);
-            }
-        }
-    }
-}
-
 /// Builds per-goroutine statistics from an ordered event stream.
 ///
 /// # Examples
@@ -268,7 +218,7 @@ impl Slots {
 /// ```
 #[derive(Debug, Default)]
 pub struct Summarizer {
-    slots: Slots,
+    slots: GoSlots,
     gs: Vec<Entry>,
     /// Goroutine in a syscall on each P, and the reverse binding.
     syscalling_p: IdMap<ProcId, GoId>,
