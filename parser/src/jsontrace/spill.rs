@@ -6,6 +6,9 @@
 use std::fs::File;
 use std::io::{self, Read, Seek, Write};
 
+/// Bytes read back from the temporary file at a time.
+const DRAIN_CHUNK: usize = 1 << 20;
+
 /// The held-back output that did not fit in memory.
 #[derive(Debug, Default)]
 pub(super) struct Spill {
@@ -76,12 +79,24 @@ impl Spill {
             )
         };
         f.rewind().map_err(read_back)?;
-        let copied = io::copy(&mut Read::by_ref(f).take(n), out)?;
-        if copied != n {
-            return Err(io::Error::new(
-                io::ErrorKind::UnexpectedEof,
-                format!("held-back output: its temporary file has {copied} of {n} bytes"),
-            ));
+        // Large pieces: few system calls, and writes that pass through a
+        // buffered `out` without another copy.
+        let mut buf = vec![0u8; DRAIN_CHUNK.min(n as usize)];
+        let mut left = n;
+        while left > 0 {
+            let want = buf.len().min(usize::try_from(left).unwrap_or(usize::MAX));
+            let got = f.read(&mut buf[..want]).map_err(read_back)?;
+            if got == 0 {
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    format!(
+                        "held-back output: its temporary file has {} of {n} bytes",
+                        n - left
+                    ),
+                ));
+            }
+            out.write_all(&buf[..got])?;
+            left -= got as u64;
         }
         Ok(())
     }
