@@ -10,11 +10,11 @@
 //!   ID: `id`, `name`, `stats` (every column of Go's breakdown table for
 //!   those goroutines, `Total` first, in nanoseconds) and `ranges`.
 
-use std::collections::{BTreeMap, BTreeSet};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::io::Write;
 use std::path::Path;
 
-use gort_parser::summary::{format_duration, GoroutineSummary, Summarizer, Summary};
+use gort_parser::summary::{block_column, format_duration, GoroutineSummary, Summarizer, Summary};
 use gort_parser::Reader;
 
 /// Runs `gort-trace goroutines FILE [--json] [--name NAME]`.
@@ -24,11 +24,12 @@ pub(crate) fn run(
     name: Option<&str>,
     out: &mut dyn Write,
 ) -> crate::CmdResult {
-    let data = crate::read_trace(path)?;
-    let summary = summarize(&data)?;
+    let file = std::fs::File::open(path)
+        .map_err(|e| format!("failed to read trace file: open {}: {e}", path.display()))?;
+    let summary = summarize(file)?;
     let selected: Vec<&GoroutineSummary> = summary
         .goroutines()
-        .filter(|g| name.is_none_or(|n| g.name == n))
+        .filter(|g| name.is_none_or(|n| *g.name == *n))
         .collect();
     if let Some(n) = name {
         if selected.is_empty() {
@@ -46,9 +47,9 @@ pub(crate) fn run(
 
 /// The summary of every event, as `go tool trace` computes it: a trace cut
 /// short still counts, as long as one generation is complete.
-fn summarize(data: &[u8]) -> Result<Summary, Box<dyn std::error::Error>> {
-    let mut r =
-        Reader::from_slice(data).map_err(|e| format!("failed to create trace reader: {e}"))?;
+/// The trace is read as a stream, one generation at a time.
+fn summarize(file: std::fs::File) -> Result<Summary, Box<dyn std::error::Error>> {
+    let mut r = Reader::new(file).map_err(|e| format!("failed to create trace reader: {e}"))?;
     let mut s = Summarizer::new();
     let mut complete = false;
     loop {
@@ -157,23 +158,29 @@ fn write_group(
         rows.push(r);
     }
     write_table(&rows, out)?;
-    let range_names: BTreeSet<&String> = gs.iter().flat_map(|g| g.stats.ranges.keys()).collect();
+    let range_names: BTreeSet<&str> = gs
+        .iter()
+        .flat_map(|g| g.stats.ranges.iter().map(|(k, _)| &**k))
+        .collect();
     if !range_names.is_empty() {
         writeln!(out, "\nSpecial ranges")?;
         let mut rows = vec![{
             let mut h = vec!["Goroutine".to_owned(), "Total".to_owned()];
-            h.extend(range_names.iter().map(|s| (*s).clone()));
+            h.extend(range_names.iter().map(|s| (*s).to_owned()));
             h
         }];
-        for g in gs
-            .iter()
-            .filter(|g| g.stats.ranges.values().sum::<i64>() != 0)
-        {
+        for g in gs.iter().filter(|g| {
+            g.stats
+                .ranges
+                .iter()
+                .fold(0i64, |a, (_, d)| a.wrapping_add(*d))
+                != 0
+        }) {
             let mut r = vec![g.id.to_string(), format_duration(g.stats.total)];
             r.extend(
                 range_names
                     .iter()
-                    .map(|n| format_duration(g.stats.ranges.get(*n).copied().unwrap_or(0))),
+                    .map(|n| format_duration(g.stats.range_time(n))),
             );
             rows.push(r);
         }
@@ -213,61 +220,122 @@ fn write_table(rows: &[Vec<String>], out: &mut dyn Write) -> crate::CmdResult {
     Ok(())
 }
 
+/// The JSON output is written in pieces of about this size.
+const JSON_CHUNK: usize = 1 << 20;
+
 fn write_json(gs: &[&GoroutineSummary], out: &mut dyn Write) -> crate::CmdResult {
-    use std::fmt::Write as _;
-    // Each breakdown once: `Execution time`, then the rest by name.
-    let rows: Vec<Vec<(String, i64)>> = gs.iter().map(|g| g.breakdown()).collect();
-    let mut rest = BTreeSet::new();
-    for r in &rows {
-        for (k, _) in r.iter().skip(1) {
-            if !rest.contains(k.as_str()) {
-                rest.insert(k.as_str());
+    // The columns after `Execution time`, in name order: the four fixed ones
+    // and one per block reason of any goroutine (`syscall` shares its column
+    // with the syscall block time, as in Go's table).
+    let mut names: BTreeSet<String> = [
+        "Sched wait time",
+        "Syscall execution time",
+        "Block time (syscall)",
+        "Unknown time",
+    ]
+    .into_iter()
+    .map(str::to_owned)
+    .collect();
+    let mut reasons: HashMap<&str, usize> = HashMap::new();
+    for g in gs {
+        for (r, _) in &g.stats.block {
+            if !reasons.contains_key(&**r) {
+                reasons.insert(r, 0);
+                names.insert(block_column(r));
             }
         }
     }
-    let keys: Vec<String> = rest
+    let cols: Vec<&String> = names.iter().collect();
+    let col = |n: &str| cols.iter().position(|c| c.as_str() == n).unwrap_or(0);
+    let (sched, syscall, syscall_block, unknown) = (
+        col("Sched wait time"),
+        col("Syscall execution time"),
+        col("Block time (syscall)"),
+        col("Unknown time"),
+    );
+    for (r, i) in reasons.iter_mut() {
+        *i = col(&block_column(r));
+    }
+    // Each column's key, quoted, with its leading comma.
+    let keys: Vec<Vec<u8>> = cols
         .iter()
         .map(|c| {
-            let mut k = String::new();
+            let mut k = String::from(",");
             json_string(&mut k, c);
-            k
+            k.push(':');
+            k.into_bytes()
         })
         .collect();
-    let mut s = String::with_capacity(gs.len() * 256 + 4);
-    s.push('[');
-    for (i, (g, row)) in gs.iter().zip(&rows).enumerate() {
+    let mut s: Vec<u8> = Vec::with_capacity(JSON_CHUNK + 4096);
+    let mut vals = vec![0i64; cols.len()];
+    let mut text = String::new();
+    s.push(b'[');
+    for (i, g) in gs.iter().enumerate() {
         if i > 0 {
-            s.push(',');
+            s.push(b',');
         }
-        write!(s, "\n{{\"id\":{},\"name\":", g.id)?;
-        json_string(&mut s, &g.name);
-        write!(s, ",\"stats\":{{\"Total\":{}", g.stats.total)?;
-        write!(s, ",\"Execution time\":{}", g.stats.exec)?;
-        // Both `rest` and the row's tail are in name order: merge them.
-        let mut own = row.iter().skip(1).peekable();
-        for (col, key) in rest.iter().zip(&keys) {
-            let v = match own.peek() {
-                Some((k, v)) if k.as_str() == *col => {
-                    own.next();
-                    *v
-                }
-                _ => 0,
-            };
-            write!(s, ",{key}:{v}")?;
+        s.extend_from_slice(b"\n{\"id\":");
+        put_i64(&mut s, g.id.0);
+        s.extend_from_slice(b",\"name\":");
+        text.clear();
+        json_string(&mut text, &g.name);
+        s.extend_from_slice(text.as_bytes());
+        s.extend_from_slice(b",\"stats\":{\"Total\":");
+        put_i64(&mut s, g.stats.total);
+        s.extend_from_slice(b",\"Execution time\":");
+        put_i64(&mut s, g.stats.exec);
+        vals.fill(0);
+        vals[sched] = g.stats.sched_wait;
+        vals[syscall] = g.stats.syscall;
+        vals[syscall_block] = g.stats.syscall_block;
+        vals[unknown] = g.stats.unknown();
+        for (r, d) in &g.stats.block {
+            let c = reasons.get(&**r).copied().unwrap_or(unknown);
+            vals[c] = vals[c].wrapping_add(*d);
         }
-        s.push_str("},\"ranges\":{");
+        for (k, v) in keys.iter().zip(&vals) {
+            s.extend_from_slice(k);
+            put_i64(&mut s, *v);
+        }
+        s.extend_from_slice(b"},\"ranges\":{");
         for (j, (k, v)) in g.stats.ranges.iter().enumerate() {
             if j > 0 {
-                s.push(',');
+                s.push(b',');
             }
-            json_string(&mut s, k);
-            write!(s, ":{v}")?;
+            text.clear();
+            json_string(&mut text, k);
+            s.extend_from_slice(text.as_bytes());
+            s.push(b':');
+            put_i64(&mut s, *v);
         }
-        s.push_str("}}");
+        s.extend_from_slice(b"}}");
+        if s.len() >= JSON_CHUNK {
+            out.write_all(&s)?;
+            s.clear();
+        }
     }
-    s.push_str("\n]\n");
-    out.write_all(s.as_bytes())?;
+    s.extend_from_slice(b"\n]\n");
+    out.write_all(&s)?;
     Ok(())
+}
+
+/// Appends `v` in decimal.
+fn put_i64(out: &mut Vec<u8>, v: i64) {
+    let mut buf = [0u8; 20];
+    let mut i = buf.len();
+    let mut u = v.unsigned_abs();
+    loop {
+        i -= 1;
+        buf[i] = b'0' + (u % 10) as u8;
+        u /= 10;
+        if u == 0 {
+            break;
+        }
+    }
+    if v < 0 {
+        out.push(b'-');
+    }
+    out.extend_from_slice(&buf[i..]);
 }
 
 /// Appends `v` as a JSON string.

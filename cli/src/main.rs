@@ -136,7 +136,8 @@ enum Cmd {
     /// The same events, stacks and metadata as Go's, for tools that read
     /// only JSON. Streams: the trace is never held whole. A trace damaged
     /// after its first generation is rendered up to its last complete one,
-    /// as Go renders it.
+    /// as Go renders it: each generation's output is held back until the
+    /// generation ends (beyond 8 MiB, in an unnamed temporary file).
     Json {
         /// The trace file.
         file: PathBuf,

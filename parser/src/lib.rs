@@ -78,6 +78,7 @@ pub mod pprof;
 pub mod raw;
 mod reader;
 mod resources;
+mod slots;
 mod stats;
 pub mod summary;
 mod tables;

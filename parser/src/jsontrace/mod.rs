@@ -24,22 +24,23 @@
 //! is sorted by ID; stack frame IDs are numbered in first-use order, as in
 //! Go, but need not equal Go's numbers.
 //!
-//! Output is held back one generation at a time (up to [`HOLD_BACK`]
-//! bytes) and written at each generation's end, so that, as Go does, a
-//! trace that turns out to be damaged is rendered up to its last complete
-//! generation ([`JsonTraceWriter::finish_valid`]). Damage is almost always
-//! found when a generation is loaded, before any of its events; a
-//! generation whose output outgrows the hold-back buffer is written as it
-//! goes, and damage found in the middle of such a generation is reported
-//! as an error instead. Memory is bounded by the goroutines, the distinct
-//! stack frames and the hold-back buffer.
+//! Output is held back one generation at a time and written at each
+//! generation's end, so that, as Go does, a trace that turns out to be
+//! damaged is rendered up to its last complete generation
+//! ([`JsonTraceWriter::finish_valid`]), wherever in a generation the damage
+//! is found. Up to [`HOLD_BACK`] bytes of a generation's output are held in
+//! memory, the rest in an unnamed temporary file (in memory too if none can
+//! be created). Memory is bounded by the goroutines, the distinct stack
+//! frames and the hold-back buffer.
 
 mod emit;
+mod spill;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use emit::{put_event, Args, FrameTree, Name, ViewerEvent};
+use spill::Spill;
 
 use crate::error::{Error, Result};
 use crate::event::{Event, EventKind, StateTransition};
@@ -53,7 +54,8 @@ const NETPOLL_P: u64 = 1_000_002;
 const SYSCALL_P: u64 = 1_000_003;
 const GC_P: u64 = 1_000_004;
 
-/// The most output held back before it is written, in bytes.
+/// The most output of one generation held in memory, in bytes; the rest of
+/// it waits in a temporary file until the generation ends.
 pub const HOLD_BACK: usize = 8 << 20;
 
 /// The sections (`pid`).
@@ -381,8 +383,8 @@ pub struct JsonTraceWriter<W: Write> {
     st: State,
     /// The state at the end of the last complete generation.
     saved: Option<State>,
-    /// Output of the current generation was written before its end.
-    spilled: bool,
+    /// Output of the current generation beyond [`HOLD_BACK`].
+    spill: Spill,
     syms: Symbols,
     /// The format's rules: Go 1.27's proc arguments; a leading Sync.
     sched_ctx_args: bool,
@@ -403,7 +405,7 @@ impl<W: Write> JsonTraceWriter<W> {
             },
             st: State::default(),
             saved: None,
-            spilled: false,
+            spill: Spill::default(),
             syms: Symbols::default(),
             sched_ctx_args: false,
             leading_sync: false,
@@ -412,12 +414,12 @@ impl<W: Write> JsonTraceWriter<W> {
         }
     }
 
-    /// Whether a generation has ended and nothing after it has been
-    /// written yet, so that [`finish_valid`] renders the trace up to there.
+    /// Whether a generation has ended, so that [`finish_valid`] renders
+    /// the trace up to there.
     ///
     /// [`finish_valid`]: JsonTraceWriter::finish_valid
     pub fn can_finish_valid(&self) -> bool {
-        self.saved.is_some() && !self.spilled
+        self.saved.is_some()
     }
 
     /// Takes the next event of the trace.
@@ -512,9 +514,8 @@ impl<W: Write> JsonTraceWriter<W> {
             | EventKind::Experimental => {}
         }
         if self.em.buf.len() >= HOLD_BACK {
-            self.spilled = true;
-            self.out.write_all(&self.em.buf)?;
-            self.em.buf.clear();
+            // Without a temporary file the output stays in memory.
+            self.spill.put(&mut self.em.buf);
         }
         Ok(())
     }
@@ -527,6 +528,7 @@ impl<W: Write> JsonTraceWriter<W> {
     /// Errors writing to the output.
     pub fn finish(mut self) -> io::Result<W> {
         self.finish_trace();
+        self.spill.drain_to(&mut self.out)?;
         self.out.write_all(&self.em.buf)?;
         self.out.flush()?;
         Ok(self.out)
@@ -538,15 +540,9 @@ impl<W: Write> JsonTraceWriter<W> {
     ///
     /// # Errors
     ///
-    /// Errors writing to the output, and an error of kind `Other` if part
-    /// of the events after the last complete generation were written
-    /// already (see [`can_finish_valid`](JsonTraceWriter::can_finish_valid)).
+    /// Errors writing to the output.
     pub fn finish_valid(mut self) -> io::Result<W> {
-        if self.spilled {
-            return Err(io::Error::other(
-                "the events after the last complete generation were written already",
-            ));
-        }
+        self.spill.discard();
         if let Some(saved) = self.saved.take() {
             self.st = saved;
             self.em.buf.clear();
@@ -568,11 +564,11 @@ impl<W: Write> JsonTraceWriter<W> {
 
     /// Writes the held-back generation and saves the state after it.
     fn commit(&mut self) -> io::Result<()> {
+        self.spill.drain_to(&mut self.out)?;
         self.out.write_all(&self.em.buf)?;
         self.em.buf.clear();
         self.em.frames.commit();
         self.saved = Some(self.st.clone());
-        self.spilled = false;
         Ok(())
     }
 
@@ -1165,9 +1161,8 @@ fn viewer_state(s: GoState, in_mark_assist: bool) -> usize {
 /// # Errors
 ///
 /// A read error before any generation completed (`failed to parse any
-/// useful part of the trace: ...`); the read error itself if it comes in
-/// the middle of a generation whose output was partly written (see
-/// [`HOLD_BACK`]); an error writing to `out`.
+/// useful part of the trace: ...`); an error writing to `out` (or to the
+/// temporary file that holds back a large generation's output).
 pub fn write_json_trace<W: Write>(mut reader: Reader<'_>, out: W) -> Result<W> {
     let mut w = JsonTraceWriter::new(out);
     loop {
@@ -1178,14 +1173,10 @@ pub fn write_json_trace<W: Write>(mut reader: Reader<'_>, out: W) -> Result<W> {
                 if w.can_finish_valid() {
                     return w.finish_valid().map_err(Error::from);
                 }
-                if w.saved.is_none() {
-                    return Err(Error::new(
-                        e.kind(),
-                        format!("failed to parse any useful part of the trace: {e}"),
-                    ));
-                }
-                // Part of the damaged generation is out already.
-                return Err(e);
+                return Err(Error::new(
+                    e.kind(),
+                    format!("failed to parse any useful part of the trace: {e}"),
+                ));
             }
         }
     }

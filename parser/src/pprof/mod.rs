@@ -46,6 +46,7 @@ use crate::error::{Error, ErrorKind, Result};
 use crate::event::{Event, EventKind, Stack, StateTransition};
 use crate::reader::Reader;
 use crate::resources::{GoId, GoState, Transition};
+use crate::slots::GoSlots;
 use crate::tables::IdMap;
 
 /// Frames kept per stack (Go's limit for trace profiles).
@@ -167,7 +168,8 @@ pub struct Profile {
 /// A finished interval, waiting for the goroutine's window.
 #[derive(Clone, Copy, Debug)]
 struct Sample {
-    g: GoId,
+    /// The goroutine's slot.
+    g: u32,
     stack: u32,
     start: i64,
     end: i64,
@@ -180,14 +182,24 @@ struct Open {
     start: i64,
 }
 
+/// One goroutine: its window and its interval in progress.
+#[derive(Clone, Copy, Debug)]
+struct GoProfile {
+    id: GoId,
+    /// (first run, end), 0 when not (yet) seen; `None` before the
+    /// goroutine's creation (or first sight).
+    window: Option<(i64, i64)>,
+    open: Option<Open>,
+}
+
 /// Accumulates one profile over an ordered event stream.
 #[derive(Debug)]
 pub struct ProfileBuilder {
     kind: ProfileKind,
     accounting: Accounting,
-    /// Each goroutine's window: (first run, end), 0 when not (yet) seen.
-    windows: IdMap<GoId, (i64, i64)>,
-    open: IdMap<GoId, Open>,
+    /// Each goroutine's slot in `gs`.
+    slots: GoSlots,
+    gs: Vec<GoProfile>,
     samples: Vec<Sample>,
     /// Stack index by this generation's stack ID.
     by_id: IdMap<u64, u32>,
@@ -209,8 +221,8 @@ impl ProfileBuilder {
         ProfileBuilder {
             kind,
             accounting,
-            windows: IdMap::default(),
-            open: IdMap::default(),
+            slots: GoSlots::default(),
+            gs: Vec::new(),
             samples: Vec::new(),
             by_id: IdMap::default(),
             by_pcs: HashMap::new(),
@@ -242,10 +254,17 @@ impl ProfileBuilder {
         if from == to {
             return;
         }
-        if matches!(from, GoState::Undetermined | GoState::NotExist) {
-            self.windows.insert(id, (0, 0));
-        }
-        let Some(w) = self.windows.get_mut(&id) else {
+        let slot = if matches!(from, GoState::Undetermined | GoState::NotExist) {
+            let s = self.slot(id);
+            self.gs[s].window = Some((0, 0));
+            s
+        } else {
+            match self.slots.get(id) {
+                Some(s) => s as usize,
+                None => return,
+            }
+        };
+        let Some(w) = &mut self.gs[slot].window else {
             return;
         };
         let t = ev.time();
@@ -278,22 +297,44 @@ impl ProfileBuilder {
         }
         let state = self.kind.state();
         let t = ev.time();
-        match self.open.get(&id) {
+        let slot = self.slots.get(id);
+        match slot.and_then(|s| Some((s, self.gs[s as usize].open?))) {
             None => {
                 if to == state && self.kind.tracks(st.reason) {
                     let stack = self.intern(stack);
-                    self.open.insert(id, Open { stack, start: t });
+                    let s = match slot {
+                        Some(s) => s as usize,
+                        None => self.slot(id),
+                    };
+                    self.gs[s].open = Some(Open { stack, start: t });
                 }
             }
             Some(_) if to == state => {}
-            Some(&o) => {
-                self.open.remove(&id);
+            Some((s, o)) => {
+                self.gs[s as usize].open = None;
                 self.samples.push(Sample {
-                    g: id,
+                    g: s,
                     stack: o.stack,
                     start: o.start,
                     end: t,
                 });
+            }
+        }
+    }
+
+    /// The slot of `id`, made on first sight.
+    fn slot(&mut self, id: GoId) -> usize {
+        match self.slots.get(id) {
+            Some(s) => s as usize,
+            None => {
+                let s = self.gs.len();
+                self.gs.push(GoProfile {
+                    id,
+                    window: None,
+                    open: None,
+                });
+                self.slots.insert(id, s as u32, s + 1);
+                s
             }
         }
     }
@@ -358,15 +399,21 @@ impl ProfileBuilder {
     /// them all).
     pub fn finish_at(mut self, intervals: usize, end: i64) -> Profile {
         if self.accounting == Accounting::Accurate {
-            let mut open: Vec<_> = self.open.drain().collect();
-            open.sort_by_key(|(g, o)| (o.start, *g));
+            let mut open: Vec<(u32, GoId, Open)> = self
+                .gs
+                .iter_mut()
+                .enumerate()
+                .filter_map(|(s, g)| Some((s as u32, g.id, g.open.take()?)))
+                .collect();
+            open.sort_by_key(|&(_, g, o)| (o.start, g));
             self.samples.truncate(intervals);
-            self.samples.extend(open.into_iter().map(|(g, o)| Sample {
-                g,
-                stack: o.stack,
-                start: o.start,
-                end,
-            }));
+            self.samples
+                .extend(open.into_iter().map(|(s, _, o)| Sample {
+                    g: s,
+                    stack: o.stack,
+                    start: o.start,
+                    end,
+                }));
         } else {
             self.samples.truncate(intervals);
         }
@@ -377,7 +424,7 @@ impl ProfileBuilder {
         for s in &self.samples {
             let d = match self.accounting {
                 Accounting::Accurate => s.end.wrapping_sub(s.start),
-                Accounting::GoCompatible => clipped(&self.windows, s, end),
+                Accounting::GoCompatible => clipped(&self.gs, s, end),
             };
             if d <= 0 {
                 continue;
@@ -413,8 +460,8 @@ impl ProfileBuilder {
 
 /// The part of a sample inside its goroutine's window: from its first run
 /// (0 if it never ran) to its end (`end` if it did not end).
-fn clipped(windows: &IdMap<GoId, (i64, i64)>, s: &Sample, end: i64) -> i64 {
-    let Some(&(w_start, w_end)) = windows.get(&s.g) else {
+fn clipped(gs: &[GoProfile], s: &Sample, end: i64) -> i64 {
+    let Some((w_start, w_end)) = gs.get(s.g as usize).and_then(|g| g.window) else {
         return 0;
     };
     let w_end = if w_end == 0 { end } else { w_end };

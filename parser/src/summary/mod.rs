@@ -36,14 +36,23 @@
 mod duration;
 mod stats;
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
+use std::sync::Arc;
 
 use crate::event::{Event, EventKind};
 use crate::resources::{GoId, GoState, ProcId, ProcState, ResourceId, Transition};
+use crate::slots::GoSlots;
 use crate::tables::IdMap;
 
 pub use duration::format_duration;
-pub use stats::{ExecStats, GoroutineSummary, Group};
+pub use stats::{block_column, ExecStats, GoroutineSummary, Group};
+
+/// A string (block reason, range name, start function) by a small index,
+/// so that the per-event path compares and stores integers.
+type Sym = u32;
+
+/// The symbol of `""` (interned first): a goroutine without a name yet.
+const EMPTY: Sym = 0;
 
 /// The running state of one goroutine while events are fed.
 #[derive(Clone, Debug, Default)]
@@ -54,77 +63,139 @@ struct Pending {
     runnable: i64,
     /// Start of the current block (0: not blocked).
     block: i64,
-    block_reason: u32,
+    block_reason: Sym,
     /// Start of the current syscall (0: not in one).
     syscall: i64,
     /// When the current syscall lost its P (0: it did not).
     syscall_block: i64,
     /// Ranges in progress, by name, with their start.
-    ranges: Vec<(u32, i64)>,
+    ranges: Vec<(Sym, i64)>,
 }
 
-/// Strings (block reasons, range names) by a small index, so the per-event
-/// path compares and stores integers.
-///
-/// N.B. A trace has a few dozen distinct reasons and range names at most, so
-/// a linear scan beats hashing the bytes.
-#[derive(Clone, Debug, Default)]
+/// Interned strings. Two byte strings that read as the same text (after
+/// replacing invalid UTF-8) share a symbol, as they share a column.
+#[derive(Debug)]
 struct Names {
-    raw: Vec<Vec<u8>>,
-    names: Vec<String>,
-    /// Indexes of the current generation's strings by address (its string
-    /// table stays put while its events are read): no byte comparisons,
-    /// no hashing.
-    by_addr: Vec<(usize, usize, u32)>,
+    by_bytes: HashMap<Box<[u8]>, Sym>,
+    by_text: HashMap<Arc<str>, Sym>,
+    names: Vec<Arc<str>>,
+    /// Symbols of the current generation's strings by address and length
+    /// (its string table stays put while its events are read): no byte
+    /// comparisons, no hashing of the bytes. Cleared at each Sync.
+    by_addr: IdMap<usize, (usize, Sym)>,
+    /// The last strings looked up in `by_addr`, direct-mapped by address:
+    /// block reasons come from a few dozen strings, looked up on every
+    /// block.
+    recent: [(usize, usize, Sym); RECENT],
+}
+
+/// Entries of [`Names::recent`] (a power of two).
+const RECENT: usize = 64;
+
+impl Default for Names {
+    fn default() -> Names {
+        let mut n = Names {
+            by_bytes: HashMap::new(),
+            by_text: HashMap::new(),
+            names: Vec::new(),
+            by_addr: IdMap::default(),
+            recent: [(0, 0, 0); RECENT],
+        };
+        n.intern(b"");
+        n
+    }
 }
 
 impl Names {
-    fn intern(&mut self, b: &[u8]) -> u32 {
-        if let Some(i) = self.raw.iter().position(|r| r == b) {
-            return i as u32;
+    fn intern(&mut self, b: &[u8]) -> Sym {
+        if let Some(&i) = self.by_bytes.get(b) {
+            return i;
         }
-        self.raw.push(b.to_vec());
-        self.names.push(String::from_utf8_lossy(b).into_owned());
-        (self.names.len() - 1) as u32
+        let text: Arc<str> = Arc::from(String::from_utf8_lossy(b));
+        let i = match self.by_text.get(&text) {
+            Some(&i) => i,
+            None => {
+                let i = self.names.len() as Sym;
+                self.names.push(Arc::clone(&text));
+                self.by_text.insert(text, i);
+                i
+            }
+        };
+        self.by_bytes.insert(b.into(), i);
+        i
     }
 
     /// [`intern`](Names::intern) for a string of the current generation's
     /// tables.
-    fn intern_gen(&mut self, b: &[u8]) -> u32 {
-        let (a, n) = (b.as_ptr() as usize, b.len());
-        if let Some(&(_, _, i)) = self.by_addr.iter().find(|e| e.0 == a && e.1 == n) {
-            return i;
+    #[inline]
+    fn intern_gen(&mut self, b: &[u8]) -> Sym {
+        let a = b.as_ptr() as usize;
+        let slot = (a >> 3) & (RECENT - 1);
+        let r = self.recent[slot];
+        if r.0 == a && r.1 == b.len() && a != 0 {
+            return r.2;
         }
-        let i = self.intern(b);
-        self.by_addr.push((a, n, i));
+        let i = match self.by_addr.get(&a) {
+            Some(&(n, i)) if n == b.len() => i,
+            _ => {
+                let i = self.intern(b);
+                self.by_addr.insert(a, (b.len(), i));
+                i
+            }
+        };
+        self.recent[slot] = (a, b.len(), i);
         i
     }
 
-    fn get(&self, i: u32) -> &str {
-        self.names.get(i as usize).map_or("", String::as_str)
+    /// Forgets the addresses of the generation that ends.
+    fn new_generation(&mut self) {
+        self.by_addr.clear();
+        self.recent = [(0, 0, 0); RECENT];
     }
 }
 
+/// One goroutine while events are fed: its summary so far, with block
+/// reasons, range names and its name as symbols.
+#[derive(Clone, Debug)]
+struct Entry {
+    id: GoId,
+    /// Its start function ([`EMPTY`]: none seen yet).
+    name: Sym,
+    pc: u64,
+    creation_time: i64,
+    start_time: i64,
+    end_time: i64,
+    exec: i64,
+    sched_wait: i64,
+    syscall: i64,
+    syscall_block: i64,
+    total: i64,
+    /// Block time by reason and range time by name.
+    block: Vec<(Sym, i64)>,
+    ranges: Vec<(Sym, i64)>,
+    /// Reset (not removed) when the goroutine ends, as in Go.
+    pending: Pending,
+}
+
 impl Entry {
-    fn new(id: GoId, creation: i64) -> Entry {
+    fn new(id: GoId, creation_time: i64) -> Entry {
         Entry {
-            summary: GoroutineSummary::new(id, creation),
+            id,
+            name: EMPTY,
+            pc: 0,
+            creation_time,
+            start_time: 0,
+            end_time: 0,
+            exec: 0,
+            sched_wait: 0,
+            syscall: 0,
+            syscall_block: 0,
+            total: 0,
             block: Vec::new(),
             ranges: Vec::new(),
             pending: Pending::default(),
         }
     }
-}
-
-#[derive(Clone, Debug)]
-struct Entry {
-    summary: GoroutineSummary,
-    /// Block time by reason and range time by name, folded into
-    /// `summary.stats` at the end.
-    block: Vec<(u32, i64)>,
-    ranges: Vec<(u32, i64)>,
-    /// Reset (not removed) when the goroutine ends, as in Go.
-    pending: Pending,
 }
 
 /// Builds per-goroutine statistics from an ordered event stream.
@@ -147,12 +218,13 @@ struct Entry {
 /// ```
 #[derive(Debug, Default)]
 pub struct Summarizer {
-    gs: IdMap<GoId, Entry>,
+    slots: GoSlots,
+    gs: Vec<Entry>,
     /// Goroutine in a syscall on each P, and the reverse binding.
     syscalling_p: IdMap<ProcId, GoId>,
     syscalling_g: IdMap<GoId, ProcId>,
     /// P-scoped ranges in progress: the goroutine they were charged to.
-    ranges_p: Vec<(ProcId, u32, GoId)>,
+    ranges_p: Vec<(ProcId, Sym, GoId)>,
     names: Names,
     last_ts: i64,
     sync_ts: i64,
@@ -161,19 +233,23 @@ pub struct Summarizer {
 /// The result of a [`Summarizer`]: one summary per goroutine.
 #[derive(Clone, Debug, Default)]
 pub struct Summary {
-    goroutines: BTreeMap<GoId, GoroutineSummary>,
+    /// By ascending ID.
+    goroutines: Vec<GoroutineSummary>,
     end: i64,
 }
 
 impl Summary {
     /// Every goroutine, by ascending ID.
     pub fn goroutines(&self) -> impl ExactSizeIterator<Item = &GoroutineSummary> + '_ {
-        self.goroutines.values()
+        self.goroutines.iter()
     }
 
     /// One goroutine's summary.
     pub fn goroutine(&self, id: GoId) -> Option<&GoroutineSummary> {
-        self.goroutines.get(&id)
+        self.goroutines
+            .binary_search_by_key(&id, |g| g.id)
+            .ok()
+            .map(|i| &self.goroutines[i])
     }
 
     /// The time of the last event fed (the end of the trace).
@@ -185,9 +261,9 @@ impl Summary {
     /// execution time (ties by name).
     pub fn groups(&self) -> Vec<Group> {
         let mut by_name: BTreeMap<&str, Group> = BTreeMap::new();
-        for g in self.goroutines.values() {
+        for g in &self.goroutines {
             let e = by_name.entry(&g.name).or_insert_with(|| Group {
-                name: g.name.clone(),
+                name: g.name.to_string(),
                 count: 0,
                 exec_time: 0,
             });
@@ -203,7 +279,7 @@ impl Summary {
     /// `/goroutine?name=` page prints).
     pub fn total_exec_time(&self) -> i64 {
         self.goroutines
-            .values()
+            .iter()
             .fold(0i64, |a, g| a.wrapping_add(g.stats.exec))
     }
 }
@@ -224,13 +300,20 @@ impl Summarizer {
         match ev.kind() {
             EventKind::Sync => {
                 self.sync_ts = t;
-                self.names.by_addr.clear();
+                self.names.new_generation();
             }
             EventKind::StateTransition => self.transition(ev),
             EventKind::RangeBegin | EventKind::RangeActive => self.range_begin(ev),
             EventKind::RangeEnd => self.range_end(ev),
             _ => {}
         }
+    }
+
+    /// The entry of `id`, if it has one.
+    #[inline]
+    fn entry_mut(&mut self, id: GoId) -> Option<&mut Entry> {
+        let s = self.slots.get(id)?;
+        self.gs.get_mut(s as usize)
     }
 
     fn transition(&mut self, ev: &Event<'_>) {
@@ -244,31 +327,28 @@ impl Summarizer {
                 // goroutine comes into existence or into view, and (only
                 // for a reader that skipped its first transition) when it
                 // is missing.
-                let e = match self.gs.entry(id) {
-                    std::collections::hash_map::Entry::Occupied(o) => {
-                        let e = o.into_mut();
-                        if matches!(from, GoState::Undetermined | GoState::NotExist) {
-                            *e = Entry::new(
-                                id,
-                                if from == GoState::Undetermined {
-                                    self.sync_ts
-                                } else {
-                                    t
-                                },
-                            );
-                        }
-                        e
-                    }
-                    std::collections::hash_map::Entry::Vacant(v) => v.insert(Entry::new(
-                        id,
-                        if from == GoState::Undetermined {
-                            self.sync_ts
-                        } else {
-                            t
-                        },
-                    )),
+                let fresh = matches!(from, GoState::Undetermined | GoState::NotExist);
+                let creation = if from == GoState::Undetermined {
+                    self.sync_ts
+                } else {
+                    t
                 };
-                if !matches!(from, GoState::Undetermined | GoState::NotExist) {
+                let slot = match self.slots.get(id) {
+                    Some(s) => {
+                        if fresh {
+                            self.gs[s as usize] = Entry::new(id, creation);
+                        }
+                        s as usize
+                    }
+                    None => {
+                        let s = self.gs.len();
+                        self.gs.push(Entry::new(id, creation));
+                        self.slots.insert(id, s as u32, s + 1);
+                        s
+                    }
+                };
+                let e = &mut self.gs[slot];
+                if !fresh {
                     leave(
                         e,
                         id,
@@ -281,31 +361,30 @@ impl Summarizer {
                     // Go 1.27 (the go 1.26 format) counts the time from the
                     // generation's start as spent in the state first seen.
                     let d = t.wrapping_sub(self.sync_ts);
-                    let s = &mut e.summary.stats;
                     match to {
-                        GoState::Running => s.exec = s.exec.wrapping_add(d),
+                        GoState::Running => e.exec = e.exec.wrapping_add(d),
                         GoState::Waiting => {
                             add(&mut e.block, self.names.intern_gen(st.reason), d);
                         }
-                        GoState::Runnable => s.sched_wait = s.sched_wait.wrapping_add(d),
+                        GoState::Runnable => e.sched_wait = e.sched_wait.wrapping_add(d),
                         GoState::Syscall if ev.proc().is_some() => {
-                            s.syscall = s.syscall.wrapping_add(d);
+                            e.syscall = e.syscall.wrapping_add(d);
                         }
-                        GoState::Syscall => s.syscall_block = s.syscall_block.wrapping_add(d),
+                        GoState::Syscall => e.syscall_block = e.syscall_block.wrapping_add(d),
                         _ => {}
                     }
                 }
-                if e.summary.name.is_empty() {
+                if e.name == EMPTY {
                     if let Some(f) = st.stack.and_then(|s| s.frames().last()) {
-                        e.summary.name = String::from_utf8_lossy(f.func).into_owned();
-                        e.summary.pc = f.pc;
+                        e.name = self.names.intern_gen(f.func);
+                        e.pc = f.pc;
                     }
                 }
                 match to {
                     GoState::Running => {
                         e.pending.start = t;
-                        if e.summary.start_time == 0 {
-                            e.summary.start_time = t;
+                        if e.start_time == 0 {
+                            e.start_time = t;
                         }
                     }
                     GoState::Runnable => e.pending.runnable = t,
@@ -314,7 +393,7 @@ impl Summarizer {
                         e.pending.block_reason = self.names.intern_gen(st.reason);
                     }
                     GoState::Waiting | GoState::NotExist => {
-                        e.summary.end_time = t;
+                        e.end_time = t;
                         finalize(e, t);
                     }
                     GoState::Syscall => {
@@ -328,7 +407,7 @@ impl Summarizer {
             }
             Transition::Proc { id, from, to } if from != to && to == ProcState::Idle => {
                 if let Some(g) = self.syscalling_p.remove(&id) {
-                    if let Some(e) = self.gs.get_mut(&g) {
+                    if let Some(e) = self.entry_mut(g) {
                         e.pending.syscall_block = t;
                     }
                 }
@@ -346,7 +425,7 @@ impl Summarizer {
             ResourceId::Goroutine(g) => g,
             ResourceId::Proc(p) => {
                 let g = ev.goroutine();
-                if !self.gs.contains_key(&g) {
+                if self.slots.get(g).is_none() {
                     return;
                 }
                 match self
@@ -361,19 +440,20 @@ impl Summarizer {
             }
             _ => return,
         };
-        let Some(e) = self.gs.get_mut(&g) else {
+        let sync_ts = self.sync_ts;
+        let Some(e) = self.entry_mut(g) else {
             return;
         };
         let p = &mut e.pending;
         let start = if ev.kind() == EventKind::RangeActive {
-            self.sync_ts
+            sync_ts
         } else {
             ev.time()
         };
         match p.ranges.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => {
                 if ev.kind() == EventKind::RangeActive && slot.1 != 0 {
-                    add(&mut e.ranges, name, self.sync_ts.wrapping_sub(slot.1));
+                    add(&mut e.ranges, name, sync_ts.wrapping_sub(slot.1));
                 }
                 slot.1 = start;
             }
@@ -404,7 +484,7 @@ impl Summarizer {
             }
             _ => return,
         };
-        let Some(e) = self.gs.get_mut(&g) else {
+        let Some(e) = self.entry_mut(g) else {
             return;
         };
         let p = &mut e.pending;
@@ -419,19 +499,41 @@ impl Summarizer {
     /// Closes every open interval at the last event and returns the result.
     pub fn finish(mut self) -> Summary {
         let end = self.last_ts;
-        let mut goroutines = BTreeMap::new();
-        for (id, mut e) in self.gs.drain() {
-            finalize(&mut e, end);
-            let stats = &mut e.summary.stats;
-            for (reason, d) in e.block {
-                let v = stats.block_entry(self.names.get(reason));
-                *v = v.wrapping_add(d);
-            }
-            for (name, d) in e.ranges {
-                let v = stats.range_entry(self.names.get(name));
-                *v = v.wrapping_add(d);
-            }
-            goroutines.insert(id, e.summary);
+        let names = &self.names.names;
+        // Each symbol's place in byte order of its text.
+        let mut order: Vec<Sym> = (0..names.len() as Sym).collect();
+        order.sort_unstable_by(|&a, &b| names[a as usize].cmp(&names[b as usize]));
+        let mut rank = vec![0u32; names.len()];
+        for (r, &s) in order.iter().enumerate() {
+            rank[s as usize] = r as u32;
+        }
+        let texts = |v: &mut Vec<(Sym, i64)>| -> Vec<(Arc<str>, i64)> {
+            v.sort_unstable_by_key(|&(s, _)| rank[s as usize]);
+            v.iter()
+                .map(|&(s, d)| (Arc::clone(&names[s as usize]), d))
+                .collect()
+        };
+        self.gs.sort_unstable_by_key(|e| e.id);
+        let mut goroutines = Vec::with_capacity(self.gs.len());
+        for e in &mut self.gs {
+            finalize(e, end);
+            goroutines.push(GoroutineSummary {
+                id: e.id,
+                name: Arc::clone(&names[e.name as usize]),
+                pc: e.pc,
+                creation_time: e.creation_time,
+                start_time: e.start_time,
+                end_time: e.end_time,
+                stats: ExecStats {
+                    exec: e.exec,
+                    sched_wait: e.sched_wait,
+                    block: texts(&mut e.block),
+                    syscall: e.syscall,
+                    syscall_block: e.syscall_block,
+                    total: e.total,
+                    ranges: texts(&mut e.ranges),
+                },
+            });
         }
         Summary { goroutines, end }
     }
@@ -447,11 +549,10 @@ fn leave(
     syscalling_p: &mut IdMap<ProcId, GoId>,
 ) {
     let p = &mut e.pending;
-    let s = &mut e.summary.stats;
     match from {
         // N.B. Unconditional, as in Go: a run always has a start.
         GoState::Running => {
-            s.exec = s.exec.wrapping_add(t.wrapping_sub(p.start));
+            e.exec = e.exec.wrapping_add(t.wrapping_sub(p.start));
             p.start = 0;
         }
         GoState::Waiting if p.block != 0 => {
@@ -459,19 +560,19 @@ fn leave(
             p.block = 0;
         }
         GoState::Runnable if p.runnable != 0 => {
-            s.sched_wait = s.sched_wait.wrapping_add(t.wrapping_sub(p.runnable));
+            e.sched_wait = e.sched_wait.wrapping_add(t.wrapping_sub(p.runnable));
             p.runnable = 0;
         }
         GoState::Syscall if p.syscall != 0 => {
             if p.syscall_block != 0 {
-                s.syscall_block = s
+                e.syscall_block = e
                     .syscall_block
                     .wrapping_add(t.wrapping_sub(p.syscall_block));
-                s.syscall = s
+                e.syscall = e
                     .syscall
                     .wrapping_add(p.syscall_block.wrapping_sub(p.syscall));
             } else {
-                s.syscall = s.syscall.wrapping_add(t.wrapping_sub(p.syscall));
+                e.syscall = e.syscall.wrapping_add(t.wrapping_sub(p.syscall));
             }
             p.syscall = 0;
             p.syscall_block = 0;
@@ -487,25 +588,24 @@ fn leave(
 /// ended goroutine again (at the end of the trace) adds nothing, except
 /// that a total still zero is measured again, as Go's summarizer does.
 fn finalize(e: &mut Entry, t: i64) {
-    let s = &mut e.summary.stats;
-    if s.total == 0 {
-        s.total = t.wrapping_sub(e.summary.creation_time);
+    if e.total == 0 {
+        e.total = t.wrapping_sub(e.creation_time);
     }
     let p = std::mem::take(&mut e.pending);
     if p.start != 0 {
-        s.exec = s.exec.wrapping_add(t.wrapping_sub(p.start));
+        e.exec = e.exec.wrapping_add(t.wrapping_sub(p.start));
     }
     if p.runnable != 0 {
-        s.sched_wait = s.sched_wait.wrapping_add(t.wrapping_sub(p.runnable));
+        e.sched_wait = e.sched_wait.wrapping_add(t.wrapping_sub(p.runnable));
     }
     if p.block != 0 {
         add(&mut e.block, p.block_reason, t.wrapping_sub(p.block));
     }
     if p.syscall != 0 {
-        s.syscall = s.syscall.wrapping_add(t.wrapping_sub(p.syscall));
+        e.syscall = e.syscall.wrapping_add(t.wrapping_sub(p.syscall));
     }
     if p.syscall_block != 0 {
-        s.sched_wait = s.sched_wait.wrapping_add(t.wrapping_sub(p.syscall_block));
+        e.sched_wait = e.sched_wait.wrapping_add(t.wrapping_sub(p.syscall_block));
     }
     for (name, start) in p.ranges {
         add(&mut e.ranges, name, t.wrapping_sub(start));
@@ -514,7 +614,8 @@ fn finalize(e: &mut Entry, t: i64) {
 
 /// Adds `d` to the entry for `key`, creating it (even for 0, as Go's maps
 /// do: a reason seen once gets its column).
-fn add(v: &mut Vec<(u32, i64)>, key: u32, d: i64) {
+#[inline]
+fn add(v: &mut Vec<(Sym, i64)>, key: Sym, d: i64) {
     match v.iter_mut().find(|(k, _)| *k == key) {
         Some(slot) => slot.1 = slot.1.wrapping_add(d),
         None => v.push((key, d)),

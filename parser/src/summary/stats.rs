@@ -2,6 +2,7 @@
 //! breakdown table.
 
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 use crate::resources::GoId;
 
@@ -10,6 +11,9 @@ use crate::resources::GoId;
 ///
 /// `exec`, `sched_wait`, `block`, `syscall` and `syscall_block` do not
 /// overlap; `total` (presence in the trace) and `ranges` overlap them.
+///
+/// Block reasons and range names are shared between the goroutines of one
+/// [`Summary`](super::Summary) (cloning one is a reference count).
 #[derive(Clone, Debug, Default, PartialEq, Eq)]
 pub struct ExecStats {
     /// Running.
@@ -18,7 +22,9 @@ pub struct ExecStats {
     pub sched_wait: i64,
     /// Blocked, by the reason given when it blocked (`""` when the reason
     /// is unknown: a status at a generation boundary, a blocked creation).
-    pub block: BTreeMap<String, i64>,
+    /// Sorted by reason (byte order), each reason once; a reason seen with
+    /// no time still has its entry, as in Go.
+    pub block: Vec<(Arc<str>, i64)>,
     /// In a syscall while holding its P.
     pub syscall: i64,
     /// In a syscall after its P was taken away.
@@ -26,23 +32,20 @@ pub struct ExecStats {
     /// From its creation (or first appearance) to its end (or the end of
     /// the trace).
     pub total: i64,
-    /// Time in special ranges (`GC mark assist`, `stop-the-world (…)`, …).
-    pub ranges: BTreeMap<String, i64>,
+    /// Time in special ranges (`GC mark assist`, `stop-the-world (…)`, …),
+    /// sorted by name (byte order), each name once.
+    pub ranges: Vec<(Arc<str>, i64)>,
 }
 
 impl ExecStats {
-    pub(super) fn block_entry(&mut self, reason: &str) -> &mut i64 {
-        if !self.block.contains_key(reason) {
-            self.block.insert(reason.to_owned(), 0);
-        }
-        self.block.get_mut(reason).unwrap_or_else(|| unreachable!())
+    /// The time blocked for `reason` (0 if never).
+    pub fn block_time(&self, reason: &str) -> i64 {
+        lookup(&self.block, reason)
     }
 
-    pub(super) fn range_entry(&mut self, name: &str) -> &mut i64 {
-        if !self.ranges.contains_key(name) {
-            self.ranges.insert(name.to_owned(), 0);
-        }
-        self.ranges.get_mut(name).unwrap_or_else(|| unreachable!())
+    /// The time spent in the range `name` (0 if never).
+    pub fn range_time(&self, name: &str) -> i64 {
+        lookup(&self.ranges, name)
     }
 
     /// The time not accounted for by the non-overlapping stats (never
@@ -51,7 +54,7 @@ impl ExecStats {
         // Wrapping, as Go's int64 arithmetic.
         let known = [self.exec, self.sched_wait, self.syscall, self.syscall_block]
             .into_iter()
-            .chain(self.block.values().copied())
+            .chain(self.block.iter().map(|(_, d)| *d))
             .fold(0i64, i64::wrapping_add);
         if known < self.total {
             self.total.wrapping_sub(known)
@@ -73,9 +76,9 @@ impl ExecStats {
         m.insert("Syscall execution time".into(), self.syscall);
         m.insert("Block time (syscall)".into(), self.syscall_block);
         m.insert("Unknown time".into(), self.unknown());
-        for (reason, &d) in &self.block {
-            let v = m.entry(format!("Block time ({reason})")).or_default();
-            *v = v.wrapping_add(d);
+        for (reason, d) in &self.block {
+            let v = m.entry(block_column(reason)).or_default();
+            *v = v.wrapping_add(*d);
         }
         let mut v = Vec::with_capacity(m.len() + 1);
         v.push(("Execution time".to_owned(), self.exec));
@@ -84,14 +87,24 @@ impl ExecStats {
     }
 }
 
+/// The breakdown column of the block reason `reason`.
+pub fn block_column(reason: &str) -> String {
+    format!("Block time ({reason})")
+}
+
+fn lookup(v: &[(Arc<str>, i64)], key: &str) -> i64 {
+    v.binary_search_by(|(k, _)| (**k).cmp(key))
+        .map_or(0, |i| v[i].1)
+}
+
 /// One goroutine's summary (Go's `GoroutineSummary`).
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub struct GoroutineSummary {
     /// The goroutine.
     pub id: GoId,
     /// Its start function: the outermost frame of the first transition
-    /// stack seen (`""` if none was).
-    pub name: String,
+    /// stack seen (`""` if none was). Shared by the goroutines of a group.
+    pub name: Arc<str>,
     /// The PC of that frame (0 if none).
     pub pc: u64,
     /// When it was created, or first seen (the last Sync before it, for a
@@ -106,18 +119,6 @@ pub struct GoroutineSummary {
 }
 
 impl GoroutineSummary {
-    pub(super) fn new(id: GoId, creation_time: i64) -> GoroutineSummary {
-        GoroutineSummary {
-            id,
-            name: String::new(),
-            pc: 0,
-            creation_time,
-            start_time: 0,
-            end_time: 0,
-            stats: ExecStats::default(),
-        }
-    }
-
     /// [`ExecStats::breakdown`] of this goroutine.
     pub fn breakdown(&self) -> Vec<(String, i64)> {
         self.stats.breakdown()
