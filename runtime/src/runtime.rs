@@ -238,17 +238,21 @@ mod tests {
                     assert_eq!(crate::go(move || i).join().ok(), Some(i));
                 }
             });
-            let held: usize = rt
-                .shared
-                .procs
-                .iter()
-                .map(|p| p.registry.lock().len())
-                .sum();
+            let held = registry_entries(&rt);
             assert!(
                 held <= 8,
                 "procs={procs}: {held} registry entries after 10,000 joined goroutines"
             );
         }
+    }
+
+    /// Entries held by `rt`'s per-P registries, finished goroutines' included.
+    fn registry_entries(rt: &Runtime) -> usize {
+        rt.shared
+            .procs
+            .iter()
+            .map(|p| p.registry.lock().len())
+            .sum()
     }
 
     /// After a burst of goroutines that all parked, then all finished with no
@@ -275,12 +279,7 @@ mod tests {
                     assert_eq!(h.join().ok(), Some(i as u64));
                 }
             });
-            let held: usize = rt
-                .shared
-                .procs
-                .iter()
-                .map(|p| p.registry.lock().len())
-                .sum();
+            let held = registry_entries(&rt);
             assert!(
                 held <= 8,
                 "procs={procs}: {held} registry entries after {N} goroutines finished"

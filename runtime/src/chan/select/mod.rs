@@ -1,7 +1,14 @@
 //! `select`: wait on several channel operations, complete exactly one.
 //!
-//! The algorithm is Go's, in three passes over the cases:
+//! The algorithm is Go's, in three passes over the cases, after a fast path
+//! of gort's own:
 //!
+//! 0. Look at the cases in a random order, locking each channel alone in
+//!    turn; the first that can complete now does. A case ready while its
+//!    own channel is locked is a valid choice at that instant, so a select
+//!    with a ready case takes one or a few single locks instead of all of
+//!    them in order. Finding none proves nothing about one instant, so the
+//!    select goes on with Go's passes.
 //! 1. Lock every case's channel (in address order, each once, so two
 //!    selects over the same channels cannot deadlock) and look at the cases
 //!    in a random order; the first that can complete now does, and the select
@@ -148,6 +155,28 @@ pub(crate) fn select_in(
         live += 1;
     }
     let order = &order[..live];
+    if live > 1 {
+        // The fast path: the first case ready in poll order, each channel
+        // locked alone in turn. A case ready while its channel is locked is
+        // a valid choice at that instant whatever the other channels hold,
+        // so this path never needs every lock. If it finds nothing, the
+        // select runs Go's passes below, which look at all the channels at
+        // one instant (a `default` needs that: "none was ready").
+        for &i in order {
+            let c = cases[i as usize];
+            c.lock();
+            // SAFETY: this case's channel is locked by this thread.
+            let got = unsafe { c.try_now() };
+            // SAFETY: locked above; `try_now` left no reference behind.
+            unsafe { c.unlock() };
+            if let Some(wake) = got {
+                if let Some(w) = wake {
+                    w.wake();
+                }
+                return Some(i as usize);
+            }
+        }
+    }
     // The lock order: by channel address (insertion sort: selects are small).
     let locks = &mut locks[..live];
     for (k, &i) in order.iter().enumerate() {
