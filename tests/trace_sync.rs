@@ -13,7 +13,8 @@ use gort::tracer::wire::EventType;
 use std::collections::BTreeSet;
 use std::sync::Arc;
 use support::{
-    go_pprof_traces, scratch, trace_lock, validate_with_go, validate_with_gort, SharedBuf,
+    go_pprof_traces, scratch, trace_lock, validate_with_go, validate_with_gort, wait_parked,
+    SharedBuf,
 };
 
 const SYNC: &str = "sync";
@@ -37,14 +38,14 @@ fn scenario() -> Sites {
         tx.send((SYNC, at)).unwrap();
         drop(g);
     });
-    gort::yield_now();
+    wait_parked(reader.id(), "sync.");
     let (rw1, tx) = (rw.clone(), site_tx.clone());
     let writer = gort::go(move || {
         let (mut g, at) = (rw1.write(), line!());
         *g += 1;
         tx.send((SYNC, at)).unwrap();
     });
-    gort::yield_now();
+    wait_parked(writer.id(), "sync.");
     drop(w);
     reader.join().unwrap();
     writer.join().unwrap();
@@ -65,7 +66,7 @@ fn scenario() -> Sites {
         tx.send((SYNC, at)).unwrap();
         drop(g);
     });
-    gort::yield_now();
+    wait_parked(writer.id(), "sync.");
     release_tx.send(()).unwrap();
     holder.join().unwrap();
     writer.join().unwrap();
@@ -79,7 +80,7 @@ fn scenario() -> Sites {
         assert!(*g);
         tx.send((COND, at)).unwrap();
     });
-    gort::yield_now();
+    wait_parked(waiter.id(), "sync.Cond.Wait");
     *s.0.lock() = true;
     s.1.signal();
     waiter.join().unwrap();
@@ -89,14 +90,14 @@ fn scenario() -> Sites {
     let (go_tx, go_rx) = chan::<()>(0);
     let o = once.clone();
     let first = gort::go(move || o.call_once(|| go_rx.recv().unwrap()));
-    gort::yield_now();
+    wait_parked(first.id(), "chan receive");
     let (o, tx) = (once.clone(), site_tx.clone());
     let second = gort::go(move || {
         let second_closure = || unreachable!("a second Once closure ran");
         let ((), at) = (o.call_once(second_closure), line!());
         tx.send((SYNC, at)).unwrap();
     });
-    gort::yield_now();
+    wait_parked(second.id(), "sync.");
     go_tx.send(()).unwrap();
     first.join().unwrap();
     second.join().unwrap();

@@ -119,3 +119,14 @@ pub(crate) fn validate_everywhere(trace: &[u8], dir: &str, file: &str) -> PathBu
     validate_with_go(std::slice::from_ref(&f));
     f
 }
+
+/// Yields until the goroutine dump shows goroutine `id` parked in a wait
+/// whose dump word starts with `word` (`"sync."`, `"chan receive"`, ...):
+/// the way to know another goroutine has blocked, rather than hoping a few
+/// yields were enough.
+pub(crate) fn wait_parked(id: u64, word: &str) {
+    let want = format!("goroutine {id} [{word}");
+    while !gort::goroutine_dump().contains(&want) {
+        gort::yield_now();
+    }
+}
