@@ -167,10 +167,12 @@ impl Proc {
         !self.steal.is_empty() || self.runnext.is_some()
     }
 
-    /// Worker `m` holds the P now.
+    /// Worker `m` holds the P now (called after its `ProcStart` is
+    /// written; Release: a reader that sees the holder sees that event's
+    /// claim of the P's status too).
     #[inline]
     pub(crate) fn set_holder(&self, m: usize) {
-        self.holder.store(m as u64 + 1, Relaxed);
+        self.holder.store(m as u64 + 1, Release);
     }
 
     /// Worker `m` gives the P up (no effect if another M holds it by now).
@@ -184,7 +186,7 @@ impl Proc {
     /// The worker holding the P, if any (a snapshot).
     #[cfg_attr(not(feature = "trace"), allow(dead_code))]
     pub(crate) fn holder(&self) -> Option<usize> {
-        match self.holder.load(Relaxed) {
+        match self.holder.load(Acquire) {
             0 => None,
             h => Some(h as usize - 1),
         }

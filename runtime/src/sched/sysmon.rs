@@ -180,6 +180,11 @@ fn retake(shared: &Arc<Shared>, seen: &mut [u64]) -> bool {
         if !work {
             continue;
         }
+        // No holder from here on, whether the retake below wins or not: the
+        // tracer's statuses skip a running P without one (it would otherwise
+        // name the syscall M while the P is in transit to another). The next
+        // M to take the P sets it again.
+        p.holder.store(0, Release);
         // AcqRel: claims the P from the syscall M (whose exit CAS then fails)
         // and acquires the queue state it left.
         if p.status
@@ -189,8 +194,6 @@ fn retake(shared: &Arc<Shared>, seen: &mut [u64]) -> bool {
             continue;
         }
         p.stolen_from.store(p.syscall_m.load(Relaxed), Relaxed);
-        // In transit from the syscall M to another: no holder until taken.
-        p.holder.store(0, Relaxed);
         let mut s = shared.sched.lock();
         if s.shutdown {
             p.status.store(proc::IDLE, Release);

@@ -28,9 +28,11 @@ impl Worker {
 
     pub(super) fn acquire_p(&self, p: usize) {
         self.shared.procs[p].status.store(proc::RUNNING, Release);
-        self.shared.procs[p].set_holder(self.handle.id);
         self.p.set(Some(p));
         tr::proc_start(self, p);
+        // After the ProcStart: a status the tracer takes from the holder is
+        // then never one that event is still to lead to.
+        self.shared.procs[p].set_holder(self.handle.id);
         // A P became busy: sysmon, asleep while every P was idle, watches
         // the network poller again.
         self.shared.sysmon.busy_p();
