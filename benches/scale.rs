@@ -17,20 +17,9 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-/// Resident set size in bytes (second field of `/proc/self/statm`).
-fn rss_bytes() -> u64 {
-    let statm = match std::fs::read_to_string("/proc/self/statm") {
-        Ok(s) => s,
-        Err(e) => panic!("cannot read /proc/self/statm: {e}"),
-    };
-    let pages: u64 = match statm.split_whitespace().nth(1).map(str::parse) {
-        Some(Ok(p)) => p,
-        _ => panic!("unexpected /proc/self/statm: {statm:?}"),
-    };
-    // SAFETY: sysconf only reads a system constant.
-    let page = unsafe { libc::sysconf(libc::_SC_PAGESIZE) };
-    pages * u64::try_from(page).unwrap_or(4096)
-}
+#[path = "common/rss.rs"]
+mod rss;
+use rss::rss_bytes;
 
 /// The process's page-table memory in bytes (`VmPTE` of `/proc/self/status`).
 fn page_table_bytes() -> u64 {
