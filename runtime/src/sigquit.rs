@@ -21,10 +21,10 @@ extern "C" fn on_sigquit(_sig: libc::c_int) {
     let fd = PIPE_W.load(Relaxed);
     if fd >= 0 {
         let byte = 1u8;
-        // SAFETY: `write` is async-signal-safe; the buffer is one valid byte
-        // on this frame; a failed write (pipe full: a dump is under way
-        // anyway) changes nothing. errno is saved and restored around it,
-        // as the interrupted code may be reading it.
+        // A failed write (pipe full: a dump is under way anyway) changes
+        // nothing; errno is saved and restored for the interrupted code.
+        // SAFETY: `write` is async-signal-safe and reads one valid byte on
+        // this frame; `__errno_location` is this thread's errno slot.
         unsafe {
             let errno = *libc::__errno_location();
             libc::write(fd, (&byte as *const u8).cast(), 1);

@@ -127,11 +127,12 @@ impl Shared {
             // From above the first slot's guard to the end of the last slot's header.
             let addr = sorted[i] + self.geometry.guard;
             let len = (j - i - 1) * stride + self.geometry.size;
-            // SAFETY: slots are `stride` apart and each is `stride` long, so
+            // The range: slots are `stride` apart and each is `stride` long, so
             // `addr..addr + len` lies inside the slots `sorted[i..j]` of this pool's chunks
             // (whichever chunk each one is in): their usable parts, their headers and the
-            // guards between them. They are all free, and no coroutine runs on a free stack,
-            // so dropping their pages (they read back as zeros) loses nothing; the guards stay.
+            // guards between them.
+            // SAFETY: that range is all free stacks and guards, no coroutine runs on a free
+            // stack, so dropping the pages (they read back as zeros) loses nothing.
             let rc = unsafe { libc::madvise(addr as *mut libc::c_void, len, libc::MADV_DONTNEED) };
             debug_assert_eq!(rc, 0, "MADV_DONTNEED on free goroutine stacks failed");
             i = j;
