@@ -148,28 +148,7 @@ fn goroutines_equal_go_1_25_and_1_27_pages_on_newer_formats() {
 fn pprof_equals_go_on_every_trace_and_type() {
     let dir = scratch("pprof");
     let traces = traces_and_a_cut_one(&dir);
-    let failures: Vec<String> = std::thread::scope(|s| {
-        let jobs: Vec<_> = traces
-            .chunks(traces.len().div_ceil(2))
-            .map(|chunk| {
-                let dir = &dir;
-                s.spawn(move || {
-                    let mut f = Vec::new();
-                    for t in chunk {
-                        for k in ["net", "sync", "syscall", "sched"] {
-                            if let Err(e) = compare_pprof(t, k, dir) {
-                                f.push(e);
-                            }
-                        }
-                    }
-                    f
-                })
-            })
-            .collect();
-        jobs.into_iter()
-            .flat_map(|j| j.join().expect("worker"))
-            .collect()
-    });
+    let failures = pprof_failures(&traces, &dir);
     std::fs::remove_dir_all(&dir).ok();
     assert!(failures.is_empty(), "{}", failures.join("\n"));
 }

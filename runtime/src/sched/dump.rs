@@ -35,14 +35,8 @@ use std::sync::atomic::Ordering::Relaxed;
 /// The live goroutines of `shared`, by ID, with `first` (the caller's)
 /// ahead of the rest, as Go lists the current goroutine first.
 fn goroutines(shared: &Shared, first: Option<u64>) -> Vec<TaskRef> {
-    let mut all: Vec<TaskRef> = Vec::new();
-    for p in shared.procs.iter() {
-        all.extend(p.registry.lock().live());
-    }
-    all.extend(shared.orphans.lock().iter().filter_map(|w| w.upgrade()));
-    all.retain(|t| t.status() != Status::Dead);
+    let mut all = shared.live_tasks();
     all.sort_by_key(|t| (Some(t.id) != first, t.id));
-    all.dedup_by_key(|t| t.id);
     all
 }
 

@@ -279,6 +279,21 @@ impl Shared {
         }
     }
 
+    /// The goroutines alive now (a snapshot, each once, by ID): those
+    /// created on each P and the main goroutines. For dumps, `schedtrace`
+    /// and the tracer's statuses.
+    pub(crate) fn live_tasks(&self) -> Vec<TaskRef> {
+        let mut all: Vec<TaskRef> = Vec::new();
+        for p in self.procs.iter() {
+            all.extend(p.registry.lock().live());
+        }
+        all.extend(self.orphans.lock().iter().filter_map(|w| w.upgrade()));
+        all.retain(|t| t.status() != crate::task::Status::Dead);
+        all.sort_by_key(|t| t.id);
+        all.dedup_by_key(|t| t.id);
+        all
+    }
+
     /// Reports a deadlock if nothing can ever run again (sched lock held).
     pub(crate) fn check_deadlock(&self, s: &mut Sched) {
         if s.main_waiting == 0 || s.deadlock || s.shutdown {

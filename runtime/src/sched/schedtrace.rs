@@ -109,13 +109,7 @@ pub(crate) fn report(shared: &Shared, start: Instant, now: Instant, detail: bool
                 shared.timers.len_hint(p.id),
             );
         }
-        let mut tasks = Vec::new();
-        for p in shared.procs.iter() {
-            tasks.extend(p.registry.lock().live());
-        }
-        tasks.extend(shared.orphans.lock().iter().filter_map(|w| w.upgrade()));
-        tasks.sort_by_key(|t| t.id);
-        tasks.dedup_by_key(|t| t.id);
+        let tasks = shared.live_tasks();
         let nil_or = |v: Option<String>| v.unwrap_or_else(|| "nil".to_string());
         for &m in &ms {
             let p = shared

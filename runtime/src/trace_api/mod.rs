@@ -287,17 +287,7 @@ impl gort_tracer::StatusSource for Source {
                 };
                 f(crate::hooks::wire_g(t), &t.trace, st, m);
             };
-            for p in rt.procs.iter() {
-                let reg = p.registry.lock().live();
-                reg.iter().for_each(|t| visit(t));
-            }
-            let orphans: Vec<_> = rt
-                .orphans
-                .lock()
-                .iter()
-                .filter_map(|w| w.upgrade())
-                .collect();
-            orphans.iter().for_each(|t| visit(t));
+            rt.live_tasks().iter().for_each(|t| visit(t));
         }
     }
 
