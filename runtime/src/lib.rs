@@ -50,6 +50,7 @@ mod chan {
 /// of the scheduler needs real threads and goroutine stacks.
 #[cfg(loom)]
 mod sched {
+    pub(crate) mod idle;
     pub(crate) mod queue;
     pub(crate) mod stw;
     pub(crate) mod timer_core;

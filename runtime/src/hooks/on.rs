@@ -401,7 +401,7 @@ pub(crate) fn emit_start(
     ew.stw_begin("start trace", 0)
         .procs_change(w.shared.procs.len() as u64, 0);
     for rt in rts {
-        let idle: Vec<usize> = rt.sched.lock().idle_procs.clone();
+        let idle: Vec<usize> = rt.sched.lock().idle.idle_procs().to_vec();
         for i in idle {
             let p = &rt.procs[i];
             // A P taken from a syscall gets its status from the steal.

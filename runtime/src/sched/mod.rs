@@ -20,6 +20,7 @@ pub(crate) mod coarse;
 pub(crate) mod context;
 pub(crate) mod coroswitch;
 pub(crate) mod dump;
+pub(crate) mod idle;
 pub(crate) mod park;
 pub(crate) mod proc;
 pub(crate) mod queue;
@@ -36,7 +37,7 @@ pub(crate) const MAX_PROCS: usize = 1024;
 pub(crate) mod worker;
 
 use crate::coro::StackPool;
-use crate::loom::sync::atomic::{fence, AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
+use crate::loom::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use crate::task::TaskRef;
 use crossbeam_utils::sync::Unparker;
@@ -77,12 +78,10 @@ pub(crate) struct Handoff {
 #[derive(Debug, Default)]
 pub(crate) struct Sched {
     pub(crate) global: VecDeque<TaskRef>,
-    pub(crate) idle_procs: Vec<usize>,
-    pub(crate) idle_workers: Vec<Arc<WorkerHandle>>,
+    /// Idle Ps, sleeping Ms, and the Ms parked without a P.
+    pub(crate) idle: idle::Lists<Arc<WorkerHandle>>,
     /// Worker threads alive.
     pub(crate) nworkers: usize,
-    /// Of those, parked without a P (idle, or locked and waiting).
-    pub(crate) nidle: usize,
     pub(crate) threads: Vec<std::thread::JoinHandle<()>>,
     pub(crate) shutdown: bool,
     /// Set once a deadlock was found; `block_on` reports it.
@@ -104,8 +103,8 @@ pub(crate) struct Shared {
     pub(crate) sched: Mutex<Sched>,
     pub(crate) stacks: StackPool,
     pub(crate) next_goid: AtomicU64,
-    pub(crate) npidle: AtomicUsize,
-    pub(crate) nspinning: AtomicUsize,
+    /// Idle Ps and spinning Ms, readable without the lock.
+    pub(crate) idle: idle::Counts,
     /// Goroutines inside `gort::syscall`.
     pub(crate) in_syscall: AtomicUsize,
     /// Goroutines blocked on channels made outside the runtime (a plain
@@ -160,7 +159,7 @@ impl Shared {
     pub(crate) fn new(procs: usize, stack_size: usize) -> std::io::Result<Shared> {
         let stacks = StackPool::new(stack_size)?;
         let sched = Sched {
-            idle_procs: (0..procs).rev().collect(),
+            idle: idle::Lists::new(procs),
             ..Sched::default()
         };
         Ok(Shared {
@@ -168,8 +167,7 @@ impl Shared {
             sched: Mutex::new(sched),
             stacks,
             next_goid: AtomicU64::new(1),
-            npidle: AtomicUsize::new(procs),
-            nspinning: AtomicUsize::new(0),
+            idle: idle::Counts::new(procs),
             in_syscall: AtomicUsize::new(0),
             external_blocked: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
@@ -209,9 +207,7 @@ impl Shared {
         if s.shutdown {
             return;
         }
-        if let Some(p) = s.idle_procs.pop() {
-            self.npidle.fetch_sub(1, SeqCst);
-            self.nspinning.fetch_add(1, SeqCst);
+        if let Some(p) = s.idle.take_p_spinning(&self.idle) {
             self.start_m_locked(
                 s,
                 Handoff {
@@ -234,23 +230,18 @@ impl Shared {
         if self.procs.len() < 2 {
             return;
         }
-        // SeqCst fence: the Dekker handshake with `Worker::go_idle`. Our
-        // queue store (release) must not be reordered after these loads,
-        // and its fence pairs with the idle path's fence between its
-        // `npidle` increment and its re-check of the queues: either we see
-        // the idle P, or it sees our queued work (the loom model
-        // `loom_idle_m_wakep_vs_go_idle_no_lost_wakeup` checks both fences).
-        fence(SeqCst);
-        if self.npidle.load(SeqCst) == 0 || self.nspinning.load(SeqCst) != 0 {
-            return;
+        // The waker's side of the handshake with `Worker::go_idle` (see
+        // `idle`): after our queue store, either we see its idle P or it
+        // sees our work.
+        if self.idle.wake_wanted() {
+            self.wakep_slow();
         }
-        self.wakep_slow();
     }
 
     #[cold]
     fn wakep_slow(self: &Arc<Self>) {
         let mut s = self.sched.lock();
-        if self.nspinning.load(SeqCst) != 0 {
+        if self.idle.spinning() != 0 {
             return;
         }
         self.wake_idle_locked(&mut s);
@@ -259,8 +250,7 @@ impl Shared {
     /// Gives `h.p` to an idle M, or starts a new M with it.
     pub(crate) fn start_m_locked(self: &Arc<Self>, s: &mut Sched, h: Handoff) {
         self.procs[h.p].status.store(proc::RUNNING, Release);
-        if let Some(w) = s.idle_workers.pop() {
-            s.nidle -= 1;
+        if let Some(w) = s.idle.pop_m() {
             *w.handoff.lock() = Some(h);
             w.unparker.unpark();
             self.timers.break_poll_of(w.id);
@@ -299,7 +289,7 @@ impl Shared {
         if s.main_waiting == 0 || s.deadlock || s.shutdown {
             return;
         }
-        if s.nidle < s.nworkers || !s.global.is_empty() {
+        if s.idle.nidle() < s.nworkers || !s.global.is_empty() {
             return;
         }
         if self.in_syscall.load(SeqCst) != 0

@@ -77,8 +77,8 @@ pub(crate) fn report(shared: &Shared, start: Instant, now: Instant, detail: bool
     let (threads, idle, global, mut ms, parked) = {
         let s = shared.sched.lock();
         let ms: Vec<usize> = s.handles.keys().copied().collect();
-        let parked: Vec<usize> = s.idle_workers.iter().map(|h| h.id).collect();
-        (s.nworkers + 1, s.nidle, s.global.len(), ms, parked)
+        let parked: Vec<usize> = s.idle.sleeping().iter().map(|h| h.id).collect();
+        (s.nworkers + 1, s.idle.nidle(), s.global.len(), ms, parked)
     };
     ms.sort_unstable();
     let _ = write!(
@@ -86,8 +86,8 @@ pub(crate) fn report(shared: &Shared, start: Instant, now: Instant, detail: bool
         "SCHED {}ms: gomaxprocs={} idleprocs={} threads={threads} spinningthreads={} needspinning=0 idlethreads={idle} runqueue={global}",
         now.saturating_duration_since(start).as_millis(),
         shared.procs.len(),
-        shared.npidle.load(Relaxed),
-        shared.nspinning.load(Relaxed),
+        shared.idle.idle_ps(),
+        shared.idle.spinning(),
     );
     if detail {
         out.push('\n');

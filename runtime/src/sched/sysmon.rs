@@ -88,7 +88,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
             if net {
                 t.all_idle.store(true, SeqCst);
             }
-            let busy = net && shared.npidle.load(SeqCst) < shared.procs.len();
+            let busy = net && shared.idle.idle_ps() < shared.procs.len();
             let cap = |d: Instant| report_at.map_or(d, |r| r.min(d));
             if shared.in_syscall.load(SeqCst) > 0 {
                 t.all_idle.store(false, SeqCst);
@@ -176,7 +176,7 @@ fn retake(shared: &Arc<Shared>, seen: &mut [u64]) -> bool {
         // while it looks, can take new work without this one).
         let work = p.has_work_hint()
             || shared.global_len.load(Relaxed) > 0
-            || (shared.npidle.load(SeqCst) == 0 && shared.nspinning.load(SeqCst) == 0);
+            || (shared.idle.idle_ps() == 0 && shared.idle.spinning() == 0);
         if !work {
             continue;
         }
@@ -197,8 +197,7 @@ fn retake(shared: &Arc<Shared>, seen: &mut [u64]) -> bool {
         let mut s = shared.sched.lock();
         if s.shutdown {
             p.status.store(proc::IDLE, Release);
-            s.idle_procs.push(i);
-            shared.npidle.fetch_add(1, SeqCst);
+            s.idle.put_p(&shared.idle, i);
         } else {
             shared.start_m_locked(
                 &mut s,

@@ -356,7 +356,7 @@ impl Shared {
                 drop(ps);
                 // Not `wakep`, which does nothing with one P.
                 let mut s = self.sched.lock();
-                if self.nspinning.load(SeqCst) == 0 {
+                if self.idle.spinning() == 0 {
                     self.wake_idle_locked(&mut s);
                 }
             }

@@ -110,7 +110,7 @@ impl Worker {
 
     pub(super) fn found(&self, t: TaskRef) -> Option<TaskRef> {
         if self.spinning.replace(false) {
-            self.shared.nspinning.fetch_sub(1, SeqCst);
+            self.shared.idle.stop_spinning();
             self.shared.wakep();
         }
         match t.locked_worker() {
@@ -191,14 +191,10 @@ impl Worker {
         }
         let me = self.p.get()?;
         if !self.spinning.get() {
-            // Bound the number of thieves to half the busy Ps, like Go.
-            let spinning = self.shared.nspinning.load(Relaxed);
-            let busy = n - self.shared.npidle.load(Relaxed);
-            if 2 * spinning >= busy {
+            if !self.shared.idle.try_start_spinning(n) {
                 return None;
             }
             self.spinning.set(true);
-            self.shared.nspinning.fetch_add(1, SeqCst);
         }
         let start = fastrand(n);
         for round in 0..4 {

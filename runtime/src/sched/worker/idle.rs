@@ -6,7 +6,7 @@ use super::super::proc::{self};
 use super::super::Handoff;
 use super::Worker;
 use crate::hooks as tr;
-use crate::loom::sync::atomic::{fence, Ordering::*};
+use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
 use crate::task::TaskRef;
 
@@ -52,42 +52,27 @@ impl Worker {
         self.p.set(None);
         self.shared.procs[pid].clear_holder(self.handle.id);
         self.shared.procs[pid].status.store(proc::IDLE, Release);
-        s.idle_procs.push(pid);
-        // SeqCst: the Dekker pair of `Shared::wakep` (see there).
-        self.shared.npidle.fetch_add(1, SeqCst);
-        if self.spinning.replace(false) {
-            self.shared.nspinning.fetch_sub(1, SeqCst);
-        }
-        s.nidle += 1;
-        s.idle_workers.push(self.handle.clone());
+        let was_spinning = self.spinning.replace(false);
+        s.idle
+            .announce(&self.shared.idle, pid, self.handle.clone(), was_spinning);
         self.shared.check_deadlock(&mut s);
         drop(s);
-        // Re-check the queues after announcing the idle P: a goroutine queued
-        // just before (whose waker saw no idle P) must not be stranded. The
-        // fence pairs with the one in `Shared::wakep`.
-        fence(SeqCst);
-        // N.B. `runnext` counts: `wakep` guards it like the queues, so the
-        // re-check must see it too, or a goroutine readied into a busy P's
-        // `runnext` just before can be stranded while this M sleeps.
-        let work = self.shared.procs.iter().any(|p| p.has_work_hint())
-            || self.shared.global_len.load(SeqCst) > 0;
+        // The idle side of the handshake with `Shared::wakep` (see
+        // `sched::idle`): a goroutine queued just before, whose waker saw no
+        // idle P, must not be stranded. `runnext` counts: `wakep` guards it
+        // like the queues.
+        let work = self.shared.idle.recheck(|| {
+            self.shared.procs.iter().any(|p| p.has_work_hint())
+                || self.shared.global_len.load(SeqCst) > 0
+        });
         if work {
             let mut s = self.shared.sched.lock();
-            if let Some(pos) = s
-                .idle_workers
-                .iter()
-                .position(|h| Arc::ptr_eq(h, &self.handle))
-            {
-                if let Some(p) = s.idle_procs.pop() {
-                    s.idle_workers.swap_remove(pos);
-                    s.nidle -= 1;
-                    self.shared.npidle.fetch_sub(1, SeqCst);
-                    self.shared.nspinning.fetch_add(1, SeqCst);
-                    drop(s);
-                    self.acquire_p(p);
-                    self.spinning.set(true);
-                    return;
-                }
+            let me = |h: &Arc<_>| Arc::ptr_eq(h, &self.handle);
+            if let Some(p) = s.idle.reclaim(&self.shared.idle, me, true) {
+                drop(s);
+                self.acquire_p(p);
+                self.spinning.set(true);
+                return;
             }
         }
         self.idle_wait();
@@ -97,17 +82,14 @@ impl Worker {
     #[cold]
     pub(super) fn idle_without_p(&self) {
         let mut s = self.shared.sched.lock();
-        if let Some(p) = s.idle_procs.pop() {
-            if !s.shutdown {
-                self.shared.npidle.fetch_sub(1, SeqCst);
+        if !s.shutdown {
+            if let Some(p) = s.idle.take_p(&self.shared.idle) {
                 drop(s);
                 self.acquire_p(p);
                 return;
             }
-            s.idle_procs.push(p);
         }
-        s.nidle += 1;
-        s.idle_workers.push(self.handle.clone());
+        s.idle.park_m(self.handle.clone());
         self.shared.check_deadlock(&mut s);
         drop(s);
         self.idle_wait();
@@ -159,20 +141,12 @@ impl Worker {
         if s.shutdown {
             return false;
         }
-        let Some(pos) = s
-            .idle_workers
-            .iter()
-            .position(|h| Arc::ptr_eq(h, &self.handle))
-        else {
-            // Already taken off the idle list: a hand-off is on its way.
+        // `None` also when already taken off the sleep list: a hand-off is
+        // on its way.
+        let me = |h: &Arc<_>| Arc::ptr_eq(h, &self.handle);
+        let Some(p) = s.idle.reclaim(&self.shared.idle, me, false) else {
             return false;
         };
-        let Some(p) = s.idle_procs.pop() else {
-            return false;
-        };
-        s.idle_workers.swap_remove(pos);
-        s.nidle -= 1;
-        self.shared.npidle.fetch_sub(1, SeqCst);
         drop(s);
         self.acquire_p(p);
         true
@@ -184,7 +158,7 @@ impl Worker {
         let Some(pid) = self.p.get() else {
             if announce_idle {
                 let mut s = self.shared.sched.lock();
-                s.nidle += 1;
+                s.idle.count_idle();
                 self.shared.check_deadlock(&mut s);
             }
             return;
@@ -194,7 +168,7 @@ impl Worker {
         self.shared.procs[pid].clear_holder(self.handle.id);
         let mut s = self.shared.sched.lock();
         if self.spinning.replace(false) {
-            self.shared.nspinning.fetch_sub(1, SeqCst);
+            self.shared.idle.stop_spinning();
         }
         let has_work = self.shared.procs[pid].has_work_hint() || !s.global.is_empty();
         if has_work && !s.shutdown {
@@ -208,8 +182,7 @@ impl Worker {
             );
         } else {
             self.shared.procs[pid].status.store(proc::IDLE, Release);
-            s.idle_procs.push(pid);
-            self.shared.npidle.fetch_add(1, SeqCst);
+            s.idle.put_p(&self.shared.idle, pid);
             if announce_idle && self.shared.timers.unwatched() {
                 // This M waits for its wired goroutine, not for timers:
                 // an idle M must (Go's `handoffp` wakes the poller).
@@ -217,7 +190,7 @@ impl Worker {
             }
         }
         if announce_idle {
-            s.nidle += 1;
+            s.idle.count_idle();
             self.shared.check_deadlock(&mut s);
         }
     }
@@ -249,7 +222,7 @@ impl Worker {
         self.p.set(None);
         self.shared.procs[pid].clear_holder(self.handle.id);
         if self.spinning.replace(false) {
-            self.shared.nspinning.fetch_sub(1, SeqCst);
+            self.shared.idle.stop_spinning();
         }
         let mut s = self.shared.sched.lock();
         let Some(h) = s.handles.get(&worker).cloned() else {
@@ -259,7 +232,7 @@ impl Worker {
         };
         // The wired M stops counting as idle now, under the lock, so a
         // deadlock check in between cannot see every M idle.
-        s.nidle -= 1;
+        s.idle.uncount_idle();
         self.shared.procs[pid].status.store(proc::RUNNING, Release);
         *h.handoff.lock() = Some(Handoff {
             p: pid,
@@ -285,18 +258,7 @@ impl Worker {
         self.p.set(None);
         p.clear_holder(self.handle.id);
         let mut s = self.shared.sched.lock();
-        let pick = s
-            .idle_procs
-            .iter()
-            .position(|&i| i == old)
-            .or(if s.idle_procs.is_empty() {
-                None
-            } else {
-                Some(s.idle_procs.len() - 1)
-            });
-        if let Some(pos) = pick {
-            let pid = s.idle_procs.swap_remove(pos);
-            self.shared.npidle.fetch_sub(1, SeqCst);
+        if let Some(pid) = s.idle.take_p_preferring(&self.shared.idle, old) {
             drop(s);
             self.acquire_p(pid);
             return Reacquired::Other;
