@@ -117,7 +117,7 @@ pub mod __select {
 #[cfg(not(loom))]
 pub use join::JoinHandle;
 #[cfg(not(loom))]
-pub use runtime::{run, Runtime};
+pub use runtime::{run, Runtime, StackMemory};
 #[cfg(not(loom))]
 pub use syscall::syscall;
 

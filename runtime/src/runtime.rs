@@ -8,6 +8,22 @@ use crate::task::TaskRef;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
 
+/// How a runtime's goroutine stacks stand, from [`Runtime::stack_memory`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[non_exhaustive]
+pub struct StackMemory {
+    /// Stacks held by goroutines now.
+    pub live: usize,
+    /// Stacks carved in total (each keeps its address space for the
+    /// runtime's life).
+    pub allocated: usize,
+    /// Free stacks beyond the pool's retention whose memory is still
+    /// committed, waiting to be released.
+    pub pending_release: usize,
+    /// Stack memory releases (`MADV_DONTNEED`) so far.
+    pub released: usize,
+}
+
 /// A gort runtime: Ps, the Ms (threads) that run goroutines on them, and the
 /// goroutine stacks.
 ///
@@ -142,6 +158,21 @@ impl Runtime {
     /// Stack statistics: (stacks handed out now, stacks carved in total).
     pub fn stack_stats(&self) -> (usize, usize) {
         (self.shared.stacks.live(), self.shared.stacks.allocated())
+    }
+
+    /// Where this runtime's goroutine stacks stand, memory included: a
+    /// finished goroutine's stack stays committed for reuse up to the pool's
+    /// retention; beyond it, its memory goes back to the kernel when an M
+    /// next has nothing to run (or, in a runtime that never idles, a few
+    /// stacks at a time from busy Ms).
+    pub fn stack_memory(&self) -> StackMemory {
+        let s = &self.shared.stacks;
+        StackMemory {
+            live: s.live(),
+            allocated: s.allocated(),
+            pending_release: s.pending(),
+            released: s.released(),
+        }
     }
 
     /// The goroutines of this runtime, as [`goroutine_dump`](crate::goroutine_dump)

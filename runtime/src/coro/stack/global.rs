@@ -34,12 +34,19 @@ pub(super) struct Shared {
     pub(super) reserved: AtomicUsize,
     /// Stacks released with `MADV_DONTNEED` so far.
     pub(super) released: AtomicUsize,
+    /// Length of `Global::pending`, readable without the lock (a hint).
+    pub(super) pending: AtomicUsize,
 }
 
 /// The global free lists (slot addresses) and every chunk.
 #[derive(Debug, Default)]
 pub(super) struct Global {
+    /// Free stacks kept committed, up to the retention.
     pub(super) warm: Vec<usize>,
+    /// Free stacks beyond the retention whose memory is still committed:
+    /// [`Shared::scavenge`] releases it, off the path that freed them.
+    pub(super) pending: Vec<usize>,
+    /// Free stacks whose memory was released.
     pub(super) cold: Vec<usize>,
     pub(super) chunks: Vec<Chunk>,
 }
@@ -83,27 +90,57 @@ impl Shared {
         Ok(())
     }
 
-    /// Takes up to `want` free slots, warm ones first; false when there were none.
+    /// Takes up to `want` free slots, those with committed memory first (warm, then
+    /// pending release); false when there were none.
     fn take_free(&self, out: &mut Vec<usize>, want: usize) -> bool {
         let mut guard = self.global.lock();
         let global = &mut *guard;
         let before = out.len();
-        for list in [&mut global.warm, &mut global.cold] {
+        for (i, list) in [&mut global.warm, &mut global.pending, &mut global.cold]
+            .into_iter()
+            .enumerate()
+        {
             let n = (want - (out.len() - before)).min(list.len());
             out.extend(list.drain(list.len() - n..));
+            if i == 1 {
+                self.pending.store(list.len(), Ordering::Relaxed);
+            }
         }
         out.len() > before
     }
 
-    /// Returns free slots to the global lists, releasing the memory of those beyond the
-    /// warm retention. The retention check is a snapshot: racing spills may overshoot it.
+    /// Returns free slots to the global lists: up to the warm retention they stay warm, the
+    /// rest wait for [`scavenge`](Self::scavenge) to release their memory. The retention
+    /// check is a snapshot: racing spills may overshoot it.
     pub(super) fn give_back(&self, slots: &[usize]) {
-        let room = self.retained.saturating_sub(self.global.lock().warm.len());
-        let (warm, cold) = slots.split_at(room.min(slots.len()));
-        self.release(cold);
         let mut global = self.global.lock();
+        let room = self.retained.saturating_sub(global.warm.len());
+        let (warm, beyond) = slots.split_at(room.min(slots.len()));
         global.warm.extend_from_slice(warm);
-        global.cold.extend_from_slice(cold);
+        if !beyond.is_empty() {
+            global.pending.extend_from_slice(beyond);
+            self.pending.store(global.pending.len(), Ordering::Relaxed);
+        }
+    }
+
+    /// Releases the memory of up to `max` free stacks beyond the retention (the most recently
+    /// freed first); returns how many. The `madvise` runs outside the lock, so gets and puts
+    /// go on meanwhile; the stacks are off every list until it is done.
+    pub(super) fn scavenge(&self, max: usize) -> usize {
+        let batch: Vec<usize> = {
+            let mut global = self.global.lock();
+            let n = max.min(global.pending.len());
+            let at = global.pending.len() - n;
+            let batch = global.pending.split_off(at);
+            self.pending.store(global.pending.len(), Ordering::Relaxed);
+            batch
+        };
+        if batch.is_empty() {
+            return 0;
+        }
+        self.release(&batch);
+        self.global.lock().cold.extend_from_slice(&batch);
+        batch.len()
     }
 
     /// Drops the memory of free `slots`, one `madvise` per run of adjacent slots.

@@ -12,11 +12,16 @@
 //!
 //! Memory policy: the global list keeps up to `retained` stacks *warm* (their pages stay
 //! committed, ready for reuse). A stack spilled to the global list while it already holds
-//! `retained` warm stacks is released with `madvise(MADV_DONTNEED)` first and kept on a
-//! *cold* list: it keeps its address space and guard, but no memory. `get` prefers warm
-//! stacks. After a burst of 100k goroutines ends, resident stack memory therefore falls back
-//! to about `retained` stacks plus one cache per thread. The default is
-//! [`DEFAULT_RETAINED_STACKS`]. Stacks held by parked goroutines are not touched: their
+//! `retained` warm stacks goes on a *pending* list; [`StackPool::scavenge`] later releases
+//! its memory with `madvise(MADV_DONTNEED)` and moves it to the *cold* list, where it keeps
+//! its address space and guard but no memory. The release is left to whoever calls
+//! `scavenge` (the scheduler: an M about to sleep, and busy Ms a few stacks at a time), not
+//! done by the goroutine exit that spilled the stack, so a burst of exits does not pay for
+//! page-table zapping and TLB flushes on its way out (Go's background scavenger makes the
+//! same trade). `get` prefers warm stacks, then pending ones (still committed), then cold.
+//! Once a burst of 100k goroutines has ended and the pending stacks are scavenged, resident
+//! stack memory is back to about `retained` stacks plus one cache per thread. The default
+//! is [`DEFAULT_RETAINED_STACKS`]. Stacks held by parked goroutines are not touched: their
 //! memory is what the goroutine actually used, page by page.
 //!
 //! # Lifetime
@@ -83,6 +88,7 @@ impl StackPool {
                 allocated: AtomicUsize::new(0),
                 reserved: AtomicUsize::new(0),
                 released: AtomicUsize::new(0),
+                pending: AtomicUsize::new(0),
             }),
         })
     }
@@ -116,6 +122,20 @@ impl StackPool {
     /// Stacks handed out and not yet returned.
     pub(crate) fn live(&self) -> usize {
         self.shared.live()
+    }
+
+    /// Free stacks beyond the retention whose memory awaits [`scavenge`](Self::scavenge)
+    /// (one relaxed load; may lag a concurrent put or scavenge).
+    #[inline]
+    pub(crate) fn pending(&self) -> usize {
+        self.shared.pending.load(Ordering::Relaxed)
+    }
+
+    /// Releases the memory of up to `max` free stacks beyond the retention; returns how
+    /// many. A few tens of microseconds per 64 stacks (one `madvise` each, fewer for
+    /// neighbours).
+    pub(crate) fn scavenge(&self, max: usize) -> usize {
+        self.shared.scavenge(max)
     }
 }
 

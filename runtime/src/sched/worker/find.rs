@@ -135,6 +135,9 @@ impl Worker {
             .unwrap_or((false, false));
         if tick_clock {
             crate::sched::coarse::advance();
+            if self.shared.stacks.pending() > 0 {
+                self.shared.stacks.scavenge(super::idle::SCAVENGE_BUSY);
+            }
         }
         if check_global && self.shared.global_len.load(Relaxed) > 0 {
             if let Some(t) = self.take_global(1) {

@@ -10,6 +10,13 @@ use crate::loom::sync::atomic::Ordering::*;
 use crate::loom::sync::Arc;
 use crate::task::TaskRef;
 
+/// Stacks an M about to sleep releases per round of its idle loop.
+const SCAVENGE_IDLE: usize = 64;
+/// Stacks a busy M releases every [`TICK_EVERY`](crate::sched::coarse::TICK_EVERY)
+/// scheduling rounds while some await release (a program that never idles
+/// still gives the memory of a finished burst back, at a bounded cost).
+pub(super) const SCAVENGE_BUSY: usize = 16;
+
 impl Worker {
     pub(super) fn take_handoff(&self) -> bool {
         let h = self.handle.handoff.lock().take();
@@ -108,6 +115,13 @@ impl Worker {
             }
             if self.shared.shutting_down.load(Acquire) {
                 return;
+            }
+            // Before sleeping, the memory of stacks freed beyond the pool's
+            // retention goes back to the kernel, a batch at a time: this M is
+            // on the idle list, so work that comes meanwhile is handed to it
+            // and taken at the top of the next round.
+            if self.shared.stacks.pending() > 0 && self.shared.stacks.scavenge(SCAVENGE_IDLE) > 0 {
+                continue;
             }
             let (due, ready) = self.shared.idle_park(&self.parker, timed, &self.handle);
             // Woken after a sleep: the real clock costs nothing next to it.

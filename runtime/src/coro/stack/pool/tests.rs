@@ -110,6 +110,14 @@ fn hundred_thousand_live_stacks_share_few_mappings() {
     for stack in stacks.drain(..) {
         pool.put(stack);
     }
+    let pending = pool.pending();
+    assert!(
+        pending >= N - DEFAULT_RETAINED_STACKS - CACHE_STACKS,
+        "{pending} stacks pending release"
+    );
+    assert_eq!(pool.released(), 0, "puts leave the release to scavenge");
+    assert_eq!(pool.scavenge(usize::MAX), pending);
+    assert_eq!(pool.pending(), 0);
     let kept = resident_bytes(&pool);
     eprintln!(
         "after returning them: resident {} KiB, {} stacks released",
@@ -195,7 +203,52 @@ fn counters_track_live_allocated_and_reserved() {
         .map(|_| pool.get().expect("stack"))
         .collect();
     stacks.into_iter().for_each(|s| pool.put(s));
-    assert_eq!(pool.released(), CACHE_BATCH);
+    assert_eq!((pool.pending(), pool.released()), (CACHE_BATCH, 0));
+    assert_eq!(pool.scavenge(1), 1);
+    assert_eq!(pool.scavenge(usize::MAX), CACHE_BATCH - 1);
+    assert_eq!((pool.pending(), pool.released()), (0, CACHE_BATCH));
+    assert_eq!(pool.scavenge(usize::MAX), 0, "nothing left to release");
+}
+
+#[test]
+fn pending_stacks_are_reused_before_released_ones() {
+    // Retention 0: every stack given back goes to the pending list. The global lists are
+    // driven directly (slots, not handles), so no thread cache reorders what comes back.
+    let pool = StackPool::with_options(MIN_STACK_BYTES, 0, GuardKind::detect()).expect("pool");
+    let shared = &pool.shared;
+    // Hold the whole fresh chunk, so the lists start empty.
+    let mut held = Vec::new();
+    shared.take(&mut held, CHUNK_STACKS).expect("a chunk");
+    assert_eq!(held.len(), CHUNK_STACKS);
+    let mut slots = held.split_off(CHUNK_STACKS - 8);
+    for &slot in &slots {
+        shared.geometry.stack_of(slot, shared.id).set_owner(5);
+    }
+    shared.give_back(&slots);
+    assert_eq!((pool.pending(), pool.released()), (8, 0));
+    // The four given back last are released; the other four stay committed.
+    assert_eq!(pool.scavenge(4), 4);
+    assert_eq!((pool.pending(), pool.released()), (4, 4));
+    let owner = |slot: &usize| shared.geometry.stack_of(*slot, shared.id).owner();
+    let mut again = Vec::new();
+    shared.take(&mut again, 4).expect("free stacks");
+    assert!(
+        again.iter().all(|s| owner(s) == 5),
+        "committed stacks come back first, headers intact"
+    );
+    assert_eq!(pool.pending(), 0);
+    let mut rest = Vec::new();
+    shared.take(&mut rest, 4).expect("free stacks");
+    assert!(
+        rest.iter().all(|s| owner(s) == 0),
+        "then the released ones, which read back as zeros"
+    );
+    again.extend(rest);
+    again.sort_unstable();
+    slots.sort_unstable();
+    assert_eq!(again, slots, "the same eight stacks");
+    shared.give_back(&slots);
+    shared.give_back(&held);
 }
 
 #[test]
