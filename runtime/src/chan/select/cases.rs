@@ -7,7 +7,6 @@ use crate::chan::{
     Chan, Receiver, SelToken, SendError, Sender, Slot, SlotPtr, State, TrySendError,
 };
 use crate::sched::park::Waiter;
-use parking_lot::lock_api::RawMutex as _;
 use std::cell::Cell;
 use std::fmt;
 use std::ptr::NonNull;
@@ -26,16 +25,16 @@ impl<T> ChanLock for Chan<T> {
     }
 
     fn lock(&self) {
-        // SAFETY: every raw lock is paired with `unlock` by the select that
-        // took it, and no guard of this mutex is alive on this thread (the
-        // select holds no reference into any channel while locking).
-        unsafe { self.state.raw() }.lock();
+        self.state.lock();
     }
 
     unsafe fn unlock(&self) {
+        // SAFETY: locked by this thread through `lock` (the caller's
+        // guarantee); the shared reference lives only for this call.
+        let hint = self.readiness(unsafe { &*self.state.data_ptr() });
         // SAFETY: locked by this thread through `lock`, no reference into
-        // the state alive (the caller's guarantee).
-        unsafe { self.state.force_unlock() }
+        // the state alive (the caller's guarantee and the line above).
+        unsafe { self.state.unlock(hint) }
     }
 }
 
@@ -53,7 +52,7 @@ impl<T> Chan<T> {
     /// Takes `slot` off the receive (or send) queue, if still there. The
     /// search runs from the back: a select's entry is among the newest.
     fn remove_slot(&self, slot: &Slot<T>, recv: bool) {
-        let mut s = self.state.lock();
+        let mut s = self.lock();
         let q = if recv { &mut s.recvq } else { &mut s.sendq };
         let me = slot as *const Slot<T>;
         if let Some(at) = q.iter().rposition(|p| std::ptr::eq(p.0.as_ptr(), me)) {
@@ -127,6 +126,11 @@ impl<T: Send> Case for RecvCase<'_, T> {
 
     fn is_recv(&self) -> bool {
         true
+    }
+
+    #[inline]
+    fn maybe_ready(&self) -> bool {
+        self.chan.is_some_and(|c| c.maybe_ready(true))
     }
 
     unsafe fn try_now(&self) -> Option<Option<Waiter>> {
@@ -216,6 +220,11 @@ impl<T: Send> Case for SendCase<'_, T> {
 
     fn is_recv(&self) -> bool {
         false
+    }
+
+    #[inline]
+    fn maybe_ready(&self) -> bool {
+        self.chan.is_some_and(|c| c.maybe_ready(false))
     }
 
     unsafe fn try_now(&self) -> Option<Option<Waiter>> {

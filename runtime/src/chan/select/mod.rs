@@ -4,11 +4,14 @@
 //! of gort's own:
 //!
 //! 0. Look at the cases in a random order, locking each channel alone in
-//!    turn; the first that can complete now does. A case ready while its
-//!    own channel is locked is a valid choice at that instant, so a select
-//!    with a ready case takes one or a few single locks instead of all of
-//!    them in order. Finding none proves nothing about one instant, so the
-//!    select goes on with Go's passes.
+//!    turn, but only channels whose readiness hint (kept by each channel's
+//!    lock holder, read here without the lock) says the case may complete;
+//!    the first that can complete now does. A case ready while its own
+//!    channel is locked is a valid choice at that instant, so a select with
+//!    a ready case takes one single lock instead of all of them in order.
+//!    Finding none proves nothing about one instant (the hints may be stale
+//!    and each lock was held at its own instant), so the select goes on
+//!    with Go's passes, which alone decide that nothing is ready.
 //! 1. Lock every case's channel (in address order, each once, so two
 //!    selects over the same channels cannot deadlock) and look at the cases
 //!    in a random order; the first that can complete now does, and the select
@@ -63,6 +66,11 @@ pub(crate) trait Case {
     fn chan(&self) -> Option<&dyn ChanLock>;
     /// Whether this is a receive case.
     fn is_recv(&self) -> bool;
+    /// The channel's readiness hint, read without its lock: false if the
+    /// case could not complete when the channel was last unlocked (always
+    /// false for a nil case). It may be stale either way; only a pass under
+    /// the lock decides.
+    fn maybe_ready(&self) -> bool;
     /// The channel's address (the lock order), or 0 for a nil case.
     fn key(&self) -> usize {
         self.chan().map_or(0, ChanLock::key)
@@ -162,8 +170,27 @@ pub(crate) fn select_in(
         // so this path never needs every lock. If it finds nothing, the
         // select runs Go's passes below, which look at all the channels at
         // one instant (a `default` needs that: "none was ready").
+        //
+        // A channel is locked here only if its readiness hint says the case
+        // may complete. The hint is read without the lock and may be stale:
+        // - stale "may complete": the case is tried under the lock, which
+        //   decides; nothing is lost but the lock's cost;
+        // - stale "cannot": the case is skipped here only. A case skipped
+        //   here is still tried by pass 1 under every lock, and the select
+        //   blocks (or takes `default`) only if no case can complete there,
+        //   at one instant with all the locks held. So a stale hint never
+        //   makes a select miss a ready case, block, or take `default`; it
+        //   only chooses which of the paths finds the case.
+        // A case that became ready after its hint was read is ready at
+        // pass 1's instant too (or was taken by someone else meanwhile,
+        // which any select may race with), so a skip costs at most the
+        // locks of pass 1, which a select that finds nothing here pays
+        // anyway.
         for &i in order {
             let c = cases[i as usize];
+            if !c.maybe_ready() {
+                continue;
+            }
             c.lock();
             // SAFETY: this case's channel is locked by this thread.
             let got = unsafe { c.try_now() };

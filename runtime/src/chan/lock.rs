@@ -1,0 +1,123 @@
+//! The channel lock: a spinlock whose word also carries the channel's
+//! readiness hint.
+//!
+//! One byte holds [`LOCKED`] and the hint bits ([`RECV_READY`],
+//! [`SEND_READY`]). Locking is one atomic read-modify-write (`fetch_or` of
+//! `LOCKED`, Acquire); unlocking is one plain store (Release) of the hint
+//! the holder computed from the state it leaves, which clears `LOCKED` and
+//! publishes the hint at once. A channel operation thus pays one atomic
+//! read-modify-write per lock instead of two, and keeping the hint costs
+//! nothing beyond that store.
+//!
+//! Why a spinlock: the critical sections are short and never park (wake-ups
+//! happen after unlocking), and a lock that parks its waiters must learn at
+//! unlock whether any sleep, which takes a second read-modify-write (or a
+//! full fence) on every unlock. A waiter spins with exponential backoff,
+//! then yields its thread (crossbeam's `Backoff`), so a holder descheduled
+//! by the OS costs the waiters yields, not a burnt time slice.
+//!
+//! The hint bits are only ever written by the holder's unlock store, so
+//! whoever reads the word without the lock sees the readiness as of some
+//! past unlock: a hint, never a decision (see `select`'s fast path).
+
+use crate::loom::cell::UnsafeCell;
+use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
+
+/// The lock bit of the word.
+pub(crate) const LOCKED: u8 = 1;
+/// Hint bit: a receive would complete (a value is buffered, a sender
+/// waits, or the channel is closed or has no senders left).
+pub(crate) const RECV_READY: u8 = 2;
+/// Hint bit: a send would complete (a receiver waits, the buffer has room,
+/// or the channel is closed or has no receivers left).
+pub(crate) const SEND_READY: u8 = 4;
+
+/// A value behind a spinlock whose word carries hint bits (module doc).
+pub(crate) struct HintLock<T> {
+    word: AtomicU8,
+    data: UnsafeCell<T>,
+}
+
+// SAFETY: the lock hands `&mut T` to one thread at a time (Acquire on
+// locking pairs with the Release store that unlocked), so sharing the lock
+// only moves `T` between threads: `T: Send` is enough, as for `Mutex<T>`.
+unsafe impl<T: Send> Sync for HintLock<T> {}
+// SAFETY: owning the lock is owning the `T`.
+unsafe impl<T: Send> Send for HintLock<T> {}
+
+impl<T> HintLock<T> {
+    /// An unlocked lock around `v`, its hint `hint` (hint bits only).
+    pub(crate) fn new(v: T, hint: u8) -> Self {
+        HintLock {
+            word: AtomicU8::new(hint & !LOCKED),
+            data: UnsafeCell::new(v),
+        }
+    }
+
+    /// Locks, spinning (then yielding the thread) while another holds it.
+    #[inline]
+    pub(crate) fn lock(&self) {
+        // Acquire: pairs with the Release store of the previous unlock, so
+        // the previous holder's writes to the data are visible.
+        if self.word.fetch_or(LOCKED, Acquire) & LOCKED != 0 {
+            self.lock_contended();
+        }
+    }
+
+    #[cold]
+    fn lock_contended(&self) {
+        #[cfg(not(loom))]
+        let backoff = crossbeam_utils::Backoff::new();
+        loop {
+            // Wait with plain loads, so waiters do not fight over the line
+            // while the holder runs; then try again.
+            while self.word.load(Relaxed) & LOCKED != 0 {
+                #[cfg(not(loom))]
+                backoff.snooze();
+                #[cfg(loom)]
+                loom::thread::yield_now();
+            }
+            if self.word.fetch_or(LOCKED, Acquire) & LOCKED == 0 {
+                return;
+            }
+        }
+    }
+
+    /// Unlocks, publishing `hint` (hint bits only) as the word's new bits.
+    ///
+    /// # Safety
+    /// This thread locked it with [`lock`](Self::lock) and holds no
+    /// reference into the data.
+    #[inline]
+    pub(crate) unsafe fn unlock(&self, hint: u8) {
+        // Release: the holder's writes to the data happen-before the next
+        // holder's Acquire. No one else writes the word while it is locked
+        // (a waiter's `fetch_or` of an already set bit changes nothing), so
+        // a store cannot overwrite anything.
+        self.word.store(hint & !LOCKED, Release);
+    }
+
+    /// The hint bits as of the last unlock, read without the lock.
+    #[inline]
+    pub(crate) fn hint(&self) -> u8 {
+        self.word.load(Relaxed) & !LOCKED
+    }
+
+    /// A pointer to the data, to dereference only while holding the lock.
+    #[inline]
+    pub(crate) fn data_ptr(&self) -> *mut T {
+        self.data.with_mut(|p| p)
+    }
+
+    /// Runs `f` on the data under the lock, for the loom models (which see
+    /// the access through the cell).
+    #[cfg(loom)]
+    pub(crate) fn with_locked<R>(&self, f: impl FnOnce(&mut T) -> (R, u8)) -> R {
+        self.lock();
+        // SAFETY: locked just above; the reference ends with `f`.
+        let (r, hint) = self.data.with_mut(|p| f(unsafe { &mut *p }));
+        // SAFETY: locked above, and `f`'s reference is gone.
+        unsafe { self.unlock(hint) };
+        r
+    }
+}
