@@ -1,11 +1,11 @@
 //! The channel lock: a spinlock whose word also carries the channel's
 //! readiness hint.
 //!
-//! One byte holds [`LOCKED`] and the hint bits ([`RECV_READY`],
+//! One 32-bit word holds [`LOCKED`] and the hint bits ([`RECV_READY`],
 //! [`SEND_READY`]). Locking is one atomic read-modify-write (`fetch_or` of
-//! `LOCKED`, Acquire); unlocking is one plain store (Release) of the hint
-//! the holder computed from the state it leaves, which clears `LOCKED` and
-//! publishes the hint at once. A channel operation thus pays one atomic
+//! `LOCKED`, Acquire: one `lock bts` on x86-64); unlocking is one plain
+//! store (Release) of the hint the holder computed from the state it
+//! leaves, which clears `LOCKED` and publishes the hint at once. A channel operation thus pays one atomic
 //! read-modify-write per lock instead of two, and keeping the hint costs
 //! nothing beyond that store.
 //!
@@ -21,20 +21,20 @@
 //! past unlock: a hint, never a decision (see `select`'s fast path).
 
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
+use crate::loom::sync::atomic::{AtomicU32, Ordering::*};
 
 /// The lock bit of the word.
-pub(crate) const LOCKED: u8 = 1;
+pub(crate) const LOCKED: u32 = 1;
 /// Hint bit: a receive would complete (a value is buffered, a sender
 /// waits, or the channel is closed or has no senders left).
-pub(crate) const RECV_READY: u8 = 2;
+pub(crate) const RECV_READY: u32 = 2;
 /// Hint bit: a send would complete (a receiver waits, the buffer has room,
 /// or the channel is closed or has no receivers left).
-pub(crate) const SEND_READY: u8 = 4;
+pub(crate) const SEND_READY: u32 = 4;
 
 /// A value behind a spinlock whose word carries hint bits (module doc).
 pub(crate) struct HintLock<T> {
-    word: AtomicU8,
+    word: AtomicU32,
     data: UnsafeCell<T>,
 }
 
@@ -47,9 +47,9 @@ unsafe impl<T: Send> Send for HintLock<T> {}
 
 impl<T> HintLock<T> {
     /// An unlocked lock around `v`, its hint `hint` (hint bits only).
-    pub(crate) fn new(v: T, hint: u8) -> Self {
+    pub(crate) fn new(v: T, hint: u32) -> Self {
         HintLock {
-            word: AtomicU8::new(hint & !LOCKED),
+            word: AtomicU32::new(hint & !LOCKED),
             data: UnsafeCell::new(v),
         }
     }
@@ -89,7 +89,7 @@ impl<T> HintLock<T> {
     /// This thread locked it with [`lock`](Self::lock) and holds no
     /// reference into the data.
     #[inline]
-    pub(crate) unsafe fn unlock(&self, hint: u8) {
+    pub(crate) unsafe fn unlock(&self, hint: u32) {
         // Release: the holder's writes to the data happen-before the next
         // holder's Acquire. No one else writes the word while it is locked
         // (a waiter's `fetch_or` of an already set bit changes nothing), so
@@ -99,7 +99,7 @@ impl<T> HintLock<T> {
 
     /// The hint bits as of the last unlock, read without the lock.
     #[inline]
-    pub(crate) fn hint(&self) -> u8 {
+    pub(crate) fn hint(&self) -> u32 {
         self.word.load(Relaxed) & !LOCKED
     }
 
@@ -112,7 +112,7 @@ impl<T> HintLock<T> {
     /// Runs `f` on the data under the lock, for the loom models (which see
     /// the access through the cell).
     #[cfg(loom)]
-    pub(crate) fn with_locked<R>(&self, f: impl FnOnce(&mut T) -> (R, u8)) -> R {
+    pub(crate) fn with_locked<R>(&self, f: impl FnOnce(&mut T) -> (R, u32)) -> R {
         self.lock();
         // SAFETY: locked just above; the reference ends with `f`.
         let (r, hint) = self.data.with_mut(|p| f(unsafe { &mut *p }));

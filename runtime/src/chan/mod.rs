@@ -281,10 +281,10 @@ impl<T> Chan<T> {
     /// stale select entries, so a queued entry counts as maybe ready: the
     /// hint may say ready when nothing is, never the reverse.
     #[inline]
-    fn readiness(&self, s: &State<T>) -> u8 {
+    fn readiness(&self, s: &State<T>) -> u32 {
         let recv = !s.buf.is_empty() | !s.sendq.is_empty() | s.closed | (s.senders == 0);
         let send = !s.recvq.is_empty() | (s.buf.len() < self.cap) | s.closed | (s.receivers == 0);
-        (recv as u8 * RECV_READY) | (send as u8 * SEND_READY)
+        (u32::from(recv) * RECV_READY) | (u32::from(send) * SEND_READY)
     }
 
     /// The hint read without the lock: whether a receive (`recv`) or a send

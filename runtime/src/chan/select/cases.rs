@@ -128,9 +128,21 @@ impl<T: Send> Case for RecvCase<'_, T> {
         true
     }
 
-    #[inline]
-    fn maybe_ready(&self) -> bool {
-        self.chan.is_some_and(|c| c.maybe_ready(true))
+    fn is_nil(&self) -> bool {
+        self.chan.is_none()
+    }
+
+    fn try_hinted(&self) -> Option<Option<Waiter>> {
+        let c = self.chan?;
+        if !c.maybe_ready(true) {
+            return None;
+        }
+        ChanLock::lock(c);
+        // SAFETY: the channel is locked just above by this thread.
+        let got = unsafe { self.try_now() };
+        // SAFETY: locked above; `try_now` left no reference behind.
+        unsafe { ChanLock::unlock(c) };
+        got
     }
 
     unsafe fn try_now(&self) -> Option<Option<Waiter>> {
@@ -222,9 +234,21 @@ impl<T: Send> Case for SendCase<'_, T> {
         false
     }
 
-    #[inline]
-    fn maybe_ready(&self) -> bool {
-        self.chan.is_some_and(|c| c.maybe_ready(false))
+    fn is_nil(&self) -> bool {
+        self.chan.is_none()
+    }
+
+    fn try_hinted(&self) -> Option<Option<Waiter>> {
+        let c = self.chan?;
+        if !c.maybe_ready(false) {
+            return None;
+        }
+        ChanLock::lock(c);
+        // SAFETY: the channel is locked just above by this thread.
+        let got = unsafe { self.try_now() };
+        // SAFETY: locked above; `try_now` left no reference behind.
+        unsafe { ChanLock::unlock(c) };
+        got
     }
 
     unsafe fn try_now(&self) -> Option<Option<Waiter>> {

@@ -66,11 +66,16 @@ pub(crate) trait Case {
     fn chan(&self) -> Option<&dyn ChanLock>;
     /// Whether this is a receive case.
     fn is_recv(&self) -> bool;
-    /// The channel's readiness hint, read without its lock: false if the
-    /// case could not complete when the channel was last unlocked (always
-    /// false for a nil case). It may be stale either way; only a pass under
-    /// the lock decides.
-    fn maybe_ready(&self) -> bool;
+    /// Whether this is a nil case (never ready, never queued).
+    fn is_nil(&self) -> bool;
+    /// The fast path's step for one case: if the channel's readiness hint,
+    /// read without its lock, says the case may complete, locks that
+    /// channel alone and completes the case if it can (as
+    /// [`try_now`](Case::try_now)). `None` if the hint says it cannot (it
+    /// could not when the channel was last unlocked; the hint may be stale
+    /// either way) or the case cannot complete; always `None` for a nil
+    /// case.
+    fn try_hinted(&self) -> Option<Option<Waiter>>;
     /// The channel's address (the lock order), or 0 for a nil case.
     fn key(&self) -> usize {
         self.chan().map_or(0, ChanLock::key)
@@ -154,10 +159,10 @@ pub(crate) fn select_in(
     // A random poll order (Fisher-Yates) of the non-nil cases.
     let mut live = 0;
     for (i, c) in cases.iter().enumerate() {
-        if c.key() == 0 {
+        if c.is_nil() {
             continue;
         }
-        let j = crate::sched::worker::fastrand(live + 1);
+        let j = if live == 0 { 0 } else { rand_below(live + 1) };
         order[live] = order[j];
         order[j] = i as u32;
         live += 1;
@@ -181,22 +186,8 @@ pub(crate) fn select_in(
         //   at one instant with all the locks held. So a stale hint never
         //   makes a select miss a ready case, block, or take `default`; it
         //   only chooses which of the paths finds the case.
-        // A case that became ready after its hint was read is ready at
-        // pass 1's instant too (or was taken by someone else meanwhile,
-        // which any select may race with), so a skip costs at most the
-        // locks of pass 1, which a select that finds nothing here pays
-        // anyway.
         for &i in order {
-            let c = cases[i as usize];
-            if !c.maybe_ready() {
-                continue;
-            }
-            c.lock();
-            // SAFETY: this case's channel is locked by this thread.
-            let got = unsafe { c.try_now() };
-            // SAFETY: locked above; `try_now` left no reference behind.
-            unsafe { c.unlock() };
-            if let Some(wake) = got {
+            if let Some(wake) = cases[i as usize].try_hinted() {
                 if let Some(w) = wake {
                     w.wake();
                 }
@@ -266,6 +257,16 @@ pub(crate) fn select_in(
     let won = won as usize;
     cases[won].settle(how);
     Some(won)
+}
+
+/// A random index below `n` (a select's case count): 32 random bits scaled
+/// by `n` (multiply and shift, as Go's `cheaprandn`), sparing the division
+/// of a modulo. The bias is at most `n / 2^32`.
+#[inline]
+fn rand_below(n: usize) -> usize {
+    // A modulo by the constant `usize::MAX` folds to a compare (no division).
+    let r = crate::sched::worker::fastrand(usize::MAX) as u32;
+    ((u64::from(r) * n as u64) >> 32) as usize
 }
 
 /// Parks until a peer completed the token.
