@@ -109,15 +109,15 @@ impl<T> HintLock<T> {
         self.data.with_mut(|p| p)
     }
 
-    /// Runs `f` on the data under the lock, for the loom models (which see
-    /// the access through the cell).
+    /// Runs `f` on the data, for the loom models (which see the access
+    /// through the cell, unlike a dereference of [`data_ptr`](Self::data_ptr)).
+    ///
+    /// # Safety
+    /// This thread holds the lock.
     #[cfg(loom)]
-    pub(crate) fn with_locked<R>(&self, f: impl FnOnce(&mut T) -> (R, u32)) -> R {
-        self.lock();
-        // SAFETY: locked just above; the reference ends with `f`.
-        let (r, hint) = self.data.with_mut(|p| f(unsafe { &mut *p }));
-        // SAFETY: locked above, and `f`'s reference is gone.
-        unsafe { self.unlock(hint) };
-        r
+    pub(crate) unsafe fn with_held<R>(&self, f: impl FnOnce(&mut T) -> R) -> R {
+        // SAFETY: the lock is held (the caller's guarantee); the reference
+        // ends with `f`.
+        self.data.with_mut(|p| f(unsafe { &mut *p }))
     }
 }
