@@ -36,6 +36,10 @@ pub(crate) const SEND_READY: u32 = 4;
 pub(crate) struct HintLock<T> {
     word: AtomicU32,
     data: UnsafeCell<T>,
+    /// Under loom, a waiter blocks on this instead of spinning: loom cannot
+    /// bound a spin loop's interleavings. Each unlock notifies it.
+    #[cfg(loom)]
+    unlocked: loom::sync::Notify,
 }
 
 // SAFETY: the lock hands `&mut T` to one thread at a time (Acquire on
@@ -51,35 +55,65 @@ impl<T> HintLock<T> {
         HintLock {
             word: AtomicU32::new(hint & !LOCKED),
             data: UnsafeCell::new(v),
+            #[cfg(loom)]
+            unlocked: loom::sync::Notify::new(),
         }
     }
 
     /// Locks, spinning (then yielding the thread) while another holds it.
     #[inline]
     pub(crate) fn lock(&self) {
-        // Acquire: pairs with the Release store of the previous unlock, so
-        // the previous holder's writes to the data are visible.
-        if self.word.fetch_or(LOCKED, Acquire) & LOCKED != 0 {
+        if !self.try_acquire() {
             self.lock_contended();
         }
     }
 
-    #[cold]
-    fn lock_contended(&self) {
+    /// Sets `LOCKED` if it was clear; true if this call took the lock.
+    /// Acquire: pairs with the Release store of the previous unlock, so the
+    /// previous holder's writes to the data are visible.
+    #[inline]
+    fn try_acquire(&self) -> bool {
         #[cfg(not(loom))]
+        return self.word.fetch_or(LOCKED, Acquire) & LOCKED == 0;
+        // Under loom, a compare-and-swap that writes only when it takes the
+        // lock: loom orders a failed `fetch_or`'s write (the same value) and
+        // the holder's unlock store only partially, and may then let a later
+        // `fetch_or` read the waiter's own write instead of the unlock. The
+        // lock is the same: taken iff `LOCKED` was clear, hint bits kept.
+        #[cfg(loom)]
+        {
+            let w = self.word.load(Relaxed);
+            w & LOCKED == 0
+                && self
+                    .word
+                    .compare_exchange(w, w | LOCKED, Acquire, Relaxed)
+                    .is_ok()
+        }
+    }
+
+    #[cold]
+    #[cfg(not(loom))]
+    fn lock_contended(&self) {
         let backoff = crossbeam_utils::Backoff::new();
         loop {
             // Wait with plain loads, so waiters do not fight over the line
             // while the holder runs; then try again.
             while self.word.load(Relaxed) & LOCKED != 0 {
-                #[cfg(not(loom))]
                 backoff.snooze();
-                #[cfg(loom)]
-                loom::thread::yield_now();
             }
-            if self.word.fetch_or(LOCKED, Acquire) & LOCKED == 0 {
+            if self.try_acquire() {
                 return;
             }
+        }
+    }
+
+    /// Under loom: waits for an unlock's notification between attempts
+    /// (one waiter per lock in the models), instead of spinning.
+    #[cold]
+    #[cfg(loom)]
+    fn lock_contended(&self) {
+        while !self.try_acquire() {
+            self.unlocked.wait();
         }
     }
 
@@ -95,6 +129,8 @@ impl<T> HintLock<T> {
         // (a waiter's `fetch_or` of an already set bit changes nothing), so
         // a store cannot overwrite anything.
         self.word.store(hint & !LOCKED, Release);
+        #[cfg(loom)]
+        self.unlocked.notify();
     }
 
     /// The hint bits as of the last unlock, read without the lock.

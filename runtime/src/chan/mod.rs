@@ -14,10 +14,10 @@ pub(crate) mod token;
 
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 use crate::loom::sync::Arc;
-use lock::{HintLock, RECV_READY, SEND_READY};
 use crate::sched::context::Running;
 use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
+use lock::{HintLock, RECV_READY, SEND_READY};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;

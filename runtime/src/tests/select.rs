@@ -16,7 +16,7 @@
 use super::{check, check_rejects};
 use crate::chan::lock::{HintLock, RECV_READY, SEND_READY};
 use crate::chan::token::{Faithful, Token, TokenSteps, DONE, OPEN};
-use crate::loom::sync::atomic::{AtomicBool, AtomicU32, Ordering::*};
+use crate::loom::sync::atomic::{AtomicU32, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
 use loom::cell::UnsafeCell;
 
@@ -144,10 +144,11 @@ fn loom_select_two_wakers_twin_claim_load_store() {
 // channels whose hint says "a receive may complete", then pass 1 under both
 // locks, then queues on both and waits for its token.
 //
+// The selector's park is modelled as joining the sender (which never
+// blocks): a select still queued with no outcome then would sleep for good.
 // Checked: the selector receives 7 in every interleaving (a select never
 // sleeps while the value sits in a buffer), and the lock keeps the state's
 // accesses ordered (loom's cell tracking).
-
 
 /// A channel of the model: its buffer and the select's queued case.
 #[derive(Default)]
@@ -171,7 +172,6 @@ struct HintSelect {
     chans: [HintLock<ChanState>; 2],
     tok: Token<&'static str>,
     slots: [UnsafeCell<Option<u32>>; 2],
-    sender_done: AtomicBool,
 }
 
 // SAFETY: as for `Select`: the slots are written by the token's winner
@@ -204,19 +204,20 @@ fn hint_sender(s: &HintSelect) {
         }
         st.buf = Some(7);
     });
-    s.sender_done.store(true, SeqCst);
 }
 
-/// The selector; `PASS1: false` is the broken twin, which trusts hints
-/// that said "nothing ready" and queues without looking under the locks.
-fn hint_selector<const PASS1: bool>(s: &HintSelect) -> u32 {
+/// The selector up to parking: `Some` value if it found one, `None` once
+/// queued on both channels. `PASS1: false` is the broken twin, which trusts
+/// hints that said "nothing ready" and queues without looking under the
+/// locks.
+fn hint_selector<const PASS1: bool>(s: &HintSelect) -> Option<u32> {
     // The fast path: only channels whose hint says a receive may complete.
     for ch in 0..2 {
         if s.chans[ch].hint() & RECV_READY == 0 {
             continue;
         }
         if let Some(v) = locked(s, ch, |st| st.buf.take()) {
-            return v;
+            return Some(v);
         }
     }
     // Pass 1 under both locks (in order), then pass 2: queue on both.
@@ -245,18 +246,16 @@ fn hint_selector<const PASS1: bool>(s: &HintSelect) -> u32 {
         unsafe { c.unlock(hint) };
     }
     if let Some(v) = got {
-        return v;
+        return Some(v);
     }
-    // Wait for the token; the sender never blocks, so once it is done with
-    // no outcome, nothing will ever wake this select.
-    let (won, how) = loop {
-        if let Some(o) = s.tok.outcome() {
-            break o;
-        }
-        if s.sender_done.load(SeqCst) && s.tok.outcome().is_none() {
-            panic!("lost wake-up: the select sleeps while the value sits in a buffer");
-        }
-        loom::thread::yield_now();
+    None
+}
+
+/// The selector after queueing, once the sender is done (it never blocks,
+/// so no wake-up can come later): the outcome must be there.
+fn hint_wait(s: &HintSelect) -> u32 {
+    let Some((won, how)) = s.tok.outcome() else {
+        panic!("lost wake-up: the select sleeps while the value sits in a buffer");
     };
     assert_eq!(how, DONE);
     // Pass 3: leave both queues.
@@ -276,14 +275,16 @@ fn hint_model<const PASS1: bool>() {
         ],
         tok: Token::new("S"),
         slots: [UnsafeCell::new(None), UnsafeCell::new(None)],
-        sender_done: AtomicBool::new(false),
     });
     let sender = {
         let s = s.clone();
         loom::thread::spawn(move || hint_sender(&s))
     };
     let got = hint_selector::<PASS1>(&s);
+    // The park, as a join: the sender never blocks, so whatever wakes the
+    // select has happened once it is done.
     sender.join().unwrap();
+    let got = got.unwrap_or_else(|| hint_wait(&s));
     assert_eq!(got, 7, "the select received the value sent");
 }
 
