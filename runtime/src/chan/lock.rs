@@ -140,6 +140,7 @@ impl<T> HintLock<T> {
     }
 
     /// A pointer to the data, to dereference only while holding the lock.
+    #[cfg_attr(loom, allow(dead_code))]
     #[inline]
     pub(crate) fn data_ptr(&self) -> *mut T {
         self.data.with_mut(|p| p)

@@ -113,8 +113,9 @@ impl<'a, T: Send> RecvCase<'a, T> {
         self.out.take()
     }
 
-    /// The outcome, taken through a reference (for `Select`).
-    pub(super) fn take_outcome(&self) -> Option<Option<T>> {
+    /// The outcome, taken through a reference (`select!` and `Select`):
+    /// moving the whole case out to read it would copy its slot too.
+    pub fn take_outcome(&self) -> Option<Option<T>> {
         self.out.take()
     }
 }
@@ -130,6 +131,24 @@ impl<T: Send> Case for RecvCase<'_, T> {
 
     fn is_nil(&self) -> bool {
         self.chan.is_none()
+    }
+
+    // The channel's methods, each one virtual call (not two through `chan`).
+    fn key(&self) -> usize {
+        self.chan.map_or(0, ChanLock::key)
+    }
+
+    fn lock(&self) {
+        if let Some(c) = self.chan {
+            ChanLock::lock(c);
+        }
+    }
+
+    unsafe fn unlock(&self) {
+        if let Some(c) = self.chan {
+            // SAFETY: the caller's guarantee (see `Case::unlock`).
+            unsafe { ChanLock::unlock(c) }
+        }
     }
 
     fn try_hinted(&self) -> Option<Option<Waiter>> {
@@ -219,8 +238,8 @@ impl<'a, T: Send> SendCase<'a, T> {
         self.out.take()
     }
 
-    /// The outcome, taken through a reference (for `Select`).
-    pub(super) fn take_outcome(&self) -> Option<Result<(), SendError<T>>> {
+    /// The outcome, taken through a reference (`select!` and `Select`).
+    pub fn take_outcome(&self) -> Option<Result<(), SendError<T>>> {
         self.out.take()
     }
 }
@@ -236,6 +255,24 @@ impl<T: Send> Case for SendCase<'_, T> {
 
     fn is_nil(&self) -> bool {
         self.chan.is_none()
+    }
+
+    // The channel's methods, each one virtual call (not two through `chan`).
+    fn key(&self) -> usize {
+        self.chan.map_or(0, ChanLock::key)
+    }
+
+    fn lock(&self) {
+        if let Some(c) = self.chan {
+            ChanLock::lock(c);
+        }
+    }
+
+    unsafe fn unlock(&self) {
+        if let Some(c) = self.chan {
+            // SAFETY: the caller's guarantee (see `Case::unlock`).
+            unsafe { ChanLock::unlock(c) }
+        }
     }
 
     fn try_hinted(&self) -> Option<Option<Waiter>> {
