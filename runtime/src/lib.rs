@@ -40,9 +40,11 @@ mod pull;
 mod runtime;
 #[cfg(not(loom))]
 mod sched;
-/// Under loom only the select token is built of the channels.
+/// Under loom only the select token and the channel lock are built of the
+/// channels.
 #[cfg(loom)]
 mod chan {
+    pub(crate) mod lock;
     pub(crate) mod token;
 }
 /// Under loom only the run queue, the trace gate and the timer core are

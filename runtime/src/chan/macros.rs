@@ -118,7 +118,7 @@ macro_rules! select {
                 [$($case.case(),)*],
                 $crate::select!(@blocks [$($def)*]),
             );
-            ($($case.into_outcome(),)*)
+            ($($case.take_outcome(),)*)
         };
         $crate::select!(@dispatch [$(($out $p $body))*] [$($def)*])
     }};

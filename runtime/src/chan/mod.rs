@@ -6,19 +6,22 @@
 //! wakes it; a receiver that takes from a full buffer refills it from the
 //! first blocked sender. Wake-ups happen after the lock is released.
 
+pub(crate) mod lock;
 mod macros;
 mod select;
 pub(crate) mod timer;
 pub(crate) mod token;
 
 use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
-use crate::loom::sync::{Arc, Mutex};
+use crate::loom::sync::Arc;
 use crate::sched::context::Running;
 use crate::sched::park::{self, Waiter};
 use crate::task::WaitReason;
+use lock::{HintLock, RECV_READY, SEND_READY};
 use std::cell::Cell;
 use std::collections::VecDeque;
 use std::fmt;
+use std::ops::{Deref, DerefMut};
 use std::ptr::NonNull;
 use token::{CLOSED, DONE};
 
@@ -178,7 +181,7 @@ struct Dequeue<'a, T> {
 
 impl<T> Drop for Dequeue<'_, T> {
     fn drop(&mut self) {
-        let mut s = self.chan.state.lock();
+        let mut s = self.chan.lock();
         let me = self.slot as *const Slot<T>;
         s.recvq.retain(|p| !std::ptr::eq(p.0.as_ptr(), me));
         s.sendq.retain(|p| !std::ptr::eq(p.0.as_ptr(), me));
@@ -256,7 +259,76 @@ struct Chan<T> {
     cap: usize,
     /// Created outside any goroutine: plain threads may use it.
     external: bool,
-    state: Mutex<State<T>>,
+    /// The state, behind a lock whose word also carries the channel's
+    /// readiness hint ([`RECV_READY`], [`SEND_READY`]): written by every
+    /// unlock from the state left behind ([`Locked`] and the select's raw
+    /// unlock), so it describes the state as of the last unlock; read
+    /// without the lock by a select, for which it may be stale (see
+    /// `select`'s fast path for why a stale hint loses nothing).
+    state: HintLock<State<T>>,
+}
+
+impl<T> Chan<T> {
+    /// Locks the channel; the guard publishes the readiness hint as it
+    /// unlocks.
+    #[inline]
+    fn lock(&self) -> Locked<'_, T> {
+        self.state.lock();
+        Locked { chan: self }
+    }
+
+    /// The readiness bits of `s` (see [`Chan::state`]). The queues may hold
+    /// stale select entries, so a queued entry counts as maybe ready: the
+    /// hint may say ready when nothing is, never the reverse.
+    #[inline]
+    fn readiness(&self, s: &State<T>) -> u32 {
+        let recv = !s.buf.is_empty() | !s.sendq.is_empty() | s.closed | (s.senders == 0);
+        let send = !s.recvq.is_empty() | (s.buf.len() < self.cap) | s.closed | (s.receivers == 0);
+        (u32::from(recv) * RECV_READY) | (u32::from(send) * SEND_READY)
+    }
+
+    /// The hint read without the lock: whether a receive (`recv`) or a send
+    /// may complete now. False means it could not at the last unlock.
+    #[inline]
+    fn maybe_ready(&self, recv: bool) -> bool {
+        let bit = if recv { RECV_READY } else { SEND_READY };
+        self.state.hint() & bit != 0
+    }
+}
+
+/// The channel's lock held: derefs to the state; publishes the readiness
+/// hint and unlocks when dropped.
+struct Locked<'a, T> {
+    chan: &'a Chan<T>,
+}
+
+impl<T> Deref for Locked<'_, T> {
+    type Target = State<T>;
+    #[inline]
+    fn deref(&self) -> &State<T> {
+        // SAFETY: the lock is held while the guard lives, so no one else
+        // reaches the state; the reference lives no longer than the guard.
+        unsafe { &*self.chan.state.data_ptr() }
+    }
+}
+
+impl<T> DerefMut for Locked<'_, T> {
+    #[inline]
+    fn deref_mut(&mut self) -> &mut State<T> {
+        // SAFETY: as in `deref`; `&mut self` makes this the only reference
+        // through the guard.
+        unsafe { &mut *self.chan.state.data_ptr() }
+    }
+}
+
+impl<T> Drop for Locked<'_, T> {
+    #[inline]
+    fn drop(&mut self) {
+        let hint = self.chan.readiness(self);
+        // SAFETY: locked by `Chan::lock` on this thread; the reference to
+        // the state used for the hint is gone.
+        unsafe { self.chan.state.unlock(hint) };
+    }
 }
 
 /// The sending half of a channel. Cloneable; when the last `Sender` is
@@ -341,14 +413,18 @@ pub fn chan<T: Send>(cap: usize) -> (Sender<T>, Receiver<T>) {
     let chan = Arc::new(Chan {
         cap,
         external: Running::get().is_none(),
-        state: Mutex::new(State {
-            buf: VecDeque::with_capacity(cap.min(1024)),
-            closed: false,
-            recvq: VecDeque::new(),
-            sendq: VecDeque::new(),
-            senders: 1,
-            receivers: 1,
-        }),
+        state: HintLock::new(
+            State {
+                buf: VecDeque::with_capacity(cap.min(1024)),
+                closed: false,
+                recvq: VecDeque::new(),
+                sendq: VecDeque::new(),
+                senders: 1,
+                receivers: 1,
+            },
+            // Empty and open: only a send into free room could complete.
+            if cap > 0 { SEND_READY } else { 0 },
+        ),
     });
     (Sender { chan: chan.clone() }, Receiver { chan })
 }
@@ -363,7 +439,7 @@ impl<T> Sender<T> {
     #[track_caller]
     pub fn send(&self, v: T) -> Result<(), SendError<T>> {
         crate::sched::context::note_site(std::panic::Location::caller());
-        let mut s = self.chan.state.lock();
+        let mut s = self.chan.lock();
         let v = match self.chan.send_ready(&mut s, v) {
             Ok(None) => return Ok(()),
             Ok(Some(wake)) => {
@@ -399,7 +475,7 @@ impl<T> Sender<T> {
     /// [`TrySendError::Full`] if it would block, [`TrySendError::Closed`] if
     /// the channel is closed.
     pub fn try_send(&self, v: T) -> Result<(), TrySendError<T>> {
-        let mut s = self.chan.state.lock();
+        let mut s = self.chan.lock();
         let wake = self.chan.send_ready(&mut s, v)?;
         drop(s);
         if let Some(w) = wake {
@@ -417,12 +493,12 @@ impl<T> Sender<T> {
 
     /// Whether the channel is closed.
     pub fn is_closed(&self) -> bool {
-        self.chan.state.lock().closed
+        self.chan.lock().closed
     }
 
     /// Values buffered now.
     pub fn len(&self) -> usize {
-        self.chan.state.lock().buf.len()
+        self.chan.lock().buf.len()
     }
 
     /// Whether no value is buffered now.
@@ -456,7 +532,7 @@ impl<T> Chan<T> {
     }
 
     fn close(&self) {
-        let mut s = self.state.lock();
+        let mut s = self.lock();
         if s.closed {
             return;
         }
@@ -483,7 +559,7 @@ impl<T> Receiver<T> {
     #[track_caller]
     pub fn recv(&self) -> Option<T> {
         crate::sched::context::note_site(std::panic::Location::caller());
-        let mut s = self.chan.state.lock();
+        let mut s = self.chan.lock();
         match Self::take_ready(&mut s) {
             Ok((v, wake)) => {
                 drop(s);
@@ -517,7 +593,7 @@ impl<T> Receiver<T> {
     /// [`TryRecvError::Empty`] if nothing is ready, [`TryRecvError::Closed`]
     /// if the channel is closed and drained.
     pub fn try_recv(&self) -> Result<T, TryRecvError> {
-        let mut s = self.chan.state.lock();
+        let mut s = self.chan.lock();
         let (v, wake) = Self::take_ready(&mut s)?;
         drop(s);
         if let Some(w) = wake {
@@ -561,7 +637,7 @@ impl<T> Receiver<T> {
 
     /// Values buffered now.
     pub fn len(&self) -> usize {
-        self.chan.state.lock().buf.len()
+        self.chan.lock().buf.len()
     }
 
     /// Whether no value is buffered now.
@@ -614,7 +690,7 @@ impl<'a, T> IntoIterator for &'a Receiver<T> {
 
 impl<T> Clone for Sender<T> {
     fn clone(&self) -> Self {
-        self.chan.state.lock().senders += 1;
+        self.chan.lock().senders += 1;
         Sender {
             chan: self.chan.clone(),
         }
@@ -623,7 +699,7 @@ impl<T> Clone for Sender<T> {
 
 impl<T> Clone for Receiver<T> {
     fn clone(&self) -> Self {
-        self.chan.state.lock().receivers += 1;
+        self.chan.lock().receivers += 1;
         Receiver {
             chan: self.chan.clone(),
         }
@@ -633,7 +709,7 @@ impl<T> Clone for Receiver<T> {
 impl<T> Drop for Sender<T> {
     fn drop(&mut self) {
         let last = {
-            let mut s = self.chan.state.lock();
+            let mut s = self.chan.lock();
             s.senders -= 1;
             s.senders == 0
         };
@@ -645,7 +721,7 @@ impl<T> Drop for Sender<T> {
 
 impl<T> Drop for Receiver<T> {
     fn drop(&mut self) {
-        let mut s = self.chan.state.lock();
+        let mut s = self.chan.lock();
         s.receivers -= 1;
         if s.receivers > 0 {
             return;

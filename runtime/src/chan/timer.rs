@@ -9,7 +9,7 @@
 //! re-arming at its next tick.
 //!
 //! What this module relies on from the channel (`super`): `chan`, the
-//! `Chan::state` lock with `State::{buf, senders}`, and `Chan::send_ready`.
+//! `Chan::lock` with `State::{buf, senders}`, and `Chan::send_ready`.
 #![deny(unsafe_code)]
 
 use super::{chan, Chan, Receiver, TrySendError};
@@ -29,7 +29,7 @@ pub(crate) fn timer_chan() -> (Receiver<Instant>, TimerSend) {
     let (tx, rx) = chan::<Instant>(1);
     // No `Sender` outlives this call, yet the channel never closes: count a
     // sender that is never dropped.
-    tx.chan.state.lock().senders += 1;
+    tx.chan.lock().senders += 1;
     let send = TimerSend {
         chan: Arc::downgrade(&tx.chan),
     };
@@ -42,7 +42,7 @@ impl Action for TimerSend {
         let Some(c) = self.chan.upgrade() else {
             return false;
         };
-        let mut s = c.state.lock();
+        let mut s = c.lock();
         match c.send_ready(&mut s, when) {
             Ok(wake) => {
                 drop(s);
@@ -61,6 +61,6 @@ impl Action for TimerSend {
     fn drain(&self) -> bool {
         self.chan
             .upgrade()
-            .is_some_and(|c| c.state.lock().buf.pop_front().is_some())
+            .is_some_and(|c| c.lock().buf.pop_front().is_some())
     }
 }

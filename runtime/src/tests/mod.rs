@@ -15,6 +15,7 @@
 //! | `queue.rs`   | the local run queue: push/pop/steal, overflow to global   |
 //! | `timer.rs`   | a timer's `stop` racing its firing (no stale value)        |
 //! | `select.rs`  | a blocked select woken by two peers: exactly one wins      |
+//! |              | a select skipping channels by their hints, racing a send   |
 //! | `netpoll.rs` | the poller's ready/wait handshake per direction            |
 //! | `gate.rs`    | the trace gate: Ms entering hooks against a start of tracing |
 

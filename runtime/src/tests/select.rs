@@ -1,4 +1,5 @@
-//! Model 7: a blocked select woken by two peers at once (`chan::token`).
+//! Model 7: a blocked select woken by two peers at once (`chan::token`);
+//! model 7b (below): a select's hint-skipping fast path against a send.
 //!
 //! The selector S has queued one entry on each of two channels, each a
 //! queue under its own lock, both entries sharing one token, and waits for
@@ -13,6 +14,7 @@
 //! its value, and no entry is left on any queue.
 
 use super::{check, check_rejects};
+use crate::chan::lock::{HintLock, RECV_READY, SEND_READY};
 use crate::chan::token::{Faithful, Token, TokenSteps, DONE, OPEN};
 use crate::loom::sync::atomic::{AtomicU32, Ordering::*};
 use crate::loom::sync::{Arc, Mutex};
@@ -127,5 +129,176 @@ fn loom_select_two_wakers_twin_claim_load_store() {
             "concurrent",
         ],
         model::<ClaimLoadStore>,
+    );
+}
+
+// Model 7b: a select's fast path reads the channels' readiness hints
+// without their locks (`chan::lock`) and may skip a case a send is making
+// ready at that moment; a send racing a select must still reach it.
+//
+// Two buffered channels (room for one value), each a `HintLock` around its
+// buffer and the select's queued entry. The sender puts 7 on channel 0:
+// under the lock, into the select's slot if the select is queued and the
+// sender wins its token, else into the buffer; its unlock publishes the
+// hint. The selector runs gort's select: the fast path tries only the
+// channels whose hint says "a receive may complete", then pass 1 under both
+// locks, then queues on both and waits for its token.
+//
+// The selector's park is modelled as joining the sender (which never
+// blocks): a select still queued with no outcome then would sleep for good.
+// Checked: the selector receives 7 in every interleaving (a select never
+// sleeps while the value sits in a buffer), and the lock keeps the state's
+// accesses ordered (loom's cell tracking).
+
+/// A channel of the model: its buffer and the select's queued case.
+#[derive(Default)]
+struct ChanState {
+    buf: Option<u32>,
+    queued: Option<u32>,
+}
+
+impl ChanState {
+    /// The hint its unlock publishes (room for one value).
+    fn hint(&self) -> u32 {
+        if self.buf.is_some() {
+            RECV_READY
+        } else {
+            SEND_READY
+        }
+    }
+}
+
+struct HintSelect {
+    chans: [HintLock<ChanState>; 2],
+    tok: Token<&'static str>,
+    slots: [UnsafeCell<Option<u32>>; 2],
+}
+
+// SAFETY: as for `Select`: the slots are written by the token's winner
+// before its release store and read by the selector after its acquire load;
+// the channels' states are reached only under their locks.
+unsafe impl Sync for HintSelect {}
+
+/// Locks channel `ch`, runs `f` on its state, unlocks with the new hint.
+fn locked<R>(s: &HintSelect, ch: usize, f: impl FnOnce(&mut ChanState) -> R) -> R {
+    let c = &s.chans[ch];
+    c.lock();
+    // SAFETY: locked just above.
+    let (r, hint) = unsafe { c.with_held(|st| (f(st), st.hint())) };
+    // SAFETY: locked above, no reference into the state left.
+    unsafe { c.unlock(hint) };
+    r
+}
+
+/// The sender: 7 on channel 0, to the queued select or into the buffer.
+fn hint_sender(s: &HintSelect) {
+    locked(s, 0, |st| {
+        if let Some(case) = st.queued.take() {
+            if s.tok.claim(case) {
+                // SAFETY: the claim made this thread the only writer.
+                s.slots[case as usize].with_mut(|p| unsafe { *p = Some(7) });
+                let w = s.tok.complete(DONE);
+                assert_eq!(w, "S", "the winner wakes the selector");
+                return;
+            }
+        }
+        st.buf = Some(7);
+    });
+}
+
+/// The selector up to parking: `Some` value if it found one, `None` once
+/// queued on both channels. `PASS1: false` is the broken twin, which trusts
+/// hints that said "nothing ready" and queues without looking under the
+/// locks.
+fn hint_selector<const PASS1: bool>(s: &HintSelect) -> Option<u32> {
+    // The fast path: only channels whose hint says a receive may complete.
+    for ch in 0..2 {
+        if s.chans[ch].hint() & RECV_READY == 0 {
+            continue;
+        }
+        if let Some(v) = locked(s, ch, |st| st.buf.take()) {
+            return Some(v);
+        }
+    }
+    // Pass 1 under both locks (in order), then pass 2: queue on both.
+    for c in &s.chans {
+        c.lock();
+    }
+    let mut got = None;
+    if PASS1 {
+        for c in &s.chans {
+            if got.is_none() {
+                // SAFETY: both locks are held.
+                got = unsafe { c.with_held(|st| st.buf.take()) };
+            }
+        }
+    }
+    if got.is_none() {
+        for (ch, c) in s.chans.iter().enumerate() {
+            // SAFETY: both locks are held.
+            unsafe { c.with_held(|st| st.queued = Some(ch as u32)) };
+        }
+    }
+    for c in s.chans.iter().rev() {
+        // SAFETY: locked above, no reference into the state left.
+        let hint = unsafe { c.with_held(|st| st.hint()) };
+        // SAFETY: as above.
+        unsafe { c.unlock(hint) };
+    }
+    if let Some(v) = got {
+        return Some(v);
+    }
+    None
+}
+
+/// The selector after queueing, once the sender is done (it never blocks,
+/// so no wake-up can come later): the outcome must be there.
+fn hint_wait(s: &HintSelect) -> u32 {
+    let Some((won, how)) = s.tok.outcome() else {
+        panic!("lost wake-up: the select sleeps while the value sits in a buffer");
+    };
+    assert_eq!(how, DONE);
+    // Pass 3: leave both queues.
+    for ch in 0..2 {
+        locked(s, ch, |st| st.queued = None);
+    }
+    // SAFETY: the acquire load in `outcome` saw the winner's completion.
+    let got = s.slots[won as usize].with(|p| unsafe { *p });
+    got.expect("the winner wrote the slot")
+}
+
+fn hint_model<const PASS1: bool>() {
+    let s = Arc::new(HintSelect {
+        chans: [
+            HintLock::new(ChanState::default(), SEND_READY),
+            HintLock::new(ChanState::default(), SEND_READY),
+        ],
+        tok: Token::new("S"),
+        slots: [UnsafeCell::new(None), UnsafeCell::new(None)],
+    });
+    let sender = {
+        let s = s.clone();
+        loom::thread::spawn(move || hint_sender(&s))
+    };
+    let got = hint_selector::<PASS1>(&s);
+    // The park, as a join: the sender never blocks, so whatever wakes the
+    // select has happened once it is done.
+    sender.join().unwrap();
+    let got = got.unwrap_or_else(|| hint_wait(&s));
+    assert_eq!(got, 7, "the select received the value sent");
+}
+
+#[test]
+fn loom_select_hint_skip() {
+    check("select_hint_skip", hint_model::<true>);
+}
+
+#[test]
+#[should_panic(expected = "loom rejected")]
+fn loom_select_hint_skip_twin_no_pass1() {
+    check_rejects(
+        "select_hint_skip (twin: a select trusts the hints and queues without pass 1)",
+        &["lost wake-up"],
+        hint_model::<false>,
     );
 }

@@ -7,7 +7,6 @@ use crate::chan::{
     Chan, Receiver, SelToken, SendError, Sender, Slot, SlotPtr, State, TrySendError,
 };
 use crate::sched::park::Waiter;
-use parking_lot::lock_api::RawMutex as _;
 use std::cell::Cell;
 use std::fmt;
 use std::ptr::NonNull;
@@ -26,16 +25,16 @@ impl<T> ChanLock for Chan<T> {
     }
 
     fn lock(&self) {
-        // SAFETY: every raw lock is paired with `unlock` by the select that
-        // took it, and no guard of this mutex is alive on this thread (the
-        // select holds no reference into any channel while locking).
-        unsafe { self.state.raw() }.lock();
+        self.state.lock();
     }
 
     unsafe fn unlock(&self) {
+        // SAFETY: locked by this thread through `lock` (the caller's
+        // guarantee); the shared reference lives only for this call.
+        let hint = self.readiness(unsafe { &*self.state.data_ptr() });
         // SAFETY: locked by this thread through `lock`, no reference into
-        // the state alive (the caller's guarantee).
-        unsafe { self.state.force_unlock() }
+        // the state alive (the caller's guarantee and the line above).
+        unsafe { self.state.unlock(hint) }
     }
 }
 
@@ -53,7 +52,7 @@ impl<T> Chan<T> {
     /// Takes `slot` off the receive (or send) queue, if still there. The
     /// search runs from the back: a select's entry is among the newest.
     fn remove_slot(&self, slot: &Slot<T>, recv: bool) {
-        let mut s = self.state.lock();
+        let mut s = self.lock();
         let q = if recv { &mut s.recvq } else { &mut s.sendq };
         let me = slot as *const Slot<T>;
         if let Some(at) = q.iter().rposition(|p| std::ptr::eq(p.0.as_ptr(), me)) {
@@ -114,8 +113,9 @@ impl<'a, T: Send> RecvCase<'a, T> {
         self.out.take()
     }
 
-    /// The outcome, taken through a reference (for `Select`).
-    pub(super) fn take_outcome(&self) -> Option<Option<T>> {
+    /// The outcome, taken through a reference (`select!` and `Select`):
+    /// moving the whole case out to read it would copy its slot too.
+    pub fn take_outcome(&self) -> Option<Option<T>> {
         self.out.take()
     }
 }
@@ -127,6 +127,41 @@ impl<T: Send> Case for RecvCase<'_, T> {
 
     fn is_recv(&self) -> bool {
         true
+    }
+
+    fn is_nil(&self) -> bool {
+        self.chan.is_none()
+    }
+
+    // The channel's methods, each one virtual call (not two through `chan`).
+    fn key(&self) -> usize {
+        self.chan.map_or(0, ChanLock::key)
+    }
+
+    fn lock(&self) {
+        if let Some(c) = self.chan {
+            ChanLock::lock(c);
+        }
+    }
+
+    unsafe fn unlock(&self) {
+        if let Some(c) = self.chan {
+            // SAFETY: the caller's guarantee (see `Case::unlock`).
+            unsafe { ChanLock::unlock(c) }
+        }
+    }
+
+    fn try_hinted(&self) -> Option<Option<Waiter>> {
+        let c = self.chan?;
+        if !c.maybe_ready(true) {
+            return None;
+        }
+        ChanLock::lock(c);
+        // SAFETY: the channel is locked just above by this thread.
+        let got = unsafe { self.try_now() };
+        // SAFETY: locked above; `try_now` left no reference behind.
+        unsafe { ChanLock::unlock(c) };
+        got
     }
 
     unsafe fn try_now(&self) -> Option<Option<Waiter>> {
@@ -203,8 +238,8 @@ impl<'a, T: Send> SendCase<'a, T> {
         self.out.take()
     }
 
-    /// The outcome, taken through a reference (for `Select`).
-    pub(super) fn take_outcome(&self) -> Option<Result<(), SendError<T>>> {
+    /// The outcome, taken through a reference (`select!` and `Select`).
+    pub fn take_outcome(&self) -> Option<Result<(), SendError<T>>> {
         self.out.take()
     }
 }
@@ -216,6 +251,41 @@ impl<T: Send> Case for SendCase<'_, T> {
 
     fn is_recv(&self) -> bool {
         false
+    }
+
+    fn is_nil(&self) -> bool {
+        self.chan.is_none()
+    }
+
+    // The channel's methods, each one virtual call (not two through `chan`).
+    fn key(&self) -> usize {
+        self.chan.map_or(0, ChanLock::key)
+    }
+
+    fn lock(&self) {
+        if let Some(c) = self.chan {
+            ChanLock::lock(c);
+        }
+    }
+
+    unsafe fn unlock(&self) {
+        if let Some(c) = self.chan {
+            // SAFETY: the caller's guarantee (see `Case::unlock`).
+            unsafe { ChanLock::unlock(c) }
+        }
+    }
+
+    fn try_hinted(&self) -> Option<Option<Waiter>> {
+        let c = self.chan?;
+        if !c.maybe_ready(false) {
+            return None;
+        }
+        ChanLock::lock(c);
+        // SAFETY: the channel is locked just above by this thread.
+        let got = unsafe { self.try_now() };
+        // SAFETY: locked above; `try_now` left no reference behind.
+        unsafe { ChanLock::unlock(c) };
+        got
     }
 
     unsafe fn try_now(&self) -> Option<Option<Waiter>> {

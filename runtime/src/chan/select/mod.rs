@@ -4,11 +4,14 @@
 //! of gort's own:
 //!
 //! 0. Look at the cases in a random order, locking each channel alone in
-//!    turn; the first that can complete now does. A case ready while its
-//!    own channel is locked is a valid choice at that instant, so a select
-//!    with a ready case takes one or a few single locks instead of all of
-//!    them in order. Finding none proves nothing about one instant, so the
-//!    select goes on with Go's passes.
+//!    turn, but only channels whose readiness hint (kept by each channel's
+//!    lock holder, read here without the lock) says the case may complete;
+//!    the first that can complete now does. A case ready while its own
+//!    channel is locked is a valid choice at that instant, so a select with
+//!    a ready case takes one single lock instead of all of them in order.
+//!    Finding none proves nothing about one instant (the hints may be stale
+//!    and each lock was held at its own instant), so the select goes on
+//!    with Go's passes, which alone decide that nothing is ready.
 //! 1. Lock every case's channel (in address order, each once, so two
 //!    selects over the same channels cannot deadlock) and look at the cases
 //!    in a random order; the first that can complete now does, and the select
@@ -63,6 +66,16 @@ pub(crate) trait Case {
     fn chan(&self) -> Option<&dyn ChanLock>;
     /// Whether this is a receive case.
     fn is_recv(&self) -> bool;
+    /// Whether this is a nil case (never ready, never queued).
+    fn is_nil(&self) -> bool;
+    /// The fast path's step for one case: if the channel's readiness hint,
+    /// read without its lock, says the case may complete, locks that
+    /// channel alone and completes the case if it can (as
+    /// [`try_now`](Case::try_now)). `None` if the hint says it cannot (it
+    /// could not when the channel was last unlocked; the hint may be stale
+    /// either way) or the case cannot complete; always `None` for a nil
+    /// case.
+    fn try_hinted(&self) -> Option<Option<Waiter>>;
     /// The channel's address (the lock order), or 0 for a nil case.
     fn key(&self) -> usize {
         self.chan().map_or(0, ChanLock::key)
@@ -146,10 +159,10 @@ pub(crate) fn select_in(
     // A random poll order (Fisher-Yates) of the non-nil cases.
     let mut live = 0;
     for (i, c) in cases.iter().enumerate() {
-        if c.key() == 0 {
+        if c.is_nil() {
             continue;
         }
-        let j = crate::sched::worker::fastrand(live + 1);
+        let j = if live == 0 { 0 } else { rand_below(live + 1) };
         order[live] = order[j];
         order[j] = i as u32;
         live += 1;
@@ -162,14 +175,19 @@ pub(crate) fn select_in(
         // so this path never needs every lock. If it finds nothing, the
         // select runs Go's passes below, which look at all the channels at
         // one instant (a `default` needs that: "none was ready").
+        //
+        // A channel is locked here only if its readiness hint says the case
+        // may complete. The hint is read without the lock and may be stale:
+        // - stale "may complete": the case is tried under the lock, which
+        //   decides; nothing is lost but the lock's cost;
+        // - stale "cannot": the case is skipped here only. A case skipped
+        //   here is still tried by pass 1 under every lock, and the select
+        //   blocks (or takes `default`) only if no case can complete there,
+        //   at one instant with all the locks held. So a stale hint never
+        //   makes a select miss a ready case, block, or take `default`; it
+        //   only chooses which of the paths finds the case.
         for &i in order {
-            let c = cases[i as usize];
-            c.lock();
-            // SAFETY: this case's channel is locked by this thread.
-            let got = unsafe { c.try_now() };
-            // SAFETY: locked above; `try_now` left no reference behind.
-            unsafe { c.unlock() };
-            if let Some(wake) = got {
+            if let Some(wake) = cases[i as usize].try_hinted() {
                 if let Some(w) = wake {
                     w.wake();
                 }
@@ -239,6 +257,16 @@ pub(crate) fn select_in(
     let won = won as usize;
     cases[won].settle(how);
     Some(won)
+}
+
+/// A random index below `n` (a select's case count): 32 random bits scaled
+/// by `n` (multiply and shift, as Go's `cheaprandn`), sparing the division
+/// of a modulo. The bias is at most `n / 2^32`.
+#[inline]
+fn rand_below(n: usize) -> usize {
+    // A modulo by the constant `usize::MAX` folds to a compare (no division).
+    let r = crate::sched::worker::fastrand(usize::MAX) as u32;
+    ((u64::from(r) * n as u64) >> 32) as usize
 }
 
 /// Parks until a peer completed the token.
