@@ -550,7 +550,7 @@ impl std::error::Error for SnapshotError {
 #[derive(Debug)]
 pub struct Snapshot<'r> {
     ring: &'r Ring,
-    gens: Vec<std::sync::Arc<[u8]>>,
+    gens: Vec<bytes::Bytes>,
 }
 
 impl<'r> Snapshot<'r> {
