@@ -4,7 +4,10 @@
 //! - `create_next_stop/<trace>`: `pull(seq)`, one `next()`, `stop()`, drop:
 //!   the whole life of a short-lived Pull.
 //! - `next/procs{1,2}/<trace>`: the `next()` round trip on an endless
-//!   sequence (the creation is left out of the timing).
+//!   sequence (the creation is left out of the timing); `trace_on` with
+//!   procs 1 only. A long traced run: its `trace_stats:` line reports the
+//!   writer's peak queue and the batch buffers allocated against those
+//!   reused, which stay flat however many iterations criterion picks.
 
 mod common;
 
@@ -47,6 +50,14 @@ fn next(c: &mut Criterion) {
         c.bench_function(&id, |b| {
             b.iter_custom(|iters| rt.block_on(move || common::pull_next_loop(iters)))
         });
+        #[cfg(feature = "trace")]
+        if procs == 1 {
+            let id = "pull/next/procs1/trace_on";
+            let _trace = common::Tracing::Default.start(&rt, id);
+            c.bench_function(id, |b| {
+                b.iter_custom(|iters| rt.block_on(move || common::pull_next_loop(iters)))
+            });
+        }
     }
 }
 

@@ -108,12 +108,14 @@ impl Drop for TraceSession<'_> {
     fn drop(&mut self) {
         match self.rt.block_on(gort::trace::stop) {
             Ok(st) => eprintln!(
-                "trace_stats: id={} events={} bytes={} bytes_per_event={:.2} peak_queued_bytes={}",
+                "trace_stats: id={} events={} bytes={} bytes_per_event={:.2} peak_queued_bytes={} fresh_buffers={} reused_buffers={}",
                 self.id,
                 st.events,
                 st.bytes,
                 st.bytes as f64 / st.events.max(1) as f64,
-                st.peak_queued_bytes
+                st.peak_queued_bytes,
+                st.fresh_buffers,
+                st.reused_buffers
             ),
             Err(e) => {
                 if !std::thread::panicking() {

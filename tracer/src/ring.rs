@@ -34,7 +34,12 @@ use crate::loom::sync::atomic::{AtomicBool, AtomicU64};
 use crate::loom::sync::{Condvar, Mutex};
 
 /// A closed generation's bytes, shared with the snapshots that write it.
-type Bytes = std::sync::Arc<[u8]>;
+///
+/// `bytes::Bytes` rather than `Arc<[u8]>`: it takes over the open
+/// generation's `Vec` as it is, where an `Arc<[u8]>` (its counts sit in
+/// front of the data) would allocate again and copy the whole generation
+/// on the sink thread each time one closes.
+type Bytes = bytes::Bytes;
 
 /// The open generation is cut once it holds `max_bytes / GENS_PER_BOUND`.
 const GENS_PER_BOUND: u64 = 8;
@@ -214,7 +219,12 @@ impl Ring {
         let now = Instant::now();
         let mut s = self.state.lock();
         debug_assert_eq!(gen, s.open_num, "closing a generation not open");
-        let bytes: Bytes = std::mem::take(&mut s.open).into();
+        let mut open = std::mem::take(&mut s.open);
+        // The open generation reserved `generation_target` bytes; a closed
+        // one holds what it used (a shrink in place, not a copy, for the
+        // allocator's large blocks).
+        open.shrink_to_fit();
+        let bytes = Bytes::from(open);
         let opened = std::mem::replace(&mut s.opened, now);
         s.open_num = gen + 1;
         s.completed_through = gen;

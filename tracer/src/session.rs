@@ -198,6 +198,11 @@ pub struct Stats {
     pub batches: u64,
     /// Most bytes waiting for the writer at once.
     pub peak_queued_bytes: u64,
+    /// Batch buffers the Ms allocated because no written one was free for
+    /// reuse (a writer that falls behind makes this grow).
+    pub fresh_buffers: u64,
+    /// Batch buffers the Ms reused after the writer was done with them.
+    pub reused_buffers: u64,
 }
 
 /// State shared with the timer thread.
@@ -472,6 +477,8 @@ pub fn finish_stop() -> Result<Stats, TraceError> {
             bytes: stats.bytes,
             batches: stats.batches,
             peak_queued_bytes: stats.peak_queued_bytes,
+            fresh_buffers: stats.fresh_buffers,
+            reused_buffers: stats.reused_buffers,
         }),
     }
 }
@@ -543,7 +550,7 @@ impl std::error::Error for SnapshotError {
 #[derive(Debug)]
 pub struct Snapshot<'r> {
     ring: &'r Ring,
-    gens: Vec<std::sync::Arc<[u8]>>,
+    gens: Vec<bytes::Bytes>,
 }
 
 impl<'r> Snapshot<'r> {
