@@ -111,29 +111,27 @@ pub(super) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
         out.push(b'0' + v as u8);
         return;
     }
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    while v >= 100 {
-        let r = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        tmp[i] = PAIRS[r];
-        tmp[i + 1] = PAIRS[r + 1];
+    // The digits are written in place over a fixed-size extension: plain
+    // stores, no `memcpy` call and no capacity check per byte.
+    let n = v.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let at = out.len();
+    out.extend_from_slice(&[0u8; 20]);
+    if let Some(dst) = out.get_mut(at..at + n) {
+        let mut i = n;
+        while v >= 100 {
+            let r = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            dst[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+        }
+        if v >= 10 {
+            let r = v as usize * 2;
+            dst[..2].copy_from_slice(&PAIRS[r..r + 2]);
+        } else {
+            dst[0] = b'0' + v as u8;
+        }
     }
-    if v >= 10 {
-        let r = v as usize * 2;
-        i -= 2;
-        tmp[i] = PAIRS[r];
-        tmp[i + 1] = PAIRS[r + 1];
-    } else {
-        i -= 1;
-        tmp[i] = b'0' + v as u8;
-    }
-    // Byte pushes: cheaper than a `memcpy` call for a few bytes.
-    out.reserve(20);
-    for &b in &tmp[i..] {
-        out.push(b);
-    }
+    out.truncate(at + n);
 }
 
 /// Appends `v` in decimal.
