@@ -106,11 +106,19 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 
 /// Appends `v` in decimal.
 #[inline]
-pub(super) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn put_u64(out: &mut Vec<u8>, v: u64) {
+    // Most numbers (pids, small counters) are one digit: inline; the rest
+    // out of line.
     if v < 10 {
         out.push(b'0' + v as u8);
-        return;
+    } else {
+        put_u64_long(out, v);
     }
+}
+
+/// [`put_u64`] of a number of two digits or more.
+#[inline(never)]
+fn put_u64_long(out: &mut Vec<u8>, mut v: u64) {
     // The digits are written in place over a fixed-size extension: plain
     // stores, no `memcpy` call and no capacity check per byte.
     let n = v.checked_ilog10().map_or(1, |d| d as usize + 1);
