@@ -37,12 +37,13 @@ pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
     Ok(())
 }
 
-/// Bytes read from the start of the file to find the first batch's
-/// generation: the header and the first batch (at most 64 KiB), with room.
-const FIRST_BATCH_BYTES: u64 = 80 << 10;
+/// Bytes read from the start of the file to find the first event batch's
+/// generation: the header and two batches of at most 64 KiB (an
+/// experimental batch may come first), with room.
+const FIRST_BATCH_BYTES: u64 = 160 << 10;
 
-/// The generation of the trace's first batch, read from the start of the
-/// file alone.
+/// The generation of the trace's first event batch, read from the start of
+/// the file alone.
 fn first_generation(path: &Path) -> Option<u64> {
     let mut head = Vec::new();
     std::fs::File::open(path)
