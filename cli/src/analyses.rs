@@ -12,15 +12,15 @@ use gort_parser::pprof::{profile_trace, Accounting, ProfileKind};
 use gort_parser::Reader;
 
 /// Runs `gort-trace pprof TYPE FILE`: the gzipped profile goes to `out`.
+/// The trace is read as a stream, one generation at a time.
 pub(crate) fn pprof(
     path: &Path,
     kind: ProfileKind,
     accurate: bool,
     out: &mut dyn Write,
 ) -> crate::CmdResult {
-    let data = crate::read_trace(path)?;
-    let reader =
-        Reader::from_slice(&data).map_err(|e| format!("failed to create trace reader: {e}"))?;
+    let reader = Reader::new(crate::open_trace(path)?)
+        .map_err(|e| format!("failed to create trace reader: {e}"))?;
     let accounting = if accurate {
         Accounting::Accurate
     } else {
@@ -34,9 +34,8 @@ pub(crate) fn pprof(
 /// Runs `gort-trace perfetto FILE`: the trace is read as a stream, one
 /// generation at a time, and converted as it is read.
 pub(crate) fn perfetto(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
-    let file = std::fs::File::open(path)
-        .map_err(|e| format!("failed to read trace file: open {}: {e}", path.display()))?;
-    let mut r = Reader::new(file).map_err(|e| format!("failed to create trace reader: {e}"))?;
+    let mut r = Reader::new(crate::open_trace(path)?)
+        .map_err(|e| format!("failed to create trace reader: {e}"))?;
     let mut w = PerfettoWriter::new(out);
     while let Some(ev) = r.next_event()? {
         w.event(ev)?;
@@ -48,9 +47,8 @@ pub(crate) fn perfetto(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
 /// Runs `gort-trace json FILE`: the trace is read as a stream and converted
 /// as it is read.
 pub(crate) fn json(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
-    let file = std::fs::File::open(path)
-        .map_err(|e| format!("failed to read trace file: open {}: {e}", path.display()))?;
-    let r = Reader::new(file).map_err(|e| format!("failed to create trace reader: {e}"))?;
+    let r = Reader::new(crate::open_trace(path)?)
+        .map_err(|e| format!("failed to create trace reader: {e}"))?;
     write_json_trace(r, out)?;
     Ok(())
 }

@@ -24,9 +24,7 @@ pub(crate) fn run(
     name: Option<&str>,
     out: &mut dyn Write,
 ) -> crate::CmdResult {
-    let file = std::fs::File::open(path)
-        .map_err(|e| format!("failed to read trace file: open {}: {e}", path.display()))?;
-    let summary = summarize(file)?;
+    let summary = summarize(crate::open_trace(path)?)?;
     let selected: Vec<&GoroutineSummary> = summary
         .goroutines()
         .filter(|g| name.is_none_or(|n| *g.name == *n))

@@ -260,9 +260,9 @@ fn with_output(
     }
 }
 
-/// Reads a whole trace file, with Go's message when it cannot.
-pub(crate) fn read_trace(path: &Path) -> Result<Vec<u8>, Box<dyn std::error::Error>> {
-    std::fs::read(path)
+/// Opens a trace file, with Go's message when it cannot.
+pub(crate) fn open_trace(path: &Path) -> Result<File, Box<dyn std::error::Error>> {
+    File::open(path)
         .map_err(|e| format!("failed to read trace file: open {}: {e}", path.display()).into())
 }
 

@@ -13,12 +13,11 @@ use gort_parser::{GoTimes, Reader, Stats};
 /// Goroutines listed one per line.
 const TOP_GOROUTINES: usize = 25;
 
-/// Runs `gort-trace stats FILE`.
+/// Runs `gort-trace stats FILE`. The trace is read as a stream, one
+/// generation in memory at a time.
 pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
-    let data = std::fs::read(path)
-        .map_err(|e| format!("failed to read trace file: open {}: {e}", path.display()))?;
     let mut st = Stats::new();
-    let mut r = Reader::from_slice(&data)?;
+    let mut r = Reader::new(crate::open_trace(path)?)?;
     while let Some(ev) = r.next_event()? {
         st.event(ev);
     }

@@ -1,4 +1,5 @@
-//! `gort-trace validate FILE`: parse the whole trace and run the stricter
+//! `gort-trace validate FILE`: parse the whole trace (as a stream, one
+//! generation in memory at a time) and run the stricter
 //! [`Validator`] over every event.
 //!
 //! Prints `ok: N events, G generations` and exits 0 for a valid trace; an
@@ -8,18 +9,16 @@
 //! parser takes any first generation, but nothing in the format shows
 //! whether that generation is complete.
 
-use std::io::Write;
+use std::io::{Read, Write};
 use std::path::Path;
 
 use gort_parser::{Reader, Validator};
 
 /// Runs `gort-trace validate FILE`.
 pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
-    let data = std::fs::read(path)
-        .map_err(|e| format!("failed to read trace file: open {}: {e}", path.display()))?;
     let mut v = Validator::new();
     let (mut events, mut gens) = (0u64, 0u64);
-    let mut r = Reader::from_slice(&data)?;
+    let mut r = Reader::new(crate::open_trace(path)?)?;
     while let Some(ev) = r.next_event()? {
         v.event(ev)
             .map_err(|e| format!("{e}\n(event {}: {ev})", events + 1))?;
@@ -29,7 +28,7 @@ pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
         }
     }
     writeln!(out, "ok: {events} events, {gens} generations")?;
-    if let Some(first) = first_generation(&data).filter(|&g| g > 1) {
+    if let Some(first) = first_generation(path).filter(|&g| g > 1) {
         eprintln!(
             "gort-trace: warning: the trace begins at generation {first}, not 1 (a flight-recorder \
              snapshot or a cut trace): nothing in the format shows whether that generation is complete"
@@ -38,9 +37,21 @@ pub(crate) fn run(path: &Path, out: &mut dyn Write) -> crate::CmdResult {
     Ok(())
 }
 
-/// The generation of the trace's first batch.
-fn first_generation(data: &[u8]) -> Option<u64> {
-    let mut r = gort_parser::raw::Reader::new(data).ok()?;
+/// Bytes read from the start of the file to find the first event batch's
+/// generation: the header and two batches of at most 64 KiB (an
+/// experimental batch may come first), with room.
+const FIRST_BATCH_BYTES: u64 = 160 << 10;
+
+/// The generation of the trace's first event batch, read from the start of
+/// the file alone.
+fn first_generation(path: &Path) -> Option<u64> {
+    let mut head = Vec::new();
+    std::fs::File::open(path)
+        .ok()?
+        .take(FIRST_BATCH_BYTES)
+        .read_to_end(&mut head)
+        .ok()?;
+    let mut r = gort_parser::raw::Reader::new(&head).ok()?;
     while let Ok(Some(ev)) = r.read_event() {
         if ev.name() == "EventBatch" {
             return ev.arg("gen");

@@ -111,6 +111,19 @@ impl EventKind {
     }
 }
 
+/// [`EventKind::of`] of every event type, by type number (a table load on
+/// the hot path of every analysis instead of a jump through the match).
+static KINDS: [EventKind; 256] = {
+    let mut t = [EventKind::StateTransition; 256];
+    let mut i = 0;
+    while i < EventType::ALL.len() {
+        let e = EventType::ALL[i];
+        t[e as usize] = EventKind::of(e);
+        i += 1;
+    }
+    t
+};
+
 impl fmt::Display for EventKind {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(self.name())
@@ -253,7 +266,7 @@ impl<'a> Event<'a> {
     pub fn kind(&self) -> EventKind {
         match self.typ {
             None => EventKind::Sync,
-            Some(t) => EventKind::of(t),
+            Some(t) => KINDS[t as usize],
         }
     }
 
@@ -606,5 +619,17 @@ impl fmt::Debug for Event<'_> {
             .field("g", &self.ctx.g)
             .field("args", &self.args)
             .finish()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn kind_table_agrees_with_the_match() {
+        for &t in EventType::ALL {
+            assert_eq!(KINDS[t as usize], EventKind::of(t), "{}", t.name());
+        }
     }
 }

@@ -15,6 +15,7 @@ mod build;
 
 use std::collections::HashMap;
 use std::hash::{BuildHasherDefault, Hasher};
+use std::sync::OnceLock;
 
 pub(crate) use build::TablesBuilder;
 
@@ -260,6 +261,9 @@ pub(crate) struct Tables<'a> {
     pub(crate) snapshot: Option<ClockSnapshot>,
     /// The earliest batch time of the generation, in clock units.
     pub(crate) min_ts: u64,
+    /// Each stack's frames as event texts print them, rendered on first
+    /// use; indexed by stack ID when the IDs are dense (empty otherwise).
+    stack_texts: Vec<OnceLock<Box<[u8]>>>,
 }
 
 impl<'a> Tables<'a> {
@@ -277,7 +281,21 @@ impl<'a> Tables<'a> {
             format,
             snapshot: None,
             min_ts: 0,
+            stack_texts: Vec::new(),
         }
+    }
+
+    /// The text of stack `id` that `render` writes, rendered once per
+    /// generation and then copied; `None` (nothing cached) for stacks whose
+    /// IDs are not dense, which the caller renders itself.
+    #[inline]
+    pub(crate) fn stack_text(&self, id: u64, render: impl FnOnce(&mut Vec<u8>)) -> Option<&[u8]> {
+        let cell = self.stack_texts.get(usize::try_from(id).ok()?)?;
+        Some(cell.get_or_init(|| {
+            let mut v = Vec::new();
+            render(&mut v);
+            v.into_boxed_slice()
+        }))
     }
 
     /// The bytes that batch and string ranges point into.

@@ -30,20 +30,38 @@ use crate::resources::{ResourceId, Transition};
 use super::wall::push_wall;
 use super::{Event, EventKind, Stack};
 
-/// Appends `v` in decimal.
+/// The two-digit decimal strings `00` to `99`, back to back.
+const DIGIT_PAIRS: &[u8; 200] = b"\
+0001020304050607080910111213141516171819\
+2021222324252627282930313233343536373839\
+4041424344454647484950515253545556575859\
+6061626364656667686970717273747576777879\
+8081828384858687888990919293949596979899";
+
+/// Appends `v` in decimal (two digits per division). The digits are
+/// written in place over a fixed-size extension, which compiles to plain
+/// stores rather than a variable-length copy.
 #[inline]
 pub(crate) fn push_u64(out: &mut Vec<u8>, mut v: u64) {
-    let mut buf = [0u8; 20];
-    let mut i = buf.len();
-    loop {
-        i -= 1;
-        buf[i] = b'0' + (v % 10) as u8;
-        v /= 10;
-        if v == 0 {
-            break;
+    let n = v.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let at = out.len();
+    out.extend_from_slice(&[0u8; 20]);
+    if let Some(dst) = out.get_mut(at..at + n) {
+        let mut i = n;
+        while v >= 100 {
+            let d = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            dst[i..i + 2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        }
+        if v >= 10 {
+            let d = v as usize * 2;
+            dst[..2].copy_from_slice(&DIGIT_PAIRS[d..d + 2]);
+        } else {
+            dst[0] = b'0' + v as u8;
         }
     }
-    out.extend_from_slice(&buf[i..]);
+    out.truncate(at + n);
 }
 
 /// Appends `v` in decimal.
@@ -101,6 +119,17 @@ fn push_resource(out: &mut Vec<u8>, r: ResourceId) {
     out.extend_from_slice(name);
     push_i64(out, id);
     out.push(b')');
+}
+
+/// Appends the stack's frames, from the generation's cache of stack texts.
+fn push_stack(out: &mut Vec<u8>, stack: &Stack<'_>) {
+    match stack
+        .tables
+        .stack_text(stack.id, |buf| push_frames(buf, stack))
+    {
+        Some(text) => out.extend_from_slice(text),
+        None => push_frames(out, stack),
+    }
 }
 
 fn push_frames(out: &mut Vec<u8>, stack: &Stack<'_>) {
@@ -258,7 +287,7 @@ pub(crate) fn write(e: &Event<'_>, out: &mut Vec<u8>) {
                 }
                 if let Some(stack) = &s.stack {
                     out.extend_from_slice(b"\nTransitionStack=\n");
-                    push_frames(out, stack);
+                    push_stack(out, stack);
                 }
             }
         }
@@ -294,7 +323,7 @@ pub(crate) fn write(e: &Event<'_>, out: &mut Vec<u8>) {
     }
     if let Some(stack) = e.stack() {
         out.extend_from_slice(b"\nStack=\n");
-        push_frames(out, &stack);
+        push_stack(out, &stack);
     }
 }
 
@@ -316,6 +345,21 @@ mod tests {
             String::from_utf8(out).unwrap(),
             "-1 18446744073709551615 49c928 -9223372036854775808"
         );
+    }
+
+    #[test]
+    fn decimals_match_std_at_every_length() {
+        let mut vals = vec![0, 9, 10, 99, 100, u64::MAX];
+        let mut p = 1u64;
+        while let Some(q) = p.checked_mul(10) {
+            vals.extend([p - 1, p, p + 1, q - 1]);
+            p = q;
+        }
+        for v in vals {
+            let mut out = b"x".to_vec();
+            push_u64(&mut out, v);
+            assert_eq!(out, format!("x{v}").into_bytes(), "{v}");
+        }
     }
 
     #[test]

@@ -106,34 +106,40 @@ const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
 
 /// Appends `v` in decimal.
 #[inline]
-pub(super) fn put_u64(out: &mut Vec<u8>, mut v: u64) {
+pub(super) fn put_u64(out: &mut Vec<u8>, v: u64) {
+    // Most numbers (pids, small counters) are one digit: inline; the rest
+    // out of line.
     if v < 10 {
         out.push(b'0' + v as u8);
-        return;
-    }
-    let mut tmp = [0u8; 20];
-    let mut i = tmp.len();
-    while v >= 100 {
-        let r = (v % 100) as usize * 2;
-        v /= 100;
-        i -= 2;
-        tmp[i] = PAIRS[r];
-        tmp[i + 1] = PAIRS[r + 1];
-    }
-    if v >= 10 {
-        let r = v as usize * 2;
-        i -= 2;
-        tmp[i] = PAIRS[r];
-        tmp[i + 1] = PAIRS[r + 1];
     } else {
-        i -= 1;
-        tmp[i] = b'0' + v as u8;
+        put_u64_long(out, v);
     }
-    // Byte pushes: cheaper than a `memcpy` call for a few bytes.
-    out.reserve(20);
-    for &b in &tmp[i..] {
-        out.push(b);
+}
+
+/// [`put_u64`] of a number of two digits or more.
+#[inline(never)]
+fn put_u64_long(out: &mut Vec<u8>, mut v: u64) {
+    // The digits are written in place over a fixed-size extension: plain
+    // stores, no `memcpy` call and no capacity check per byte.
+    let n = v.checked_ilog10().map_or(1, |d| d as usize + 1);
+    let at = out.len();
+    out.extend_from_slice(&[0u8; 20]);
+    if let Some(dst) = out.get_mut(at..at + n) {
+        let mut i = n;
+        while v >= 100 {
+            let r = (v % 100) as usize * 2;
+            v /= 100;
+            i -= 2;
+            dst[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
+        }
+        if v >= 10 {
+            let r = v as usize * 2;
+            dst[..2].copy_from_slice(&PAIRS[r..r + 2]);
+        } else {
+            dst[0] = b'0' + v as u8;
+        }
     }
+    out.truncate(at + n);
 }
 
 /// Appends `v` in decimal.

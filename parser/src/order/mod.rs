@@ -125,11 +125,7 @@ impl Ordering {
                 None => *slot.insert(self.ms.slot(m)),
             };
             match self.ms.at(i) {
-                Some(ms) => SchedCtx {
-                    m,
-                    p: ms.p,
-                    g: ms.g,
-                },
+                Some(c) => *c,
                 None => SchedCtx::NONE,
             }
         } else {
@@ -200,9 +196,9 @@ impl Ordering {
         }?;
         match step {
             Step::Advanced(new) => {
-                if let Some(ms) = slot.and_then(|i| self.ms.at(i)) {
-                    ms.p = new.p;
-                    ms.g = new.g;
+                if let Some(c) = slot.and_then(|i| self.ms.at(i)) {
+                    // One whole-value store (the thread stays the same).
+                    *c = SchedCtx { m: c.m, ..new };
                 }
                 Ok(true)
             }

@@ -387,10 +387,13 @@ impl<V> DenseMap<V> {
 }
 
 /// Thread states in slots that stay put, so a cursor can remember its
-/// thread's slot instead of hashing the thread ID for every event.
+/// thread's slot instead of hashing the thread ID for every event. Each slot
+/// is the thread's whole context, so that the ordering engine reads and
+/// writes it as one value (the same wide loads and stores each time, which
+/// the processor forwards from one event to the next).
 #[derive(Clone, Debug, Default)]
 pub(crate) struct MStates {
-    slots: Vec<(ThreadId, MState)>,
+    slots: Vec<SchedCtx>,
     index: IdMap<i64, usize>,
 }
 
@@ -409,37 +412,42 @@ impl MStates {
         )
     }
 
-    /// The state in `slot`.
+    /// The context in `slot`.
     #[inline]
-    pub(crate) fn at(&mut self, slot: usize) -> Option<&mut MState> {
-        self.slots.get_mut(slot).map(|(_, s)| s)
+    pub(crate) fn at(&mut self, slot: usize) -> Option<&mut SchedCtx> {
+        self.slots.get_mut(slot)
     }
 
-    pub(crate) fn get(&self, m: &i64) -> Option<&MState> {
-        self.slots.get(*self.index.get(m)?).map(|(_, s)| s)
+    pub(crate) fn get(&self, m: &i64) -> Option<&SchedCtx> {
+        self.slots.get(*self.index.get(m)?)
     }
 
-    pub(crate) fn get_mut(&mut self, m: &i64) -> Option<&mut MState> {
+    pub(crate) fn get_mut(&mut self, m: &i64) -> Option<&mut SchedCtx> {
         let i = *self.index.get(m)?;
         self.at(i)
     }
 
     /// Sets thread `m`'s state; returns its slot.
     pub(crate) fn insert(&mut self, m: i64, s: MState) -> usize {
+        let ctx = SchedCtx {
+            m: ThreadId(m),
+            p: s.p,
+            g: s.g,
+        };
         if let Some(&i) = self.index.get(&m) {
             if let Some(slot) = self.slots.get_mut(i) {
-                slot.1 = s;
+                *slot = ctx;
             }
             return i;
         }
-        self.slots.push((ThreadId(m), s));
+        self.slots.push(ctx);
         self.index.insert(m, self.slots.len() - 1);
         self.slots.len() - 1
     }
 
     /// All threads, in first-seen order.
-    pub(crate) fn iter(&self) -> impl Iterator<Item = (&i64, &MState)> + '_ {
-        self.slots.iter().map(|(m, s)| (&m.0, s))
+    pub(crate) fn iter(&self) -> impl Iterator<Item = (&i64, &SchedCtx)> + '_ {
+        self.slots.iter().map(|c| (&c.m.0, c))
     }
 }
 

@@ -3,6 +3,7 @@
 //! that every frame used by a stack names defined strings.
 
 use std::fmt::Write as _;
+use std::sync::OnceLock;
 
 use gort_tracer::wire::limits::{MAX_FRAMES, MAX_STRING_BYTES};
 use gort_tracer::wire::{EventType, Format};
@@ -367,6 +368,7 @@ impl TablesBuilder {
             })
             .collect();
         samples.sort_by_key(|s| s.time);
+        let stack_ids = self.stacks.dense.len();
         Ok((
             Tables {
                 storage,
@@ -379,6 +381,9 @@ impl TablesBuilder {
                 format,
                 snapshot: self.snapshot,
                 min_ts: self.min_ts,
+                stack_texts: std::iter::repeat_with(OnceLock::new)
+                    .take(stack_ids)
+                    .collect(),
             },
             samples,
         ))
