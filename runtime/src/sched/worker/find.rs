@@ -251,6 +251,15 @@ impl Worker {
         if !self.spinning.get() {
             return None;
         }
+        // Goroutines wait on the network and no M is blocked polling it:
+        // this M gives up its P and becomes that M (Go's idle M blocks in
+        // the poll at once). Spinning instead would leave the readiness to
+        // this loop's occasional polls, a wait of up to a poll period.
+        if let Some(n) = self.shared.timers.netpoll() {
+            if n.waiters() > 0 && !n.blocked() {
+                return None;
+            }
+        }
         let since = std::time::Instant::now();
         let mut look = 0u32;
         loop {
