@@ -162,7 +162,8 @@ impl<H> Lists<H> {
         }
     }
 
-    /// The idle Ps.
+    /// The idle Ps (for the tracer's statuses at a trace's start).
+    #[cfg_attr(not(feature = "trace"), allow(dead_code))]
     pub(crate) fn idle_procs(&self) -> &[usize] {
         &self.procs
     }
