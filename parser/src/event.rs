@@ -8,7 +8,7 @@
 //! Go API methods that panic on the wrong kind return `None` here.
 
 mod sync;
-mod text;
+pub(crate) mod text;
 mod wall;
 
 pub use sync::{ClockSnapshot, Sync};

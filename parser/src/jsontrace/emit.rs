@@ -97,13 +97,6 @@ impl Default for ViewerEvent<'_> {
     }
 }
 
-/// The two-digit decimal forms of 0..100.
-const PAIRS: &[u8; 200] = b"0001020304050607080910111213141516171819\
-2021222324252627282930313233343536373839\
-4041424344454647484950515253545556575859\
-6061626364656667686970717273747576777879\
-8081828384858687888990919293949596979899";
-
 /// Appends `v` in decimal.
 #[inline]
 pub(super) fn put_u64(out: &mut Vec<u8>, v: u64) {
@@ -116,30 +109,11 @@ pub(super) fn put_u64(out: &mut Vec<u8>, v: u64) {
     }
 }
 
-/// [`put_u64`] of a number of two digits or more.
+/// [`put_u64`] of a number of two digits or more (the event text's decimal
+/// writer).
 #[inline(never)]
-fn put_u64_long(out: &mut Vec<u8>, mut v: u64) {
-    // The digits are written in place over a fixed-size extension: plain
-    // stores, no `memcpy` call and no capacity check per byte.
-    let n = v.checked_ilog10().map_or(1, |d| d as usize + 1);
-    let at = out.len();
-    out.extend_from_slice(&[0u8; 20]);
-    if let Some(dst) = out.get_mut(at..at + n) {
-        let mut i = n;
-        while v >= 100 {
-            let r = (v % 100) as usize * 2;
-            v /= 100;
-            i -= 2;
-            dst[i..i + 2].copy_from_slice(&PAIRS[r..r + 2]);
-        }
-        if v >= 10 {
-            let r = v as usize * 2;
-            dst[..2].copy_from_slice(&PAIRS[r..r + 2]);
-        } else {
-            dst[0] = b'0' + v as u8;
-        }
-    }
-    out.truncate(at + n);
+fn put_u64_long(out: &mut Vec<u8>, v: u64) {
+    crate::event::text::push_u64(out, v);
 }
 
 /// Appends `v` in decimal.

@@ -15,6 +15,48 @@ use std::ptr::NonNull;
 #[doc(hidden)]
 pub struct CaseRef<'a>(pub(super) &'a (dyn Case + 'a));
 
+/// The [`Case`] methods that only reach the case's channel (`None`: Go's
+/// nil channel), the same for both directions; `$recv` is the direction
+/// `try_hinted` asks the channel's hint about.
+macro_rules! case_channel_methods {
+    ($recv:expr) => {
+        fn is_nil(&self) -> bool {
+            self.chan.is_none()
+        }
+
+        // The channel's methods, each one virtual call (not two through `chan`).
+        fn key(&self) -> usize {
+            self.chan.map_or(0, ChanLock::key)
+        }
+
+        fn lock(&self) {
+            if let Some(c) = self.chan {
+                ChanLock::lock(c);
+            }
+        }
+
+        unsafe fn unlock(&self) {
+            if let Some(c) = self.chan {
+                // SAFETY: the caller's guarantee (see `Case::unlock`).
+                unsafe { ChanLock::unlock(c) }
+            }
+        }
+
+        fn try_hinted(&self) -> Option<Option<Waiter>> {
+            let c = self.chan?;
+            if !c.maybe_ready($recv) {
+                return None;
+            }
+            ChanLock::lock(c);
+            // SAFETY: the channel is locked just above by this thread.
+            let got = unsafe { self.try_now() };
+            // SAFETY: locked above; `try_now` left no reference behind.
+            unsafe { ChanLock::unlock(c) };
+            got
+        }
+    };
+}
+
 impl<T> ChanLock for Chan<T> {
     fn key(&self) -> usize {
         self as *const Chan<T> as usize
@@ -129,40 +171,7 @@ impl<T: Send> Case for RecvCase<'_, T> {
         true
     }
 
-    fn is_nil(&self) -> bool {
-        self.chan.is_none()
-    }
-
-    // The channel's methods, each one virtual call (not two through `chan`).
-    fn key(&self) -> usize {
-        self.chan.map_or(0, ChanLock::key)
-    }
-
-    fn lock(&self) {
-        if let Some(c) = self.chan {
-            ChanLock::lock(c);
-        }
-    }
-
-    unsafe fn unlock(&self) {
-        if let Some(c) = self.chan {
-            // SAFETY: the caller's guarantee (see `Case::unlock`).
-            unsafe { ChanLock::unlock(c) }
-        }
-    }
-
-    fn try_hinted(&self) -> Option<Option<Waiter>> {
-        let c = self.chan?;
-        if !c.maybe_ready(true) {
-            return None;
-        }
-        ChanLock::lock(c);
-        // SAFETY: the channel is locked just above by this thread.
-        let got = unsafe { self.try_now() };
-        // SAFETY: locked above; `try_now` left no reference behind.
-        unsafe { ChanLock::unlock(c) };
-        got
-    }
+    case_channel_methods!(true);
 
     unsafe fn try_now(&self) -> Option<Option<Waiter>> {
         let c = self.chan?;
@@ -253,40 +262,7 @@ impl<T: Send> Case for SendCase<'_, T> {
         false
     }
 
-    fn is_nil(&self) -> bool {
-        self.chan.is_none()
-    }
-
-    // The channel's methods, each one virtual call (not two through `chan`).
-    fn key(&self) -> usize {
-        self.chan.map_or(0, ChanLock::key)
-    }
-
-    fn lock(&self) {
-        if let Some(c) = self.chan {
-            ChanLock::lock(c);
-        }
-    }
-
-    unsafe fn unlock(&self) {
-        if let Some(c) = self.chan {
-            // SAFETY: the caller's guarantee (see `Case::unlock`).
-            unsafe { ChanLock::unlock(c) }
-        }
-    }
-
-    fn try_hinted(&self) -> Option<Option<Waiter>> {
-        let c = self.chan?;
-        if !c.maybe_ready(false) {
-            return None;
-        }
-        ChanLock::lock(c);
-        // SAFETY: the channel is locked just above by this thread.
-        let got = unsafe { self.try_now() };
-        // SAFETY: locked above; `try_now` left no reference behind.
-        unsafe { ChanLock::unlock(c) };
-        got
-    }
+    case_channel_methods!(false);
 
     unsafe fn try_now(&self) -> Option<Option<Waiter>> {
         let c = self.chan?;
