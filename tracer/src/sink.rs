@@ -6,12 +6,8 @@
 //! works: if it falls behind, the queue grows, and its peak size is reported
 //! (with the buffers allocated because none was spare for reuse).
 //!
-//! Wake-ups: a submission wakes the thread only once [`WAKE_BATCHES`]
-//! batches of one generation are queued; otherwise the thread, when it has
-//! queued batches, looks again after [`WAKE_AFTER`]. Waking it for every
-//! batch made the submitting M lose its CPU once per batch on a busy
-//! two-core machine (measured: one context switch of the M per 64 KiB
-//! batch, the woken thread preempting it).
+//! Wake-ups: every submission notifies the thread, and while batches are
+//! queued the thread also looks again after [`WAKE_AFTER`] without one.
 //!
 //! Ordering: batches are queued per generation. The thread writes the header,
 //! then generation `g`'s batches in submission order (so one M's batches stay
@@ -49,14 +45,7 @@ use crate::wire::header::HEADER;
 /// Most spare buffers kept for reuse.
 const POOL_MAX: usize = 64;
 
-/// Batches queued for the generation being written before a submission
-/// wakes the sink thread. Waking it for every batch costs the submitting M
-/// a context switch per batch on a busy machine (the woken thread often
-/// preempts it on its own CPU); a handful at a time keeps the writes
-/// prompt and the buffers in flight few.
-const WAKE_BATCHES: usize = 8;
-
-/// How long queued batches below [`WAKE_BATCHES`] wait for the thread.
+/// How long the thread waits for a notification while batches are queued.
 const WAKE_AFTER: Duration = Duration::from_millis(5);
 
 /// What the sink reports when it is done.
@@ -211,13 +200,9 @@ pub(crate) fn submit(mut b: TraceBuf) {
     s.stats.peak_queued_bytes = s.stats.peak_queued_bytes.max(s.queued_bytes);
     let gen = b.gen();
     let kick = s.cut.as_mut().and_then(|c| c.count(gen, len));
-    let q = s.queues.entry(gen).or_default();
-    q.push_back(b);
-    let wake = q.len() >= WAKE_BATCHES;
+    s.queues.entry(gen).or_default().push_back(b);
     drop(s);
-    if wake {
-        SINK.cv.notify_one();
-    }
+    SINK.cv.notify_one();
     if let Some(kick) = kick {
         kick();
     }
@@ -445,8 +430,7 @@ fn run(mut w: impl Dest, first_gen: u64) -> (SinkStats, Option<TraceError>) {
         if s.queues.values().all(VecDeque::is_empty) {
             s = SINK.cv.wait(s);
         } else {
-            // Batches of a later generation wait for `finish_gen`, or a few
-            // of this one for more (see `WAKE_BATCHES`).
+            // Batches of a later generation wait for `finish_gen`.
             s = SINK.cv.wait_timeout(s, WAKE_AFTER).0;
         }
     }
