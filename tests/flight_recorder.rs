@@ -133,9 +133,11 @@ fn twenty_snapshots_under_load_are_valid_and_state_every_goroutine() {
                 "snapshot {i}: parked goroutines {quiet_ids:?} not all stated in generation {} ({stated:?})",
                 gens[0]
             );
-            validate_with_gort(&snap);
+            // Written first, so a snapshot the parser rejects stays on disk.
             let f = dir.join(format!("snapshot{i:02}.trace"));
             std::fs::write(&f, &snap).unwrap();
+            eprintln!("snapshot {i}: {}", f.display());
+            validate_with_gort(&snap);
             files.push(f);
         }
         rec.stop();

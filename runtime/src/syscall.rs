@@ -46,14 +46,18 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
         return f();
     }
     let p = &w.shared.procs[pid];
-    tr::go_syscall_begin(w, t, pid);
-    transition(t, Status::Syscall, WaitReason::Unspecified);
     w.in_syscall.set(true);
     w.shared.in_syscall.fetch_add(1, SeqCst);
     p.syscall_m.store(w.handle.id as u64 + 1, Relaxed);
     let tick = p.syscall_tick.fetch_add(1, Release) + 1;
-    // Release: publishes the P's state to a sysmon that takes it.
-    p.status.store(proc::syscall(tick), Release);
+    tr::go_syscall_begin(w, t, pid, || {
+        transition(t, Status::Syscall, WaitReason::Unspecified);
+        // The tracer's status pass states no P in a syscall: it has no
+        // holder until an M takes it again (`crate::hooks`).
+        p.clear_holder(w.handle.id);
+        // Release: publishes the P's state to a sysmon that takes it.
+        p.status.store(proc::syscall(tick), Release);
+    });
     w.shared.sysmon.poke();
 
     let r = panic::catch_unwind(AssertUnwindSafe(f));
@@ -61,16 +65,22 @@ pub fn syscall<R>(f: impl FnOnce() -> R) -> R {
     let back = w.try_reacquire_after_syscall(pid, tick);
     if back != Reacquired::None {
         if back == Reacquired::Own {
-            tr::go_syscall_end(w, t);
+            tr::go_syscall_end(w, t, || {
+                p.set_holder(w.handle.id);
+                transition(t, Status::Running, WaitReason::Unspecified);
+            });
         } else {
-            tr::go_syscall_end_blocked(w, t);
+            tr::go_syscall_end_blocked(w, t, || {
+                transition(t, Status::Running, WaitReason::Unspecified)
+            });
         }
-        transition(t, Status::Running, WaitReason::Unspecified);
         w.in_syscall.set(false);
         w.shared.in_syscall.fetch_sub(1, SeqCst);
     } else {
         // No P: the M queues us; we continue on whichever M runs us next.
-        tr::go_syscall_end_blocked_no_p(w, t);
+        tr::go_syscall_end_blocked_no_p(w, t, || {
+            transition(t, Status::Runnable, WaitReason::Unspecified)
+        });
         w.in_syscall.set(false);
         // Out of the syscall count before the M queues us: from here on we
         // are an ordinary runnable goroutine to deadlock detection.

@@ -107,7 +107,11 @@ impl Config {
 /// The runtime must change a resource's status only while holding a
 /// [`Locker`](crate::Locker) (and write the matching event under it), so that
 /// a status read here is the one the resource had at the end of the
-/// generation whenever the resource has no event in that generation.
+/// generation whenever the resource has no event in that generation: a
+/// status stored after the locker's release can be read at a later
+/// generation's end with its event already written in an earlier one (the
+/// loom model `tests/models/state.rs` and its twin). A resource whose status
+/// changes with no event at all must not be listed while it does.
 /// Called from the advancer's thread, with no tracer lock held.
 #[allow(clippy::type_complexity)]
 pub trait StatusSource: Send + Sync {

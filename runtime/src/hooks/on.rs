@@ -4,8 +4,30 @@
 //! only when tracing is on, a call to its out-of-line traced body (`*_on`):
 //! take the M's locker, then one writer call that passes the M's P and
 //! goroutine with the statuses they had just before the event.
-//! Call sites invoke a hook right before the matching `transition`, within
-//! the same scheduling step on the same M.
+//!
+//! A hook that goes with a state change takes it as `step` (the status
+//! `transition`s, a P's holder): the hook runs `step` after writing its
+//! event and before releasing the locker, or on its own when tracing is
+//! off. The tracer's end-of-generation pass reads those states while Ms run
+//! (`gort_tracer::StatusSource`), and its rule is that a state it can see
+//! has its event in the generation being ended or in an earlier one:
+//!
+//! 1. The pass reads states after every M has released its lockers of the
+//!    previous generation, and before it publishes the next one; a locker
+//!    held or taken meanwhile writes into the generation being ended.
+//! 2. A state stored inside a locker is stored by an M that has already
+//!    taken that locker: if the pass sees it, the event is in the generation
+//!    being ended (its resource is then traced there, and the pass drops its
+//!    reading), or in an earlier one whose locker the M released before the
+//!    pass started (and then the state is the one that event led to).
+//! 3. A state stored after the release could be seen at any later pass, with
+//!    its event already in an earlier generation and the pass reading the
+//!    state from before the event: an M preempted by the OS between the two
+//!    for as long as one generation lasts (a few milliseconds under load, for
+//!    the flight recorder) made exactly that status wrong. Hence `step`.
+//!
+//! Statuses changed with no event at all (a P in transit between Ms, which
+//! has no holder) are left out of the pass by the runtime's status source.
 //!
 //! Trace IDs: a goroutine's wire ID is its runtime ID (main = 1) for the first
 //! runtime of the process, and carries the runtime's serial number in bits
@@ -56,9 +78,10 @@ fn gated<R>(w: &Worker, f: impl FnOnce() -> R) -> R {
 
 /// Defines a hook: inside the M's trace gate, the inlined check of the
 /// enabled flag, and only when tracing is on a call to its out-of-line
-/// traced body `$on`.
+/// traced body `$on`, which runs `step` inside its locker (module doc);
+/// when tracing is off, `step` alone.
 macro_rules! hook {
-    ($(#[$m:meta])* $name:ident(w: &Worker $(, $arg:ident: $ty:ty)*) => $on:ident) => {
+    ($(#[$m:meta])* $name:ident(w: &Worker $(, $arg:ident: $ty:ty)*) => $on:ident, no step) => {
         $(#[$m])*
         #[inline(always)]
         pub(crate) fn $name(w: &Worker $(, $arg: $ty)*) {
@@ -69,6 +92,32 @@ macro_rules! hook {
             })
         }
     };
+    ($(#[$m:meta])* $name:ident(w: &Worker $(, $arg:ident: $ty:ty)*) => $on:ident) => {
+        $(#[$m])*
+        #[inline(always)]
+        pub(crate) fn $name(w: &Worker $(, $arg: $ty)*, step: impl FnOnce()) {
+            gated(w, || {
+                if enabled() {
+                    $on(w $(, $arg)*, step);
+                } else {
+                    step();
+                }
+            })
+        }
+    };
+}
+
+/// Writes with `w`'s locker, then runs `step` before the locker is released
+/// (or alone, if no locker is to be had).
+#[inline(always)]
+fn locked(w: &Worker, step: impl FnOnce(), write: impl FnOnce(&mut Locker<'_>)) {
+    match acquire(w) {
+        Some(mut l) => {
+            write(&mut l);
+            step();
+        }
+        None => step(),
+    }
 }
 
 /// `w`'s locker, if tracing is on, inlined into the out-of-line traced body
@@ -133,29 +182,27 @@ fn create_frames(t: &Task) -> [Frame; 1] {
     }]
 }
 
-pub(crate) fn proc_start(w: &Worker, p: usize) {
-    gated(w, || proc_start_gated(w, p));
+pub(crate) fn proc_start(w: &Worker, p: usize, step: impl FnOnce()) {
+    gated(w, || proc_start_gated(w, p, step));
 }
 
-fn proc_start_gated(w: &Worker, p: usize) {
+fn proc_start_gated(w: &Worker, p: usize, step: impl FnOnce()) {
     let pr = &w.shared.procs[p];
     let stolen = pr.stolen_from.load(Relaxed);
-    let Some(mut l) = acquire(w) else {
-        if stolen != 0 {
-            pr.stolen_from.store(0, Relaxed);
-        }
-        return;
-    };
-    let wp = wire_p(w, p);
     if stolen != 0 {
         pr.stolen_from.store(0, Relaxed);
-        l.writer(None, None)
-            .proc_steal(wp, &pr.trace, stolen - 1)
-            .proc_start(wp, &pr.trace);
-    } else {
-        l.writer(Some((wp, &pr.trace, ProcStatus::Idle)), None)
-            .proc_start(wp, &pr.trace);
     }
+    locked(w, step, |l| {
+        let wp = wire_p(w, p);
+        if stolen != 0 {
+            l.writer(None, None)
+                .proc_steal(wp, &pr.trace, stolen - 1)
+                .proc_start(wp, &pr.trace);
+        } else {
+            l.writer(Some((wp, &pr.trace, ProcStatus::Idle)), None)
+                .proc_start(wp, &pr.trace);
+        }
+    });
 }
 
 hook! {
@@ -164,14 +211,14 @@ hook! {
 
 #[cold]
 #[inline(never)]
-fn proc_stop_on(w: &Worker) {
-    if let Some(mut l) = acquire(w) {
+fn proc_stop_on(w: &Worker, step: impl FnOnce()) {
+    locked(w, step, |l| {
         l.writer(pctx(w, ProcStatus::Running), None).proc_stop();
-    }
+    });
 }
 
 hook! {
-    go_create(w: &Worker, t: &Task, blocked: bool) => go_create_on
+    go_create(w: &Worker, t: &Task, blocked: bool) => go_create_on, no step
 }
 
 #[cold]
@@ -202,30 +249,32 @@ fn go_create_on(w: &Worker, t: &Task, blocked: bool) {
 }
 
 #[inline(always)]
-pub(crate) fn go_start(w: &Worker, t: &Task) {
+pub(crate) fn go_start(w: &Worker, t: &Task, step: impl FnOnce()) {
     // A wake-up noted for the trace (see `park::unpark`) must be cleared
     // even if tracing has just been switched off.
     gated(w, || {
         if enabled() || t.unblock_pending.load(Relaxed) {
-            go_start_on(w, t);
+            go_start_on(w, t, step);
+        } else {
+            step();
         }
     });
 }
 
 #[cold]
 #[inline(never)]
-fn go_start_on(w: &Worker, t: &Task) {
+fn go_start_on(w: &Worker, t: &Task, step: impl FnOnce()) {
     let pending = t.unblock_pending.load(Relaxed);
     if pending {
         t.unblock_pending.store(false, Relaxed);
     }
-    if let Some(mut l) = acquire(w) {
+    locked(w, step, |l| {
         let mut ew = l.writer(pctx(w, ProcStatus::Running), None);
         if pending {
             ew.go_unblock(wire_g(t), &t.trace, 0);
         }
         ew.go_start(wire_g(t), &t.trace);
-    }
+    });
 }
 
 /// The one-frame stack of `t`'s last blocking call site, if recorded.
@@ -248,12 +297,12 @@ hook! {
 
 #[cold]
 #[inline(never)]
-fn go_stop_on(w: &Worker, t: &Task) {
-    if let Some(mut l) = acquire(w) {
-        let stack = block_stack(&mut l, t);
+fn go_stop_on(w: &Worker, t: &Task, step: impl FnOnce()) {
+    locked(w, step, |l| {
+        let stack = block_stack(l, t);
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
             .go_stop("runtime.Gosched", stack);
-    }
+    });
 }
 
 hook! {
@@ -262,12 +311,12 @@ hook! {
 
 #[cold]
 #[inline(never)]
-fn go_block_on(w: &Worker, t: &Task, reason: WaitReason) {
-    if let Some(mut l) = acquire(w) {
-        let stack = block_stack(&mut l, t);
+fn go_block_on(w: &Worker, t: &Task, reason: WaitReason, step: impl FnOnce()) {
+    locked(w, step, |l| {
+        let stack = block_stack(l, t);
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
             .go_block(reason.as_str(), stack);
-    }
+    });
 }
 
 hook! {
@@ -276,8 +325,8 @@ hook! {
 
 #[cold]
 #[inline(never)]
-fn go_unblock_on(w: &Worker, t: &Task) {
-    if let Some(mut l) = acquire(w) {
+fn go_unblock_on(w: &Worker, t: &Task, step: impl FnOnce()) {
+    locked(w, step, |l| {
         let c = cur(w);
         // Go gives GoUnblock the waker's stack; ours names the waking
         // goroutine (as its GoCreate does). `go tool trace -pprof=sync`
@@ -288,7 +337,7 @@ fn go_unblock_on(w: &Worker, t: &Task) {
             c.and_then(|c| gctx(c, GoStatus::Running)),
         )
         .go_unblock(wire_g(t), &t.trace, stack);
-    }
+    });
 }
 
 hook! {
@@ -300,15 +349,15 @@ hook! {
 
 #[cold]
 #[inline(never)]
-fn go_switch_on(w: &Worker, from: &Task, target: &Task, destroy: bool) {
-    if let Some(mut l) = acquire(w) {
+fn go_switch_on(w: &Worker, from: &Task, target: &Task, destroy: bool, step: impl FnOnce()) {
+    locked(w, step, |l| {
         let mut ew = l.writer(pctx(w, ProcStatus::Running), gctx(from, GoStatus::Running));
         if destroy {
             ew.go_switch_destroy(wire_g(target), &target.trace);
         } else {
             ew.go_switch(wire_g(target), &target.trace);
         }
-    }
+    });
 }
 
 hook! {
@@ -317,11 +366,11 @@ hook! {
 
 #[cold]
 #[inline(never)]
-fn go_destroy_on(w: &Worker, t: &Task) {
-    if let Some(mut l) = acquire(w) {
+fn go_destroy_on(w: &Worker, t: &Task, step: impl FnOnce()) {
+    locked(w, step, |l| {
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
             .go_destroy();
-    }
+    });
 }
 
 hook! {
@@ -330,12 +379,12 @@ hook! {
 
 #[cold]
 #[inline(never)]
-fn go_syscall_begin_on(w: &Worker, t: &Task, p: usize) {
-    if let Some(mut l) = acquire(w) {
+fn go_syscall_begin_on(w: &Worker, t: &Task, p: usize, step: impl FnOnce()) {
+    locked(w, step, |l| {
         let pr = &w.shared.procs[p];
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Running))
             .go_syscall_begin(wire_p(w, p), &pr.trace, 0);
-    }
+    });
 }
 
 hook! {
@@ -345,11 +394,11 @@ hook! {
 
 #[cold]
 #[inline(never)]
-fn go_syscall_end_on(w: &Worker, t: &Task) {
-    if let Some(mut l) = acquire(w) {
+fn go_syscall_end_on(w: &Worker, t: &Task, step: impl FnOnce()) {
+    locked(w, step, |l| {
         l.writer(pctx(w, ProcStatus::Syscall), gctx(t, GoStatus::Syscall))
             .go_syscall_end();
-    }
+    });
 }
 
 hook! {
@@ -360,30 +409,36 @@ hook! {
 
 #[cold]
 #[inline(never)]
-fn go_syscall_end_blocked_on(w: &Worker, t: &Task) {
-    if let Some(mut l) = acquire(w) {
+fn go_syscall_end_blocked_on(w: &Worker, t: &Task, step: impl FnOnce()) {
+    locked(w, step, |l| {
         l.writer(pctx(w, ProcStatus::Running), gctx(t, GoStatus::Syscall))
             .go_syscall_end_blocked()
             .go_start(wire_g(t), &t.trace);
-    }
+    });
 }
 
 /// Returned from a syscall whose P was taken, with no P to be had: the
 /// goroutine is runnable and goes to the global queue. Outside the trace
 /// gate: the atomic flag, and the seqlock taken by compare-and-swap.
 #[inline(always)]
-pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task) {
+pub(crate) fn go_syscall_end_blocked_no_p(w: &Worker, t: &Task, step: impl FnOnce()) {
     if enabled_anywhere() {
-        go_syscall_end_blocked_no_p_on(w, t);
+        go_syscall_end_blocked_no_p_on(w, t, step);
+    } else {
+        step();
     }
 }
 
 #[cold]
 #[inline(never)]
-fn go_syscall_end_blocked_no_p_on(w: &Worker, t: &Task) {
-    if let Some(mut l) = gort_tracer::acquire(&w.handle.trace) {
-        l.writer(None, gctx(t, GoStatus::Syscall))
-            .go_syscall_end_blocked();
+fn go_syscall_end_blocked_no_p_on(w: &Worker, t: &Task, step: impl FnOnce()) {
+    match gort_tracer::acquire(&w.handle.trace) {
+        Some(mut l) => {
+            l.writer(None, gctx(t, GoStatus::Syscall))
+                .go_syscall_end_blocked();
+            step();
+        }
+        None => step(),
     }
 }
 

@@ -127,24 +127,24 @@ pub(crate) unsafe fn coroswitch_fast(
     // bodies catch their panics), so this path has no unwind landing pad
     // with a reference-count decrement.
     let target = std::mem::ManuallyDrop::new(l.take_coro());
-    crate::hooks::go_switch(w, caller, &target, false);
-    transition(caller, Status::Waiting, WaitReason::Coroutine);
-    transition(&target, Status::Running, WaitReason::Unspecified);
+    crate::hooks::go_switch(w, caller, &target, false, || {
+        transition(caller, Status::Waiting, WaitReason::Coroutine);
+        w.now_running(&target);
+    });
     w.cur.set(&**target);
-    target
-        .last_m
-        .store(w.handle.id, std::sync::atomic::Ordering::Relaxed);
     // SAFETY: the coroutine is waiting in the link, so nobody else runs it;
     // this thread now does, nested on the caller's stack.
     let r = unsafe { target.with_coro(|c| c.as_mut().map(|c| c.resume(Resume::Run))) };
     w.cur.set(caller);
-    // N.B. the trace event comes before the status changes, as the tracer's
-    // end-of-generation status snapshot requires.
+    // N.B. the status changes are the hooks' `step`s, inside the locker of
+    // their event, as the tracer's end-of-generation status pass requires
+    // (`crate::hooks`).
     match r {
         Some(Some(Req::SwitchBack(_))) => {
-            crate::hooks::go_switch(w, &target, caller, false);
-            transition(&target, Status::Waiting, WaitReason::Coroutine);
-            transition(caller, Status::Running, WaitReason::Unspecified);
+            crate::hooks::go_switch(w, &target, caller, false, || {
+                transition(&target, Status::Waiting, WaitReason::Coroutine);
+                transition(caller, Status::Running, WaitReason::Unspecified);
+            });
             l.set_coro(std::mem::ManuallyDrop::into_inner(target));
             Resume::Run
         }
@@ -179,14 +179,14 @@ unsafe fn coroswitch_fast_other(
     target: TaskRef,
     r: Option<Option<Req>>,
 ) -> Resume {
-    // N.B. each arm writes its trace event before changing statuses, as the
-    // tracer's end-of-generation status snapshot requires.
+    // N.B. each arm changes statuses in its event's `step` (`crate::hooks`).
     match r {
         Some(None) => {
             // The sequence returned: the coroutine exits (Go's coroexit).
-            crate::hooks::go_switch(w, &target, caller, true);
-            transition(&target, Status::Dead, WaitReason::Unspecified);
-            transition(caller, Status::Running, WaitReason::Unspecified);
+            crate::hooks::go_switch(w, &target, caller, true, || {
+                transition(&target, Status::Dead, WaitReason::Unspecified);
+                transition(caller, Status::Running, WaitReason::Unspecified);
+            });
             // SAFETY: the coroutine finished on this M, which owns it now.
             let _ = unsafe { target.take_exit_link() };
             w.shared.free_task(&target);

@@ -152,14 +152,14 @@ impl Worker {
                 self.release_p(true);
                 self.locked_wait();
                 if let Some(t) = self.next.take() {
-                    self.execute(t, true);
+                    self.execute(t);
                 }
                 continue;
             }
             let Some(t) = self.find_runnable() else {
                 return;
             };
-            self.execute(t, true);
+            self.execute(t);
         }
     }
 }

@@ -170,8 +170,9 @@ impl WaitReason {
 }
 
 /// Sets `t`'s status (and wait reason). The single place statuses change;
-/// trace events for the change are written by the caller's hook in
-/// `crate::hooks`, inside the same tracer critical section.
+/// called as the `step` of the hook in `crate::hooks` that writes the
+/// change's trace event, inside that event's tracer critical section (the
+/// hooks' module doc says why it must be inside).
 #[inline(always)]
 pub(crate) fn transition(t: &Task, to: Status, reason: WaitReason) {
     if to == Status::Waiting {

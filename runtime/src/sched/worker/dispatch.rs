@@ -10,22 +10,21 @@ use crate::park::ParkWord;
 use crate::task::state::{transition, Status, WaitReason};
 use crate::task::CoroLink;
 use crate::task::Req;
+use crate::task::Task;
 use crate::task::TaskRef;
 use std::ptr::NonNull;
 
 impl Worker {
     /// Runs `t` and whatever it hands the M to, until the M must pick anew.
-    pub(crate) fn execute(&self, mut t: TaskRef, from_queue: bool) {
-        if from_queue {
-            tr::go_start(self, &t);
-        }
+    pub(crate) fn execute(&self, mut t: TaskRef) {
+        tr::go_start(self, &t, || self.now_running(&t));
         loop {
-            transition(&t, Status::Running, WaitReason::Unspecified);
+            // `t` is Running on this M: started above, or switched to by the
+            // event that brought the loop back here (each one's `step`).
             if t.locked_worker() == Some(self.handle.id) {
                 self.locked.set(true);
             }
             self.cur.set(&*t);
-            t.last_m.store(self.handle.id, Relaxed);
             // SAFETY: this M runs `t` now; the scheduling protocol gives it
             // exclusive access to the coroutine.
             let req = unsafe { t.with_coro(|c| c.as_mut().map(|c| c.resume(Resume::Run))) };
@@ -58,14 +57,15 @@ impl Worker {
                     }
                 }
                 Some(Req::Yield) => {
-                    tr::go_stop(self, &t);
-                    transition(&t, Status::Runnable, WaitReason::Unspecified);
+                    tr::go_stop(self, &t, || {
+                        transition(&t, Status::Runnable, WaitReason::Unspecified)
+                    });
                     self.queue_yielded(t);
                     return;
                 }
                 Some(Req::Forward(_)) => crate::fatal("a coroutine forward was forwarded again"),
                 Some(Req::SyscallNoP) => {
-                    transition(&t, Status::Runnable, WaitReason::Unspecified);
+                    // Already Runnable (`syscall`'s end event made it so).
                     self.shared.push_global(std::iter::once(t));
                     return;
                 }
@@ -84,8 +84,10 @@ impl Worker {
         // `t`; that call keeps it alive until `t` resumes.
         let link = unsafe { link.as_ref() };
         let target = link.take_coro();
-        tr::go_switch(self, &t, &target, false);
-        transition(&t, Status::Waiting, WaitReason::Coroutine);
+        tr::go_switch(self, &t, &target, false, || {
+            transition(&t, Status::Waiting, WaitReason::Coroutine);
+            self.now_running(&target);
+        });
         if self.locked.get() {
             // The coroutine runs on the caller's wired thread until it yields.
             target.locked_to.store(self.handle.id + 1, Release);
@@ -101,8 +103,10 @@ impl Worker {
         // the caller waits in `next` until this switch completes.
         let link = unsafe { link.as_ref() };
         let caller = link.take_caller();
-        tr::go_switch(self, &t, &caller, false);
-        transition(&t, Status::Waiting, WaitReason::Coroutine);
+        tr::go_switch(self, &t, &caller, false, || {
+            transition(&t, Status::Waiting, WaitReason::Coroutine);
+            self.now_running(&caller);
+        });
         // A coroutine is wired only while a wired caller waits on it.
         if t.locked_to.load(Relaxed) != 0 {
             t.locked_to.store(0, Release);
@@ -136,7 +140,7 @@ impl Worker {
                 // SAFETY: see `switch_back`.
                 let link = unsafe { link.as_ref() };
                 let caller = link.take_caller();
-                tr::go_switch(self, &t, &caller, true);
+                tr::go_switch(self, &t, &caller, true, || self.now_running(&caller));
                 // As in `switch_back`: a coroutine is wired only with its wired
                 // caller's thread, which its exit hands back to the caller
                 // instead of taking it down (Go's coroexit likewise detaches
@@ -150,7 +154,7 @@ impl Worker {
                 Some(caller)
             }
             None => {
-                tr::go_destroy(self, &t);
+                tr::go_destroy(self, &t, || {});
                 None
             }
         };
@@ -173,15 +177,23 @@ impl Worker {
     pub(super) fn commit_park(&self, t: &TaskRef) -> bool {
         let w = self;
         let reason = t.wait_reason_pending();
-        tr::go_block(w, t, reason);
-        transition(t, Status::Waiting, reason);
+        tr::go_block(w, t, reason, || transition(t, Status::Waiting, reason));
         if ParkWord::new(&t.park).commit() {
             return true;
         }
         // A token was pending: run on.
-        tr::go_unblock(w, t);
-        transition(t, Status::Runnable, WaitReason::Unspecified);
-        tr::go_start(w, t);
+        tr::go_unblock(w, t, || {
+            transition(t, Status::Runnable, WaitReason::Unspecified)
+        });
+        tr::go_start(w, t, || w.now_running(t));
         false
+    }
+
+    /// `t` runs on this M from now: its status and the M the tracer's
+    /// status pass names for it. The `step` of the event that starts it.
+    #[inline(always)]
+    pub(crate) fn now_running(&self, t: &Task) {
+        t.last_m.store(self.handle.id, Relaxed);
+        transition(t, Status::Running, WaitReason::Unspecified);
     }
 }

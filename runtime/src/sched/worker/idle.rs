@@ -36,10 +36,9 @@ impl Worker {
     pub(super) fn acquire_p(&self, p: usize) {
         self.shared.procs[p].status.store(proc::RUNNING, Release);
         self.p.set(Some(p));
-        tr::proc_start(self, p);
-        // After the ProcStart: a status the tracer takes from the holder is
-        // then never one that event is still to lead to.
-        self.shared.procs[p].set_holder(self.handle.id);
+        // The holder with the ProcStart: a status the tracer takes from the
+        // holder is then never one that event is still to lead to.
+        tr::proc_start(self, p, || self.shared.procs[p].set_holder(self.handle.id));
         // A P became busy: sysmon, asleep while every P was idle, watches
         // the network poller again.
         self.shared.sysmon.busy_p();
@@ -54,10 +53,9 @@ impl Worker {
             return;
         }
         drop(s);
-        tr::proc_stop(self);
+        tr::proc_stop(self, || self.shared.procs[pid].clear_holder(self.handle.id));
         let mut s = self.shared.sched.lock();
         self.p.set(None);
-        self.shared.procs[pid].clear_holder(self.handle.id);
         self.shared.procs[pid].status.store(proc::IDLE, Release);
         let was_spinning = self.spinning.replace(false);
         s.idle
@@ -177,9 +175,8 @@ impl Worker {
             }
             return;
         };
-        tr::proc_stop(self);
+        tr::proc_stop(self, || self.shared.procs[pid].clear_holder(self.handle.id));
         self.p.set(None);
-        self.shared.procs[pid].clear_holder(self.handle.id);
         let mut s = self.shared.sched.lock();
         if self.spinning.replace(false) {
             self.shared.idle.stop_spinning();
@@ -232,9 +229,8 @@ impl Worker {
     /// Hands our P and `t` to the M `t` is wired to; this M goes idle.
     pub(super) fn handoff_to_locked(&self, worker: usize, t: TaskRef) {
         let Some(pid) = self.p.get() else { return };
-        tr::proc_stop(self);
+        tr::proc_stop(self, || self.shared.procs[pid].clear_holder(self.handle.id));
         self.p.set(None);
-        self.shared.procs[pid].clear_holder(self.handle.id);
         if self.spinning.replace(false) {
             self.shared.idle.stop_spinning();
         }

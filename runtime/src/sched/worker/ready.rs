@@ -29,8 +29,9 @@ impl Worker {
             self.shared.push_global(std::iter::once(t));
             return;
         }
-        tr::go_unblock(self, &t);
-        transition(&t, Status::Runnable, WaitReason::Unspecified);
+        tr::go_unblock(self, &t, || {
+            transition(&t, Status::Runnable, WaitReason::Unspecified)
+        });
         let mut overflow = Vec::new();
         let p = &self.shared.procs[self.p.get().unwrap_or_default()];
         if let Some(old) = p.runnext.replace(t) {

@@ -13,9 +13,11 @@
 //! | `flag.rs`       | the plain enabled flag flipped under stop-the-world            |
 //! | `generation.rs` | generation advance against in-flight writers (the seqlock)     |
 //! | `status.rs`     | first mention of a goroutine per generation, sequence numbers |
+//! | `state.rs`      | a state change with its event, against the advancer's reads    |
 
 mod flag;
 mod generation;
+mod state;
 mod status;
 
 use crate::buf::TraceBuf;
