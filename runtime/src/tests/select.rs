@@ -213,7 +213,7 @@ fn hint_sender(s: &HintSelect) {
 fn hint_selector<const PASS1: bool>(s: &HintSelect) -> Option<u32> {
     // The fast path: only channels whose hint says a receive may complete.
     for ch in 0..2 {
-        if s.chans[ch].hint() & RECV_READY == 0 {
+        if !s.chans[ch].hints().any(RECV_READY) {
             continue;
         }
         if let Some(v) = locked(s, ch, |st| st.buf.take()) {
