@@ -43,6 +43,14 @@ impl Hints<'_> {
     pub(crate) fn any(self, bits: u32) -> bool {
         self.0.load(Relaxed) & bits & !LOCKED != 0
     }
+
+    /// The word's address: one lock, one address, for as long as the lock
+    /// lives (a select's lock order).
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline]
+    pub(crate) fn addr(self) -> usize {
+        std::ptr::from_ref(self.0) as usize
+    }
 }
 
 /// A value behind a spinlock whose word carries hint bits (module doc).

@@ -300,7 +300,10 @@ fn loom_select_hint_skip() {
 
 #[test]
 fn loom_select_hint_skip_pick_last() {
-    check("select_hint_skip (the last hinted channel tried)", hint_model::<true, true>);
+    check(
+        "select_hint_skip (the last hinted channel tried)",
+        hint_model::<true, true>,
+    );
 }
 
 #[test]

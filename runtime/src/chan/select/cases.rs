@@ -32,6 +32,15 @@ impl CaseRef<'_> {
         self.hints.is_none()
     }
 
+    /// The case's place in the lock order of a select: the address of its
+    /// channel's lock word (the same for every case on one channel, and
+    /// the same order for every select), or 0 for a nil case. No call into
+    /// the case.
+    #[inline]
+    pub(super) fn key(&self) -> usize {
+        self.hints.map_or(0, Hints::addr)
+    }
+
     /// Whether the channel's hint says the case may complete (false for a
     /// nil case). Read without the lock: see the fast path in
     /// [`select_in`](super::select_in) for why a stale answer loses nothing.

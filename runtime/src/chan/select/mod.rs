@@ -224,12 +224,13 @@ fn select_passes(
         live += 1;
     }
     let order = &order[..live];
-    // The lock order: by channel address (insertion sort: selects are small).
+    // The lock order: by the address of the channel's lock word (insertion
+    // sort: selects are small).
     let locks = &mut locks[..live];
     for (k, &i) in order.iter().enumerate() {
-        let key = cases[i as usize].case.key();
+        let key = cases[i as usize].key();
         let mut at = k;
-        while at > 0 && cases[locks[at - 1] as usize].case.key() > key {
+        while at > 0 && cases[locks[at - 1] as usize].key() > key {
             locks[at] = locks[at - 1];
             at -= 1;
         }
@@ -345,9 +346,9 @@ impl Drop for Cleanup<'_, '_> {
 fn lock_all(cases: &[CaseRef<'_>], locks: &[u32]) {
     let mut prev = 0;
     for &i in locks {
-        let c = cases[i as usize].case;
+        let c = &cases[i as usize];
         if c.key() != prev {
-            c.lock();
+            c.case.lock();
             prev = c.key();
         }
     }
@@ -359,10 +360,10 @@ fn lock_all(cases: &[CaseRef<'_>], locks: &[u32]) {
 unsafe fn unlock_all(cases: &[CaseRef<'_>], locks: &[u32]) {
     let mut prev = 0;
     for &i in locks.iter() {
-        let c = cases[i as usize].case;
+        let c = &cases[i as usize];
         if c.key() != prev {
             // SAFETY: the caller's guarantee; each channel once.
-            unsafe { c.unlock() };
+            unsafe { c.case.unlock() };
             prev = c.key();
         }
     }
