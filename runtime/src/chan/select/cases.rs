@@ -52,7 +52,7 @@ impl CaseRef<'_> {
 
 /// The [`Case`] methods that only reach the case's channel (`None`: Go's
 /// nil channel), the same for both directions; `$recv` is the direction
-/// `try_hinted` asks the channel's hint about.
+/// (which of the hint bits says the case may complete).
 macro_rules! case_channel_methods {
     ($recv:expr) => {
         // The channel's methods, each one virtual call (not two through `chan`).
