@@ -12,8 +12,9 @@
 //!    none proves nothing about one instant (the hints may be stale), so the
 //!    select goes on with Go's passes, which alone decide that nothing is
 //!    ready.
-//! 1. Lock every case's channel (in address order, each once, so two
-//!    selects over the same channels cannot deadlock) and look at the cases
+//! 1. Lock every case's channel (in the order of the channels' lock-word
+//!    addresses, each once, so two selects over the same channels cannot
+//!    deadlock) and look at the cases
 //!    in a random order; the first that can complete now does, and the select
 //!    returns. This is what makes the choice among ready cases uniform.
 //! 2. If none can and the select may block, queue a slot on every channel,
