@@ -14,9 +14,9 @@
 //!    ready.
 //! 1. Lock every case's channel (in the order of the channels' lock-word
 //!    addresses, each once, so two selects over the same channels cannot
-//!    deadlock) and look at the cases
-//!    in a random order; the first that can complete now does, and the select
-//!    returns. This is what makes the choice among ready cases uniform.
+//!    deadlock) and look at the cases in a random order; the first that can
+//!    complete now does, and the select returns. This is what makes the
+//!    choice among ready cases uniform.
 //! 2. If none can and the select may block, queue a slot on every channel,
 //!    all sharing one [`Token`](super::token::Token), unlock, and park. A
 //!    peer that pops one of the slots claims the token first: exactly one
