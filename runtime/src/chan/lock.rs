@@ -32,6 +32,27 @@ pub(crate) const RECV_READY: u32 = 2;
 /// or the channel is closed or has no receivers left).
 pub(crate) const SEND_READY: u32 = 4;
 
+/// A view of a [`HintLock`]'s word that can only read its hint bits.
+#[derive(Clone, Copy)]
+pub(crate) struct Hints<'a>(&'a AtomicU32);
+
+impl Hints<'_> {
+    /// Whether any of `bits` (hint bits) was set by the last unlock; read
+    /// without the lock, so a hint, never a decision (module doc).
+    #[inline]
+    pub(crate) fn any(self, bits: u32) -> bool {
+        self.0.load(Relaxed) & bits & !LOCKED != 0
+    }
+
+    /// The word's address: one lock, one address, for as long as the lock
+    /// lives (a select's lock order).
+    #[cfg_attr(loom, allow(dead_code))]
+    #[inline]
+    pub(crate) fn addr(self) -> usize {
+        std::ptr::from_ref(self.0) as usize
+    }
+}
+
 /// A value behind a spinlock whose word carries hint bits (module doc).
 pub(crate) struct HintLock<T> {
     word: AtomicU32,
@@ -133,10 +154,12 @@ impl<T> HintLock<T> {
         self.unlocked.notify();
     }
 
-    /// The hint bits as of the last unlock, read without the lock.
+    /// The lock's word as a reader of its hint bits only (as of the last
+    /// unlock), for a select to keep beside each case: a look at a hint then
+    /// needs no call into the case.
     #[inline]
-    pub(crate) fn hint(&self) -> u32 {
-        self.word.load(Relaxed) & !LOCKED
+    pub(crate) fn hints(&self) -> Hints<'_> {
+        Hints(&self.word)
     }
 
     /// A pointer to the data, to dereference only while holding the lock.

@@ -286,14 +286,6 @@ impl<T> Chan<T> {
         let send = !s.recvq.is_empty() | (s.buf.len() < self.cap) | s.closed | (s.receivers == 0);
         (u32::from(recv) * RECV_READY) | (u32::from(send) * SEND_READY)
     }
-
-    /// The hint read without the lock: whether a receive (`recv`) or a send
-    /// may complete now. False means it could not at the last unlock.
-    #[inline]
-    fn maybe_ready(&self, recv: bool) -> bool {
-        let bit = if recv { RECV_READY } else { SEND_READY };
-        self.state.hint() & bit != 0
-    }
 }
 
 /// The channel's lock held: derefs to the state; publishes the readiness

@@ -140,9 +140,9 @@ fn loom_select_two_wakers_twin_claim_load_store() {
 // buffer and the select's queued entry. The sender puts 7 on channel 0:
 // under the lock, into the select's slot if the select is queued and the
 // sender wins its token, else into the buffer; its unlock publishes the
-// hint. The selector runs gort's select: the fast path tries only the
-// channels whose hint says "a receive may complete", then pass 1 under both
-// locks, then queues on both and waits for its token.
+// hint. The selector runs gort's select: the fast path reads both hints
+// and tries one channel whose hint says "a receive may complete", then
+// pass 1 under both locks, then queues on both and waits for its token.
 //
 // The selector's park is modelled as joining the sender (which never
 // blocks): a select still queued with no outcome then would sleep for good.
@@ -210,12 +210,17 @@ fn hint_sender(s: &HintSelect) {
 /// queued on both channels. `PASS1: false` is the broken twin, which trusts
 /// hints that said "nothing ready" and queues without looking under the
 /// locks.
-fn hint_selector<const PASS1: bool>(s: &HintSelect) -> Option<u32> {
-    // The fast path: only channels whose hint says a receive may complete.
-    for ch in 0..2 {
-        if s.chans[ch].hint() & RECV_READY == 0 {
-            continue;
-        }
+///
+/// The fast path reads every hint first, then tries one channel whose hint
+/// said "a receive may complete", as `select_in` does; which one is the
+/// select's random draw, here `LAST`: the highest such channel, else the
+/// lowest (each choice is a model of its own).
+fn hint_selector<const PASS1: bool, const LAST: bool>(s: &HintSelect) -> Option<u32> {
+    let hinted: Vec<usize> = (0..2)
+        .filter(|&ch| s.chans[ch].hints().any(RECV_READY))
+        .collect();
+    let pick = if LAST { hinted.last() } else { hinted.first() };
+    if let Some(&ch) = pick {
         if let Some(v) = locked(s, ch, |st| st.buf.take()) {
             return Some(v);
         }
@@ -267,7 +272,7 @@ fn hint_wait(s: &HintSelect) -> u32 {
     got.expect("the winner wrote the slot")
 }
 
-fn hint_model<const PASS1: bool>() {
+fn hint_model<const PASS1: bool, const LAST: bool>() {
     let s = Arc::new(HintSelect {
         chans: [
             HintLock::new(ChanState::default(), SEND_READY),
@@ -280,7 +285,7 @@ fn hint_model<const PASS1: bool>() {
         let s = s.clone();
         loom::thread::spawn(move || hint_sender(&s))
     };
-    let got = hint_selector::<PASS1>(&s);
+    let got = hint_selector::<PASS1, LAST>(&s);
     // The park, as a join: the sender never blocks, so whatever wakes the
     // select has happened once it is done.
     sender.join().unwrap();
@@ -290,7 +295,15 @@ fn hint_model<const PASS1: bool>() {
 
 #[test]
 fn loom_select_hint_skip() {
-    check("select_hint_skip", hint_model::<true>);
+    check("select_hint_skip", hint_model::<true, false>);
+}
+
+#[test]
+fn loom_select_hint_skip_pick_last() {
+    check(
+        "select_hint_skip (the last hinted channel tried)",
+        hint_model::<true, true>,
+    );
 }
 
 #[test]
@@ -299,6 +312,6 @@ fn loom_select_hint_skip_twin_no_pass1() {
     check_rejects(
         "select_hint_skip (twin: a select trusts the hints and queues without pass 1)",
         &["lost wake-up"],
-        hint_model::<false>,
+        hint_model::<false, false>,
     );
 }

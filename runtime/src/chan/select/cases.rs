@@ -2,6 +2,7 @@
 //! case), type-erased behind [`Case`], and the operands `select!` accepts.
 
 use super::{Case, ChanLock};
+use crate::chan::lock::{Hints, RECV_READY, SEND_READY};
 use crate::chan::token::DONE;
 use crate::chan::{
     Chan, Receiver, SelToken, SendError, Sender, Slot, SlotPtr, State, TrySendError,
@@ -11,19 +12,49 @@ use std::cell::Cell;
 use std::fmt;
 use std::ptr::NonNull;
 
-/// A type-erased reference to a case, for `select!`'s expansion.
+/// A type-erased reference to a case, for `select!`'s expansion, with what
+/// the select's fast path looks at before it calls into the case: the
+/// channel's readiness hint and the bit of it that says this case may
+/// complete. `hints` is `None` exactly for a nil case.
 #[doc(hidden)]
-pub struct CaseRef<'a>(pub(super) &'a (dyn Case + 'a));
+#[derive(Clone, Copy)]
+pub struct CaseRef<'a> {
+    pub(super) case: &'a (dyn Case + 'a),
+    pub(super) hints: Option<Hints<'a>>,
+    /// `RECV_READY` for a receive case, `SEND_READY` for a send case.
+    pub(super) bit: u32,
+}
+
+impl CaseRef<'_> {
+    /// Whether this is a nil case (never ready, never queued).
+    #[inline]
+    pub(super) fn is_nil(&self) -> bool {
+        self.hints.is_none()
+    }
+
+    /// The case's place in the lock order of a select: the address of its
+    /// channel's lock word (the same for every case on one channel, and
+    /// the same order for every select), or 0 for a nil case. No call into
+    /// the case.
+    #[inline]
+    pub(super) fn key(&self) -> usize {
+        self.hints.map_or(0, Hints::addr)
+    }
+
+    /// Whether the channel's hint says the case may complete (false for a
+    /// nil case). Read without the lock: see the fast path in
+    /// [`select_in`](super::select_in) for why a stale answer loses nothing.
+    #[inline]
+    pub(super) fn maybe_ready(&self) -> bool {
+        self.hints.is_some_and(|h| h.any(self.bit))
+    }
+}
 
 /// The [`Case`] methods that only reach the case's channel (`None`: Go's
 /// nil channel), the same for both directions; `$recv` is the direction
-/// `try_hinted` asks the channel's hint about.
+/// (which of the hint bits says the case may complete).
 macro_rules! case_channel_methods {
     ($recv:expr) => {
-        fn is_nil(&self) -> bool {
-            self.chan.is_none()
-        }
-
         // The channel's methods, each one virtual call (not two through `chan`).
         fn key(&self) -> usize {
             self.chan.map_or(0, ChanLock::key)
@@ -42,11 +73,16 @@ macro_rules! case_channel_methods {
             }
         }
 
-        fn try_hinted(&self) -> Option<Option<Waiter>> {
-            let c = self.chan?;
-            if !c.maybe_ready($recv) {
-                return None;
+        fn case_ref(&self) -> CaseRef<'_> {
+            CaseRef {
+                case: self,
+                hints: self.chan.map(|c| c.state.hints()),
+                bit: if $recv { RECV_READY } else { SEND_READY },
             }
+        }
+
+        fn try_locked(&self) -> Option<Option<Waiter>> {
+            let c = self.chan?;
             ChanLock::lock(c);
             // SAFETY: the channel is locked just above by this thread.
             let got = unsafe { self.try_now() };
@@ -144,9 +180,10 @@ impl<'a, T: Send> RecvCase<'a, T> {
         }
     }
 
-    /// The case, for [`__select_fixed`].
+    /// The case, for [`__select_fixed`](super::__select_fixed).
+    #[inline]
     pub fn case(&self) -> CaseRef<'_> {
-        CaseRef(self)
+        self.case_ref()
     }
 
     /// `Some(received)` if the select chose this case (`received` is
@@ -236,9 +273,10 @@ impl<'a, T: Send> SendCase<'a, T> {
         }
     }
 
-    /// The case, for [`__select_fixed`].
+    /// The case, for [`__select_fixed`](super::__select_fixed).
+    #[inline]
     pub fn case(&self) -> CaseRef<'_> {
-        CaseRef(self)
+        self.case_ref()
     }
 
     /// `Some(result)` if the select chose this case (the value back in

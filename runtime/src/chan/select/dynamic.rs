@@ -1,7 +1,7 @@
 //! `Select`: a select whose cases are known only at run time.
 
 use super::cases::{RecvCase, SendCase};
-use super::{select_in, Case, ChanLock};
+use super::{select_in, Case, CaseRef, ChanLock};
 use crate::chan::{Receiver, SendError, Sender};
 use std::fmt;
 
@@ -150,7 +150,7 @@ impl<'a> Select<'a> {
             self.order.first() != Some(&u32::MAX),
             "gort::Select: select called again after a case completed; build a new Select"
         );
-        let cases: Vec<&dyn Case> = self.cases.iter().map(|c| &**c).collect();
+        let cases: Vec<CaseRef<'_>> = self.cases.iter().map(|c| c.case_ref()).collect();
         let got = select_in(&cases, &mut self.order, &mut self.locks, block, Some(site));
         if got.is_some() {
             if let Some(o) = self.order.first_mut() {

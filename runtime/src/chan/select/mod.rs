@@ -3,19 +3,20 @@
 //! The algorithm is Go's, in three passes over the cases, after a fast path
 //! of gort's own:
 //!
-//! 0. Look at the cases in a random order, locking each channel alone in
-//!    turn, but only channels whose readiness hint (kept by each channel's
-//!    lock holder, read here without the lock) says the case may complete;
-//!    the first that can complete now does. A case ready while its own
-//!    channel is locked is a valid choice at that instant, so a select with
-//!    a ready case takes one single lock instead of all of them in order.
-//!    Finding none proves nothing about one instant (the hints may be stale
-//!    and each lock was held at its own instant), so the select goes on
-//!    with Go's passes, which alone decide that nothing is ready.
-//! 1. Lock every case's channel (in address order, each once, so two
-//!    selects over the same channels cannot deadlock) and look at the cases
-//!    in a random order; the first that can complete now does, and the select
-//!    returns. This is what makes the choice among ready cases uniform.
+//! 0. Among the cases whose channel's readiness hint (kept by each
+//!    channel's lock holder, read here without the lock) says they may
+//!    complete, choose one at random and lock its channel alone; if the case
+//!    can complete now, it does. A case ready while its own channel is
+//!    locked is a valid choice at that instant, so a select with a ready
+//!    case takes one single lock instead of all of them in order. Finding
+//!    none proves nothing about one instant (the hints may be stale), so the
+//!    select goes on with Go's passes, which alone decide that nothing is
+//!    ready.
+//! 1. Lock every case's channel (in the order of the channels' lock-word
+//!    addresses, each once, so two selects over the same channels cannot
+//!    deadlock) and look at the cases in a random order; the first that can
+//!    complete now does, and the select returns. This is what makes the
+//!    choice among ready cases uniform.
 //! 2. If none can and the select may block, queue a slot on every channel,
 //!    all sharing one [`Token`](super::token::Token), unlock, and park. A
 //!    peer that pops one of the slots claims the token first: exactly one
@@ -66,16 +67,13 @@ pub(crate) trait Case {
     fn chan(&self) -> Option<&dyn ChanLock>;
     /// Whether this is a receive case.
     fn is_recv(&self) -> bool;
-    /// Whether this is a nil case (never ready, never queued).
-    fn is_nil(&self) -> bool;
-    /// The fast path's step for one case: if the channel's readiness hint,
-    /// read without its lock, says the case may complete, locks that
-    /// channel alone and completes the case if it can (as
-    /// [`try_now`](Case::try_now)). `None` if the hint says it cannot (it
-    /// could not when the channel was last unlocked; the hint may be stale
-    /// either way) or the case cannot complete; always `None` for a nil
-    /// case.
-    fn try_hinted(&self) -> Option<Option<Waiter>>;
+    /// The case with its channel's readiness hint, as a select takes it.
+    fn case_ref(&self) -> CaseRef<'_>;
+    /// The fast path's step for one case whose channel's readiness hint
+    /// says it may complete: locks that channel alone and completes the case
+    /// if it can (as [`try_now`](Case::try_now)). `None` if it cannot, and
+    /// always for a nil case.
+    fn try_locked(&self) -> Option<Option<Waiter>>;
     /// The channel's address (the lock order), or 0 for a nil case.
     fn key(&self) -> usize {
         self.chan().map_or(0, ChanLock::key)
@@ -129,7 +127,6 @@ pub(crate) trait Case {
 pub fn __select_fixed<const N: usize>(cases: [CaseRef<'_>; N], block: bool) -> Option<usize> {
     let mut order = [0u32; N];
     let mut locks = [0u32; N];
-    let cases: [&dyn Case; N] = cases.map(|c| c.0);
     select_in(
         &cases,
         &mut order,
@@ -144,7 +141,7 @@ pub fn __select_fixed<const N: usize>(cases: [CaseRef<'_>; N], block: bool) -> O
 /// caller when not given), for the trace and goroutine dumps.
 #[track_caller]
 pub(crate) fn select_in(
-    cases: &[&dyn Case],
+    cases: &[CaseRef<'_>],
     order: &mut [u32],
     locks: &mut [u32],
     block: bool,
@@ -156,6 +153,66 @@ pub(crate) fn select_in(
     }
     let n = cases.len();
     assert!(n <= u32::MAX as usize, "select: too many cases");
+    // The fast path (0 in the module doc): one case chosen uniformly at
+    // random among those whose readiness hint says they may complete, its
+    // channel locked alone. That is the distribution of "the first hinted
+    // case in a uniformly random poll order" (a uniform permutation of all
+    // the cases orders any subset of them uniformly), without drawing the
+    // whole order, and without a random draw at all when one case is
+    // hinted ready, the common case.
+    //
+    // A case ready while its channel is locked is a valid choice at that
+    // instant whatever the other channels hold, so this path never needs
+    // every lock. The hints are read without the locks and may be stale:
+    // - stale "may complete": the chosen case is tried under its lock,
+    //   which decides; if it cannot complete the select goes on to Go's
+    //   passes: nothing is lost but that lock's cost;
+    // - stale "cannot": the case is not chosen here. Every case is tried
+    //   again by pass 1 under every lock, and the select blocks (or takes
+    //   `default`) only if no case can complete there, at one instant with
+    //   all the locks held.
+    // So a stale hint never makes a select miss a ready case, block, or
+    // take `default`; it only chooses which of the paths finds the case.
+    // Pass 1 draws its own poll order, uniform among the cases ready at its
+    // instant. A select over more than 64 cases (a dynamic one) goes to the
+    // passes directly.
+    if n <= 64 {
+        let mut hinted = 0u64;
+        for (i, c) in cases.iter().enumerate() {
+            hinted |= u64::from(c.maybe_ready()) << i;
+        }
+        if hinted != 0 {
+            let k = hinted.count_ones() as usize;
+            if k > 1 {
+                // Drop a uniformly random number of the lowest set bits.
+                for _ in 0..rand_below(k) {
+                    hinted &= hinted - 1;
+                }
+            }
+            let i = hinted.trailing_zeros() as usize;
+            if let Some(wake) = cases[i].case.try_locked() {
+                if let Some(w) = wake {
+                    w.wake();
+                }
+                return Some(i);
+            }
+        }
+    }
+    select_passes(cases, order, locks, block, site)
+}
+
+/// Go's passes (1 to 3 of the module doc), with `order` and `locks` (each
+/// as long as `cases`) as scratch for the poll and lock orders. Kept out of
+/// [`select_in`] so that a select whose fast path finds its case pays for
+/// none of this.
+#[inline(never)]
+fn select_passes(
+    cases: &[CaseRef<'_>],
+    order: &mut [u32],
+    locks: &mut [u32],
+    block: bool,
+    site: &'static std::panic::Location<'static>,
+) -> Option<usize> {
     // A random poll order (Fisher-Yates) of the non-nil cases.
     let mut live = 0;
     for (i, c) in cases.iter().enumerate() {
@@ -168,34 +225,8 @@ pub(crate) fn select_in(
         live += 1;
     }
     let order = &order[..live];
-    if live > 1 {
-        // The fast path: the first case ready in poll order, each channel
-        // locked alone in turn. A case ready while its channel is locked is
-        // a valid choice at that instant whatever the other channels hold,
-        // so this path never needs every lock. If it finds nothing, the
-        // select runs Go's passes below, which look at all the channels at
-        // one instant (a `default` needs that: "none was ready").
-        //
-        // A channel is locked here only if its readiness hint says the case
-        // may complete. The hint is read without the lock and may be stale:
-        // - stale "may complete": the case is tried under the lock, which
-        //   decides; nothing is lost but the lock's cost;
-        // - stale "cannot": the case is skipped here only. A case skipped
-        //   here is still tried by pass 1 under every lock, and the select
-        //   blocks (or takes `default`) only if no case can complete there,
-        //   at one instant with all the locks held. So a stale hint never
-        //   makes a select miss a ready case, block, or take `default`; it
-        //   only chooses which of the paths finds the case.
-        for &i in order {
-            if let Some(wake) = cases[i as usize].try_hinted() {
-                if let Some(w) = wake {
-                    w.wake();
-                }
-                return Some(i as usize);
-            }
-        }
-    }
-    // The lock order: by channel address (insertion sort: selects are small).
+    // The lock order: by the address of the channel's lock word (insertion
+    // sort: selects are small).
     let locks = &mut locks[..live];
     for (k, &i) in order.iter().enumerate() {
         let key = cases[i as usize].key();
@@ -218,7 +249,7 @@ pub(crate) fn select_in(
     // Pass 1: the first ready case in poll order.
     for &i in order {
         // SAFETY: every case's channel is locked by this thread.
-        if let Some(wake) = unsafe { cases[i as usize].try_now() } {
+        if let Some(wake) = unsafe { cases[i as usize].case.try_now() } {
             // SAFETY: locked above; `try_now` left no reference behind.
             unsafe { unlock_all(cases, locks) };
             if let Some(w) = wake {
@@ -238,7 +269,7 @@ pub(crate) fn select_in(
     for &i in locks {
         // SAFETY: locked; the guard below dequeues every case before `tok`
         // goes out of scope, on return and on unwinding alike.
-        unsafe { cases[i as usize].enqueue(&tok, i) };
+        unsafe { cases[i as usize].case.enqueue(&tok, i) };
     }
     let mut cleanup = Cleanup {
         cases,
@@ -247,7 +278,7 @@ pub(crate) fn select_in(
     };
     // SAFETY: locked above, no reference into any state alive.
     unsafe { unlock_all(cases, locks) };
-    let external = cases.iter().any(|c| c.external());
+    let external = cases.iter().any(|c| c.case.external());
     let (won, how) = wait(&tok, external, site);
 
     // Pass 3: leave the other channels' queues. The winning case's slot is
@@ -255,7 +286,7 @@ pub(crate) fn select_in(
     cleanup.won = Some(won);
     drop(cleanup);
     let won = won as usize;
-    cases[won].settle(how);
+    cases[won].case.settle(how);
     Some(won)
 }
 
@@ -296,7 +327,7 @@ fn wait(tok: &SelToken, external: bool, site: &'static std::panic::Location<'sta
 /// Takes every case off its queue when the select leaves: after its wake-up,
 /// or when its goroutine unwinds while parked (runtime shutdown).
 struct Cleanup<'a, 'c> {
-    cases: &'a [&'c dyn Case],
+    cases: &'a [CaseRef<'c>],
     locks: &'a [u32],
     /// The case that won, once known: nothing to take off for it.
     won: Option<u32>,
@@ -308,17 +339,17 @@ impl Drop for Cleanup<'_, '_> {
             if Some(i) == self.won {
                 continue;
             }
-            self.cases[i as usize].dequeue();
+            self.cases[i as usize].case.dequeue();
         }
     }
 }
 
-fn lock_all(cases: &[&dyn Case], locks: &[u32]) {
+fn lock_all(cases: &[CaseRef<'_>], locks: &[u32]) {
     let mut prev = 0;
     for &i in locks {
-        let c = cases[i as usize];
+        let c = &cases[i as usize];
         if c.key() != prev {
-            c.lock();
+            c.case.lock();
             prev = c.key();
         }
     }
@@ -327,13 +358,13 @@ fn lock_all(cases: &[&dyn Case], locks: &[u32]) {
 /// # Safety
 /// `lock_all(cases, locks)` locked them on this thread; no reference into
 /// any channel's state is alive.
-unsafe fn unlock_all(cases: &[&dyn Case], locks: &[u32]) {
+unsafe fn unlock_all(cases: &[CaseRef<'_>], locks: &[u32]) {
     let mut prev = 0;
     for &i in locks.iter() {
-        let c = cases[i as usize];
+        let c = &cases[i as usize];
         if c.key() != prev {
             // SAFETY: the caller's guarantee; each channel once.
-            unsafe { c.unlock() };
+            unsafe { c.case.unlock() };
             prev = c.key();
         }
     }
