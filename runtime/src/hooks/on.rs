@@ -22,9 +22,9 @@
 //!    pass started (and then the state is the one that event led to).
 //! 3. A state stored after the release could be seen at any later pass, with
 //!    its event already in an earlier generation and the pass reading the
-//!    state from before the event: an M preempted by the OS between the two
-//!    for as long as one generation lasts (a few milliseconds under load, for
-//!    the flight recorder) made exactly that status wrong. Hence `step`.
+//!    state from before the event, whenever the OS preempts an M between
+//!    the two for as long as one generation lasts (a few milliseconds under
+//!    load, for the flight recorder). Hence `step`.
 //!
 //! Statuses changed with no event at all (a P in transit between Ms, which
 //! has no holder) are left out of the pass by the runtime's status source.

@@ -16,9 +16,9 @@
 //! Waiting if in a later one (and none in the unblock's own generation).
 //! The twin stores the state after releasing the locker: loom finds M1
 //! stopped between the release and the store while the advancer ends the
-//! unblock's generation and reads the old state for the next one; that is
-//! the wrong status the runtime once wrote when the OS preempted an M
-//! there for as long as a generation lasted.
+//! unblock's generation and reads the old state for the next one: the
+//! wrong status an M preempted by the OS there for as long as a generation
+//! lasts would have the advancer write.
 
 use super::{check, check_rejects, end_generation, events, trace_on};
 use crate::buf::TraceBuf;
