@@ -2,8 +2,8 @@
 //! the time of each cursor's next event.
 //!
 //! A cursor walks one thread's event batches of a generation in file order,
-//! decoding one timed event at a time generically from
-//! [`EventType::spec`]. Times are converted as Go converts them: the batch's
+//! decoding timed events generically from [`EventType::spec`], several at a
+//! time within a batch (an error waits until the cursor reaches it). Times are converted as Go converts them: the batch's
 //! base time and every delta are scaled separately by the frequency and
 //! summed, and the base is re-read at every batch start (and whenever the
 //! running time is exactly 0).
