@@ -2,8 +2,8 @@
 //! the time of each cursor's next event.
 //!
 //! A cursor walks one thread's event batches of a generation in file order,
-//! decoding one timed event at a time generically from
-//! [`EventType::spec`]. Times are converted as Go converts them: the batch's
+//! decoding timed events generically from [`EventType::spec`], several at a
+//! time within a batch (an error waits until the cursor reaches it). Times are converted as Go converts them: the batch's
 //! base time and every delta are scaled separately by the frequency and
 //! summed, and the base is re-read at every batch start (and whenever the
 //! running time is exactly 0).
@@ -102,16 +102,18 @@ pub(crate) const MAX_ARGS: usize = 5;
 ///
 /// N.B. Aligned to 16 bytes (as is [`SchedCtx`](crate::order::state::SchedCtx))
 /// so that copies of queued events move whole 16-byte chunks that line up
-/// with the stores that wrote them.
+/// with the stores that wrote them; the arguments come first so that their
+/// 16-byte loads line up too (a load that straddles two recent stores
+/// cannot be forwarded from them and waits for both to retire).
 #[derive(Clone, Copy, Debug)]
 #[repr(C, align(16))]
 pub(crate) struct BaseEvent {
-    /// The wire type.
-    pub(crate) typ: EventType,
     /// Time in nanoseconds.
     pub(crate) time: i64,
     /// Arguments after `dt`, then extra slots.
     pub(crate) args: [u64; MAX_ARGS],
+    /// The wire type.
+    pub(crate) typ: EventType,
 }
 
 impl BaseEvent {
@@ -140,7 +142,16 @@ impl BaseEvent {
     }
 }
 
+/// Events a cursor decodes ahead in one go (a power of two).
+const AHEAD: usize = 32;
+
 /// One thread's position in its event batches.
+///
+/// Events are decoded [`AHEAD`] at a time from the current batch, in one
+/// tight loop, and handed out one by one; a decoding error met while
+/// reading ahead waits until the cursor reaches the event that caused it,
+/// so errors surface exactly where decoding one event at a time would
+/// raise them.
 #[derive(Debug)]
 pub(crate) struct Cursor {
     /// The thread.
@@ -155,12 +166,19 @@ pub(crate) struct Cursor {
     table: u8,
     /// The next event of this thread (valid after `advance` returned true).
     pub(crate) ev: BaseEvent,
+    /// Events decoded ahead of `ev`: `ahead[pos..len]`.
+    ahead: [BaseEvent; AHEAD],
+    pos: usize,
+    len: usize,
+    /// The error that stopped the last read-ahead, due after `ahead`.
+    failed: Option<Box<Error>>,
 }
 
 impl Cursor {
     /// A cursor over `batches` of a trace in format `format`, positioned
     /// before the first event.
     pub(crate) fn new(m: ThreadId, batches: Vec<Batch>, format: Format) -> Cursor {
+        let none = BaseEvent::synthetic(EventType::ProcStop, 0, &[]);
         Cursor {
             m,
             slot: None,
@@ -169,12 +187,43 @@ impl Cursor {
             off: 0,
             last_ts: 0,
             table: format.table_version(),
-            ev: BaseEvent::synthetic(EventType::ProcStop, 0, &[]),
+            ev: none,
+            ahead: [none; AHEAD],
+            pos: 0,
+            len: 0,
+            failed: None,
         }
     }
 
     /// Decodes the next event into `self.ev`; false when none is left.
+    #[inline]
     pub(crate) fn advance(
+        &mut self,
+        storage: &[u8],
+        freq: Frequency,
+    ) -> std::result::Result<bool, Box<Error>> {
+        if self.pos < self.len {
+            self.ev = self.ahead[self.pos & (AHEAD - 1)];
+            self.pos += 1;
+            return Ok(true);
+        }
+        if let Some(e) = self.failed.take() {
+            return Err(e);
+        }
+        if !self.read_ahead(storage, freq)? {
+            return Ok(false);
+        }
+        self.ev = self.ahead[0];
+        self.pos = 1;
+        Ok(true)
+    }
+
+    /// Decodes up to [`AHEAD`] events of the current batch (moving to the
+    /// next batch with data first) into `ahead`; false when none is left.
+    /// An error on the first event is returned; one after it is kept for
+    /// when the cursor gets there.
+    #[inline(never)]
+    fn read_ahead(
         &mut self,
         storage: &[u8],
         freq: Frequency,
@@ -191,19 +240,37 @@ impl Cursor {
             self.last_ts = 0;
         }
         let b = self.batches[self.idx];
-        if self.last_ts == 0 {
-            self.last_ts = freq.to_ns(b.time);
+        let data = b.data(storage);
+        let size = b.end - b.start;
+        let mut off = self.off;
+        let mut last_ts = self.last_ts;
+        let mut n = 0;
+        while n < AHEAD && off < size {
+            if last_ts == 0 {
+                last_ts = freq.to_ns(b.time);
+            }
+            let ev = &mut self.ahead[n];
+            match decode_timed(data.get(off..).unwrap_or(&[]), self.table, ev) {
+                Ok((len, dt)) => {
+                    ev.time = freq.to_ns(dt).wrapping_add(last_ts);
+                    last_ts = ev.time;
+                    off += len;
+                    n += 1;
+                }
+                Err(e) => {
+                    let e = Box::new(e.on_thread(self.m.0).at_offset(b.offset + (off as u64)));
+                    if n == 0 {
+                        return Err(e);
+                    }
+                    self.failed = Some(e);
+                    break;
+                }
+            }
         }
-        let data = b.data(storage).get(self.off..).unwrap_or(&[]);
-        let (n, dt) = decode_timed(data, self.table, &mut self.ev).map_err(|e| {
-            Box::new(
-                e.on_thread(self.m.0)
-                    .at_offset(b.offset + (self.off as u64)),
-            )
-        })?;
-        self.ev.time = freq.to_ns(dt).wrapping_add(self.last_ts);
-        self.last_ts = self.ev.time;
-        self.off += n;
+        self.off = off;
+        self.last_ts = last_ts;
+        self.pos = 0;
+        self.len = n;
         Ok(true)
     }
 }
@@ -235,13 +302,13 @@ fn decode_timed(data: &[u8], table: u8, ev: &mut BaseEvent) -> Result<(usize, u6
             ))
         }
     };
+    let count = (spec.args.len() - 1).min(MAX_ARGS);
+    ev.typ = typ;
     let mut n = 1;
     let (dt, k) = read_uvarint(&data[n..])
         .map_err(|_| Error::new(ErrorKind::BadVarint, "found invalid uvarint for timestamp"))?;
     n += k;
-    ev.typ = typ;
     ev.args = [0; MAX_ARGS];
-    let count = (spec.args.len() - 1).min(MAX_ARGS);
     for k in 0..count {
         let (v, len) = read_uvarint(data.get(n..).unwrap_or(&[]))
             .map_err(|_| Error::new(ErrorKind::BadVarint, "found invalid uvarint"))?;
@@ -432,6 +499,34 @@ mod tests {
         assert_eq!(e.message(), "found event without a timestamp: type=51");
         let (n, _) = decode_timed(&[51, 1, 2, 3, 4], 25, &mut ev).unwrap();
         assert_eq!((n, ev.typ), (5, EventType::ClockSnapshot));
+    }
+
+    #[test]
+    fn errors_read_ahead_surface_at_their_event() {
+        // 40 ProcStop events (more than one read-ahead), then a byte that is
+        // no event type.
+        let mut storage = Vec::new();
+        for _ in 0..40 {
+            storage.extend([0x0b, 1]);
+        }
+        storage.push(200);
+        let b = Batch {
+            m: ThreadId(3),
+            time: 10,
+            exp: 0,
+            start: 0,
+            end: storage.len(),
+            offset: 100,
+        };
+        let mut c = Cursor::new(ThreadId(3), vec![b], Format::Go123);
+        let f = Frequency::from_units_per_second(1_000_000_000);
+        for i in 0..40 {
+            assert!(c.advance(&storage, f).unwrap(), "event {i}");
+            assert_eq!((c.ev.typ, c.ev.time), (EventType::ProcStop, 11 + i));
+        }
+        let e = c.advance(&storage, f).unwrap_err();
+        assert_eq!(e.message(), "found invalid event type: 200");
+        assert_eq!(e.offset(), Some(180));
     }
 
     #[test]

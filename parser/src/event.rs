@@ -323,6 +323,7 @@ impl<'a> Event<'a> {
     }
 
     /// The stack of the event's own context, if any.
+    #[inline]
     pub fn stack(&self) -> Option<Stack<'_>> {
         let t = self.typ?;
         if t == EventType::CPUSample {
@@ -451,6 +452,7 @@ impl<'a> Event<'a> {
     }
 
     /// The state change of a StateTransition event.
+    #[inline]
     pub fn state_transition(&self) -> Option<StateTransition<'_>> {
         use EventType as E;
         use GoState as G;

@@ -228,7 +228,14 @@ impl<'a> Reader<'a> {
         if self.done {
             return Ok(None);
         }
-        let out = match self.step() {
+        // Events queued by an earlier advance (a switch queues three)
+        // need no step.
+        let step = if self.order.has_next() {
+            Ok(Some(Out::Queued))
+        } else {
+            self.step()
+        };
+        let out = match step {
             Ok(Some(out)) => out,
             Ok(None) => {
                 self.done = true;
