@@ -163,6 +163,14 @@ fn every_reading_command_stays_under_the_bound_on_a_larger_trace() {
     for args in commands {
         let (ok, err, kib) = run_measured(args);
         assert!(ok, "gort-trace {args:?} failed: {err}");
+        // Under AddressSanitizer (`scripts/asan`) a process's resident set
+        // holds ASan's shadow memory and its quarantine of freed blocks (256
+        // MiB by default), which no streaming reader can stay under: there
+        // every command must still read the whole trace, but the bound is
+        // not checked.
+        if cfg!(gort_asan) {
+            continue;
+        }
         assert!(
             kib < BOUND_KIB,
             "gort-trace {args:?}: peak RSS {kib} KiB, bound {BOUND_KIB} KiB (trace {} KiB)",
