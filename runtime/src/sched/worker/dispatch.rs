@@ -132,7 +132,7 @@ impl Worker {
 
     /// A goroutine returned: free it; for a coroutine, switch to its caller.
     pub(super) fn retire(&self, t: TaskRef) -> Option<TaskRef> {
-        transition(&t, Status::Dead, WaitReason::Unspecified);
+        let dead = || transition(&t, Status::Dead, WaitReason::Unspecified);
         // SAFETY: `t` finished on this M, which owns it now.
         let exit_link = unsafe { t.take_exit_link() };
         let next = match exit_link {
@@ -140,7 +140,10 @@ impl Worker {
                 // SAFETY: see `switch_back`.
                 let link = unsafe { link.as_ref() };
                 let caller = link.take_caller();
-                tr::go_switch(self, &t, &caller, true, || self.now_running(&caller));
+                tr::go_switch(self, &t, &caller, true, || {
+                    dead();
+                    self.now_running(&caller);
+                });
                 // As in `switch_back`: a coroutine is wired only with its wired
                 // caller's thread, which its exit hands back to the caller
                 // instead of taking it down (Go's coroexit likewise detaches
@@ -154,7 +157,7 @@ impl Worker {
                 Some(caller)
             }
             None => {
-                tr::go_destroy(self, &t, || {});
+                tr::go_destroy(self, &t, dead);
                 None
             }
         };
