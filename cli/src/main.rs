@@ -231,9 +231,7 @@ fn run(cmd: Cmd, out: &mut dyn Write) -> CmdResult {
         Cmd::Perfetto { file, output } => {
             with_output(output.as_deref(), out, |w| analyses::perfetto(&file, w))
         }
-        Cmd::Json { file, output } => {
-            with_output(output.as_deref(), out, |w| analyses::json(&file, w))
-        }
+        Cmd::Json { file, output } => analyses::json(&file, output.as_deref(), out),
         Cmd::Completions { shell } => {
             clap_complete::generate(shell, &mut Cli::command(), "gort-trace", out);
             Ok(())

@@ -185,6 +185,7 @@ fn pair_within_1ns(ours: &Extra, go: &Extra) -> bool {
 fn compare(trace: &Path, ties: bool) -> Result<usize, String> {
     let name = trace.display().to_string();
     let ours = run(gort_trace().arg("json").arg(trace));
+    same_output_to_files(trace, &ours)?;
     let server = TraceServer::start_tool(&trace_tool_for(trace), trace);
     let go = server.get_bytes("/jsontrace");
     drop(server);
@@ -214,6 +215,66 @@ fn compare(trace: &Path, ties: bool) -> Result<usize, String> {
         show(&only_ours),
         show(&only_go)
     ))
+}
+
+/// `gort-trace json` writes a regular file (`-o`, or standard output
+/// redirected to one, appended to as well) as it goes and cuts a damaged
+/// generation off again, where to a pipe it holds each generation back: the
+/// bytes must be the same. The null device takes it too.
+fn same_output_to_files(trace: &Path, piped: &[u8]) -> Result<(), String> {
+    let name = trace.display().to_string();
+    let out = std::env::temp_dir().join(format!(
+        "gort-json-out-{}-{}",
+        std::process::id(),
+        trace
+            .file_name()
+            .map_or("t".into(), |n| n.to_string_lossy().into_owned())
+    ));
+    let st = gort_trace()
+        .arg("json")
+        .arg(trace)
+        .arg("-o")
+        .arg(&out)
+        .status()
+        .map_err(|e| format!("{name}: cannot run gort-trace: {e}"))?;
+    let by_o = std::fs::read(&out).map_err(|e| format!("{name}: -o output: {e}"))?;
+    if !st.success() || by_o != piped {
+        return Err(format!(
+            "{name}: `json -o FILE` wrote {} bytes, the pipe {}",
+            by_o.len(),
+            piped.len()
+        ));
+    }
+    // `>> FILE` over a file that holds a line already: the line stays.
+    std::fs::write(&out, b"kept\n").map_err(|e| format!("{name}: {e}"))?;
+    let f = std::fs::OpenOptions::new()
+        .append(true)
+        .open(&out)
+        .map_err(|e| format!("{name}: {e}"))?;
+    let st = gort_trace()
+        .arg("json")
+        .arg(trace)
+        .stdout(f)
+        .status()
+        .map_err(|e| format!("{name}: cannot run gort-trace: {e}"))?;
+    let appended = std::fs::read(&out).map_err(|e| format!("{name}: {e}"))?;
+    std::fs::remove_file(&out).ok();
+    if !st.success() || appended.strip_prefix(b"kept\n".as_slice()) != Some(piped) {
+        return Err(format!(
+            "{name}: `json >> FILE` differs from the pipe's output"
+        ));
+    }
+    let null = std::fs::File::create("/dev/null").map_err(|e| format!("{name}: {e}"))?;
+    let st = gort_trace()
+        .arg("json")
+        .arg(trace)
+        .stdout(null)
+        .status()
+        .map_err(|e| format!("{name}: cannot run gort-trace: {e}"))?;
+    if !st.success() {
+        return Err(format!("{name}: `json > /dev/null` failed"));
+    }
+    Ok(())
 }
 
 /// Runs `compare` on `paths` over two workers; the failures (a trace

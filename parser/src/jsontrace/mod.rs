@@ -24,22 +24,28 @@
 //! is sorted by ID; stack frame IDs are numbered in first-use order, as in
 //! Go, but need not equal Go's numbers.
 //!
-//! Output is held back one generation at a time and written at each
-//! generation's end, so that, as Go does, a trace that turns out to be
-//! damaged is rendered up to its last complete generation
-//! ([`JsonTraceWriter::finish_valid`]), wherever in a generation the damage
-//! is found. Up to [`HOLD_BACK`] bytes of a generation's output are held in
-//! memory, the rest in an unnamed temporary file (in memory too if none can
-//! be created). Memory is bounded by the goroutines, the distinct stack
-//! frames and the hold-back buffer.
+//! A trace that turns out to be damaged is rendered, as Go renders it, up to
+//! its last complete generation ([`JsonTraceWriter::finish_valid`]),
+//! wherever in a generation the damage is found. Over any writer, output is
+//! held back one generation at a time and written at each generation's end:
+//! up to [`HOLD_BACK`] bytes of a generation's output in memory, the rest in
+//! an unnamed temporary file (in memory too if none can be created). Over an
+//! output that can take back its tail ([`Retract`]: a regular file), it goes
+//! straight out instead, and a damaged generation's part is cut off
+//! ([`JsonTraceWriter::retracting`], [`write_json_trace_retracting`]).
+//! Memory is bounded by the goroutines, the distinct stack frames and the
+//! hold-back buffer.
 
 mod emit;
+mod retract;
 mod spill;
 
 use std::collections::BTreeMap;
 use std::io::{self, Write};
 
 use emit::{put_event, Args, FrameTree, Name, ViewerEvent};
+use retract::Direct;
+pub use retract::Retract;
 use spill::Spill;
 
 use crate::error::{Error, Result};
@@ -57,6 +63,9 @@ const GC_P: u64 = 1_000_004;
 /// The most output of one generation held in memory, in bytes; the rest of
 /// it waits in a temporary file until the generation ends.
 pub const HOLD_BACK: usize = 8 << 20;
+
+/// Output gathered before it goes to a [`Retract`] output, in bytes.
+const DIRECT_CHUNK: usize = 1 << 20;
 
 /// The sections (`pid`).
 const PROCS_SECTION: u64 = 0;
@@ -385,6 +394,8 @@ pub struct JsonTraceWriter<W: Write> {
     saved: Option<State>,
     /// Output of the current generation beyond [`HOLD_BACK`].
     spill: Spill,
+    /// Set for a [`Retract`] output: generations go straight out.
+    direct: Option<Direct<W>>,
     syms: Symbols,
     /// The format's rules: Go 1.27's proc arguments; a leading Sync.
     sched_ctx_args: bool,
@@ -406,12 +417,32 @@ impl<W: Write> JsonTraceWriter<W> {
             st: State::default(),
             saved: None,
             spill: Spill::default(),
+            direct: None,
             syms: Symbols::default(),
             sched_ctx_args: false,
             leading_sync: false,
             format_known: false,
             mark_assist: None,
         }
+    }
+
+    /// A writer of JSON to `out` that writes each generation as it is made
+    /// instead of holding it back: should the trace turn out damaged,
+    /// [`finish_valid`](Self::finish_valid) cuts `out` back to where the
+    /// damaged generation began (to where `out` stood now if no generation
+    /// completed).
+    ///
+    /// # Errors
+    ///
+    /// The error of `out`'s [`mark`](Retract::mark).
+    pub fn retracting(mut out: W) -> io::Result<JsonTraceWriter<W>>
+    where
+        W: Retract,
+    {
+        let direct = Direct::new(&mut out)?;
+        let mut w = JsonTraceWriter::new(out);
+        w.direct = Some(direct);
+        Ok(w)
     }
 
     /// Whether a generation has ended, so that [`finish_valid`] renders
@@ -513,7 +544,12 @@ impl<W: Write> JsonTraceWriter<W> {
             | EventKind::RegionEnd
             | EventKind::Experimental => {}
         }
-        if self.em.buf.len() >= HOLD_BACK {
+        if self.direct.is_some() {
+            if self.em.buf.len() >= DIRECT_CHUNK {
+                self.out.write_all(&self.em.buf)?;
+                self.em.buf.clear();
+            }
+        } else if self.em.buf.len() >= HOLD_BACK {
             // Without a temporary file the output stays in memory.
             self.spill.put(&mut self.em.buf);
         }
@@ -543,6 +579,9 @@ impl<W: Write> JsonTraceWriter<W> {
     /// Errors writing to the output.
     pub fn finish_valid(mut self) -> io::Result<W> {
         self.spill.discard();
+        if let Some(d) = self.direct {
+            (d.retract_to)(&mut self.out, d.committed)?;
+        }
         if let Some(saved) = self.saved.take() {
             self.st = saved;
             self.em.buf.clear();
@@ -569,6 +608,9 @@ impl<W: Write> JsonTraceWriter<W> {
         self.em.buf.clear();
         self.em.frames.commit();
         self.saved = Some(self.st.clone());
+        if let Some(d) = self.direct.as_mut() {
+            d.committed = (d.mark)(&mut self.out)?;
+        }
         Ok(())
     }
 
@@ -1163,8 +1205,26 @@ fn viewer_state(s: GoState, in_mark_assist: bool) -> usize {
 /// A read error before any generation completed (`failed to parse any
 /// useful part of the trace: ...`); an error writing to `out` (or to the
 /// temporary file that holds back a large generation's output).
-pub fn write_json_trace<W: Write>(mut reader: Reader<'_>, out: W) -> Result<W> {
-    let mut w = JsonTraceWriter::new(out);
+pub fn write_json_trace<W: Write>(reader: Reader<'_>, out: W) -> Result<W> {
+    render(reader, JsonTraceWriter::new(out))
+}
+
+/// [`write_json_trace`] to an output that can take back its tail (a regular
+/// file): each generation is written as it is made, without a second copy,
+/// and a damaged generation's part is cut off again. What `out` holds at the
+/// end is what [`write_json_trace`] writes.
+///
+/// # Errors
+///
+/// As [`write_json_trace`]; on the first, nothing written stays in `out`.
+pub fn write_json_trace_retracting<W: Retract>(reader: Reader<'_>, out: W) -> Result<W> {
+    render(
+        reader,
+        JsonTraceWriter::retracting(out).map_err(Error::from)?,
+    )
+}
+
+fn render<W: Write>(mut reader: Reader<'_>, mut w: JsonTraceWriter<W>) -> Result<W> {
     loop {
         match reader.next_event() {
             Ok(Some(ev)) => w.event(ev).map_err(Error::from)?,
@@ -1173,6 +1233,8 @@ pub fn write_json_trace<W: Write>(mut reader: Reader<'_>, out: W) -> Result<W> {
                 if w.can_finish_valid() {
                     return w.finish_valid().map_err(Error::from);
                 }
+                // Takes back what went out (a retracting writer's); writes nothing.
+                w.finish_valid().map_err(Error::from)?;
                 return Err(Error::new(
                     e.kind(),
                     format!("failed to parse any useful part of the trace: {e}"),
