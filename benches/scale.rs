@@ -99,10 +99,13 @@ fn main() {
         (spawn_park, wake_join, before, after, pte)
     });
     let per = after.saturating_sub(before) as f64 / n as f64;
+    let stacks = rt.stack_memory();
     let pte_per = pte as f64 / n as f64;
     println!(
-        "scale: side=gort n={n} procs={procs} spawn_park_s={:.6} wake_join_s={:.6} rss_before={before} rss_after={after} bytes_per_goroutine={per:.0} page_table_bytes_per_goroutine={pte_per:.0}",
+        "scale: side=gort n={n} procs={procs} spawn_park_s={:.6} wake_join_s={:.6} rss_before={before} rss_after={after} bytes_per_goroutine={per:.0} page_table_bytes_per_goroutine={pte_per:.0} stacks_allocated={} stacks_prewarmed={}",
         spawn_park.as_secs_f64(),
         wake_join.as_secs_f64(),
+        stacks.allocated,
+        stacks.prewarmed,
     );
 }

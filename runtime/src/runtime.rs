@@ -22,6 +22,10 @@ pub struct StackMemory {
     pub pending_release: usize,
     /// Stack memory releases (`MADV_DONTNEED`) so far.
     pub released: usize,
+    /// Stacks whose memory an M with nothing to run committed ahead, during
+    /// a burst of new goroutines, so that the goroutines' creator found them
+    /// ready instead of taking a page fault for each.
+    pub prewarmed: usize,
 }
 
 /// A gort runtime: Ps, the Ms (threads) that run goroutines on them, and the
@@ -172,6 +176,7 @@ impl Runtime {
             allocated: s.allocated(),
             pending_release: s.pending(),
             released: s.released(),
+            prewarmed: s.prewarmed(),
         }
     }
 

@@ -6,7 +6,7 @@
 #![allow(clippy::disallowed_types)]
 
 use std::io;
-use std::sync::atomic::{AtomicIsize, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicIsize, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -36,9 +36,23 @@ pub(super) struct Shared {
     pub(super) released: AtomicUsize,
     /// Length of `Global::pending`, readable without the lock (a hint).
     pub(super) pending: AtomicUsize,
+    /// A getter took stacks without committed memory (a burst of new
+    /// goroutines outran the free stacks): an idle thread may warm some
+    /// ahead ([`prewarm`](Self::prewarm)) until the warm list holds
+    /// [`PREWARM_RESERVE`].
+    pub(super) burst: AtomicBool,
+    /// Stacks warmed ahead so far.
+    pub(super) prewarmed: AtomicUsize,
 }
 
-/// The global free lists (slot addresses) and every chunk.
+/// Warm stacks [`Shared::prewarm`] keeps ready during a burst.
+pub(super) const PREWARM_RESERVE: usize = 512;
+/// Stacks a pool must have carved before a getter's miss starts a burst: a
+/// program with a few hundred goroutines never has memory committed ahead.
+pub(super) const PREWARM_AFTER: usize = 1024;
+
+/// The global free lists (slot addresses) and every chunk. Getters take warm stacks
+/// first, then pending, fresh and cold ones.
 #[derive(Debug, Default)]
 pub(super) struct Global {
     /// Free stacks kept committed, up to the retention.
@@ -48,6 +62,8 @@ pub(super) struct Global {
     pub(super) pending: Vec<usize>,
     /// Free stacks whose memory was released.
     pub(super) cold: Vec<usize>,
+    /// Stacks carved and never used: no memory committed yet.
+    pub(super) fresh: Vec<usize>,
     pub(super) chunks: Vec<Chunk>,
 }
 
@@ -76,18 +92,63 @@ impl Shared {
         if self.take_free(out, want) {
             return Ok(());
         }
+        self.carve()?;
+        self.take_free(out, want);
+        Ok(())
+    }
+
+    /// Maps a new chunk and lists its stacks as fresh.
+    fn carve(&self) -> io::Result<()> {
         // Carve outside the lock: other threads keep reusing stacks meanwhile.
         let chunk = Chunk::carve(&self.geometry, self.guard)?;
         let mut global = self.global.lock();
-        global.warm.extend(chunk.slots(&self.geometry).rev());
+        global.fresh.extend(chunk.slots(&self.geometry).rev());
         global.chunks.push(chunk);
         self.allocated
             .fetch_add(self.geometry.per_chunk, Ordering::Relaxed);
         self.reserved
             .fetch_add(self.geometry.chunk_bytes(), Ordering::Relaxed);
-        drop(global);
-        self.take_free(out, want);
         Ok(())
+    }
+
+    /// During a burst (see [`burst`](Self::burst)), commits the top page of up to `max`
+    /// fresh or cold stacks (carving a chunk when there are none) and lists them as warm, so
+    /// that the getter that would have taken the page faults finds them ready. Returns how
+    /// many; 0 at once outside a burst, and ends the burst once the warm list holds
+    /// [`PREWARM_RESERVE`] stacks.
+    pub(super) fn prewarm(&self, max: usize) -> usize {
+        if !self.burst.load(Ordering::Relaxed) {
+            return 0;
+        }
+        let mut batch = Vec::with_capacity(max);
+        for attempt in 0..2 {
+            let mut guard = self.global.lock();
+            let global = &mut *guard;
+            let room = PREWARM_RESERVE.saturating_sub(global.warm.len());
+            if room == 0 {
+                self.burst.store(false, Ordering::Relaxed);
+                return 0;
+            }
+            let want = max.min(room);
+            for list in [&mut global.fresh, &mut global.cold] {
+                let n = (want - batch.len()).min(list.len());
+                batch.extend(list.drain(list.len() - n..));
+            }
+            drop(guard);
+            // None free: carve a chunk (once) rather than leave that to the getter.
+            if !batch.is_empty() || attempt == 1 || self.carve().is_err() {
+                break;
+            }
+        }
+        for &slot in &batch {
+            self.geometry.touch(slot);
+        }
+        let n = batch.len();
+        if n > 0 {
+            self.global.lock().warm.extend_from_slice(&batch);
+            self.prewarmed.fetch_add(n, Ordering::Relaxed);
+        }
+        n
     }
 
     /// Takes up to `want` free slots, those with committed memory first (warm, then
@@ -96,14 +157,25 @@ impl Shared {
         let mut guard = self.global.lock();
         let global = &mut *guard;
         let before = out.len();
-        for (i, list) in [&mut global.warm, &mut global.pending, &mut global.cold]
-            .into_iter()
-            .enumerate()
+        for (i, list) in [
+            &mut global.warm,
+            &mut global.pending,
+            &mut global.fresh,
+            &mut global.cold,
+        ]
+        .into_iter()
+        .enumerate()
         {
             let n = (want - (out.len() - before)).min(list.len());
             out.extend(list.drain(list.len() - n..));
             if i == 1 {
                 self.pending.store(list.len(), Ordering::Relaxed);
+                if out.len() - before < want
+                    && self.allocated.load(Ordering::Relaxed) >= PREWARM_AFTER
+                {
+                    // The committed stacks ran out: the rest come fresh or cold (or carved).
+                    self.burst.store(true, Ordering::Relaxed);
+                }
             }
         }
         out.len() > before

@@ -141,6 +141,18 @@ impl Geometry {
         self.stride * self.per_chunk
     }
 
+    /// Commits the top page of the free slot `slot` (its header's page, where a new
+    /// coroutine's first frames go) by writing its owner word.
+    pub(super) fn touch(&self, slot: usize) {
+        let word = (slot + self.stride - HEADER_BYTES) as *mut u64;
+        // `slot` is a free slot of a mapped chunk of this geometry, so `word` is the first
+        // word of its header: inside the mapping, 64-byte aligned, and used by nobody (no
+        // stack is handed out from the slot; the overflow handler reads headers only on a
+        // fault in a handed-out stack's guard).
+        // SAFETY: as above; the atomic store writes the value a released slot reads anyway.
+        unsafe { AtomicU64::from_ptr(word) }.store(0, Ordering::Relaxed);
+    }
+
     /// The usable range of a slot: above its guard, below the header.
     pub(super) fn stack_of(&self, slot: usize, pool: u64) -> PooledStack {
         let base = slot + self.stride - HEADER_BYTES;

@@ -35,7 +35,7 @@
 #![allow(clippy::disallowed_types)]
 
 use std::io;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use parking_lot::Mutex;
@@ -89,6 +89,8 @@ impl StackPool {
                 reserved: AtomicUsize::new(0),
                 released: AtomicUsize::new(0),
                 pending: AtomicUsize::new(0),
+                burst: AtomicBool::new(false),
+                prewarmed: AtomicUsize::new(0),
             }),
         })
     }
@@ -131,6 +133,14 @@ impl StackPool {
         self.shared.pending.load(Ordering::Relaxed)
     }
 
+    /// While new goroutines outrun the free stacks that have memory (a burst), commits the
+    /// memory of up to `max` more, off the getter's path; returns how many (0 at once
+    /// outside a burst). For an M that has nothing to run.
+    #[inline]
+    pub(crate) fn prewarm(&self, max: usize) -> usize {
+        self.shared.prewarm(max)
+    }
+
     /// Releases the memory of up to `max` free stacks beyond the retention; returns how
     /// many. A few tens of microseconds per 64 stacks (one `madvise` each, fewer for
     /// neighbours).
@@ -160,6 +170,11 @@ impl StackPool {
     /// Address space mapped for stacks, in bytes (memory is committed only when touched).
     pub(crate) fn reserved_bytes(&self) -> usize {
         self.shared.reserved.load(Ordering::Relaxed)
+    }
+
+    /// Stacks whose memory [`prewarm`](Self::prewarm) committed ahead so far.
+    pub(crate) fn prewarmed(&self) -> usize {
+        self.shared.prewarmed.load(Ordering::Relaxed)
     }
 
     /// Stacks whose memory has been released with `MADV_DONTNEED` so far.

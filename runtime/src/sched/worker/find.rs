@@ -19,6 +19,9 @@ const GLOBAL_CHECK_EVERY: u32 = 61;
 /// on another P costs no futex wake each; an idle runtime still goes quiet
 /// after this long.
 const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+/// Stacks a spinning M warms between two looks for work (a page fault
+/// each: a few microseconds).
+const PREWARM_BATCH: usize = 16;
 
 impl Worker {
     /// Finds the next goroutine to run, parking when there is none.
@@ -264,22 +267,27 @@ impl Worker {
         let mut look = 0u32;
         loop {
             look = look.wrapping_add(1);
-            // Mostly `pause` between looks: it hands the core's resources
-            // to a hyperthread sibling (possibly the M doing the hand-offs),
-            // where a `sched_yield` per look would run kernel code there.
-            // Every 16th look yields the thread, for an oversubscribed
-            // machine's other threads.
-            if look % 16 == 0 {
-                // The network too (Go's spinning M re-runs `findRunnable`,
-                // `netpoll(0)` included): a reply that arrives while this M
-                // spins runs here at once.
-                if let Some(t) = self.poll_network() {
-                    return Some(t);
-                }
-                std::thread::yield_now();
-            } else {
-                for _ in 0..64 {
-                    std::hint::spin_loop();
+            // In a burst of new goroutines, commit the memory of a few stacks
+            // they will want instead of pausing: the spawning M then finds
+            // them ready rather than taking a page fault for each.
+            if self.shared.stacks.prewarm(PREWARM_BATCH) == 0 {
+                // Mostly `pause` between looks: it hands the core's resources
+                // to a hyperthread sibling (possibly the M doing the hand-offs),
+                // where a `sched_yield` per look would run kernel code there.
+                // Every 16th look yields the thread, for an oversubscribed
+                // machine's other threads.
+                if look % 16 == 0 {
+                    // The network too (Go's spinning M re-runs `findRunnable`,
+                    // `netpoll(0)` included): a reply that arrives while this M
+                    // spins runs here at once.
+                    if let Some(t) = self.poll_network() {
+                        return Some(t);
+                    }
+                    std::thread::yield_now();
+                } else {
+                    for _ in 0..64 {
+                        std::hint::spin_loop();
+                    }
                 }
             }
             if since.elapsed() >= IDLE_SPIN || self.shared.shutting_down.load(Acquire) {

@@ -484,3 +484,49 @@ fn guards_survive_the_release_of_a_run_of_stacks() {
         );
     }
 }
+
+#[test]
+fn idle_threads_commit_stacks_ahead_during_a_burst_only() {
+    use super::super::global::{PREWARM_AFTER, PREWARM_RESERVE};
+    let pool = StackPool::with_options(MIN_STACK_BYTES, 0, GuardKind::detect()).expect("pool");
+    let shared = &pool.shared;
+    assert_eq!(pool.prewarm(16), 0, "no burst in a new pool");
+    // A program with a few hundred goroutines never starts a burst.
+    let mut held = Vec::new();
+    shared.take(&mut held, 300).expect("stacks");
+    assert_eq!(pool.prewarm(16), 0, "no burst below {PREWARM_AFTER} stacks");
+    // Past that, a getter that finds no committed stack starts one.
+    while pool.allocated() < PREWARM_AFTER {
+        shared.take(&mut held, CHUNK_STACKS).expect("stacks");
+    }
+    shared.take(&mut held, 1).expect("a stack");
+    let before = resident_bytes(&pool);
+    assert_eq!(pool.prewarm(16), 16);
+    assert_eq!(
+        resident_bytes(&pool) - before,
+        16 * page_size(),
+        "one committed page per stack warmed"
+    );
+    assert_eq!(pool.prewarmed(), 16);
+    // The getter takes the warmed stacks first: using them commits nothing more.
+    let mut got = Vec::new();
+    shared.take(&mut got, 16).expect("stacks");
+    let before = resident_bytes(&pool);
+    for &slot in &got {
+        shared.geometry.stack_of(slot, shared.id).set_owner(7);
+    }
+    assert_eq!(resident_bytes(&pool), before, "the taken stacks were warm");
+    // The burst ends once the reserve is warm.
+    let mut warmed = 0;
+    loop {
+        let n = pool.prewarm(64);
+        if n == 0 {
+            break;
+        }
+        warmed += n;
+    }
+    assert_eq!(warmed, PREWARM_RESERVE);
+    assert_eq!(pool.prewarm(64), 0, "the burst is over");
+    held.extend(got);
+    shared.give_back(&held);
+}
