@@ -136,8 +136,11 @@ enum Cmd {
     /// The same events, stacks and metadata as Go's, for tools that read
     /// only JSON. Streams: the trace is never held whole. A trace damaged
     /// after its first generation is rendered up to its last complete one,
-    /// as Go renders it: each generation's output is held back until the
-    /// generation ends (beyond 8 MiB, in an unnamed temporary file).
+    /// as Go renders it. To a regular file (`-o`, or standard output
+    /// redirected to one) each generation is written as it is made and a
+    /// damaged one's part is cut off again; to a pipe or a terminal each
+    /// generation's output is held back until the generation ends (beyond
+    /// 8 MiB, in an unnamed temporary file).
     Json {
         /// The trace file.
         file: PathBuf,
