@@ -184,11 +184,15 @@ fn memory_stays_within_max_bytes_plus_one_generation() {
     let gen = stats.largest_generation_bytes;
     // Generations end on size too (40 of them came in far less than 40 s of
     // 1 s generations), but how far one overshoots its size target depends
-    // on how long the advance waits for an M the OS preempted inside a hook:
-    // the bound is stated against the largest one seen.
+    // on how long the advance waits for an M the OS preempted inside a hook
+    // (on a loaded 2-vCPU machine up to about 14 ms, against a usual 0.1 ms,
+    // and one generation then holds megabytes): the bound is the ring's
+    // (`gort_tracer::ring`), stated against the largest generation seen: the
+    // closed generations hold at most max(max_bytes, the newest), and the
+    // open one comes on top.
     assert!(
-        stats.peak_held_bytes <= max_bytes + gen,
-        "held {} B at peak, over max_bytes {max_bytes} B + one generation {gen} B ({stats:?})",
+        stats.peak_held_bytes <= max_bytes.max(gen) + gen,
+        "held {} B at peak, over max(max_bytes {max_bytes} B, one generation {gen} B) + one generation ({stats:?})",
         stats.peak_held_bytes
     );
     // The snapshot is the kept generations: within the bound (plus the header).

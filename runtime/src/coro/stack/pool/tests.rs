@@ -13,6 +13,10 @@ use super::*;
 use crate::coro::overflow::child::{child_mode, run_child};
 use crate::coro::overflow::{self, find_guard_for_test};
 
+/// Held by the tests that count the process's mappings or add hundreds of them (mprotect
+/// guards), so that one's count does not see the other's chunks.
+static MAPS: parking_lot::Mutex<()> = parking_lot::Mutex::new(());
+
 fn maps_lines() -> usize {
     std::fs::read_to_string("/proc/self/maps")
         .map(|m| m.lines().count())
@@ -64,6 +68,7 @@ fn stack_bounds_are_aligned_and_inside_a_guarded_slot() {
 
 #[test]
 fn hundred_thousand_live_stacks_share_few_mappings() {
+    let _maps = MAPS.lock();
     const N: usize = 100_000;
     let pool = StackPool::new(DEFAULT_STACK_BYTES).expect("pool");
     assert_eq!(
@@ -282,6 +287,7 @@ fn coroutines_run_on_pooled_stacks_and_give_them_back() {
 
 #[test]
 fn mprotect_guards_cost_two_mappings_per_stack() {
+    let _maps = MAPS.lock();
     let pool = StackPool::with_options(MIN_STACK_BYTES, 16, GuardKind::Mprotect).expect("pool");
     let before = maps_lines();
     let stack = pool.get().expect("stack");
