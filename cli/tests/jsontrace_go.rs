@@ -223,6 +223,17 @@ fn compare(trace: &Path, ties: bool) -> Result<usize, String> {
 /// bytes must be the same. The null device takes it too.
 fn same_output_to_files(trace: &Path, piped: &[u8]) -> Result<(), String> {
     let name = trace.display().to_string();
+    let fail = |what: &str, e: std::io::Error| format!("{name}: {what}: {e}");
+    // `gort-trace json TRACE` with standard output on `stdout`; whether it succeeded.
+    let json_to = |stdout: std::fs::File| -> Result<bool, String> {
+        gort_trace()
+            .arg("json")
+            .arg(trace)
+            .stdout(stdout)
+            .status()
+            .map(|st| st.success())
+            .map_err(|e| fail("cannot run gort-trace", e))
+    };
     let out = std::env::temp_dir().join(format!(
         "gort-json-out-{}-{}",
         std::process::id(),
@@ -230,15 +241,16 @@ fn same_output_to_files(trace: &Path, piped: &[u8]) -> Result<(), String> {
             .file_name()
             .map_or("t".into(), |n| n.to_string_lossy().into_owned())
     ));
-    let st = gort_trace()
+    let ok = gort_trace()
         .arg("json")
         .arg(trace)
         .arg("-o")
         .arg(&out)
         .status()
-        .map_err(|e| format!("{name}: cannot run gort-trace: {e}"))?;
-    let by_o = std::fs::read(&out).map_err(|e| format!("{name}: -o output: {e}"))?;
-    if !st.success() || by_o != piped {
+        .map_err(|e| fail("cannot run gort-trace", e))?
+        .success();
+    let by_o = std::fs::read(&out).map_err(|e| fail("-o output", e))?;
+    if !ok || by_o != piped {
         return Err(format!(
             "{name}: `json -o FILE` wrote {} bytes, the pipe {}",
             by_o.len(),
@@ -246,32 +258,21 @@ fn same_output_to_files(trace: &Path, piped: &[u8]) -> Result<(), String> {
         ));
     }
     // `>> FILE` over a file that holds a line already: the line stays.
-    std::fs::write(&out, b"kept\n").map_err(|e| format!("{name}: {e}"))?;
+    std::fs::write(&out, b"kept\n").map_err(|e| fail("write", e))?;
     let f = std::fs::OpenOptions::new()
         .append(true)
         .open(&out)
-        .map_err(|e| format!("{name}: {e}"))?;
-    let st = gort_trace()
-        .arg("json")
-        .arg(trace)
-        .stdout(f)
-        .status()
-        .map_err(|e| format!("{name}: cannot run gort-trace: {e}"))?;
-    let appended = std::fs::read(&out).map_err(|e| format!("{name}: {e}"))?;
+        .map_err(|e| fail("open for appending", e))?;
+    let ok = json_to(f)?;
+    let appended = std::fs::read(&out).map_err(|e| fail("read back", e))?;
     std::fs::remove_file(&out).ok();
-    if !st.success() || appended.strip_prefix(b"kept\n".as_slice()) != Some(piped) {
+    if !ok || appended.strip_prefix(b"kept\n".as_slice()) != Some(piped) {
         return Err(format!(
             "{name}: `json >> FILE` differs from the pipe's output"
         ));
     }
-    let null = std::fs::File::create("/dev/null").map_err(|e| format!("{name}: {e}"))?;
-    let st = gort_trace()
-        .arg("json")
-        .arg(trace)
-        .stdout(null)
-        .status()
-        .map_err(|e| format!("{name}: cannot run gort-trace: {e}"))?;
-    if !st.success() {
+    let null = std::fs::File::create("/dev/null").map_err(|e| fail("open /dev/null", e))?;
+    if !json_to(null)? {
         return Err(format!("{name}: `json > /dev/null` failed"));
     }
     Ok(())
