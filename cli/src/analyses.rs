@@ -56,8 +56,7 @@ pub(crate) fn json(path: &Path, output: Option<&Path>, stdout: &mut dyn Write) -
         .map_err(|e| format!("failed to create trace reader: {e}"))?;
     match output {
         Some(p) if p != Path::new("-") => {
-            let file = File::create(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            let mut w = write_json_trace_retracting(r, BufWriter::with_capacity(1 << 16, file))?;
+            let mut w = write_json_trace_retracting(r, crate::create_output(p)?)?;
             w.flush().map_err(|e| format!("{}: {e}", p.display()))?;
         }
         _ => match stdout_sink() {

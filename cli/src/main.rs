@@ -251,14 +251,19 @@ fn with_output(
 ) -> CmdResult {
     match path {
         Some(p) if p != Path::new("-") => {
-            let file = File::create(p).map_err(|e| format!("{}: {e}", p.display()))?;
-            let mut w = io::BufWriter::with_capacity(1 << 16, file);
+            let mut w = create_output(p)?;
             f(&mut w)?;
             w.flush().map_err(|e| format!("{}: {e}", p.display()))?;
             Ok(())
         }
         _ => f(stdout),
     }
+}
+
+/// Creates (or truncates) the output file `path`, buffered; the error names it.
+pub(crate) fn create_output(path: &Path) -> Result<io::BufWriter<File>, String> {
+    let file = File::create(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    Ok(io::BufWriter::with_capacity(1 << 16, file))
 }
 
 /// Opens a trace file, with Go's message when it cannot.
