@@ -26,7 +26,8 @@ pub use gort_runtime::{
     chan, future, go, goroutine_dump, goroutine_id, iter, lock_os_thread, net, run, select, sleep,
     sync, syscall, time, unlock_os_thread, yield_now, Builder, IntoIter, Iter, JoinHandle,
     Receiver, Runtime, Select, SelectedOperation, SendError, Sender, StackMemory, TryRecvError,
-    TrySelectError, TrySendError, DEFAULT_STACK_SIZE, MIN_STACK_SIZE,
+    TrySelectError, TrySendError, DEFAULT_RELEASE_PARKED_STACKS, DEFAULT_STACK_SIZE,
+    MIN_STACK_SIZE,
 };
 
 /// Execution tracing (Go 1.23 format) and user annotations.

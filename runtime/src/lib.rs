@@ -101,7 +101,7 @@ pub use api::{
     go, goroutine_dump, goroutine_id, lock_os_thread, sleep, unlock_os_thread, yield_now,
 };
 #[cfg(not(loom))]
-pub use builder::{Builder, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
+pub use builder::{Builder, DEFAULT_RELEASE_PARKED_STACKS, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};
 #[cfg(not(loom))]
 pub use chan::{
     chan, IntoIter, Iter, Receiver, Select, SelectedOperation, SendError, Sender, TryRecvError,

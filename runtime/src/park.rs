@@ -112,6 +112,18 @@ impl<'a, S: ParkSteps> ParkWord<'a, S> {
         S::commit(self.0)
     }
 
+    /// A releaser (see `sched::release`) takes a parked goroutine over to
+    /// work on it: PARKED -> EMPTY, as an unparker does, but an unparked
+    /// word is left alone (no token). True: the caller now owns the
+    /// goroutine, and gives it back with [`commit`](Self::commit), which
+    /// fails (leaving the caller to schedule it) if a wake-up came in the
+    /// meantime.
+    #[inline]
+    pub(crate) fn claim_parked(self) -> bool {
+        let (read, claim) = S::unpark_orderings();
+        self.0.compare_exchange(PARKED, EMPTY, claim, read).is_ok()
+    }
+
     /// Step 3 (any thread): wakes the owner of the word. True: the caller
     /// moved it PARKED -> EMPTY and must schedule the goroutine (exactly one
     /// caller per park gets true).

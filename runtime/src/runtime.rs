@@ -7,6 +7,7 @@ use crate::sched::{sysmon, Shared};
 use crate::task::TaskRef;
 use std::io;
 use std::panic::{self, AssertUnwindSafe};
+use std::sync::atomic::Ordering::Relaxed;
 
 /// How a runtime's goroutine stacks stand, from [`Runtime::stack_memory`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -26,6 +27,12 @@ pub struct StackMemory {
     /// a burst of new goroutines, so that the goroutines' creator found them
     /// ready instead of taking a page fault for each.
     pub prewarmed: usize,
+    /// Stacks of long-parked goroutines released now: their live top copied
+    /// to the heap, their pages given back (see
+    /// [`Builder::release_parked_stacks`](crate::Builder::release_parked_stacks)).
+    pub parked_released: usize,
+    /// Heap bytes holding those live tops.
+    pub parked_saved_bytes: usize,
 }
 
 /// A gort runtime: Ps, the Ms (threads) that run goroutines on them, and the
@@ -41,9 +48,13 @@ pub struct Runtime {
 }
 
 impl Runtime {
-    pub(crate) fn start(procs: usize, stack_size: usize) -> io::Result<Runtime> {
+    pub(crate) fn start(
+        procs: usize,
+        stack_size: usize,
+        release_after: Option<std::time::Duration>,
+    ) -> io::Result<Runtime> {
         crate::coro::overflow::install();
-        let shared = Arc::new(Shared::new(procs, stack_size)?);
+        let shared = Arc::new(Shared::new(procs, stack_size, release_after)?);
         crate::sched::RUNTIMES
             .lock()
             .push(std::sync::Arc::downgrade(&shared));
@@ -177,6 +188,25 @@ impl Runtime {
             pending_release: s.pending(),
             released: s.released(),
             prewarmed: s.prewarmed(),
+            parked_released: self.shared.stack_ledger.stacks.load(Relaxed),
+            parked_saved_bytes: self.shared.stack_ledger.bytes.load(Relaxed),
+        }
+    }
+
+    /// Releases now the stacks of goroutines parked for at least
+    /// `parked_for` (rounded up to whole seconds; zero: every parked
+    /// goroutine), as the runtime's monitor does on its own for those parked
+    /// longer than [`Builder::release_parked_stacks`](crate::Builder::release_parked_stacks)
+    /// says: after a burst of work leaves many goroutines waiting, say.
+    /// Returns how many stacks it released. Does nothing in
+    /// AddressSanitizer builds, or before any goroutine of the process has
+    /// parked once (the first park measures what a release must keep).
+    pub fn release_parked_stacks(&self, parked_for: std::time::Duration) -> usize {
+        let now = crate::sched::coarse::advance();
+        let secs = parked_for.as_secs() as usize + usize::from(parked_for.subsec_nanos() > 0);
+        match now.checked_sub(secs) {
+            Some(cutoff) if cutoff > 0 => self.shared.release_parked(cutoff),
+            _ => 0,
         }
     }
 

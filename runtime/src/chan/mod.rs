@@ -16,6 +16,7 @@ use crate::loom::sync::atomic::{AtomicU8, Ordering::*};
 use crate::loom::sync::Arc;
 use crate::sched::context::Running;
 use crate::sched::park::{self, Waiter};
+use crate::task::waitmem::{Lease, WaitArea};
 use crate::task::WaitReason;
 use lock::{HintLock, RECV_READY, SEND_READY};
 use std::cell::Cell;
@@ -36,14 +37,18 @@ const WAITING: u8 = token::PENDING;
 /// The token of a blocked select (see `token`).
 type SelToken = token::Token<Waiter>;
 
-/// A blocked sender or receiver. It lives on the blocked goroutine's own
-/// stack (no allocation per blocking operation); the channel's queues hold
-/// pointers to it (`SlotPtr`) under the channel lock.
+/// A blocked sender or receiver. It lives off the blocked goroutine's stack
+/// (so nothing outside points into a parked goroutine's stack), in its
+/// task's wait area or a leased block (see `task::waitmem`: no allocation
+/// per blocking operation); the channel's queues hold pointers
+/// to it (`SlotPtr`) under the channel lock.
 ///
-/// Lifetime protocol: the owner returns only after `state` leaves WAITING,
-/// and `finish` (the only writer of `state`) pops the slot from its queue
-/// first and touches nothing after its store. An owner unwound while waiting
-/// (runtime shutdown) removes its slot from the queue in `Dequeue::drop`.
+/// Lifetime protocol: the owner drops the slot only after `state` leaves
+/// WAITING, and `finish` (the only writer of `state`) pops the slot from its
+/// queue first and touches nothing after its store. An owner unwound while
+/// waiting (runtime shutdown) removes its slot from the queue in
+/// `Queued::drop`. A select's slots follow the select's own protocol (see
+/// `select`).
 struct Slot<T> {
     /// Who to wake; guarded like `value`. `finish` moves it out, so the
     /// waker's wake-up consumes the slot's reference to the goroutine
@@ -60,7 +65,7 @@ struct Slot<T> {
     sel: Cell<Option<(NonNull<SelToken>, u32)>>,
 }
 
-/// A queued pointer to a `Slot` on a blocked goroutine's stack.
+/// A queued pointer to a blocked operation's `Slot`.
 struct SlotPtr<T>(std::ptr::NonNull<Slot<T>>);
 
 // SAFETY: the slot is only reached under the channel lock, while its owner
@@ -89,9 +94,9 @@ impl<T> SlotPtr<T> {
 }
 
 impl<T> Slot<T> {
-    fn new(value: Option<T>) -> Slot<T> {
+    fn new(value: Option<T>, waiter: Waiter) -> Slot<T> {
         Slot {
-            waiter: std::cell::UnsafeCell::new(Some(Waiter::current())),
+            waiter: std::cell::UnsafeCell::new(Some(waiter)),
             value: std::cell::UnsafeCell::new(value),
             state: AtomicU8::new(WAITING),
             sel: Cell::new(None),
@@ -172,19 +177,82 @@ impl<T> Slot<T> {
     }
 }
 
-/// Takes a slot off the channel's queues if its owner unwinds while still
-/// queued (a cancelled goroutine at runtime shutdown).
-struct Dequeue<'a, T> {
+/// A blocked plain send or receive: its slot, placed off the goroutine's
+/// stack (in its task's wait area when it fits, else in a leased block) and
+/// queued on the channel. Dropping it takes the slot off its queue if it is
+/// still there (its owner unwound while parked: a cancelled goroutine at
+/// runtime shutdown), moves the slot out and drops it.
+struct Queued<'a, T> {
     chan: &'a Chan<T>,
-    slot: &'a Slot<T>,
+    slot: NonNull<Slot<T>>,
+    recv: bool,
+    /// The block holding `slot`, when it is not in the task's wait area;
+    /// given back after the slot is moved out (fields drop after
+    /// `Drop::drop`).
+    _mem: Option<Lease>,
 }
 
-impl<T> Drop for Dequeue<'_, T> {
+impl<'a, T> Queued<'a, T> {
+    /// Places a slot holding `value` for the caller and queues it on `s`,
+    /// the state of `chan` (locked by the caller).
+    #[inline(always)]
+    fn new(chan: &'a Chan<T>, s: &mut State<T>, value: Option<T>, recv: bool) -> Self {
+        let me = Waiter::current();
+        let (at, mem) = match me.task() {
+            Some(t) if WaitArea::fits::<Slot<T>>() => (t.wait_area.ptr(), None),
+            t => Self::lease(t),
+        };
+        let at = at.cast::<Slot<T>>();
+        // SAFETY: `at` is the running goroutine's wait area, free (its last
+        // record was moved out when its operation ended) and large and
+        // aligned enough for a `Slot<T>` (`fits`), or a leased block laid
+        // out for one.
+        unsafe { at.as_ptr().write(Slot::new(value, me)) };
+        let q = if recv { &mut s.recvq } else { &mut s.sendq };
+        q.push_back(SlotPtr(at));
+        Queued {
+            chan,
+            slot: at,
+            recv,
+            _mem: mem,
+        }
+    }
+
+    /// A block for the slot of a plain thread, or of a large `T`.
+    #[cold]
+    fn lease(task: Option<&crate::task::Task>) -> (NonNull<u8>, Option<Lease>) {
+        let mem = Lease::new(task, std::alloc::Layout::new::<Slot<T>>());
+        (mem.ptr(), Some(mem))
+    }
+
+    #[inline(always)]
+    fn slot(&self) -> &Slot<T> {
+        // SAFETY: written in `new`, moved out only in `drop`.
+        unsafe { self.slot.as_ref() }
+    }
+}
+
+impl<T> Drop for Queued<'_, T> {
+    #[inline(always)]
     fn drop(&mut self) {
-        let mut s = self.chan.lock();
-        let me = self.slot as *const Slot<T>;
-        s.recvq.retain(|p| !std::ptr::eq(p.0.as_ptr(), me));
-        s.sendq.retain(|p| !std::ptr::eq(p.0.as_ptr(), me));
+        if self.slot().state.load(Acquire) == WAITING {
+            self.abandon();
+        }
+        // SAFETY: the slot is off its queue (its completer popped it, or
+        // `abandon` did), so no peer reaches it any more; moved out once.
+        // Moved out before it drops, so that a value's `Drop` may block on
+        // a channel again (reusing the wait area).
+        drop(unsafe { self.slot.as_ptr().read() });
+    }
+}
+
+impl<T> Queued<'_, T> {
+    /// The owner leaves while its slot may still be queued: takes it off,
+    /// or, if a peer popped it, waits for that peer's completion under the
+    /// channel lock (which `remove_slot` takes).
+    #[cold]
+    fn abandon(&self) {
+        self.chan.remove_slot(self.slot.as_ptr(), self.recv);
     }
 }
 
@@ -202,9 +270,9 @@ fn pop_live<T>(q: &mut VecDeque<SlotPtr<T>>) -> Option<SlotPtr<T>> {
 /// Completes every live slot of a queue with `how`, for waking after the
 /// lock is released.
 fn finish_all<T>(q: &mut VecDeque<SlotPtr<T>>, how: u8, wake: &mut Vec<Waiter>) {
-    // Each slot lives on its blocked goroutine's stack, a page of its own
-    // that is cold when a channel with many waiters closes: ask for the
-    // slots a few ahead, so their misses overlap instead of queueing up.
+    // Each slot lives in its own block, cold when a channel with many
+    // waiters closes: ask for the slots a few ahead, so their misses overlap
+    // instead of queueing up.
     q.iter()
         .take(PREFETCH_AHEAD)
         .for_each(|p| prefetch(p.0.as_ptr()));
@@ -442,16 +510,10 @@ impl<T> Sender<T> {
             Err(TrySendError::Closed(v)) => return Err(SendError(v)),
             Err(TrySendError::Full(v)) => v,
         };
-        let slot = Slot::new(Some(v));
-        s.sendq.push_back(SlotPtr(std::ptr::NonNull::from(&slot)));
+        let queued = Queued::new(&self.chan, &mut s, Some(v), false);
         drop(s);
-        let guard = Dequeue {
-            chan: &self.chan,
-            slot: &slot,
-        };
-        let st = slot.wait(WaitReason::ChanSend, self.chan.external);
-        std::mem::forget(guard);
-        match st {
+        let slot = queued.slot();
+        match slot.wait(WaitReason::ChanSend, self.chan.external) {
             DONE => Ok(()),
             // SAFETY: `state` left WAITING: the owner has the value back.
             _ => match unsafe { slot.value() }.take() {
@@ -563,16 +625,10 @@ impl<T> Receiver<T> {
             Err(TryRecvError::Closed) => return None,
             Err(TryRecvError::Empty) => {}
         }
-        let slot = Slot::new(None);
-        s.recvq.push_back(SlotPtr(std::ptr::NonNull::from(&slot)));
+        let queued = Queued::new(&self.chan, &mut s, None, true);
         drop(s);
-        let guard = Dequeue {
-            chan: &self.chan,
-            slot: &slot,
-        };
-        let st = slot.wait(WaitReason::ChanReceive, self.chan.external);
-        std::mem::forget(guard);
-        match st {
+        let slot = queued.slot();
+        match slot.wait(WaitReason::ChanReceive, self.chan.external) {
             // SAFETY: `state` left WAITING: the value is the owner's.
             DONE => unsafe { slot.value() }.take(),
             _ => None,

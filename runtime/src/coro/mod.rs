@@ -28,6 +28,7 @@
 //! ([`sanitizer`]).
 
 pub(crate) mod overflow;
+pub(crate) mod release;
 mod sanitizer;
 pub(crate) mod stack;
 
@@ -53,6 +54,10 @@ pub(crate) struct Coro<R> {
     inner: Coroutine<Resume, R, (), PooledStack>,
     /// The stack's bounds, for the sanitizer (empty in unsanitized builds).
     bounds: sanitizer::Bounds,
+    /// The live top of the stack while it is released (see [`release`]).
+    saved: Option<release::SavedTop>,
+    /// The stack's slot: its lowest address and one past its end.
+    slot: (usize, usize),
 }
 
 // SAFETY: corosensei's `Coroutine` is `!Send` because a suspended stack may
@@ -101,6 +106,7 @@ impl<R: 'static> Coro<R> {
     {
         sanitizer::unpoison(&stack);
         let bounds = sanitizer::Bounds::of(&stack);
+        let slot = (stack.limit_addr(), stack.slot_end());
         let inner = Coroutine::with_stack(stack, move |y: &Yielder<Resume, R>, first: Resume| {
             sanitizer::run_root(y, move |y| {
                 set_yielder(y);
@@ -119,12 +125,20 @@ impl<R: 'static> Coro<R> {
                 }
             })
         });
-        Coro { inner, bounds }
+        Coro {
+            inner,
+            bounds,
+            saved: None,
+            slot,
+        }
     }
 
     /// Runs the coroutine until it suspends (`Some(req)`) or finishes (`None`).
     #[inline]
     pub(crate) fn resume(&mut self, how: Resume) -> Option<R> {
+        if self.saved.is_some() {
+            self.restore();
+        }
         // SAFETY: the resume below switches to this coroutine's stack and returns here,
         // where `arrive` runs first.
         let leaving = unsafe { sanitizer::leave(self.bounds) };
@@ -143,7 +157,10 @@ impl<R: 'static> Coro<R> {
     }
 
     /// The stack of a finished (or never started) coroutine, for reuse.
-    pub(crate) fn into_stack(self) -> PooledStack {
+    pub(crate) fn into_stack(mut self) -> PooledStack {
+        // A released stack goes back whole (its live part is dead now, but
+        // the slot's header is the pool's).
+        self.restore();
         self.inner.into_stack()
     }
 }

@@ -24,6 +24,7 @@ pub(crate) mod idle;
 pub(crate) mod park;
 pub(crate) mod proc;
 pub(crate) mod queue;
+pub(crate) mod release;
 pub(crate) mod schedtrace;
 pub(crate) mod stw;
 pub(crate) mod sysmon;
@@ -102,6 +103,12 @@ pub(crate) struct Shared {
     pub(crate) procs: Box<[Proc]>,
     pub(crate) sched: Mutex<Sched>,
     pub(crate) stacks: StackPool,
+    /// What the released stacks of parked goroutines hold on the heap (see
+    /// [`release`]).
+    pub(crate) stack_ledger: std::sync::Arc<crate::coro::release::Ledger>,
+    /// How long a goroutine stays parked before its stack is released
+    /// (`None`: never).
+    pub(crate) release_after: Option<std::time::Duration>,
     pub(crate) next_goid: AtomicU64,
     /// Idle Ps and spinning Ms, readable without the lock.
     pub(crate) idle: idle::Counts,
@@ -110,6 +117,10 @@ pub(crate) struct Shared {
     /// Goroutines blocked on channels made outside the runtime (a plain
     /// thread may wake them): no deadlock while any exist.
     pub(crate) external_blocked: AtomicUsize,
+    /// Release passes under way (see [`release`]): a goroutine they hold
+    /// for a moment is neither parked nor queued, so no deadlock is
+    /// declared meanwhile; each pass checks once it ends.
+    pub(crate) releasing: AtomicUsize,
     /// Live goroutines (created, not yet finished).
     pub(crate) live: AtomicUsize,
     /// When `live` falls to this many, the per-P registries drop their
@@ -156,7 +167,11 @@ impl Shared {
     /// per registration) is left to keep up alone.
     const COMPACT_MIN: usize = 1024;
 
-    pub(crate) fn new(procs: usize, stack_size: usize) -> std::io::Result<Shared> {
+    pub(crate) fn new(
+        procs: usize,
+        stack_size: usize,
+        release_after: Option<std::time::Duration>,
+    ) -> std::io::Result<Shared> {
         let stacks = StackPool::new(stack_size)?;
         let sched = Sched {
             idle: idle::Lists::new(procs),
@@ -166,10 +181,13 @@ impl Shared {
             procs: (0..procs).map(Proc::new).collect(),
             sched: Mutex::new(sched),
             stacks,
+            stack_ledger: std::sync::Arc::default(),
+            release_after,
             next_goid: AtomicU64::new(1),
             idle: idle::Counts::new(procs),
             in_syscall: AtomicUsize::new(0),
             external_blocked: AtomicUsize::new(0),
+            releasing: AtomicUsize::new(0),
             live: AtomicUsize::new(0),
             compact_mark: AtomicUsize::new(0),
             global_len: AtomicUsize::new(0),
@@ -296,6 +314,7 @@ impl Shared {
             || self.timers.pending() != 0
             || self.timers.net_waiting()
             || self.external_blocked.load(SeqCst) != 0
+            || self.releasing.load(SeqCst) != 0
         {
             return;
         }
@@ -367,6 +386,7 @@ impl Shared {
             .map_or(0, |r| r.g().id);
         let mut stack = self.stacks.get()?;
         stack.set_owner(id);
+        let stack_low = stack.limit_addr() + stack.guard_bytes();
         let t = Arc::new(crate::task::Task::new(
             id,
             site,
@@ -374,6 +394,7 @@ impl Shared {
             self.clone(),
             self.serial,
             parent,
+            stack_low,
         ));
         let addr = Arc::as_ptr(&t) as usize;
         let set_yielder = move |y| {

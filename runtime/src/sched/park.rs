@@ -3,6 +3,7 @@
 //! goroutine and queues it, on its own M's P when it runs on one of this
 //! runtime's Ms, else through the goroutine's home runtime.
 
+use crate::coro::release::{self, Canary};
 use crate::park::ParkWord;
 pub(crate) use crate::park::Waiter;
 use crate::sched::context::{current_worker, Running};
@@ -17,6 +18,15 @@ impl Waiter {
         match Running::get() {
             Some(r) => Waiter::Task(r.task_ref()),
             None => Waiter::Thread(std::thread::current()),
+        }
+    }
+
+    /// The goroutine's task (`None` for a plain thread).
+    #[inline]
+    pub(crate) fn task(&self) -> Option<&crate::task::Task> {
+        match self {
+            Waiter::Task(t) => Some(t),
+            Waiter::Thread(_) => None,
         }
     }
 
@@ -51,6 +61,11 @@ pub(crate) fn park_at(reason: WaitReason, site: &'static Location<'static>) {
 
 /// Parks the running goroutine `r` at `site` (the user's blocking call).
 /// Consumes the handle: the goroutine may continue on another M.
+///
+/// Never inlined: the depth of the suspension below the stack pointer it
+/// records is measured once (`super::release`) and must be the same for
+/// every park.
+#[inline(never)]
 pub(crate) fn park_running(r: Running, reason: WaitReason, site: &'static Location<'static>) {
     let t = r.g();
     if ParkWord::new(&t.park).take_token() {
@@ -66,6 +81,29 @@ pub(crate) fn park_running(r: Running, reason: WaitReason, site: &'static Locati
     }
     t.reason.store(reason as u8, Relaxed);
     t.note_wait(site, super::coarse::now());
+    let sp = release::stack_pointer();
+    let sp = if Canary::wanted() && sp > t.stack_low + 2 * Canary::SPAN {
+        // SAFETY: twice the pattern's size is free below the stack pointer.
+        match unsafe { Canary::fill() } {
+            Some((sp, low)) => {
+                // SAFETY: as below.
+                unsafe { t.canary_low.with_mut(|l| *l = low) };
+                sp
+            }
+            None => sp,
+        }
+    } else {
+        sp
+    };
+    if t.stack_released.load(Relaxed) {
+        // Restored when it last resumed; a candidate again from this park.
+        t.stack_released.store(false, Relaxed);
+    }
+    // SAFETY: `t` is this goroutine, running: the owner of its `OwnCell`s.
+    // Read by the M that commits the park, and by the owner of the parked
+    // goroutine that releases its stack (`super::release`), after the park
+    // word's release/acquire pair.
+    unsafe { t.park_sp.with_mut(|p| *p = sp) };
     r.suspend_or_unwind(Req::Park);
 }
 
@@ -75,6 +113,12 @@ pub(crate) fn unpark(t: TaskRef) {
     if ParkWord::new(&t.park).unpark() {
         ready(t);
     }
+}
+
+/// Queues a parked goroutine that this thread just claimed (an unparker,
+/// or a releaser whose commit found a wake-up, see `super::release`).
+pub(crate) fn ready_claimed(t: TaskRef) {
+    ready(t);
 }
 
 /// Queues a parked goroutine that this thread just claimed.

@@ -235,6 +235,30 @@ impl Registry {
         self.tasks.push(std::sync::Arc::downgrade(t));
     }
 
+    /// Appends to `out` up to `max` live goroutines that pass `keep`, from
+    /// entry `from` on; returns where the next call goes on (0: the end).
+    pub(crate) fn candidates(
+        &self,
+        from: usize,
+        max: usize,
+        out: &mut Vec<TaskRef>,
+        keep: impl Fn(&crate::task::Task) -> bool,
+    ) -> usize {
+        let mut at = from;
+        while at < self.tasks.len() {
+            if let Some(t) = self.tasks[at].upgrade() {
+                if keep(&t) {
+                    out.push(t);
+                }
+            }
+            at += 1;
+            if out.len() >= max {
+                return if at < self.tasks.len() { at } else { 0 };
+            }
+        }
+        0
+    }
+
     /// The goroutines still alive.
     pub(crate) fn live(&self) -> Vec<TaskRef> {
         self.tasks.iter().filter_map(|w| w.upgrade()).collect()

@@ -77,6 +77,9 @@ pub(crate) fn run(shared: Arc<Shared>) {
     let started = Instant::now();
     // `GORT_DEBUG=schedtrace`: the next report is due then (None: unset).
     let mut report_at = shared.schedtrace.map(|c| started + c.every);
+    // The next look for long-parked goroutines' stacks to release.
+    let release_every = shared.release_period();
+    let mut release_at = release_every.map(|d| started + d);
     loop {
         {
             let t = &shared.sysmon;
@@ -89,7 +92,12 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 t.all_idle.store(true, SeqCst);
             }
             let busy = net && shared.idle.idle_ps() < shared.procs.len();
-            let cap = |d: Instant| report_at.map_or(d, |r| r.min(d));
+            // A pass is due only while goroutines may be parked unreleased.
+            let release_next = release_at.filter(|_| shared.release_due());
+            let cap = |d: Instant| {
+                let d = report_at.map_or(d, |r| r.min(d));
+                release_next.map_or(d, |r| r.min(d))
+            };
             if shared.in_syscall.load(SeqCst) > 0 {
                 t.all_idle.store(false, SeqCst);
                 t.cv.wait_until(&mut s, cap(Instant::now() + poll.min(NET_POLL_EVERY)));
@@ -98,7 +106,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 t.cv.wait_until(&mut s, cap(Instant::now() + NET_POLL_EVERY));
             } else {
                 s.sleeping = true;
-                match report_at {
+                match report_at.into_iter().chain(release_next).min() {
                     Some(r) => {
                         t.cv.wait_until(&mut s, r);
                     }
@@ -122,7 +130,18 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 report_at = Some(next);
             }
         }
-        super::coarse::advance();
+        let coarse_now = super::coarse::advance();
+        if let (Some(at), Some(every)) = (release_at, release_every) {
+            let now = Instant::now();
+            if now >= at {
+                if let Some(cutoff) = shared.release_cutoff(coarse_now) {
+                    if shared.release_due() {
+                        shared.release_parked(cutoff);
+                    }
+                }
+                release_at = Some(now + every);
+            }
+        }
         poll_network(&shared);
         if shared.in_syscall.load(SeqCst) > 0 {
             if retake(&shared, &mut seen) {

@@ -10,6 +10,7 @@ pub(crate) mod link;
 #[cfg(feature = "tracing")]
 pub(crate) mod spans;
 pub(crate) mod state;
+pub(crate) mod waitmem;
 
 use crate::coro::{Coro, YielderPtr};
 use crate::loom::cell::UnsafeCell;
@@ -106,6 +107,25 @@ pub(crate) struct Task {
     wait_site: AtomicUsize,
     /// When it last parked, in the scheduler's coarse seconds (0: unknown).
     wait_since: AtomicUsize,
+    /// The goroutine's stack pointer when it last parked (written by the
+    /// goroutine as it parks; read by the owner of a parked goroutine that
+    /// releases its stack, see `coro::release`).
+    pub(crate) park_sp: OwnCell<usize>,
+    /// Where the pattern of the park depth's measurement begins, while one
+    /// is under way (0: none; see `coro::release::Canary`).
+    pub(crate) canary_low: OwnCell<usize>,
+    /// The lowest usable address of the goroutine's stack (above its guard
+    /// page).
+    pub(crate) stack_low: usize,
+    /// Its stack is released now (a hint for the releaser's scan; the
+    /// coroutine's own record is the truth).
+    pub(crate) stack_released: AtomicBool,
+    /// The spare block for the shared records of the goroutine's next
+    /// blocking operation (see [`waitmem`]).
+    spare_wait_mem: waitmem::Spare,
+    /// The record of the goroutine's current plain blocking operation, when
+    /// it fits (see [`waitmem`]).
+    pub(crate) wait_area: waitmem::WaitArea,
     /// The `tracing` spans the goroutine is inside, outermost first (see
     /// [`spans`]); touched only by the goroutine itself.
     #[cfg(feature = "tracing")]
@@ -138,6 +158,7 @@ impl Task {
         home: Arc<dyn Home>,
         serial: u64,
         parent: u64,
+        stack_low: usize,
     ) -> Task {
         Task {
             id,
@@ -159,6 +180,12 @@ impl Task {
             parent,
             wait_site: AtomicUsize::new(0),
             wait_since: AtomicUsize::new(0),
+            park_sp: OwnCell::new(0),
+            canary_low: OwnCell::new(0),
+            stack_low,
+            stack_released: AtomicBool::new(false),
+            spare_wait_mem: OwnCell::new(None),
+            wait_area: waitmem::WaitArea::new(),
             #[cfg(feature = "tracing")]
             spans: OwnCell::new(Vec::new()),
             #[cfg(feature = "trace")]

@@ -12,6 +12,13 @@
 //! on two Ms at once and every M that resumes it sees the stack its last M
 //! wrote (loom checks the `UnsafeCell` stack), and each park is claimed at
 //! most once.
+//!
+//! Model 5b (`release_claim`): the stack releaser of `sched::release` as
+//! one more party. G waits for one value; a releaser thread claims G if it
+//! is parked (`claim_parked`), works on its stack, and gives it back with
+//! the M's `commit`, running G itself if a wake-up came in between (the
+//! runtime queues it). Checked as above; its twin gives G back with a plain
+//! store of PARKED and loses the wake-up that arrived while it held G.
 
 use super::{check, check_rejects};
 use crate::park::{Faithful, ParkSteps, ParkWord, EMPTY, PARKED};
@@ -160,4 +167,91 @@ fn loom_park_twin_unpark_relaxed_is_rejected() {
         &["Causality violation"],
         model::<UnparkRelaxed>,
     );
+}
+
+/// G of model 5b: waits for one value.
+fn execute_one(g: &G) {
+    loop {
+        let have = *g.mailbox.lock().unwrap();
+        if on_stack(g, |s| {
+            s.received = have;
+            s.done = have == 1;
+            s.done
+        }) {
+            return;
+        }
+        if ParkWord::new(&g.park).take_token() {
+            continue;
+        }
+        on_stack(g, |s| s.suspends += 1);
+        if ParkWord::new(&g.park).commit() {
+            return;
+        }
+    }
+}
+
+/// The releaser of model 5b; `faithful: false` is its twin.
+fn release(g: &G, faithful: bool) {
+    if !ParkWord::new(&g.park).claim_parked() {
+        return;
+    }
+    // The owner now: the stack is copied out and back (a write to it).
+    on_stack(g, |s| s.received += 0);
+    if faithful {
+        if !ParkWord::new(&g.park).commit() {
+            g.claims.fetch_add(1, Relaxed);
+            execute_one(g);
+        }
+    } else {
+        g.park.store(PARKED, Release);
+    }
+}
+
+fn model_release(faithful: bool) {
+    let g = Arc::new(G {
+        park: AtomicU8::new(0),
+        stack: UnsafeCell::new(Stack::default()),
+        mailbox: Mutex::new(0),
+        claims: AtomicUsize::new(0),
+    });
+    let sender = {
+        let g = g.clone();
+        loom::thread::spawn(move || {
+            *g.mailbox.lock().unwrap() += 1;
+            if ParkWord::new(&g.park).unpark() {
+                g.claims.fetch_add(1, Relaxed);
+                execute_one(&g);
+            }
+        })
+    };
+    let releaser = {
+        let g = g.clone();
+        loom::thread::spawn(move || release(&g, faithful))
+    };
+    execute_one(&g);
+    sender.join().unwrap();
+    releaser.join().unwrap();
+    let (done, suspends) = on_stack(&g, |s| (s.done, s.suspends));
+    assert!(
+        done,
+        "lost wake-up: G stays parked although its value was sent"
+    );
+    let claims = g.claims.load(Relaxed);
+    assert!(
+        claims <= suspends,
+        "G was queued {claims} times for {suspends} parks"
+    );
+}
+
+#[test]
+fn loom_park_release_claim_never_loses_a_wake_up() {
+    check("park_release_claim", || model_release(true));
+}
+
+#[test]
+#[should_panic(expected = "loom rejected")]
+fn loom_park_twin_release_store_is_rejected() {
+    check_rejects("park_twin_release_store", &["lost wake-up"], || {
+        model_release(false)
+    });
 }

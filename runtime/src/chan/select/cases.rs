@@ -8,6 +8,7 @@ use crate::chan::{
     Chan, Receiver, SelToken, SendError, Sender, Slot, SlotPtr, State, TrySendError,
 };
 use crate::sched::park::Waiter;
+use std::alloc::Layout;
 use std::cell::Cell;
 use std::fmt;
 use std::ptr::NonNull;
@@ -129,10 +130,9 @@ impl<T> Chan<T> {
 
     /// Takes `slot` off the receive (or send) queue, if still there. The
     /// search runs from the back: a select's entry is among the newest.
-    fn remove_slot(&self, slot: &Slot<T>, recv: bool) {
+    pub(in crate::chan) fn remove_slot(&self, me: *const Slot<T>, recv: bool) {
         let mut s = self.lock();
         let q = if recv { &mut s.recvq } else { &mut s.sendq };
-        let me = slot as *const Slot<T>;
         if let Some(at) = q.iter().rposition(|p| std::ptr::eq(p.0.as_ptr(), me)) {
             q.remove(at);
         }
@@ -161,11 +161,82 @@ impl<T> fmt::Debug for SendCase<'_, T> {
     }
 }
 
+/// Where a queued case's slot lives: the select's block (see
+/// [`Lease`](crate::task::waitmem::Lease)), from `enqueue` until the
+/// case leaves (`dequeue` or `settle`).
+struct SlotAt<T>(Cell<Option<NonNull<Slot<T>>>>);
+
+// SAFETY: the pointer is only followed by the select's own goroutine (and by
+// peers through the channel's queue, under its lock); the slot holds `T`,
+// which the cases require to be `Send`.
+unsafe impl<T: Send> Send for SlotAt<T> {}
+
+impl<T> SlotAt<T> {
+    const fn empty() -> Self {
+        SlotAt(Cell::new(None))
+    }
+
+    /// Places a slot holding `value` at `at` and queues it on `q` for the
+    /// select's token `tok`, as case `case`.
+    ///
+    /// # Safety
+    /// `at` is the start of unused memory, large and aligned enough for a
+    /// `Slot<T>`, that outlives the slot's stay (until `leave` or `settle`);
+    /// `q` is a queue of `chan`, locked by this thread; `tok` outlives the
+    /// slot's stay in the queue.
+    unsafe fn enqueue(
+        &self,
+        at: NonNull<u8>,
+        value: Option<T>,
+        tok: &SelToken,
+        case: u32,
+        q: &mut std::collections::VecDeque<SlotPtr<T>>,
+    ) {
+        let slot = Slot::for_select(value);
+        slot.sel.set(Some((NonNull::from(tok), case)));
+        let at = at.cast::<Slot<T>>();
+        // SAFETY: the caller's guarantee on `at`.
+        unsafe { at.as_ptr().write(slot) };
+        q.push_back(SlotPtr(at));
+        self.0.set(Some(at));
+    }
+
+    /// Takes the slot off its queue if it is still there, drops it, and
+    /// returns the value it held. `None` if no slot is placed.
+    fn leave(&self, chan: &Chan<T>, recv: bool) -> Option<T> {
+        let at = self.0.get()?;
+        chan.remove_slot(at.as_ptr(), recv);
+        // SAFETY: off its queue now (its peer popped it, or `remove_slot`
+        // did under the lock), so only this goroutine reaches it.
+        unsafe { self.drop_slot(at) }
+    }
+
+    /// The winning case: its peer popped the slot and completed the token.
+    /// Drops the slot and returns the value it held.
+    fn settle(&self) -> Option<T> {
+        let at = self.0.get()?;
+        // SAFETY: the token's completion (acquired by the selector) came
+        // after the winner popped and wrote the slot; no one else touches it.
+        unsafe { self.drop_slot(at) }
+    }
+
+    /// # Safety
+    /// The slot at `at`, placed by `enqueue`, is off its queue.
+    unsafe fn drop_slot(&self, at: NonNull<Slot<T>>) -> Option<T> {
+        self.0.set(None);
+        // SAFETY: the caller's guarantee: this goroutine is the only one
+        // to reach the slot, which was written by `enqueue` and is read
+        // (moved out of) once, here.
+        let slot = unsafe { at.as_ptr().read() };
+        slot.value.into_inner()
+    }
+}
+
 /// A receive case: `recv(rx) -> v`.
 #[doc(hidden)]
 pub struct RecvCase<'a, T> {
     chan: Option<&'a Chan<T>>,
-    slot: Slot<T>,
+    slot: SlotAt<T>,
     /// The outcome once the case completed: `Some(None)` when closed.
     out: Cell<Option<Option<T>>>,
 }
@@ -175,7 +246,7 @@ impl<'a, T: Send> RecvCase<'a, T> {
     pub fn new(rx: Option<&'a Receiver<T>>) -> Self {
         RecvCase {
             chan: rx.map(|r| &*r.chan),
-            slot: Slot::for_select(None),
+            slot: SlotAt::empty(),
             out: Cell::new(None),
         }
     }
@@ -192,8 +263,7 @@ impl<'a, T: Send> RecvCase<'a, T> {
         self.out.take()
     }
 
-    /// The outcome, taken through a reference (`select!` and `Select`):
-    /// moving the whole case out to read it would copy its slot too.
+    /// The outcome, taken through a reference (`select!` and `Select`).
     pub fn take_outcome(&self) -> Option<Option<T>> {
         self.out.take()
     }
@@ -227,29 +297,30 @@ impl<T: Send> Case for RecvCase<'_, T> {
         }
     }
 
-    unsafe fn enqueue(&self, tok: &SelToken, case: u32) {
+    fn slot_layout(&self) -> Option<Layout> {
+        self.chan.map(|_| Layout::new::<Slot<T>>())
+    }
+
+    unsafe fn enqueue(&self, tok: &SelToken, case: u32, at: NonNull<u8>) {
         let Some(c) = self.chan else { return };
-        self.slot.sel.set(Some((NonNull::from(tok), case)));
         // SAFETY: locked by this thread (caller's guarantee); dropped below.
         let s = unsafe { c.locked() };
-        s.recvq.push_back(SlotPtr(NonNull::from(&self.slot)));
+        // SAFETY: the caller's guarantees on `at` and `tok`; `recvq` is
+        // `c`'s, locked.
+        unsafe { self.slot.enqueue(at, None, tok, case, &mut s.recvq) };
     }
 
     fn dequeue(&self) {
         if let Some(c) = self.chan {
-            c.remove_slot(&self.slot, true);
+            // A value in a slot of a case that did not win cannot be: a
+            // peer writes one only after winning the token.
+            drop(self.slot.leave(c, true));
         }
     }
 
     fn settle(&self, how: u8) {
-        let v = if how == DONE {
-            // SAFETY: the token's completion (acquired by the selector) came
-            // after the winner wrote the slot; no one else touches it now.
-            unsafe { self.slot.value() }.take()
-        } else {
-            None
-        };
-        self.out.set(Some(v));
+        let v = self.slot.settle();
+        self.out.set(Some(if how == DONE { v } else { None }));
     }
 }
 
@@ -257,8 +328,10 @@ impl<T: Send> Case for RecvCase<'_, T> {
 #[doc(hidden)]
 pub struct SendCase<'a, T> {
     chan: Option<&'a Chan<T>>,
-    /// Holds the value until a receiver takes it.
-    slot: Slot<T>,
+    /// The value, until the case is queued (then its slot holds it until a
+    /// receiver takes it, or the select leaves the queue and takes it back).
+    value: Cell<Option<T>>,
+    slot: SlotAt<T>,
     out: Cell<Option<Result<(), SendError<T>>>>,
 }
 
@@ -268,7 +341,8 @@ impl<'a, T: Send> SendCase<'a, T> {
     pub fn new(tx: Option<&'a Sender<T>>, v: T) -> Self {
         SendCase {
             chan: tx.map(|s| &*s.chan),
-            slot: Slot::for_select(Some(v)),
+            value: Cell::new(Some(v)),
+            slot: SlotAt::empty(),
             out: Cell::new(None),
         }
     }
@@ -304,8 +378,7 @@ impl<T: Send> Case for SendCase<'_, T> {
 
     unsafe fn try_now(&self) -> Option<Option<Waiter>> {
         let c = self.chan?;
-        // SAFETY: the slot is not queued: only this thread sees it.
-        let v = unsafe { self.slot.value() }.take()?;
+        let v = self.value.take()?;
         // SAFETY: locked by this thread (caller's guarantee); dropped below.
         let s = unsafe { c.locked() };
         match c.send_ready(s, v) {
@@ -318,37 +391,43 @@ impl<T: Send> Case for SendCase<'_, T> {
                 Some(None)
             }
             Err(TrySendError::Full(v)) => {
-                // SAFETY: as above.
-                *unsafe { self.slot.value() } = Some(v);
+                self.value.set(Some(v));
                 None
             }
         }
     }
 
-    unsafe fn enqueue(&self, tok: &SelToken, case: u32) {
+    fn slot_layout(&self) -> Option<Layout> {
+        self.chan.map(|_| Layout::new::<Slot<T>>())
+    }
+
+    unsafe fn enqueue(&self, tok: &SelToken, case: u32, at: NonNull<u8>) {
         let Some(c) = self.chan else { return };
-        self.slot.sel.set(Some((NonNull::from(tok), case)));
         // SAFETY: locked by this thread (caller's guarantee); dropped below.
         let s = unsafe { c.locked() };
-        s.sendq.push_back(SlotPtr(NonNull::from(&self.slot)));
+        // SAFETY: the caller's guarantees on `at` and `tok`; `sendq` is
+        // `c`'s, locked.
+        unsafe {
+            self.slot
+                .enqueue(at, self.value.take(), tok, case, &mut s.sendq)
+        };
     }
 
     fn dequeue(&self) {
         if let Some(c) = self.chan {
-            c.remove_slot(&self.slot, false);
+            // Not sent: the value comes back to the case, dropped with it.
+            if let Some(v) = self.slot.leave(c, false) {
+                self.value.set(Some(v));
+            }
         }
     }
 
     fn settle(&self, how: u8) {
-        let r = if how == DONE {
-            Ok(())
-        } else {
-            // SAFETY: as in `RecvCase::settle`; on CLOSED the value is
-            // still in the slot.
-            match unsafe { self.slot.value() }.take() {
-                Some(v) => Err(SendError(v)),
-                None => Ok(()),
-            }
+        // On CLOSED the value is still in the slot.
+        let left = self.slot.settle();
+        let r = match left {
+            Some(v) if how != DONE => Err(SendError(v)),
+            _ => Ok(()),
         };
         self.out.set(Some(r));
     }

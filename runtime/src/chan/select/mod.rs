@@ -35,7 +35,10 @@
 use crate::chan::SelToken;
 use crate::sched::context::Running;
 use crate::sched::park::{self, Waiter};
+use crate::task::waitmem::Lease;
 use crate::task::WaitReason;
+use std::alloc::Layout;
+use std::ptr::NonNull;
 
 mod cases;
 mod dynamic;
@@ -105,17 +108,22 @@ pub(crate) trait Case {
     /// # Safety
     /// The channel is locked by this thread.
     unsafe fn try_now(&self) -> Option<Option<Waiter>>;
-    /// Queues the case's slot with the select's token.
+    /// The layout of the case's slot (`None` for a nil case, which is never
+    /// queued).
+    fn slot_layout(&self) -> Option<Layout>;
+    /// Places the case's slot at `at` and queues it with the select's token.
     ///
     /// # Safety
-    /// The channel is locked by this thread; `tok` outlives the slot's stay
-    /// in the queue (the selector calls [`dequeue`](Case::dequeue) before the
-    /// token goes).
-    unsafe fn enqueue(&self, tok: &SelToken, case: u32);
-    /// Takes the slot off its queue if it is still there (locks the channel).
+    /// The channel is locked by this thread; `at` is unused memory laid out
+    /// for [`slot_layout`](Case::slot_layout) that, like `tok`, outlives the
+    /// slot's stay (the selector calls [`dequeue`](Case::dequeue) or
+    /// [`settle`](Case::settle) before either goes).
+    unsafe fn enqueue(&self, tok: &SelToken, case: u32, at: NonNull<u8>);
+    /// Takes the slot off its queue if it is still there (locks the channel)
+    /// and drops it.
     fn dequeue(&self);
     /// The case won through its token with completion `how`: moves the
-    /// outcome out of the slot.
+    /// outcome out of the slot and drops it.
     fn settle(&self, how: u8);
 }
 
@@ -264,29 +272,59 @@ fn select_passes(
         return None;
     }
 
-    // Pass 2: queue on every channel and park.
-    let tok = SelToken::new(Waiter::current());
+    // Pass 2: queue on every channel and park. The token and the cases'
+    // slots, which peers reach while this goroutine is parked, share one
+    // block off its stack (see `task::waitmem`).
+    let mut layout = Layout::new::<SelToken>();
     for &i in locks {
-        // SAFETY: locked; the guard below dequeues every case before `tok`
-        // goes out of scope, on return and on unwinding alike.
-        unsafe { cases[i as usize].case.enqueue(&tok, i) };
+        if let Some(slot) = cases[i as usize].case.slot_layout() {
+            layout = layout
+                .extend(slot)
+                .expect("a select's slots fit in memory")
+                .0;
+        }
     }
+    let me = Waiter::current();
+    let mem = Lease::new(me.task(), layout);
+    let tok = mem.ptr().cast::<SelToken>();
+    // SAFETY: the block is laid out for `layout`, which starts with a token,
+    // and holds nothing yet.
+    unsafe { tok.as_ptr().write(SelToken::new(me)) };
     let mut cleanup = Cleanup {
         cases,
         locks,
         won: None,
+        tok,
+        _mem: mem,
     };
+    // SAFETY: written just above; dropped only by `cleanup`, after this
+    // function's last use of the reference.
+    let tok = unsafe { tok.as_ref() };
+    let mut at = Layout::new::<SelToken>();
+    for &i in locks {
+        let case = cases[i as usize].case;
+        if let Some(slot) = case.slot_layout() {
+            let (next, offset) = at.extend(slot).expect("a select's slots fit in memory");
+            at = next;
+            // SAFETY: locked; `offset` is this case's place in the block, laid
+            // out as `layout` was (the same cases in the same order); the
+            // guard dequeues every case before the block and the token go,
+            // on return and on unwinding alike.
+            unsafe { case.enqueue(tok, i, cleanup._mem.ptr().add(offset)) };
+        }
+    }
     // SAFETY: locked above, no reference into any state alive.
     unsafe { unlock_all(cases, locks) };
     let external = cases.iter().any(|c| c.case.external());
-    let (won, how) = wait(&tok, external, site);
+    let (won, how) = wait(tok, external, site);
 
-    // Pass 3: leave the other channels' queues. The winning case's slot is
-    // off its queue already: its waker popped it before claiming the token.
+    // Pass 3: the winner's outcome, then leave the other channels' queues.
+    // The winning case's slot is off its queue already: its waker popped it
+    // before claiming the token.
     cleanup.won = Some(won);
-    drop(cleanup);
     let won = won as usize;
     cases[won].case.settle(how);
+    drop(cleanup);
     Some(won)
 }
 
@@ -324,13 +362,19 @@ fn wait(tok: &SelToken, external: bool, site: &'static std::panic::Location<'sta
     out
 }
 
-/// Takes every case off its queue when the select leaves: after its wake-up,
-/// or when its goroutine unwinds while parked (runtime shutdown).
+/// Takes every case off its queue when the select leaves (after its
+/// wake-up, or when its goroutine unwinds while parked at runtime
+/// shutdown), then drops the token and gives the block back.
 struct Cleanup<'a, 'c> {
     cases: &'a [CaseRef<'c>],
     locks: &'a [u32],
-    /// The case that won, once known: nothing to take off for it.
+    /// The case that won, once known and settled: nothing to take off for it.
     won: Option<u32>,
+    /// The select's token, at the start of `_mem`.
+    tok: NonNull<SelToken>,
+    /// Holds the token and the slots; freed after them (fields drop after
+    /// `Drop::drop`).
+    _mem: Lease,
 }
 
 impl Drop for Cleanup<'_, '_> {
@@ -341,6 +385,10 @@ impl Drop for Cleanup<'_, '_> {
             }
             self.cases[i as usize].case.dequeue();
         }
+        // SAFETY: every slot is off its queue, so no peer reaches the token
+        // any more (a peer claims it only through a queued slot, and a
+        // winner touches nothing after completing it); dropped once.
+        unsafe { std::ptr::drop_in_place(self.tok.as_ptr()) };
     }
 }
 

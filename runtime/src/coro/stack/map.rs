@@ -337,6 +337,21 @@ impl PooledStack {
         self.owner_word().load(Ordering::Relaxed)
     }
 
+    /// The lowest address of the slot (its guard page first).
+    pub(crate) fn limit_addr(&self) -> usize {
+        self.limit.get()
+    }
+
+    /// Bytes of the slot's guard (below the usable stack).
+    pub(crate) fn guard_bytes(&self) -> usize {
+        page_size()
+    }
+
+    /// One past the slot's last byte (the header's end).
+    pub(crate) fn slot_end(&self) -> usize {
+        self.base.get() + super::HEADER_BYTES
+    }
+
     fn owner_word(&self) -> &AtomicU64 {
         let word = self.base.get() as *mut u64;
         // `base..base + HEADER_BYTES` is this slot's header inside a live chunk (a pool never

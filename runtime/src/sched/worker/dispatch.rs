@@ -3,6 +3,7 @@
 //! retiring it when it returns.
 
 use super::Worker;
+use crate::coro::release::Canary;
 use crate::coro::Resume;
 use crate::hooks as tr;
 use crate::loom::sync::atomic::Ordering::*;
@@ -179,6 +180,9 @@ impl Worker {
     /// arrived, keeps running it. Returns whether `t` is now parked.
     pub(super) fn commit_park(&self, t: &TaskRef) -> bool {
         let w = self;
+        if Canary::wanted() {
+            measure_park(t);
+        }
         let reason = t.wait_reason_pending();
         tr::go_block(w, t, reason, || transition(t, Status::Waiting, reason));
         if ParkWord::new(&t.park).commit() {
@@ -198,5 +202,24 @@ impl Worker {
     pub(crate) fn now_running(&self, t: &Task) {
         t.last_m.store(self.handle.id, Relaxed);
         transition(t, Status::Running, WaitReason::Unspecified);
+    }
+}
+
+/// Measures the park's depth if `t`, just suspended, filled the pattern for
+/// it (see `coro::release::Canary`).
+#[cold]
+fn measure_park(t: &Task) {
+    // SAFETY: the M committing `t`'s park owns it (it is suspended and
+    // parked nowhere yet).
+    let (sp, low) = unsafe {
+        (
+            t.park_sp.with_mut(|p| *p),
+            t.canary_low.with_mut(std::mem::take),
+        )
+    };
+    if low != 0 {
+        // SAFETY: `(sp, low)` came from `Canary::fill` in `t`, suspended and
+        // owned by this M, whose stack is mapped while it lives.
+        unsafe { Canary::measure(sp, low) };
     }
 }

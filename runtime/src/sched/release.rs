@@ -1,0 +1,127 @@
+//! Releasing the stacks of goroutines parked for long: the scheduler's
+//! side of `coro::release`.
+//!
+//! Sysmon runs a pass every so often while goroutines may be waiting
+//! ([`Shared::release_due`]); a pass walks every P's registry for
+//! goroutines that parked before a cutoff and whose stack is not released
+//! yet, and for each:
+//! 1. takes it over through its park word (`ParkWord::claim_parked`:
+//!    PARKED -> EMPTY, as a waker would; a goroutine that is not parked is
+//!    left alone);
+//! 2. as its owner now, copies the live top of its stack to the heap and
+//!    gives the pages back (`Coro::release_top`), from the stack pointer it
+//!    recorded as it parked less the suspension's measured depth;
+//! 3. gives it back: EMPTY -> PARKED, exactly the M's commit of a park. A
+//!    wake-up that came in between found the word EMPTY and left a token
+//!    (NOTIFIED): the commit fails, consumes it, and the pass schedules the
+//!    goroutine as that waker would have (from outside any M, so the M that
+//!    starts it writes its unblock event).
+//!
+//! So a wake-up is never lost, and never waits on more than one goroutine's
+//! copy: the park word's protocol with the releaser as one more unparker
+//! followed by one more committer (the loom model `release_claim` in
+//! `tests/park.rs`). The goroutine's next resume copies its stack back
+//! (`Coro::resume`).
+
+use super::Shared;
+use crate::coro::release::Canary;
+use crate::park::{ParkWord, PARKED};
+use crate::task::{Status, TaskRef};
+use std::sync::atomic::Ordering::*;
+use std::time::Duration;
+
+/// Goroutines taken per registry lock.
+const BATCH: usize = 256;
+
+impl Shared {
+    /// Whether a release pass may find something: goroutines hold more
+    /// stacks than Ps run plus stacks already released.
+    pub(crate) fn release_due(&self) -> bool {
+        self.release_after.is_some()
+            && self.stacks.live() > self.stack_ledger.stacks.load(Relaxed) + self.procs.len()
+    }
+
+    /// One pass: releases the stacks of the goroutines parked since before
+    /// `cutoff` (a coarse-clock stamp). Returns how many it released.
+    pub(crate) fn release_parked(self: &std::sync::Arc<Self>, cutoff: usize) -> usize {
+        let Some(depth) = Canary::depth() else {
+            return 0;
+        };
+        self.releasing.fetch_add(1, SeqCst);
+        let released = self.release_pass(cutoff, depth);
+        self.releasing.fetch_sub(1, SeqCst);
+        // A deadlock check that ran during the pass stood down for it.
+        let mut s = self.sched.lock();
+        self.check_deadlock(&mut s);
+        released
+    }
+
+    fn release_pass(self: &std::sync::Arc<Self>, cutoff: usize, depth: usize) -> usize {
+        let mut released = 0;
+        let mut batch: Vec<TaskRef> = Vec::with_capacity(BATCH);
+        for p in self.procs.iter() {
+            let mut at = 0;
+            loop {
+                at = p.registry.lock().candidates(at, BATCH, &mut batch, |t| {
+                    let (site, since) = t.last_wait();
+                    site.is_some()
+                        && since != 0
+                        && since <= cutoff
+                        && t.status() == Status::Waiting
+                        && t.park.load(Relaxed) == PARKED
+                        && !t.stack_released.load(Relaxed)
+                });
+                for t in batch.drain(..) {
+                    released += usize::from(self.release_one(t, depth));
+                }
+                if at == 0 {
+                    break;
+                }
+            }
+        }
+        released
+    }
+
+    /// Steps 1 to 3 of the module doc for `t`. True if its stack was
+    /// released.
+    fn release_one(self: &std::sync::Arc<Self>, t: TaskRef, depth: usize) -> bool {
+        if !ParkWord::new(&t.park).claim_parked() {
+            return false;
+        }
+        // SAFETY: the claim made this thread the goroutine's owner: it is
+        // suspended (parked, in no queue) until the commit below, and the
+        // claim's acquire pairs with the commit of its park, after the
+        // goroutine recorded its stack pointer and suspended. No live data
+        // lies more than the measured depth below that stack pointer.
+        let done = unsafe {
+            let sp = t.park_sp.with_mut(|p| *p);
+            let ledger = &self.stack_ledger;
+            t.with_coro(|c| match c {
+                Some(c) if sp > depth => c.release_top(sp - depth, ledger),
+                _ => None,
+            })
+        };
+        if done.is_some() {
+            t.stack_released.store(true, Relaxed);
+        }
+        if !ParkWord::new(&t.park).commit() {
+            // Woken meanwhile: schedule it as its waker would have.
+            super::park::ready_claimed(t);
+        }
+        done.is_some()
+    }
+
+    /// The coarse-clock cutoff for a pass now: `now` less the configured
+    /// delay, or `None` if release is off or nothing can be old enough.
+    pub(crate) fn release_cutoff(&self, now: usize) -> Option<usize> {
+        let after = self.release_after?;
+        let secs = after.as_secs().max(1) as usize;
+        now.checked_sub(secs).filter(|&c| c > 0)
+    }
+
+    /// How often sysmon looks for goroutines to release.
+    pub(crate) fn release_period(&self) -> Option<Duration> {
+        self.release_after
+            .map(|d| (d / 2).clamp(Duration::from_millis(500), Duration::from_secs(10)))
+    }
+}
