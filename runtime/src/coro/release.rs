@@ -3,8 +3,8 @@
 //! A parked goroutine holds at least the top page of its stack, where its
 //! live frames are: often well under a kilobyte of a 4 KiB page. While it
 //! sleeps, [`Coro::release_top`] copies the live part (from a point at or
-//! below the coroutine's stack pointer up to the end of its slot, the
-//! slot's header included) to the heap and gives the pages under it back to
+//! below the coroutine's stack pointer up to the stack's base, and the
+//! slot header's owner word) to the heap and gives the pages under it back to
 //! the kernel with `MADV_DONTNEED`; the next [`Coro::resume`] copies it back
 //! first (the pages fault in again as the copy writes them). The addresses
 //! do not change, so every pointer into the stack stays valid, as long as
@@ -24,7 +24,7 @@
 //! stacks would need the same treatment): there [`Coro::release_top`]
 //! declines.
 
-use super::stack::page_size;
+use super::stack::{page_size, HEADER_BYTES};
 use super::Coro;
 use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
@@ -41,9 +41,11 @@ pub(crate) struct Ledger {
 /// The live top of a released stack, kept on the heap until the coroutine
 /// runs again.
 pub(crate) struct SavedTop {
-    /// The lowest address copied.
+    /// The lowest address copied; the copy runs up to the stack's base.
     from: usize,
     bytes: Box<[u8]>,
+    /// The slot header's owner word (the rest of the header is unused).
+    owner: u64,
     ledger: Arc<Ledger>,
 }
 
@@ -105,11 +107,12 @@ impl<R> Coro<R> {
             return None;
         }
         let (low, end) = (self.slot.0 + page_size(), self.slot.1);
+        let base = end - HEADER_BYTES;
         let from = from & !15;
-        if from < low || from >= end {
+        if from < low || from >= base {
             return None;
         }
-        let len = end - from;
+        let len = base - from;
         let mut bytes = vec![0u8; len].into_boxed_slice();
         // SAFETY: `from..end` lies in the stack's slot, mapped read/write
         // while the stack is handed out (it is: this coroutine runs on it),
@@ -122,6 +125,12 @@ impl<R> Coro<R> {
                 len,
             )
         };
+        // SAFETY: the owner word at `base` is the slot header's, written
+        // only atomically (see `PooledStack::owner_word`) and by no one now.
+        let owner = unsafe {
+            std::sync::atomic::AtomicU64::from_ptr(std::ptr::with_exposed_provenance_mut(base))
+        }
+        .load(Relaxed);
         let page = page_size();
         let first = from & !(page - 1);
         // SAFETY: `first..end` is whole pages of the same slot; what they
@@ -144,6 +153,7 @@ impl<R> Coro<R> {
         self.saved = Some(SavedTop {
             from,
             bytes,
+            owner,
             ledger: ledger.clone(),
         });
         Some(len)
@@ -167,6 +177,12 @@ impl<R> Coro<R> {
                 saved.bytes.len(),
             )
         };
+        let base = saved.from + saved.bytes.len();
+        // SAFETY: as above; the owner word sits at the stack's base.
+        unsafe {
+            std::sync::atomic::AtomicU64::from_ptr(std::ptr::with_exposed_provenance_mut(base))
+        }
+        .store(saved.owner, Relaxed);
         saved.ledger.stacks.fetch_sub(1, Relaxed);
         saved.ledger.bytes.fetch_sub(saved.bytes.len(), Relaxed);
     }
@@ -187,8 +203,9 @@ impl Canary {
     const WORD: u64 = 0x6a09_e667_f3bc_c908;
     /// Bytes of it.
     pub(crate) const SPAN: usize = 16 * 1024;
-    /// Added to the measured depth.
-    const MARGIN: usize = 64;
+    /// Added to the measured depth (which is exact for the build: no live
+    /// word lies below the lowest one the suspension wrote).
+    const MARGIN: usize = 16;
     /// [`PARK_DEPTH`] where no measurement is possible.
     const OFF: usize = usize::MAX;
 
@@ -304,8 +321,19 @@ mod tests {
     #[test]
     fn a_released_stack_gives_its_pages_back_and_resumes_intact() {
         let pool = StackPool::new(super::super::stack::DEFAULT_STACK_BYTES).expect("pool");
-        let stack = pool.get().expect("stack");
+        let mut stack = pool.get().expect("stack");
+        stack.set_owner(42);
         let end = stack.slot_end();
+        let owner = || {
+            // SAFETY: the slot header's owner word, in a live mapping; read
+            // while the coroutine is suspended.
+            unsafe {
+                std::sync::atomic::AtomicU64::from_ptr(std::ptr::with_exposed_provenance_mut(
+                    end - HEADER_BYTES,
+                ))
+            }
+            .load(Relaxed)
+        };
         // The coroutine publishes its yielder and, before it suspends, its
         // stack pointer; 1 KiB below that is far below anything the
         // suspension writes.
@@ -338,13 +366,15 @@ mod tests {
         let ledger = Arc::new(Ledger::default());
         // SAFETY: suspended, owned here, nothing live below `from`.
         let kept = unsafe { co.release_top(from, &ledger) }.expect("released");
-        assert_eq!(kept, end - (from & !15));
+        assert_eq!(kept, end - HEADER_BYTES - (from & !15));
         assert_eq!(ledger.stacks.load(Relaxed), 1);
         assert_eq!(ledger.bytes.load(Relaxed), kept);
         assert_eq!(resident(from, end), 0, "the pages went back");
+        assert_eq!(owner(), 0, "the header's page went back too");
         // SAFETY: as above.
         assert!(unsafe { co.release_top(from, &ledger) }.is_none(), "once");
         assert_eq!(co.resume(Resume::Run), Some(1), "every word came back");
+        assert_eq!(owner(), 42, "and the owner word");
         assert_eq!(ledger.stacks.load(Relaxed), 0);
         assert_eq!(ledger.bytes.load(Relaxed), 0);
         assert_eq!(co.resume(Resume::Run), None);

@@ -40,7 +40,7 @@ pub(crate) const MIN_STACK_BYTES: usize = 64 * 1024;
 #[cfg_attr(not(test), allow(dead_code))]
 pub(crate) const DEFAULT_STACK_BYTES: usize = 256 * 1024;
 /// Bytes at the top of each slot reserved for the header (owner word); keeps `base` 64-aligned.
-pub(super) const HEADER_BYTES: usize = 64;
+pub(crate) const HEADER_BYTES: usize = 64;
 /// Most slots carved by one `mmap`.
 pub(crate) const CHUNK_STACKS: usize = 256;
 /// Capacity of a thread's cache of free stacks.

@@ -406,6 +406,12 @@ impl Shared {
         // SAFETY: the task is new; nobody else can see it yet.
         unsafe { t.set_coro(coro) };
         let live = self.live.fetch_add(1, Relaxed) + 1;
+        if live == self.procs.len() + 1 && self.release_after.is_some() {
+            // Sysmon may sleep for good: it watches for long-parked
+            // goroutines from now on (it reads `live` under the lock this
+            // takes, so it cannot miss this).
+            self.sysmon.poke();
+        }
         if live / 4 > self.compact_mark.load(Relaxed) && live >= Self::COMPACT_MIN {
             self.compact_mark.store(live / 2, Relaxed);
         }

@@ -34,6 +34,12 @@ use std::time::Duration;
 const BATCH: usize = 256;
 
 impl Shared {
+    /// Whether sysmon should look for stacks to release every so often:
+    /// release is on and more goroutines live than there are Ps.
+    pub(crate) fn release_watch(&self) -> bool {
+        self.release_after.is_some() && self.live.load(Relaxed) > self.procs.len()
+    }
+
     /// Whether a release pass may find something: goroutines hold more
     /// stacks than Ps run plus stacks already released.
     pub(crate) fn release_due(&self) -> bool {
@@ -63,9 +69,10 @@ impl Shared {
             let mut at = 0;
             loop {
                 at = p.registry.lock().candidates(at, BATCH, &mut batch, |t| {
+                    // A stamp of 0 is a park before the coarse clock first
+                    // ran: older than any cutoff.
                     let (site, since) = t.last_wait();
                     site.is_some()
-                        && since != 0
                         && since <= cutoff
                         && t.status() == Status::Waiting
                         && t.park.load(Relaxed) == PARKED

@@ -92,8 +92,9 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 t.all_idle.store(true, SeqCst);
             }
             let busy = net && shared.idle.idle_ps() < shared.procs.len();
-            // A pass is due only while goroutines may be parked unreleased.
-            let release_next = release_at.filter(|_| shared.release_due());
+            // Looks are due while more goroutines exist than Ps (the first
+            // goroutine beyond that pokes sysmon, see `Shared::new_task`).
+            let release_next = release_at.filter(|_| shared.release_watch());
             let cap = |d: Instant| {
                 let d = report_at.map_or(d, |r| r.min(d));
                 release_next.map_or(d, |r| r.min(d))
