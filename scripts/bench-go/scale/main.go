@@ -2,7 +2,7 @@
 // parked on one channel receive, woken by closing the channel, joined through
 // a done channel; benches/scale.rs runs the same program on gort.
 //
-// Usage: scale N. Run it with GOMAXPROCS set; prints one line:
+// Usage: scale N [--long]. Run it with GOMAXPROCS set; prints one line:
 //
 //	scale: side=go n=N procs=P spawn_park_s=S wake_join_s=W rss_before=B rss_after=A bytes_per_goroutine=X page_table_bytes_per_goroutine=T
 //
@@ -12,12 +12,19 @@
 // spawning began, and so is the page-table memory (VmPTE), which RSS does
 // not count. wake+join runs from close(ch) until the last goroutine
 // has sent on done.
+//
+// With --long, the goroutines stay parked for longParkWait with two forced
+// collections and a return of free memory to the OS around it (Go's stack
+// shrinking runs in the collector), and the line adds long_wait_s and
+// bytes_per_goroutine_long: RSS growth per goroutine then; wake_join_s is
+// then the wake-up after that wait (benches/scale.rs --long is the gort side).
 package main
 
 import (
 	"fmt"
 	"os"
 	"runtime"
+	"runtime/debug"
 	"strconv"
 	"strings"
 	"sync"
@@ -60,9 +67,13 @@ func pageTableBytes() uint64 {
 	return 0
 }
 
+// How long --long keeps the goroutines parked.
+const longParkWait = 3 * time.Second
+
 func main() {
-	if len(os.Args) != 2 {
-		fmt.Fprintln(os.Stderr, "usage: scale N")
+	long := len(os.Args) == 3 && os.Args[2] == "--long"
+	if len(os.Args) != 2 && !long {
+		fmt.Fprintln(os.Stderr, "usage: scale N [--long]")
 		os.Exit(2)
 	}
 	n, err := strconv.Atoi(os.Args[1])
@@ -98,6 +109,17 @@ func main() {
 	spawnPark := time.Since(t0)
 	after := rssBytes()
 	pte := int64(pageTableBytes()) - int64(pteBefore)
+	longFields := ""
+	if long {
+		t := time.Now()
+		runtime.GC()
+		time.Sleep(longParkWait)
+		runtime.GC()
+		debug.FreeOSMemory()
+		rss := rssBytes()
+		longFields = fmt.Sprintf(" long_wait_s=%.3f bytes_per_goroutine_long=%.0f",
+			time.Since(t).Seconds(), float64(int64(rss)-int64(before))/float64(n))
+	}
 
 	t1 := time.Now()
 	close(ch)
@@ -107,6 +129,6 @@ func main() {
 	wakeJoin := time.Since(t1)
 
 	per := float64(int64(after)-int64(before)) / float64(n)
-	fmt.Printf("scale: side=go n=%d procs=%d spawn_park_s=%.6f wake_join_s=%.6f rss_before=%d rss_after=%d bytes_per_goroutine=%.0f page_table_bytes_per_goroutine=%.0f\n",
-		n, runtime.GOMAXPROCS(0), spawnPark.Seconds(), wakeJoin.Seconds(), before, after, per, float64(pte)/float64(n))
+	fmt.Printf("scale: side=go n=%d procs=%d spawn_park_s=%.6f wake_join_s=%.6f rss_before=%d rss_after=%d bytes_per_goroutine=%.0f page_table_bytes_per_goroutine=%.0f%s\n",
+		n, runtime.GOMAXPROCS(0), spawnPark.Seconds(), wakeJoin.Seconds(), before, after, per, float64(pte)/float64(n), longFields)
 }
