@@ -94,12 +94,20 @@ impl<T> SlotPtr<T> {
 }
 
 impl<T> Slot<T> {
-    fn new(value: Option<T>, waiter: Waiter) -> Slot<T> {
-        Slot {
-            waiter: std::cell::UnsafeCell::new(Some(waiter)),
-            value: std::cell::UnsafeCell::new(value),
-            state: AtomicU8::new(WAITING),
-            sel: Cell::new(None),
+    /// Writes a new slot holding `value` for `waiter` at `at`, field by
+    /// field (no copy of a whole slot built elsewhere).
+    ///
+    /// # Safety
+    /// `at` is valid for writes of a `Slot<T>` and aligned for one.
+    #[inline(always)]
+    unsafe fn write_at(at: NonNull<Slot<T>>, value: Option<T>, waiter: Waiter) {
+        let p = at.as_ptr();
+        // SAFETY: the caller's guarantee; each field written once, in place.
+        unsafe {
+            std::ptr::addr_of_mut!((*p).waiter).write(std::cell::UnsafeCell::new(Some(waiter)));
+            std::ptr::addr_of_mut!((*p).value).write(std::cell::UnsafeCell::new(value));
+            std::ptr::addr_of_mut!((*p).state).write(AtomicU8::new(WAITING));
+            std::ptr::addr_of_mut!((*p).sel).write(Cell::new(None));
         }
     }
 
@@ -207,7 +215,7 @@ impl<'a, T> Queued<'a, T> {
         // record was moved out when its operation ended) and large and
         // aligned enough for a `Slot<T>` (`fits`), or a leased block laid
         // out for one.
-        unsafe { at.as_ptr().write(Slot::new(value, me)) };
+        unsafe { Slot::write_at(at, value, me) };
         let q = if recv { &mut s.recvq } else { &mut s.sendq };
         q.push_back(SlotPtr(at));
         Queued {
@@ -247,6 +255,28 @@ impl<T> Drop for Queued<'_, T> {
 }
 
 impl<T> Queued<'_, T> {
+    /// Parks until the slot completes; returns how, and the value the slot
+    /// holds then (a received value, or a send's value given back).
+    #[inline(always)]
+    #[track_caller]
+    fn wait(self, reason: WaitReason, external: bool) -> (u8, Option<T>) {
+        let how = self.slot().wait(reason, external);
+        // SAFETY: `state` left WAITING, so the slot is off its queue and no
+        // peer reaches it (see `Slot`): the owner takes the value out. The
+        // rest of the slot holds nothing to drop: `finish` took the waiter,
+        // and the other fields are plain. The `forget` skips `drop` (which
+        // would drop the slot again); the block goes back.
+        let (v, mem) = unsafe {
+            (
+                (*self.slot().value.get()).take(),
+                std::ptr::read(&self._mem),
+            )
+        };
+        std::mem::forget(self);
+        drop(mem);
+        (how, v)
+    }
+
     /// The owner leaves while its slot may still be queued: takes it off,
     /// or, if a peer popped it, waits for that peer's completion under the
     /// channel lock (which `remove_slot` takes).
@@ -512,14 +542,10 @@ impl<T> Sender<T> {
         };
         let queued = Queued::new(&self.chan, &mut s, Some(v), false);
         drop(s);
-        let slot = queued.slot();
-        match slot.wait(WaitReason::ChanSend, self.chan.external) {
-            DONE => Ok(()),
-            // SAFETY: `state` left WAITING: the owner has the value back.
-            _ => match unsafe { slot.value() }.take() {
-                Some(v) => Err(SendError(v)),
-                None => Ok(()),
-            },
+        match queued.wait(WaitReason::ChanSend, self.chan.external) {
+            (DONE, _) => Ok(()),
+            (_, Some(v)) => Err(SendError(v)),
+            (_, None) => Ok(()),
         }
     }
 
@@ -627,10 +653,8 @@ impl<T> Receiver<T> {
         }
         let queued = Queued::new(&self.chan, &mut s, None, true);
         drop(s);
-        let slot = queued.slot();
-        match slot.wait(WaitReason::ChanReceive, self.chan.external) {
-            // SAFETY: `state` left WAITING: the value is the owner's.
-            DONE => unsafe { slot.value() }.take(),
+        match queued.wait(WaitReason::ChanReceive, self.chan.external) {
+            (DONE, v) => v,
             _ => None,
         }
     }

@@ -26,7 +26,7 @@
 
 use super::stack::{page_size, HEADER_BYTES};
 use super::Coro;
-use std::sync::atomic::{AtomicUsize, Ordering::Relaxed};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering::Relaxed};
 use std::sync::Arc;
 
 /// What the released stacks of one pool hold on the heap now.
@@ -47,7 +47,13 @@ pub(crate) struct SavedTop {
     /// The slot header's owner word (the rest of the header is unused).
     owner: u64,
     ledger: Arc<Ledger>,
+    /// The flag that says the stack is released, cleared on restore.
+    flag: *const AtomicBool,
 }
+
+// SAFETY: `flag` points into the task that owns the coroutine holding this
+// record, so it outlives the record; it is only used for atomic stores.
+unsafe impl Send for SavedTop {}
 
 impl std::fmt::Debug for SavedTop {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -94,14 +100,18 @@ impl<R> Coro<R> {
     /// if nothing was done (already released, `from` outside the usable
     /// stack, or a sanitized build).
     ///
+    /// On success `flag` is set, and cleared when the stack is restored.
+    ///
     /// # Safety
     /// The coroutine is suspended, the caller owns it (no other thread
     /// touches it or its stack until the caller gives it up), and no live
-    /// data of the coroutine lies below `from` in its stack.
+    /// data of the coroutine lies below `from` in its stack; `flag`
+    /// outlives the coroutine (it is a field of the task that owns it).
     pub(crate) unsafe fn release_top(
         &mut self,
         from: usize,
         ledger: &Arc<Ledger>,
+        flag: &AtomicBool,
     ) -> Option<usize> {
         if cfg!(gort_asan) || self.saved.is_some() || !self.inner.started() || self.inner.done() {
             return None;
@@ -150,11 +160,13 @@ impl<R> Coro<R> {
         }
         ledger.stacks.fetch_add(1, Relaxed);
         ledger.bytes.fetch_add(len, Relaxed);
+        flag.store(true, Relaxed);
         self.saved = Some(SavedTop {
             from,
             bytes,
             owner,
             ledger: ledger.clone(),
+            flag,
         });
         Some(len)
     }
@@ -183,6 +195,8 @@ impl<R> Coro<R> {
             std::sync::atomic::AtomicU64::from_ptr(std::ptr::with_exposed_provenance_mut(base))
         }
         .store(saved.owner, Relaxed);
+        // SAFETY: the flag outlives the coroutine (`release_top`'s contract).
+        unsafe { (*saved.flag).store(false, Relaxed) };
         saved.ledger.stacks.fetch_sub(1, Relaxed);
         saved.ledger.bytes.fetch_sub(saved.bytes.len(), Relaxed);
     }
@@ -364,17 +378,25 @@ mod tests {
         let from = SP.load(Relaxed) - 1024;
         assert!(resident(from, end) >= 3, "the frames are resident");
         let ledger = Arc::new(Ledger::default());
-        // SAFETY: suspended, owned here, nothing live below `from`.
-        let kept = unsafe { co.release_top(from, &ledger) }.expect("released");
+        let flag = AtomicBool::new(false);
+        // SAFETY: suspended, owned here, nothing live below `from`; `flag`
+        // outlives `co`.
+        let kept = unsafe { co.release_top(from, &ledger, &flag) }.expect("released");
+        assert!(flag.load(Relaxed));
         assert_eq!(kept, end - HEADER_BYTES - (from & !15));
         assert_eq!(ledger.stacks.load(Relaxed), 1);
         assert_eq!(ledger.bytes.load(Relaxed), kept);
         assert_eq!(resident(from, end), 0, "the pages went back");
         assert_eq!(owner(), 0, "the header's page went back too");
         // SAFETY: as above.
-        assert!(unsafe { co.release_top(from, &ledger) }.is_none(), "once");
+        assert!(
+            // SAFETY: as above.
+            unsafe { co.release_top(from, &ledger, &flag) }.is_none(),
+            "once"
+        );
         assert_eq!(co.resume(Resume::Run), Some(1), "every word came back");
         assert_eq!(owner(), 42, "and the owner word");
+        assert!(!flag.load(Relaxed));
         assert_eq!(ledger.stacks.load(Relaxed), 0);
         assert_eq!(ledger.bytes.load(Relaxed), 0);
         assert_eq!(co.resume(Resume::Run), None);

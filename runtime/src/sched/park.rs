@@ -52,6 +52,12 @@ pub(crate) fn park(reason: WaitReason) {
 }
 
 /// [`park`], with the call site given.
+///
+/// Never inlined, with [`park_running`] inlined into it: the depth of the
+/// suspension below the stack pointer a park records is measured once
+/// (`coro::release::Canary`) and must be the same for every park, so every
+/// park runs this one compiled body.
+#[inline(never)]
 pub(crate) fn park_at(reason: WaitReason, site: &'static Location<'static>) {
     match Running::get() {
         Some(r) => park_running(r, reason, site),
@@ -61,11 +67,8 @@ pub(crate) fn park_at(reason: WaitReason, site: &'static Location<'static>) {
 
 /// Parks the running goroutine `r` at `site` (the user's blocking call).
 /// Consumes the handle: the goroutine may continue on another M.
-///
-/// Never inlined: the depth of the suspension below the stack pointer it
-/// records is measured once (`super::release`) and must be the same for
-/// every park.
-#[inline(never)]
+/// Only called by [`park_at`], into which it is inlined (see there).
+#[inline(always)]
 pub(crate) fn park_running(r: Running, reason: WaitReason, site: &'static Location<'static>) {
     let t = r.g();
     if ParkWord::new(&t.park).take_token() {
@@ -95,10 +98,6 @@ pub(crate) fn park_running(r: Running, reason: WaitReason, site: &'static Locati
     } else {
         sp
     };
-    if t.stack_released.load(Relaxed) {
-        // Restored when it last resumed; a candidate again from this park.
-        t.stack_released.store(false, Relaxed);
-    }
     // SAFETY: `t` is this goroutine, running: the owner of its `OwnCell`s.
     // Read by the M that commits the park, and by the owner of the parked
     // goroutine that releases its stack (`super::release`), after the park

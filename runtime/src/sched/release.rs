@@ -99,18 +99,16 @@ impl Shared {
         // suspended (parked, in no queue) until the commit below, and the
         // claim's acquire pairs with the commit of its park, after the
         // goroutine recorded its stack pointer and suspended. No live data
-        // lies more than the measured depth below that stack pointer.
+        // lies more than the measured depth below that stack pointer; the
+        // flag is a field of the task that owns the coroutine.
         let done = unsafe {
             let sp = t.park_sp.with_mut(|p| *p);
             let ledger = &self.stack_ledger;
             t.with_coro(|c| match c {
-                Some(c) if sp > depth => c.release_top(sp - depth, ledger),
+                Some(c) if sp > depth => c.release_top(sp - depth, ledger, &t.stack_released),
                 _ => None,
             })
         };
-        if done.is_some() {
-            t.stack_released.store(true, Relaxed);
-        }
         if !ParkWord::new(&t.park).commit() {
             // Woken meanwhile: schedule it as its waker would have.
             super::park::ready_claimed(t);

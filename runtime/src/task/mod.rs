@@ -117,8 +117,9 @@ pub(crate) struct Task {
     /// The lowest usable address of the goroutine's stack (above its guard
     /// page).
     pub(crate) stack_low: usize,
-    /// Its stack is released now (a hint for the releaser's scan; the
-    /// coroutine's own record is the truth).
+    /// Its stack is released now: set by the release, cleared by the
+    /// restore (a hint for the releaser's scan; the coroutine's own record
+    /// is the truth).
     pub(crate) stack_released: AtomicBool,
     /// The spare block for the shared records of the goroutine's next
     /// blocking operation (see [`waitmem`]).
