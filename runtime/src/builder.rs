@@ -76,7 +76,11 @@ impl Builder {
     /// bytes of live frames: the runtime's monitor copies those to the heap
     /// and gives the page back to the kernel, and the goroutine's next run
     /// copies them back first (a page fault and a copy, a few microseconds,
-    /// once per long sleep). Off in AddressSanitizer builds. Default
+    /// once per long sleep). Nothing the runtime keeps points into a parked
+    /// goroutine's stack, and safe code cannot lend stack memory to another
+    /// goroutine or thread (both take `'static` data); `unsafe` code that
+    /// does so while the lender blocks must turn this off. Off in
+    /// AddressSanitizer builds. Default
     /// [`DEFAULT_RELEASE_PARKED_STACKS`]; [`Runtime::stack_memory`] reports
     /// what is released.
     pub fn release_parked_stacks(mut self, after: Option<Duration>) -> Builder {
