@@ -1,6 +1,6 @@
 //! Goroutines and async Rust, both ways.
 //!
-//! - [`block_on`] awaits a [`Future`] from a goroutine: while the future is
+//! - [`block_on`] awaits a [`Future`](std::future::Future) from a goroutine: while the future is
 //!   pending the goroutine parks, and its M and P run other goroutines. The
 //!   future's waker makes it runnable again, from any thread. Outside a
 //!   goroutine, `block_on` blocks the calling thread, as
