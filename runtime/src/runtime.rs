@@ -205,7 +205,7 @@ impl Runtime {
         let now = crate::sched::coarse::advance();
         let secs = parked_for.as_secs() as usize + usize::from(parked_for.subsec_nanos() > 0);
         match now.checked_sub(secs) {
-            Some(cutoff) if cutoff > 0 => self.shared.release_parked(cutoff),
+            Some(cutoff) if cutoff > 0 => self.shared.release_parked(cutoff, false),
             _ => 0,
         }
     }

@@ -121,6 +121,8 @@ pub(crate) struct Shared {
     /// for a moment is neither parked nor queued, so no deadlock is
     /// declared meanwhile; each pass checks once it ends.
     pub(crate) releasing: AtomicUsize,
+    /// Where the next budgeted release pass starts: (P, registry entry).
+    pub(crate) release_cursor: Mutex<(usize, usize)>,
     /// Live goroutines (created, not yet finished).
     pub(crate) live: AtomicUsize,
     /// When `live` falls to this many, the per-P registries drop their
@@ -188,6 +190,7 @@ impl Shared {
             in_syscall: AtomicUsize::new(0),
             external_blocked: AtomicUsize::new(0),
             releasing: AtomicUsize::new(0),
+            release_cursor: Mutex::new((0, 0)),
             live: AtomicUsize::new(0),
             compact_mark: AtomicUsize::new(0),
             global_len: AtomicUsize::new(0),

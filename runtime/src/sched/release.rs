@@ -28,7 +28,7 @@ use crate::coro::release::Canary;
 use crate::park::{ParkWord, PARKED};
 use crate::task::{Status, TaskRef};
 use std::sync::atomic::Ordering::*;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Goroutines taken per registry lock.
 const BATCH: usize = 256;
@@ -49,12 +49,24 @@ impl Shared {
 
     /// One pass: releases the stacks of the goroutines parked since before
     /// `cutoff` (a coarse-clock stamp). Returns how many it released.
-    pub(crate) fn release_parked(self: &std::sync::Arc<Self>, cutoff: usize) -> usize {
+    ///
+    /// A `bounded` pass (sysmon's) stops once it has run past its budget
+    /// ([`release_budget`](Self::release_budget), looked at after each
+    /// batch), and the next bounded pass goes on where it stopped: releasing
+    /// a million stacks is a few seconds of copying and page-table work,
+    /// which must not take more than a slice of a core from busy goroutines
+    /// nor keep sysmon from its other duties for long. An unbounded pass
+    /// covers every goroutine.
+    pub(crate) fn release_parked(
+        self: &std::sync::Arc<Self>,
+        cutoff: usize,
+        bounded: bool,
+    ) -> usize {
         let Some(depth) = Canary::depth() else {
             return 0;
         };
         self.releasing.fetch_add(1, SeqCst);
-        let released = self.release_pass(cutoff, depth);
+        let released = self.release_pass(cutoff, depth, bounded);
         self.releasing.fetch_sub(1, SeqCst);
         // A deadlock check that ran during the pass stood down for it.
         let mut s = self.sched.lock();
@@ -62,11 +74,25 @@ impl Shared {
         released
     }
 
-    fn release_pass(self: &std::sync::Arc<Self>, cutoff: usize, depth: usize) -> usize {
+    fn release_pass(
+        self: &std::sync::Arc<Self>,
+        cutoff: usize,
+        depth: usize,
+        bounded: bool,
+    ) -> usize {
+        let started = Instant::now();
         let mut released = 0;
         let mut batch: Vec<TaskRef> = Vec::with_capacity(BATCH);
-        for p in self.procs.iter() {
-            let mut at = 0;
+        // Where the last budgeted pass stopped: (P, registry entry).
+        let (first, mut at) = if bounded {
+            *self.release_cursor.lock()
+        } else {
+            (0, 0)
+        };
+        for (i, p) in self.procs.iter().enumerate().skip(first) {
+            if i > first {
+                at = 0;
+            }
             loop {
                 at = p.registry.lock().candidates(at, BATCH, &mut batch, |t| {
                     // A stamp of 0 is a park before the coarse clock first
@@ -84,7 +110,14 @@ impl Shared {
                 if at == 0 {
                     break;
                 }
+                if bounded && started.elapsed() >= self.release_budget() {
+                    *self.release_cursor.lock() = (i, at);
+                    return released;
+                }
             }
+        }
+        if bounded {
+            *self.release_cursor.lock() = (0, 0);
         }
         released
     }
@@ -122,6 +155,18 @@ impl Shared {
         let after = self.release_after?;
         let secs = after.as_secs().max(1) as usize;
         now.checked_sub(secs).filter(|&c| c > 0)
+    }
+
+    /// The time a sysmon pass may run, judged now: a tenth of its period
+    /// while any P is busy, the whole period while every P is idle (nothing
+    /// to take it from).
+    pub(crate) fn release_budget(&self) -> Duration {
+        let period = self.release_period().unwrap_or(Duration::from_secs(1));
+        if self.idle.idle_ps() >= self.procs.len() {
+            period
+        } else {
+            period / 10
+        }
     }
 
     /// How often sysmon looks for goroutines to release.

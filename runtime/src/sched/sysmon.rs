@@ -137,7 +137,7 @@ pub(crate) fn run(shared: Arc<Shared>) {
             if now >= at {
                 if let Some(cutoff) = shared.release_cutoff(coarse_now) {
                     if shared.release_due() {
-                        shared.release_parked(cutoff);
+                        shared.release_parked(cutoff, true);
                     }
                 }
                 release_at = Some(now + every);
