@@ -264,3 +264,54 @@ fn wake_ups_racing_release_passes_are_never_lost() {
         assert_eq!(rt.stack_memory().parked_released, 0);
     });
 }
+
+#[test]
+fn the_monitor_releases_the_stacks_of_goroutines_parked_past_the_delay() {
+    timed(|| {
+        const N: usize = 200;
+        let rt = Arc::new(
+            gort::Runtime::builder()
+                .procs(2)
+                .release_parked_stacks(Some(Duration::from_secs(1)))
+                .build()
+                .expect("runtime"),
+        );
+        let (go_tx, go_rx) = gort::chan::<()>(0);
+        let bad = Arc::new(AtomicUsize::new(0));
+        let scenario = {
+            let (rt2, bad) = (rt.clone(), bad.clone());
+            std::thread::spawn(move || {
+                rt2.block_on(move || {
+                    let (tx, rx) = gort::chan::<u64>(0);
+                    let handles: Vec<_> = (0..N as u64)
+                        .map(|i| {
+                            let (rx, bad) = (rx.clone(), bad.clone());
+                            gort::go(move || {
+                                let (v, ok) = hold(i, || rx.recv());
+                                if !ok || v.is_none() {
+                                    bad.fetch_add(1, Relaxed);
+                                }
+                            })
+                        })
+                        .collect();
+                    go_rx.recv().expect("go-ahead");
+                    for i in 0..N as u64 {
+                        tx.send(i).expect("a receiver");
+                    }
+                    for h in handles {
+                        h.join().expect("goroutine");
+                    }
+                });
+            })
+        };
+        // Nobody asks: the runtime's monitor releases them on its own, a
+        // second or two after they parked.
+        eventually("the monitor released every parked stack", || {
+            rt.stack_memory().parked_released >= N || cfg!(gort_asan)
+        });
+        go_tx.send(()).expect("scenario waits");
+        scenario.join().expect("scenario");
+        assert_eq!(bad.load(Relaxed), 0, "stacks changed while released");
+        assert_eq!(rt.stack_memory().parked_released, 0);
+    });
+}
