@@ -317,11 +317,12 @@ impl Summarizer {
     }
 
     fn transition(&mut self, ev: &Event<'_>) {
-        let Some(st) = ev.state_transition() else {
+        // The reason and the stack are looked up only where they are used.
+        let Some(transition) = ev.transition() else {
             return;
         };
         let t = ev.time();
-        match st.transition {
+        match transition {
             Transition::Goroutine { id, from, to } if from != to => {
                 // One lookup per transition: the entry is created when the
                 // goroutine comes into existence or into view, and (only
@@ -364,7 +365,8 @@ impl Summarizer {
                     match to {
                         GoState::Running => e.exec = e.exec.wrapping_add(d),
                         GoState::Waiting => {
-                            add(&mut e.block, self.names.intern_gen(st.reason), d);
+                            let reason = self.names.intern_gen(ev.transition_reason());
+                            add(&mut e.block, reason, d);
                         }
                         GoState::Runnable => e.sched_wait = e.sched_wait.wrapping_add(d),
                         GoState::Syscall if ev.proc().is_some() => {
@@ -375,7 +377,7 @@ impl Summarizer {
                     }
                 }
                 if e.name == EMPTY {
-                    if let Some(f) = st.stack.and_then(|s| s.frames().last()) {
+                    if let Some(f) = ev.transition_stack().and_then(|s| s.frames().last()) {
                         e.name = self.names.intern_gen(f.func);
                         e.pc = f.pc;
                     }
@@ -388,9 +390,9 @@ impl Summarizer {
                         }
                     }
                     GoState::Runnable => e.pending.runnable = t,
-                    GoState::Waiting if st.reason != b"forever" => {
+                    GoState::Waiting if ev.transition_reason() != b"forever" => {
                         e.pending.block = t;
-                        e.pending.block_reason = self.names.intern_gen(st.reason);
+                        e.pending.block_reason = self.names.intern_gen(ev.transition_reason());
                     }
                     GoState::Waiting | GoState::NotExist => {
                         e.end_time = t;
