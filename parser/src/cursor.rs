@@ -85,6 +85,40 @@ pub(crate) static ID_ARGS: [IdArgs; 256] = {
     t
 };
 
+/// For one event table version: per type byte, 1 + the number of
+/// arguments a timed event of that type has after `dt` (at most
+/// [`MAX_ARGS`]), or 0 if the byte is no timed event type of that table.
+const fn timed_arg_counts(table: u8) -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < EventType::ALL.len() {
+        let e = EventType::ALL[i];
+        let s = e.spec();
+        if s.timed && s.since <= table {
+            let n = s.args.len() - 1;
+            t[e as usize] = 1 + if n < MAX_ARGS { n } else { MAX_ARGS } as u8;
+        }
+        i += 1;
+    }
+    t
+}
+
+/// [`timed_arg_counts`] of the go 1.22/1.23, go 1.25 and go 1.26 tables.
+static TIMED_ARGS: [[u8; 256]; 3] = [
+    timed_arg_counts(Format::Go123.table_version()),
+    timed_arg_counts(Format::Go125.table_version()),
+    timed_arg_counts(Format::Go126.table_version()),
+];
+
+/// The [`TIMED_ARGS`] table of format `f`.
+fn timed_args_of(f: Format) -> &'static [u8; 256] {
+    match f {
+        Format::Go122 | Format::Go123 => &TIMED_ARGS[0],
+        Format::Go125 => &TIMED_ARGS[1],
+        Format::Go126 => &TIMED_ARGS[2],
+    }
+}
+
 /// The spec of `t` (table lookup).
 #[inline]
 pub(crate) fn spec_of(t: EventType) -> &'static Spec {
@@ -164,6 +198,8 @@ pub(crate) struct Cursor {
     last_ts: i64,
     /// The newest event table version the trace's format has.
     table: u8,
+    /// The timed argument counts of that table ([`TIMED_ARGS`]).
+    counts: &'static [u8; 256],
     /// The next event of this thread (valid after `advance` returned true).
     pub(crate) ev: BaseEvent,
     /// Events decoded ahead of `ev`: `ahead[pos..len]`.
@@ -187,6 +223,7 @@ impl Cursor {
             off: 0,
             last_ts: 0,
             table: format.table_version(),
+            counts: timed_args_of(format),
             ev: none,
             ahead: [none; AHEAD],
             pos: 0,
@@ -250,6 +287,20 @@ impl Cursor {
                 last_ts = freq.to_ns(b.time);
             }
             let ev = &mut self.ahead[n];
+            // Most events are decoded from a window of the batch that holds
+            // the longest event; the rest (and anything unusual) take the
+            // general path, which also words the errors.
+            if let Some(w) = data.get(off..off + WINDOW) {
+                if let Ok(w) = <&[u8; WINDOW]>::try_from(w) {
+                    if let Some((len, dt)) = decode_window(w, self.counts, ev) {
+                        ev.time = freq.to_ns(dt).wrapping_add(last_ts);
+                        last_ts = ev.time;
+                        off += len;
+                        n += 1;
+                        continue;
+                    }
+                }
+            }
             match decode_timed(data.get(off..).unwrap_or(&[]), self.table, ev) {
                 Ok((len, dt)) => {
                     ev.time = freq.to_ns(dt).wrapping_add(last_ts);
@@ -273,6 +324,59 @@ impl Cursor {
         self.len = n;
         Ok(true)
     }
+}
+
+/// Bytes of the window [`decode_window`] reads: a type byte and six
+/// varints of up to [`WINDOW_VARINT`] bytes fit.
+const WINDOW: usize = 64;
+
+/// The longest varint [`decode_window`] decodes (longer ones, which may
+/// overflow, take the general path).
+const WINDOW_VARINT: usize = 9;
+
+/// Reads a varint of at most [`WINDOW_VARINT`] bytes at `at` in `w`:
+/// its value and the position after it.
+#[inline(always)]
+fn window_varint(w: &[u8; WINDOW], at: usize) -> Option<(u64, usize)> {
+    let b = w[at & (WINDOW - 1)];
+    if b < 0x80 {
+        return Some((u64::from(b), at + 1));
+    }
+    let mut v = u64::from(b & 0x7f);
+    let mut i = 1;
+    while i < WINDOW_VARINT {
+        let b = w[(at + i) & (WINDOW - 1)];
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some((v, at + i + 1));
+        }
+        i += 1;
+    }
+    None
+}
+
+/// [`decode_timed`] for an event that starts a window of [`WINDOW`] bytes
+/// of its batch, with `counts` the table's [`TIMED_ARGS`]; `None` if the
+/// type byte is no timed event or a varint is longer than
+/// [`WINDOW_VARINT`] bytes (the general path then decides).
+#[inline(always)]
+fn decode_window(w: &[u8; WINDOW], counts: &[u8; 256], ev: &mut BaseEvent) -> Option<(usize, u64)> {
+    let t = w[0];
+    let c = counts[usize::from(t)];
+    let typ = TYPES[usize::from(t)]?;
+    if c == 0 {
+        return None;
+    }
+    let (dt, mut at) = window_varint(w, 1)?;
+    let mut args = [0u64; MAX_ARGS];
+    for a in args.iter_mut().take(usize::from(c - 1)) {
+        let (v, next) = window_varint(w, at)?;
+        *a = v;
+        at = next;
+    }
+    ev.typ = typ;
+    ev.args = args;
+    Some((at, dt))
 }
 
 /// Decodes one timed event from the front of `data`, with the event table of
@@ -499,6 +603,44 @@ mod tests {
         assert_eq!(e.message(), "found event without a timestamp: type=51");
         let (n, _) = decode_timed(&[51, 1, 2, 3, 4], 25, &mut ev).unwrap();
         assert_eq!((n, ev.typ), (5, EventType::ClockSnapshot));
+    }
+
+    #[test]
+    fn window_decoding_agrees_with_the_general_path() {
+        // Pseudo-random bytes, biased towards short varints and real types.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for f in [Format::Go123, Format::Go125, Format::Go126] {
+            let mut decoded = 0;
+            for _ in 0..20_000 {
+                let mut w = [0u8; WINDOW];
+                for b in w.iter_mut() {
+                    let r = next();
+                    *b = match r % 4 {
+                        0 => (r >> 8) as u8,
+                        _ => (r >> 8) as u8 & 0x7f,
+                    };
+                }
+                w[0] = (next() % 60) as u8;
+                let mut a = BaseEvent::synthetic(EventType::ProcStop, 0, &[]);
+                let mut b = a;
+                if let Some(got) = decode_window(&w, timed_args_of(f), &mut a) {
+                    let want = decode_timed(&w, f.table_version(), &mut b).unwrap();
+                    assert_eq!(got, want);
+                    assert_eq!((a.typ, a.args), (b.typ, b.args));
+                    decoded += 1;
+                } else if let Ok((_, _)) = decode_timed(&w, f.table_version(), &mut b) {
+                    // Only long varints may leave the window path.
+                    assert!(w.iter().any(|&b| b >= 0x80));
+                }
+            }
+            assert!(decoded > 1000, "{decoded}");
+        }
     }
 
     #[test]
