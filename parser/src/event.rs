@@ -307,10 +307,12 @@ impl<'a> Event<'a> {
         self.ctx.g
     }
 
+    #[inline]
     fn arg(&self, i: usize) -> u64 {
         self.args.get(i).copied().unwrap_or(0)
     }
 
+    #[inline]
     fn string(&self, id: u64) -> &[u8] {
         self.tables.string_or_empty(id)
     }

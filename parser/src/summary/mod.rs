@@ -390,11 +390,17 @@ impl Summarizer {
                         }
                     }
                     GoState::Runnable => e.pending.runnable = t,
-                    GoState::Waiting if ev.transition_reason() != b"forever" => {
-                        e.pending.block = t;
-                        e.pending.block_reason = self.names.intern_gen(ev.transition_reason());
+                    GoState::Waiting => {
+                        let reason = ev.transition_reason();
+                        if reason == b"forever" {
+                            e.end_time = t;
+                            finalize(e, t);
+                        } else {
+                            e.pending.block = t;
+                            e.pending.block_reason = self.names.intern_gen(reason);
+                        }
                     }
-                    GoState::Waiting | GoState::NotExist => {
+                    GoState::NotExist => {
                         e.end_time = t;
                         finalize(e, t);
                     }
