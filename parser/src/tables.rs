@@ -108,6 +108,9 @@ impl Frequency {
 pub(crate) struct IdTable<T> {
     dense: Vec<Option<T>>,
     sparse: IdMap<u64, T>,
+    /// Every ID below `dense.len()` resolves (so `contains` need not read
+    /// the entry, which keeps the per-event ID checks out of the table).
+    full: bool,
 }
 
 impl<T: Default + Clone> IdTable<T> {
@@ -115,6 +118,7 @@ impl<T: Default + Clone> IdTable<T> {
         IdTable {
             dense: Vec::new(),
             sparse: IdMap::default(),
+            full: false,
         }
     }
 
@@ -133,10 +137,13 @@ impl<T: Default + Clone> IdTable<T> {
     /// True if `id` resolves.
     #[inline]
     pub(crate) fn contains(&self, id: u64) -> bool {
+        if id < self.dense.len() as u64 && self.full {
+            return true;
+        }
         id == 0
             || match self.dense.get(id as usize) {
                 Some(v) => v.is_some(),
-                None => self.sparse.contains_key(&id),
+                None => !self.sparse.is_empty() && self.sparse.contains_key(&id),
             }
     }
 
@@ -162,6 +169,8 @@ impl<T: Default + Clone> IdTable<T> {
         for (id, v) in self.sparse.drain() {
             dense[id as usize] = Some(v);
         }
+        // ID 0 always resolves, whether or not it has an entry.
+        self.full = dense.iter().skip(1).all(Option::is_some);
         self.dense = dense;
     }
 
