@@ -327,6 +327,8 @@ impl<'a> Reader<'a> {
     /// Writes a Sync event into the slot: `n` is its count (go 1.25 format
     /// on), `snapshot` whether it carries the current generation's clock
     /// snapshot.
+    #[cold]
+    #[inline(never)]
     fn fill_sync(&mut self, time: i64, n: u64, snapshot: bool) -> bool {
         let tables = match &self.tables {
             Some(t) => Arc::clone(t),
@@ -379,6 +381,8 @@ impl<'a> Reader<'a> {
     ///   input gives the final Sync, a load error a Sync and then the error.
     ///
     /// Loading a generation returns the Sync that opens it.
+    #[cold]
+    #[inline(never)]
     fn between_generations(&mut self) -> Result<Option<Out>> {
         if self.finished {
             return Ok(None);
@@ -462,37 +466,10 @@ impl<'a> Reader<'a> {
             }
         }
         if self.frontier.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Stalled,
-                format!(
-                    "broken trace: frontier is empty:\n[gen={}]\n\n{}\n{}\n",
-                    self.gen,
-                    self.dump_frontier(),
-                    self.order.dump()
-                ),
-            ));
+            return Err(self.stalled("frontier is empty:"));
         }
         if !self.try_advance(0)? {
-            self.frontier.sort();
-            let mut advanced = false;
-            for i in 1..self.frontier.len() {
-                if self.try_advance(i)? {
-                    advanced = true;
-                    break;
-                }
-            }
-            if !advanced {
-                return Err(Error::new(
-                    ErrorKind::Stalled,
-                    format!(
-                        "broken trace: failed to advance: frontier:\n[gen={}]\n\n{}\n{}\n",
-                        self.gen,
-                        self.dump_frontier(),
-                        self.order.dump()
-                    ),
-                )
-                .in_generation(self.gen));
-            }
+            self.advance_other()?;
         }
         match self.order.has_next() {
             true => Ok(Some(Out::Queued)),
@@ -501,6 +478,36 @@ impl<'a> Reader<'a> {
                 "an advanced event produced no output",
             )),
         }
+    }
+
+    /// The slow path of [`Self::step`]: the earliest thread must wait, so
+    /// the others are tried in time order.
+    #[inline(never)]
+    fn advance_other(&mut self) -> Result<()> {
+        self.frontier.sort();
+        for i in 1..self.frontier.len() {
+            if self.try_advance(i)? {
+                return Ok(());
+            }
+        }
+        Err(self
+            .stalled("failed to advance: frontier:")
+            .in_generation(self.gen))
+    }
+
+    /// The error of a trace on which no thread can advance.
+    #[cold]
+    #[inline(never)]
+    fn stalled(&self, what: &str) -> Error {
+        Error::new(
+            ErrorKind::Stalled,
+            format!(
+                "broken trace: {what}\n[gen={}]\n\n{}\n{}\n",
+                self.gen,
+                self.dump_frontier(),
+                self.order.dump()
+            ),
+        )
     }
 
     /// Tries to advance the cursor at heap position `i`.
@@ -530,6 +537,8 @@ impl<'a> Reader<'a> {
         Ok(true)
     }
 
+    #[cold]
+    #[inline(never)]
     fn load_generation(&mut self) -> Result<()> {
         let loaded = read_generation(&mut *self.src, self.spill.take(), self.format)?;
         self.spill = loaded.spill;
