@@ -391,6 +391,7 @@ impl<'a> Reader<'a> {
             if let Some(e) = self.deferred.take() {
                 return Err(e);
             }
+            self.recycle_storage();
             return match read_generation_marked(&mut *self.src, self.format) {
                 Err(e) => {
                     self.deferred = Some(e);
@@ -420,6 +421,7 @@ impl<'a> Reader<'a> {
             self.finished = true;
             return Ok(Some(self.counted_sync(false)));
         }
+        self.recycle_storage();
         match read_generation(&mut *self.src, self.spill.take(), self.format) {
             Err(e) => {
                 self.deferred = Some(e);
@@ -540,10 +542,28 @@ impl<'a> Reader<'a> {
     #[cold]
     #[inline(never)]
     fn load_generation(&mut self) -> Result<()> {
+        self.recycle_storage();
         let loaded = read_generation(&mut *self.src, self.spill.take(), self.format)?;
         self.spill = loaded.spill;
         self.deferred = loaded.deferred;
         self.install(loaded.generation)
+    }
+
+    /// Before the next generation is read: hands the current generation's
+    /// storage buffer back to the source when no event outside the reader
+    /// holds the generation's tables. The event slot is emptied first (the
+    /// caller's borrow of it has ended); the tables keep what the reader's
+    /// own Sync events use (frequency, clock snapshot, format).
+    fn recycle_storage(&mut self) {
+        self.slot = None;
+        if let Some(buf) = self
+            .tables
+            .as_mut()
+            .and_then(Arc::get_mut)
+            .and_then(Tables::take_storage)
+        {
+            self.src.recycle(buf);
+        }
     }
 
     /// Makes `g` the current generation: one cursor per thread, its samples.

@@ -307,6 +307,18 @@ impl<'a> Tables<'a> {
         }))
     }
 
+    /// Takes the buffer the generation's bytes were copied into (read from a
+    /// stream), leaving the tables without bytes: for a reader done with
+    /// the generation, to read the next one into the same memory. Strings,
+    /// stacks and side data then resolve to nothing; the frequency, the
+    /// clock snapshot and the format stay.
+    pub(crate) fn take_storage(&mut self) -> Option<Vec<u8>> {
+        match &mut self.storage {
+            Storage::Owned(v) => Some(std::mem::take(v)),
+            Storage::Borrowed(_) => None,
+        }
+    }
+
     /// The bytes that batch and string ranges point into.
     #[inline]
     pub(crate) fn storage(&self) -> &[u8] {
