@@ -467,6 +467,7 @@ impl Frontier {
     }
 
     /// Restores the heap after the cursor at `i` moved to a later event.
+    #[inline(always)]
     pub(crate) fn update(&mut self, i: usize) {
         if self.sift_up(i) == i {
             self.sift_down(i);
@@ -496,6 +497,7 @@ impl Frontier {
         self.heap.sort_by_key(|c| c.ev.time);
     }
 
+    #[inline(always)]
     fn sift_up(&mut self, mut i: usize) -> usize {
         while i > 0 {
             let parent = (i - 1) / 2;
@@ -508,6 +510,7 @@ impl Frontier {
         i
     }
 
+    #[inline]
     fn sift_down(&mut self, mut i: usize) {
         let n = self.heap.len();
         loop {

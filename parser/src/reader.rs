@@ -513,6 +513,7 @@ impl<'a> Reader<'a> {
     }
 
     /// Tries to advance the cursor at heap position `i`.
+    #[inline(always)]
     fn try_advance(&mut self, i: usize) -> Result<bool> {
         let Some(tables) = self.tables.as_deref() else {
             return Ok(false);
