@@ -186,28 +186,33 @@ const AHEAD: usize = 32;
 /// reading ahead waits until the cursor reaches the event that caused it,
 /// so errors surface exactly where decoding one event at a time would
 /// raise them.
+///
+/// N.B. `repr(C)`, so that what every event touches (the event, the thread,
+/// its slot and the read-ahead position) shares the first cache lines and
+/// the read-ahead buffer comes last.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Cursor {
+    /// The next event of this thread (valid after `advance` returned true).
+    pub(crate) ev: BaseEvent,
     /// The thread.
     pub(crate) m: ThreadId,
     /// The thread's state slot in the ordering engine, once known.
     pub(crate) slot: Option<usize>,
-    batches: Vec<Batch>,
+    pos: usize,
+    len: usize,
     idx: usize,
     off: usize,
     last_ts: i64,
+    /// The timed argument counts of the format's event table ([`TIMED_ARGS`]).
+    counts: &'static [u8; 256],
     /// The newest event table version the trace's format has.
     table: u8,
-    /// The timed argument counts of that table ([`TIMED_ARGS`]).
-    counts: &'static [u8; 256],
-    /// The next event of this thread (valid after `advance` returned true).
-    pub(crate) ev: BaseEvent,
-    /// Events decoded ahead of `ev`: `ahead[pos..len]`.
-    ahead: [BaseEvent; AHEAD],
-    pos: usize,
-    len: usize,
     /// The error that stopped the last read-ahead, due after `ahead`.
     failed: Option<Box<Error>>,
+    batches: Vec<Batch>,
+    /// Events decoded ahead of `ev`: `ahead[pos..len]`.
+    ahead: [BaseEvent; AHEAD],
 }
 
 impl Cursor {
