@@ -238,7 +238,7 @@ impl Cursor {
     }
 
     /// Decodes the next event into `self.ev`; false when none is left.
-    #[inline]
+    #[inline(always)]
     pub(crate) fn advance(
         &mut self,
         storage: &[u8],
