@@ -80,8 +80,11 @@ pub struct Reader<'a> {
     samples: std::vec::IntoIter<CpuSample>,
     next_sample: Option<CpuSample>,
     order: Ordering,
-    /// The event last returned by [`Reader::next_event`].
-    slot: Option<Event<'a>>,
+    /// The event last returned by [`Reader::next_event`] (before the first,
+    /// a Sync of no generation).
+    slot: Event<'a>,
+    /// Tables with nothing in them, for events of no generation.
+    no_tables: Arc<Tables<'a>>,
     last_ts: i64,
     emitted_sync: bool,
     done: bool,
@@ -153,6 +156,7 @@ fn read_stream_header<R: BufRead>(r: &mut R) -> Result<(Format, usize)> {
 
 impl<'a> Reader<'a> {
     fn with_source(src: Box<dyn BatchSource<'a> + 'a>, format: Format) -> Reader<'a> {
+        let no_tables = Arc::new(Tables::empty(format));
         Reader {
             src,
             format,
@@ -167,7 +171,15 @@ impl<'a> Reader<'a> {
             samples: Vec::new().into_iter(),
             next_sample: None,
             order: Ordering::new(),
-            slot: None,
+            slot: Event {
+                tables: Arc::clone(&no_tables),
+                ctx: SchedCtx::NONE,
+                typ: None,
+                time: 0,
+                args: [0; MAX_ARGS],
+                task_type: None,
+            },
+            no_tables,
             last_ts: 0,
             emitted_sync: true,
             done: false,
@@ -250,9 +262,7 @@ impl<'a> Reader<'a> {
             self.done = true;
             return Ok(None);
         }
-        let Some(ev) = self.slot.as_mut() else {
-            return Ok(None);
-        };
+        let ev = &mut self.slot;
         if let Err(e) = ev.check_ids() {
             self.done = true;
             return Err(e.in_generation(self.gen));
@@ -261,7 +271,7 @@ impl<'a> Reader<'a> {
             ev.time = self.last_ts.wrapping_add(1);
         }
         self.last_ts = ev.time;
-        Ok(self.slot.as_ref())
+        Ok(Some(&self.slot))
     }
 
     /// Writes what [`Self::step`] produced into the event slot, reusing the
@@ -302,25 +312,15 @@ impl<'a> Reader<'a> {
                 (ctx, Some(EventType::CPUSample), s.time, args, None)
             }
         };
-        match &mut self.slot {
-            Some(ev) if Arc::ptr_eq(&ev.tables, tables) => {
-                ev.ctx = ctx;
-                ev.typ = typ;
-                ev.time = time;
-                ev.args = args;
-                ev.task_type = task_type;
-            }
-            slot => {
-                *slot = Some(Event {
-                    tables: Arc::clone(tables),
-                    ctx,
-                    typ,
-                    time,
-                    args,
-                    task_type,
-                })
-            }
+        let ev = &mut self.slot;
+        if !Arc::ptr_eq(&ev.tables, tables) {
+            ev.tables = Arc::clone(tables);
         }
+        ev.ctx = ctx;
+        ev.typ = typ;
+        ev.time = time;
+        ev.args = args;
+        ev.task_type = task_type;
         true
     }
 
@@ -330,21 +330,18 @@ impl<'a> Reader<'a> {
     #[cold]
     #[inline(never)]
     fn fill_sync(&mut self, time: i64, n: u64, snapshot: bool) -> bool {
-        let tables = match &self.tables {
-            Some(t) => Arc::clone(t),
-            None => Arc::new(Tables::empty(self.format)),
-        };
+        let tables = Arc::clone(self.tables.as_ref().unwrap_or(&self.no_tables));
         let mut args = [0; MAX_ARGS];
         args[0] = n;
         args[1] = u64::from(snapshot);
-        self.slot = Some(Event {
+        self.slot = Event {
             tables,
             ctx: SchedCtx::NONE,
             typ: None,
             time,
             args,
             task_type: None,
-        });
+        };
         true
     }
 
@@ -552,11 +549,12 @@ impl<'a> Reader<'a> {
 
     /// Before the next generation is read: hands the current generation's
     /// storage buffer back to the source when no event outside the reader
-    /// holds the generation's tables. The event slot is emptied first (the
+    /// holds the generation's tables. The event slot lets go of them first (the
     /// caller's borrow of it has ended); the tables keep what the reader's
     /// own Sync events use (frequency, clock snapshot, format).
     fn recycle_storage(&mut self) {
-        self.slot = None;
+        self.slot.tables = Arc::clone(&self.no_tables);
+        self.slot.task_type = None;
         if let Some(buf) = self
             .tables
             .as_mut()
