@@ -373,8 +373,13 @@ fn decode_window(w: &[u8; WINDOW], counts: &[u8; 256], ev: &mut BaseEvent) -> Op
         return None;
     }
     let (dt, mut at) = window_varint(w, 1)?;
+    let n = usize::from(c - 1);
     let mut args = [0u64; MAX_ARGS];
-    for a in args.iter_mut().take(usize::from(c - 1)) {
+    // A fixed-length loop that stops early unrolls completely.
+    for (k, a) in args.iter_mut().enumerate() {
+        if k == n {
+            break;
+        }
         let (v, next) = window_varint(w, at)?;
         *a = v;
         at = next;
