@@ -193,14 +193,18 @@ const AHEAD: usize = 32;
 #[derive(Debug)]
 #[repr(C)]
 pub(crate) struct Cursor {
-    /// The next event of this thread (valid after `advance` returned true).
-    pub(crate) ev: BaseEvent,
+    /// The time of the next event (valid after `advance` returned true):
+    /// the frontier's key, kept apart from the event so that ordering the
+    /// cursors reads one word of each.
+    pub(crate) time: i64,
     /// The thread.
     pub(crate) m: ThreadId,
     /// The thread's state slot in the ordering engine, once known.
     pub(crate) slot: Option<usize>,
     pos: usize,
     len: usize,
+    /// Where in `ahead` the next event is (see [`Cursor::ev`]).
+    cur: usize,
     idx: usize,
     off: usize,
     last_ts: i64,
@@ -211,7 +215,8 @@ pub(crate) struct Cursor {
     /// The error that stopped the last read-ahead, due after `ahead`.
     failed: Option<Box<Error>>,
     batches: Vec<Batch>,
-    /// Events decoded ahead of `ev`: `ahead[pos..len]`.
+    /// Events decoded ahead: the next event at `cur`, the ones after it
+    /// at `ahead[pos..len]`.
     ahead: [BaseEvent; AHEAD],
 }
 
@@ -229,7 +234,8 @@ impl Cursor {
             last_ts: 0,
             table: format.table_version(),
             counts: timed_args_of(format),
-            ev: none,
+            time: 0,
+            cur: 0,
             ahead: [none; AHEAD],
             pos: 0,
             len: 0,
@@ -237,7 +243,8 @@ impl Cursor {
         }
     }
 
-    /// Decodes the next event into `self.ev`; false when none is left.
+    /// Moves to the next event ([`Cursor::ev`], at [`Cursor::time`]); false
+    /// when none is left.
     #[inline(always)]
     pub(crate) fn advance(
         &mut self,
@@ -245,7 +252,8 @@ impl Cursor {
         freq: Frequency,
     ) -> std::result::Result<bool, Box<Error>> {
         if self.pos < self.len {
-            self.ev = self.ahead[self.pos & (AHEAD - 1)];
+            self.cur = self.pos & (AHEAD - 1);
+            self.time = self.ahead[self.cur].time;
             self.pos += 1;
             return Ok(true);
         }
@@ -255,9 +263,24 @@ impl Cursor {
         if !self.read_ahead(storage, freq)? {
             return Ok(false);
         }
-        self.ev = self.ahead[0];
+        self.cur = 0;
+        self.time = self.ahead[0].time;
         self.pos = 1;
         Ok(true)
+    }
+
+    /// The next event (valid after `advance` returned true), decoded in
+    /// place: it is not copied out of the read-ahead buffer.
+    #[inline]
+    pub(crate) fn ev(&self) -> &BaseEvent {
+        &self.ahead[self.cur & (AHEAD - 1)]
+    }
+
+    /// The next event, to be completed by the ordering engine, and the
+    /// thread's slot there.
+    #[inline]
+    pub(crate) fn ev_and_slot(&mut self) -> (&mut BaseEvent, &mut Option<usize>) {
+        (&mut self.ahead[self.cur & (AHEAD - 1)], &mut self.slot)
     }
 
     /// Decodes up to [`AHEAD`] events of the current batch (moving to the
@@ -467,7 +490,7 @@ impl Frontier {
     /// The earliest pending time.
     #[inline]
     pub(crate) fn min_time(&self) -> Option<i64> {
-        self.heap.first().map(|c| c.ev.time)
+        self.heap.first().map(|c| c.time)
     }
 
     /// Adds a cursor whose event is loaded.
@@ -504,14 +527,14 @@ impl Frontier {
     /// Sorts the cursors by time (stably); a sorted array is still a valid
     /// heap, and positions then follow the order in which to try them.
     pub(crate) fn sort(&mut self) {
-        self.heap.sort_by_key(|c| c.ev.time);
+        self.heap.sort_by_key(|c| c.time);
     }
 
     #[inline(always)]
     fn sift_up(&mut self, mut i: usize) -> usize {
         while i > 0 {
             let parent = (i - 1) / 2;
-            if self.heap[parent].ev.time <= self.heap[i].ev.time {
+            if self.heap[parent].time <= self.heap[i].time {
                 break;
             }
             self.heap.swap(parent, i);
@@ -526,12 +549,12 @@ impl Frontier {
         loop {
             let mut m = i;
             let mut t = match self.heap.get(i) {
-                Some(c) => c.ev.time,
+                Some(c) => c.time,
                 None => return,
             };
             for c in [2 * i + 1, 2 * i + 2] {
-                if c < n && self.heap[c].ev.time < t {
-                    t = self.heap[c].ev.time;
+                if c < n && self.heap[c].time < t {
+                    t = self.heap[c].time;
                     m = c;
                 }
             }
@@ -550,7 +573,7 @@ mod tests {
 
     fn cursor(m: i64, time: i64) -> Cursor {
         let mut c = Cursor::new(ThreadId(m), Vec::new(), Format::Go123);
-        c.ev.time = time;
+        c.time = time;
         c
     }
 
@@ -563,7 +586,7 @@ mod tests {
         let mut order = Vec::new();
         while !f.is_empty() {
             let c = f.cursors().next().expect("non-empty");
-            order.push((c.ev.time, c.m.0));
+            order.push((c.time, c.m.0));
             f.remove(0);
         }
         // Go's removal moves the last entry to the root; equal times do not
@@ -575,7 +598,7 @@ mod tests {
         f.push(cursor(1, 5));
         f.push(cursor(2, 7));
         if let Some(c) = f.get_mut(0) {
-            c.ev.time = 7;
+            c.time = 7;
         }
         f.update(0);
         assert_eq!(f.cursors().next().map(|c| c.m), Some(ThreadId(1)));
@@ -677,7 +700,7 @@ mod tests {
         let f = Frequency::from_units_per_second(1_000_000_000);
         for i in 0..40 {
             assert!(c.advance(&storage, f).unwrap(), "event {i}");
-            assert_eq!((c.ev.typ, c.ev.time), (EventType::ProcStop, 11 + i));
+            assert_eq!((c.ev().typ, c.time), (EventType::ProcStop, 11 + i));
         }
         let e = c.advance(&storage, f).unwrap_err();
         assert_eq!(e.message(), "found invalid event type: 200");
@@ -700,7 +723,7 @@ mod tests {
         let f = Frequency::from_units_per_second(15_625_000);
         let mut times = Vec::new();
         while c.advance(&storage, f).unwrap() {
-            times.push(c.ev.time);
+            times.push(c.time);
         }
         assert_eq!(times, [11 * 64, 13 * 64, 100 * 64]);
     }

@@ -518,11 +518,12 @@ impl<'a> Reader<'a> {
         let Some(c) = self.frontier.get_mut(i) else {
             return Ok(false);
         };
-        let typ = c.ev.typ;
+        let typ = c.ev().typ;
         let m = c.m;
+        let (ev, slot) = c.ev_and_slot();
         if !self
             .order
-            .advance(&mut c.ev, tables, m, &mut c.slot, self.gen)
+            .advance(ev, tables, m, slot, self.gen)
             .map_err(|e| e.in_generation(self.gen).on_thread(m.0).event(typ.name()))?
         {
             return Ok(false);
@@ -587,9 +588,10 @@ impl<'a> Reader<'a> {
     fn dump_frontier(&self) -> String {
         let mut s = String::new();
         for c in self.frontier.cursors() {
-            let spec = c.ev.typ.spec();
-            let _ = write!(s, "M {} [{} time={}", c.m, spec.name, c.ev.time);
-            for (name, v) in spec.args.iter().skip(1).zip(c.ev.args.iter()) {
+            let ev = c.ev();
+            let spec = ev.typ.spec();
+            let _ = write!(s, "M {} [{} time={}", c.m, spec.name, ev.time);
+            for (name, v) in spec.args.iter().skip(1).zip(ev.args.iter()) {
                 let _ = write!(s, " {name}={v}");
             }
             s.push_str("]\n");
