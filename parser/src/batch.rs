@@ -211,6 +211,11 @@ pub(crate) trait BatchSource<'a> {
     /// into. `spill`, if any, is the first batch of the next generation (already
     /// read); it is moved into the next generation's storage.
     fn finish_generation(&mut self, spill: Option<&mut Batch>) -> Storage<'a>;
+
+    /// Offers the storage buffer of a generation nobody uses any more, to
+    /// read the next one into (memory already mapped, and large enough
+    /// for a generation). Sources that copy nothing ignore it.
+    fn recycle(&mut self, _buf: Vec<u8>) {}
 }
 
 /// What a batch header read found.
@@ -477,6 +482,16 @@ impl<'a, R: BufRead> BatchSource<'a> for StreamSource<R> {
             done.shrink_to_fit();
         }
         Storage::Owned(done)
+    }
+
+    fn recycle(&mut self, mut buf: Vec<u8>) {
+        // The bytes read so far (the next generation's first batch, at
+        // most) move into the larger buffer at the same offsets.
+        if buf.capacity() > self.buf.capacity() {
+            buf.clear();
+            buf.extend_from_slice(&self.buf);
+            self.buf = buf;
+        }
     }
 }
 

@@ -85,6 +85,40 @@ pub(crate) static ID_ARGS: [IdArgs; 256] = {
     t
 };
 
+/// For one event table version: per type byte, 1 + the number of
+/// arguments a timed event of that type has after `dt` (at most
+/// [`MAX_ARGS`]), or 0 if the byte is no timed event type of that table.
+const fn timed_arg_counts(table: u8) -> [u8; 256] {
+    let mut t = [0u8; 256];
+    let mut i = 0;
+    while i < EventType::ALL.len() {
+        let e = EventType::ALL[i];
+        let s = e.spec();
+        if s.timed && s.since <= table {
+            let n = s.args.len() - 1;
+            t[e as usize] = 1 + if n < MAX_ARGS { n } else { MAX_ARGS } as u8;
+        }
+        i += 1;
+    }
+    t
+}
+
+/// [`timed_arg_counts`] of the go 1.22/1.23, go 1.25 and go 1.26 tables.
+static TIMED_ARGS: [[u8; 256]; 3] = [
+    timed_arg_counts(Format::Go123.table_version()),
+    timed_arg_counts(Format::Go125.table_version()),
+    timed_arg_counts(Format::Go126.table_version()),
+];
+
+/// The [`TIMED_ARGS`] table of format `f`.
+fn timed_args_of(f: Format) -> &'static [u8; 256] {
+    match f {
+        Format::Go122 | Format::Go123 => &TIMED_ARGS[0],
+        Format::Go125 => &TIMED_ARGS[1],
+        Format::Go126 => &TIMED_ARGS[2],
+    }
+}
+
 /// The spec of `t` (table lookup).
 #[inline]
 pub(crate) fn spec_of(t: EventType) -> &'static Spec {
@@ -152,26 +186,38 @@ const AHEAD: usize = 32;
 /// reading ahead waits until the cursor reaches the event that caused it,
 /// so errors surface exactly where decoding one event at a time would
 /// raise them.
+///
+/// N.B. `repr(C)`, so that what every event touches (the event, the thread,
+/// its slot and the read-ahead position) shares the first cache lines and
+/// the read-ahead buffer comes last.
 #[derive(Debug)]
+#[repr(C)]
 pub(crate) struct Cursor {
+    /// The time of the next event (valid after `advance` returned true):
+    /// the frontier's key, kept apart from the event so that ordering the
+    /// cursors reads one word of each.
+    pub(crate) time: i64,
     /// The thread.
     pub(crate) m: ThreadId,
     /// The thread's state slot in the ordering engine, once known.
     pub(crate) slot: Option<usize>,
-    batches: Vec<Batch>,
+    pos: usize,
+    len: usize,
+    /// Where in `ahead` the next event is (see [`Cursor::ev`]).
+    cur: usize,
     idx: usize,
     off: usize,
     last_ts: i64,
+    /// The timed argument counts of the format's event table ([`TIMED_ARGS`]).
+    counts: &'static [u8; 256],
     /// The newest event table version the trace's format has.
     table: u8,
-    /// The next event of this thread (valid after `advance` returned true).
-    pub(crate) ev: BaseEvent,
-    /// Events decoded ahead of `ev`: `ahead[pos..len]`.
-    ahead: [BaseEvent; AHEAD],
-    pos: usize,
-    len: usize,
     /// The error that stopped the last read-ahead, due after `ahead`.
     failed: Option<Box<Error>>,
+    batches: Vec<Batch>,
+    /// Events decoded ahead: the next event at `cur`, the ones after it
+    /// at `ahead[pos..len]`.
+    ahead: [BaseEvent; AHEAD],
 }
 
 impl Cursor {
@@ -187,7 +233,9 @@ impl Cursor {
             off: 0,
             last_ts: 0,
             table: format.table_version(),
-            ev: none,
+            counts: timed_args_of(format),
+            time: 0,
+            cur: 0,
             ahead: [none; AHEAD],
             pos: 0,
             len: 0,
@@ -195,15 +243,17 @@ impl Cursor {
         }
     }
 
-    /// Decodes the next event into `self.ev`; false when none is left.
-    #[inline]
+    /// Moves to the next event ([`Cursor::ev`], at [`Cursor::time`]); false
+    /// when none is left.
+    #[inline(always)]
     pub(crate) fn advance(
         &mut self,
         storage: &[u8],
         freq: Frequency,
     ) -> std::result::Result<bool, Box<Error>> {
         if self.pos < self.len {
-            self.ev = self.ahead[self.pos & (AHEAD - 1)];
+            self.cur = self.pos & (AHEAD - 1);
+            self.time = self.ahead[self.cur].time;
             self.pos += 1;
             return Ok(true);
         }
@@ -213,9 +263,24 @@ impl Cursor {
         if !self.read_ahead(storage, freq)? {
             return Ok(false);
         }
-        self.ev = self.ahead[0];
+        self.cur = 0;
+        self.time = self.ahead[0].time;
         self.pos = 1;
         Ok(true)
+    }
+
+    /// The next event (valid after `advance` returned true), decoded in
+    /// place: it is not copied out of the read-ahead buffer.
+    #[inline]
+    pub(crate) fn ev(&self) -> &BaseEvent {
+        &self.ahead[self.cur & (AHEAD - 1)]
+    }
+
+    /// The next event, to be completed by the ordering engine, and the
+    /// thread's slot there.
+    #[inline]
+    pub(crate) fn ev_and_slot(&mut self) -> (&mut BaseEvent, &mut Option<usize>) {
+        (&mut self.ahead[self.cur & (AHEAD - 1)], &mut self.slot)
     }
 
     /// Decodes up to [`AHEAD`] events of the current batch (moving to the
@@ -250,6 +315,20 @@ impl Cursor {
                 last_ts = freq.to_ns(b.time);
             }
             let ev = &mut self.ahead[n];
+            // Most events are decoded from a window of the batch that holds
+            // the longest event; the rest (and anything unusual) take the
+            // general path, which also words the errors.
+            if let Some(w) = data.get(off..off + WINDOW) {
+                if let Ok(w) = <&[u8; WINDOW]>::try_from(w) {
+                    if let Some((len, dt)) = decode_window(w, self.counts, ev) {
+                        ev.time = freq.to_ns(dt).wrapping_add(last_ts);
+                        last_ts = ev.time;
+                        off += len;
+                        n += 1;
+                        continue;
+                    }
+                }
+            }
             match decode_timed(data.get(off..).unwrap_or(&[]), self.table, ev) {
                 Ok((len, dt)) => {
                     ev.time = freq.to_ns(dt).wrapping_add(last_ts);
@@ -273,6 +352,64 @@ impl Cursor {
         self.len = n;
         Ok(true)
     }
+}
+
+/// Bytes of the window [`decode_window`] reads: a type byte and six
+/// varints of up to [`WINDOW_VARINT`] bytes fit.
+const WINDOW: usize = 64;
+
+/// The longest varint [`decode_window`] decodes (longer ones, which may
+/// overflow, take the general path).
+const WINDOW_VARINT: usize = 9;
+
+/// Reads a varint of at most [`WINDOW_VARINT`] bytes at `at` in `w`:
+/// its value and the position after it.
+#[inline(always)]
+fn window_varint(w: &[u8; WINDOW], at: usize) -> Option<(u64, usize)> {
+    let b = w[at & (WINDOW - 1)];
+    if b < 0x80 {
+        return Some((u64::from(b), at + 1));
+    }
+    let mut v = u64::from(b & 0x7f);
+    let mut i = 1;
+    while i < WINDOW_VARINT {
+        let b = w[(at + i) & (WINDOW - 1)];
+        v |= u64::from(b & 0x7f) << (7 * i);
+        if b < 0x80 {
+            return Some((v, at + i + 1));
+        }
+        i += 1;
+    }
+    None
+}
+
+/// [`decode_timed`] for an event that starts a window of [`WINDOW`] bytes
+/// of its batch, with `counts` the table's [`TIMED_ARGS`]; `None` if the
+/// type byte is no timed event or a varint is longer than
+/// [`WINDOW_VARINT`] bytes (the general path then decides).
+#[inline(always)]
+fn decode_window(w: &[u8; WINDOW], counts: &[u8; 256], ev: &mut BaseEvent) -> Option<(usize, u64)> {
+    let t = w[0];
+    let c = counts[usize::from(t)];
+    let typ = TYPES[usize::from(t)]?;
+    if c == 0 {
+        return None;
+    }
+    let (dt, mut at) = window_varint(w, 1)?;
+    let n = usize::from(c - 1);
+    let mut args = [0u64; MAX_ARGS];
+    // A fixed-length loop that stops early unrolls completely.
+    for (k, a) in args.iter_mut().enumerate() {
+        if k == n {
+            break;
+        }
+        let (v, next) = window_varint(w, at)?;
+        *a = v;
+        at = next;
+    }
+    ev.typ = typ;
+    ev.args = args;
+    Some((at, dt))
 }
 
 /// Decodes one timed event from the front of `data`, with the event table of
@@ -353,7 +490,7 @@ impl Frontier {
     /// The earliest pending time.
     #[inline]
     pub(crate) fn min_time(&self) -> Option<i64> {
-        self.heap.first().map(|c| c.ev.time)
+        self.heap.first().map(|c| c.time)
     }
 
     /// Adds a cursor whose event is loaded.
@@ -363,6 +500,7 @@ impl Frontier {
     }
 
     /// Restores the heap after the cursor at `i` moved to a later event.
+    #[inline(always)]
     pub(crate) fn update(&mut self, i: usize) {
         if self.sift_up(i) == i {
             self.sift_down(i);
@@ -389,13 +527,14 @@ impl Frontier {
     /// Sorts the cursors by time (stably); a sorted array is still a valid
     /// heap, and positions then follow the order in which to try them.
     pub(crate) fn sort(&mut self) {
-        self.heap.sort_by_key(|c| c.ev.time);
+        self.heap.sort_by_key(|c| c.time);
     }
 
+    #[inline(always)]
     fn sift_up(&mut self, mut i: usize) -> usize {
         while i > 0 {
             let parent = (i - 1) / 2;
-            if self.heap[parent].ev.time <= self.heap[i].ev.time {
+            if self.heap[parent].time <= self.heap[i].time {
                 break;
             }
             self.heap.swap(parent, i);
@@ -404,17 +543,18 @@ impl Frontier {
         i
     }
 
+    #[inline]
     fn sift_down(&mut self, mut i: usize) {
         let n = self.heap.len();
         loop {
             let mut m = i;
             let mut t = match self.heap.get(i) {
-                Some(c) => c.ev.time,
+                Some(c) => c.time,
                 None => return,
             };
             for c in [2 * i + 1, 2 * i + 2] {
-                if c < n && self.heap[c].ev.time < t {
-                    t = self.heap[c].ev.time;
+                if c < n && self.heap[c].time < t {
+                    t = self.heap[c].time;
                     m = c;
                 }
             }
@@ -433,7 +573,7 @@ mod tests {
 
     fn cursor(m: i64, time: i64) -> Cursor {
         let mut c = Cursor::new(ThreadId(m), Vec::new(), Format::Go123);
-        c.ev.time = time;
+        c.time = time;
         c
     }
 
@@ -446,7 +586,7 @@ mod tests {
         let mut order = Vec::new();
         while !f.is_empty() {
             let c = f.cursors().next().expect("non-empty");
-            order.push((c.ev.time, c.m.0));
+            order.push((c.time, c.m.0));
             f.remove(0);
         }
         // Go's removal moves the last entry to the root; equal times do not
@@ -458,7 +598,7 @@ mod tests {
         f.push(cursor(1, 5));
         f.push(cursor(2, 7));
         if let Some(c) = f.get_mut(0) {
-            c.ev.time = 7;
+            c.time = 7;
         }
         f.update(0);
         assert_eq!(f.cursors().next().map(|c| c.m), Some(ThreadId(1)));
@@ -502,6 +642,44 @@ mod tests {
     }
 
     #[test]
+    fn window_decoding_agrees_with_the_general_path() {
+        // Pseudo-random bytes, biased towards short varints and real types.
+        let mut x: u64 = 0x9e37_79b9_7f4a_7c15;
+        let mut next = || {
+            x ^= x << 13;
+            x ^= x >> 7;
+            x ^= x << 17;
+            x
+        };
+        for f in [Format::Go123, Format::Go125, Format::Go126] {
+            let mut decoded = 0;
+            for _ in 0..20_000 {
+                let mut w = [0u8; WINDOW];
+                for b in w.iter_mut() {
+                    let r = next();
+                    *b = match r % 4 {
+                        0 => (r >> 8) as u8,
+                        _ => (r >> 8) as u8 & 0x7f,
+                    };
+                }
+                w[0] = (next() % 60) as u8;
+                let mut a = BaseEvent::synthetic(EventType::ProcStop, 0, &[]);
+                let mut b = a;
+                if let Some(got) = decode_window(&w, timed_args_of(f), &mut a) {
+                    let want = decode_timed(&w, f.table_version(), &mut b).unwrap();
+                    assert_eq!(got, want);
+                    assert_eq!((a.typ, a.args), (b.typ, b.args));
+                    decoded += 1;
+                } else if let Ok((_, _)) = decode_timed(&w, f.table_version(), &mut b) {
+                    // Only long varints may leave the window path.
+                    assert!(w.iter().any(|&b| b >= 0x80));
+                }
+            }
+            assert!(decoded > 1000, "{decoded}");
+        }
+    }
+
+    #[test]
     fn errors_read_ahead_surface_at_their_event() {
         // 40 ProcStop events (more than one read-ahead), then a byte that is
         // no event type.
@@ -522,7 +700,7 @@ mod tests {
         let f = Frequency::from_units_per_second(1_000_000_000);
         for i in 0..40 {
             assert!(c.advance(&storage, f).unwrap(), "event {i}");
-            assert_eq!((c.ev.typ, c.ev.time), (EventType::ProcStop, 11 + i));
+            assert_eq!((c.ev().typ, c.time), (EventType::ProcStop, 11 + i));
         }
         let e = c.advance(&storage, f).unwrap_err();
         assert_eq!(e.message(), "found invalid event type: 200");
@@ -545,7 +723,7 @@ mod tests {
         let f = Frequency::from_units_per_second(15_625_000);
         let mut times = Vec::new();
         while c.advance(&storage, f).unwrap() {
-            times.push(c.ev.time);
+            times.push(c.time);
         }
         assert_eq!(times, [11 * 64, 13 * 64, 100 * 64]);
     }

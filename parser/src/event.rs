@@ -307,10 +307,12 @@ impl<'a> Event<'a> {
         self.ctx.g
     }
 
+    #[inline]
     fn arg(&self, i: usize) -> u64 {
         self.args.get(i).copied().unwrap_or(0)
     }
 
+    #[inline]
     fn string(&self, id: u64) -> &[u8] {
         self.tables.string_or_empty(id)
     }
@@ -454,6 +456,17 @@ impl<'a> Event<'a> {
     /// The state change of a StateTransition event.
     #[inline]
     pub fn state_transition(&self) -> Option<StateTransition<'_>> {
+        Some(StateTransition {
+            transition: self.transition()?,
+            reason: self.transition_reason(),
+            stack: self.transition_stack(),
+        })
+    }
+
+    /// The resource and states of [`Event::state_transition`], without the
+    /// reason and stack (which cost string and stack table lookups).
+    #[inline]
+    pub(crate) fn transition(&self) -> Option<Transition> {
         use EventType as E;
         use GoState as G;
         use ProcState as P;
@@ -462,9 +475,7 @@ impl<'a> Event<'a> {
         let pr = |id: ProcId, from, to| Transition::Proc { id, from, to };
         let arg_g = GoId::from_wire(self.arg(0));
         let arg_p = ProcId::from_wire(self.arg(0));
-        let mut reason: &[u8] = b"";
-        let mut stack = None;
-        let transition = match t {
+        Some(match t {
             E::ProcStart => pr(arg_p, P::Idle, P::Running),
             E::ProcStop => pr(self.ctx.p, P::Running, P::Idle),
             E::ProcSteal => {
@@ -480,57 +491,53 @@ impl<'a> Event<'a> {
                 P::from_u8(self.extra(0) as u8),
                 P::from_wire_status(self.arg(1) as u8).unwrap_or(P::Undetermined),
             ),
-            E::GoCreate | E::GoCreateBlocked => {
-                stack = Some(Stack {
-                    tables: &self.tables,
-                    id: self.arg(1),
-                });
-                let to = if t == E::GoCreateBlocked {
-                    G::Waiting
-                } else {
-                    G::Runnable
-                };
-                go(arg_g, G::NotExist, to)
-            }
+            E::GoCreate => go(arg_g, G::NotExist, G::Runnable),
+            E::GoCreateBlocked => go(arg_g, G::NotExist, G::Waiting),
             E::GoCreateSyscall => go(arg_g, G::NotExist, G::Syscall),
             E::GoStart => go(arg_g, G::Runnable, G::Running),
             E::GoDestroy => go(self.ctx.g, G::Running, G::NotExist),
             E::GoDestroySyscall => go(self.ctx.g, G::Syscall, G::NotExist),
-            E::GoStop | E::GoBlock => {
-                reason = self.string(self.arg(0));
-                stack = self.stack();
-                let to = if t == E::GoStop {
-                    G::Runnable
-                } else {
-                    G::Waiting
-                };
-                go(self.ctx.g, G::Running, to)
-            }
+            E::GoStop => go(self.ctx.g, G::Running, G::Runnable),
+            E::GoBlock => go(self.ctx.g, G::Running, G::Waiting),
             E::GoUnblock | E::GoSwitch | E::GoSwitchDestroy => go(arg_g, G::Waiting, G::Runnable),
-            E::GoSyscallBegin => {
-                stack = self.stack();
-                go(self.ctx.g, G::Running, G::Syscall)
-            }
+            E::GoSyscallBegin => go(self.ctx.g, G::Running, G::Syscall),
             E::GoSyscallEnd => go(self.ctx.g, G::Syscall, G::Running),
             E::GoSyscallEndBlocked => go(self.ctx.g, G::Syscall, G::Runnable),
-            E::GoStatus | E::GoStatusStack => {
-                // Go 1.27 gives the goroutine's own stack as the transition's.
-                if self.tables.format.has_end_of_generation() {
-                    stack = self.stack();
-                }
-                go(
-                    arg_g,
-                    G::from_u8(self.extra(0) as u8),
-                    G::from_wire_status(self.arg(2) as u8).unwrap_or(G::Undetermined),
-                )
-            }
+            E::GoStatus | E::GoStatusStack => go(
+                arg_g,
+                G::from_u8(self.extra(0) as u8),
+                G::from_wire_status(self.arg(2) as u8).unwrap_or(G::Undetermined),
+            ),
             _ => return None,
-        };
-        Some(StateTransition {
-            transition,
-            reason,
-            stack,
         })
+    }
+
+    /// The reason of [`Event::state_transition`] (`""` but for goroutines
+    /// that stop or block).
+    #[inline]
+    pub(crate) fn transition_reason(&self) -> &[u8] {
+        match self.typ {
+            Some(EventType::GoStop | EventType::GoBlock) => self.string(self.arg(0)),
+            _ => b"",
+        }
+    }
+
+    /// The stack of [`Event::state_transition`].
+    #[inline]
+    pub(crate) fn transition_stack(&self) -> Option<Stack<'_>> {
+        use EventType as E;
+        match self.typ? {
+            E::GoCreate | E::GoCreateBlocked => Some(Stack {
+                tables: &self.tables,
+                id: self.arg(1),
+            }),
+            E::GoStop | E::GoBlock | E::GoSyscallBegin => self.stack(),
+            // Go 1.27 gives the goroutine's own stack as the transition's.
+            E::GoStatus | E::GoStatusStack if self.tables.format.has_end_of_generation() => {
+                self.stack()
+            }
+            _ => None,
+        }
     }
 
     /// The raw view of an Experimental event.

@@ -80,8 +80,11 @@ pub struct Reader<'a> {
     samples: std::vec::IntoIter<CpuSample>,
     next_sample: Option<CpuSample>,
     order: Ordering,
-    /// The event last returned by [`Reader::next_event`].
-    slot: Option<Event<'a>>,
+    /// The event last returned by [`Reader::next_event`] (before the first,
+    /// a Sync of no generation).
+    slot: Event<'a>,
+    /// Tables with nothing in them, for events of no generation.
+    no_tables: Arc<Tables<'a>>,
     last_ts: i64,
     emitted_sync: bool,
     done: bool,
@@ -153,6 +156,7 @@ fn read_stream_header<R: BufRead>(r: &mut R) -> Result<(Format, usize)> {
 
 impl<'a> Reader<'a> {
     fn with_source(src: Box<dyn BatchSource<'a> + 'a>, format: Format) -> Reader<'a> {
+        let no_tables = Arc::new(Tables::empty(format));
         Reader {
             src,
             format,
@@ -167,7 +171,15 @@ impl<'a> Reader<'a> {
             samples: Vec::new().into_iter(),
             next_sample: None,
             order: Ordering::new(),
-            slot: None,
+            slot: Event {
+                tables: Arc::clone(&no_tables),
+                ctx: SchedCtx::NONE,
+                typ: None,
+                time: 0,
+                args: [0; MAX_ARGS],
+                task_type: None,
+            },
+            no_tables,
             last_ts: 0,
             emitted_sync: true,
             done: false,
@@ -250,9 +262,7 @@ impl<'a> Reader<'a> {
             self.done = true;
             return Ok(None);
         }
-        let Some(ev) = self.slot.as_mut() else {
-            return Ok(None);
-        };
+        let ev = &mut self.slot;
         if let Err(e) = ev.check_ids() {
             self.done = true;
             return Err(e.in_generation(self.gen));
@@ -261,7 +271,7 @@ impl<'a> Reader<'a> {
             ev.time = self.last_ts.wrapping_add(1);
         }
         self.last_ts = ev.time;
-        Ok(self.slot.as_ref())
+        Ok(Some(&self.slot))
     }
 
     /// Writes what [`Self::step`] produced into the event slot, reusing the
@@ -302,47 +312,36 @@ impl<'a> Reader<'a> {
                 (ctx, Some(EventType::CPUSample), s.time, args, None)
             }
         };
-        match &mut self.slot {
-            Some(ev) if Arc::ptr_eq(&ev.tables, tables) => {
-                ev.ctx = ctx;
-                ev.typ = typ;
-                ev.time = time;
-                ev.args = args;
-                ev.task_type = task_type;
-            }
-            slot => {
-                *slot = Some(Event {
-                    tables: Arc::clone(tables),
-                    ctx,
-                    typ,
-                    time,
-                    args,
-                    task_type,
-                })
-            }
+        let ev = &mut self.slot;
+        if !Arc::ptr_eq(&ev.tables, tables) {
+            ev.tables = Arc::clone(tables);
         }
+        ev.ctx = ctx;
+        ev.typ = typ;
+        ev.time = time;
+        ev.args = args;
+        ev.task_type = task_type;
         true
     }
 
     /// Writes a Sync event into the slot: `n` is its count (go 1.25 format
     /// on), `snapshot` whether it carries the current generation's clock
     /// snapshot.
+    #[cold]
+    #[inline(never)]
     fn fill_sync(&mut self, time: i64, n: u64, snapshot: bool) -> bool {
-        let tables = match &self.tables {
-            Some(t) => Arc::clone(t),
-            None => Arc::new(Tables::empty(self.format)),
-        };
+        let tables = Arc::clone(self.tables.as_ref().unwrap_or(&self.no_tables));
         let mut args = [0; MAX_ARGS];
         args[0] = n;
         args[1] = u64::from(snapshot);
-        self.slot = Some(Event {
+        self.slot = Event {
             tables,
             ctx: SchedCtx::NONE,
             typ: None,
             time,
             args,
             task_type: None,
-        });
+        };
         true
     }
 
@@ -379,6 +378,8 @@ impl<'a> Reader<'a> {
     ///   input gives the final Sync, a load error a Sync and then the error.
     ///
     /// Loading a generation returns the Sync that opens it.
+    #[cold]
+    #[inline(never)]
     fn between_generations(&mut self) -> Result<Option<Out>> {
         if self.finished {
             return Ok(None);
@@ -387,6 +388,7 @@ impl<'a> Reader<'a> {
             if let Some(e) = self.deferred.take() {
                 return Err(e);
             }
+            self.recycle_storage();
             return match read_generation_marked(&mut *self.src, self.format) {
                 Err(e) => {
                     self.deferred = Some(e);
@@ -416,6 +418,7 @@ impl<'a> Reader<'a> {
             self.finished = true;
             return Ok(Some(self.counted_sync(false)));
         }
+        self.recycle_storage();
         match read_generation(&mut *self.src, self.spill.take(), self.format) {
             Err(e) => {
                 self.deferred = Some(e);
@@ -462,37 +465,10 @@ impl<'a> Reader<'a> {
             }
         }
         if self.frontier.is_empty() {
-            return Err(Error::new(
-                ErrorKind::Stalled,
-                format!(
-                    "broken trace: frontier is empty:\n[gen={}]\n\n{}\n{}\n",
-                    self.gen,
-                    self.dump_frontier(),
-                    self.order.dump()
-                ),
-            ));
+            return Err(self.stalled("frontier is empty:"));
         }
         if !self.try_advance(0)? {
-            self.frontier.sort();
-            let mut advanced = false;
-            for i in 1..self.frontier.len() {
-                if self.try_advance(i)? {
-                    advanced = true;
-                    break;
-                }
-            }
-            if !advanced {
-                return Err(Error::new(
-                    ErrorKind::Stalled,
-                    format!(
-                        "broken trace: failed to advance: frontier:\n[gen={}]\n\n{}\n{}\n",
-                        self.gen,
-                        self.dump_frontier(),
-                        self.order.dump()
-                    ),
-                )
-                .in_generation(self.gen));
-            }
+            self.advance_other()?;
         }
         match self.order.has_next() {
             true => Ok(Some(Out::Queued)),
@@ -503,7 +479,38 @@ impl<'a> Reader<'a> {
         }
     }
 
+    /// The slow path of [`Self::step`]: the earliest thread must wait, so
+    /// the others are tried in time order.
+    #[inline(never)]
+    fn advance_other(&mut self) -> Result<()> {
+        self.frontier.sort();
+        for i in 1..self.frontier.len() {
+            if self.try_advance(i)? {
+                return Ok(());
+            }
+        }
+        Err(self
+            .stalled("failed to advance: frontier:")
+            .in_generation(self.gen))
+    }
+
+    /// The error of a trace on which no thread can advance.
+    #[cold]
+    #[inline(never)]
+    fn stalled(&self, what: &str) -> Error {
+        Error::new(
+            ErrorKind::Stalled,
+            format!(
+                "broken trace: {what}\n[gen={}]\n\n{}\n{}\n",
+                self.gen,
+                self.dump_frontier(),
+                self.order.dump()
+            ),
+        )
+    }
+
     /// Tries to advance the cursor at heap position `i`.
+    #[inline(always)]
     fn try_advance(&mut self, i: usize) -> Result<bool> {
         let Some(tables) = self.tables.as_deref() else {
             return Ok(false);
@@ -511,11 +518,12 @@ impl<'a> Reader<'a> {
         let Some(c) = self.frontier.get_mut(i) else {
             return Ok(false);
         };
-        let typ = c.ev.typ;
+        let typ = c.ev().typ;
         let m = c.m;
+        let (ev, slot) = c.ev_and_slot();
         if !self
             .order
-            .advance(&mut c.ev, tables, m, &mut c.slot, self.gen)
+            .advance(ev, tables, m, slot, self.gen)
             .map_err(|e| e.in_generation(self.gen).on_thread(m.0).event(typ.name()))?
         {
             return Ok(false);
@@ -530,11 +538,32 @@ impl<'a> Reader<'a> {
         Ok(true)
     }
 
+    #[cold]
+    #[inline(never)]
     fn load_generation(&mut self) -> Result<()> {
+        self.recycle_storage();
         let loaded = read_generation(&mut *self.src, self.spill.take(), self.format)?;
         self.spill = loaded.spill;
         self.deferred = loaded.deferred;
         self.install(loaded.generation)
+    }
+
+    /// Before the next generation is read: hands the current generation's
+    /// storage buffer back to the source when no event outside the reader
+    /// holds the generation's tables. The event slot lets go of them first (the
+    /// caller's borrow of it has ended); the tables keep what the reader's
+    /// own Sync events use (frequency, clock snapshot, format).
+    fn recycle_storage(&mut self) {
+        self.slot.tables = Arc::clone(&self.no_tables);
+        self.slot.task_type = None;
+        if let Some(buf) = self
+            .tables
+            .as_mut()
+            .and_then(Arc::get_mut)
+            .and_then(Tables::take_storage)
+        {
+            self.src.recycle(buf);
+        }
     }
 
     /// Makes `g` the current generation: one cursor per thread, its samples.
@@ -559,9 +588,10 @@ impl<'a> Reader<'a> {
     fn dump_frontier(&self) -> String {
         let mut s = String::new();
         for c in self.frontier.cursors() {
-            let spec = c.ev.typ.spec();
-            let _ = write!(s, "M {} [{} time={}", c.m, spec.name, c.ev.time);
-            for (name, v) in spec.args.iter().skip(1).zip(c.ev.args.iter()) {
+            let ev = c.ev();
+            let spec = ev.typ.spec();
+            let _ = write!(s, "M {} [{} time={}", c.m, spec.name, ev.time);
+            for (name, v) in spec.args.iter().skip(1).zip(ev.args.iter()) {
                 let _ = write!(s, " {name}={v}");
             }
             s.push_str("]\n");

@@ -108,6 +108,9 @@ impl Frequency {
 pub(crate) struct IdTable<T> {
     dense: Vec<Option<T>>,
     sparse: IdMap<u64, T>,
+    /// Every ID below `dense.len()` resolves (so `contains` need not read
+    /// the entry, which keeps the per-event ID checks out of the table).
+    full: bool,
 }
 
 impl<T: Default + Clone> IdTable<T> {
@@ -115,6 +118,7 @@ impl<T: Default + Clone> IdTable<T> {
         IdTable {
             dense: Vec::new(),
             sparse: IdMap::default(),
+            full: false,
         }
     }
 
@@ -133,10 +137,13 @@ impl<T: Default + Clone> IdTable<T> {
     /// True if `id` resolves.
     #[inline]
     pub(crate) fn contains(&self, id: u64) -> bool {
+        if id < self.dense.len() as u64 && self.full {
+            return true;
+        }
         id == 0
             || match self.dense.get(id as usize) {
                 Some(v) => v.is_some(),
-                None => self.sparse.contains_key(&id),
+                None => !self.sparse.is_empty() && self.sparse.contains_key(&id),
             }
     }
 
@@ -162,6 +169,8 @@ impl<T: Default + Clone> IdTable<T> {
         for (id, v) in self.sparse.drain() {
             dense[id as usize] = Some(v);
         }
+        // ID 0 always resolves, whether or not it has an entry.
+        self.full = dense.iter().skip(1).all(Option::is_some);
         self.dense = dense;
     }
 
@@ -296,6 +305,18 @@ impl<'a> Tables<'a> {
             render(&mut v);
             v.into_boxed_slice()
         }))
+    }
+
+    /// Takes the buffer the generation's bytes were copied into (read from a
+    /// stream), leaving the tables without bytes: for a reader done with
+    /// the generation, to read the next one into the same memory. Strings,
+    /// stacks and side data then resolve to nothing; the frequency, the
+    /// clock snapshot and the format stay.
+    pub(crate) fn take_storage(&mut self) -> Option<Vec<u8>> {
+        match &mut self.storage {
+            Storage::Owned(v) => Some(std::mem::take(v)),
+            Storage::Borrowed(_) => None,
+        }
     }
 
     /// The bytes that batch and string ranges point into.

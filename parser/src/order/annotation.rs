@@ -118,7 +118,7 @@ impl Ordering {
                 i.ctx.g
             )));
         };
-        s.regions.push(r);
+        s.begin_region(r);
         self.push(i.ctx, *i.ev);
         Ok(Step::Advanced(i.ctx))
     }

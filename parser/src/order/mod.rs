@@ -124,8 +124,11 @@ impl Ordering {
                 Some(i) => i,
                 None => *slot.insert(self.ms.slot(m)),
             };
+            // Field by field: each load then matches the store that wrote
+            // it for the thread's previous event (see the end of this
+            // function), so the processor forwards it from that store.
             match self.ms.at(i) {
-                Some(c) => *c,
+                Some(c) => SchedCtx { m, p: c.p, g: c.g },
                 None => SchedCtx::NONE,
             }
         } else {
@@ -197,8 +200,10 @@ impl Ordering {
         match step {
             Step::Advanced(new) => {
                 if let Some(c) = slot.and_then(|i| self.ms.at(i)) {
-                    // One whole-value store (the thread stays the same).
-                    *c = SchedCtx { m: c.m, ..new };
+                    // The thread stays the same (handlers derive the new
+                    // context from the thread's own).
+                    c.p = new.p;
+                    c.g = new.g;
                 }
                 Ok(true)
             }

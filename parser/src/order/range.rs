@@ -31,7 +31,7 @@ impl Ordering {
                 i.ev.typ as u8, i.ctx.g
             )));
         };
-        s.ranges.begin(RangeType::of(i.ev.typ, desc))?;
+        s.ranges().begin(RangeType::of(i.ev.typ, desc))?;
         self.push(i.ctx, *i.ev);
         Ok(Step::Advanced(i.ctx))
     }
@@ -46,7 +46,7 @@ impl Ordering {
                 i.ev.typ as u8, i.ctx.g
             )));
         };
-        let desc = s.ranges.end(i.ev.typ)?;
+        let desc = s.ranges().end(i.ev.typ)?;
         if i.ev.typ == EventType::STWEnd {
             i.ev.args[0] = desc;
         }
@@ -65,7 +65,7 @@ impl Ordering {
                 i.ev.typ.name()
             )));
         };
-        s.ranges.active(RangeType::of(i.ev.typ, 0), initial)?;
+        s.ranges().active(RangeType::of(i.ev.typ, 0), initial)?;
         self.push(i.ctx, *i.ev);
         Ok(Step::Advanced(i.ctx))
     }

@@ -247,13 +247,21 @@ impl fmt::Display for Region {
     }
 }
 
-/// What is known about a goroutine.
+/// What is known about a goroutine. Kept small (most goroutines never
+/// open a region or a range, and the state of every goroutine is looked up
+/// by ID on most events): regions and ranges live in a box of their own.
 #[derive(Clone, Debug)]
 pub(crate) struct GState {
     pub(crate) status: u8,
     pub(crate) seq: Seq,
-    pub(crate) regions: Vec<Region>,
-    pub(crate) ranges: Ranges,
+    extra: Option<Box<GExtra>>,
+}
+
+/// The regions and ranges of a goroutine that has had any.
+#[derive(Clone, Debug, Default)]
+struct GExtra {
+    regions: Vec<Region>,
+    ranges: Ranges,
 }
 
 impl GState {
@@ -261,18 +269,34 @@ impl GState {
         GState {
             status,
             seq,
-            regions: Vec::new(),
-            ranges: Ranges::default(),
+            extra: None,
         }
+    }
+
+    fn extra(&mut self) -> &mut GExtra {
+        self.extra.get_or_insert_with(Box::default)
+    }
+
+    /// The ranges in flight on the goroutine.
+    pub(crate) fn ranges(&mut self) -> &mut Ranges {
+        &mut self.extra().ranges
+    }
+
+    /// Opens region `r` (the innermost one from now on).
+    pub(crate) fn begin_region(&mut self, r: Region) {
+        self.extra().regions.push(r);
     }
 
     /// Closes region `r`; an end with no open region is accepted (it began
     /// before the trace did).
     pub(crate) fn end_region(&mut self, id: GoId, r: &Region) -> OResult<()> {
-        match self.regions.last() {
+        let Some(x) = self.extra.as_mut() else {
+            return Ok(());
+        };
+        match x.regions.last() {
             None => Ok(()),
             Some(top) if top == r => {
-                self.regions.pop();
+                x.regions.pop();
                 Ok(())
             }
             Some(top) => Err(invalid(format!(

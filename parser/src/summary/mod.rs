@@ -55,7 +55,7 @@ type Sym = u32;
 const EMPTY: Sym = 0;
 
 /// The running state of one goroutine while events are fed.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Copy, Debug, Default)]
 struct Pending {
     /// Start of the current run (0: not running).
     start: i64,
@@ -68,8 +68,17 @@ struct Pending {
     syscall: i64,
     /// When the current syscall lost its P (0: it did not).
     syscall_block: i64,
-    /// Ranges in progress, by name, with their start.
-    ranges: Vec<(Sym, i64)>,
+}
+
+/// The range times of a goroutine that has had ranges (few have: they are
+/// kept out of [`Entry`] so that the entries of all goroutines stay small).
+#[derive(Clone, Debug, Default)]
+struct RangeTimes {
+    /// Time by range name.
+    done: Vec<(Sym, i64)>,
+    /// Ranges in progress, by name, with their start. Reset (emptied) with
+    /// the rest of the pending state.
+    open: Vec<(Sym, i64)>,
 }
 
 /// Interned strings. Two byte strings that read as the same text (after
@@ -170,9 +179,10 @@ struct Entry {
     syscall: i64,
     syscall_block: i64,
     total: i64,
-    /// Block time by reason and range time by name.
+    /// Block time by reason.
     block: Vec<(Sym, i64)>,
-    ranges: Vec<(Sym, i64)>,
+    /// Range times, once the goroutine has had a range.
+    ranges: Option<Box<RangeTimes>>,
     /// Reset (not removed) when the goroutine ends, as in Go.
     pending: Pending,
 }
@@ -192,7 +202,7 @@ impl Entry {
             syscall_block: 0,
             total: 0,
             block: Vec::new(),
-            ranges: Vec::new(),
+            ranges: None,
             pending: Pending::default(),
         }
     }
@@ -317,11 +327,12 @@ impl Summarizer {
     }
 
     fn transition(&mut self, ev: &Event<'_>) {
-        let Some(st) = ev.state_transition() else {
+        // The reason and the stack are looked up only where they are used.
+        let Some(transition) = ev.transition() else {
             return;
         };
         let t = ev.time();
-        match st.transition {
+        match transition {
             Transition::Goroutine { id, from, to } if from != to => {
                 // One lookup per transition: the entry is created when the
                 // goroutine comes into existence or into view, and (only
@@ -364,7 +375,8 @@ impl Summarizer {
                     match to {
                         GoState::Running => e.exec = e.exec.wrapping_add(d),
                         GoState::Waiting => {
-                            add(&mut e.block, self.names.intern_gen(st.reason), d);
+                            let reason = self.names.intern_gen(ev.transition_reason());
+                            add(&mut e.block, reason, d);
                         }
                         GoState::Runnable => e.sched_wait = e.sched_wait.wrapping_add(d),
                         GoState::Syscall if ev.proc().is_some() => {
@@ -375,7 +387,7 @@ impl Summarizer {
                     }
                 }
                 if e.name == EMPTY {
-                    if let Some(f) = st.stack.and_then(|s| s.frames().last()) {
+                    if let Some(f) = ev.transition_stack().and_then(|s| s.frames().last()) {
                         e.name = self.names.intern_gen(f.func);
                         e.pc = f.pc;
                     }
@@ -388,11 +400,17 @@ impl Summarizer {
                         }
                     }
                     GoState::Runnable => e.pending.runnable = t,
-                    GoState::Waiting if st.reason != b"forever" => {
-                        e.pending.block = t;
-                        e.pending.block_reason = self.names.intern_gen(st.reason);
+                    GoState::Waiting => {
+                        let reason = ev.transition_reason();
+                        if reason == b"forever" {
+                            e.end_time = t;
+                            finalize(e, t);
+                        } else {
+                            e.pending.block = t;
+                            e.pending.block_reason = self.names.intern_gen(reason);
+                        }
                     }
-                    GoState::Waiting | GoState::NotExist => {
+                    GoState::NotExist => {
                         e.end_time = t;
                         finalize(e, t);
                     }
@@ -444,20 +462,20 @@ impl Summarizer {
         let Some(e) = self.entry_mut(g) else {
             return;
         };
-        let p = &mut e.pending;
         let start = if ev.kind() == EventKind::RangeActive {
             sync_ts
         } else {
             ev.time()
         };
-        match p.ranges.iter_mut().find(|(n, _)| *n == name) {
+        let r = e.ranges.get_or_insert_with(Box::default);
+        match r.open.iter_mut().find(|(n, _)| *n == name) {
             Some(slot) => {
                 if ev.kind() == EventKind::RangeActive && slot.1 != 0 {
-                    add(&mut e.ranges, name, sync_ts.wrapping_sub(slot.1));
+                    add(&mut r.done, name, sync_ts.wrapping_sub(slot.1));
                 }
                 slot.1 = start;
             }
-            None => p.ranges.push((name, start)),
+            None => r.open.push((name, start)),
         }
     }
 
@@ -487,11 +505,13 @@ impl Summarizer {
         let Some(e) = self.entry_mut(g) else {
             return;
         };
-        let p = &mut e.pending;
-        if let Some(i) = p.ranges.iter().position(|(n, _)| *n == name) {
-            let (_, start) = p.ranges.swap_remove(i);
+        let Some(r) = e.ranges.as_mut() else {
+            return;
+        };
+        if let Some(i) = r.open.iter().position(|(n, _)| *n == name) {
+            let (_, start) = r.open.swap_remove(i);
             if start != 0 {
-                add(&mut e.ranges, name, ev.time().wrapping_sub(start));
+                add(&mut r.done, name, ev.time().wrapping_sub(start));
             }
         }
     }
@@ -531,7 +551,10 @@ impl Summarizer {
                     syscall: e.syscall,
                     syscall_block: e.syscall_block,
                     total: e.total,
-                    ranges: texts(&mut e.ranges),
+                    ranges: match e.ranges.as_mut() {
+                        Some(r) => texts(&mut r.done),
+                        None => Vec::new(),
+                    },
                 },
             });
         }
@@ -607,8 +630,10 @@ fn finalize(e: &mut Entry, t: i64) {
     if p.syscall_block != 0 {
         e.sched_wait = e.sched_wait.wrapping_add(t.wrapping_sub(p.syscall_block));
     }
-    for (name, start) in p.ranges {
-        add(&mut e.ranges, name, t.wrapping_sub(start));
+    if let Some(r) = e.ranges.as_mut() {
+        for (name, start) in std::mem::take(&mut r.open) {
+            add(&mut r.done, name, t.wrapping_sub(start));
+        }
     }
 }
 
