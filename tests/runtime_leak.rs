@@ -6,7 +6,7 @@
 
 mod runtime_support;
 
-use runtime_support::{map_count, proc_status, rt, timed};
+use runtime_support::{map_count, proc_status, rt, settle_allocator, timed};
 
 /// One runtime's life: 200 goroutines parked for ever (plus a goroutine
 /// holding a started `pull`), then the runtime is dropped.
@@ -58,6 +58,7 @@ fn fifty_runtimes_with_parked_goroutines_leak_nothing() {
         for _ in 0..5 {
             one_runtime();
         }
+        settle_allocator();
         let threads0 = proc_status("Threads");
         let maps0 = map_count();
         let vm0 = proc_status("VmSize");
@@ -65,6 +66,7 @@ fn fifty_runtimes_with_parked_goroutines_leak_nothing() {
         for _ in 0..50 {
             one_runtime();
         }
+        settle_allocator();
         let threads1 = proc_status("Threads");
         let maps1 = map_count();
         let vm1 = proc_status("VmSize");

@@ -408,12 +408,13 @@ impl Shared {
         let coro = crate::coro::Coro::new(stack, set_yielder, body);
         // SAFETY: the task is new; nobody else can see it yet.
         unsafe { t.set_coro(coro) };
-        let live = self.live.fetch_add(1, Relaxed) + 1;
-        if live == self.procs.len() + 1 && self.release_after.is_some() {
+        // SeqCst: the Dekker pair with sysmon's disarm-then-read of `live`.
+        let live = self.live.fetch_add(1, SeqCst) + 1;
+        if live > self.procs.len() && self.release_after.is_some() {
             // Sysmon may sleep for good: it watches for long-parked
-            // goroutines from now on (it reads `live` under the lock this
-            // takes, so it cannot miss this).
-            self.sysmon.poke();
+            // goroutines from now on. Once its wait ends at a look this is
+            // one load, so spawning in a loop never wakes it per goroutine.
+            self.sysmon.watch_release();
         }
         if live / 4 > self.compact_mark.load(Relaxed) && live >= Self::COMPACT_MIN {
             self.compact_mark.store(live / 2, Relaxed);

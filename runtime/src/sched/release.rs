@@ -37,7 +37,9 @@ impl Shared {
     /// Whether sysmon should look for stacks to release every so often:
     /// release is on and more goroutines live than there are Ps.
     pub(crate) fn release_watch(&self) -> bool {
-        self.release_after.is_some() && self.live.load(Relaxed) > self.procs.len()
+        // SeqCst: the Dekker pair with `new_task`'s increment and its read
+        // of sysmon's armed flag (`Sysmon::watch_release`).
+        self.release_after.is_some() && self.live.load(SeqCst) > self.procs.len()
     }
 
     /// Whether a release pass may find something: goroutines hold more

@@ -37,6 +37,10 @@ pub(crate) struct Sysmon {
     /// Sleeping only because every P was idle (a network poller exists):
     /// the next P to become busy wakes it ([`busy_p`](Sysmon::busy_p)).
     all_idle: AtomicBool,
+    /// Sysmon's next wait ends at a release look (it saw more goroutines
+    /// than Ps): a new goroutine need not wake it
+    /// ([`watch_release`](Sysmon::watch_release)).
+    release_armed: AtomicBool,
 }
 
 impl Sysmon {
@@ -46,6 +50,19 @@ impl Sysmon {
         // SeqCst: the Dekker pair with `run`'s store of `all_idle` and its
         // load of `npidle` (the P's `npidle` decrement came before this).
         if self.all_idle.load(SeqCst) {
+            self.poke();
+        }
+    }
+
+    /// More goroutines than Ps now live (`live` was raised before this
+    /// call): wake sysmon unless its wait already ends at a release look.
+    /// Cheap when armed (one load), so the spawn path can call it on every
+    /// goroutine beyond the Ps.
+    #[inline]
+    pub(crate) fn watch_release(&self) {
+        // SeqCst: the Dekker pair with `run`, which clears the flag before
+        // it reads `live` (`Shared::release_watch`); one side sees the other.
+        if !self.release_armed.load(SeqCst) {
             self.poke();
         }
     }
@@ -92,9 +109,14 @@ pub(crate) fn run(shared: Arc<Shared>) {
                 t.all_idle.store(true, SeqCst);
             }
             let busy = net && shared.idle.idle_ps() < shared.procs.len();
-            // Looks are due while more goroutines exist than Ps (the first
-            // goroutine beyond that pokes sysmon, see `Shared::new_task`).
+            // Looks are due while more goroutines exist than Ps (a
+            // goroutine beyond that pokes sysmon unless it is armed, see
+            // `Shared::new_task`): disarm, then read the count.
+            t.release_armed.store(false, SeqCst);
             let release_next = release_at.filter(|_| shared.release_watch());
+            if release_next.is_some() {
+                t.release_armed.store(true, SeqCst);
+            }
             let cap = |d: Instant| {
                 let d = report_at.map_or(d, |r| r.min(d));
                 release_next.map_or(d, |r| r.min(d))
