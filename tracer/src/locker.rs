@@ -161,7 +161,7 @@ pub fn enabled() -> bool {
 ///
 /// The caller reads inside a section that the writers exclude (a runtime's
 /// M inside its trace gate, or the thread that writes): no such section is
-/// open while [`set_flags`] or [`set_enabled`] writes, and each one opened
+/// open while `set_flags` or `set_enabled` writes, and each one opened
 /// later synchronises with their caller first (see the module doc). Any
 /// other thread calls [`enabled`].
 #[inline(always)]

@@ -87,7 +87,7 @@ fn note_site(site: &'static Location<'static>) {
 /// the caller's location (see the [module doc](crate::future)).
 ///
 /// # Panics
-/// Inside [`syscall`](crate::syscall)'s closure, when the future is
+/// Inside [`syscall`](crate::syscall())'s closure, when the future is
 /// pending (block outside the closure instead); and if `fut` panics.
 ///
 /// ```

@@ -40,7 +40,7 @@
 //!   descriptor itself closes when the last handle drops.
 //! - Blocking calls outside this module (files, std sockets, DNS through
 //!   `ToSocketAddrs` with host names) still block the thread: wrap them in
-//!   [`crate::syscall`].
+//!   [`syscall()`](crate::syscall()).
 //! - [`PollFd`] makes any pollable descriptor (a pipe, an eventfd, a
 //!   socket made elsewhere) goroutine-blocking.
 //! - `read_buf`/`write_buf` read into [`bytes::BytesMut`] and write

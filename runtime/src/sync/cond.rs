@@ -1,4 +1,4 @@
-//! `Cond`: a condition variable over [`Mutex`], with Go's `sync.Cond`
+//! `Cond`: a condition variable over [`Mutex`](super::Mutex), with Go's `sync.Cond`
 //! semantics in the shape of Rust's `Condvar`.
 //!
 //! Waiters take tickets in arrival order; `signal` and `broadcast` advance
