@@ -22,10 +22,10 @@ pub(crate) enum Target {
 }
 
 pub(super) struct Entry {
-    pub(super) when: Instant,
+    when: Instant,
     /// Insertion order: equal deadlines fire first come, first served.
-    pub(super) order: u64,
-    pub(super) target: Target,
+    order: u64,
+    target: Target,
 }
 
 impl PartialEq for Entry {
@@ -58,18 +58,18 @@ pub(super) fn nanos(t: Instant) -> u64 {
 }
 
 #[derive(Default)]
-pub(super) struct HeapState {
-    pub(super) heap: BinaryHeap<Reverse<Entry>>,
-    pub(super) order: u64,
+struct HeapState {
+    heap: BinaryHeap<Reverse<Entry>>,
+    order: u64,
 }
 
 /// One timer heap (a P's, or the process-wide one).
 pub(crate) struct Heap {
-    pub(super) state: Mutex<HeapState>,
+    state: Mutex<HeapState>,
     /// Deadline of the earliest entry (nanoseconds since [`epoch`]), or
     /// [`NONE`]: read without the lock by the Ms deciding whether to look.
     pub(super) next: AtomicU64,
-    pub(super) len: AtomicUsize,
+    len: AtomicUsize,
     /// Entries known stale (see [`Core`]); shared with the cores that make
     /// them so.
     pub(super) zombies: Arc<AtomicUsize>,
@@ -162,7 +162,7 @@ impl Heap {
 }
 
 /// Takes `n` off a zombie count (a hint: it never wraps).
-pub(super) fn uncount(z: &AtomicUsize, n: usize) {
+fn uncount(z: &AtomicUsize, n: usize) {
     if n > 0 {
         let _ = z.fetch_update(SeqCst, SeqCst, |v| Some(v.saturating_sub(n)));
     }
