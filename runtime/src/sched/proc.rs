@@ -35,12 +35,17 @@ pub(crate) const fn is_syscall(status: u64) -> bool {
     status & 3 == SYSCALL_TAG
 }
 
+/// Every this many picks, an M looks at the global queue first (Go uses 61).
+pub(crate) const GLOBAL_CHECK_EVERY: u32 = 61;
+
 /// State only the holding M touches.
 #[derive(Debug)]
 pub(crate) struct ProcLocal {
     pub(crate) queue: Local<TaskRef>,
     /// Scheduling decisions made on this P (for the global-queue fairness check).
     pub(crate) tick: u32,
+    /// Picks left until the next look at the global queue first.
+    pub(crate) until_global: u32,
     /// Consecutive picks from `runnext` (bounded, so a ping-pong pair cannot
     /// starve the rest of the queue).
     pub(crate) runnext_streak: u32,
@@ -142,6 +147,7 @@ impl Proc {
             local: UnsafeCell::new(ProcLocal {
                 queue: q,
                 tick: 0,
+                until_global: GLOBAL_CHECK_EVERY,
                 runnext_streak: 0,
             }),
             registry: Mutex::new(Registry::default()),

@@ -180,16 +180,26 @@ impl Shared {
     /// Runs the due timers of P `mine` (or of every P with `all`), on the M
     /// that holds `mine`. Returns whether any goroutine may have been made
     /// ready.
+    ///
+    /// The check for no timer at all is inlined into the scheduler's loop,
+    /// which makes it on every pick; the rest is out of line.
+    #[inline]
     pub(crate) fn run_timers(self: &Arc<Self>, mine: usize, all: bool) -> bool {
         let heaps = &self.timers.heaps;
-        let due_any = if all {
+        let any = if all {
             heaps.iter().any(|h| h.next.load(Relaxed) != NONE)
         } else {
-            heaps[mine].next.load(Relaxed) != NONE
+            heaps
+                .get(mine)
+                .is_some_and(|h| h.next.load(Relaxed) != NONE)
         };
-        if !due_any {
-            return false;
-        }
+        any && self.run_pending_timers(mine, all)
+    }
+
+    /// [`run_timers`](Self::run_timers) once some P has a timer.
+    #[inline(never)]
+    fn run_pending_timers(self: &Arc<Self>, mine: usize, all: bool) -> bool {
+        let heaps = &self.timers.heaps;
         let now = Instant::now();
         let n = nanos(now);
         let mut ran = false;

@@ -1,6 +1,7 @@
 //! Finding work: the local queue and `runnext`, the global queue, stealing
 //! from other Ps, and the short spin before an M gives its P back.
 
+use super::super::proc::GLOBAL_CHECK_EVERY;
 use super::super::queue::Stolen;
 use super::{fastrand, Worker};
 use crate::loom::sync::atomic::Ordering::*;
@@ -11,8 +12,6 @@ const RUNNEXT_STREAK_MAX: u32 = 64;
 /// How long a thief leaves a victim's `runnext` to its owner (Go waits
 /// about 3 µs too).
 const RUNNEXT_STEAL_GRACE: std::time::Duration = std::time::Duration::from_micros(3);
-/// Every this many picks, look at the global queue first (Go uses 61).
-const GLOBAL_CHECK_EVERY: u32 = 61;
 /// How long a spinning M that found nothing keeps its P and keeps looking
 /// before it gives the P back and sleeps. While it looks, `wakep` sees a
 /// spinning M and wakes nobody, so a burst of hand-offs between goroutines
@@ -25,7 +24,9 @@ const PREWARM_BATCH: usize = 16;
 
 impl Worker {
     /// Finds the next goroutine to run, parking when there is none.
-    /// Returns `None` only at shutdown.
+    /// Returns `None` only at shutdown. Inlined into the M's loop, which
+    /// never returns while the M works, so a pick pays no call frame.
+    #[inline]
     pub(super) fn find_runnable(&self) -> Option<TaskRef> {
         loop {
             if let Some(t) = self.next.take() {
@@ -43,15 +44,24 @@ impl Worker {
                 self.shared.run_timers(pid, false);
             }
             if let Some(t) = self.find_local_or_global() {
-                return self.found(t);
+                match self.found(t) {
+                    Some(t) => return Some(t),
+                    None => continue,
+                }
             }
             // Go's `netpoll(0)` in `findRunnable`: the network, without
             // blocking, unless an M is blocked in the poll already.
             if let Some(t) = self.poll_network() {
-                return self.found(t);
+                match self.found(t) {
+                    Some(t) => return Some(t),
+                    None => continue,
+                }
             }
             if let Some(t) = self.steal() {
-                return self.found(t);
+                match self.found(t) {
+                    Some(t) => return Some(t),
+                    None => continue,
+                }
             }
             // Before going idle, every P's due timers (Go's `stealWork`
             // checks other Ps' timers too): an idle P's timers run here.
@@ -61,7 +71,10 @@ impl Worker {
                 }
             }
             if let Some(t) = self.idle_spin() {
-                return self.found(t);
+                match self.found(t) {
+                    Some(t) => return Some(t),
+                    None => continue,
+                }
             }
             self.go_idle();
         }
@@ -111,7 +124,18 @@ impl Worker {
         Some(first)
     }
 
+    /// `t`, found to run: ends this M's spin, and returns `t` unless it is
+    /// wired to another M, to which it is handed (`None`: look again).
+    #[inline(always)]
     pub(super) fn found(&self, t: TaskRef) -> Option<TaskRef> {
+        if !self.spinning.get() && t.locked_worker().is_none() {
+            return Some(t);
+        }
+        self.found_slow(t)
+    }
+
+    #[cold]
+    fn found_slow(&self, t: TaskRef) -> Option<TaskRef> {
         if self.spinning.replace(false) {
             self.shared.idle.stop_spinning();
             self.shared.wakep();
@@ -119,21 +143,25 @@ impl Worker {
         match t.locked_worker() {
             Some(w) if w != self.handle.id => {
                 self.handoff_to_locked(w, t);
-                self.find_runnable()
+                None
             }
             _ => Some(t),
         }
     }
 
+    #[inline(always)]
     pub(super) fn find_local_or_global(&self) -> Option<TaskRef> {
         let p = self.proc()?;
         let (check_global, tick_clock) = self
             .with_local(|l| {
                 l.tick = l.tick.wrapping_add(1);
-                (
-                    l.tick % GLOBAL_CHECK_EVERY == 0,
-                    l.tick % crate::sched::coarse::TICK_EVERY == 0,
-                )
+                // A countdown rather than `tick % 61`: no division per pick.
+                l.until_global = l.until_global.saturating_sub(1);
+                let check_global = l.until_global == 0;
+                if check_global {
+                    l.until_global = GLOBAL_CHECK_EVERY;
+                }
+                (check_global, l.tick % crate::sched::coarse::TICK_EVERY == 0)
             })
             .unwrap_or((false, false));
         if tick_clock {

@@ -8,6 +8,7 @@ use crate::task::TaskRef;
 impl Worker {
     /// Appends goroutines to this P's run queue; what overflows it, or
     /// everything if this M holds no P, goes to the global queue.
+    #[inline(never)]
     pub(super) fn push_local_many(&self, ts: impl IntoIterator<Item = TaskRef>) {
         let mut ts = ts.into_iter();
         let mut overflow = Vec::new();
@@ -32,13 +33,9 @@ impl Worker {
         tr::go_unblock(self, &t, || {
             transition(&t, Status::Runnable, WaitReason::Unspecified)
         });
-        let mut overflow = Vec::new();
         let p = &self.shared.procs[self.p.get().unwrap_or_default()];
         if let Some(old) = p.runnext.replace(t) {
-            self.with_local(|l| l.queue.push_back(old, &mut |b| overflow.extend(b)));
-        }
-        if !overflow.is_empty() {
-            self.shared.push_global(overflow);
+            self.push_local_many(std::iter::once(old));
         }
         self.shared.wakep();
     }
@@ -56,12 +53,8 @@ impl Worker {
             return;
         };
         p.register(&t);
-        let mut overflow = Vec::new();
         if let Some(old) = p.runnext.replace(t) {
-            self.with_local(|l| l.queue.push_back(old, &mut |b| overflow.extend(b)));
-        }
-        if !overflow.is_empty() {
-            self.shared.push_global(overflow);
+            self.push_local_many(std::iter::once(old));
         }
         self.shared.wakep();
     }
