@@ -2,12 +2,19 @@
 //!
 //! ```text
 //! cargo run --release --example echo [-- CONNS REQUESTS]   # both, in one program
-//! echo serve [ADDR]              # the server only; prints its address
+//! echo serve [ADDR] [--buffer-per-conn]
+//!                                # the server only; prints its address
 //! echo load ADDR CONNS SECS      # the load generator only, against ADDR
 //! echo idle ADDR N               # N idle connections (each echoed once), held until stdin closes
 //! ```
 //!
 //! `ECHO_PROCS=N` sets the number of Ps (default: the number of CPUs).
+//!
+//! Each connection's goroutine waits for data with `TcpStream::readable`
+//! and only then takes a buffer to read into (`try_read`), so an idle
+//! connection holds no buffer and one page of stack. `--buffer-per-conn`
+//! serves the way Go's `net.Conn` allows: a 4 KiB buffer for the
+//! connection's life, parked in `read`.
 //!
 //! The load generator runs CONNS connections, each a goroutine that sends a
 //! 64-byte message and waits for its echo, over and over; it prints
@@ -23,8 +30,20 @@ use std::time::{Duration, Instant};
 
 const MSG: usize = 64;
 
+/// How a connection's goroutine holds its read buffer.
+#[derive(Clone, Copy, PartialEq)]
+enum Buffer {
+    /// Taken when data is there ([`TcpStream::readable`], then
+    /// [`TcpStream::try_read`]): an idle connection parks with no buffer
+    /// and a shallow stack.
+    OnData,
+    /// Kept for the connection's life on its goroutine's stack, the shape
+    /// of Go's `buf := make([]byte, 4096)` loop.
+    PerConn,
+}
+
 /// Serves each connection in its own goroutine: read, write back, until EOF.
-fn serve(l: TcpListener) {
+fn serve(l: TcpListener, buffer: Buffer) {
     for s in l.incoming() {
         let s = match s {
             Ok(s) => s,
@@ -36,19 +55,45 @@ fn serve(l: TcpListener) {
             }
         };
         let _ = s.set_nodelay(true);
-        gort::go(move || {
-            let mut buf = [0u8; 4096];
-            loop {
-                match (&s).read(&mut buf) {
-                    Ok(0) | Err(_) => return,
-                    Ok(n) => {
-                        if (&s).write_all(&buf[..n]).is_err() {
-                            return;
-                        }
-                    }
+        gort::go(move || match buffer {
+            Buffer::OnData => while s.readable().is_ok() && echo_available(&s) {},
+            Buffer::PerConn => echo_per_conn(&s),
+        });
+    }
+}
+
+/// Echoes what has arrived until a read would wait; false once the
+/// connection is over (its end, or an error). The buffer lives only for
+/// this call.
+#[inline(never)]
+fn echo_available(s: &TcpStream) -> bool {
+    let mut buf = vec![0u8; 4096];
+    loop {
+        match s.try_read(&mut buf) {
+            Ok(0) => return false,
+            Ok(n) => {
+                if (&*s).write_all(&buf[..n]).is_err() {
+                    return false;
                 }
             }
-        });
+            Err(e) if e.kind() == std::io::ErrorKind::WouldBlock => return true,
+            Err(_) => return false,
+        }
+    }
+}
+
+/// Echoes until the connection ends, with one buffer on the stack.
+fn echo_per_conn(s: &TcpStream) {
+    let mut buf = [0u8; 4096];
+    loop {
+        match (&*s).read(&mut buf) {
+            Ok(0) | Err(_) => return,
+            Ok(n) => {
+                if (&*s).write_all(&buf[..n]).is_err() {
+                    return;
+                }
+            }
+        }
     }
 }
 
@@ -176,12 +221,22 @@ fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
     match args.first().map(String::as_str) {
         Some("serve") => {
-            let at = args.get(1).map_or("127.0.0.1:0", String::as_str).to_owned();
+            let buffer = if args.iter().any(|a| a == "--buffer-per-conn") {
+                Buffer::PerConn
+            } else {
+                Buffer::OnData
+            };
+            let at = args
+                .iter()
+                .skip(1)
+                .find(|a| !a.starts_with("--"))
+                .map_or("127.0.0.1:0", String::as_str)
+                .to_owned();
             run(move || {
                 let l = TcpListener::bind(at).expect("bind");
                 println!("listening {}", l.local_addr().expect("local address"));
                 let _ = std::io::stdout().flush();
-                serve(l);
+                serve(l, buffer);
             });
         }
         Some("load") => {
@@ -202,7 +257,7 @@ fn main() {
                 let l = TcpListener::bind("127.0.0.1:0").expect("bind");
                 let addr = l.local_addr().expect("local address");
                 let server = l.clone();
-                gort::go(move || serve(server));
+                gort::go(move || serve(server, Buffer::OnData));
                 let r = load(addr, conns, Some(requests), None);
                 // Stop accepting: the server's loop ends.
                 l.close();

@@ -101,16 +101,17 @@ impl<T: AsRawFd> PollFd<T> {
     }
 
     /// Parks until the descriptor may be readable (a hint: the next call
-    /// can still say `WouldBlock`).
+    /// can still say `WouldBlock`). The read deadline or timeout applies.
     #[track_caller]
     pub fn readable(&self) -> io::Result<()> {
-        self.io.wait(Dir::Read, Location::caller())
+        self.io.ready(Dir::Read, Location::caller())
     }
 
-    /// Parks until the descriptor may be writable.
+    /// Parks until the descriptor may be writable. The write deadline or
+    /// timeout applies.
     #[track_caller]
     pub fn writable(&self) -> io::Result<()> {
-        self.io.wait(Dir::Write, Location::caller())
+        self.io.ready(Dir::Write, Location::caller())
     }
 
     /// Go's `SetReadDeadline` for the read side.

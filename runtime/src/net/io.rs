@@ -162,6 +162,45 @@ impl Io {
         }
     }
 
+    /// One attempt at `f`, never waiting: `WouldBlock` if it would block.
+    /// The attempt consumes `dir`'s readiness as [`op`](Io::op)'s do, so
+    /// after a `WouldBlock` [`ready`](Io::ready) waits for the next edge.
+    pub(crate) fn try_op<R>(
+        &self,
+        dir: Dir,
+        mut f: impl FnMut() -> io::Result<R>,
+    ) -> io::Result<R> {
+        if self.deadlines[dir as usize].timeout.load(Relaxed) == 0 {
+            self.desc.check(dir).map_err(wait_error)?;
+        } else if self.desc.is_closed() {
+            return Err(closed_error());
+        }
+        self.desc.reset(dir);
+        loop {
+            match f() {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                r => return r,
+            }
+        }
+    }
+
+    /// Waits until `dir` may be ready, as an operation that would block
+    /// does: a deadline or a per-operation timeout applies, a close ends
+    /// it. A readiness edge since the last attempt returns at once; the
+    /// readiness is a hint, the next attempt can still find nothing.
+    pub(crate) fn ready(&self, dir: Dir, site: &'static Location<'static>) -> io::Result<()> {
+        let per_op = self.deadlines[dir as usize].timeout.load(Relaxed);
+        if per_op == 0 {
+            self.desc.check(dir).map_err(wait_error)?;
+        } else {
+            if self.desc.is_closed() {
+                return Err(closed_error());
+            }
+            self.arm(dir, Some(Instant::now() + Duration::from_nanos(per_op)));
+        }
+        self.wait(dir, site)
+    }
+
     /// Waits until `dir` may be ready (then retry the call); `site` is the
     /// user's call, for the trace.
     pub(crate) fn wait(&self, dir: Dir, site: &'static Location<'static>) -> io::Result<()> {

@@ -78,6 +78,43 @@ macro_rules! stream_methods {
                 let _ = self.inner.sock.shutdown(Shutdown::Both);
             }
 
+            /// Parks until the stream may be readable: data, the end of
+            /// the stream or an error waits. It holds no buffer meanwhile,
+            /// so a server that waits here, then reads with
+            /// [`try_read`](Self::try_read) into a buffer it takes only
+            /// then, keeps an idle connection's stack shallow. A hint: the
+            /// next `try_read` can still say `WouldBlock` (then wait
+            /// again). The read deadline or timeout applies.
+            #[track_caller]
+            pub fn readable(&self) -> io::Result<()> {
+                self.inner.io.ready(Dir::Read, Location::caller())
+            }
+
+            /// Parks until the stream may be writable (a hint, as
+            /// [`readable`](Self::readable)). The write deadline or timeout
+            /// applies.
+            #[track_caller]
+            pub fn writable(&self) -> io::Result<()> {
+                self.inner.io.ready(Dir::Write, Location::caller())
+            }
+
+            /// Reads what is there without waiting: `WouldBlock` if
+            /// nothing is. After `WouldBlock`, [`readable`](Self::readable)
+            /// waits for more; after a read that returned data, call
+            /// `try_read` again before waiting (data left over from it
+            /// brings no new readiness).
+            pub fn try_read(&self, buf: &mut [u8]) -> io::Result<usize> {
+                let i = &self.inner;
+                i.io.try_op(Dir::Read, || (&i.sock).read(buf))
+            }
+
+            /// Writes what fits without waiting: `WouldBlock` if nothing
+            /// does (then [`writable`](Self::writable) waits for room).
+            pub fn try_write(&self, buf: &[u8]) -> io::Result<usize> {
+                let i = &self.inner;
+                i.io.try_op(Dir::Write, || (&i.sock).write(buf))
+            }
+
             /// Reads into `buf`'s spare room (at least 8 KiB is made),
             /// appending what arrives; 0 is end of file.
             #[track_caller]
