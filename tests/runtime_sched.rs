@@ -540,3 +540,49 @@ fn yielding_in_a_loop_lets_woken_goroutines_run() {
         });
     });
 }
+
+/// A goroutine left in the `runnext` of an owner that computes without a
+/// scheduling point is taken by the idle M: spawned, and woken by a send,
+/// it runs while its waker still computes (which waits for it, up to a
+/// limit, then fails).
+#[test]
+fn runnext_of_a_computing_owner_is_stolen() {
+    let rt = rt(2);
+    rt.block_on(|| {
+        for round in 0..20 {
+            let ran = Arc::new(AtomicBool::new(false));
+            let r = ran.clone();
+            let h = gort::go(move || r.store(true, SeqCst));
+            let since = Instant::now();
+            while !ran.load(SeqCst) {
+                assert!(
+                    since.elapsed() < SETTLE_LIMIT,
+                    "round {round}: spawned goroutine stranded"
+                );
+                std::hint::spin_loop();
+            }
+            h.join().unwrap();
+
+            let (tx, rx) = gort::chan::<u32>(1);
+            let woke = Arc::new(AtomicBool::new(false));
+            let w = woke.clone();
+            let h = gort::go(move || {
+                let v = rx.recv();
+                w.store(true, SeqCst);
+                v
+            });
+            // Let it park in `recv`, then wake it into this P's `runnext`.
+            gort::sleep(Duration::from_millis(1));
+            tx.send(round).unwrap();
+            let since = Instant::now();
+            while !woke.load(SeqCst) {
+                assert!(
+                    since.elapsed() < SETTLE_LIMIT,
+                    "round {round}: woken goroutine stranded"
+                );
+                std::hint::spin_loop();
+            }
+            assert_eq!(h.join().unwrap(), Some(round));
+        }
+    });
+}

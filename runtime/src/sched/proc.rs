@@ -13,7 +13,7 @@
 
 use super::queue::{self, Local, Steal};
 use crate::loom::cell::UnsafeCell;
-use crate::loom::sync::atomic::{AtomicPtr, AtomicU64, Ordering::*};
+use crate::loom::sync::atomic::{AtomicPtr, AtomicU32, AtomicU64, Ordering::*};
 use crate::loom::sync::Mutex;
 use crate::task::TaskRef;
 
@@ -55,18 +55,33 @@ pub(crate) struct ProcLocal {
 /// and takes with `swap`; an idle P may steal it the same way, so exactly one
 /// side gets a queued goroutine.
 #[derive(Debug, Default)]
-pub(crate) struct RunNext(AtomicPtr<crate::task::Task>);
+pub(crate) struct RunNext {
+    slot: AtomicPtr<crate::task::Task>,
+    /// Puts so far (wrapping; written by the holder only): a thief that
+    /// sees it move knows the holder is busy handing goroutines over.
+    puts: AtomicU32,
+}
 
 impl RunNext {
     pub(crate) fn is_some(&self) -> bool {
-        !self.0.load(Relaxed).is_null()
+        !self.slot.load(Relaxed).is_null()
     }
 
-    /// Puts `t`; returns the goroutine it displaced.
+    /// How many goroutines the holder has put so far (wrapping).
+    pub(crate) fn puts(&self) -> u32 {
+        self.puts.load(Relaxed)
+    }
+
+    /// Puts `t`; returns the goroutine it displaced. Called by the holder.
     pub(crate) fn replace(&self, t: TaskRef) -> Option<TaskRef> {
+        // One writer: a load and a store, no read-modify-write.
+        self.puts
+            .store(self.puts.load(Relaxed).wrapping_add(1), Relaxed);
         // AcqRel: release publishes `t` to whoever takes it; acquire pairs
         // with the release of the displaced one.
-        let old = self.0.swap(std::sync::Arc::into_raw(t).cast_mut(), AcqRel);
+        let old = self
+            .slot
+            .swap(std::sync::Arc::into_raw(t).cast_mut(), AcqRel);
         // SAFETY: non-null pointers in the slot come from `Arc::into_raw`
         // and the swap made us their only owner.
         (!old.is_null()).then(|| unsafe { std::sync::Arc::from_raw(old) })
@@ -74,11 +89,11 @@ impl RunNext {
 
     /// Takes the goroutine, if any.
     pub(crate) fn take(&self) -> Option<TaskRef> {
-        if self.0.load(Relaxed).is_null() {
+        if self.slot.load(Relaxed).is_null() {
             return None;
         }
         // AcqRel: see `replace`.
-        let old = self.0.swap(std::ptr::null_mut(), AcqRel);
+        let old = self.slot.swap(std::ptr::null_mut(), AcqRel);
         // SAFETY: as in `replace`.
         (!old.is_null()).then(|| unsafe { std::sync::Arc::from_raw(old) })
     }

@@ -1,7 +1,7 @@
 //! Finding work: the local queue and `runnext`, the global queue, stealing
 //! from other Ps, and the short spin before an M gives its P back.
 
-use super::super::proc::GLOBAL_CHECK_EVERY;
+use super::super::proc::{Proc, GLOBAL_CHECK_EVERY};
 use super::super::queue::Stolen;
 use super::{fastrand, Worker};
 use crate::loom::sync::atomic::Ordering::*;
@@ -248,14 +248,7 @@ impl Worker {
                 // Last round: take the victim's `runnext` too (as Go does),
                 // so a goroutine woken or spawned by a busy one cannot be
                 // stranded while this P idles.
-                if round == 3 && v.steal.is_empty() && v.runnext.is_some() {
-                    // Give the owner a moment first: it is usually about to
-                    // run that goroutine itself (a ping-pong pair), and
-                    // taking it would move the pair across threads.
-                    let since = std::time::Instant::now();
-                    while v.runnext.is_some() && since.elapsed() < RUNNEXT_STEAL_GRACE {
-                        std::hint::spin_loop();
-                    }
+                if round == 3 && v.steal.is_empty() && v.runnext.is_some() && runnext_stuck(v) {
                     if let Some(t) = v.runnext.take() {
                         return Some(t);
                     }
@@ -340,4 +333,21 @@ impl Worker {
             }
         }
     }
+}
+
+/// Whether `v`'s `runnext` goroutine waits on an owner busy elsewhere, so a
+/// thief should take it: the owner is given [`RUNNEXT_STEAL_GRACE`] to take
+/// it or put another one. One that does is running a hand-off pair (two
+/// goroutines taking turns through `runnext`), which a steal would only
+/// split across threads, each hand-off then waking the other thread.
+fn runnext_stuck(v: &Proc) -> bool {
+    let puts = v.runnext.puts();
+    let since = std::time::Instant::now();
+    while since.elapsed() < RUNNEXT_STEAL_GRACE {
+        if !v.runnext.is_some() || v.runnext.puts() != puts {
+            return false;
+        }
+        std::hint::spin_loop();
+    }
+    true
 }
