@@ -541,6 +541,16 @@ fn yielding_in_a_loop_lets_woken_goroutines_run() {
     });
 }
 
+/// Computes, with no scheduling point, until `flag` is set; fails after
+/// [`SETTLE_LIMIT`] (`what` never ran).
+fn compute_until(flag: &AtomicBool, what: &str) {
+    let since = Instant::now();
+    while !flag.load(SeqCst) {
+        assert!(since.elapsed() < SETTLE_LIMIT, "{what} stranded");
+        std::hint::spin_loop();
+    }
+}
+
 /// A goroutine left in the `runnext` of an owner that computes without a
 /// scheduling point is taken by the idle M: spawned, and woken by a send,
 /// it runs while its waker still computes (which waits for it, up to a
@@ -553,14 +563,7 @@ fn runnext_of_a_computing_owner_is_stolen() {
             let ran = Arc::new(AtomicBool::new(false));
             let r = ran.clone();
             let h = gort::go(move || r.store(true, SeqCst));
-            let since = Instant::now();
-            while !ran.load(SeqCst) {
-                assert!(
-                    since.elapsed() < SETTLE_LIMIT,
-                    "round {round}: spawned goroutine stranded"
-                );
-                std::hint::spin_loop();
-            }
+            compute_until(&ran, &format!("round {round}: spawned goroutine"));
             h.join().unwrap();
 
             let (tx, rx) = gort::chan::<u32>(1);
@@ -574,14 +577,7 @@ fn runnext_of_a_computing_owner_is_stolen() {
             // Let it park in `recv`, then wake it into this P's `runnext`.
             gort::sleep(Duration::from_millis(1));
             tx.send(round).unwrap();
-            let since = Instant::now();
-            while !woke.load(SeqCst) {
-                assert!(
-                    since.elapsed() < SETTLE_LIMIT,
-                    "round {round}: woken goroutine stranded"
-                );
-                std::hint::spin_loop();
-            }
+            compute_until(&woke, &format!("round {round}: woken goroutine"));
             assert_eq!(h.join().unwrap(), Some(round));
         }
     });

@@ -127,6 +127,20 @@ impl Io {
             .ok_or_else(|| io::Error::other("gort::net: registration lost"))
     }
 
+    /// The check every operation on `dir` starts with: fails when closed,
+    /// or past the deadline unless a per-operation timeout (which counts
+    /// from the operation's own first wait) replaces it. Returns that
+    /// timeout in nanoseconds, 0 for none.
+    fn usable(&self, dir: Dir) -> io::Result<u64> {
+        let per_op = self.deadlines[dir as usize].timeout.load(Relaxed);
+        if per_op == 0 {
+            self.desc.check(dir).map_err(wait_error)?;
+        } else if self.desc.is_closed() {
+            return Err(closed_error());
+        }
+        Ok(per_op)
+    }
+
     /// Runs `f` (a non-blocking I/O call) until it does not say
     /// `WouldBlock`, parking the goroutine (or blocking the thread) on
     /// `dir` in between. Fails at once when closed or past the deadline.
@@ -137,12 +151,7 @@ impl Io {
         site: &'static Location<'static>,
         mut f: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        let per_op = self.deadlines[dir as usize].timeout.load(Relaxed);
-        if per_op == 0 {
-            self.desc.check(dir).map_err(wait_error)?;
-        } else if self.desc.is_closed() {
-            return Err(closed_error());
-        }
+        let per_op = self.usable(dir)?;
         self.desc.reset(dir);
         let mut armed = false;
         loop {
@@ -170,11 +179,7 @@ impl Io {
         dir: Dir,
         mut f: impl FnMut() -> io::Result<R>,
     ) -> io::Result<R> {
-        if self.deadlines[dir as usize].timeout.load(Relaxed) == 0 {
-            self.desc.check(dir).map_err(wait_error)?;
-        } else if self.desc.is_closed() {
-            return Err(closed_error());
-        }
+        self.usable(dir)?;
         self.desc.reset(dir);
         loop {
             match f() {
@@ -189,13 +194,8 @@ impl Io {
     /// it. A readiness edge since the last attempt returns at once; the
     /// readiness is a hint, the next attempt can still find nothing.
     pub(crate) fn ready(&self, dir: Dir, site: &'static Location<'static>) -> io::Result<()> {
-        let per_op = self.deadlines[dir as usize].timeout.load(Relaxed);
-        if per_op == 0 {
-            self.desc.check(dir).map_err(wait_error)?;
-        } else {
-            if self.desc.is_closed() {
-                return Err(closed_error());
-            }
+        let per_op = self.usable(dir)?;
+        if per_op != 0 {
             self.arm(dir, Some(Instant::now() + Duration::from_nanos(per_op)));
         }
         self.wait(dir, site)
