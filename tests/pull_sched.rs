@@ -381,3 +381,131 @@ fn unwired_caller_after_wired_one_may_run_anywhere() {
         });
     });
 }
+
+#[test]
+fn a_sequence_balancing_its_own_lock_keeps_its_callers_thread() {
+    // Go: a coroutine's LockOSThread/UnlockOSThread pair leaves the lock
+    // state it runs under as it found it. The sequence here borrows its
+    // wired caller's thread; its own pair must not end that wiring, so
+    // while the caller is wired no other goroutine runs on its thread and
+    // the sequence, blocking in between, keeps coming back to it.
+    use std::sync::atomic::{AtomicBool, Ordering::SeqCst};
+    timed(|| {
+        rt(2).block_on(|| {
+            let window = Arc::new(AtomicBool::new(false));
+            let home_cell: Arc<Mutex<Option<ThreadId>>> = Arc::default();
+            let intruders = Arc::new(Mutex::new(0u32));
+            let stop = Arc::new(AtomicBool::new(false));
+            let busy: Vec<_> = (0..4)
+                .map(|_| {
+                    let (window, home, intruders, stop) = (
+                        window.clone(),
+                        home_cell.clone(),
+                        intruders.clone(),
+                        stop.clone(),
+                    );
+                    gort::go(move || {
+                        while !stop.load(SeqCst) {
+                            if window.load(SeqCst)
+                                && *home.lock().unwrap() == Some(std::thread::current().id())
+                            {
+                                *intruders.lock().unwrap() += 1;
+                            }
+                            gort::yield_now();
+                        }
+                    })
+                })
+                .collect();
+            let (w2, h2) = (window.clone(), home_cell.clone());
+            let wired = gort::go(move || {
+                gort::lock_os_thread();
+                let home = std::thread::current().id();
+                *h2.lock().unwrap() = Some(home);
+                w2.store(true, SeqCst);
+                let p = pull(|y: &mut dyn FnMut(ThreadId) -> bool| {
+                    for _ in 0..20 {
+                        gort::lock_os_thread();
+                        gort::unlock_os_thread();
+                        // Blocks: the caller's thread must wait for it.
+                        gort::sleep(Duration::from_micros(300));
+                        if !y(std::thread::current().id()) {
+                            return;
+                        }
+                    }
+                });
+                for at in p {
+                    assert_eq!(at, home, "the sequence left the wired thread");
+                    assert_eq!(std::thread::current().id(), home, "the caller moved");
+                }
+                w2.store(false, SeqCst);
+                gort::unlock_os_thread();
+            });
+            wired.join().unwrap();
+            stop.store(true, SeqCst);
+            for b in busy {
+                b.join().unwrap();
+            }
+            assert_eq!(
+                *intruders.lock().unwrap(),
+                0,
+                "other goroutines ran on the wired thread"
+            );
+        });
+    });
+}
+
+#[test]
+fn a_sequences_own_wiring_ends_when_it_yields() {
+    // A sequence that wires itself under an unwired caller holds the thread
+    // only until it yields back or returns; after that neither it nor the
+    // caller is wired (direct switches and the M loop alike: procs 1 and 2).
+    for procs in [1, 2] {
+        timed(move || {
+            rt(procs).block_on(|| {
+                let p = pull(|y: &mut dyn FnMut(u64) -> bool| {
+                    gort::lock_os_thread();
+                    if !y(gort::goroutine_id().unwrap()) {
+                        return;
+                    }
+                    // Blocks while wired, so the yield below goes through
+                    // the M loop.
+                    gort::lock_os_thread();
+                    gort::sleep(Duration::from_micros(200));
+                    if !y(gort::goroutine_id().unwrap()) {
+                        return;
+                    }
+                    gort::lock_os_thread();
+                });
+                let wired = |dump: &str, id: u64| {
+                    dump.lines()
+                        .find(|l| l.starts_with(&format!("goroutine {id} [")))
+                        .is_some_and(|l| l.contains("locked to thread"))
+                };
+                let me = gort::goroutine_id().unwrap();
+                for round in 0..2 {
+                    let seq = p.next().expect("a value");
+                    let dump = gort::goroutine_dump();
+                    assert!(
+                        !wired(&dump, seq),
+                        "round {round}: the sequence is still wired:\n{dump}"
+                    );
+                    assert!(
+                        !wired(&dump, me),
+                        "round {round}: the caller is wired:\n{dump}"
+                    );
+                    // The caller's thread is not left wired: blocking here
+                    // does not strand this M, and other goroutines still run.
+                    let hs: Vec<_> = (0..4).map(|i| gort::go(move || i * 2)).collect();
+                    let sum: u32 = hs.into_iter().map(|h| h.join().unwrap()).sum();
+                    assert_eq!(sum, 12);
+                }
+                assert_eq!(p.next(), None);
+                let dump = gort::goroutine_dump();
+                assert!(
+                    !wired(&dump, me),
+                    "the caller is wired after the end:\n{dump}"
+                );
+            });
+        });
+    }
+}

@@ -159,11 +159,15 @@ pub fn lock_os_thread() {
 }
 
 /// Undoes one [`lock_os_thread`]; at depth zero the goroutine may migrate
-/// again. Without a matching lock it does nothing.
+/// again. Without a matching lock it does nothing. A `pull` sequence
+/// resumed by a wired goroutine stays on that thread at depth zero: the
+/// wiring it runs under is its caller's.
 pub fn unlock_os_thread() {
     if let Some(r) = Running::get() {
         let (w, t) = (r.m(), r.g());
-        if r.wire_depth_add(-1) == 0 {
+        if r.wire_depth_add(-1) == 0
+            && !t.wired_by_caller.load(std::sync::atomic::Ordering::Relaxed)
+        {
             t.locked_to.store(0, std::sync::atomic::Ordering::Release);
             w.locked.set(false);
         }

@@ -145,6 +145,9 @@ pub(crate) unsafe fn coroswitch_fast(
                 transition(&target, Status::Waiting, WaitReason::Coroutine);
                 transition(caller, Status::Running, WaitReason::Unspecified);
             });
+            if w.locked.get() {
+                unwire_sequence(w, &target);
+            }
             l.set_coro(std::mem::ManuallyDrop::into_inner(target));
             Resume::Run
         }
@@ -160,6 +163,18 @@ pub(crate) unsafe fn coroswitch_fast(
             )
         },
     }
+}
+
+/// A sequence run by an unwired caller wired itself (`lock_os_thread`) and
+/// yielded or returned: its wiring ends there, as on the M loop's path
+/// (`Worker::switch_back`), and the caller goes on unwired.
+#[cold]
+#[inline(never)]
+fn unwire_sequence(w: &Worker, target: &Task) {
+    target
+        .locked_to
+        .store(0, std::sync::atomic::Ordering::Release);
+    w.locked.set(false);
 }
 
 /// The rest of [`coroswitch_fast`] when the coroutine did not yield back:
@@ -187,6 +202,9 @@ unsafe fn coroswitch_fast_other(
                 transition(&target, Status::Dead, WaitReason::Unspecified);
                 transition(caller, Status::Running, WaitReason::Unspecified);
             });
+            if w.locked.get() {
+                unwire_sequence(w, &target);
+            }
             // SAFETY: the coroutine finished on this M, which owns it now.
             let _ = unsafe { target.take_exit_link() };
             w.shared.free_task(&target);

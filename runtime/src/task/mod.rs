@@ -79,6 +79,10 @@ pub(crate) struct Task {
     pub(crate) locked_to: AtomicUsize,
     /// Nesting depth of `lock_os_thread` calls (touched only by the task).
     pub(crate) lock_depth: OwnCell<u32>,
+    /// Set while the task runs as a `pull` coroutine for a wired caller,
+    /// whose wiring it borrows: the thread stays wired when the task's own
+    /// `lock_os_thread` depth returns to zero.
+    pub(crate) wired_by_caller: AtomicBool,
     /// The coroutine; `None` once finished.
     pub(crate) coro: OwnCell<Option<Coro<Req>>>,
     /// The coroutine's yielder, published by the coroutine when it starts.
@@ -169,6 +173,7 @@ impl Task {
             last_m: AtomicUsize::new(0),
             locked_to: AtomicUsize::new(0),
             lock_depth: OwnCell::new(0),
+            wired_by_caller: AtomicBool::new(false),
             coro: OwnCell::new(None),
             yielder: OwnCell::new(std::ptr::null()),
             site,

@@ -92,6 +92,7 @@ impl Worker {
         if self.locked.get() {
             // The coroutine runs on the caller's wired thread until it yields.
             target.locked_to.store(self.handle.id + 1, Release);
+            target.wired_by_caller.store(true, Relaxed);
         }
         link.set_caller(t);
         target
@@ -104,31 +105,59 @@ impl Worker {
         // the caller waits in `next` until this switch completes.
         let link = unsafe { link.as_ref() };
         let caller = link.take_caller();
-        tr::go_switch(self, &t, &caller, false, || {
-            transition(&t, Status::Waiting, WaitReason::Coroutine);
-            self.now_running(&caller);
-        });
-        // A coroutine is wired only while a wired caller waits on it.
+        let elsewhere = self.wired_elsewhere(&caller);
+        if elsewhere {
+            tr::go_block(self, &t, WaitReason::Coroutine, || {
+                transition(&t, Status::Waiting, WaitReason::Coroutine)
+            });
+        } else {
+            tr::go_switch(self, &t, &caller, false, || {
+                transition(&t, Status::Waiting, WaitReason::Coroutine);
+                self.now_running(&caller);
+            });
+        }
+        self.unwire_coroutine(&t, &caller);
+        link.set_coro(t);
+        if elsewhere {
+            self.ready_on_its_m(caller);
+            return None;
+        }
+        Some(caller)
+    }
+
+    /// Whether `caller` is wired to another M, so that a coroutine handing
+    /// it the M from here must queue it for its own M instead.
+    ///
+    /// A coroutine resumed by a wired caller borrows that wiring
+    /// (`switch_to`) and runs only on the caller's M, so this holds only
+    /// for a caller wired after it handed over, which nothing in the
+    /// runtime does; the queueing below keeps even that case traced
+    /// correctly rather than running the caller off its thread.
+    fn wired_elsewhere(&self, caller: &TaskRef) -> bool {
+        caller.locked_worker().is_some_and(|w| w != self.handle.id)
+    }
+
+    /// Ends the wiring coroutine `t` held (its own or its caller's) as it
+    /// hands the M back to `caller`: a coroutine is wired only while a wired
+    /// caller waits on it.
+    fn unwire_coroutine(&self, t: &TaskRef, caller: &TaskRef) {
+        t.wired_by_caller.store(false, Relaxed);
         if t.locked_to.load(Relaxed) != 0 {
             t.locked_to.store(0, Release);
             if caller.locked_worker() != Some(self.handle.id) {
                 self.locked.set(false);
             }
         }
-        link.set_coro(t);
-        self.continue_with(caller)
     }
 
-    /// Runs `next` on this M now if it may run here, else queues it.
-    pub(super) fn continue_with(&self, next: TaskRef) -> Option<TaskRef> {
-        match next.locked_worker() {
-            Some(w) if w != self.handle.id => {
-                transition(&next, Status::Runnable, WaitReason::Unspecified);
-                self.shared.push_global(std::iter::once(next));
-                None
-            }
-            _ => Some(next),
-        }
+    /// Makes `caller`, wired to another M, runnable there: its coroutine
+    /// has blocked or ended (its event is out), so the wake-up is an
+    /// unblock from this M, as a timer's is.
+    fn ready_on_its_m(&self, caller: TaskRef) {
+        tr::go_unblock(self, &caller, || {
+            transition(&caller, Status::Runnable, WaitReason::Unspecified)
+        });
+        self.shared.push_global(std::iter::once(caller));
     }
 
     /// A goroutine returned: free it; for a coroutine, switch to its caller.
@@ -141,21 +170,23 @@ impl Worker {
                 // SAFETY: see `switch_back`.
                 let link = unsafe { link.as_ref() };
                 let caller = link.take_caller();
-                tr::go_switch(self, &t, &caller, true, || {
-                    dead();
-                    self.now_running(&caller);
-                });
-                // As in `switch_back`: a coroutine is wired only with its wired
-                // caller's thread, which its exit hands back to the caller
-                // instead of taking it down (Go's coroexit likewise detaches
-                // the lock before destroying the coroutine).
-                if t.locked_to.load(Relaxed) != 0 {
-                    t.locked_to.store(0, Release);
-                    if caller.locked_worker() != Some(self.handle.id) {
-                        self.locked.set(false);
-                    }
+                if self.wired_elsewhere(&caller) {
+                    tr::go_destroy(self, &t, dead);
+                    self.unwire_coroutine(&t, &caller);
+                    self.ready_on_its_m(caller);
+                    None
+                } else {
+                    tr::go_switch(self, &t, &caller, true, || {
+                        dead();
+                        self.now_running(&caller);
+                    });
+                    // As in `switch_back`: a coroutine is wired only with its
+                    // wired caller's thread, which its exit hands back to the
+                    // caller instead of taking it down (Go's coroexit likewise
+                    // detaches the lock before destroying the coroutine).
+                    self.unwire_coroutine(&t, &caller);
+                    Some(caller)
                 }
-                Some(caller)
             }
             None => {
                 tr::go_destroy(self, &t, dead);
@@ -170,10 +201,7 @@ impl Worker {
         }
         self.shared.free_task(&t);
         drop(t);
-        match next {
-            Some(n) => self.continue_with(n),
-            None => None,
-        }
+        next
     }
 
     /// The M's half of a park: commits `t` to PARKED, or, if a wake-up already
