@@ -23,11 +23,11 @@
 //! ```
 
 pub use gort_runtime::{
-    chan, future, go, goroutine_dump, goroutine_id, iter, lock_os_thread, net, run, select, sleep,
-    sync, syscall, time, unlock_os_thread, yield_now, Builder, IntoIter, Iter, JoinHandle,
-    Receiver, Runtime, Select, SelectedOperation, SendError, Sender, StackMemory, TryRecvError,
-    TrySelectError, TrySendError, DEFAULT_RELEASE_PARKED_STACKS, DEFAULT_STACK_SIZE,
-    MIN_STACK_SIZE,
+    chan, future, go, goroutine_dump, goroutine_id, iter, keep_alive, lock_os_thread, net, run,
+    select, sleep, sync, syscall, time, unlock_os_thread, yield_now, Builder, IntoIter, Iter,
+    JoinHandle, KeepAlive, Receiver, Runtime, Select, SelectedOperation, SendError, Sender,
+    StackMemory, TryRecvError, TrySelectError, TrySendError, DEFAULT_RELEASE_PARKED_STACKS,
+    DEFAULT_STACK_SIZE, MIN_STACK_SIZE,
 };
 
 /// Execution tracing (Go 1.23 format) and user annotations.

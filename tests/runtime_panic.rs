@@ -263,3 +263,73 @@ fn consecutive_block_ons_are_never_taken_for_a_deadlock() {
         }
     });
 }
+
+#[test]
+fn a_plain_thread_holding_a_keep_alive_is_waited_for() {
+    // The thread sleeps before it sends, so for a while every goroutine is
+    // blocked and nothing the runtime can see will wake one.
+    for procs in [1, 2] {
+        timed(move || {
+            let v = rt(procs).block_on(|| {
+                let (tx, rx) = gort::chan::<u32>(0);
+                let guard = gort::keep_alive();
+                let t = std::thread::spawn(move || {
+                    std::thread::sleep(Duration::from_millis(50));
+                    tx.send(7).unwrap();
+                    drop(guard);
+                });
+                let v = rx.recv();
+                gort::syscall(|| t.join()).unwrap();
+                v
+            });
+            assert_eq!(v, Some(7));
+        });
+    }
+}
+
+#[test]
+fn the_deadlock_is_reported_once_the_last_keep_alive_goes() {
+    timed(|| {
+        let rt = rt(2);
+        let outside = rt.keep_alive();
+        let (keep_tx, keep_rx) = std::sync::mpsc::channel();
+        let start = std::time::Instant::now();
+        let msg = expect_panic(|| {
+            rt.block_on(move || {
+                let (tx, rx) = gort::chan::<u32>(0);
+                let inside = gort::keep_alive();
+                let again = inside.clone();
+                std::thread::spawn(move || {
+                    // Holds the sender (the channel stays open) and lets go
+                    // of the guards one by one, never sending.
+                    keep_tx.send(tx).unwrap();
+                    std::thread::sleep(Duration::from_millis(30));
+                    drop(inside);
+                    std::thread::sleep(Duration::from_millis(30));
+                    drop(again);
+                    std::thread::sleep(Duration::from_millis(30));
+                    drop(outside);
+                });
+                rx.recv()
+            })
+        });
+        // Not before the last guard went (three sleeps of 30 ms).
+        assert!(
+            start.elapsed() >= Duration::from_millis(90),
+            "{:?}",
+            start.elapsed()
+        );
+        assert_deadlock(&panic_text(&msg), &["goroutine 1 [chan receive]:"]);
+        drop(keep_rx);
+    });
+}
+
+#[test]
+fn keep_alive_outside_a_runtime_panics_with_a_clear_message() {
+    let msg = expect_panic(|| drop(gort::keep_alive()));
+    assert!(
+        panic_text(&msg).contains("gort::keep_alive called outside a gort runtime"),
+        "{}",
+        panic_text(&msg)
+    );
+}

@@ -173,3 +173,80 @@ pub fn unlock_os_thread() {
         }
     }
 }
+
+/// Keeps its runtime from reporting a deadlock while it lives.
+///
+/// A runtime reports Go's `all goroutines are asleep - deadlock!` when every
+/// goroutine is blocked and nothing it knows of can wake one: no timer,
+/// syscall, network wait, future's waker, or plain thread blocked in a gort
+/// call. A plain thread that will wake goroutines later (send on a channel,
+/// close one, call `WaitGroup::done`) while it does something else first,
+/// such as sleeping or reading a file, is invisible to that check. Give
+/// such a thread a `KeepAlive` and drop it when the thread has nothing more
+/// to hand the runtime; when the last one goes, the check runs again.
+///
+/// ```
+/// let v = gort_runtime::run(|| {
+///     let (tx, rx) = gort_runtime::chan::<u32>(0);
+///     let guard = gort_runtime::keep_alive();
+///     std::thread::spawn(move || {
+///         std::thread::sleep(std::time::Duration::from_millis(20));
+///         tx.send(7).unwrap();
+///         drop(guard);
+///     });
+///     rx.recv()
+/// });
+/// assert_eq!(v, Some(7));
+/// ```
+#[must_use = "the runtime may report a deadlock as soon as the guard is dropped"]
+pub struct KeepAlive {
+    shared: std::sync::Arc<crate::sched::Shared>,
+}
+
+impl KeepAlive {
+    pub(crate) fn new(shared: std::sync::Arc<crate::sched::Shared>) -> KeepAlive {
+        shared
+            .keep_alive
+            .fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        KeepAlive { shared }
+    }
+}
+
+impl Clone for KeepAlive {
+    fn clone(&self) -> KeepAlive {
+        KeepAlive::new(self.shared.clone())
+    }
+}
+
+impl Drop for KeepAlive {
+    fn drop(&mut self) {
+        let was = self
+            .shared
+            .keep_alive
+            .fetch_sub(1, std::sync::atomic::Ordering::SeqCst);
+        if was == 1 {
+            // Every M may have gone idle while this guard held the check off.
+            self.shared.recheck_deadlock();
+        }
+    }
+}
+
+impl std::fmt::Debug for KeepAlive {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("KeepAlive").finish_non_exhaustive()
+    }
+}
+
+/// A [`KeepAlive`] for the calling goroutine's runtime (see there).
+///
+/// # Panics
+/// Outside a gort runtime; from a plain thread use
+/// [`Runtime::keep_alive`](crate::Runtime::keep_alive).
+pub fn keep_alive() -> KeepAlive {
+    match Running::get() {
+        Some(r) => KeepAlive::new(r.m().shared.clone()),
+        None => panic!(
+            "gort::keep_alive called outside a gort runtime: use Runtime::keep_alive from a plain thread"
+        ),
+    }
+}

@@ -98,7 +98,8 @@ pub mod iter {
 
 #[cfg(not(loom))]
 pub use api::{
-    go, goroutine_dump, goroutine_id, lock_os_thread, sleep, unlock_os_thread, yield_now,
+    go, goroutine_dump, goroutine_id, keep_alive, lock_os_thread, sleep, unlock_os_thread,
+    yield_now, KeepAlive,
 };
 #[cfg(not(loom))]
 pub use builder::{Builder, DEFAULT_RELEASE_PARKED_STACKS, DEFAULT_STACK_SIZE, MIN_STACK_SIZE};

@@ -170,6 +170,12 @@ impl Runtime {
         }
     }
 
+    /// A [`KeepAlive`](crate::KeepAlive) for this runtime, for a plain thread
+    /// that will wake its goroutines: no deadlock is reported while it lives.
+    pub fn keep_alive(&self) -> crate::KeepAlive {
+        crate::api::KeepAlive::new(self.shared.clone())
+    }
+
     /// Stack statistics: (stacks handed out now, stacks carved in total).
     pub fn stack_stats(&self) -> (usize, usize) {
         (self.shared.stacks.live(), self.shared.stacks.allocated())

@@ -117,6 +117,9 @@ pub(crate) struct Shared {
     /// Goroutines blocked on channels made outside the runtime (a plain
     /// thread may wake them): no deadlock while any exist.
     pub(crate) external_blocked: AtomicUsize,
+    /// Live `KeepAlive` guards: a plain thread that will wake goroutines
+    /// holds one, so no deadlock is reported while any exist.
+    pub(crate) keep_alive: AtomicUsize,
     /// Release passes under way (see [`release`]): a goroutine they hold
     /// for a moment is neither parked nor queued, so no deadlock is
     /// declared meanwhile; each pass checks once it ends.
@@ -189,6 +192,7 @@ impl Shared {
             idle: idle::Counts::new(procs),
             in_syscall: AtomicUsize::new(0),
             external_blocked: AtomicUsize::new(0),
+            keep_alive: AtomicUsize::new(0),
             releasing: AtomicUsize::new(0),
             release_cursor: Mutex::new((0, 0)),
             live: AtomicUsize::new(0),
@@ -305,6 +309,12 @@ impl Shared {
         all
     }
 
+    /// Runs the deadlock check now (it normally runs as an M goes idle).
+    pub(crate) fn recheck_deadlock(&self) {
+        let mut s = self.sched.lock();
+        self.check_deadlock(&mut s);
+    }
+
     /// Reports a deadlock if nothing can ever run again (sched lock held).
     pub(crate) fn check_deadlock(&self, s: &mut Sched) {
         if s.main_waiting == 0 || s.deadlock || s.shutdown {
@@ -317,6 +327,7 @@ impl Shared {
             || self.timers.pending() != 0
             || self.timers.net_waiting()
             || self.external_blocked.load(SeqCst) != 0
+            || self.keep_alive.load(SeqCst) != 0
             || self.releasing.load(SeqCst) != 0
         {
             return;
