@@ -549,3 +549,56 @@ fn idle_threads_commit_stacks_ahead_during_a_burst_only() {
     held.extend(got);
     shared.give_back(&held);
 }
+
+/// Whether the kernel faults on reading the byte at `addr`: a `write(2)` from it into a
+/// pipe fails with `EFAULT` on a guard page, where a plain page (even one never touched)
+/// reads as data.
+fn faults(addr: usize, pipe: &[libc::c_int; 2]) -> bool {
+    // SAFETY: write(2) reads one byte at `addr` in the kernel, which reports a fault as
+    // EFAULT instead of raising a signal; the pipe is this test's.
+    let rc = unsafe { libc::write(pipe[1], addr as *const libc::c_void, 1) };
+    if rc == 1 {
+        let mut b = 0u8;
+        // SAFETY: reads back the byte just written, into a local.
+        let _ = unsafe { libc::read(pipe[0], (&raw mut b).cast(), 1) };
+        return false;
+    }
+    assert_eq!(io::Error::last_os_error().raw_os_error(), Some(libc::EFAULT));
+    true
+}
+
+#[test]
+fn every_slot_of_a_chunk_has_its_guard_page() {
+    // The guards of a chunk go in with one batched call where the kernel takes it, and one
+    // call per slot otherwise: every slot must end up guarded either way.
+    for kind in [GuardKind::detect(), GuardKind::Mprotect] {
+        let pool = StackPool::with_options(DEFAULT_STACK_BYTES, 16, kind).expect("pool");
+        let stack = pool.get().expect("stack");
+        let geometry = pool.shared.geometry;
+        let mut pipe = [0; 2];
+        // SAFETY: pipe(2) fills the two descriptors.
+        assert_eq!(unsafe { libc::pipe(pipe.as_mut_ptr()) }, 0);
+        for (start, end) in chunk_ranges(&pool) {
+            let slots = (end - start) / geometry.stride;
+            assert_eq!(slots, geometry.per_chunk);
+            for i in 0..slots {
+                let slot = start + i * geometry.stride;
+                assert!(faults(slot, &pipe), "{kind:?}: slot {i}'s guard page is readable");
+                assert!(
+                    faults(slot + geometry.guard - 1, &pipe),
+                    "{kind:?}: slot {i}'s guard page is readable at its top"
+                );
+                assert!(
+                    !faults(slot + geometry.guard, &pipe),
+                    "{kind:?}: slot {i}'s stack faults"
+                );
+            }
+        }
+        // SAFETY: the descriptors opened above.
+        unsafe {
+            libc::close(pipe[0]);
+            libc::close(pipe[1]);
+        }
+        pool.put(stack);
+    }
+}
