@@ -563,7 +563,10 @@ fn faults(addr: usize, pipe: &[libc::c_int; 2]) -> bool {
         let _ = unsafe { libc::read(pipe[0], (&raw mut b).cast(), 1) };
         return false;
     }
-    assert_eq!(io::Error::last_os_error().raw_os_error(), Some(libc::EFAULT));
+    assert_eq!(
+        io::Error::last_os_error().raw_os_error(),
+        Some(libc::EFAULT)
+    );
     true
 }
 
@@ -583,7 +586,10 @@ fn every_slot_of_a_chunk_has_its_guard_page() {
             assert_eq!(slots, geometry.per_chunk);
             for i in 0..slots {
                 let slot = start + i * geometry.stride;
-                assert!(faults(slot, &pipe), "{kind:?}: slot {i}'s guard page is readable");
+                assert!(
+                    faults(slot, &pipe),
+                    "{kind:?}: slot {i}'s guard page is readable"
+                );
                 assert!(
                     faults(slot + geometry.guard - 1, &pipe),
                     "{kind:?}: slot {i}'s guard page is readable at its top"
