@@ -160,6 +160,19 @@ fn batched(
     ok.then_some(ns)
 }
 
+/// ` NAME_ns=N` for [`batched`] on a fresh region (`unsupported` when the kernel refuses).
+fn batched_field(
+    name: &str,
+    pages: usize,
+    advice: libc::c_int,
+    at: fn(&Region, usize) -> *mut u8,
+) -> String {
+    let r = Region::new(pages);
+    let ns =
+        batched(&r, pages, advice, at).map_or("unsupported".to_owned(), |ns| format!("{ns:.0}"));
+    format!(" {name}_ns={ns}")
+}
+
 fn main() {
     let args: Vec<String> = std::env::args()
         .skip(1)
@@ -207,10 +220,7 @@ fn main() {
         out += &format!(" populate_ns={ns:.0}");
     }
     if wanted("populate_batched") {
-        let r = Region::new(pages);
-        let ns = batched(&r, pages, MADV_POPULATE_WRITE, Region::page)
-            .map_or("unsupported".to_owned(), |ns| format!("{ns:.0}"));
-        out += &format!(" populate_batched_ns={ns}");
+        out += &batched_field("populate_batched", pages, MADV_POPULATE_WRITE, Region::page);
     }
     if wanted("dontneed_refault") {
         let r = Region::new(pages);
@@ -233,10 +243,7 @@ fn main() {
         out += &format!(" guard_ns={ns:.0}");
     }
     if wanted("guard_batched") {
-        let r = Region::new(pages);
-        let ns = batched(&r, pages, MADV_GUARD_INSTALL, Region::guard)
-            .map_or("unsupported".to_owned(), |ns| format!("{ns:.0}"));
-        out += &format!(" guard_batched_ns={ns}");
+        out += &batched_field("guard_batched", pages, MADV_GUARD_INSTALL, Region::guard);
     }
     println!("{out}");
 }
