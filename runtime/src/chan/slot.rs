@@ -192,10 +192,10 @@ impl<'a, T> Queued<'a, T> {
             t => Self::lease(t),
         };
         let at = at.cast::<Slot<T>>();
-        // SAFETY: `at` is the running goroutine's wait area, free (its last
-        // record was moved out when its operation ended) and large and
-        // aligned enough for a `Slot<T>` (`fits`), or a leased block laid
-        // out for one.
+        // The wait area is free once its last record was moved out, when its
+        // operation ended.
+        // SAFETY: `at` is the running goroutine's free wait area, large and
+        // aligned enough for a `Slot<T>` (`fits`), or a leased block laid out for one.
         unsafe { Slot::write_at(at, value, me) };
         let q = if recv { &mut s.recvq } else { &mut s.sendq };
         q.push_back(SlotPtr(at));
@@ -227,10 +227,10 @@ impl<T> Drop for Queued<'_, T> {
         if self.slot().state.load(Acquire) == WAITING {
             self.abandon();
         }
-        // SAFETY: the slot is off its queue (its completer popped it, or
-        // `abandon` did), so no peer reaches it any more; moved out once.
         // Moved out before it drops, so that a value's `Drop` may block on
         // a channel again (reusing the wait area).
+        // SAFETY: the slot is off its queue (its completer popped it, or
+        // `abandon` did), so no peer reaches it any more; moved out once.
         drop(unsafe { self.slot.as_ptr().read() });
     }
 }
@@ -242,11 +242,11 @@ impl<T> Queued<'_, T> {
     #[track_caller]
     pub(super) fn wait(self, reason: WaitReason, external: bool) -> (u8, Option<T>) {
         let how = self.slot().wait(reason, external);
+        // The rest of the slot holds nothing to drop: `finish` took the
+        // waiter, and the other fields are plain. The `forget` skips `drop`
+        // (which would drop the slot again); the block goes back.
         // SAFETY: `state` left WAITING, so the slot is off its queue and no
-        // peer reaches it (see `Slot`): the owner takes the value out. The
-        // rest of the slot holds nothing to drop: `finish` took the waiter,
-        // and the other fields are plain. The `forget` skips `drop` (which
-        // would drop the slot again); the block goes back.
+        // peer reaches it (see `Slot`): the owner takes the value out.
         let (v, mem) = unsafe {
             (
                 (*self.slot().value.get()).take(),

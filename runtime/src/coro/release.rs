@@ -124,10 +124,10 @@ impl<R> Coro<R> {
         }
         let len = base - from;
         let mut bytes = vec![0u8; len].into_boxed_slice();
-        // SAFETY: `from..end` lies in the stack's slot, mapped read/write
-        // while the stack is handed out (it is: this coroutine runs on it),
-        // and nothing writes it now (the coroutine is suspended and owned by
-        // the caller); `bytes` is a fresh allocation of `len` bytes.
+        // The slot is mapped read/write while its stack is handed out, as it
+        // is: this coroutine runs on it.
+        // SAFETY: `from..end` lies in that slot, nothing writes it now (the
+        // coroutine is suspended and owned by the caller); `bytes` is fresh, `len` bytes.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 std::ptr::with_exposed_provenance::<u8>(from),
@@ -143,10 +143,10 @@ impl<R> Coro<R> {
         .load(Relaxed);
         let page = page_size();
         let first = from & !(page - 1);
-        // SAFETY: `first..end` is whole pages of the same slot; what they
-        // hold below `from` is dead (the caller's guarantee) and the rest is
-        // in `bytes`. Anonymous private pages read back as zeros after this
-        // and fault in fresh when written.
+        // Anonymous private pages read back as zeros after this and fault in
+        // fresh when written.
+        // SAFETY: `first..end` is whole pages of the same slot; what they hold
+        // below `from` is dead (the caller's guarantee) and the rest is in `bytes`.
         let rc = unsafe {
             libc::madvise(
                 std::ptr::with_exposed_provenance_mut::<libc::c_void>(first),
@@ -178,10 +178,10 @@ impl<R> Coro<R> {
         let Some(saved) = self.saved.take() else {
             return;
         };
-        // SAFETY: `from..from + len` is the part of this coroutine's slot
-        // that `release_top` copied out; the slot is still mapped (the stack
-        // is still this coroutine's) and nothing else writes it while the
-        // caller, about to resume the coroutine, owns it.
+        // The slot is still mapped: the stack is still this coroutine's.
+        // SAFETY: `from..from + len` is the part of this coroutine's slot that
+        // `release_top` copied out; nothing else writes it while the caller,
+        // about to resume the coroutine, owns it.
         unsafe {
             std::ptr::copy_nonoverlapping(
                 saved.bytes.as_ptr(),
@@ -252,13 +252,12 @@ impl Canary {
         #[cfg(all(target_arch = "x86_64", not(gort_asan)))]
         {
             let (sp, low): (usize, usize);
-            // SAFETY: writes `SPAN / 8 - 1` words from `rsp - SPAN` up,
-            // below the stack pointer, in memory the caller's guarantee
-            // makes free (a non-leaf function keeps nothing below its stack
-            // pointer between calls, and this block declares no `nostack`,
-            // so the compiler keeps nothing there across it either). `rep
-            // stosq` counts up since the direction flag is clear on entry to
-            // an asm block.
+            // A non-leaf function keeps nothing below its stack pointer between
+            // calls, and this block declares no `nostack`, so the compiler keeps
+            // nothing there across it either. `rep stosq` counts up since the
+            // direction flag is clear on entry to an asm block.
+            // SAFETY: writes `SPAN / 8 - 1` words from `rsp - SPAN` up, below
+            // the stack pointer, in memory the caller's guarantee makes free.
             unsafe {
                 std::arch::asm!(
                     "mov {sp}, rsp",

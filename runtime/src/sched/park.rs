@@ -98,10 +98,10 @@ pub(crate) fn park_running(r: Running, reason: WaitReason, site: &'static Locati
     } else {
         sp
     };
-    // SAFETY: `t` is this goroutine, running: the owner of its `OwnCell`s.
     // Read by the M that commits the park, and by the owner of the parked
     // goroutine that releases its stack (`super::release`), after the park
     // word's release/acquire pair.
+    // SAFETY: `t` is this goroutine, running: the owner of its `OwnCell`s.
     unsafe { t.park_sp.with_mut(|p| *p = sp) };
     r.suspend_or_unwind(Req::Park);
 }

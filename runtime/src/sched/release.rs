@@ -130,12 +130,12 @@ impl Shared {
         if !ParkWord::new(&t.park).claim_parked() {
             return false;
         }
+        // The claim's acquire pairs with the commit of the park, which came
+        // after the goroutine recorded its stack pointer and suspended. No
+        // live data lies more than the measured depth below that pointer.
         // SAFETY: the claim made this thread the goroutine's owner: it is
-        // suspended (parked, in no queue) until the commit below, and the
-        // claim's acquire pairs with the commit of its park, after the
-        // goroutine recorded its stack pointer and suspended. No live data
-        // lies more than the measured depth below that stack pointer; the
-        // flag is a field of the task that owns the coroutine.
+        // suspended (parked, in no queue) until the commit below; the flag is
+        // a field of the task that owns the coroutine.
         let done = unsafe {
             let sp = t.park_sp.with_mut(|p| *p);
             let ledger = &self.stack_ledger;

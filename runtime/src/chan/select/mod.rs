@@ -306,10 +306,11 @@ fn select_passes(
         if let Some(slot) = case.slot_layout() {
             let (next, offset) = at.extend(slot).expect("a select's slots fit in memory");
             at = next;
-            // SAFETY: locked; `offset` is this case's place in the block, laid
-            // out as `layout` was (the same cases in the same order); the
-            // guard dequeues every case before the block and the token go,
-            // on return and on unwinding alike.
+            // `offset` is this case's place in the block, laid out as `layout`
+            // was (the same cases in the same order).
+            // SAFETY: locked; the place is this case's (above), and the guard
+            // dequeues every case before the block and the token go, on return
+            // and on unwinding alike.
             unsafe { case.enqueue(tok, i, cleanup._mem.ptr().add(offset)) };
         }
     }
