@@ -7,7 +7,7 @@
 //! (`time.Unix`). Dates use the proleptic Gregorian calendar; the year is
 //! printed with at least four digits, and a minus sign before the year zero.
 
-use super::text::push_u64;
+use std::io::Write as _;
 
 /// Days from 0000-03-01 to 1970-01-01.
 const EPOCH_SHIFT: i128 = 719_468;
@@ -26,14 +26,10 @@ fn civil(days: i128) -> (i128, u32, u32) {
     (year, month, day)
 }
 
+/// Appends `v` in decimal, zero-padded to at least `width` digits.
 fn push_padded(out: &mut Vec<u8>, v: u64, width: usize) {
-    let mut digits = Vec::with_capacity(20);
-    push_u64(&mut digits, v);
-    out.extend(std::iter::repeat_n(
-        b'0',
-        width.saturating_sub(digits.len()),
-    ));
-    out.extend_from_slice(&digits);
+    // Writing into a `Vec` cannot fail.
+    let _ = write!(out, "{v:0width$}");
 }
 
 /// Appends the wall time `sec`.`nsec` since the Unix epoch (wire values),

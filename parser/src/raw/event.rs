@@ -18,19 +18,7 @@ use super::quote::quote_into;
 use super::sink::TextSink;
 use crate::error::{Error, ErrorKind, Result};
 
-/// Most arguments (before stack frames) any event type has.
-pub const MAX_ARGS: usize = {
-    let mut max = 0;
-    let mut i = 0;
-    while i < EventType::ALL.len() {
-        let n = EventType::ALL[i].arg_count();
-        if n > max {
-            max = n;
-        }
-        i += 1;
-    }
-    max
-};
+pub(super) const MAX_ARGS: usize = EventType::MAX_ARGS;
 
 /// The table version events get unless a reader says otherwise.
 const NEWEST_TABLE: u8 = Format::Go126.table_version();

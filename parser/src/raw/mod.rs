@@ -54,7 +54,11 @@ mod stream;
 mod text;
 mod writer;
 
-pub use event::{Frames, RawEvent, FRAME_FIELDS, MAX_ARGS};
+pub use event::{Frames, RawEvent, FRAME_FIELDS};
+
+/// Most arguments (before stack frames) any event type has: the wire table's
+/// [`EventType::MAX_ARGS`](gort_tracer::wire::EventType::MAX_ARGS).
+pub const MAX_ARGS: usize = gort_tracer::wire::EventType::MAX_ARGS;
 pub use quote::{is_go_printable, quote, unquote, write_quoted, write_quoted_bytes};
 pub use reader::{read_header, read_header_len, Reader};
 pub use stream::StreamReader;

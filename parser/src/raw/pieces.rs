@@ -8,8 +8,6 @@
 
 use gort_tracer::wire::{EventType, Format};
 
-use super::event::MAX_ARGS;
-
 /// Capacity of a [`Piece`] in bytes.
 pub(crate) const PIECE: usize = 24;
 
@@ -69,7 +67,7 @@ impl Piece {
 pub(crate) struct TypeText {
     pub(crate) name: Piece,
     /// ` arg=` for each argument, in wire order.
-    pub(crate) args: [Piece; MAX_ARGS],
+    pub(crate) args: [Piece; EventType::MAX_ARGS],
 }
 
 /// [`TypeText`] of every type byte in the table of version `table` (empty
@@ -77,7 +75,7 @@ pub(crate) struct TypeText {
 const fn build(table: u8) -> [TypeText; 256] {
     let mut t = [TypeText {
         name: Piece::EMPTY,
-        args: [Piece::EMPTY; MAX_ARGS],
+        args: [Piece::EMPTY; EventType::MAX_ARGS],
     }; 256];
     let all = EventType::ALL;
     let mut i = 0;

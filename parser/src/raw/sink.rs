@@ -17,7 +17,7 @@ pub(crate) trait TextSink {
     /// Appends a precomputed piece of text.
     fn put_piece(&mut self, p: &Piece);
     /// Appends an event's first line: its name, then ` arg=value` for each
-    /// argument (as many as `args` holds, at most [`MAX_ARGS`]).
+    /// argument (as many as `args` holds, at most [`EventType::MAX_ARGS`]).
     fn put_head(&mut self, text: &TypeText, args: &[u64]) {
         self.put_piece(&text.name);
         for (label, &v) in text.args.iter().zip(args) {
@@ -27,7 +27,8 @@ pub(crate) trait TextSink {
     }
 }
 
-use super::event::MAX_ARGS;
+use gort_tracer::wire::EventType;
+
 use super::pieces::{Piece, TypeText, PIECE};
 
 /// `"00" "01" ... "99"`: two decimal digits per entry.
@@ -116,8 +117,8 @@ impl TextSink for Vec<u8> {
     }
 }
 
-/// Longest possible first line: a name and [`MAX_ARGS`] labels and values.
-const HEAD_MAX: usize = PIECE + MAX_ARGS * (PIECE + 20);
+/// Longest possible first line: a name and [`EventType::MAX_ARGS`] labels and values.
+const HEAD_MAX: usize = PIECE + EventType::MAX_ARGS * (PIECE + 20);
 
 /// Copies all [`PIECE`] bytes of `p` to `line[n..]`; returns `n` plus the
 /// piece's real length. `n` stays within the bound [`HEAD_MAX`] allows for.

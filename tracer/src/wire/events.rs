@@ -89,6 +89,20 @@ impl EventType {
 
     /// First number of the experimental range.
     pub const FIRST_EXPERIMENTAL: u8 = 128;
+
+    /// Most arguments on the wire (before stack frames) any event type has.
+    pub const MAX_ARGS: usize = {
+        let mut max = 0;
+        let mut i = 0;
+        while i < EventType::ALL.len() {
+            let n = EventType::ALL[i].arg_count();
+            if n > max {
+                max = n;
+            }
+            i += 1;
+        }
+        max
+    };
 }
 
 events! {
