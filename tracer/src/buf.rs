@@ -24,6 +24,8 @@ use crate::wire::EventType;
 
 /// Smallest buffer the writer accepts: room for a header and a few events.
 pub(crate) const MIN_BUF_BYTES: usize = 256;
+/// Most numbers in one timed event, `dt` included.
+pub(crate) const MAX_EVENT_NUMS: usize = 8;
 
 /// One batch under construction.
 pub(crate) struct TraceBuf {

@@ -35,30 +35,20 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::Ordering::{Relaxed, SeqCst};
 
+use crate::batches::BatchSeq;
 use crate::clock::{Calibration, Clock};
 use crate::loom::sync::atomic::{AtomicBool, AtomicU64};
 use crate::loom::sync::Arc;
 use crate::loom::thread;
 use crate::registry::{self, Take, ThreadTrace};
-use crate::session::StatusSource;
+use crate::status::{GoTrace, ProcTrace};
 use crate::wire::limits::NO_THREAD;
 use crate::wire::{EventType, GoStatus, ProcStatus};
-use crate::writer::BatchSeq;
-use crate::{locker, sink, stacks, strings};
-
-crate::loom::global! {
-    /// Per generation parity, the last generation in which some M opened a batch.
-    static USED: [AtomicU64; 2] = [AtomicU64::new(0), AtomicU64::new(0)];
-}
+use crate::{locker, sink, stacks, state, strings};
 
 crate::loom::global! {
     /// The last generation number used by any session (the next starts after it).
     static LAST_GEN: AtomicU64 = AtomicU64::new(0);
-}
-
-/// Records that an M wrote an event in `gen` (called when it opens a batch).
-pub(crate) fn note_events(gen: u64) {
-    USED[(gen & 1) as usize].store(gen, Relaxed);
 }
 
 /// The first generation of the next session.
@@ -212,7 +202,7 @@ impl Advancer {
         if gen == 0 {
             return Advanced::Skipped;
         }
-        let used = |g: u64| USED[(g & 1) as usize].load(Relaxed) == g;
+        let used = state::events_in;
         let mut pending = match self.final_pending.take() {
             Some(p) if stopping => p,
             _ => self.record_pending(gen),
@@ -338,4 +328,29 @@ fn status_batches(
     ids.into_iter()
         .flat_map(|m| seqs.remove(&m).map(BatchSeq::finish).unwrap_or_default())
         .collect()
+}
+
+/// The runtime's view of its goroutines and Ps, for end-of-generation statuses.
+///
+/// Each method calls `f` once per live resource with its ID, its trace state,
+/// its status and, for a running or syscall resource, the thread it is on.
+/// The runtime must change a resource's status only while holding a
+/// [`Locker`](crate::Locker) (and write the matching event under it), so that
+/// a status read here is the one the resource had at the end of the
+/// generation whenever the resource has no event in that generation: a
+/// status stored after the locker's release can be read at a later
+/// generation's end with its event already written in an earlier one (the
+/// loom model `tests/models/state.rs` and its twin). A resource whose status
+/// changes with no event at all must not be listed while it does.
+/// Called from the advancer's thread, with no tracer lock held.
+#[allow(clippy::type_complexity)]
+pub trait StatusSource: Send + Sync {
+    /// Calls `f(id, trace, status, thread)` for every live goroutine.
+    fn for_each_goroutine(&self, f: &mut dyn FnMut(u64, &GoTrace, GoStatus, Option<u64>));
+
+    /// Calls `f(id, trace, status, thread)` for every P. The default lists
+    /// none (Ps then get statuses only from their own events).
+    fn for_each_proc(&self, f: &mut dyn FnMut(u64, &ProcTrace, ProcStatus, Option<u64>)) {
+        let _ = f;
+    }
 }

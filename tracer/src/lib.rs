@@ -70,8 +70,8 @@
 //!
 //! # Design
 //!
-//! `locker` (flag, seqlock), `fence` (the seqlock's asymmetric fence), `emit` (events and lazy statuses), `writer`
-//! (batch encoding), `buf` (byte buffers), `strings`/`stacks` (interning),
+//! `state` (flag, settings, generation), `locker` (seqlock), `fence` (the seqlock's asymmetric fence), `emit` (events and lazy statuses), `writer`
+//! (batch encoding), `buf` (byte buffers), `batches` (the advancer's table batches), `strings`/`stacks` (interning),
 //! `status` (per-resource state), `registry` (per-M state), `generation`
 //! (advance protocol), `sink` (ordered output thread), `ring` (generations
 //! kept in memory for a flight recorder), `clock`, `session`.
@@ -79,8 +79,8 @@
 //! checked with `--cfg loom`.
 //!
 //! `unsafe` appears only where the protocols need it, each block with its
-//! argument: `locker` (the unsynchronised enabled flag, the seqlock taken
-//! with plain stores), `fence` (the `membarrier` system call), `registry`
+//! argument: `state` (the unsynchronised enabled flag and settings),
+//! `locker` (the seqlock taken with plain stores), `fence` (the `membarrier` system call), `registry`
 //! (per-M buffers reached by the advancer), `buf` and `writer` (the event
 //! encoder's writes into room checked once per event), `session` (the `unsafe fn` entry
 //! points that write the flag while no M reads it), `clock` (`rdtsc`,
@@ -88,6 +88,8 @@
 
 pub mod wire;
 
+#[cfg(feature = "writer")]
+mod batches;
 #[cfg(feature = "writer")]
 mod buf;
 #[cfg(feature = "writer")]
@@ -113,6 +115,8 @@ mod sink;
 #[cfg(feature = "writer")]
 mod stacks;
 #[cfg(feature = "writer")]
+mod state;
+#[cfg(feature = "writer")]
 mod status;
 #[cfg(feature = "writer")]
 mod strings;
@@ -125,7 +129,7 @@ mod tests;
 #[cfg(feature = "writer")]
 pub use crate::{
     emit::EventWriter,
-    locker::{acquire, acquire_local, enabled, enabled_on_m, Locker},
+    locker::{acquire, acquire_local, Locker},
     registry::ThreadTrace,
     ring::Ring,
     session::{
@@ -133,5 +137,6 @@ pub use crate::{
         Snapshot, SnapshotError, StartError, Stats, StatusSource, TraceError,
     },
     stacks::Frame,
+    state::{enabled, enabled_on_m},
     status::{GoTrace, ProcTrace},
 };

@@ -233,7 +233,7 @@ impl ThreadTrace {
     /// Takes the buffer this M filled in generation `gen`, which must no
     /// longer be current (checked: `Busy` otherwise).
     pub(crate) fn take_finished(&self, gen: u64) -> Take {
-        if crate::locker::current_gen() == gen {
+        if crate::state::current_gen() == gen {
             return Take::Busy;
         }
         // `set_gen` ran the advancer's half of the fence after publishing a

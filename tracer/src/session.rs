@@ -29,17 +29,17 @@ use std::time::Duration;
 
 use crate::buf::MIN_BUF_BYTES;
 use crate::clock::Clock;
+pub use crate::generation::StatusSource;
 use crate::generation::{self, Advanced, Advancer};
 use crate::locker::{self, Flags};
 use crate::loom::sync::atomic::AtomicBool;
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::loom::thread::{self, JoinHandle};
 use crate::ring::Ring;
+pub use crate::sink::TraceError;
 use crate::sink::{self, Output, SinkStats};
-use crate::status::{GoTrace, ProcTrace};
 use crate::wire::header::HEADER;
 use crate::wire::limits::MAX_BATCH_BYTES;
-use crate::wire::{GoStatus, ProcStatus};
 
 /// Session settings, built with chained setters from [`Config::default`].
 #[derive(Clone, Copy, Debug)]
@@ -100,31 +100,6 @@ impl Config {
     }
 }
 
-/// The runtime's view of its goroutines and Ps, for end-of-generation statuses.
-///
-/// Each method calls `f` once per live resource with its ID, its trace state,
-/// its status and, for a running or syscall resource, the thread it is on.
-/// The runtime must change a resource's status only while holding a
-/// [`Locker`](crate::Locker) (and write the matching event under it), so that
-/// a status read here is the one the resource had at the end of the
-/// generation whenever the resource has no event in that generation: a
-/// status stored after the locker's release can be read at a later
-/// generation's end with its event already written in an earlier one (the
-/// loom model `tests/models/state.rs` and its twin). A resource whose status
-/// changes with no event at all must not be listed while it does.
-/// Called from the advancer's thread, with no tracer lock held.
-#[allow(clippy::type_complexity)]
-pub trait StatusSource: Send + Sync {
-    /// Calls `f(id, trace, status, thread)` for every live goroutine.
-    fn for_each_goroutine(&self, f: &mut dyn FnMut(u64, &GoTrace, GoStatus, Option<u64>));
-
-    /// Calls `f(id, trace, status, thread)` for every P. The default lists
-    /// none (Ps then get statuses only from their own events).
-    fn for_each_proc(&self, f: &mut dyn FnMut(u64, &ProcTrace, ProcStatus, Option<u64>)) {
-        let _ = f;
-    }
-}
-
 /// Why [`start`] failed.
 #[derive(Debug)]
 #[non_exhaustive]
@@ -151,40 +126,6 @@ impl std::error::Error for StartError {
         match self {
             StartError::Spawn(e) => Some(e),
             StartError::AlreadyRunning => None,
-        }
-    }
-}
-
-/// Why a session ended badly ([`finish_stop`]).
-#[derive(Debug)]
-#[non_exhaustive]
-pub enum TraceError {
-    /// The writer returned an error; the trace is incomplete.
-    Io(io::Error),
-    /// The writer panicked (message attached); the trace is incomplete.
-    Panicked(String),
-    /// No session is running.
-    NotRunning,
-    /// [`begin_stop`] has not been called.
-    StillEnabled,
-}
-
-impl fmt::Display for TraceError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        match self {
-            TraceError::Io(e) => write!(f, "trace sink: write failed: {e}"),
-            TraceError::Panicked(m) => write!(f, "trace sink: writer panicked: {m}"),
-            TraceError::NotRunning => f.write_str("trace stop: no trace session is running"),
-            TraceError::StillEnabled => f.write_str("trace stop: begin_stop was not called"),
-        }
-    }
-}
-
-impl std::error::Error for TraceError {
-    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
-        match self {
-            TraceError::Io(e) => Some(e),
-            _ => None,
         }
     }
 }

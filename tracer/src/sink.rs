@@ -31,6 +31,7 @@
 #![deny(unsafe_code)]
 
 use std::collections::{BTreeMap, VecDeque};
+use std::fmt;
 use std::io::{self, Write};
 use std::panic::{catch_unwind, AssertUnwindSafe};
 use std::time::Duration;
@@ -39,7 +40,6 @@ use crate::buf::TraceBuf;
 use crate::loom::sync::{Arc, Condvar, Mutex};
 use crate::loom::thread::{self, JoinHandle};
 use crate::ring::Ring;
-use crate::session::TraceError;
 use crate::wire::header::HEADER;
 
 /// Most spare buffers kept for reuse.
@@ -438,5 +438,39 @@ fn run(mut w: impl Dest, first_gen: u64) -> (SinkStats, Option<TraceError>) {
     match w.finish() {
         Ok(()) => (SINK.state.lock().stats, None),
         Err(e) => fail(e),
+    }
+}
+
+/// Why a session ended badly ([`finish_stop`](crate::finish_stop)).
+#[derive(Debug)]
+#[non_exhaustive]
+pub enum TraceError {
+    /// The writer returned an error; the trace is incomplete.
+    Io(io::Error),
+    /// The writer panicked (message attached); the trace is incomplete.
+    Panicked(String),
+    /// No session is running.
+    NotRunning,
+    /// [`begin_stop`](crate::begin_stop) has not been called.
+    StillEnabled,
+}
+
+impl fmt::Display for TraceError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            TraceError::Io(e) => write!(f, "trace sink: write failed: {e}"),
+            TraceError::Panicked(m) => write!(f, "trace sink: writer panicked: {m}"),
+            TraceError::NotRunning => f.write_str("trace stop: no trace session is running"),
+            TraceError::StillEnabled => f.write_str("trace stop: begin_stop was not called"),
+        }
+    }
+}
+
+impl std::error::Error for TraceError {
+    fn source(&self) -> Option<&(dyn std::error::Error + 'static)> {
+        match self {
+            TraceError::Io(e) => Some(e),
+            _ => None,
+        }
     }
 }

@@ -18,11 +18,11 @@
 use std::collections::HashMap;
 use std::hash::{Hash, Hasher};
 
+use crate::batches::BatchSeq;
 use crate::loom::sync::{Mutex, MutexGuard};
 use crate::strings::{truncate_back, StringTable};
 use crate::wire::limits::MAX_FRAMES;
 use crate::wire::EventType;
-use crate::writer::BatchSeq;
 
 /// Entries in the per-M stack cache (a power of two).
 const CACHE_ENTRIES: usize = 32;

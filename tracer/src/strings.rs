@@ -17,10 +17,10 @@
 
 use std::collections::HashMap;
 
+use crate::batches::BatchSeq;
 use crate::loom::sync::{Mutex, MutexGuard};
 use crate::wire::limits::MAX_STRING_BYTES;
 use crate::wire::EventType;
-use crate::writer::BatchSeq;
 
 /// Entries in the per-M string cache (a power of two).
 const CACHE_ENTRIES: usize = 64;
