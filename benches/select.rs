@@ -7,6 +7,15 @@
 //!   two channels and is woken by a send on one, then answers on a third
 //!   (pass 2 and 3: enqueue on both, park, the waker wins, dequeue). Go: the
 //!   same loop with `select { case v := <-a: reply <- v; case <-b: }`.
+//!
+//!   The answer channel holds one value. With an unbuffered one, the pair
+//!   settles (in Go as in gort, at procs=1) into a rhythm where the echo
+//!   blocks in its answer's send, the main goroutine's next send then
+//!   arrives before the echo selects again, and every select finds that
+//!   sender waiting: a ready select, not a blocking one. With one slot the
+//!   echo answers without blocking and is back in its select before the main
+//!   goroutine runs, so each round's select parks and is woken by the send
+//!   (at procs=1, `select_passes` runs once per round under callgrind).
 
 mod common;
 
@@ -30,7 +39,8 @@ fn ready_loop(iters: u64) {
 fn blocking_loop(iters: u64) {
     let (atx, arx) = gort::chan::<u64>(0);
     let (_btx, brx) = gort::chan::<u64>(0);
-    let (rtx, rrx) = gort::chan::<u64>(0);
+    // One slot: see the module doc.
+    let (rtx, rrx) = gort::chan::<u64>(1);
     let echo = gort::go(move || loop {
         gort::select! {
             recv(arx) -> v => match v {

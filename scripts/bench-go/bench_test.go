@@ -145,9 +145,12 @@ func BenchmarkSelectReady(b *testing.B) {
 
 // BenchmarkSelectBlocking: an echo goroutine blocked in a select over two
 // channels, woken by a send on one, answering on a third (gort:
-// select/blocking_wake).
+// select/blocking_wake). The answer channel holds one value, so that the
+// echo is back in its select before the benchmark's next send (unbuffered,
+// at GOMAXPROCS=1 the next send would find the echo still answering and its
+// select would find that sender waiting, never blocking).
 func BenchmarkSelectBlocking(b *testing.B) {
-	a, c, reply := make(chan uint64), make(chan uint64), make(chan uint64)
+	a, c, reply := make(chan uint64), make(chan uint64), make(chan uint64, 1)
 	done := make(chan struct{})
 	go func() {
 		defer close(done)
