@@ -103,7 +103,7 @@ impl Runtime {
             Ok(t) => t,
             Err(e) => panic!("gort: cannot allocate the main goroutine's stack: {e}"),
         };
-        let main = std::sync::Arc::downgrade(&t);
+        let main = TaskRef::downgrade(&t);
         let id = t.id;
         self.shared.orphans.lock().push(main);
         let me = std::thread::current();

@@ -92,7 +92,7 @@ mod imp {
 
     fn same(me: &Waiter) -> impl Fn(&Waiter) -> bool + '_ {
         move |w| match (me, w) {
-            (Waiter::Task(a), Waiter::Task(b)) => Arc::ptr_eq(a, b),
+            (Waiter::Task(a), Waiter::Task(b)) => crate::task::TaskRef::ptr_eq(a, b),
             (Waiter::Thread(a), Waiter::Thread(b)) => a.id() == b.id(),
             _ => false,
         }

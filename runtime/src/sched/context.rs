@@ -76,11 +76,11 @@ impl Running {
     pub(crate) fn task_ref(&self) -> TaskRef {
         // `g` came from the `TaskRef` the M's loop holds for the running
         // goroutine (`Worker::cur` is set from `&*t`).
-        // SAFETY: so it points into a live `Arc<Task>` allocation; we add
+        // SAFETY: so it points to a live task cell (`TaskRef::as_ptr`); we add
         // one strong count and take ownership of exactly that count.
         unsafe {
-            std::sync::Arc::increment_strong_count(self.g.as_ptr());
-            std::sync::Arc::from_raw(self.g.as_ptr())
+            TaskRef::increment_strong_count(self.g.as_ptr());
+            TaskRef::from_raw(self.g.as_ptr())
         }
     }
 

@@ -139,7 +139,7 @@ pub(crate) struct Shared {
     pub(crate) sysmon: sysmon::Sysmon,
     pub(crate) shutting_down: AtomicBool,
     /// Goroutines created outside any P (main goroutines).
-    pub(crate) orphans: Mutex<Vec<std::sync::Weak<crate::task::Task>>>,
+    pub(crate) orphans: Mutex<Vec<crate::task::TaskWeak>>,
     /// This runtime's number in the process (0 for the first).
     pub(crate) serial: u64,
     /// Entries in `Sched::retire_waits`: `free_task` looks there only
@@ -401,7 +401,7 @@ impl Shared {
         let mut stack = self.stacks.get()?;
         stack.set_owner(id);
         let stack_low = stack.limit_addr() + stack.guard_bytes();
-        let t = Arc::new(crate::task::Task::new(
+        let t = TaskRef::new(crate::task::Task::new(
             id,
             site,
             func,
@@ -410,7 +410,7 @@ impl Shared {
             parent,
             stack_low,
         ));
-        let addr = Arc::as_ptr(&t) as usize;
+        let addr = TaskRef::as_ptr(&t) as usize;
         let set_yielder = move |y| {
             // SAFETY: the task owns this coroutine, so it is alive whenever
             // the coroutine runs; only the task itself writes its yielder.

@@ -79,12 +79,10 @@ impl RunNext {
             .store(self.puts.load(Relaxed).wrapping_add(1), Relaxed);
         // AcqRel: release publishes `t` to whoever takes it; acquire pairs
         // with the release of the displaced one.
-        let old = self
-            .slot
-            .swap(std::sync::Arc::into_raw(t).cast_mut(), AcqRel);
+        let old = self.slot.swap(TaskRef::into_raw(t).cast_mut(), AcqRel);
         // SAFETY: non-null pointers in the slot come from `Arc::into_raw`
         // and the swap made us their only owner.
-        (!old.is_null()).then(|| unsafe { std::sync::Arc::from_raw(old) })
+        (!old.is_null()).then(|| unsafe { TaskRef::from_raw(old) })
     }
 
     /// Takes the goroutine, if any.
@@ -95,7 +93,7 @@ impl RunNext {
         // AcqRel: see `replace`.
         let old = self.slot.swap(std::ptr::null_mut(), AcqRel);
         // SAFETY: as in `replace`.
-        (!old.is_null()).then(|| unsafe { std::sync::Arc::from_raw(old) })
+        (!old.is_null()).then(|| unsafe { TaskRef::from_raw(old) })
     }
 }
 
@@ -228,7 +226,7 @@ impl Proc {
 /// them in a burst, which the allocator serves much more slowly).
 #[derive(Debug, Default)]
 pub(crate) struct Registry {
-    tasks: Vec<std::sync::Weak<crate::task::Task>>,
+    tasks: Vec<crate::task::TaskWeak>,
     /// Where the incremental sweep looks next.
     cursor: usize,
 }
@@ -253,7 +251,7 @@ impl Registry {
                 self.cursor += 1;
             }
         }
-        self.tasks.push(std::sync::Arc::downgrade(t));
+        self.tasks.push(TaskRef::downgrade(t));
     }
 
     /// Appends to `out` up to `max` live goroutines that pass `keep`, from

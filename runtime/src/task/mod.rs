@@ -2,10 +2,11 @@
 //!
 //! A task owns its coroutine, a status (see [`state`]), a park word for
 //! blocking without blocking the thread, and room for trace state. Tasks are
-//! shared as [`TaskRef`] (`Arc<Task>`); the coroutine inside is touched only by
+//! shared as [`TaskRef`] (counted like `Arc<Task>`, see [`cell`]); the coroutine inside is touched only by
 //! the M that currently runs the task, which the scheduling protocol makes
 //! exclusive (a task is in at most one run queue, parked, or running).
 
+pub(crate) mod cell;
 pub(crate) mod link;
 #[cfg(feature = "tracing")]
 pub(crate) mod spans;
@@ -19,8 +20,7 @@ use crate::loom::sync::Arc;
 pub(crate) use link::{CoroLink, Req};
 pub(crate) use state::{Status, WaitReason};
 
-/// A shared reference to a task.
-pub(crate) type TaskRef = Arc<Task>;
+pub(crate) use cell::{TaskRef, TaskWeak};
 
 /// What a goroutine needs from the runtime that owns it. The scheduler,
 /// one layer up, implements it; the goroutine layer never names it.
@@ -336,5 +336,31 @@ impl Task {
     pub(crate) unsafe fn take_block_site(&self) -> Option<&'static std::panic::Location<'static>> {
         // SAFETY: the task and its M never run at the same time.
         unsafe { self.block_site.with_mut(|p| p.take()) }
+    }
+}
+
+/// A runtime that owns nothing, for tasks made by unit tests.
+#[cfg(all(test, not(loom)))]
+struct NoHome;
+
+#[cfg(all(test, not(loom)))]
+impl Home for NoHome {
+    fn ready_from_outside(self: Arc<Self>, _: TaskRef) {}
+    fn reclaim(&self, _: crate::coro::PooledStack) {}
+}
+
+#[cfg(all(test, not(loom)))]
+impl Task {
+    /// A task with no coroutine and no runtime, for unit tests.
+    pub(crate) fn for_test() -> Task {
+        Task::new(
+            1,
+            std::panic::Location::caller(),
+            "test",
+            Arc::new(NoHome),
+            0,
+            0,
+            0,
+        )
     }
 }

@@ -197,27 +197,6 @@ impl Task {
 mod tests {
     use super::*;
 
-    struct NoHome;
-
-    impl super::super::Home for NoHome {
-        fn ready_from_outside(self: std::sync::Arc<Self>, _: super::super::TaskRef) {}
-        fn reclaim(&self, _: crate::coro::PooledStack) {}
-    }
-
-    impl Task {
-        fn for_test() -> Task {
-            Task::new(
-                1,
-                std::panic::Location::caller(),
-                "test",
-                std::sync::Arc::new(NoHome),
-                0,
-                0,
-                0,
-            )
-        }
-    }
-
     #[test]
     fn a_task_reuses_its_spare_and_keeps_the_larger() {
         let task = Task::for_test();
