@@ -80,7 +80,7 @@ impl RunNext {
         // AcqRel: release publishes `t` to whoever takes it; acquire pairs
         // with the release of the displaced one.
         let old = self.slot.swap(TaskRef::into_raw(t).cast_mut(), AcqRel);
-        // SAFETY: non-null pointers in the slot come from `Arc::into_raw`
+        // SAFETY: non-null pointers in the slot come from `TaskRef::into_raw`
         // and the swap made us their only owner.
         (!old.is_null()).then(|| unsafe { TaskRef::from_raw(old) })
     }

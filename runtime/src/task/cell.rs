@@ -15,7 +15,7 @@
 //!
 //! Chunks are kept for the life of the process, so this memory follows the
 //! peak number of goroutines alive at once (Go keeps its dead goroutine
-//! records the same way), about 450 bytes each.
+//! records the same way), about 420 bytes each.
 //!
 //! Counting is `Arc`'s: strong references keep the task, weak ones the cell,
 //! and the strong references together hold one weak reference. Under
