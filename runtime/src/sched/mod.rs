@@ -134,6 +134,9 @@ pub(crate) struct Shared {
     compact_mark: AtomicUsize,
     /// Length hint of the global queue, readable without the lock.
     pub(crate) global_len: AtomicUsize,
+    /// An M polls the network in its idle spin (`worker::find`): one at a
+    /// time, so that at most one core waits that way.
+    pub(crate) net_spinner: std::sync::atomic::AtomicBool,
     /// Per-P timer heaps and the idle M sleeping until the earliest timer.
     pub(crate) timers: timers::Timers,
     pub(crate) sysmon: sysmon::Sysmon,
@@ -198,6 +201,7 @@ impl Shared {
             live: AtomicUsize::new(0),
             compact_mark: AtomicUsize::new(0),
             global_len: AtomicUsize::new(0),
+            net_spinner: std::sync::atomic::AtomicBool::new(false),
             timers: timers::Timers::new(procs),
             sysmon: sysmon::Sysmon::default(),
             shutting_down: AtomicBool::new(false),

@@ -28,6 +28,16 @@
 //! fences at all (the orderings of the counters alone), no fence on the idle
 //! side, no re-check; and one the scheduler's: a spinning M that sleeps
 //! still holding its P.
+//!
+//! Model 5c (`found_model`): a spinning M that finds a goroutine nobody
+//! queued (one the network poll made ready) stops spinning and wakes an M
+//! only if its re-check sees queued work (`Worker::found_slow`). Three Ps:
+//! M1 holds P0 and readies goroutine 7 there, then computes on; the finder
+//! holds P2, counted as spinning, so M1's `wakep` may skip the wake-up; P1
+//! is idle with M2 asleep waiting for it. No lost wake-up means M2 is
+//! handed P1 and steals 7: either M1's `wakep` saw no spinning M, or the
+//! finder's re-check saw 7. Twins: no re-check (the finder stops spinning
+//! and wakes nobody), and no fences.
 
 use super::{check, check_rejects};
 use crate::sched::idle::{Counts, Faithful, IdleSteps, Lists};
@@ -369,5 +379,110 @@ fn loom_idle_m_fence_in_wakep_only_is_rejected() {
 fn loom_idle_m_twin_spin_sleeps_with_p_is_rejected() {
     check_rejects("idle_m_twin_spin_sleeps_with_p", &["lost wake-up"], || {
         model::<Faithful>(true)
+    });
+}
+
+/// The finder's `found_slow` (model 5c): stop spinning, re-check the queues,
+/// wake an M for what it sees.
+fn found_slow<S: IdleSteps>(shared: &Shared<S>) {
+    shared.idle.stop_spinning();
+    let work = shared.idle.recheck(|| {
+        shared.global_len.load(SeqCst) > 0 || shared.procs.iter().any(Proc::has_work_hint)
+    });
+    if work {
+        shared.wakep();
+    }
+}
+
+/// Model 5c over the handshake `S` (see the module documentation).
+fn found_model<S: IdleSteps + 'static>() {
+    const FOUND_PROCS: usize = 3;
+    let procs = (0..FOUND_PROCS)
+        .map(|_| {
+            let (q, steal) = local::<u32>();
+            Proc {
+                steal,
+                local: UnsafeCell::new(q),
+            }
+        })
+        .collect();
+    let shared = Arc::new(Shared {
+        procs,
+        sched: Mutex::new(Sched::default()),
+        idle: Counts::<S>::new(0),
+        global_len: AtomicUsize::new(0),
+        handoff: (0..2).map(|_| Mutex::new(None)).collect(),
+        m2: Mutex::new(None),
+        ended: AtomicBool::new(false),
+    });
+    // P1 idle and M2 asleep waiting for a P, as `go_idle` leaves them; the
+    // finder, holding P2, spinning.
+    shared
+        .sched
+        .lock()
+        .unwrap()
+        .idle
+        .announce(&shared.idle, 1, M2, false);
+    assert!(shared.idle.try_start_spinning(FOUND_PROCS));
+    let m2 = {
+        let shared = shared.clone();
+        loom::thread::spawn(move || {
+            let mut ended = false;
+            loop {
+                let h = shared.handoff[M2].lock().unwrap().take();
+                if let Some(h) = h {
+                    let got = shared.procs[h.p].with_local(|l| shared.procs[0].steal.steal_into(l));
+                    return match got {
+                        Stolen::Got(g) => Some(g),
+                        _ => None,
+                    };
+                }
+                if ended {
+                    return None;
+                }
+                // A hand-off made before the end is still M2's to take.
+                ended = shared.ended.load(Acquire);
+                if !ended {
+                    loom::thread::park();
+                }
+            }
+        })
+    };
+    *shared.m2.lock().unwrap() = Some(m2.thread().clone());
+    let finder = {
+        let shared = shared.clone();
+        loom::thread::spawn(move || found_slow(&shared))
+    };
+    shared.procs[0].with_local(|l| l.push_back(7, &mut |_| unreachable!("room for one")));
+    shared.wakep();
+    finder.join().unwrap();
+    shared.ended.store(true, Release);
+    m2.thread().unpark();
+    let ran = m2.join().unwrap();
+    assert_eq!(
+        ran,
+        Some(7),
+        "lost wake-up: M2 stayed parked while P0 had a runnable goroutine"
+    );
+}
+
+#[test]
+fn loom_found_work_wakes_an_m_only_for_queued_work() {
+    check("found_work_recheck", found_model::<Faithful>);
+}
+
+#[test]
+#[should_panic(expected = "loom rejected")]
+fn loom_found_work_twin_no_recheck_is_rejected() {
+    check_rejects("found_work_twin_no_recheck", &["lost wake-up"], || {
+        found_model::<NoRecheck>()
+    });
+}
+
+#[test]
+#[should_panic(expected = "loom rejected")]
+fn loom_found_work_twin_no_fences_is_rejected() {
+    check_rejects("found_work_twin_no_fences", &["lost wake-up"], || {
+        found_model::<NoFences>()
     });
 }

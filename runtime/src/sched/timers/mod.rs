@@ -265,12 +265,18 @@ impl Shared {
         }
         ps.m = Some(parker.unparker().clone());
         ps.until = until.unwrap_or(NONE);
+        // An M spinning on the network (`worker::find`) takes its readiness
+        // first: this one sleeps on its parker meanwhile, as the M a timer
+        // or the spinner's end wakes (`net_spin_done`), rather than in the
+        // poll, where each readiness would wake it too. Read under the
+        // lock, after `ps.m` is set: see `net_spin_done`.
+        let spinner = net_wait && self.net_spinner.load(SeqCst);
+        drop(ps);
         let deadline = until.map(|u| epoch() + std::time::Duration::from_nanos(u));
         let mut ready = Vec::new();
-        match net {
+        match net.filter(|_| !spinner) {
             Some(n) => {
                 self.timers.net_worker.store(me.id + 1, SeqCst);
-                drop(ps);
                 // A hand-off made before `net_worker` was visible did not
                 // break the poll: look before blocking (SeqCst store above,
                 // the hand-off's mutex, then its SeqCst load in
@@ -282,10 +288,7 @@ impl Shared {
                 }
                 self.timers.net_worker.store(0, SeqCst);
             }
-            None => {
-                drop(ps);
-                idle::wait_until(parker, deadline);
-            }
+            None => idle::wait_until(parker, deadline),
         }
         let mut ps = self.timers.poll.lock();
         ps.m = None;
@@ -296,6 +299,27 @@ impl Shared {
             .next_when()
             .is_some_and(|w| w <= nanos(Instant::now()));
         (due, ready)
+    }
+
+    /// The network spinner's spin ended, its last poll having made `found`
+    /// goroutines ready. With others still waiting on the network, the M
+    /// that slept on its parker instead of blocking in the poll
+    /// (`idle_park`) looks again and blocks there now; with none, it sleeps
+    /// on (the next goroutine to wait on the network parks from a running
+    /// M, which spins or polls when it runs dry).
+    ///
+    /// The flag is cleared before `ps.m` is read under the lock, and
+    /// `idle_park` sets `ps.m` before it reads the flag under the same
+    /// lock: either that M sees the flag clear and polls, or this sees it
+    /// and wakes it (a parker keeps a wake-up that comes before the park).
+    pub(crate) fn net_spin_done(&self, found: usize) {
+        self.net_spinner.store(false, SeqCst);
+        if self.timers.net.get().is_none_or(|n| n.waiters() <= found) {
+            return;
+        }
+        if let Some(m) = &self.timers.poll.lock().m {
+            idle::wake(m);
+        }
     }
 }
 

@@ -18,6 +18,10 @@ const RUNNEXT_STEAL_GRACE: std::time::Duration = std::time::Duration::from_micro
 /// on another P costs no futex wake each; an idle runtime still goes quiet
 /// after this long.
 const IDLE_SPIN: std::time::Duration = std::time::Duration::from_micros(100);
+/// How long an M that runs dry while goroutines wait on the network keeps
+/// polling it without blocking before it gives its P back and blocks in
+/// the poll (`idle_spin`).
+const NET_SPIN: std::time::Duration = std::time::Duration::from_micros(100);
 /// Stacks a spinning M warms between two looks for work (a page fault
 /// each: a few microseconds).
 const PREWARM_BATCH: usize = 16;
@@ -137,8 +141,23 @@ impl Worker {
     #[cold]
     fn found_slow(&self, t: TaskRef) -> Option<TaskRef> {
         if self.spinning.replace(false) {
+            // A waker that saw this M spinning woke nobody: once it stops,
+            // any work queued meanwhile needs another M. The same
+            // store-buffering pair as `go_idle`'s re-check (see
+            // `sched::idle`): the waker queues, fences and reads the
+            // spinning count; this M lowers the count, fences and looks at
+            // the queues. Either the waker wakes an M or this M sees the
+            // work. Work nobody queued needs no M: waking one anyway would
+            // cost a wake-up per pick when two Ms take turns finding one
+            // goroutine (a request-response over the network).
             self.shared.idle.stop_spinning();
-            self.shared.wakep();
+            let work = self.shared.idle.recheck(|| {
+                self.shared.global_len.load(SeqCst) > 0
+                    || self.shared.procs.iter().any(|p| p.has_work_hint())
+            });
+            if work {
+                self.shared.wakep();
+            }
         }
         match t.locked_worker() {
             Some(w) if w != self.handle.id => {
@@ -265,42 +284,71 @@ impl Worker {
     /// (only a look that sees another P's `runnext` filled waits, in
     /// `steal`, for up to `RUNNEXT_STEAL_GRACE` for its owner to take it).
     ///
-    /// Only a spinning M (counted in `nspinning`) spins here: that count is
-    /// what makes `wakep` skip the futex wake, and `steal` bounds it. The
-    /// lost-wake-up argument is unchanged: this M is a spinning M that has
-    /// not yet given up; it gives up through `go_idle`, whose re-check
-    /// pairs with `wakep` as before.
+    /// Only a spinning M (counted in `nspinning`) spins here for queued
+    /// work: that count is what makes `wakep` skip the futex wake, and
+    /// `steal` bounds it. The lost-wake-up argument is unchanged: this M is
+    /// a spinning M that has not yet given up; it gives up through
+    /// `go_idle`, whose re-check pairs with `wakep` as before.
+    ///
+    /// Any M, spinning or not, that runs dry while goroutines wait on the
+    /// network polls it without blocking, every look, for up to
+    /// [`NET_SPIN`], if no other M does so already (`net_spinner`; an M
+    /// that finds one does not spin, and sleeps on its parker rather than
+    /// in the poll, see `Shared::idle_park`). A reply that comes within that
+    /// time runs here at once, instead of after the wake-up of a thread
+    /// asleep in `epoll_wait` (an idle core's wake-up: tens of microseconds
+    /// on a virtual machine). The cost: one core busy for at most that
+    /// long each time an M runs dry while goroutines wait on the network.
     #[cold]
     pub(super) fn idle_spin(&self) -> Option<TaskRef> {
-        if !self.spinning.get() {
+        let poller = self.shared.timers.netpoll().filter(|n| n.waiters() > 0);
+        let net = poller.is_some()
+            && self
+                .shared
+                .net_spinner
+                .compare_exchange(false, true, Acquire, Relaxed)
+                .is_ok();
+        let mut spin = NetSpinner {
+            shared: net.then_some(&self.shared),
+            found: 0,
+        };
+        if !self.spinning.get() && !net {
             return None;
         }
-        // Goroutines wait on the network and no M is blocked polling it:
-        // this M gives up its P and becomes that M (Go's idle M blocks in
-        // the poll at once). Spinning instead would leave the readiness to
-        // this loop's occasional polls, a wait of up to a poll period.
-        if let Some(n) = self.shared.timers.netpoll() {
-            if n.waiters() > 0 && !n.blocked() {
-                return None;
-            }
-        }
+        let limit = if net { NET_SPIN } else { IDLE_SPIN };
         let since = std::time::Instant::now();
         let mut look = 0u32;
         loop {
             look = look.wrapping_add(1);
-            // In a burst of new goroutines, commit the memory of a few stacks
-            // they will want instead of pausing: the spawning M then finds
-            // them ready rather than taking a page fault for each.
-            if self.shared.stacks.prewarm(PREWARM_BATCH) == 0 {
-                // Mostly `pause` between looks: it hands the core's resources
-                // to a hyperthread sibling (possibly the M doing the hand-offs),
-                // where a `sched_yield` per look would run kernel code there.
-                // Every 16th look yields the thread, for an oversubscribed
-                // machine's other threads.
+            if net {
+                // Every look (an `epoll_wait` that returns at once), even
+                // with an M blocked in the poll since before this spin:
+                // this M, awake, mostly takes the readiness first, and the
+                // sleeper, woken in the kernel, finds nothing and sleeps on.
+                if let Some(n) = poller {
+                    let mut ready = Vec::new();
+                    n.poll(Some(std::time::Duration::ZERO), &mut ready);
+                    spin.found = ready.len();
+                    if let Some(t) = self.inject(ready) {
+                        return Some(t);
+                    }
+                }
+                std::hint::spin_loop();
+                if look % 16 == 0 {
+                    std::thread::yield_now();
+                }
+            } else if self.shared.stacks.prewarm(PREWARM_BATCH) == 0 {
+                // In a burst of new goroutines, commit the memory of a few
+                // stacks they will want instead of pausing: the spawning M
+                // then finds them ready rather than taking a page fault for
+                // each. Otherwise mostly `pause` between looks: it hands the
+                // core's resources to a hyperthread sibling (possibly the M
+                // doing the hand-offs), where a `sched_yield` per look would
+                // run kernel code there. Every 16th look yields the thread,
+                // for an oversubscribed machine's other threads.
                 if look % 16 == 0 {
                     // The network too (Go's spinning M re-runs `findRunnable`,
-                    // `netpoll(0)` included): a reply that arrives while this M
-                    // spins runs here at once.
+                    // `netpoll(0)` included), when no M blocks in it.
                     if let Some(t) = self.poll_network() {
                         return Some(t);
                     }
@@ -311,7 +359,7 @@ impl Worker {
                     }
                 }
             }
-            if since.elapsed() >= IDLE_SPIN || self.shared.shutting_down.load(Acquire) {
+            if since.elapsed() >= limit || self.shared.shutting_down.load(Acquire) {
                 return None;
             }
             // Queued work only: a goroutine alone in another P's `runnext`
@@ -331,6 +379,23 @@ impl Worker {
             if let Some(t) = self.steal() {
                 return Some(t);
             }
+        }
+    }
+}
+
+/// Ends the network spin when the spin ends, however it ends.
+struct NetSpinner<'a> {
+    /// The runtime, if this M is the network spinner.
+    shared: Option<&'a super::super::Shared>,
+    /// Goroutines the spin's last poll made ready (still counted as
+    /// waiting on the network until they run).
+    found: usize,
+}
+
+impl Drop for NetSpinner<'_> {
+    fn drop(&mut self) {
+        if let Some(s) = self.shared {
+            s.net_spin_done(self.found);
         }
     }
 }
