@@ -294,15 +294,7 @@ impl<S: IdleSteps> Worker<'_, S> {
 /// giving the P back through `go_idle`, so `wakep` sees no idle P and wakes
 /// nobody.
 fn model<S: IdleSteps + 'static>(spin_sleeps_with_p: bool) {
-    let procs = (0..NPROCS)
-        .map(|_| {
-            let (q, steal) = local::<u32>();
-            Proc {
-                steal,
-                local: UnsafeCell::new(q),
-            }
-        })
-        .collect();
+    let procs = new_procs(NPROCS);
     // Both Ps are held (by M1 and M2) from the start: no idle P.
     let idle = Counts::<S>::new(0);
     let sched = Sched::default();
@@ -328,11 +320,34 @@ fn model<S: IdleSteps + 'static>(spin_sleeps_with_p: bool) {
         })
     };
     *shared.m2.lock().unwrap() = Some(m2.thread().clone());
-    // M1 holds P0: its goroutine readies goroutine 7 (`Worker::ready` when
-    // `runnext` is taken: the queue, then `wakep`), and computes on.
+    ready_and_observe(&shared, m2, || {});
+}
+
+/// `n` Ps with empty run queues.
+fn new_procs(n: usize) -> Vec<Proc> {
+    (0..n)
+        .map(|_| {
+            let (q, steal) = local::<u32>();
+            Proc {
+                steal,
+                local: UnsafeCell::new(q),
+            }
+        })
+        .collect()
+}
+
+/// M1, holding P0: its goroutine readies goroutine 7 (`Worker::ready` when
+/// `runnext` is taken: the queue, then `wakep`) and computes on; `before_end`
+/// runs before the end of the observation, which wakes M2 as shutdown does.
+/// M2 must have run goroutine 7.
+fn ready_and_observe<S: IdleSteps>(
+    shared: &Shared<S>,
+    m2: loom::thread::JoinHandle<Option<u32>>,
+    before_end: impl FnOnce(),
+) {
     shared.procs[0].with_local(|l| l.push_back(7, &mut |_| unreachable!("room for one")));
     shared.wakep();
-    // The end of the observation: wake M2 as shutdown does.
+    before_end();
     shared.ended.store(true, Release);
     m2.thread().unpark();
     let ran = m2.join().unwrap();
@@ -397,15 +412,7 @@ fn found_slow<S: IdleSteps>(shared: &Shared<S>) {
 /// Model 5c over the handshake `S` (see the module documentation).
 fn found_model<S: IdleSteps + 'static>() {
     const FOUND_PROCS: usize = 3;
-    let procs = (0..FOUND_PROCS)
-        .map(|_| {
-            let (q, steal) = local::<u32>();
-            Proc {
-                steal,
-                local: UnsafeCell::new(q),
-            }
-        })
-        .collect();
+    let procs = new_procs(FOUND_PROCS);
     let shared = Arc::new(Shared {
         procs,
         sched: Mutex::new(Sched::default()),
@@ -453,17 +460,7 @@ fn found_model<S: IdleSteps + 'static>() {
         let shared = shared.clone();
         loom::thread::spawn(move || found_slow(&shared))
     };
-    shared.procs[0].with_local(|l| l.push_back(7, &mut |_| unreachable!("room for one")));
-    shared.wakep();
-    finder.join().unwrap();
-    shared.ended.store(true, Release);
-    m2.thread().unpark();
-    let ran = m2.join().unwrap();
-    assert_eq!(
-        ran,
-        Some(7),
-        "lost wake-up: M2 stayed parked while P0 had a runnable goroutine"
-    );
+    ready_and_observe(&shared, m2, || finder.join().unwrap());
 }
 
 #[test]
