@@ -92,9 +92,15 @@ impl Worker {
         if n.waiters() == 0 || n.blocked() {
             return None;
         }
+        self.poll_now(n).1
+    }
+
+    /// One poll of `n` that returns at once: how many goroutines it made
+    /// ready, and the first of them to run here (the rest queued).
+    fn poll_now(&self, n: &crate::netpoll::Poller) -> (usize, Option<TaskRef>) {
         let mut ready = Vec::new();
         n.poll(Some(std::time::Duration::ZERO), &mut ready);
-        self.inject(ready)
+        (ready.len(), self.inject(ready))
     }
 
     /// Queues goroutines the network poller made ready (Go's
@@ -320,18 +326,15 @@ impl Worker {
         let mut look = 0u32;
         loop {
             look = look.wrapping_add(1);
-            if net {
-                // Every look (an `epoll_wait` that returns at once), even
-                // with an M blocked in the poll since before this spin:
-                // this M, awake, mostly takes the readiness first, and the
-                // sleeper, woken in the kernel, finds nothing and sleeps on.
-                if let Some(n) = poller {
-                    let mut ready = Vec::new();
-                    n.poll(Some(std::time::Duration::ZERO), &mut ready);
-                    spin.found = ready.len();
-                    if let Some(t) = self.inject(ready) {
-                        return Some(t);
-                    }
+            if let Some(n) = poller.filter(|_| net) {
+                // Every look, even with an M blocked in the poll since
+                // before this spin: this M, awake, mostly takes the
+                // readiness first, and the sleeper, woken in the kernel,
+                // finds nothing and sleeps on.
+                let (found, t) = self.poll_now(n);
+                spin.found = found;
+                if t.is_some() {
+                    return t;
                 }
                 std::hint::spin_loop();
                 if look % 16 == 0 {
